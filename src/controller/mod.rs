@@ -1,0 +1,1 @@
+//! The controllers, one per kind, and the machinery they share.

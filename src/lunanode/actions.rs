@@ -1,0 +1,372 @@
+//! The catalog of every Luna Node API action: category, action, required and optional
+//! parameters.
+//!
+//! One table serves three users: the CLI (`api --list` and parameter checks), the client's
+//! generic `request`, and the simulator (which answers `<parameter> not set` from the same
+//! required lists). Sources: the provider's action list, completed by the newer forms the wire
+//! reference documents (`dns2`, `sshkey`, `script` create/get/update/delete, `volume extend`,
+//! `vm rename`, `lb` info/member actions, security-group actions, ...).
+
+/// One API action and the parameters it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionSpec {
+    /// The category label, e.g. `vm`.
+    pub category: &'static str,
+    /// The action label, e.g. `create` (hyphens, except the load balancer's `member_add`).
+    pub action: &'static str,
+    /// Parameters the server requires.
+    pub required: &'static [&'static str],
+    /// Parameters the server accepts but does not require.
+    pub optional: &'static [&'static str],
+}
+
+impl ActionSpec {
+    /// `category/action`, the form `api --list` prints.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.category, self.action)
+    }
+
+    /// Whether `name` is a parameter this action knows.
+    pub fn accepts(&self, name: &str) -> bool {
+        self.required.contains(&name) || self.optional.contains(&name)
+    }
+}
+
+const fn a(
+    category: &'static str,
+    action: &'static str,
+    required: &'static [&'static str],
+    optional: &'static [&'static str],
+) -> ActionSpec {
+    ActionSpec {
+        category,
+        action,
+        required,
+        optional,
+    }
+}
+
+const VM: &[&str] = &["vm_id"];
+
+/// Every action the client can call and the simulator answers, grouped by category.
+pub const ACTIONS: &[ActionSpec] = &[
+    // Virtual machines.
+    a("vm", "start", VM, &[]),
+    a("vm", "stop", VM, &[]),
+    a("vm", "reboot", VM, &[]),
+    a("vm", "diskswap", VM, &[]),
+    a("vm", "info", VM, &[]),
+    a("vm", "delete", VM, &[]),
+    a("vm", "reimage", &["vm_id", "image_id"], &[]),
+    a("vm", "resize", &["vm_id", "plan_id"], &[]),
+    a("vm", "rescue", VM, &[]),
+    a("vm", "vnc", VM, &[]),
+    a("vm", "floatingip-add", VM, &["ip", "private_ip"]),
+    a("vm", "floatingip-delete", VM, &["ip", "keep"]),
+    a("vm", "iplist", VM, &[]),
+    a("vm", "ip-add", VM, &["ip"]),
+    a("vm", "ip-delete", &["vm_id", "ip"], &[]),
+    a(
+        "vm",
+        "create",
+        &["hostname", "plan_id"],
+        &[
+            "image_id",
+            "volume_id",
+            "volume_virtio",
+            "prefer",
+            "affinity_group",
+            "region",
+            "ip",
+            "net_id",
+            "securitygroups",
+            "scripts",
+            "key_id",
+            "set_password",
+        ],
+    ),
+    a("vm", "snapshot", &["vm_id", "name"], &[]),
+    a("vm", "list", &[], &[]),
+    a("vm", "shelve", VM, &[]),
+    a("vm", "unshelve", VM, &[]),
+    a("vm", "rename", &["vm_id", "hostname"], &[]),
+    a("vm", "securitygroup-add", &["vm_id", "group_id"], &[]),
+    a("vm", "securitygroup-remove", &["vm_id", "group_id"], &[]),
+    a("vm", "usage", &["vm_id", "key"], &[]),
+    a(
+        "vm",
+        "set-fairshare",
+        VM,
+        &["charge_for_cpu", "fairshare_nolend"],
+    ),
+    // Reverse DNS, dynamic DNS and the older form of hosted zones.
+    a("dns", "list", &[], &[]),
+    a("dns", "set", &["ip", "hostname"], &["vm_id"]),
+    a("dns", "zone-list", &[], &[]),
+    a("dns", "zone-add", &["origin"], &["ttl"]),
+    a("dns", "zone-remove", &["zone_id"], &[]),
+    a("dns", "record-list", &["zone_id"], &[]),
+    a(
+        "dns",
+        "record-add",
+        &["zone_id", "name", "data", "ttl", "type"],
+        &[],
+    ),
+    a("dns", "record-remove", &["record_id"], &["zone_id"]),
+    a("dns", "dyn-list", &[], &[]),
+    a("dns", "dyn-add", &["name", "ip"], &[]),
+    a("dns", "dyn-update", &["dyn_id", "name", "ip"], &[]),
+    a("dns", "dyn-remove", &["dyn_id"], &[]),
+    // The newer form of hosted zones.
+    a("dns2", "zone-list", &[], &[]),
+    a("dns2", "zone-add", &["name"], &["ttl"]),
+    a("dns2", "zone-remove", &["zone_id"], &[]),
+    a("dns2", "record-list", &["zone_id"], &[]),
+    a(
+        "dns2",
+        "record-add",
+        &["zone_id", "name", "data", "ttl", "type"],
+        &[
+            "policy",
+            "weight",
+            "region",
+            "regiongroup",
+            "country",
+            "continent",
+            "global",
+            "latitude",
+            "longitude",
+            "aux",
+            "monitor_id",
+            "orig_record_id",
+        ],
+    ),
+    a("dns2", "record-remove", &["zone_id", "record_id"], &[]),
+    // Images.
+    a("image", "list", &[], &["region"]),
+    a("image", "delete", &["image_id"], &[]),
+    a("image", "details", &["image_id"], &[]),
+    a("image", "replicate", &["image_id", "region"], &[]),
+    a(
+        "image",
+        "fetch",
+        &["region", "name", "location", "format"],
+        &["virtio"],
+    ),
+    a("image", "retrieve", &["image_id"], &[]),
+    a("image", "rename", &["image_id", "name"], &[]),
+    // Volumes. The older API wanted `region` on every call; it is accepted everywhere.
+    a("volume", "list", &[], &["region"]),
+    a(
+        "volume",
+        "create",
+        &["region", "label", "size"],
+        &["image", "snapshot_id"],
+    ),
+    a("volume", "delete", &["volume_id"], &["region"]),
+    a(
+        "volume",
+        "attach",
+        &["volume_id", "vm_id", "target"],
+        &["region"],
+    ),
+    a("volume", "detach", &["volume_id"], &["region"]),
+    a("volume", "info", &["volume_id"], &["region"]),
+    a("volume", "extend", &["volume_id", "size"], &["region"]),
+    a("volume", "rename", &["volume_id", "name"], &["region"]),
+    a(
+        "volume",
+        "snapshot-create",
+        &["volume_id", "label"],
+        &["region"],
+    ),
+    a("volume", "snapshot-list", &[], &["region"]),
+    a(
+        "volume",
+        "snapshot-replicate",
+        &["region", "snapshot_id", "image_name", "dst_region"],
+        &[],
+    ),
+    a("volume", "snapshot-delete", &["snapshot_id"], &["region"]),
+    // Floating IPs.
+    a("floating", "list", &[], &[]),
+    a("floating", "add", &["region"], &[]),
+    a("floating", "delete", &["region", "ip"], &[]),
+    // Virtual networks.
+    a("network", "list", &[], &["region"]),
+    a(
+        "network",
+        "create",
+        &["region", "name", "subnet", "dns"],
+        &[],
+    ),
+    a("network", "delete", &["region", "net_id"], &[]),
+    // Load balancers.
+    a("lb", "list", &["region"], &["net_id"]),
+    a(
+        "lb",
+        "create",
+        &[
+            "region",
+            "net_id",
+            "name",
+            "method",
+            "protocol",
+            "connection_limit",
+            "port",
+        ],
+        &[],
+    ),
+    a("lb", "delete", &["region", "lb_id"], &[]),
+    a("lb", "info", &["region", "lb_id"], &[]),
+    a("lb", "member_add", &["region", "lb_id", "ip", "port"], &[]),
+    a(
+        "lb",
+        "member_remove",
+        &["region", "lb_id", "member_id"],
+        &[],
+    ),
+    a("lb", "associate", &["region", "lb_id", "ip"], &[]),
+    // Plans and regions.
+    a("plan", "list", &[], &[]),
+    a("region", "list", &[], &[]),
+    // Server monitoring.
+    a("monitor", "check-list", &[], &[]),
+    a("monitor", "check-types", &[], &[]),
+    a(
+        "monitor",
+        "check-add",
+        &["name", "type"],
+        &[
+            "check_interval",
+            "delay",
+            "fail_count",
+            "success_count",
+            "target",
+            "port",
+            "path",
+            "hostname",
+            "record_type",
+            "expected",
+        ],
+    ),
+    a("monitor", "check-remove", &["check_id"], &[]),
+    a("monitor", "contact-list", &[], &[]),
+    a("monitor", "contact-add", &["type", "rel"], &[]),
+    a("monitor", "contact-remove", &["contact_id"], &[]),
+    a("monitor", "alert-list", &["check_id"], &[]),
+    a("monitor", "alert-add", &["check_id", "contact_id"], &[]),
+    a("monitor", "alert-remove", &["alert_id"], &[]),
+    // Security groups.
+    a("securitygroup", "list", &[], &["region"]),
+    a("securitygroup", "create", &["region", "name"], &[]),
+    a("securitygroup", "delete", &["region", "group_id"], &[]),
+    a(
+        "securitygroup",
+        "rename",
+        &["region", "group_id", "name"],
+        &[],
+    ),
+    a("securitygroup", "rule-list", &["region", "group_id"], &[]),
+    a(
+        "securitygroup",
+        "rule-insert",
+        &[
+            "region",
+            "group_id",
+            "direction",
+            "type",
+            "protocol",
+            "remote_type",
+            "remote_value",
+        ],
+        &["port_min", "port_max", "label"],
+    ),
+    a(
+        "securitygroup",
+        "rule-delete",
+        &["region", "group_id", "rule_id"],
+        &[],
+    ),
+    // Startup scripts.
+    a("script", "list", &[], &[]),
+    a("script", "get", &["script_id"], &[]),
+    a("script", "create", &["name", "content"], &[]),
+    a("script", "update", &["script_id", "name", "content"], &[]),
+    a("script", "delete", &["script_id"], &[]),
+    // SSH keys.
+    a("sshkey", "list", &[], &[]),
+    a("sshkey", "add", &["label", "sshkey"], &[]),
+    a("sshkey", "remove", &["key_id"], &[]),
+    // Billing.
+    a("billing", "credit", &[], &[]),
+    // E-mail hosting.
+    a("email", "usage", &[], &[]),
+    a("email", "domain-list", &[], &[]),
+    a("email", "domain-add", &["name"], &[]),
+    a("email", "domain-remove", &["domain_id"], &[]),
+    a(
+        "email",
+        "domain-dkim-set",
+        &["domain_id", "selector", "private_key"],
+        &[],
+    ),
+    a("email", "domain-dkim-unset", &["domain_id"], &[]),
+    a("email", "user-list", &["domain_id"], &[]),
+    a(
+        "email",
+        "user-add",
+        &["domain_id", "username", "password"],
+        &[],
+    ),
+    a(
+        "email",
+        "user-set-password",
+        &["domain_id", "user_id", "password"],
+        &[],
+    ),
+    a("email", "user-remove", &["domain_id", "user_id"], &[]),
+    a("email", "alias-list", &["domain_id"], &[]),
+    a("email", "alias-add", &["domain_id", "name", "target"], &[]),
+    a("email", "alias-remove", &["domain_id", "alias_id"], &[]),
+];
+
+/// Parameters whose values are secrets: never logged, never echoed back in errors.
+pub const SECRET_PARAMETERS: &[&str] = &["password", "private_key", "set_password"];
+
+/// Looks an action up by category and action label.
+pub fn find(category: &str, action: &str) -> Option<&'static ActionSpec> {
+    ACTIONS
+        .iter()
+        .find(|spec| spec.category == category && spec.action == action)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_action_is_listed_once() {
+        let mut seen = HashSet::new();
+        for spec in ACTIONS {
+            assert!(seen.insert(spec.path()), "{} is listed twice", spec.path());
+        }
+    }
+
+    #[test]
+    fn parameters_are_not_both_required_and_optional() {
+        for spec in ACTIONS {
+            for name in spec.required {
+                assert!(!spec.optional.contains(name), "{}: {name}", spec.path());
+            }
+        }
+    }
+
+    #[test]
+    fn load_balancer_members_use_underscores() {
+        assert!(find("lb", "member_add").is_some());
+        assert!(find("lb", "member-add").is_none());
+    }
+}

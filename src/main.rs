@@ -1,0 +1,48 @@
+//! The `lunanode-operator` command: a thin CLI over the library.
+
+use clap::{Parser, Subcommand};
+use lunanode_operator::{api, lunanode, sim, telemetry};
+
+/// Kubernetes operator, API client and simulator for the Luna Node cloud.
+#[derive(Debug, Parser)]
+#[command(name = "lunanode-operator", version, about)]
+struct Cli {
+    #[command(flatten)]
+    log: telemetry::LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call one Luna Node API action and print the JSON response.
+    Api(lunanode::cli::ApiArgs),
+    /// Run the local Luna Node API simulator.
+    Sim(sim::cli::SimArgs),
+    /// Print the CustomResourceDefinitions as YAML, or write one file per kind.
+    Crds(api::crdgen::CrdsArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging(&cli.log)?;
+    let code = match cli.command {
+        Command::Api(args) => args.run().await?,
+        Command::Sim(args) => args.run().await?,
+        Command::Crds(args) => args.run()?,
+    };
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,3 @@
+//! The Luna Node API simulator: an HTTP server with state, lifecycles, faults and counters.
+
+pub mod cli;
