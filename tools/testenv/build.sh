@@ -14,13 +14,17 @@ cache=${LUNANODE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lunanode-operato
 apiserver=$cache/kube-apiserver
 etcd=$cache/etcd
 
+mkdir -p "$cache"
+# Test binaries start in parallel and may all ask for the binaries at once: one builds, the
+# others wait for it.
+exec 9>"$cache.lock"
+flock 9
 if [ ! -x "$apiserver" ] || [ ! -x "$etcd" ]; then
   command -v go >/dev/null || { echo "build.sh: Go is needed to build the control plane" >&2; exit 1; }
-  mkdir -p "$cache"
   # k8s.io/kubernetes states the Go version it needs in its go.mod; let the go command fetch
   # that toolchain from the module proxy when the machine's is older.
   export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
-  export CGO_ENABLED=0 GOFLAGS=-mod=mod
+  export CGO_ENABLED=0
   echo "build.sh: building kube-apiserver $k8s_version and etcd (cold build: several minutes)" >&2
   cd "$here"
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version"

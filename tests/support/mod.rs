@@ -1,0 +1,178 @@
+//! Test harness: one real control plane (etcd + kube-apiserver, see `tools/testenv/`) per test
+//! binary, a fresh `kube::Client` and a fresh namespace per test.
+//!
+//! The control plane is started by a small watchdog shell in its own session: it runs
+//! `tools/testenv/up.sh`, then waits for the test process to exit — normally, by a panic, by
+//! Ctrl-C or by SIGKILL — and runs `down.sh`, so no etcd or apiserver outlives the tests.
+//! Set `LUNANODE_TEST_KUBECONFIG` to use an already running control plane instead.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client, Config,
+    api::{ObjectMeta, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+/// A user that tests may bind to narrower roles (token auth, see `tokens.csv`).
+pub const LIMITED_USER: &str = "lunanode-operator";
+/// That user's bearer token.
+pub const LIMITED_USER_TOKEN: &str = "operator-test-token";
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct ControlPlane {
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The folder holding its data, logs and `tokens.csv` (absent for an external one).
+    pub dir: Option<PathBuf>,
+}
+
+impl ControlPlane {
+    /// The apiserver URL, read from the kubeconfig.
+    pub fn server(&self) -> String {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
+        kubeconfig.clusters[0]
+            .cluster
+            .as_ref()
+            .and_then(|c| c.server.clone())
+            .expect("server in kubeconfig")
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the control plane for this test binary on first use.
+pub fn control_plane() -> &'static ControlPlane {
+    static PLANE: OnceLock<ControlPlane> = OnceLock::new();
+    PLANE.get_or_init(|| {
+        if let Ok(path) = std::env::var("LUNANODE_TEST_KUBECONFIG") {
+            return ControlPlane {
+                kubeconfig: PathBuf::from(path),
+                dir: None,
+            };
+        }
+        start_control_plane()
+    })
+}
+
+fn start_control_plane() -> ControlPlane {
+    let dir = tempfile::Builder::new()
+        .prefix("lunanode-testenv-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    std::fs::write(
+        dir.join("tokens.csv"),
+        format!("{LIMITED_USER_TOKEN},{LIMITED_USER},{LIMITED_USER}-uid\n"),
+    )
+    .expect("write tokens.csv");
+    let testenv = repo_root().join("tools/testenv");
+    // The watchdog: start, then wait until this process is gone, then stop and clean up.
+    let script = format!(
+        r#"parent={parent}
+"{up}" "{dir}" > "{dir}/up.log" 2>&1 || {{ echo failed > "{dir}/up.status"; exit 1; }}
+echo ok > "{dir}/up.status"
+while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
+"{down}" "{dir}""#,
+        parent = std::process::id(),
+        up = testenv.join("up.sh").display(),
+        down = testenv.join("down.sh").display(),
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .arg("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the control-plane watchdog (setsid, bash)");
+    // A cold build of the binaries can take many minutes; normally they are cached.
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let status = dir.join("up.status");
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if text.trim() == "ok" {
+                break;
+            }
+            let log = std::fs::read_to_string(dir.join("up.log")).unwrap_or_default();
+            panic!("the control plane did not start:\n{log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the control plane did not start in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ControlPlane {
+        kubeconfig: dir.join("kubeconfig"),
+        dir: Some(dir),
+    }
+}
+
+/// A client for the control plane, authenticated as the admin.
+pub async fn client() -> Client {
+    client_for(&control_plane().kubeconfig).await
+}
+
+/// A client from a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// Creates a fresh namespace named after the test. (There is no namespace controller in this
+/// control plane, so namespaces are not deleted; each test gets a unique one instead.)
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!(
+        "{}-{}",
+        prefix.to_lowercase().replace('_', "-"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            },
+        )
+        .await
+        .expect("create namespace");
+    name
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

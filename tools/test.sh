@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, then all tests (unit, simulator, and end to end
+# against a real local kube-apiserver + etcd, built once by tools/testenv/build.sh and cached).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== control plane binaries"
+./tools/testenv/build.sh | tail -n 2
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+# Repeat the per-binary summaries as one last line, so the outcome is the last thing printed.
+python3 - <<'PY'
+import re
+passed = failed = ignored = 0
+for line in open("target/test-output.txt", encoding="utf-8", errors="replace"):
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+    if m:
+        passed += int(m.group(1)); failed += int(m.group(2)); ignored += int(m.group(3))
+print(f"{passed} passed, {failed} failed, {ignored} skipped")
+PY

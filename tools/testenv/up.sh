@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Starts a local control plane (etcd + kube-apiserver) on free 127.0.0.1 ports with its data in
+# DIR, waits until /readyz answers, and writes:
+#   DIR/kubeconfig        admin kubeconfig (token auth, CA = the apiserver's self-signed cert)
+#   DIR/etcd.pid, DIR/kube-apiserver.pid
+#   DIR/tokens.csv        static tokens (admin; add users here before start for RBAC tests)
+#   DIR/env               KUBECONFIG=..., APISERVER_URL=..., ETCD_URL=...
+# Exits 0 when ready; otherwise prints the tail of the logs, stops what it started and exits 1.
+# Binaries: $KUBE_APISERVER and $ETCD if set, else whatever build.sh builds (or finds cached).
+set -euo pipefail
+
+dir=${1:?usage: up.sh DIR}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+if [ -z "${KUBE_APISERVER:-}" ] || [ -z "${ETCD:-}" ]; then
+  eval "$("$here/build.sh" | tail -n 2 | sed 's/^/export /')"
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+while [ "$peer_port" = "$etcd_port" ]; do peer_port=$(free_port); done
+while [ "$api_port" = "$etcd_port" ] || [ "$api_port" = "$peer_port" ]; do api_port=$(free_port); done
+
+mkdir -p "$dir/etcd" "$dir/certs"
+[ -f "$dir/sa.key" ] || {
+  openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+}
+token=${TESTENV_ADMIN_TOKEN:-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+if [ ! -f "$dir/tokens.csv" ] || ! grep -q ',admin,admin,' "$dir/tokens.csv"; then
+  echo "$token,admin,admin,\"system:masters\"" >> "$dir/tokens.csv"
+else
+  token=$(grep ',admin,admin,' "$dir/tokens.csv" | head -n 1 | cut -d, -f1)
+fi
+
+fail() {
+  echo "up.sh: $1" >&2
+  for log in etcd.log kube-apiserver.log; do
+    [ -f "$dir/$log" ] && { echo "--- last lines of $log" >&2; tail -n 25 "$dir/$log" >&2; }
+  done
+  "$here/down.sh" --keep "$dir" >/dev/null 2>&1 || true
+  exit 1
+}
+
+"$ETCD" --data-dir "$dir/etcd" --name default \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-cluster "default=http://127.0.0.1:$peer_port" --unsafe-no-fsync \
+  >"$dir/etcd.log" 2>&1 &
+echo $! > "$dir/etcd.pid"
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 && break
+  kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || fail "etcd exited"
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 || fail "etcd did not become healthy"
+
+"$KUBE_APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --cert-dir="$dir/certs" \
+  --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
+  --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
+  --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
+  --disable-admission-plugins=ServiceAccount \
+  >"$dir/kube-apiserver.log" 2>&1 &
+echo $! > "$dir/kube-apiserver.pid"
+
+url="https://127.0.0.1:$api_port"
+ready=""
+for _ in $(seq 1 600); do
+  if [ -f "$dir/certs/apiserver.crt" ] &&
+    curl -fsS --cacert "$dir/certs/apiserver.crt" -H "Authorization: Bearer $token" "$url/readyz" >/dev/null 2>&1; then
+    ready=1; break
+  fi
+  kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || fail "kube-apiserver exited"
+  sleep 0.1
+done
+[ -n "$ready" ] || fail "kube-apiserver was not ready within 60 s"
+
+cat > "$dir/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: testenv
+  cluster:
+    server: $url
+    certificate-authority: $dir/certs/apiserver.crt
+users:
+- name: admin
+  user:
+    token: $token
+contexts:
+- name: testenv
+  context:
+    cluster: testenv
+    user: admin
+current-context: testenv
+KUBECONFIG
+chmod 600 "$dir/kubeconfig"
+printf 'KUBECONFIG=%s\nAPISERVER_URL=%s\nETCD_URL=%s\n' "$dir/kubeconfig" "$url" "http://127.0.0.1:$etcd_port" > "$dir/env"
+echo "control plane ready at $url; KUBECONFIG=$dir/kubeconfig"
