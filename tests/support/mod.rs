@@ -90,7 +90,7 @@ while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
         down = testenv.join("down.sh").display(),
         dir = dir.display(),
     );
-    Command::new("setsid")
+    let mut watchdog = Command::new("setsid")
         .arg("bash")
         .arg("-c")
         .arg(script)
@@ -99,6 +99,8 @@ while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the control-plane watchdog (setsid, bash)");
+    // Reap the watchdog when it ends, so that it never lingers as a zombie.
+    std::thread::spawn(move || watchdog.wait());
     // A cold build of the binaries can take many minutes; normally they are cached.
     let deadline = Instant::now() + Duration::from_secs(1800);
     let status = dir.join("up.status");
