@@ -11,12 +11,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --all-targets --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+output=$(mktemp)
+trap 'rm -f "$output"' EXIT
+cargo test --all-targets --locked --no-fail-fast 2>&1 | tee "$output"
 # Repeat the per-binary summaries as one last line, so the outcome is the last thing printed.
-python3 - <<'PY'
-import re
+python3 - "$output" <<'PY'
+import re, sys
 passed = failed = ignored = 0
-for line in open("target/test-output.txt", encoding="utf-8", errors="replace"):
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
     if m:
         passed += int(m.group(1)); failed += int(m.group(2)); ignored += int(m.group(3))
