@@ -5,10 +5,56 @@ use std::path::PathBuf;
 
 use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
-/// Every CRD this operator serves, in a stable order.
+use super::vm::LunaVM;
+
+/// Every CRD this operator serves, in a stable order (new kinds are appended).
 pub fn all() -> Vec<CustomResourceDefinition> {
-    Vec::new()
+    vec![LunaVM::crd()]
+        .into_iter()
+        .map(unwrap_descriptions)
+        .collect()
+}
+
+/// Joins the hard-wrapped lines of the `///` comments that became schema descriptions, keeping
+/// paragraph breaks, so that `kubectl explain` can wrap the text itself.
+fn unwrap_descriptions(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    match child {
+                        serde_json::Value::String(text) if key == "description" => {
+                            *text = unwrap_lines(text);
+                        }
+                        _ => walk(child),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or(crd)
+}
+
+/// `"a\nb\n\nc"` becomes `"a b\n\nc"`.
+fn unwrap_lines(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The file name a CRD is written to under `crds/`: `<plural>.<group>.yaml`.
@@ -47,5 +93,19 @@ impl CrdsArgs {
             }
         }
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unwrap_lines;
+
+    #[test]
+    fn descriptions_are_unwrapped_but_keep_paragraphs() {
+        assert_eq!(
+            unwrap_lines("one\ntwo\n three\n\nnext\nparagraph"),
+            "one two three\n\nnext paragraph"
+        );
+        assert_eq!(unwrap_lines("single"), "single");
     }
 }

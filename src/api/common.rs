@@ -1,0 +1,522 @@
+//! What every kind of the `lunanode.com` group shares: the group constants, the policies and
+//! references of the spec, the standard `Condition` and its update rule, and the
+//! [`ManagedResource`] / [`ManagedStatus`] traits the generic controller skeleton is written
+//! against.
+
+use std::fmt::Debug;
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{Resource, ResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// The API group of every kind.
+pub const GROUP: &str = "lunanode.com";
+/// The API version of every kind.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as written in manifests.
+pub const API_VERSION: &str = "lunanode.com/v1alpha1";
+/// The field manager of every write the operator makes (server-side apply).
+pub const FIELD_MANAGER: &str = "lunanode-operator";
+/// Annotation: `"true"` stops every write to the cloud and to the finalizer for this object.
+pub const PAUSED_ANNOTATION: &str = "lunanode.com/paused";
+/// Annotation: any new value (a timestamp, by convention) forces a reconcile now.
+pub const RECONCILE_REQUESTED_AT_ANNOTATION: &str = "lunanode.com/reconcile-requested-at";
+/// Condition type: the cloud object exists and matches the spec.
+pub const READY: &str = "Ready";
+/// Condition type: the last reconcile succeeded.
+pub const SYNCED: &str = "Synced";
+/// The credentials Secret used when a spec names none.
+pub const DEFAULT_CREDENTIALS_SECRET: &str = "lunanode-credentials";
+/// Maximum length of a Kubernetes object name (a DNS subdomain).
+pub const MAX_NAME_LENGTH: u32 = 253;
+/// Pattern of a Kubernetes object name (RFC 1123 subdomain), for references.
+pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// The finalizer of a kind: `<plural>.lunanode.com/cleanup`, e.g. `lunavms.lunanode.com/cleanup`.
+/// One per kind, so that a stuck kind is visible from the finalizer alone.
+pub fn finalizer_for(plural: &str) -> String {
+    format!("{plural}.{GROUP}/cleanup")
+}
+
+/// Whether the pause annotation is set to `true` (case-insensitive; any other value is ignored).
+pub fn is_paused<K: Resource>(object: &K) -> bool {
+    object
+        .annotations()
+        .get(PAUSED_ANNOTATION)
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Schema transform for spec types: an optional field is "absent", never `null`.
+///
+/// schemars marks every `Option` as nullable. In a spec that would let `image: null` (what a
+/// template with an empty value renders) reach the CEL rules as a present field, so `has()`
+/// would disagree with the Rust type. Without `nullable`, the apiserver drops explicit nulls
+/// before validation and defaulting, and `has()` means "set". Applied with
+/// `#[schemars(transform = not_nullable)]` on spec structs; it recurses into nested objects and
+/// arrays.
+pub fn not_nullable(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(serde_json::Value::Array(types)) = object.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [single] = types.as_slice() {
+            let single = single.clone();
+            object.insert("type".to_owned(), single);
+        }
+    }
+    object.remove("nullable");
+    if let Some(serde_json::Value::Object(properties)) = object.get_mut("properties") {
+        for property in properties.values_mut() {
+            if let Ok(property) = <&mut schemars::Schema>::try_from(property) {
+                not_nullable(property);
+            }
+        }
+    }
+    if let Some(items) = object.get_mut("items") {
+        if let Ok(items) = <&mut schemars::Schema>::try_from(items) {
+            not_nullable(items);
+        }
+    }
+}
+
+/// What happens to the cloud object when the Kubernetes object is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the cloud object, then release the Kubernetes object.
+    #[default]
+    Delete,
+    /// Leave the cloud object as it is and only release the Kubernetes object.
+    Orphan,
+}
+
+/// How far the operator may act on the cloud object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, update and delete the cloud object to match the spec.
+    #[default]
+    Managed,
+    /// Never write to the cloud: find the object (by `import.id` or the spec) and report it.
+    ObserveOnly,
+}
+
+/// Adopt an existing cloud object instead of creating one. Read only while the object has no
+/// `status.id`: once adopted (or created), later edits here have no effect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+// An empty `import: {}` says nothing; room is left for a lookup filter besides `id`.
+#[schemars(extend("minProperties" = 1))]
+pub struct ImportSpec {
+    /// The Luna Node ID of the object to adopt. It must exist on the account of the credentials;
+    /// once adopted, the object is managed (and, with `deletionPolicy: Delete`, deleted) like one
+    /// the operator created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub id: Option<String>,
+}
+
+/// The Secret holding the Luna Node API credentials (keys `api_id` and `api_key`).
+///
+/// There is deliberately no namespace field: the Secret is always read from the namespace of the
+/// object, so a namespace can never use another namespace's credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of a Secret in the same namespace, with keys `api_id` and `api_key`.
+    #[serde(default = "default_credentials_secret")]
+    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+}
+
+impl Default for SecretRef {
+    fn default() -> Self {
+        Self {
+            name: default_credentials_secret(),
+        }
+    }
+}
+
+fn default_credentials_secret() -> String {
+    DEFAULT_CREDENTIALS_SECRET.to_owned()
+}
+
+/// A reference by name to another object of this group in the same namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectReference {
+    /// Name of the referenced object, in the same namespace.
+    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+}
+
+impl LocalObjectReference {
+    /// A reference to `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// The Secret the operator writes connection details to (IP addresses, login details).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionSecretRef {
+    /// Name of the Secret, in the same namespace. The operator creates it and owns it (it is
+    /// deleted with the object); an existing Secret of that name not owned by this object is left
+    /// alone and reported as a condition.
+    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+}
+
+/// Status of a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConditionStatus {
+    /// The condition holds.
+    True,
+    /// The condition does not hold.
+    False,
+    /// The operator cannot tell (yet).
+    Unknown,
+}
+
+impl ConditionStatus {
+    /// The wire form: `"True"`, `"False"` or `"Unknown"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ConditionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ConditionStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ConditionStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(value: bool) -> Self {
+        if value { Self::True } else { Self::False }
+    }
+}
+
+/// A standard Kubernetes condition (the shape of `metav1.Condition`), as read by
+/// `kubectl wait --for=condition=Ready`, kstatus, Flux and Argo CD.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Type of condition: `Ready` (the cloud object exists and matches the spec) or `Synced` (the
+    /// last reconcile succeeded).
+    #[serde(rename = "type")]
+    #[schemars(
+        length(min = 1, max = 316),
+        regex(
+            pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+        )
+    )]
+    pub type_: String,
+    /// Status of the condition: `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// A CamelCase reason for the last transition, for machines.
+    #[schemars(
+        length(min = 1, max = 1024),
+        regex(pattern = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    )]
+    pub reason: String,
+    /// A human-readable explanation. Deterministic (no request IDs or timestamps), so that
+    /// rewriting an unchanged condition is a no-op.
+    #[serde(default)]
+    #[schemars(length(max = 32768))]
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: Time,
+    /// The `metadata.generation` the condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub observed_generation: Option<i64>,
+}
+
+impl Condition {
+    /// A condition whose `lastTransitionTime` is `now` (kept by [`set_condition`] when the
+    /// status does not change).
+    pub fn new(
+        type_: impl Into<String>,
+        status: impl Into<ConditionStatus>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+        observed_generation: Option<i64>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Time(now),
+            observed_generation,
+        }
+    }
+
+    /// Whether the status is `True`.
+    pub fn is_true(&self) -> bool {
+        self.status == ConditionStatus::True
+    }
+}
+
+/// The condition of `type_`, if present.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|condition| condition.type_ == type_)
+}
+
+/// Whether the condition of `type_` is present and `True`.
+pub fn is_condition_true(conditions: &[Condition], type_: &str) -> bool {
+    find_condition(conditions, type_).is_some_and(Condition::is_true)
+}
+
+/// Sets a condition by type, keeping the stored `lastTransitionTime` when the status did not
+/// change. Returns whether anything changed, so an unchanged status is never written (and never
+/// re-triggers a reconcile). New types are appended, keeping the order stable.
+pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) -> bool {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        None => {
+            conditions.push(new);
+            true
+        }
+        Some(existing) => {
+            let mut new = new;
+            if existing.status == new.status {
+                new.last_transition_time = existing.last_transition_time.clone();
+            }
+            if *existing == new {
+                false
+            } else {
+                *existing = new;
+                true
+            }
+        }
+    }
+}
+
+/// The status fields the generic controller skeleton reads and writes on every kind.
+pub trait ManagedStatus:
+    Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The Luna Node ID of the cloud object (`status.id`).
+    fn id(&self) -> Option<&str>;
+    /// Sets or clears `status.id`.
+    fn set_id(&mut self, id: Option<String>);
+    /// `status.conditions`.
+    fn conditions(&self) -> &[Condition];
+    /// `status.conditions`, for [`set_condition`].
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// `status.observedGeneration`.
+    fn observed_generation(&self) -> Option<i64>;
+    /// Sets `status.observedGeneration`.
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+}
+
+/// What the generic controller skeleton needs from every kind.
+pub trait ManagedResource:
+    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The kind's status type.
+    type Status: ManagedStatus;
+
+    /// `spec.deletionPolicy`.
+    fn deletion_policy(&self) -> DeletionPolicy;
+    /// `spec.managementPolicy`.
+    fn management_policy(&self) -> ManagementPolicy;
+    /// `spec.import.id`: the cloud object to adopt instead of creating one.
+    fn import_id(&self) -> Option<&str>;
+    /// `spec.credentialsSecretRef`, as written.
+    fn credentials_secret_ref(&self) -> Option<&SecretRef>;
+    /// `status`, when the operator has written one.
+    fn managed_status(&self) -> Option<&Self::Status>;
+
+    /// `spec.writeConnectionSecretToRef`, for kinds that publish connection details.
+    fn connection_secret_ref(&self) -> Option<&ConnectionSecretRef> {
+        None
+    }
+
+    /// The name of the credentials Secret (same namespace): the spec's, or
+    /// [`DEFAULT_CREDENTIALS_SECRET`].
+    fn credentials_secret_name(&self) -> &str {
+        self.credentials_secret_ref()
+            .map_or(DEFAULT_CREDENTIALS_SECRET, |secret| secret.name.as_str())
+    }
+
+    /// `status.id`.
+    fn status_id(&self) -> Option<&str> {
+        self.managed_status().and_then(ManagedStatus::id)
+    }
+
+    /// `status.conditions` (empty without a status).
+    fn conditions(&self) -> &[Condition] {
+        self.managed_status().map_or(&[], ManagedStatus::conditions)
+    }
+
+    /// `status.observedGeneration`.
+    fn observed_generation(&self) -> Option<i64> {
+        self.managed_status()
+            .and_then(ManagedStatus::observed_generation)
+    }
+
+    /// The kind's finalizer, see [`finalizer_for`].
+    fn finalizer() -> String {
+        finalizer_for(&Self::plural(&()))
+    }
+
+    /// Whether the pause annotation is set, see [`is_paused`].
+    fn is_paused(&self) -> bool {
+        is_paused(self)
+    }
+
+    /// The value of the reconcile-requested-at annotation, if set.
+    fn reconcile_requested_at(&self) -> Option<&str> {
+        self.annotations()
+            .get(RECONCILE_REQUESTED_AT_ANNOTATION)
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(seconds).unwrap()
+    }
+
+    fn ready(status: bool, reason: &str, message: &str, seconds: i64) -> Condition {
+        Condition::new(READY, status, reason, message, Some(1), at(seconds))
+    }
+
+    #[test]
+    fn set_condition_appends_a_new_type() {
+        let mut conditions = Vec::new();
+        assert!(set_condition(
+            &mut conditions,
+            ready(true, "Available", "", 10)
+        ));
+        assert!(set_condition(
+            &mut conditions,
+            Condition::new(SYNCED, true, "ReconcileSuccess", "", Some(1), at(10))
+        ));
+        let types: Vec<_> = conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [READY, SYNCED]);
+    }
+
+    #[test]
+    fn set_condition_is_a_no_op_when_only_the_time_differs() {
+        let mut conditions = vec![ready(true, "Available", "up", 10)];
+        assert!(!set_condition(
+            &mut conditions,
+            ready(true, "Available", "up", 99)
+        ));
+        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+    }
+
+    #[test]
+    fn set_condition_keeps_the_transition_time_when_the_status_is_unchanged() {
+        let mut conditions = vec![ready(false, "Creating", "building", 10)];
+        assert!(set_condition(
+            &mut conditions,
+            ready(false, "Starting", "booting", 20)
+        ));
+        assert_eq!(conditions[0].reason, "Starting");
+        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+    }
+
+    #[test]
+    fn set_condition_moves_the_transition_time_when_the_status_changes() {
+        let mut conditions = vec![ready(false, "Creating", "building", 10)];
+        assert!(set_condition(
+            &mut conditions,
+            ready(true, "Available", "", 20)
+        ));
+        assert_eq!(conditions.len(), 1);
+        assert!(conditions[0].is_true());
+        assert_eq!(conditions[0].last_transition_time, Time(at(20)));
+    }
+
+    #[test]
+    fn set_condition_notices_a_new_observed_generation() {
+        let mut conditions = vec![ready(true, "Available", "", 10)];
+        let mut newer = ready(true, "Available", "", 20);
+        newer.observed_generation = Some(2);
+        assert!(set_condition(&mut conditions, newer));
+        assert_eq!(conditions[0].observed_generation, Some(2));
+        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+    }
+
+    #[test]
+    fn condition_status_compares_with_its_wire_form() {
+        assert!(ConditionStatus::False == "False");
+        assert_eq!(ConditionStatus::from(true).to_string(), "True");
+        assert_eq!(
+            serde_json::to_value(ConditionStatus::Unknown).unwrap(),
+            "Unknown"
+        );
+    }
+
+    #[test]
+    fn finds_conditions_by_type() {
+        let conditions = vec![ready(true, "Available", "", 10)];
+        assert!(is_condition_true(&conditions, READY));
+        assert!(!is_condition_true(&conditions, SYNCED));
+        assert!(find_condition(&conditions, SYNCED).is_none());
+    }
+
+    #[test]
+    fn condition_serializes_like_metav1() {
+        let condition = ready(false, "Creating", "waiting for the VM", 0);
+        let value = serde_json::to_value(&condition).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "type": "Ready",
+                "status": "False",
+                "reason": "Creating",
+                "message": "waiting for the VM",
+                "lastTransitionTime": "1970-01-01T00:00:00Z",
+                "observedGeneration": 1,
+            })
+        );
+        let back: Condition = serde_json::from_value(value).unwrap();
+        assert_eq!(back, condition);
+    }
+
+    #[test]
+    fn finalizer_is_per_kind() {
+        assert_eq!(finalizer_for("lunavms"), "lunavms.lunanode.com/cleanup");
+    }
+
+    #[test]
+    fn secret_ref_defaults_to_the_standard_name() {
+        let secret: SecretRef = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(secret.name, DEFAULT_CREDENTIALS_SECRET);
+        assert_eq!(SecretRef::default(), secret);
+    }
+
+    #[test]
+    fn policies_default_to_managed_delete() {
+        assert_eq!(DeletionPolicy::default(), DeletionPolicy::Delete);
+        assert_eq!(ManagementPolicy::default(), ManagementPolicy::Managed);
+    }
+}

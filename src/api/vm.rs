@@ -1,0 +1,551 @@
+//! `LunaVM`: a Luna Node virtual machine.
+//!
+//! The spec is the desired VM; the CEL rules on it reject, at `kubectl apply` time, the edits
+//! Luna Node cannot carry out on a running VM (a new region, boot volume or network) and an image
+//! change unless `allowReimage` says that erasing the disk is intended. The status holds the cloud
+//! ID, what the API reports (`atProvider`), the standard conditions, and the bookkeeping of the
+//! crash-safe create.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, ConnectionSecretRef, DeletionPolicy, ImportSpec, LocalObjectReference,
+    ManagedResource, ManagedStatus, ManagementPolicy, SecretRef, not_nullable,
+};
+
+/// The region a VM is created in when the spec names none (Luna Node's own default).
+pub const DEFAULT_REGION: &str = "toronto";
+
+/// Pattern of a hostname: lowercase RFC 1123 labels joined by dots. Lowercase only, because the
+/// crash-safe create finds a VM again by its hostname.
+const HOSTNAME_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$";
+/// Pattern of a Luna Node ID that is sent in a comma-separated list (so no commas).
+const LIST_ID_PATTERN: &str = r"^[A-Za-z0-9_.-]+$";
+
+/// Desired state of a LunaVM: the VM the operator creates and keeps matched.
+// The lint mistakes the repeated `type_ = "string"` of the printer columns for duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "lunanode.com",
+    version = "v1alpha1",
+    kind = "LunaVM",
+    plural = "lunavms",
+    singular = "lunavm",
+    shortname = "lvm",
+    category = "lunanode",
+    namespaced,
+    status = "LunaVMStatus",
+    derive = "PartialEq",
+    doc = "A Luna Node virtual machine, created, updated and deleted to match its spec.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    ),
+    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+    printcolumn(name = "IP", type_ = "string", json_path = ".status.atProvider.ip"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.atProvider.status"
+    ),
+    printcolumn(
+        name = "Plan",
+        type_ = "string",
+        json_path = ".spec.plan",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Region",
+        type_ = "string",
+        json_path = ".spec.region",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
+        .message("exactly one of image and bootVolumeId must be set"),
+    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
+        .message("set at most one of networkRef and netId"),
+    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
+        .message("set at most one of floatingIP and floatingIPRef"),
+    validation = Rule::new(
+        "has(self.bootVolumeId) == has(oldSelf.bootVolumeId) && (!has(self.bootVolumeId) || self.bootVolumeId == oldSelf.bootVolumeId)"
+    )
+    .message("bootVolumeId is immutable")
+    .field_path(".bootVolumeId"),
+    validation = Rule::new(
+        "!has(self.image) || !has(oldSelf.image) || self.image == oldSelf.image || self.allowReimage"
+    )
+    .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
+    .field_path(".image"),
+    validation = Rule::new(
+        "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
+    )
+    .message("networkRef is immutable")
+    .field_path(".networkRef"),
+    validation = Rule::new(
+        "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
+    )
+    .message("netId is immutable")
+    .field_path(".netId"),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct LunaVMSpec {
+    /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
+    /// Changing it renames the VM. The operator also uses it to find a VM whose create response
+    /// was lost, so keep it unique on the account.
+    #[schemars(length(min = 1, max = 253), regex(pattern = HOSTNAME_PATTERN))]
+    pub hostname: String,
+
+    /// Plan: a plan code such as `m.2`, `s.4` or `m.1s`, or a numeric plan ID (from the
+    /// `plan/list` API action). Changing it resizes the VM; Luna Node cannot shrink local storage.
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    )]
+    pub plan: String,
+
+    /// Image to boot from: an image ID, or the exact name of an image of the account or a public
+    /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image` and `bootVolumeId`
+    /// is set. Immutable unless `allowReimage` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub image: Option<String>,
+
+    /// ID of an existing volume to boot from instead of an image. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub boot_volume_id: Option<String>,
+
+    /// Region to create the VM in: `toronto` (default), `montreal` or `roubaix`. Immutable.
+    #[serde(default = "default_region")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
+    pub region: String,
+
+    /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
+    pub ssh_key_id: Option<String>,
+
+    /// IDs of security groups to attach. Kept in sync on a running VM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub security_groups: Vec<String>,
+
+    /// IDs of startup scripts of the account, run on the first boot (and after a reimage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
+    pub startup_scripts: Vec<String>,
+
+    /// A `LunaNetwork` in the same namespace to attach the VM to. At most one of `networkRef` and
+    /// `netId`; without either, the VM joins the account's default network. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_ref: Option<LocalObjectReference>,
+
+    /// ID of an existing Luna Node network to attach the VM to. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub net_id: Option<String>,
+
+    /// An unattached floating IP already on the account, to use as the VM's public IP. Without it
+    /// (and without `floatingIPRef`) Luna Node allocates a new one.
+    #[serde(
+        default,
+        rename = "floatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(ipv4, length(max = 15))]
+    pub floating_ip: Option<String>,
+
+    /// A `LunaFloatingIP` in the same namespace whose address becomes the VM's public IP. At most
+    /// one of `floatingIP` and `floatingIPRef`.
+    #[serde(
+        default,
+        rename = "floatingIPRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating_ip_ref: Option<LocalObjectReference>,
+
+    /// Desired power state: `Running` (default), `Stopped` or `Shelved` (stopped and moved off
+    /// its host, which stops most billing).
+    #[serde(default)]
+    pub power_state: PowerState,
+
+    /// Allow a change of `image` to reimage the VM, which erases its disk. Off by default, so an
+    /// image change is rejected.
+    #[serde(default)]
+    pub allow_reimage: bool,
+
+    /// What happens to the VM when this object is deleted: `Delete` (default) or `Orphan`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Managed` (default) creates, updates and deletes the VM; `ObserveOnly` only reports it.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// Adopt an existing VM instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+
+    /// The Secret with the API credentials, in the same namespace. Default:
+    /// `lunanode-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// A Secret (same namespace) to write the VM's connection details to: `ip`, `privateIp`,
+    /// `hostname` and, when Luna Node reports them, `username` and `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
+}
+
+fn default_region() -> String {
+    DEFAULT_REGION.to_owned()
+}
+
+impl LunaVMSpec {
+    /// A VM booting from `image`, with every other field at its default.
+    pub fn new(
+        hostname: impl Into<String>,
+        plan: impl Into<String>,
+        image: impl Into<String>,
+    ) -> Self {
+        Self {
+            hostname: hostname.into(),
+            plan: plan.into(),
+            image: Some(image.into()),
+            boot_volume_id: None,
+            region: default_region(),
+            ssh_key_id: None,
+            security_groups: Vec::new(),
+            startup_scripts: Vec::new(),
+            network_ref: None,
+            net_id: None,
+            floating_ip: None,
+            floating_ip_ref: None,
+            power_state: PowerState::default(),
+            allow_reimage: false,
+            deletion_policy: DeletionPolicy::default(),
+            management_policy: ManagementPolicy::default(),
+            import: None,
+            credentials_secret_ref: None,
+            write_connection_secret_to_ref: None,
+        }
+    }
+}
+
+/// Desired power state of a VM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PowerState {
+    /// Started.
+    #[default]
+    Running,
+    /// Stopped, still on its host.
+    Stopped,
+    /// Shelved: stopped and moved off its host.
+    Shelved,
+}
+
+/// Observed state of a LunaVM.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LunaVMStatus {
+    /// The Luna Node ID of the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// The VM as the Luna Node API last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<AtProvider>,
+
+    /// `Ready`: the VM exists and matches the spec. `Synced`: the last reconcile succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Set just before the create call and cleared once `id` is recorded. If it is present
+    /// without an `id`, a create may have happened without the operator hearing back: the next
+    /// reconcile looks the VM up by hostname before it creates anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// The `spec.plan` last applied (at create, resize or adoption), as written in the spec. A
+    /// resize happens when the spec's plan differs from this one, not when Luna Node merely
+    /// reports the same plan under its numeric ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_plan: Option<String>,
+
+    /// The numeric plan ID the VM had once `appliedPlan` took effect; a different ID reported
+    /// later means the VM was resized outside the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_plan_id: Option<String>,
+
+    /// The `spec.image` last applied (at create, reimage or adoption), as written in the spec. A
+    /// reimage happens only when the spec's image differs from this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_image: Option<String>,
+
+    /// The `spec.floatingIP` last attached.
+    #[serde(
+        default,
+        rename = "appliedFloatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub applied_floating_ip: Option<String>,
+
+    /// The public IP last written to the connection Secret; the Secret is rewritten when the
+    /// VM's IP differs from it.
+    #[serde(
+        default,
+        rename = "connectionSecretIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connection_secret_ip: Option<String>,
+}
+
+/// Recorded in status just before a create call, and cleared once the new ID is stored.
+///
+/// If the operator stops between the create call and the status write that records the ID, the
+/// next reconcile finds this marker and looks for a VM with `hostname` that is not one of
+/// `preexisting` before creating again, so a crash or a lost response never creates a second VM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreate {
+    /// When the create was started (RFC 3339).
+    pub started_at: Time,
+    /// The hostname the VM is created with.
+    pub hostname: String,
+    /// IDs of VMs that already had this hostname before the create: not the VM being created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preexisting: Vec<String>,
+}
+
+/// A VM as the Luna Node API reports it (`vm info` and `vm list`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AtProvider {
+    /// Status as the API words it, e.g. `BUILD`, `Online`, `Powering off`, `Offline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Primary public IPv4 address (empty for a while after the create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Private IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<String>,
+    /// Numeric ID of the current plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Name of the current plan, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_name: Option<String>,
+    /// Region the VM runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Name of the image the VM was installed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Every address of the VM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<VmAddress>,
+    /// Hostname as Luna Node has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Memory in MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ram: Option<i64>,
+    /// Number of virtual CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu: Option<i64>,
+    /// Local storage in GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<i64>,
+}
+
+/// One address of a VM.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VmAddress {
+    /// The address.
+    pub addr: String,
+    /// IP version: 4 or 6.
+    pub version: i32,
+    /// Whether the address is reachable from the internet.
+    #[serde(default)]
+    pub external: bool,
+}
+
+impl ManagedStatus for LunaVMStatus {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    fn set_id(&mut self, id: Option<String>) {
+        self.id = id;
+    }
+
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+}
+
+impl ManagedResource for LunaVM {
+    type Status = LunaVMStatus;
+
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy
+    }
+
+    fn management_policy(&self) -> ManagementPolicy {
+        self.spec.management_policy
+    }
+
+    fn import_id(&self) -> Option<&str> {
+        self.spec
+            .import
+            .as_ref()
+            .and_then(|import| import.id.as_deref())
+    }
+
+    fn credentials_secret_ref(&self) -> Option<&SecretRef> {
+        self.spec.credentials_secret_ref.as_ref()
+    }
+
+    fn managed_status(&self) -> Option<&LunaVMStatus> {
+        self.status.as_ref()
+    }
+
+    fn connection_secret_ref(&self) -> Option<&ConnectionSecretRef> {
+        self.spec.write_connection_secret_to_ref.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use kube::Resource;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::common::{DEFAULT_CREDENTIALS_SECRET, finalizer_for};
+
+    #[test]
+    fn a_minimal_manifest_gets_the_defaults() {
+        let spec: LunaVMSpec = serde_json::from_value(json!({
+            "hostname": "web-1",
+            "plan": "m.2",
+            "image": "Ubuntu 22.04 64-bit (template)",
+        }))
+        .unwrap();
+        assert_eq!(
+            spec,
+            LunaVMSpec::new("web-1", "m.2", "Ubuntu 22.04 64-bit (template)")
+        );
+        assert_eq!(spec.region, DEFAULT_REGION);
+        assert_eq!(spec.power_state, PowerState::Running);
+        assert!(!spec.allow_reimage);
+    }
+
+    #[test]
+    fn the_wire_names_are_the_documented_ones() {
+        let mut spec = LunaVMSpec::new("web-1", "m.2", "42");
+        spec.floating_ip = Some("203.0.113.7".into());
+        spec.network_ref = Some(LocalObjectReference::new("private"));
+        spec.security_groups = vec!["7".into()];
+        let value = serde_json::to_value(&spec).unwrap();
+        for key in [
+            "hostname",
+            "plan",
+            "image",
+            "region",
+            "floatingIP",
+            "networkRef",
+            "securityGroups",
+            "powerState",
+            "allowReimage",
+            "deletionPolicy",
+            "managementPolicy",
+        ] {
+            assert!(value.get(key).is_some(), "{key} missing from {value}");
+        }
+        // Unset optionals and empty lists are omitted, never sent as null.
+        assert!(value.get("bootVolumeId").is_none());
+        assert!(value.get("startupScripts").is_none());
+    }
+
+    #[test]
+    fn managed_resource_reads_spec_and_status() {
+        let mut vm = LunaVM::new("web-1", LunaVMSpec::new("web-1", "m.2", "42"));
+        assert_eq!(vm.credentials_secret_name(), DEFAULT_CREDENTIALS_SECRET);
+        assert_eq!(vm.status_id(), None);
+        assert!(vm.conditions().is_empty());
+        assert!(!vm.is_paused());
+
+        vm.spec.credentials_secret_ref = Some(SecretRef {
+            name: "team-a".into(),
+        });
+        vm.spec.import = Some(ImportSpec {
+            id: Some("81ebdd9e".into()),
+        });
+        vm.spec.deletion_policy = DeletionPolicy::Orphan;
+        vm.status = Some(LunaVMStatus {
+            id: Some("81ebdd9e".into()),
+            observed_generation: Some(3),
+            ..LunaVMStatus::default()
+        });
+        vm.meta_mut().annotations = Some(
+            [("lunanode.com/paused".to_owned(), "true".to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(vm.credentials_secret_name(), "team-a");
+        assert_eq!(vm.import_id(), Some("81ebdd9e"));
+        assert_eq!(vm.status_id(), Some("81ebdd9e"));
+        assert_eq!(vm.observed_generation(), Some(3));
+        assert_eq!(vm.deletion_policy(), DeletionPolicy::Orphan);
+        assert!(vm.is_paused());
+        assert_eq!(LunaVM::finalizer(), finalizer_for("lunavms"));
+    }
+
+    #[test]
+    fn an_empty_status_serializes_to_an_empty_object() {
+        let value = serde_json::to_value(LunaVMStatus::default()).unwrap();
+        assert_eq!(value, json!({}));
+    }
+}
