@@ -30,6 +30,25 @@ impl ActionSpec {
     pub fn accepts(&self, name: &str) -> bool {
         self.required.contains(&name) || self.optional.contains(&name)
     }
+
+    /// Whether sending this action twice has the same effect as sending it once, so that a
+    /// request that may or may not have reached the server can simply be sent again.
+    ///
+    /// Reads, deletes by ID and "set to this value" actions are; everything that makes a new
+    /// object (`create`, `add`, `*-add`, `member_add`, `snapshot`, `replicate`, `fetch`,
+    /// `*-create`, `rule-insert`) is not, because a repeat would make a duplicate. Nor are the
+    /// toggles `diskswap` and `rescue`, or `reboot` (a second reboot is a second outage).
+    pub fn is_idempotent(&self) -> bool {
+        let action = self.action;
+        let creates = matches!(
+            action,
+            "create" | "add" | "member_add" | "snapshot" | "replicate" | "fetch" | "rule-insert"
+        ) || action.ends_with("-add")
+            || action.ends_with("-create")
+            || action.ends_with("-replicate");
+        let toggles = matches!(action, "diskswap" | "rescue" | "reboot");
+        !(creates || toggles)
+    }
 }
 
 const fn a(
@@ -361,6 +380,52 @@ mod tests {
             for name in spec.required {
                 assert!(!spec.optional.contains(name), "{}: {name}", spec.path());
             }
+        }
+    }
+
+    #[test]
+    fn creates_are_not_idempotent() {
+        for (category, action) in [
+            ("vm", "create"),
+            ("volume", "create"),
+            ("floating", "add"),
+            ("network", "create"),
+            ("lb", "create"),
+            ("lb", "member_add"),
+            ("dns", "zone-add"),
+            ("dns", "record-add"),
+            ("dns2", "record-add"),
+            ("vm", "floatingip-add"),
+            ("vm", "snapshot"),
+            ("vm", "diskswap"),
+            ("sshkey", "add"),
+            ("script", "create"),
+            ("volume", "snapshot-create"),
+        ] {
+            let spec = find(category, action);
+            assert_eq!(
+                spec.map(ActionSpec::is_idempotent),
+                Some(false),
+                "{category}/{action}"
+            );
+        }
+        for (category, action) in [
+            ("vm", "list"),
+            ("vm", "info"),
+            ("vm", "delete"),
+            ("vm", "stop"),
+            ("volume", "detach"),
+            ("dns", "record-remove"),
+            ("lb", "member_remove"),
+            ("floating", "delete"),
+            ("dns", "set"),
+        ] {
+            let spec = find(category, action);
+            assert_eq!(
+                spec.map(ActionSpec::is_idempotent),
+                Some(true),
+                "{category}/{action}"
+            );
         }
     }
 

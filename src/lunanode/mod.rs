@@ -1,6 +1,37 @@
 //! The Luna Node Dynamic API client: signing, transport, retries, rate limiting, error classes
 //! and typed actions.
+//!
+//! - [`Client::request`] calls any action of the [`actions`] catalog and returns the JSON;
+//!   [`types`] adds typed requests, responses and methods (`client.vm_list()`, ...) for what the
+//!   operator manages.
+//! - [`Error`] classifies failures (API refusal, auth, throttled, transient, decode); the caller
+//!   decides what to do from the class.
+//! - [`decode`] holds the lenient decoders for the PHP server's quirks.
+//! - [`cli`] is the `lunanode-operator api` command.
 
 pub mod actions;
 pub mod cli;
+mod client;
+mod config;
+mod credentials;
+pub mod decode;
+mod error;
+pub mod response;
 pub mod sign;
+mod transport;
+pub mod types;
+
+#[cfg(test)]
+mod decode_tests;
+#[cfg(test)]
+mod retry_tests;
+#[cfg(test)]
+mod test_server;
+#[cfg(test)]
+mod transport_tests;
+
+pub use client::{Client, check_parameters, decode_response, should_retry};
+pub use config::{ClientConfig, DEFAULT_ENDPOINT, Observer, RetryPolicy};
+pub use credentials::Credentials;
+pub use error::{Error, SNIPPET_LEN};
+pub use transport::NonceCounter;

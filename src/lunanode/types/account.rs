@@ -1,0 +1,201 @@
+//! Account-wide things: SSH keys, startup scripts, monitoring checks and the credit balance.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{created_id, decode_keyed_list, field};
+use crate::lunanode::{
+    Client, Error,
+    decode::{Keyed, entries, flag, number, parse_number, scalar_text, string},
+};
+
+/// An SSH key of `sshkey/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SshKey {
+    /// Key ID (for `vm/create key_id=`).
+    #[serde(deserialize_with = "string")]
+    pub id: String,
+    /// Label.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// The public key.
+    #[serde(deserialize_with = "string")]
+    pub value: String,
+}
+
+impl SshKey {
+    /// Reads `sshkey/list`, whose entries sit at the top level under index keys (`"0"`, `"1"`,
+    /// ...) next to `success`; a `keys` array or map is read as well.
+    pub fn list_from_response(response: &Value) -> Result<Vec<Self>, Error> {
+        let decode = |value: &Value| {
+            serde_json::from_value::<SshKey>(value.clone())
+                .map_err(|error| Error::decode(format!("unexpected sshkey/list entry: {error}")))
+        };
+        if let Some(keys) = response.get("keys").filter(|keys| !keys.is_string()) {
+            return entries(keys.clone())
+                .iter()
+                .map(|(_, value)| decode(value))
+                .collect();
+        }
+        let Some(map) = response.as_object() else {
+            return Ok(Vec::new());
+        };
+        map.iter()
+            .filter(|(key, value)| key.as_str() != "success" && value.is_object())
+            .map(|(_, value)| decode(value))
+            .collect()
+    }
+}
+
+/// A startup script (`script/list` entry, or the answer of `script/get`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Script {
+    /// Script ID (for `vm/create scripts=`).
+    #[serde(deserialize_with = "string")]
+    pub id: String,
+    /// Name.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// Content (CRLF line endings as stored).
+    #[serde(deserialize_with = "string")]
+    pub content: String,
+}
+
+/// A monitoring check of `monitor/check-list` (an object keyed by check ID on the wire).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct MonitorCheck {
+    /// Check ID.
+    #[serde(deserialize_with = "string")]
+    pub id: String,
+    /// Name.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// Check type, e.g. `icmp`.
+    #[serde(rename = "type", deserialize_with = "string")]
+    pub check_type: String,
+    /// Status, e.g. `online`.
+    #[serde(deserialize_with = "string")]
+    pub status: String,
+    /// Whether the check runs.
+    #[serde(deserialize_with = "flag")]
+    pub enabled: bool,
+    /// Seconds between checks.
+    #[serde(deserialize_with = "number")]
+    pub check_interval: Option<u32>,
+    /// Delay setting.
+    #[serde(deserialize_with = "number")]
+    pub delay: Option<u32>,
+    /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
+    #[serde(deserialize_with = "string")]
+    pub data: String,
+    /// A readable summary of `data`.
+    #[serde(deserialize_with = "string")]
+    pub data_summary: String,
+}
+
+impl Keyed for MonitorCheck {
+    fn set_key(&mut self, key: &str) {
+        if self.id.is_empty() {
+            self.id = key.to_owned();
+        }
+    }
+}
+
+impl Keyed for Script {
+    fn set_key(&mut self, key: &str) {
+        if self.id.is_empty() {
+            self.id = key.to_owned();
+        }
+    }
+}
+
+impl Client {
+    /// `sshkey/list`.
+    pub async fn sshkey_list(&self) -> Result<Vec<SshKey>, Error> {
+        let response = self.request("sshkey", "list", &[]).await?;
+        SshKey::list_from_response(&response)
+    }
+
+    /// `sshkey/add`: returns the new key's ID.
+    pub async fn sshkey_add(&self, label: &str, public_key: &str) -> Result<String, Error> {
+        self.create_with_id(
+            "sshkey",
+            "add",
+            &[("label", label), ("sshkey", public_key)],
+            &["key_id", "id"],
+        )
+        .await
+    }
+
+    /// `sshkey/remove`.
+    pub async fn sshkey_remove(&self, key_id: &str) -> Result<(), Error> {
+        self.call("sshkey", "remove", &[("key_id", key_id)]).await
+    }
+
+    /// `script/list`.
+    pub async fn script_list(&self) -> Result<Vec<Script>, Error> {
+        let response = self.request("script", "list", &[]).await?;
+        decode_keyed_list(&response, &["scripts"])
+    }
+
+    /// `script/get` (the script's fields sit at the top level of the answer).
+    pub async fn script_get(&self, script_id: &str) -> Result<Script, Error> {
+        self.request_as("script", "get", &[("script_id", script_id)])
+            .await
+    }
+
+    /// `script/create`: returns the new script's ID.
+    pub async fn script_create(&self, name: &str, content: &str) -> Result<String, Error> {
+        self.create_with_id(
+            "script",
+            "create",
+            &[("name", name), ("content", content)],
+            &["script_id", "id"],
+        )
+        .await
+    }
+
+    /// `script/update`.
+    pub async fn script_update(
+        &self,
+        script_id: &str,
+        name: &str,
+        content: &str,
+    ) -> Result<(), Error> {
+        let parameters = [
+            ("script_id", script_id),
+            ("name", name),
+            ("content", content),
+        ];
+        self.call("script", "update", &parameters).await
+    }
+
+    /// `script/delete`.
+    pub async fn script_delete(&self, script_id: &str) -> Result<(), Error> {
+        self.call("script", "delete", &[("script_id", script_id)])
+            .await
+    }
+
+    /// `monitor/check-list`.
+    pub async fn monitor_check_list(&self) -> Result<Vec<MonitorCheck>, Error> {
+        let response = self.request("monitor", "check-list", &[]).await?;
+        decode_keyed_list(&response, &["checks"])
+    }
+
+    /// `billing/credit`: the account's credit in USD.
+    pub async fn billing_credit(&self) -> Result<f64, Error> {
+        let response = self.request("billing", "credit", &[]).await?;
+        credit_from_response(&response)
+    }
+}
+
+/// Reads the `credit` of a `billing/credit` answer (a string such as `"4.81033438"`).
+pub fn credit_from_response(response: &Value) -> Result<f64, Error> {
+    let text =
+        created_id(response, &["credit"]).or_else(|| scalar_text(field(response, &["balance"])));
+    text.and_then(|text| parse_number(&text))
+        .ok_or_else(|| Error::decode("billing/credit answered without a readable credit"))
+}

@@ -1,0 +1,174 @@
+//! Typed requests, responses and [`Client`] methods, one file per resource area.
+//!
+//! Every response struct ignores unknown fields and reads its known ones leniently (see
+//! [`super::decode`]). Where the wire reference marks a response shape unknown, the doc comment
+//! of the method says which shape is read and which alternatives are accepted. Methods that
+//! create something return the new ID; a create answered with success but without an ID is a
+//! [`Error::Decode`], whose [`Error::may_have_taken_effect`] tells the caller to look before
+//! creating again.
+
+mod account;
+mod catalog;
+mod dns;
+mod floating;
+mod lb;
+mod network;
+mod vm;
+mod volume;
+mod zones;
+
+pub use account::{MonitorCheck, Script, SshKey, credit_from_response};
+pub use catalog::{Image, ImageDetails, Plan, Region};
+pub use dns::{DynEntry, RDNS_NOT_SET, RdnsEntry};
+pub use floating::{FloatingIp, FloatingIpAdded};
+pub use lb::{LbCreate, LbInfo, LbMember, LoadBalancer};
+pub use network::Network;
+pub use vm::{VmAddress, VmCreate, VmDetails, VmInfo, VmListEntry, VmVolume};
+pub use volume::{Volume, VolumeCreate};
+pub use zones::{DnsRecord, DnsRecordAdd, DnsZone, records_from_response, zones_from_response};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    Client, Error,
+    decode::{Keyed, entries, scalar_text},
+};
+
+/// Decodes the collection under the first of `keys` present in a response (an array, or an
+/// object keyed by ID or index; `[]`, `{}`, `""` or absent for none) into `T`s.
+pub fn decode_list<T: DeserializeOwned>(response: &Value, keys: &[&str]) -> Result<Vec<T>, Error> {
+    entries(field(response, keys).clone())
+        .into_iter()
+        .map(|(_, item)| decode_entry(keys, item))
+        .collect()
+}
+
+/// Like [`decode_list`], and gives each entry of an object-shaped collection its key (see
+/// [`Keyed`]).
+pub fn decode_keyed_list<T: DeserializeOwned + Keyed>(
+    response: &Value,
+    keys: &[&str],
+) -> Result<Vec<T>, Error> {
+    entries(field(response, keys).clone())
+        .into_iter()
+        .map(|(key, item)| {
+            let mut entry: T = decode_entry(keys, item)?;
+            if let Some(key) = key {
+                entry.set_key(&key);
+            }
+            Ok(entry)
+        })
+        .collect()
+}
+
+fn decode_entry<T: DeserializeOwned>(keys: &[&str], item: Value) -> Result<T, Error> {
+    serde_json::from_value(item).map_err(|error| {
+        let reason: String = error.to_string().chars().take(200).collect();
+        Error::decode(format!(
+            "unexpected {} in the response: {reason}",
+            keys.first().copied().unwrap_or("the list")
+        ))
+    })
+}
+
+/// Decodes the object under the first of `keys` that holds one (or the whole response when the
+/// answer is flat) into `T`, e.g. the `volume` of `volume/info`.
+pub fn decode_object<T: DeserializeOwned>(response: &Value, keys: &[&str]) -> Result<T, Error> {
+    decode_entry(keys, unwrap_object(response, keys).clone())
+}
+
+/// The first non-empty scalar among `keys` at the top level of a response, e.g. the `vm_id` of
+/// a create.
+pub fn created_id(response: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .filter_map(|key| response.get(*key).and_then(scalar_text))
+        .find(|text| !text.is_empty())
+}
+
+/// The object under the first of `keys` that holds one, or the response itself: for actions
+/// whose answer may be wrapped (`{"info": {...}}`) or flat.
+pub(crate) fn unwrap_object<'a>(response: &'a Value, keys: &[&str]) -> &'a Value {
+    keys.iter()
+        .filter_map(|key| response.get(*key))
+        .find(|value| value.is_object())
+        .unwrap_or(response)
+}
+
+/// The collection under the first of `keys` present in the response (`Value::Null` if none).
+pub(crate) fn field<'a>(response: &'a Value, keys: &[&str]) -> &'a Value {
+    keys.iter()
+        .filter_map(|key| response.get(*key))
+        .next()
+        .unwrap_or(&Value::Null)
+}
+
+impl Client {
+    /// Calls an action whose answer carries nothing but success.
+    pub async fn call(
+        &self,
+        category: &str,
+        action: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<(), Error> {
+        self.request(category, action, parameters).await.map(drop)
+    }
+
+    /// Calls a create and reads the new ID from the first of `keys`; a missing ID is a decode
+    /// error (the create may have happened).
+    pub(crate) async fn create_with_id(
+        &self,
+        category: &str,
+        action: &str,
+        parameters: &[(&str, &str)],
+        keys: &[&str],
+    ) -> Result<String, Error> {
+        let response = self.request(category, action, parameters).await?;
+        created_id(&response, keys).ok_or_else(|| {
+            Error::decode(format!(
+                "{category}/{action} succeeded without {}",
+                keys.first().copied().unwrap_or("an id")
+            ))
+        })
+    }
+
+    /// Calls a create whose answer shape is unknown and returns the new ID if it has one.
+    pub(crate) async fn create_maybe_id(
+        &self,
+        category: &str,
+        action: &str,
+        parameters: &[(&str, &str)],
+        keys: &[&str],
+    ) -> Result<Option<String>, Error> {
+        let response = self.request(category, action, parameters).await?;
+        Ok(created_id(&response, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn created_ids_are_read_from_any_scalar() {
+        assert_eq!(
+            created_id(&json!({"vm_id": 12102}), &["vm_id"]).as_deref(),
+            Some("12102")
+        );
+        assert_eq!(
+            created_id(&json!({"id": "", "zone_id": "7"}), &["id", "zone_id"]).as_deref(),
+            Some("7")
+        );
+        assert_eq!(created_id(&json!({"success": "yes"}), &["vm_id"]), None);
+    }
+
+    #[test]
+    fn objects_are_unwrapped_when_wrapped() {
+        let wrapped = json!({"info": {"name": "a"}, "success": "yes"});
+        assert_eq!(unwrap_object(&wrapped, &["info"])["name"], "a");
+        let flat = json!({"name": "b", "success": "yes"});
+        assert_eq!(unwrap_object(&flat, &["info"])["name"], "b");
+    }
+}

@@ -1,0 +1,70 @@
+//! Virtual networks: `network/list`, `create`, `delete`.
+
+use serde::Deserialize;
+
+use super::decode_list;
+use crate::lunanode::{Client, Error, decode::string};
+
+/// One network of `network/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Network {
+    /// Network ID.
+    #[serde(deserialize_with = "string")]
+    pub net_id: String,
+    /// Name.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// Subnet in CIDR form, e.g. `172.20.0.0/16` (sent as `172.20.0.0\/16`).
+    #[serde(deserialize_with = "string")]
+    pub subnet: String,
+    /// Region slug, when the server includes it.
+    #[serde(deserialize_with = "string")]
+    pub region: String,
+}
+
+impl Client {
+    /// `network/list`, in one region or all (`None`).
+    pub async fn network_list(&self, region: Option<&str>) -> Result<Vec<Network>, Error> {
+        let response = self
+            .request("network", "list", &[("region", region.unwrap_or_default())])
+            .await?;
+        decode_list(&response, &["networks"])
+    }
+
+    /// `network/create`: `subnet` is the first three octets (`192.168.30` for
+    /// `192.168.30.0/24`) and `dns` a comma-separated resolver list. The answer's shape is
+    /// unknown; this reads `net_id` (or `id`), and returns `None` when neither is there, in which
+    /// case find the network by name in `network/list`.
+    pub async fn network_create(
+        &self,
+        region: &str,
+        name: &str,
+        subnet: &str,
+        dns: &str,
+    ) -> Result<Option<String>, Error> {
+        let parameters = [
+            ("region", region),
+            ("name", name),
+            ("subnet", subnet),
+            ("dns", dns),
+        ];
+        self.create_maybe_id(
+            "network",
+            "create",
+            &parameters,
+            &["net_id", "id", "network_id"],
+        )
+        .await
+    }
+
+    /// `network/delete`.
+    pub async fn network_delete(&self, region: &str, net_id: &str) -> Result<(), Error> {
+        self.call(
+            "network",
+            "delete",
+            &[("region", region), ("net_id", net_id)],
+        )
+        .await
+    }
+}

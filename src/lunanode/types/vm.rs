@@ -1,0 +1,348 @@
+//! Virtual machines: `vm/create`, `vm/list`, `vm/info` and the per-VM actions.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::decode_list;
+use crate::lunanode::{
+    Client, Error,
+    decode::{collection, flag, html_string, number, opt_secret, opt_string, string, string_list},
+};
+
+/// The parameters of `vm/create`. `hostname`, `plan_id` and one of `image_id`/`volume_id` are
+/// needed; everything else is optional and left out when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmCreate {
+    /// The VM's hostname (also its name in the panel).
+    pub hostname: String,
+    /// A numeric plan ID or a plan code such as `m.2`.
+    pub plan_id: String,
+    /// The image to install.
+    pub image_id: Option<String>,
+    /// An unattached volume to boot from instead of an image.
+    pub volume_id: Option<String>,
+    /// Boot the volume with virtio instead of IDE.
+    pub volume_virtio: bool,
+    /// Region slug (the server defaults to `toronto`).
+    pub region: Option<String>,
+    /// An unattached floating IP of the account to give the VM.
+    pub ip: Option<String>,
+    /// A virtual network ID.
+    pub net_id: Option<String>,
+    /// Security group IDs (sent comma-separated).
+    pub securitygroups: Vec<String>,
+    /// Startup script IDs (sent comma-separated).
+    pub scripts: Vec<String>,
+    /// SSH key IDs (sent comma-separated).
+    pub key_id: Vec<String>,
+    /// Ask the server to set a random password (ignored when a key is given).
+    pub set_password: bool,
+    /// Affinity group.
+    pub affinity_group: Option<String>,
+}
+
+/// One entry of `vm/list` (also the `extra` object of `vm/info`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct VmListEntry {
+    /// The VM ID (a UUID today, numeric before 2016; opaque either way).
+    #[serde(deserialize_with = "string")]
+    pub vm_id: String,
+    /// Display name.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// Hostname.
+    #[serde(deserialize_with = "string")]
+    pub hostname: String,
+    /// Plan ID.
+    #[serde(deserialize_with = "string")]
+    pub plan_id: String,
+    /// Primary public IP (empty while building).
+    #[serde(deserialize_with = "string")]
+    pub primaryip: String,
+    /// Private IP.
+    #[serde(deserialize_with = "string")]
+    pub privateip: String,
+    /// RAM in MB.
+    #[serde(deserialize_with = "number")]
+    pub ram: Option<u64>,
+    /// Virtual CPUs.
+    #[serde(deserialize_with = "number")]
+    pub vcpu: Option<u32>,
+    /// Storage in GB.
+    #[serde(deserialize_with = "number")]
+    pub storage: Option<u64>,
+    /// Bandwidth in GB per month.
+    #[serde(deserialize_with = "number")]
+    pub bandwidth: Option<u64>,
+    /// Region slug.
+    #[serde(deserialize_with = "string")]
+    pub region: String,
+    /// OpenStack status, e.g. `active` (seen in newer answers only).
+    #[serde(deserialize_with = "string")]
+    pub os_status: String,
+    /// Friendly status, e.g. `Online`, when the server includes it in the list.
+    #[serde(deserialize_with = "string")]
+    pub status_nohtml: String,
+}
+
+/// The answer of `vm/info`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VmInfo {
+    /// Live details.
+    pub info: VmDetails,
+    /// The same fields as a `vm/list` entry.
+    pub extra: VmListEntry,
+}
+
+/// The `info` object of `vm/info`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VmDetails {
+    /// Hostname.
+    #[serde(deserialize_with = "string")]
+    pub hostname: String,
+    /// Primary public IPv4; empty for a while after create.
+    #[serde(deserialize_with = "string")]
+    pub ip: String,
+    /// Private IP.
+    #[serde(deserialize_with = "string")]
+    pub privateip: String,
+    /// Every address of the VM.
+    #[serde(deserialize_with = "collection")]
+    pub addresses: Vec<VmAddress>,
+    /// Status as HTML, entities decoded: `<font color="green"><b>Online</b></font>`.
+    #[serde(deserialize_with = "html_string")]
+    pub status: String,
+    /// Status as text: `BUILD`, `Online`, `Powering off`, `Offline`, ...
+    #[serde(deserialize_with = "html_string")]
+    pub status_nohtml: String,
+    /// OpenStack status: `active` when up.
+    #[serde(deserialize_with = "string")]
+    pub status_raw: String,
+    /// Status colour: `green` when online.
+    #[serde(deserialize_with = "string")]
+    pub status_color: String,
+    /// OpenStack task state, when one runs.
+    #[serde(deserialize_with = "string")]
+    pub task_state: String,
+    /// Image name.
+    #[serde(deserialize_with = "html_string")]
+    pub image: String,
+    /// Operating system name (same as `image` in practice).
+    #[serde(deserialize_with = "html_string")]
+    pub os: String,
+    /// Security group names (the server sends them under two keys).
+    #[serde(deserialize_with = "string_list")]
+    pub security_groups: Vec<String>,
+    /// The same list under the other key.
+    #[serde(deserialize_with = "string_list")]
+    pub securitygroups: Vec<String>,
+    /// Additional public IPs.
+    #[serde(deserialize_with = "string_list")]
+    pub additionalip: Vec<String>,
+    /// Additional private IPs.
+    #[serde(deserialize_with = "string_list")]
+    pub additionalprivateip: Vec<String>,
+    /// IPv6 addresses.
+    #[serde(deserialize_with = "string_list")]
+    pub ipv6: Vec<String>,
+    /// `username: ubuntu; password: XXXX` or `password: XXXX`: a secret.
+    #[serde(deserialize_with = "opt_secret")]
+    pub login_details: Option<SecretString>,
+    /// Bandwidth used this month, in GB.
+    #[serde(rename = "bandwidthUsedGB", deserialize_with = "number")]
+    pub bandwidth_used_gb: Option<f64>,
+    /// Present when a boot-order swap is possible (VMs installed from an ISO).
+    #[serde(deserialize_with = "opt_string")]
+    pub diskswap: Option<String>,
+    /// Hypervisor host.
+    #[serde(deserialize_with = "string")]
+    pub host_id: String,
+    /// Attached volumes.
+    #[serde(deserialize_with = "collection")]
+    pub volumes: Vec<VmVolume>,
+}
+
+/// One address in `vm/info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct VmAddress {
+    /// The address.
+    #[serde(deserialize_with = "string")]
+    pub addr: String,
+    /// `4` or `6`.
+    #[serde(deserialize_with = "string")]
+    pub version: String,
+    /// Whether it is a public address.
+    #[serde(deserialize_with = "flag")]
+    pub external: bool,
+    /// Reverse DNS name (trailing dot), when the server sends it.
+    #[serde(deserialize_with = "opt_string")]
+    pub reverse: Option<String>,
+}
+
+/// A volume attached to a VM, as `vm/info` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct VmVolume {
+    /// Volume ID.
+    #[serde(deserialize_with = "string")]
+    pub id: String,
+    /// Volume name.
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+}
+
+impl Client {
+    /// `vm/create`: returns the new VM's ID. Not retried after the request may have reached the
+    /// server; on [`Error::may_have_taken_effect`] look the VM up by hostname before retrying.
+    pub async fn vm_create(&self, request: &VmCreate) -> Result<String, Error> {
+        let image = request.image_id.as_deref().unwrap_or_default();
+        let volume = request.volume_id.as_deref().unwrap_or_default();
+        if image.is_empty() && volume.is_empty() {
+            return Err(Error::invalid_request("image_id or volume_id not set"));
+        }
+        let securitygroups = request.securitygroups.join(",");
+        let scripts = request.scripts.join(",");
+        let keys = request.key_id.join(",");
+        let yes = |set: bool| if set { "yes" } else { "" };
+        let parameters = [
+            ("hostname", request.hostname.as_str()),
+            ("plan_id", request.plan_id.as_str()),
+            ("image_id", image),
+            ("volume_id", volume),
+            (
+                "volume_virtio",
+                yes(request.volume_virtio && !volume.is_empty()),
+            ),
+            ("region", request.region.as_deref().unwrap_or_default()),
+            ("ip", request.ip.as_deref().unwrap_or_default()),
+            ("net_id", request.net_id.as_deref().unwrap_or_default()),
+            ("securitygroups", securitygroups.as_str()),
+            ("scripts", scripts.as_str()),
+            ("key_id", keys.as_str()),
+            ("set_password", yes(request.set_password)),
+            (
+                "affinity_group",
+                request.affinity_group.as_deref().unwrap_or_default(),
+            ),
+        ];
+        self.create_with_id("vm", "create", &parameters, &["vm_id"])
+            .await
+    }
+
+    /// `vm/list`: every VM of the account.
+    pub async fn vm_list(&self) -> Result<Vec<VmListEntry>, Error> {
+        let response = self.request("vm", "list", &[]).await?;
+        decode_list(&response, &["vms"])
+    }
+
+    /// `vm/info`.
+    pub async fn vm_info(&self, vm_id: &str) -> Result<VmInfo, Error> {
+        self.request_as("vm", "info", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/start`.
+    pub async fn vm_start(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "start", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/stop` (the VM goes `Powering off`, then `Offline`).
+    pub async fn vm_stop(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "stop", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/reboot`.
+    pub async fn vm_reboot(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "reboot", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/delete`. `invalid vm` ([`Error::is_not_found`]) means it is already gone.
+    pub async fn vm_delete(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "delete", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/reimage`: reinstalls the VM from `image_id` (its disk is wiped).
+    pub async fn vm_reimage(&self, vm_id: &str, image_id: &str) -> Result<(), Error> {
+        self.call("vm", "reimage", &[("vm_id", vm_id), ("image_id", image_id)])
+            .await
+    }
+
+    /// `vm/resize`. The server may report success and fail later (by e-mail); check the plan
+    /// in `vm/list` afterwards.
+    pub async fn vm_resize(&self, vm_id: &str, plan_id: &str) -> Result<(), Error> {
+        self.call("vm", "resize", &[("vm_id", vm_id), ("plan_id", plan_id)])
+            .await
+    }
+
+    /// `vm/shelve`.
+    pub async fn vm_shelve(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "shelve", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/unshelve`.
+    pub async fn vm_unshelve(&self, vm_id: &str) -> Result<(), Error> {
+        self.call("vm", "unshelve", &[("vm_id", vm_id)]).await
+    }
+
+    /// `vm/rename`.
+    pub async fn vm_rename(&self, vm_id: &str, hostname: &str) -> Result<(), Error> {
+        self.call("vm", "rename", &[("vm_id", vm_id), ("hostname", hostname)])
+            .await
+    }
+
+    /// `vm/floatingip-add`: attaches `ip` (an unattached floating IP of the account), or a new
+    /// one when `None`. The answer's shape is unknown; the attached IP is returned when the
+    /// server names it (`ip` or `floating_ip`), otherwise read it from `vm/info`.
+    pub async fn vm_floatingip_add(
+        &self,
+        vm_id: &str,
+        ip: Option<&str>,
+        private_ip: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let parameters = [
+            ("vm_id", vm_id),
+            ("ip", ip.unwrap_or_default()),
+            ("private_ip", private_ip.unwrap_or_default()),
+        ];
+        self.create_maybe_id("vm", "floatingip-add", &parameters, &["ip", "floating_ip"])
+            .await
+    }
+
+    /// `vm/floatingip-delete`: detaches the VM's floating IP (`ip`, or its only one); with `keep`
+    /// the address stays on the account for reuse.
+    pub async fn vm_floatingip_delete(
+        &self,
+        vm_id: &str,
+        ip: Option<&str>,
+        keep: bool,
+    ) -> Result<(), Error> {
+        let parameters = [
+            ("vm_id", vm_id),
+            ("ip", ip.unwrap_or_default()),
+            ("keep", if keep { "yes" } else { "" }),
+        ];
+        self.call("vm", "floatingip-delete", &parameters).await
+    }
+
+    /// `vm/snapshot`: returns the new image's ID (it goes `queued`, `saving`, `active`).
+    pub async fn vm_snapshot(&self, vm_id: &str, name: &str) -> Result<String, Error> {
+        self.create_with_id(
+            "vm",
+            "snapshot",
+            &[("vm_id", vm_id), ("name", name)],
+            &["image_id"],
+        )
+        .await
+    }
+
+    /// `vm/vnc`: returns the console URL (it holds a one-time token: treat it as a secret).
+    pub async fn vm_vnc(&self, vm_id: &str) -> Result<SecretString, Error> {
+        let url = self
+            .create_with_id("vm", "vnc", &[("vm_id", vm_id)], &["vnc_url"])
+            .await?;
+        Ok(SecretString::from(url))
+    }
+}

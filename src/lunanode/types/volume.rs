@@ -1,0 +1,157 @@
+//! Block storage volumes: `volume/create`, `list`, `info`, `attach`, `detach`, `extend`,
+//! `delete`.
+//!
+//! The older API wanted `region` on every volume call and the newer one accepts it, so every
+//! method sends it.
+
+use serde::Deserialize;
+
+use super::{decode_list, decode_object};
+use crate::lunanode::{
+    Client, Error,
+    decode::{number, opt_string, string},
+};
+
+/// The parameters of `volume/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeCreate {
+    /// Region slug.
+    pub region: String,
+    /// The volume's label (its name).
+    pub label: String,
+    /// Size in GB.
+    pub size_gb: u64,
+    /// An image to write onto the volume (an empty volume when unset).
+    pub image: Option<String>,
+    /// A volume snapshot to restore.
+    pub snapshot_id: Option<String>,
+}
+
+/// A volume, as `volume/list` and `volume/info` describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Volume {
+    /// Volume ID (numeric string).
+    #[serde(deserialize_with = "string")]
+    pub id: String,
+    /// OpenStack UUID.
+    #[serde(deserialize_with = "string")]
+    pub identification: String,
+    /// Name (the label given at create).
+    #[serde(deserialize_with = "string")]
+    pub name: String,
+    /// Region slug.
+    #[serde(deserialize_with = "string")]
+    pub region: String,
+    /// Size in GB.
+    #[serde(deserialize_with = "number")]
+    pub size: Option<u64>,
+    /// `creating`, `downloading`, `available`, `in-use`, ...
+    #[serde(deserialize_with = "string")]
+    pub status: String,
+    /// The VM it is attached to; `None` when detached.
+    #[serde(deserialize_with = "opt_string")]
+    pub attached: Option<String>,
+    /// Creation time (list form).
+    #[serde(deserialize_with = "string")]
+    pub time_created: String,
+    /// Creation time (info form).
+    #[serde(deserialize_with = "string")]
+    pub created: String,
+    /// Owner's user ID.
+    #[serde(deserialize_with = "string")]
+    pub user_id: String,
+}
+
+impl Client {
+    /// `volume/create`: returns the new volume's ID (it goes `creating`, then `available`).
+    pub async fn volume_create(&self, request: &VolumeCreate) -> Result<String, Error> {
+        let size = request.size_gb.to_string();
+        let parameters = [
+            ("region", request.region.as_str()),
+            ("label", request.label.as_str()),
+            ("size", size.as_str()),
+            ("image", request.image.as_deref().unwrap_or_default()),
+            (
+                "snapshot_id",
+                request.snapshot_id.as_deref().unwrap_or_default(),
+            ),
+        ];
+        self.create_with_id("volume", "create", &parameters, &["volume_id", "id"])
+            .await
+    }
+
+    /// `volume/list`, for one region (or all, when the server allows `region` to be empty).
+    pub async fn volume_list(&self, region: &str) -> Result<Vec<Volume>, Error> {
+        let response = self
+            .request("volume", "list", &[("region", region)])
+            .await?;
+        decode_list(&response, &["volumes"])
+    }
+
+    /// `volume/info`. The answer is `{"volume": {...}}`; a flat answer is read as well.
+    pub async fn volume_info(&self, region: &str, volume_id: &str) -> Result<Volume, Error> {
+        let response = self
+            .request(
+                "volume",
+                "info",
+                &[("region", region), ("volume_id", volume_id)],
+            )
+            .await?;
+        decode_object(&response, &["volume", "info"])
+    }
+
+    /// `volume/attach`: `target` is `auto` or a device path such as `/dev/vdc`.
+    pub async fn volume_attach(
+        &self,
+        region: &str,
+        volume_id: &str,
+        vm_id: &str,
+        target: &str,
+    ) -> Result<(), Error> {
+        let parameters = [
+            ("region", region),
+            ("volume_id", volume_id),
+            ("vm_id", vm_id),
+            ("target", target),
+        ];
+        self.call("volume", "attach", &parameters).await
+    }
+
+    /// `volume/detach`.
+    pub async fn volume_detach(&self, region: &str, volume_id: &str) -> Result<(), Error> {
+        self.call(
+            "volume",
+            "detach",
+            &[("region", region), ("volume_id", volume_id)],
+        )
+        .await
+    }
+
+    /// `volume/extend` to `size_gb` (volumes only grow).
+    pub async fn volume_extend(
+        &self,
+        region: &str,
+        volume_id: &str,
+        size_gb: u64,
+    ) -> Result<(), Error> {
+        let size = size_gb.to_string();
+        let parameters = [
+            ("region", region),
+            ("volume_id", volume_id),
+            ("size", size.as_str()),
+        ];
+        self.call("volume", "extend", &parameters).await
+    }
+
+    /// `volume/delete`. An attached volume (or one still `in-use` just after its VM was
+    /// deleted) is refused; try again later.
+    pub async fn volume_delete(&self, region: &str, volume_id: &str) -> Result<(), Error> {
+        self.call(
+            "volume",
+            "delete",
+            &[("region", region), ("volume_id", volume_id)],
+        )
+        .await
+    }
+}
