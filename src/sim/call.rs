@@ -1,0 +1,225 @@
+//! What an action handler works with: its parameters, its error, its reply, and the context
+//! (the caller's account, the shared allocators and the simulated time).
+
+use std::{collections::BTreeMap, str::FromStr};
+
+use serde_json::{Map, Value};
+
+use super::{
+    catalog,
+    clock::Millis,
+    config::Timing,
+    state::{Account, IdKind, Shared},
+};
+
+/// An API-level failure: answered as HTTP 200 `{"success":"no","error":...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError(String);
+
+impl ApiError {
+    /// Any message.
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// `invalid <thing>`, the real service's answer to a bad reference.
+    pub(crate) fn invalid(thing: &str) -> Self {
+        Self(format!("invalid {thing}"))
+    }
+
+    /// `<parameter> not set`, the real service's answer to a missing parameter.
+    pub(crate) fn not_set(parameter: &str) -> Self {
+        Self(format!("{parameter} not set"))
+    }
+
+    /// The error text.
+    pub(crate) fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The data keys of a successful answer (siblings of `"success":"yes"`).
+pub(crate) type Reply = Result<Map<String, Value>, ApiError>;
+
+/// A success with no data.
+pub(crate) fn done() -> Reply {
+    Ok(Map::new())
+}
+
+/// A success with these data keys.
+pub(crate) fn reply<const N: usize>(fields: [(&str, Value); N]) -> Reply {
+    Ok(fields
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect())
+}
+
+/// The action's parameters, every value a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// From the decoded `req` object, without `api_id` and `api_partialkey`. Numbers and
+    /// booleans are coerced to strings as PHP would (`true` → `"1"`, `false` → `""`); `null`,
+    /// arrays and objects are refused, as the real service has refused `null` since 2016.
+    pub(crate) fn from_request(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut values = BTreeMap::new();
+        for (name, value) in object {
+            if name == "api_id" || name == "api_partialkey" {
+                continue;
+            }
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => if *flag { "1" } else { "" }.to_owned(),
+                Value::Null => {
+                    return Err(ApiError::new(format!(
+                        "invalid value for {}: null is not allowed (leave the parameter out instead)",
+                        printable(name)
+                    )));
+                }
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(ApiError::new(format!(
+                        "invalid value for {}: expected a string",
+                        printable(name)
+                    )));
+                }
+            };
+            values.insert(name.clone(), text);
+        }
+        Ok(Self(values))
+    }
+
+    /// From plain form or query fields (the legacy API).
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+
+    /// A parameter's value; an empty string counts as not set (PHP's `empty`).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// A required parameter, or `<name> not set`.
+    pub(crate) fn require(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name).ok_or_else(|| ApiError::not_set(name))
+    }
+
+    /// A required number, or `<name> not set` / `invalid <name>`.
+    pub(crate) fn number<T: FromStr>(&self, name: &str) -> Result<T, ApiError> {
+        self.require(name)?
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(name))
+    }
+
+    /// An optional number, or `invalid <name>`.
+    pub(crate) fn optional_number<T: FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|value| value.trim().parse().map_err(|_| ApiError::invalid(name)))
+            .transpose()
+    }
+
+    /// Whether a flag parameter is `yes` (or `1`/`true`).
+    pub(crate) fn is_yes(&self, name: &str) -> bool {
+        matches!(
+            self.get(name).map(str::to_ascii_lowercase).as_deref(),
+            Some("yes" | "1" | "true")
+        )
+    }
+
+    /// An optional `region`, validated; `None` when not given.
+    pub(crate) fn region(&self) -> Result<Option<&'static str>, ApiError> {
+        self.get("region")
+            .map(|region| catalog::region(region).ok_or_else(|| ApiError::invalid("region")))
+            .transpose()
+    }
+
+    /// A required `region`, validated.
+    pub(crate) fn require_region(&self) -> Result<&'static str, ApiError> {
+        catalog::region(self.require("region")?).ok_or_else(|| ApiError::invalid("region"))
+    }
+}
+
+/// A parameter name as it may be shown in an error message.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// Splits a comma-separated ID list (`securitygroups`, `scripts`, `key_id`).
+pub(crate) fn id_list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Everything a handler may touch.
+pub(crate) struct Ctx<'a> {
+    /// The caller's objects.
+    pub account: &'a mut Account,
+    /// Allocators shared by all accounts (IDs, public IPs, randomness).
+    pub shared: &'a mut Shared,
+    /// Simulated now.
+    pub now: Millis,
+    /// Lifecycle durations.
+    pub timing: &'a Timing,
+}
+
+impl Ctx<'_> {
+    /// A fresh numeric ID of that kind.
+    pub(crate) fn id(&mut self, kind: IdKind) -> String {
+        self.shared.ids.next(kind)
+    }
+
+    /// A creation sequence number, to list objects in creation order.
+    pub(crate) fn seq(&mut self) -> u64 {
+        self.shared.ids.next_seq()
+    }
+}
+
+/// A short, printable text check for names and labels: 1..=max characters, no control
+/// characters.
+pub(crate) fn valid_text(value: &str, max: usize) -> bool {
+    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn coerces_python_style_values() {
+        let object = json!({"hostname": "web1", "plan_id": 86, "virtio": true, "x": false,
+            "api_id": "id", "api_partialkey": "k"});
+        let params =
+            Params::from_request(object.as_object().unwrap_or(&Map::new())).unwrap_or_default();
+        assert_eq!(params.get("plan_id"), Some("86"));
+        assert_eq!(params.get("virtio"), Some("1"));
+        assert_eq!(params.get("x"), None);
+        assert_eq!(params.get("api_id"), None);
+        assert_eq!(params.require("missing"), Err(ApiError::not_set("missing")));
+    }
+
+    #[test]
+    fn refuses_null_and_arrays() {
+        for bad in [json!({"a": null}), json!({"a": [1]}), json!({"a": {}})] {
+            let result = Params::from_request(bad.as_object().unwrap_or(&Map::new()));
+            assert!(result.is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn splits_id_lists() {
+        assert_eq!(id_list(Some("123, 999,,")), vec!["123", "999"]);
+        assert!(id_list(None).is_empty());
+    }
+}

@@ -1,0 +1,399 @@
+//! DNS: reverse DNS of floating IPs (`dns/list`, `dns/set`), dynamic DNS (`dns/dyn-*`), and
+//! hosted zones in both forms, the older `dns/zone-*`/`record-*` and the newer `dns2/*`. Both
+//! forms work on the same zones, as they are two APIs over one service.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
+};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply},
+    floating::{self, Attachment},
+    state::{Account, IdKind},
+};
+
+/// Record types the service accepts.
+pub(crate) const RECORD_TYPES: &[&str] = &[
+    "A", "AAAA", "CNAME", "HINFO", "MX", "NAPTR", "NS", "PTR", "RP", "SRV", "TXT",
+];
+
+/// The optional `dns2/record-add` parameters kept on a record.
+const DNS2_EXTRAS: &[&str] = &[
+    "policy",
+    "weight",
+    "region",
+    "regiongroup",
+    "country",
+    "continent",
+    "global",
+    "latitude",
+    "longitude",
+    "aux",
+    "monitor_id",
+    "orig_record_id",
+];
+
+/// A hosted zone.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Zone {
+    /// Numeric ID.
+    pub id: String,
+    /// Origin with the trailing dot, e.g. `example.com.`.
+    pub name: String,
+    /// Default TTL.
+    pub ttl: u32,
+    /// Records by ID.
+    pub records: BTreeMap<String, Record>,
+}
+
+/// A DNS record.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Record {
+    /// Numeric ID.
+    pub id: String,
+    /// Name, as given (`www`, `@`, or a full name).
+    pub name: String,
+    /// Record type, upper case.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Data, e.g. an address.
+    pub data: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Extra `dns2` fields given at creation.
+    pub extra: BTreeMap<String, String>,
+}
+
+/// A dynamic DNS entry.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DynRecord {
+    /// Numeric ID.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Address.
+    pub ip: String,
+}
+
+/// Handles `dns/<action>`.
+pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "list" => rdns_list(ctx),
+        "set" => rdns_set(ctx, params),
+        "zone-list" => {
+            let zones: Map<String, Value> = ctx
+                .account
+                .zones
+                .values()
+                .map(|z| {
+                    let entry = json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl});
+                    (z.id.clone(), entry)
+                })
+                .collect();
+            reply([("zones", Value::Object(zones))])
+        }
+        "zone-add" => zone_add(ctx, params, "origin"),
+        "zone-remove" => zone_remove(ctx, params),
+        "record-list" => record_list(ctx, params),
+        "record-add" => record_add(ctx, params),
+        "record-remove" => {
+            let record_id = params.require("record_id")?.trim();
+            let zone_filter = params.get("zone_id").map(str::trim);
+            let zone = ctx
+                .account
+                .zones
+                .values_mut()
+                .filter(|z| zone_filter.is_none_or(|id| id == z.id))
+                .find(|z| z.records.contains_key(record_id))
+                .ok_or_else(|| ApiError::invalid("record"))?;
+            zone.records.remove(record_id);
+            done()
+        }
+        "dyn-list" => {
+            let dyns: Map<String, Value> = ctx
+                .account
+                .dyns
+                .values()
+                .map(|d| {
+                    (
+                        d.id.clone(),
+                        json!({"id": d.id, "name": d.name, "ip": d.ip}),
+                    )
+                })
+                .collect();
+            reply([("dyns", Value::Object(dyns))])
+        }
+        "dyn-add" => dyn_add(ctx, params),
+        "dyn-update" => dyn_update(ctx, params),
+        "dyn-remove" => {
+            let id = params.require("dyn_id")?.trim();
+            ctx.account
+                .dyns
+                .remove(id)
+                .ok_or_else(|| ApiError::invalid("dyn"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+/// Handles `dns2/<action>`.
+pub(crate) fn handle2(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "zone-list" => {
+            let zones: Vec<Value> = ctx
+                .account
+                .zones
+                .values()
+                .map(|z| json!({"id": z.id, "name": z.name, "ttl": z.ttl}))
+                .collect();
+            reply([("zones", Value::Array(zones))])
+        }
+        "zone-add" => zone_add(ctx, params, "name"),
+        "zone-remove" => zone_remove(ctx, params),
+        "record-list" => record_list(ctx, params),
+        "record-add" => record_add(ctx, params),
+        "record-remove" => {
+            let record_id = params.require("record_id")?.trim().to_owned();
+            let zone = find_zone(ctx.account, params)?;
+            zone.records
+                .remove(&record_id)
+                .ok_or_else(|| ApiError::invalid("record"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+fn rdns_list(ctx: &Ctx<'_>) -> Reply {
+    let mut ips: Vec<_> = ctx.account.floating_ips.values().collect();
+    ips.sort_by_key(|f| f.seq);
+    let entries: Vec<Value> = ips
+        .into_iter()
+        .map(|f| {
+            let (vm_id, vm_name) = match &f.attachment {
+                Attachment::Vm(id) => (
+                    id.clone(),
+                    ctx.account
+                        .vms
+                        .get(id)
+                        .map(|vm| vm.hostname.clone())
+                        .unwrap_or_default(),
+                ),
+                _ => (String::new(), String::new()),
+            };
+            let hostname = f.rdns.clone().unwrap_or_else(|| "[not set]".to_owned());
+            json!({"vm_id": vm_id, "vm_name": vm_name, "ip": f.ip, "hostname": hostname})
+        })
+        .collect();
+    reply([("dns", Value::Array(entries))])
+}
+
+fn rdns_set(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let ip = params.require("ip")?;
+    let hostname = params.require("hostname")?.trim().trim_end_matches('.');
+    let id = floating::find_by_ip(ctx.account, ip).ok_or_else(|| ApiError::invalid("ip"))?;
+    if let Some(vm_id) = params.get("vm_id") {
+        let attached = ctx
+            .account
+            .floating_ips
+            .get(&id)
+            .is_some_and(|f| f.is_on_vm(vm_id.trim()));
+        if !attached {
+            return Err(ApiError::invalid("vm"));
+        }
+    }
+    // `.` clears the reverse name.
+    let rdns = if hostname.is_empty() {
+        None
+    } else if valid_domain(hostname) {
+        Some(hostname.to_ascii_lowercase())
+    } else {
+        return Err(ApiError::invalid("hostname"));
+    };
+    if let Some(floating) = ctx.account.floating_ips.get_mut(&id) {
+        floating.rdns = rdns;
+    }
+    done()
+}
+
+/// Letters, digits, `-`, `_`, `.`; at least one dot; no empty labels.
+fn valid_domain(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn ttl(params: &Params, name: &str, default: Option<u32>) -> Result<u32, ApiError> {
+    match (params.get(name), default) {
+        (None, Some(default)) => Ok(default),
+        _ => params.number::<u32>(name),
+    }
+}
+
+fn zone_add(ctx: &mut Ctx<'_>, params: &Params, name_parameter: &str) -> Reply {
+    let name = params.require(name_parameter)?.trim().to_ascii_lowercase();
+    if !valid_domain(&name) {
+        return Err(ApiError::invalid(name_parameter));
+    }
+    let name = format!("{}.", name.trim_end_matches('.'));
+    let ttl = ttl(params, "ttl", Some(3600))?;
+    if ctx.account.zones.values().any(|z| z.name == name) {
+        return Err(ApiError::new("the zone already exists"));
+    }
+    let id = ctx.id(IdKind::Zone);
+    let zone = Zone {
+        id: id.clone(),
+        name,
+        ttl,
+        records: BTreeMap::new(),
+    };
+    ctx.account.zones.insert(id.clone(), zone);
+    reply([("zone_id", json!(id))])
+}
+
+fn find_zone<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Zone, ApiError> {
+    account
+        .zones
+        .get_mut(params.require("zone_id")?.trim())
+        .ok_or_else(|| ApiError::invalid("zone"))
+}
+
+fn zone_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let id = find_zone(ctx.account, params)?.id.clone();
+    ctx.account.zones.remove(&id);
+    done()
+}
+
+fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let zone = find_zone(ctx.account, params)?;
+    let records: Vec<Value> = zone
+        .records
+        .values()
+        .map(|r| {
+            let mut entry = Map::new();
+            for (key, value) in &r.extra {
+                entry.insert(key.clone(), json!(value));
+            }
+            entry.insert("id".into(), json!(r.id));
+            entry.insert("name".into(), json!(r.name));
+            entry.insert("type".into(), json!(r.kind));
+            entry.insert("data".into(), json!(r.data));
+            entry.insert("ttl".into(), json!(r.ttl));
+            Value::Object(entry)
+        })
+        .collect();
+    reply([("records", Value::Array(records))])
+}
+
+fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    find_zone(ctx.account, params)?;
+    let name = params.require("name")?.trim().to_owned();
+    let data = params.require("data")?.trim().to_owned();
+    let ttl = ttl(params, "ttl", None)?;
+    let kind = params.require("type")?.trim().to_ascii_uppercase();
+    if !RECORD_TYPES.contains(&kind.as_str()) {
+        return Err(ApiError::invalid("record type"));
+    }
+    let name_ok = name == "@"
+        || name.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_*".contains(c))
+        });
+    if !name_ok {
+        return Err(ApiError::invalid("name"));
+    }
+    let data_ok = match kind.as_str() {
+        "A" => data.parse::<Ipv4Addr>().is_ok(),
+        "AAAA" => data.parse::<Ipv6Addr>().is_ok(),
+        _ => !data.chars().any(char::is_control),
+    };
+    if !data_ok {
+        return Err(ApiError::invalid("data"));
+    }
+    let extra: BTreeMap<String, String> = DNS2_EXTRAS
+        .iter()
+        .filter_map(|key| params.get(key).map(|v| ((*key).to_owned(), v.to_owned())))
+        .collect();
+    let id = ctx.id(IdKind::Record);
+    let zone = find_zone(ctx.account, params)?;
+    zone.records.insert(
+        id.clone(),
+        Record {
+            id: id.clone(),
+            name,
+            kind,
+            data,
+            ttl,
+            extra,
+        },
+    );
+    reply([("record_id", json!(id))])
+}
+
+fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
+    let name = params.require("name")?.trim().to_ascii_lowercase();
+    let ip = params.require("ip")?.trim().to_owned();
+    if name.is_empty()
+        || name.len() > 63
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ApiError::invalid("name"));
+    }
+    if ip.parse::<Ipv4Addr>().is_err() && ip.parse::<Ipv6Addr>().is_err() {
+        return Err(ApiError::invalid("ip"));
+    }
+    Ok((name, ip))
+}
+
+fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let (name, ip) = dyn_fields(params)?;
+    let id = ctx.id(IdKind::Dyn);
+    ctx.account.dyns.insert(
+        id.clone(),
+        DynRecord {
+            id: id.clone(),
+            name,
+            ip,
+        },
+    );
+    reply([("dyn_id", json!(id))])
+}
+
+fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let (name, ip) = dyn_fields(params)?;
+    let entry = ctx
+        .account
+        .dyns
+        .get_mut(params.require("dyn_id")?.trim())
+        .ok_or_else(|| ApiError::invalid("dyn"))?;
+    entry.name = name;
+    entry.ip = ip;
+    done()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_need_a_dot_and_clean_labels() {
+        assert!(valid_domain("example.com."));
+        assert!(valid_domain("a-b.example.com"));
+        assert!(!valid_domain("localhost"));
+        assert!(!valid_domain("exa mple.com"));
+        assert!(!valid_domain("a..b"));
+    }
+}

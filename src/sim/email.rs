@@ -1,0 +1,230 @@
+//! E-mail hosting (`email/*`): domains, users (mailboxes) and aliases. Passwords and DKIM
+//! private keys are accepted and never stored or shown.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply},
+    state::{Account, IdKind},
+};
+
+/// A hosted e-mail domain.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EmailDomain {
+    /// Numeric ID.
+    pub id: String,
+    /// Domain name.
+    pub name: String,
+    /// DKIM selector, when DKIM is set.
+    pub dkim_selector: Option<String>,
+    /// Mailboxes by ID.
+    pub users: BTreeMap<String, EmailUser>,
+    /// Aliases by ID.
+    pub aliases: BTreeMap<String, EmailAlias>,
+}
+
+/// A mailbox.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EmailUser {
+    /// Numeric ID.
+    pub id: String,
+    /// Local part.
+    pub username: String,
+}
+
+/// An alias.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EmailAlias {
+    /// Numeric ID.
+    pub id: String,
+    /// Local part.
+    pub name: String,
+    /// Where mail goes.
+    pub target: String,
+}
+
+fn domain<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut EmailDomain, ApiError> {
+    account
+        .email_domains
+        .get_mut(params.require("domain_id")?.trim())
+        .ok_or_else(|| ApiError::invalid("domain"))
+}
+
+fn local_part(params: &Params, name: &str) -> Result<String, ApiError> {
+    let value = params.require(name)?.trim().to_ascii_lowercase();
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(name))
+    }
+}
+
+fn password(params: &Params) -> Result<(), ApiError> {
+    let password = params.require("password")?;
+    if password.chars().count() < 8 {
+        return Err(ApiError::new("the password must be at least 8 characters"));
+    }
+    Ok(())
+}
+
+/// Handles `email/<action>`.
+pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "usage" => {
+            let domains = &ctx.account.email_domains;
+            let users: usize = domains.values().map(|d| d.users.len()).sum();
+            let aliases: usize = domains.values().map(|d| d.aliases.len()).sum();
+            reply([
+                ("domains", json!(domains.len())),
+                ("users", json!(users)),
+                ("aliases", json!(aliases)),
+                ("storage", json!(0)),
+            ])
+        }
+        "domain-list" => {
+            let list: Vec<Value> = ctx
+                .account
+                .email_domains
+                .values()
+                .map(|d| {
+                    json!({"id": d.id, "name": d.name, "dkim": d.dkim_selector.is_some(),
+                        "dkim_selector": d.dkim_selector.clone().unwrap_or_default()})
+                })
+                .collect();
+            reply([("domains", Value::Array(list))])
+        }
+        "domain-add" => {
+            let name = params
+                .require("name")?
+                .trim()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let ok = name.contains('.')
+                && name.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !ok {
+                return Err(ApiError::invalid("name"));
+            }
+            if ctx.account.email_domains.values().any(|d| d.name == name) {
+                return Err(ApiError::new("the domain already exists"));
+            }
+            let id = ctx.id(IdKind::Domain);
+            let domain = EmailDomain {
+                id: id.clone(),
+                name,
+                dkim_selector: None,
+                users: BTreeMap::new(),
+                aliases: BTreeMap::new(),
+            };
+            ctx.account.email_domains.insert(id.clone(), domain);
+            reply([("domain_id", json!(id))])
+        }
+        "domain-remove" => {
+            let id = domain(ctx.account, params)?.id.clone();
+            ctx.account.email_domains.remove(&id);
+            done()
+        }
+        "domain-dkim-set" => {
+            let selector = local_part(params, "selector")?;
+            if !params.require("private_key")?.contains("PRIVATE KEY") {
+                return Err(ApiError::invalid("private_key"));
+            }
+            domain(ctx.account, params)?.dkim_selector = Some(selector);
+            done()
+        }
+        "domain-dkim-unset" => {
+            domain(ctx.account, params)?.dkim_selector = None;
+            done()
+        }
+        "user-list" => {
+            let d = domain(ctx.account, params)?;
+            let users: Vec<Value> = d
+                .users
+                .values()
+                .map(|u| {
+                    json!({"id": u.id, "username": u.username,
+                        "email": format!("{}@{}", u.username, d.name)})
+                })
+                .collect();
+            reply([("users", Value::Array(users))])
+        }
+        "user-add" => {
+            let username = local_part(params, "username")?;
+            password(params)?;
+            let id = ctx.id(IdKind::User);
+            let d = domain(ctx.account, params)?;
+            if d.users.values().any(|u| u.username == username) {
+                return Err(ApiError::new("the user already exists"));
+            }
+            d.users.insert(
+                id.clone(),
+                EmailUser {
+                    id: id.clone(),
+                    username,
+                },
+            );
+            reply([("user_id", json!(id))])
+        }
+        "user-set-password" => {
+            password(params)?;
+            let user_id = params.require("user_id")?.trim().to_owned();
+            if !domain(ctx.account, params)?.users.contains_key(&user_id) {
+                return Err(ApiError::invalid("user"));
+            }
+            done()
+        }
+        "user-remove" => {
+            let user_id = params.require("user_id")?.trim().to_owned();
+            domain(ctx.account, params)?
+                .users
+                .remove(&user_id)
+                .ok_or_else(|| ApiError::invalid("user"))?;
+            done()
+        }
+        "alias-list" => {
+            let d = domain(ctx.account, params)?;
+            let aliases: Vec<Value> = d
+                .aliases
+                .values()
+                .map(|a| json!({"id": a.id, "name": a.name, "target": a.target}))
+                .collect();
+            reply([("aliases", Value::Array(aliases))])
+        }
+        "alias-add" => {
+            let name = local_part(params, "name")?;
+            let target = params.require("target")?.trim().to_owned();
+            if !target.contains('@') || target.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(ApiError::invalid("target"));
+            }
+            let id = ctx.id(IdKind::Alias);
+            domain(ctx.account, params)?.aliases.insert(
+                id.clone(),
+                EmailAlias {
+                    id: id.clone(),
+                    name,
+                    target,
+                },
+            );
+            reply([("alias_id", json!(id))])
+        }
+        "alias-remove" => {
+            let alias_id = params.require("alias_id")?.trim().to_owned();
+            domain(ctx.account, params)?
+                .aliases
+                .remove(&alias_id)
+                .ok_or_else(|| ApiError::invalid("alias"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}

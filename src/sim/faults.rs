@@ -1,0 +1,324 @@
+//! Fault injection: what `/_sim/faults` sets and how each API call rolls against it.
+//!
+//! Order in a call: latency (every API call) → HTTP 5xx / timeout / throttle rolls (before
+//! authentication, like a proxy in front of the API) → authentication → the per-account token
+//! bucket → `api_error_rate` → the action → `drop_after_commit_rate`. Every fault except
+//! latency honours the `actions` filter.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::lunanode::actions;
+
+/// The fault settings; `POST /_sim/faults` replaces them whole (missing fields take defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every API call before it is answered.
+    pub latency_ms: u64,
+    /// A uniformly random extra `0..=latency_jitter_ms` per call.
+    pub latency_jitter_ms: u64,
+    /// Share of calls answered HTTP 500/502/503 with an HTML body; the action is not performed.
+    pub http_5xx_rate: f64,
+    /// Share of calls answered `success:no` `internal error, please try again`; not performed.
+    pub api_error_rate: f64,
+    /// Share of calls held for `timeout_ms`, then answered HTTP 504; not performed.
+    pub timeout_rate: f64,
+    /// How long a timed-out call is held (default 60000).
+    pub timeout_ms: u64,
+    /// Share of calls answered HTTP 429 with `Retry-After: 1`; not performed.
+    pub throttle_rate: f64,
+    /// A real token bucket per account: calls beyond it get HTTP 429.
+    pub throttle_burst: Option<ThrottleBurst>,
+    /// Share of calls whose action IS performed but whose connection is then closed without
+    /// any response (the client sees a transport error).
+    pub drop_after_commit_rate: f64,
+    /// `category/action` paths the faults apply to; `None` means all.
+    pub actions: Option<Vec<String>>,
+    /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
+    pub seed: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            latency_jitter_ms: 0,
+            http_5xx_rate: 0.0,
+            api_error_rate: 0.0,
+            timeout_rate: 0.0,
+            timeout_ms: 60_000,
+            throttle_rate: 0.0,
+            throttle_burst: None,
+            drop_after_commit_rate: 0.0,
+            actions: None,
+            seed: None,
+        }
+    }
+}
+
+/// Token bucket settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleBurst {
+    /// Refill rate, calls per second (> 0).
+    pub per_second: f64,
+    /// Bucket size; defaults to `per_second` (at least 1).
+    #[serde(default)]
+    pub burst: Option<f64>,
+}
+
+/// A fault setting that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid faults: {0}")]
+pub struct FaultsError(pub String);
+
+/// Upper bound for the millisecond settings (ten minutes).
+const MAX_MS: u64 = 600_000;
+
+impl Faults {
+    /// Checks ranges: rates in `0..=1`, durations at most ten minutes, known actions.
+    pub fn validate(&self) -> Result<(), FaultsError> {
+        let rates = [
+            ("http_5xx_rate", self.http_5xx_rate),
+            ("api_error_rate", self.api_error_rate),
+            ("timeout_rate", self.timeout_rate),
+            ("throttle_rate", self.throttle_rate),
+            ("drop_after_commit_rate", self.drop_after_commit_rate),
+        ];
+        for (name, rate) in rates {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(FaultsError(format!("{name} must be between 0 and 1")));
+            }
+        }
+        for (name, ms) in [
+            ("latency_ms", self.latency_ms),
+            ("latency_jitter_ms", self.latency_jitter_ms),
+            ("timeout_ms", self.timeout_ms),
+        ] {
+            if ms > MAX_MS {
+                return Err(FaultsError(format!("{name} must be at most {MAX_MS}")));
+            }
+        }
+        if let Some(burst) = &self.throttle_burst {
+            if !(burst.per_second.is_finite() && burst.per_second > 0.0) {
+                return Err(FaultsError("throttle_burst.per_second must be > 0".into()));
+            }
+            if burst.burst.is_some_and(|b| !(b.is_finite() && b >= 1.0)) {
+                return Err(FaultsError("throttle_burst.burst must be >= 1".into()));
+            }
+        }
+        for path in self.actions.iter().flatten() {
+            let known = path
+                .split_once('/')
+                .and_then(|(category, action)| actions::find(category, action));
+            if known.is_none() {
+                return Err(FaultsError(format!("unknown action in actions: {path:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn applies_to(&self, path: &str) -> bool {
+        self.actions
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|p| p == path))
+    }
+}
+
+/// A fault decided before authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EarlyFault {
+    /// Answer with this 5xx status.
+    Http(u16),
+    /// Hold, then 504.
+    Timeout(Duration),
+    /// 429.
+    Throttle,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// The current faults plus their random source and token buckets.
+#[derive(Debug)]
+pub(crate) struct FaultEngine {
+    faults: Faults,
+    rng: StdRng,
+    buckets: HashMap<String, Bucket>,
+}
+
+impl FaultEngine {
+    /// Starts with these faults (assumed valid).
+    pub(crate) fn new(faults: Faults, seed: Option<u64>) -> Self {
+        let seed = faults.seed.or(seed);
+        Self {
+            faults,
+            rng: seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// The current settings.
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Replaces the settings (and the token buckets).
+    pub(crate) fn replace(&mut self, faults: Faults) -> Result<(), FaultsError> {
+        faults.validate()?;
+        if let Some(seed) = faults.seed {
+            self.rng = StdRng::seed_from_u64(seed);
+        }
+        self.faults = faults;
+        self.buckets.clear();
+        Ok(())
+    }
+
+    fn roll(&mut self, rate: f64) -> bool {
+        rate > 0.0 && self.rng.random::<f64>() < rate
+    }
+
+    /// The latency to add to this call.
+    pub(crate) fn latency(&mut self) -> Duration {
+        let jitter = match self.faults.latency_jitter_ms {
+            0 => 0,
+            max => self.rng.random_range(0..=max),
+        };
+        Duration::from_millis(self.faults.latency_ms.saturating_add(jitter))
+    }
+
+    /// Rolls the faults that strike before authentication.
+    pub(crate) fn early(&mut self, path: &str) -> Option<EarlyFault> {
+        if !self.faults.applies_to(path) {
+            return None;
+        }
+        if self.roll(self.faults.http_5xx_rate) {
+            let status = [500, 502, 503][self.rng.random_range(0..3)];
+            return Some(EarlyFault::Http(status));
+        }
+        if self.roll(self.faults.timeout_rate) {
+            return Some(EarlyFault::Timeout(Duration::from_millis(
+                self.faults.timeout_ms,
+            )));
+        }
+        if self.roll(self.faults.throttle_rate) {
+            return Some(EarlyFault::Throttle);
+        }
+        None
+    }
+
+    /// Takes a token from the account's bucket; `false` means throttle.
+    pub(crate) fn take_token(&mut self, api_id: &str, path: &str, now: Instant) -> bool {
+        let Some(limit) = self.faults.throttle_burst else {
+            return true;
+        };
+        if !self.faults.applies_to(path) {
+            return true;
+        }
+        let capacity = limit.burst.unwrap_or(limit.per_second.max(1.0));
+        let bucket = self.buckets.entry(api_id.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            refilled: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(capacity);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Rolls `api_error_rate`.
+    pub(crate) fn api_error(&mut self, path: &str) -> bool {
+        self.faults.applies_to(path) && self.roll(self.faults.api_error_rate)
+    }
+
+    /// Rolls `drop_after_commit_rate`.
+    pub(crate) fn drop_after_commit(&mut self, path: &str) -> bool {
+        self.faults.applies_to(path) && self.roll(self.faults.drop_after_commit_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_rejects_bad_rates_and_actions() {
+        assert!(Faults::default().validate().is_ok());
+        let bad_rate = Faults {
+            http_5xx_rate: 1.5,
+            ..Faults::default()
+        };
+        assert!(bad_rate.validate().is_err());
+        let nan = Faults {
+            timeout_rate: f64::NAN,
+            ..Faults::default()
+        };
+        assert!(nan.validate().is_err());
+        let unknown = Faults {
+            actions: Some(vec!["vm/explode".into()]),
+            ..Faults::default()
+        };
+        assert!(unknown.validate().is_err());
+        let known = Faults {
+            actions: Some(vec!["vm/create".into()]),
+            ..Faults::default()
+        };
+        assert!(known.validate().is_ok());
+    }
+
+    #[test]
+    fn rates_of_one_always_fire_and_respect_the_filter() {
+        let faults = Faults {
+            http_5xx_rate: 1.0,
+            actions: Some(vec!["vm/create".into()]),
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, Some(1));
+        assert!(matches!(
+            engine.early("vm/create"),
+            Some(EarlyFault::Http(_))
+        ));
+        assert_eq!(engine.early("vm/list"), None);
+    }
+
+    #[test]
+    fn token_bucket_refills_over_time() {
+        let faults = Faults {
+            throttle_burst: Some(ThrottleBurst {
+                per_second: 2.0,
+                burst: None,
+            }),
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, Some(1));
+        let start = Instant::now();
+        assert!(engine.take_token("a", "vm/list", start));
+        assert!(engine.take_token("a", "vm/list", start));
+        assert!(!engine.take_token("a", "vm/list", start));
+        // Another account has its own bucket.
+        assert!(engine.take_token("b", "vm/list", start));
+        assert!(engine.take_token("a", "vm/list", start + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let parsed: Result<Faults, _> = serde_json::from_str(r#"{"latency": 5}"#);
+        assert!(parsed.is_err());
+        let parsed: Result<Faults, _> = serde_json::from_str(r#"{"latency_ms": 5}"#);
+        assert_eq!(parsed.map(|f| f.latency_ms).ok(), Some(5));
+    }
+}

@@ -1,0 +1,203 @@
+//! The small categories: `plan/list`, `region/list`, `billing/credit`, startup scripts
+//! (`script/*`) and SSH keys (`sshkey/*`).
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    catalog,
+    state::IdKind,
+};
+
+/// A startup script.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Script {
+    /// Numeric ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Content, with CRLF line endings as the real service returns it.
+    pub content: String,
+}
+
+/// An SSH public key.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SshKey {
+    /// Numeric ID.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// The public key line.
+    pub value: String,
+}
+
+/// The credit every account shows (USD).
+const CREDIT: &str = "100.00000000";
+
+/// Handles `plan/<action>`.
+pub(crate) fn plan(action: &str) -> Reply {
+    match action {
+        "list" => {
+            let plans: Vec<Value> = catalog::PLANS.iter().map(|plan| plan.entry()).collect();
+            reply([("plans", Value::Array(plans))])
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+/// Handles `region/<action>`.
+pub(crate) fn region(action: &str) -> Reply {
+    match action {
+        "list" => {
+            let regions: Map<String, Value> = catalog::REGIONS
+                .iter()
+                .map(|(slug, name)| ((*slug).to_owned(), json!(name)))
+                .collect();
+            reply([("regions", Value::Object(regions))])
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+/// Handles `billing/<action>`.
+pub(crate) fn billing(action: &str) -> Reply {
+    match action {
+        "credit" => reply([("credit", json!(CREDIT))]),
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+/// Normalises line endings to CRLF.
+fn crlf(content: &str) -> String {
+    content.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+fn script_fields(params: &Params) -> Result<(String, String), ApiError> {
+    let name = params.require("name")?;
+    let content = params.require("content")?;
+    if !valid_text(name, 255) {
+        return Err(ApiError::invalid("name"));
+    }
+    if content.len() > 64 * 1024 {
+        return Err(ApiError::invalid("content"));
+    }
+    Ok((name.trim().to_owned(), crlf(content)))
+}
+
+/// Handles `script/<action>`.
+pub(crate) fn script(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "list" => {
+            let scripts: Vec<Value> = ctx
+                .account
+                .scripts
+                .values()
+                .map(|s| json!({"id": s.id, "name": s.name, "content": s.content}))
+                .collect();
+            reply([("scripts", Value::Array(scripts))])
+        }
+        "get" => {
+            let script = ctx
+                .account
+                .scripts
+                .get(params.require("script_id")?.trim())
+                .ok_or_else(|| ApiError::invalid("script"))?;
+            reply([
+                ("id", json!(script.id)),
+                ("name", json!(script.name)),
+                ("content", json!(script.content)),
+            ])
+        }
+        "create" => {
+            let (name, content) = script_fields(params)?;
+            let id = ctx.id(IdKind::Script);
+            ctx.account.scripts.insert(
+                id.clone(),
+                Script {
+                    id: id.clone(),
+                    name,
+                    content,
+                },
+            );
+            reply([("script_id", json!(id))])
+        }
+        "update" => {
+            let (name, content) = script_fields(params)?;
+            let script = ctx
+                .account
+                .scripts
+                .get_mut(params.require("script_id")?.trim())
+                .ok_or_else(|| ApiError::invalid("script"))?;
+            script.name = name;
+            script.content = content;
+            done()
+        }
+        "delete" => {
+            ctx.account
+                .scripts
+                .remove(params.require("script_id")?.trim())
+                .ok_or_else(|| ApiError::invalid("script"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+/// Handles `sshkey/<action>`.
+pub(crate) fn sshkey(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        // Keyed "0", "1", ... next to "success": array indices, not key IDs.
+        "list" => Ok(ctx
+            .account
+            .ssh_keys
+            .values()
+            .enumerate()
+            .map(|(index, key)| {
+                let entry =
+                    json!({"id": key.id, "name": key.name, "value": key.value, "val": key.value});
+                (index.to_string(), entry)
+            })
+            .collect()),
+        "add" => {
+            let label = params.require("label")?;
+            let value = params.require("sshkey")?.trim();
+            if !valid_text(label, 255) {
+                return Err(ApiError::invalid("label"));
+            }
+            let mut parts = value.split_whitespace();
+            let kind_ok = parts
+                .next()
+                .is_some_and(|kind| kind.starts_with("ssh-") || kind.starts_with("ecdsa-"));
+            if !kind_ok || parts.next().is_none() || value.chars().any(char::is_control) {
+                return Err(ApiError::invalid("sshkey"));
+            }
+            let id = ctx.id(IdKind::SshKey);
+            let key = SshKey {
+                id: id.clone(),
+                name: label.trim().to_owned(),
+                value: value.to_owned(),
+            };
+            ctx.account.ssh_keys.insert(id.clone(), key);
+            reply([("key_id", json!(id))])
+        }
+        "remove" => {
+            ctx.account
+                .ssh_keys
+                .remove(params.require("key_id")?.trim())
+                .ok_or_else(|| ApiError::invalid("key"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_get_crlf_line_endings() {
+        assert_eq!(crlf("a\nb\r\nc"), "a\r\nb\r\nc");
+    }
+}

@@ -1,0 +1,333 @@
+//! Server monitoring (`monitor/*`): checks of a few types, contacts, and alerts linking them.
+//! Lists are maps keyed by ID, as `check-list` is on the real service.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    state::IdKind,
+};
+
+/// A monitoring check.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Check {
+    /// Numeric ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Type, e.g. `icmp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds between checks.
+    pub check_interval: u32,
+    /// Failures before alerting.
+    pub delay: u32,
+    /// Type-specific parameters.
+    pub data: BTreeMap<String, String>,
+}
+
+/// A monitoring contact.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Contact {
+    /// Numeric ID.
+    pub id: String,
+    /// `email`, `sms`, `sms_twilio` or `http`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Address, number or URL.
+    pub rel: String,
+}
+
+/// An alert: notify a contact about a check.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Alert {
+    /// Numeric ID.
+    pub id: String,
+    /// Check ID.
+    pub check_id: String,
+    /// Contact ID.
+    pub contact_id: String,
+}
+
+/// One parameter of a check type: name, label, required, help.
+type ParamSpec = (&'static str, &'static str, bool, &'static str);
+
+/// Check types: key, display name, parameters.
+const CHECK_TYPES: &[(&str, &str, &[ParamSpec])] = &[
+    (
+        "icmp",
+        "Ping",
+        &[("target", "Target", true, "hostname or IP address")],
+    ),
+    (
+        "tcp",
+        "TCP connect",
+        &[
+            ("target", "Target", true, "hostname or IP address"),
+            ("port", "Port", true, "TCP port"),
+        ],
+    ),
+    (
+        "http",
+        "HTTP",
+        &[
+            ("target", "Target", true, "hostname or IP address"),
+            ("port", "Port", false, "defaults to 80"),
+            ("path", "Path", false, "defaults to /"),
+            (
+                "expected",
+                "Expected text",
+                false,
+                "text the page must contain",
+            ),
+        ],
+    ),
+    (
+        "https",
+        "HTTPS",
+        &[
+            ("target", "Target", true, "hostname or IP address"),
+            ("port", "Port", false, "defaults to 443"),
+            ("path", "Path", false, "defaults to /"),
+            (
+                "expected",
+                "Expected text",
+                false,
+                "text the page must contain",
+            ),
+        ],
+    ),
+    (
+        "dns",
+        "DNS",
+        &[
+            ("target", "Server", true, "DNS server to ask"),
+            ("hostname", "Hostname", true, "name to resolve"),
+            ("record_type", "Record type", true, "e.g. A"),
+            (
+                "expected",
+                "Expected answer",
+                false,
+                "the answer must contain this",
+            ),
+        ],
+    ),
+];
+
+fn type_details(key: &str) -> Option<Value> {
+    let (key, name, params) = CHECK_TYPES.iter().find(|(k, _, _)| *k == key)?;
+    let params: Map<String, Value> = params
+        .iter()
+        .map(|(param, label, required, help)| {
+            (
+                (*param).to_owned(),
+                json!({"name": label, "help": help, "placeholder": "", "required": required,
+                    "type": "string"}),
+            )
+        })
+        .collect();
+    Some(json!({"name": name, "short_name": key, "params": params}))
+}
+
+/// Handles `monitor/<action>`.
+pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "check-list" => check_list(ctx),
+        "check-types" => {
+            let types: Map<String, Value> = CHECK_TYPES
+                .iter()
+                .filter_map(|(key, _, _)| Some(((*key).to_owned(), type_details(key)?)))
+                .collect();
+            reply([("types", Value::Object(types))])
+        }
+        "check-add" => check_add(ctx, params),
+        "check-remove" => {
+            let id = params.require("check_id")?.trim().to_owned();
+            ctx.account
+                .checks
+                .remove(&id)
+                .ok_or_else(|| ApiError::invalid("check"))?;
+            ctx.account.alerts.retain(|_, alert| alert.check_id != id);
+            done()
+        }
+        "contact-list" => {
+            let contacts: Map<String, Value> = ctx
+                .account
+                .contacts
+                .values()
+                .map(|c| {
+                    (
+                        c.id.clone(),
+                        json!({"id": c.id, "type": c.kind, "rel": c.rel}),
+                    )
+                })
+                .collect();
+            reply([("contacts", Value::Object(contacts))])
+        }
+        "contact-add" => contact_add(ctx, params),
+        "contact-remove" => {
+            let id = params.require("contact_id")?.trim().to_owned();
+            ctx.account
+                .contacts
+                .remove(&id)
+                .ok_or_else(|| ApiError::invalid("contact"))?;
+            ctx.account.alerts.retain(|_, alert| alert.contact_id != id);
+            done()
+        }
+        "alert-list" => {
+            let check_id = params.require("check_id")?.trim();
+            if !ctx.account.checks.contains_key(check_id) {
+                return Err(ApiError::invalid("check"));
+            }
+            let alerts: Map<String, Value> = ctx
+                .account
+                .alerts
+                .values()
+                .filter(|a| a.check_id == check_id)
+                .map(|a| {
+                    let contact = ctx.account.contacts.get(&a.contact_id);
+                    let entry = json!({
+                        "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
+                        "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
+                        "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
+                    });
+                    (a.id.clone(), entry)
+                })
+                .collect();
+            reply([("alerts", Value::Object(alerts))])
+        }
+        "alert-add" => alert_add(ctx, params),
+        "alert-remove" => {
+            ctx.account
+                .alerts
+                .remove(params.require("alert_id")?.trim())
+                .ok_or_else(|| ApiError::invalid("alert"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+fn check_list(ctx: &Ctx<'_>) -> Reply {
+    let checks: Map<String, Value> = ctx
+        .account
+        .checks
+        .values()
+        .map(|check| {
+            let data_json = serde_json::to_string(&check.data).unwrap_or_default();
+            let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let entry = json!({
+                "id": check.id,
+                "name": check.name,
+                "type": check.kind,
+                "check_interval": check.check_interval,
+                "delay": check.delay,
+                "enabled": "1",
+                "status": "online",
+                "data": data_json,
+                "data_nice": check.data,
+                "data_summary": summary.join(", "),
+                "type_details": type_details(&check.kind).unwrap_or_default(),
+            });
+            (check.id.clone(), entry)
+        })
+        .collect();
+    reply([("checks", Value::Object(checks))])
+}
+
+fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let name = params.require("name")?;
+    let kind = params.require("type")?.trim().to_ascii_lowercase();
+    if !valid_text(name, 255) {
+        return Err(ApiError::invalid("name"));
+    }
+    let Some((_, _, specs)) = CHECK_TYPES.iter().find(|(k, _, _)| *k == kind) else {
+        return Err(ApiError::invalid("check type"));
+    };
+    let mut data = BTreeMap::new();
+    for (param, _, required, _) in specs.iter() {
+        match params.get(param) {
+            Some(value) => {
+                data.insert((*param).to_owned(), value.trim().to_owned());
+            }
+            None if *required => return Err(ApiError::not_set(param)),
+            None => {}
+        }
+    }
+    if data
+        .get("port")
+        .is_some_and(|port| port.parse::<u16>().map_or(true, |p| p == 0))
+    {
+        return Err(ApiError::invalid("port"));
+    }
+    let check_interval = params
+        .optional_number::<u32>("check_interval")?
+        .unwrap_or(60);
+    let delay = params.optional_number::<u32>("delay")?.unwrap_or(1);
+    if check_interval == 0 {
+        return Err(ApiError::invalid("check_interval"));
+    }
+    let id = ctx.id(IdKind::Check);
+    ctx.account.checks.insert(
+        id.clone(),
+        Check {
+            id: id.clone(),
+            name: name.trim().to_owned(),
+            kind,
+            check_interval,
+            delay,
+            data,
+        },
+    );
+    reply([("check_id", json!(id))])
+}
+
+fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let kind = params.require("type")?.trim().to_ascii_lowercase();
+    let rel = params.require("rel")?.trim().to_owned();
+    if !matches!(kind.as_str(), "email" | "sms" | "sms_twilio" | "http") {
+        return Err(ApiError::invalid("contact type"));
+    }
+    let rel_ok = match kind.as_str() {
+        "email" => rel.contains('@'),
+        "http" => rel.starts_with("http://") || rel.starts_with("https://"),
+        _ => rel.chars().filter(char::is_ascii_digit).count() >= 7,
+    };
+    if !rel_ok || !valid_text(&rel, 255) {
+        return Err(ApiError::invalid("rel"));
+    }
+    let id = ctx.id(IdKind::Contact);
+    ctx.account.contacts.insert(
+        id.clone(),
+        Contact {
+            id: id.clone(),
+            kind,
+            rel,
+        },
+    );
+    reply([("contact_id", json!(id))])
+}
+
+fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let check_id = params.require("check_id")?.trim().to_owned();
+    let contact_id = params.require("contact_id")?.trim().to_owned();
+    if !ctx.account.checks.contains_key(&check_id) {
+        return Err(ApiError::invalid("check"));
+    }
+    if !ctx.account.contacts.contains_key(&contact_id) {
+        return Err(ApiError::invalid("contact"));
+    }
+    let id = ctx.id(IdKind::Alert);
+    ctx.account.alerts.insert(
+        id.clone(),
+        Alert {
+            id: id.clone(),
+            check_id,
+            contact_id,
+        },
+    );
+    reply([("alert_id", json!(id))])
+}

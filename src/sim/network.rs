@@ -1,0 +1,150 @@
+//! Virtual networks (`network/*`): a private /24 per network, where VMs created with `net_id`
+//! take their private addresses.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    state::IdKind,
+};
+
+/// A virtual network.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Network {
+    /// Numeric ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Region slug.
+    pub region: String,
+    /// First three octets, e.g. `192.168.30`.
+    pub prefix: String,
+    /// DNS servers, comma-separated.
+    pub dns: String,
+    /// Creation order.
+    pub seq: u64,
+}
+
+/// Handles `network/<action>`.
+pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "list" => list(ctx, params),
+        "create" => create(ctx, params),
+        "delete" => delete(ctx, params),
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
+    let region = params.region()?;
+    let mut networks: Vec<&Network> = ctx
+        .account
+        .networks
+        .values()
+        .filter(|n| region.is_none_or(|r| r == n.region))
+        .collect();
+    networks.sort_by_key(|n| n.seq);
+    let entries: Vec<Value> = networks
+        .into_iter()
+        .map(|n| {
+            json!({
+                "net_id": n.id, "name": n.name, "region": n.region,
+                "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
+            })
+        })
+        .collect();
+    reply([("networks", Value::Array(entries))])
+}
+
+/// `192.168.30` or `192.168.30.0/24` → `192.168.30` (private ranges only).
+fn parse_subnet(subnet: &str) -> Option<String> {
+    let subnet = subnet.trim();
+    let prefix = subnet
+        .strip_suffix(".0/24")
+        .unwrap_or(subnet)
+        .trim_end_matches('.');
+    let address: Ipv4Addr = format!("{prefix}.0").parse().ok()?;
+    address.is_private().then(|| prefix.to_owned())
+}
+
+fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let region = params.require_region()?;
+    let name = params.require("name")?;
+    let prefix =
+        parse_subnet(params.require("subnet")?).ok_or_else(|| ApiError::invalid("subnet"))?;
+    let dns = params.require("dns")?;
+    if !valid_text(name, 255) {
+        return Err(ApiError::invalid("name"));
+    }
+    if dns
+        .split(',')
+        .any(|server| server.trim().parse::<Ipv4Addr>().is_err())
+    {
+        return Err(ApiError::invalid("dns"));
+    }
+    if ctx
+        .account
+        .networks
+        .values()
+        .any(|n| n.region == region && n.prefix == prefix)
+    {
+        return Err(ApiError::new(
+            "the subnet is already used by another network",
+        ));
+    }
+    let id = ctx.id(IdKind::Network);
+    let network = Network {
+        id: id.clone(),
+        name: name.trim().to_owned(),
+        region: region.to_owned(),
+        prefix,
+        dns: dns.trim().to_owned(),
+        seq: ctx.seq(),
+    };
+    ctx.account.networks.insert(id.clone(), network);
+    reply([("net_id", json!(id))])
+}
+
+fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let region = params.require_region()?;
+    let id = params.require("net_id")?.trim().to_owned();
+    if ctx
+        .account
+        .networks
+        .get(&id)
+        .is_none_or(|n| n.region != region)
+    {
+        return Err(ApiError::invalid("network"));
+    }
+    let used = ctx
+        .account
+        .vms
+        .values()
+        .any(|vm| vm.net_id.as_deref() == Some(id.as_str()))
+        || ctx
+            .account
+            .load_balancers
+            .values()
+            .any(|lb| lb.net_id == id);
+    if used {
+        return Err(ApiError::new("the network is in use"));
+    }
+    ctx.account.networks.remove(&id);
+    done()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_are_private_slash_24s() {
+        assert_eq!(parse_subnet("192.168.30").as_deref(), Some("192.168.30"));
+        assert_eq!(parse_subnet("10.0.5.0/24").as_deref(), Some("10.0.5"));
+        assert_eq!(parse_subnet("8.8.8"), None);
+        assert_eq!(parse_subnet("banana"), None);
+    }
+}

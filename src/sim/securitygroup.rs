@@ -1,0 +1,209 @@
+//! Security groups and their rules (`securitygroup/*`); VMs join them with vm/create
+//! `securitygroups` or `vm/securitygroup-add`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{
+    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    state::{Account, IdKind},
+};
+
+/// A security group.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SecurityGroup {
+    /// Numeric ID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Region slug.
+    pub region: String,
+    /// Rules by ID.
+    pub rules: BTreeMap<String, Rule>,
+    /// Creation order.
+    pub seq: u64,
+}
+
+/// A firewall rule.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Rule {
+    /// Numeric ID.
+    pub id: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `ipv4` or `ipv6`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `any`, `tcp`, `udp` or `icmp`.
+    pub protocol: String,
+    /// First port (empty for any).
+    pub port_min: String,
+    /// Last port (empty for any).
+    pub port_max: String,
+    /// `cidr` or `group`.
+    pub remote_type: String,
+    /// A CIDR or a group ID.
+    pub remote_value: String,
+    /// Free text.
+    pub label: String,
+}
+
+/// Handles `securitygroup/<action>`.
+pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
+    match action {
+        "list" => list(ctx, params),
+        "create" => create(ctx, params),
+        "delete" => delete(ctx, params),
+        "rename" => {
+            let name = valid_name(params)?;
+            find(ctx.account, params)?.name = name;
+            done()
+        }
+        "rule-list" => rule_list(ctx, params),
+        "rule-insert" => rule_insert(ctx, params),
+        "rule-delete" => {
+            let rule_id = params.require("rule_id")?.trim().to_owned();
+            find(ctx.account, params)?
+                .rules
+                .remove(&rule_id)
+                .ok_or_else(|| ApiError::invalid("rule"))?;
+            done()
+        }
+        _ => Err(ApiError::invalid("action")),
+    }
+}
+
+fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut SecurityGroup, ApiError> {
+    let region = params.require_region()?;
+    account
+        .security_groups
+        .get_mut(params.require("group_id")?.trim())
+        .filter(|g| g.region == region)
+        .ok_or_else(|| ApiError::invalid("security group"))
+}
+
+fn valid_name(params: &Params) -> Result<String, ApiError> {
+    let name = params.require("name")?;
+    if !valid_text(name, 255) {
+        return Err(ApiError::invalid("name"));
+    }
+    Ok(name.trim().to_owned())
+}
+
+fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
+    let region = params.region()?;
+    let mut groups: Vec<&SecurityGroup> = ctx
+        .account
+        .security_groups
+        .values()
+        .filter(|g| region.is_none_or(|r| r == g.region))
+        .collect();
+    groups.sort_by_key(|g| g.seq);
+    let entries: Vec<Value> = groups
+        .into_iter()
+        .map(|g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}))
+        .collect();
+    reply([("securitygroups", Value::Array(entries))])
+}
+
+fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let region = params.require_region()?;
+    let name = valid_name(params)?;
+    let id = ctx.id(IdKind::SecurityGroup);
+    let group = SecurityGroup {
+        id: id.clone(),
+        name,
+        region: region.to_owned(),
+        rules: BTreeMap::new(),
+        seq: ctx.seq(),
+    };
+    ctx.account.security_groups.insert(id.clone(), group);
+    reply([("group_id", json!(id))])
+}
+
+fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let id = find(ctx.account, params)?.id.clone();
+    if ctx
+        .account
+        .vms
+        .values()
+        .any(|vm| vm.security_groups.contains(&id))
+    {
+        return Err(ApiError::new("the security group is in use by a VM"));
+    }
+    ctx.account.security_groups.remove(&id);
+    done()
+}
+
+fn rule_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let group = find(ctx.account, params)?;
+    let rules: Vec<Value> = group
+        .rules
+        .values()
+        .map(|r| {
+            json!({
+                "id": r.id, "rule_id": r.id, "direction": r.direction, "type": r.kind,
+                "protocol": r.protocol, "port_min": r.port_min, "port_max": r.port_max,
+                "remote_type": r.remote_type, "remote_value": r.remote_value, "label": r.label,
+            })
+        })
+        .collect();
+    reply([("rules", Value::Array(rules))])
+}
+
+fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    let value = params.require(name)?.trim().to_ascii_lowercase();
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(name))
+    }
+}
+
+fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let direction = one_of(params, "direction", &["ingress", "egress"])?;
+    let kind = one_of(params, "type", &["ipv4", "ipv6"])?;
+    let protocol = one_of(params, "protocol", &["any", "tcp", "udp", "icmp"])?;
+    let remote_type = one_of(params, "remote_type", &["cidr", "group"])?;
+    let remote_value = params.require("remote_value")?.trim().to_owned();
+    let port_min = params.optional_number::<u16>("port_min")?;
+    let port_max = params.optional_number::<u16>("port_max")?;
+    if port_min.zip(port_max).is_some_and(|(min, max)| min > max) {
+        return Err(ApiError::invalid("port_max"));
+    }
+    let remote_ok = match remote_type.as_str() {
+        "cidr" => {
+            let (address, bits) = remote_value.split_once('/').unwrap_or((&remote_value, "0"));
+            let max_bits = if kind == "ipv4" { 32 } else { 128 };
+            let address_ok = if kind == "ipv4" {
+                address.parse::<std::net::Ipv4Addr>().is_ok()
+            } else {
+                address.parse::<std::net::Ipv6Addr>().is_ok()
+            };
+            address_ok && bits.parse::<u8>().is_ok_and(|b| b <= max_bits)
+        }
+        _ => ctx.account.security_groups.contains_key(&remote_value),
+    };
+    if !remote_ok {
+        return Err(ApiError::invalid("remote_value"));
+    }
+    let label = params.get("label").unwrap_or("").trim().to_owned();
+    let rule_id = ctx.id(IdKind::Rule);
+    let rule = Rule {
+        id: rule_id.clone(),
+        direction,
+        kind,
+        protocol,
+        port_min: port_min.map(|p| p.to_string()).unwrap_or_default(),
+        port_max: port_max.map(|p| p.to_string()).unwrap_or_default(),
+        remote_type,
+        remote_value,
+        label,
+    };
+    find(ctx.account, params)?
+        .rules
+        .insert(rule_id.clone(), rule);
+    reply([("rule_id", json!(rule_id))])
+}
