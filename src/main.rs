@@ -1,7 +1,7 @@
 //! The `lunanode-operator` command: a thin CLI over the library.
 
 use clap::{Parser, Subcommand};
-use lunanode_operator::{api, lunanode, sim, telemetry};
+use lunanode_operator::{api, controller, lunanode, sim, telemetry};
 
 /// Kubernetes operator, API client and simulator for the Luna Node cloud.
 #[derive(Debug, Parser)]
@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: reconcile the lunanode.com kinds against the Luna Node API.
+    Run(controller::run::RunArgs),
     /// Call one Luna Node API action and print the JSON response.
     Api(lunanode::cli::ApiArgs),
     /// Run the local Luna Node API simulator.
@@ -28,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging(&cli.log)?;
     let code = match cli.command {
+        Command::Run(args) => args.run().await?,
         Command::Api(args) => args.run().await?,
         Command::Sim(args) => args.run().await?,
         Command::Crds(args) => args.run()?,

@@ -324,6 +324,11 @@ pub struct LunaVMStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub connection_secret_ip: Option<String>,
+
+    /// The value of the `lunanode.com/reconcile-requested-at` annotation last acted on: a new
+    /// value makes the operator retry what it had given up on (e.g. a create the API refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
 }
 
 /// Recorded in status just before a create call, and cleared once the new ID is stored.

@@ -1,1 +1,81 @@
-//! The controllers, one per kind, and the machinery they share.
+//! The controllers, one per kind, and the machinery they share: the account pool with its list
+//! caches, error classes and backoff, status and Event reporting.
+
+pub mod accounts;
+pub mod caches;
+pub mod error;
+pub mod list_cache;
+pub mod report;
+pub mod run;
+pub mod secret;
+pub mod vm;
+pub mod vm_cloud;
+pub mod vm_decide;
+
+use std::sync::{Arc, Mutex};
+
+use kube::runtime::events::{Recorder, Reporter};
+
+use self::{accounts::Accounts, error::Backoff};
+
+/// Settings that are not per account.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// How many objects of one kind are reconciled at once.
+    pub concurrency: u16,
+    /// The one namespace to watch, or all.
+    pub namespace: Option<String>,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The Kubernetes client.
+    pub kube: kube::Client,
+    /// Accounts, their clients and list caches.
+    pub accounts: Arc<Accounts>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Per-object retry state.
+    pub backoff: Backoff,
+    /// Global settings.
+    pub config: OperatorConfig,
+    vm_waker: Mutex<Option<vm::Waker>>,
+}
+
+impl Context {
+    /// A context for the controllers.
+    pub fn new(
+        kube: kube::Client,
+        accounts: Arc<Accounts>,
+        reporter: Reporter,
+        config: OperatorConfig,
+    ) -> Self {
+        Self {
+            recorder: Recorder::new(kube.clone(), reporter),
+            kube,
+            accounts,
+            backoff: Backoff::default(),
+            config,
+            vm_waker: Mutex::default(),
+        }
+    }
+
+    fn vm_waker(&self) -> Option<vm::Waker> {
+        self.vm_waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes the account's VM list cache wake the LunaVMs whose VMs changed.
+    fn attach_vm_listener(&self, account: &accounts::Account) {
+        if let Some(waker) = self.vm_waker() {
+            if account.caches.claim_vm_listener() {
+                account
+                    .caches
+                    .vms
+                    .set_listener(Arc::new(move |ids| waker.wake_ids(ids)));
+            }
+        }
+    }
+}

@@ -7,6 +7,8 @@
 //! Set `LUNANODE_TEST_KUBECONFIG` to use an already running control plane instead.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod processes;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},

@@ -1,0 +1,277 @@
+//! The per-account client pool, keyed by the credentials Secret.
+//!
+//! A kind names its credentials with `spec.credentialsSecretRef` (default
+//! `lunanode-credentials`), always in its own namespace: a namespace can never use another
+//! namespace's credentials. Secrets are read through watches, never a GET per reconcile: the
+//! first lookup of a Secret starts a watch on exactly that Secret (a field selector on its name),
+//! so the operator holds only the Secrets it uses in memory and needs no cluster-wide view of
+//! Secrets. Every Secret with the same API ID shares one [`Account`]: one client, one rate
+//! limiter and one set of list caches per Luna Node account.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api,
+    runtime::{WatchStreamExt, watcher},
+};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::{caches::ListCaches, list_cache::CacheTiming};
+use crate::lunanode::{Client, ClientConfig, Credentials};
+
+/// Why credentials could not be had. The messages name the Secret, never its content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// The Secret does not exist (yet).
+    #[error("credentials secret {namespace}/{name} not found")]
+    Missing {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+    },
+    /// The Secret exists but is not usable.
+    #[error("credentials secret {namespace}/{name} is invalid: {reason}")]
+    Invalid {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// What is wrong with it (which key is missing or malformed).
+        reason: String,
+    },
+    /// The watch on the Secret did not deliver its first state in time.
+    #[error("unable to read credentials secret {namespace}/{name}: the watch is not ready")]
+    NotReady {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+    },
+}
+
+/// One Luna Node account: its client and the list caches shared by every object using it.
+pub struct Account {
+    /// The API ID (not secret; used in logs and metrics labels only as a short hash).
+    pub api_id: String,
+    /// The client, with the account's rate limiter.
+    pub client: Client,
+    /// The shared list caches.
+    pub caches: ListCaches,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("api_id", &self.api_id)
+            .finish_non_exhaustive()
+    }
+}
+
+type SecretKey = (String, String);
+/// Called with (namespace, secret name) whenever a watched Secret changes.
+pub type SecretChanged = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The pool: Secret watches and accounts.
+pub struct Accounts {
+    kube: kube::Client,
+    client_config: ClientConfig,
+    timing: CacheTiming,
+    watches: Mutex<HashMap<SecretKey, watch::Receiver<Option<Arc<Secret>>>>>,
+    accounts: Mutex<HashMap<String, Arc<Account>>>,
+    listeners: Mutex<Vec<SecretChanged>>,
+}
+
+impl Accounts {
+    /// An empty pool. `client_config` is the template for every account's client.
+    pub fn new(kube: kube::Client, client_config: ClientConfig, timing: CacheTiming) -> Arc<Self> {
+        Arc::new(Self {
+            kube,
+            client_config,
+            timing,
+            watches: Mutex::default(),
+            accounts: Mutex::default(),
+            listeners: Mutex::default(),
+        })
+    }
+
+    /// The list caches' timing.
+    pub fn timing(&self) -> &CacheTiming {
+        &self.timing
+    }
+
+    /// Registers a callback for Secret changes (controllers use it to wake the objects that
+    /// use the Secret).
+    pub fn on_secret_change(&self, listener: SecretChanged) {
+        lock(&self.listeners).push(listener);
+    }
+
+    /// The account for the Secret `namespace/name`.
+    pub async fn get(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Account>, CredentialsError> {
+        let secret = self.secret(namespace, name).await?;
+        let credentials = parse(namespace, name, &secret)?;
+        let fingerprint = fingerprint(&credentials);
+        let mut accounts = lock(&self.accounts);
+        if let Some(account) = accounts.get(&fingerprint) {
+            return Ok(account.clone());
+        }
+        let api_id = credentials.api_id.clone();
+        let client = Client::new(credentials, self.client_config.clone()).map_err(|error| {
+            CredentialsError::Invalid {
+                namespace: namespace.into(),
+                name: name.into(),
+                reason: error.to_string(),
+            }
+        })?;
+        let account = Arc::new(Account {
+            caches: ListCaches::new(&client, &self.timing),
+            api_id,
+            client,
+        });
+        accounts.insert(fingerprint, account.clone());
+        Ok(account)
+    }
+
+    async fn secret(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Secret>, CredentialsError> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let existing = lock(&self.watches).get(&key).cloned();
+        let mut receiver = match existing {
+            Some(receiver) => receiver,
+            None => self.start_watch(key.clone()),
+        };
+        // The first state arrives after the initial list; later calls read it at once.
+        let ready = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if receiver.borrow().is_some() || receiver.has_changed().is_err() {
+                    return;
+                }
+                if receiver.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let current = receiver.borrow().clone();
+        match (ready, current) {
+            (_, Some(secret)) if secret.metadata.name.is_some() => Ok(secret),
+            (Ok(()), Some(_)) => Err(CredentialsError::Missing {
+                namespace: key.0,
+                name: key.1,
+            }),
+            _ => Err(CredentialsError::NotReady {
+                namespace: key.0,
+                name: key.1,
+            }),
+        }
+    }
+
+    fn start_watch(self: &Arc<Self>, key: SecretKey) -> watch::Receiver<Option<Arc<Secret>>> {
+        let mut watches = lock(&self.watches);
+        if let Some(receiver) = watches.get(&key) {
+            return receiver.clone();
+        }
+        let (sender, receiver) = watch::channel(None);
+        watches.insert(key.clone(), receiver.clone());
+        let api: Api<Secret> = Api::namespaced(self.kube.clone(), &key.0);
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // An empty Secret (no name) stands for "watched, and absent".
+            let absent = Arc::new(Secret::default());
+            let mut stream = watcher(api, config).default_backoff().boxed();
+            let mut seen_any = false;
+            while let Some(event) = stream.next().await {
+                let Some(pool) = pool.upgrade() else { return };
+                let next = match event {
+                    Ok(watcher::Event::Apply(secret) | watcher::Event::InitApply(secret)) => {
+                        seen_any = true;
+                        Arc::new(secret)
+                    }
+                    Ok(watcher::Event::Delete(_)) => {
+                        seen_any = false;
+                        absent.clone()
+                    }
+                    Ok(watcher::Event::Init) => {
+                        seen_any = false;
+                        continue;
+                    }
+                    Ok(watcher::Event::InitDone) if !seen_any => absent.clone(),
+                    Ok(watcher::Event::InitDone) => continue,
+                    Err(error) => {
+                        tracing::warn!(namespace = %key.0, secret = %key.1, %error, "credentials watch failed; retrying");
+                        continue;
+                    }
+                };
+                sender.send_replace(Some(next));
+                let listeners = lock(&pool.listeners).clone();
+                for listener in listeners {
+                    listener(&key.0, &key.1);
+                }
+            }
+        });
+        receiver
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the maps half-updated, so a poisoned
+    // lock is still safe to use.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads `api_id` and `api_key` from the Secret (`data`, or `stringData` as some tools leave it).
+fn parse(namespace: &str, name: &str, secret: &Secret) -> Result<Credentials, CredentialsError> {
+    let invalid = |reason: String| CredentialsError::Invalid {
+        namespace: namespace.into(),
+        name: name.into(),
+        reason,
+    };
+    let read = |key: &str| -> Result<String, CredentialsError> {
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .map(|value| value.0.clone())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|data| data.get(key))
+                    .map(|value| value.clone().into_bytes())
+            })
+            .ok_or_else(|| invalid(format!("key {key} is missing")))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| invalid(format!("key {key} is not UTF-8")))?;
+        Ok(text.trim().to_owned())
+    };
+    let api_id = read("api_id")?;
+    let api_key = SecretString::from(read("api_key")?);
+    Credentials::new(api_id, api_key).map_err(|error| invalid(error.to_string()))
+}
+
+/// Identifies an account without keeping the key around in another form: SHA-256 over id and key.
+fn fingerprint(credentials: &Credentials) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(credentials.api_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(credentials.api_key.expose_secret().as_bytes());
+    hex::encode(hasher.finalize())
+}

@@ -1,0 +1,188 @@
+//! The controllers' error type and how each class of error is retried.
+//!
+//! Terminal problems (an invalid plan, bad credentials, a missing reference) are not errors
+//! here: the reconciler reports them as conditions and waits for a change of the object, so they
+//! never hot-loop. What reaches [`error_policy`] is what may pass by itself — throttling,
+//! transient cloud or Kubernetes failures, a delete still in progress — and it is retried with
+//! jittered exponential backoff per object.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use kube::runtime::controller::Action;
+use rand::Rng;
+
+use crate::lunanode;
+
+/// A reconcile failure that is worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A cloud call failed in a way that may pass.
+    #[error("unable to {action} for {object}: {source}")]
+    Cloud {
+        /// What the controller was doing, e.g. `list vms`.
+        action: &'static str,
+        /// The object, `namespace/name`.
+        object: String,
+        /// The client's error.
+        #[source]
+        source: lunanode::Error,
+    },
+    /// A Kubernetes API call failed.
+    #[error("unable to {action} for {object}: {source}")]
+    Kube {
+        /// What the controller was doing, e.g. `patch status`.
+        action: &'static str,
+        /// The object, `namespace/name`.
+        object: String,
+        /// The kube error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A cloud delete was accepted but the object is still there.
+    #[error("unable to finish deleting {object}: the cloud object {id} still exists")]
+    DeletionInProgress {
+        /// The object, `namespace/name`.
+        object: String,
+        /// The cloud ID.
+        id: String,
+    },
+    /// The credentials Secret is missing or unusable (during deletion, when nothing else helps).
+    #[error("unable to clean up {object}: {source}")]
+    Credentials {
+        /// The object, `namespace/name`.
+        object: String,
+        /// Why.
+        #[source]
+        source: super::accounts::CredentialsError,
+    },
+    /// The finalizer helper failed (wraps the two above).
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A static label for metrics and Event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Cloud { source, .. } => source.category(),
+            Error::Kube { .. } => "kubernetes",
+            Error::DeletionInProgress { .. } => "deletion_in_progress",
+            Error::Credentials { .. } => "credentials",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(error)
+                | kube::runtime::finalizer::Error::CleanupFailed(error) => error.category(),
+                _ => "finalizer",
+            },
+        }
+    }
+
+    /// A CamelCase condition reason for this error.
+    pub fn category_reason(&self) -> &'static str {
+        match self.category() {
+            "throttled" => "Throttled",
+            "transient" => "CloudUnavailable",
+            "auth" => "AuthenticationFailed",
+            "decode" => "UnexpectedAnswer",
+            "kubernetes" => "KubernetesError",
+            "deletion_in_progress" => "Deleting",
+            "credentials" => "CredentialsInvalid",
+            "api" => "CloudRefused",
+            _ => "ReconcileError",
+        }
+    }
+
+    /// The least time to wait before a retry (a throttled call says how long).
+    fn floor(&self) -> Duration {
+        match self {
+            Error::Cloud {
+                source: lunanode::Error::Throttled { retry_after },
+                ..
+            } => retry_after.unwrap_or(Duration::from_secs(1)),
+            Error::DeletionInProgress { .. } => Duration::from_secs(3),
+            Error::Credentials { .. } => Duration::from_secs(30),
+            Error::Kube { source, .. } if is_conflict(source) => Duration::from_millis(200),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(error)
+                | kube::runtime::finalizer::Error::CleanupFailed(error) => error.floor(),
+                _ => Duration::ZERO,
+            },
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Whether a Kubernetes error is a write conflict (a stale copy of the object).
+pub fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
+/// Per-object retry state: consecutive failures, reset by a successful reconcile.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Records a failure of `key` and returns how long to wait: 2 s doubling up to 5 minutes,
+    /// with ±20 % jitter so that many objects failing together do not retry together.
+    pub fn next(&self, key: &str, error: &Error) -> Duration {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(key.to_owned()).or_default();
+        *count = count.saturating_add(1);
+        if let Error::Kube { source, .. } = error {
+            if is_conflict(source) {
+                // A conflict means a newer copy exists: retry soon, without growing the backoff.
+                *count = count.saturating_sub(1);
+                return error.floor();
+            }
+        }
+        let exponent = (*count - 1).min(8);
+        let base = Duration::from_secs(2)
+            .saturating_mul(1 << exponent)
+            .min(Duration::from_secs(300));
+        let jitter = rand::rng().random_range(0.8..1.2);
+        base.mul_f64(jitter).max(error.floor())
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+/// Turns a retryable error into a requeue.
+pub fn requeue(backoff: &Backoff, key: &str, error: &Error) -> Action {
+    let delay = backoff.next(key, error);
+    tracing::warn!(object = key, category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_resets() {
+        let backoff = Backoff::default();
+        let error = Error::DeletionInProgress {
+            object: "ns/a".into(),
+            id: "1".into(),
+        };
+        let first = backoff.next("ns/a", &error);
+        let second = backoff.next("ns/a", &error);
+        assert!(first >= Duration::from_secs(3), "floor applies: {first:?}");
+        assert!(second > Duration::from_secs(3));
+        for _ in 0..20 {
+            backoff.next("ns/a", &error);
+        }
+        assert!(backoff.next("ns/a", &error) <= Duration::from_secs(360));
+        backoff.reset("ns/a");
+        assert!(backoff.next("ns/a", &error) < Duration::from_secs(4));
+    }
+}

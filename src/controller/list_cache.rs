@@ -1,0 +1,295 @@
+//! A shared list cache: one list call refreshes the observed state of every object of a kind on
+//! one account, so that steady-state API traffic does not grow with the number of objects.
+//!
+//! - Readers ask for a snapshot no older than they can use ([`ListCache::get`]); concurrent
+//!   readers share one in-flight list call (single flight), and refreshes are spaced by at least
+//!   `min_interval` however many writers invalidate the cache.
+//! - A background poller refreshes at `fast_interval` while any object is in transition (BUILD,
+//!   resizing, powering off, ...) and at `slow_interval` once everything is converged; it does
+//!   nothing while the cache has no users.
+//! - After every refresh the cache compares entries with the previous snapshot and calls the
+//!   change listener with the IDs that were added, removed or changed (drift detection), so
+//!   controllers wake only the objects whose cloud state moved.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, RwLock, Weak},
+    time::{Duration, Instant},
+};
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+
+use crate::lunanode;
+
+/// Timing of a list cache.
+#[derive(Debug, Clone)]
+pub struct CacheTiming {
+    /// Poll interval while anything is in transition.
+    pub fast_interval: Duration,
+    /// Poll interval when everything is converged.
+    pub slow_interval: Duration,
+    /// Minimum spacing between two list calls.
+    pub min_interval: Duration,
+}
+
+impl Default for CacheTiming {
+    fn default() -> Self {
+        Self {
+            fast_interval: Duration::from_secs(5),
+            slow_interval: Duration::from_secs(60),
+            min_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One observed list.
+#[derive(Debug)]
+pub struct Snapshot<T> {
+    /// When the list call that produced it was started.
+    pub fetched_at: Instant,
+    /// The entries by cloud ID.
+    pub entries: HashMap<String, T>,
+}
+
+type Fetch<T> =
+    Box<dyn Fn() -> BoxFuture<'static, Result<Vec<(String, T)>, lunanode::Error>> + Send + Sync>;
+/// Called with the IDs whose entries changed in a refresh.
+pub type ChangeListener = Arc<dyn Fn(&[String]) + Send + Sync>;
+
+/// A cache of one list action of one account.
+pub struct ListCache<T> {
+    name: &'static str,
+    timing: CacheTiming,
+    fetch: Fetch<T>,
+    snapshot: RwLock<Option<Arc<Snapshot<T>>>>,
+    /// Held while a list call is in flight: the single-flight gate.
+    flight: tokio::sync::Mutex<()>,
+    last_attempt: Mutex<Option<Instant>>,
+    transitioning: Mutex<HashSet<String>>,
+    users: Mutex<HashSet<String>>,
+    listener: Mutex<Option<ChangeListener>>,
+    wake_poller: Notify,
+    /// Entries read one by one (e.g. `vm info`) since the last list: fresher than the snapshot.
+    fresher: Mutex<HashMap<String, (Instant, T)>>,
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
+    /// A cache over `fetch`, which returns the entries keyed by cloud ID. With `poll`, a
+    /// background task keeps it fresh while it has users.
+    pub fn new(name: &'static str, timing: CacheTiming, poll: bool, fetch: Fetch<T>) -> Arc<Self> {
+        let cache = Arc::new(Self {
+            name,
+            timing,
+            fetch,
+            snapshot: RwLock::default(),
+            flight: tokio::sync::Mutex::new(()),
+            last_attempt: Mutex::default(),
+            transitioning: Mutex::default(),
+            users: Mutex::default(),
+            listener: Mutex::default(),
+            wake_poller: Notify::new(),
+            fresher: Mutex::default(),
+        });
+        if poll {
+            tokio::spawn(poll_loop(Arc::downgrade(&cache)));
+        }
+        cache
+    }
+
+    /// Sets the listener told about changed IDs after each refresh.
+    pub fn set_listener(&self, listener: ChangeListener) {
+        *lock(&self.listener) = Some(listener);
+    }
+
+    /// Records whether the object `key` (a uid) uses this cache and whether it is in
+    /// transition; the poller runs fast while any object is in transition.
+    pub fn track(&self, key: &str, in_transition: bool) {
+        lock(&self.users).insert(key.to_owned());
+        let mut transitioning = lock(&self.transitioning);
+        let changed = if in_transition {
+            transitioning.insert(key.to_owned())
+        } else {
+            transitioning.remove(key)
+        };
+        drop(transitioning);
+        if changed && in_transition {
+            self.wake_poller.notify_one();
+        }
+    }
+
+    /// Forgets the object `key` (it was deleted).
+    pub fn untrack(&self, key: &str) {
+        lock(&self.users).remove(key);
+        lock(&self.transitioning).remove(key);
+    }
+
+    /// Records an entry read on its own (fresher than the last list) so that later lookups do
+    /// not fall back to an older state until the next list call.
+    pub fn record(&self, id: &str, entry: T, read_at: Instant) {
+        lock(&self.fresher).insert(id.to_owned(), (read_at, entry));
+    }
+
+    /// The freshest known entry for `id`: from `snapshot`, unless a later single read exists.
+    pub fn lookup(&self, snapshot: &Snapshot<T>, id: &str) -> Option<T> {
+        if let Some((read_at, entry)) = lock(&self.fresher).get(id) {
+            if *read_at > snapshot.fetched_at {
+                return Some(entry.clone());
+            }
+        }
+        snapshot.entries.get(id).cloned()
+    }
+
+    /// Whether the object `key` was last reported in transition.
+    pub fn is_transitioning(&self, key: &str) -> bool {
+        lock(&self.transitioning).contains(key)
+    }
+
+    /// How many objects are in transition.
+    pub fn in_transition(&self) -> usize {
+        lock(&self.transitioning).len()
+    }
+
+    /// A snapshot no older than `max_age`, refreshing (once, shared) if needed.
+    pub async fn get(&self, max_age: Duration) -> Result<Arc<Snapshot<T>>, lunanode::Error> {
+        if let Some(snapshot) = self.current() {
+            if snapshot.fetched_at.elapsed() <= max_age {
+                return Ok(snapshot);
+            }
+        }
+        let wanted_after = Instant::now()
+            .checked_sub(max_age)
+            .unwrap_or_else(Instant::now);
+        self.refresh_after(wanted_after).await
+    }
+
+    /// A snapshot whose list call started after `instant`: what a crash-safe create needs to
+    /// know whether its own earlier create took effect.
+    pub async fn get_after(&self, instant: Instant) -> Result<Arc<Snapshot<T>>, lunanode::Error> {
+        if let Some(snapshot) = self.current() {
+            if snapshot.fetched_at > instant {
+                return Ok(snapshot);
+            }
+        }
+        self.refresh_after(instant).await
+    }
+
+    /// The last snapshot, however old.
+    pub fn current(&self) -> Option<Arc<Snapshot<T>>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn refresh_after(&self, instant: Instant) -> Result<Arc<Snapshot<T>>, lunanode::Error> {
+        let _flight = self.flight.lock().await;
+        // Someone else may have refreshed while this caller waited for the gate.
+        if let Some(snapshot) = self.current() {
+            if snapshot.fetched_at > instant {
+                return Ok(snapshot);
+            }
+        }
+        // Space list calls out, however many callers want fresh data.
+        let last = *lock(&self.last_attempt);
+        if let Some(last) = last {
+            let next = last + self.timing.min_interval;
+            if next > Instant::now() {
+                tokio::time::sleep_until(next.into()).await;
+            }
+        }
+        let started = Instant::now();
+        *lock(&self.last_attempt) = Some(started);
+        let entries: HashMap<String, T> = (self.fetch)().await?.into_iter().collect();
+        let snapshot = Arc::new(Snapshot {
+            fetched_at: started,
+            entries,
+        });
+        lock(&self.fresher).retain(|_, (read_at, _)| *read_at > started);
+        let previous = self
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(snapshot.clone());
+        tracing::debug!(
+            cache = self.name,
+            entries = snapshot.entries.len(),
+            "list refreshed"
+        );
+        if let Some(previous) = previous {
+            let changed = changed_ids(&previous.entries, &snapshot.entries);
+            let listener = lock(&self.listener).clone();
+            if let (false, Some(listener)) = (changed.is_empty(), listener) {
+                listener(&changed);
+            }
+        }
+        Ok(snapshot)
+    }
+}
+
+/// The IDs added, removed or changed between two lists.
+pub fn changed_ids<T: PartialEq>(
+    before: &HashMap<String, T>,
+    after: &HashMap<String, T>,
+) -> Vec<String> {
+    let mut changed: Vec<String> = after
+        .iter()
+        .filter(|(id, entry)| before.get(*id) != Some(entry))
+        .map(|(id, _)| id.clone())
+        .chain(before.keys().filter(|id| !after.contains_key(*id)).cloned())
+        .collect();
+    changed.sort();
+    changed
+}
+
+async fn poll_loop<T: Clone + PartialEq + Send + Sync + 'static>(cache: Weak<ListCache<T>>) {
+    loop {
+        let Some(strong) = cache.upgrade() else {
+            return;
+        };
+        let interval = if strong.in_transition() > 0 {
+            strong.timing.fast_interval
+        } else {
+            strong.timing.slow_interval
+        };
+        let due = strong
+            .current()
+            .map(|snapshot| snapshot.fetched_at + interval)
+            .unwrap_or_else(|| Instant::now() + interval);
+        let woken = tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => false,
+            () = strong.wake_poller.notified() => true,
+        };
+        if woken {
+            // Something entered a transition: recompute the interval.
+            continue;
+        }
+        if lock(&strong.users).is_empty() {
+            continue;
+        }
+        if let Err(error) = strong.get(interval).await {
+            tracing::warn!(cache = strong.name, %error, "unable to refresh the list");
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_ids_finds_added_removed_and_modified() {
+        let before: HashMap<String, i32> =
+            [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)].into();
+        let after: HashMap<String, i32> =
+            [("a".into(), 1), ("b".into(), 5), ("d".into(), 4)].into();
+        assert_eq!(changed_ids(&before, &after), vec!["b", "c", "d"]);
+        assert!(changed_ids(&after, &after).is_empty());
+    }
+}

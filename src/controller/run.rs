@@ -1,0 +1,183 @@
+//! `lunanode-operator run`: connect to Kubernetes, check the CRDs, start every controller and
+//! the health/metrics server, and shut down gracefully on SIGTERM or Ctrl-C.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, runtime::events::Reporter};
+
+use super::{Context, OperatorConfig, accounts::Accounts, list_cache::CacheTiming};
+use crate::lunanode::ClientConfig;
+
+/// Arguments of `lunanode-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Base URL of the Luna Node API (point it at a simulator for tests).
+    #[arg(long, env = "LUNANODE_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Run a Luna Node API simulator in this process and use it (a demo, never a real account).
+    #[arg(long, conflicts_with = "endpoint")]
+    pub simulator: bool,
+    /// The simulator's account as `API_ID:API_KEY` (with --simulator); defaults to the demo
+    /// account that `examples/credentials-secret.yaml` holds.
+    #[arg(long, env = "LUNANODE_SIMULATOR_ACCOUNT", hide_env_values = true)]
+    pub simulator_account: Option<String>,
+    /// Seconds a simulated VM stays in BUILD (with --simulator).
+    #[arg(long, default_value_t = 20)]
+    pub simulator_build_seconds: u64,
+    /// Cloud API requests per second allowed per account.
+    #[arg(long, env = "LUNANODE_RATE", default_value_t = 10.0)]
+    pub rate: f64,
+    /// List-cache poll interval while something is in transition, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub fast_poll_seconds: u64,
+    /// List-cache poll interval when everything is converged, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub slow_poll_seconds: u64,
+    /// How many objects of one kind are reconciled at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    /// Address of the health and metrics server (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, env = "LUNANODE_METRICS_ADDR", default_value = "127.0.0.1:8081")]
+    pub metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "LUNANODE_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Name of this replica, for Events (defaults to the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+}
+
+/// The demo account of the in-process simulator (it matches `examples/credentials-secret.yaml`).
+pub const DEMO_API_ID: &str = "demoapiid0000001";
+
+/// The demo account's key: not a secret, it only opens the local simulator.
+pub fn demo_api_key() -> String {
+    "demo".repeat(32)
+}
+
+impl RunArgs {
+    /// Runs the operator until SIGTERM or Ctrl-C; returns the process exit code.
+    pub async fn run(self) -> anyhow::Result<i32> {
+        let kube = kube::Client::try_default()
+            .await
+            .context("unable to connect to Kubernetes (KUBECONFIG or in-cluster config)")?;
+        check_crds(&kube).await?;
+
+        let mut client_config = ClientConfig::default();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        if self.simulator {
+            let endpoint = start_simulator(&self, shutdown_rx.clone()).await?;
+            tracing::warn!(%endpoint, "using the in-process simulator: nothing reaches a real account");
+            client_config.endpoint = endpoint;
+        } else if let Some(endpoint) = &self.endpoint {
+            client_config.endpoint = endpoint.clone();
+        }
+        client_config.requests_per_second = self.rate;
+
+        let timing = CacheTiming {
+            fast_interval: Duration::from_secs(self.fast_poll_seconds.max(1)),
+            slow_interval: Duration::from_secs(self.slow_poll_seconds.max(1)),
+            ..CacheTiming::default()
+        };
+        let instance = self
+            .instance
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "lunanode-operator".into());
+        let context = Arc::new(Context::new(
+            kube.clone(),
+            Accounts::new(kube.clone(), client_config, timing),
+            Reporter {
+                controller: "lunanode-operator".into(),
+                instance: Some(instance),
+            },
+            OperatorConfig {
+                concurrency: self.concurrency,
+                namespace: self.namespace.clone(),
+            },
+        ));
+
+        let shutdown = async move {
+            let mut shutdown_rx = shutdown_rx;
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        };
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight reconciles");
+            let _ = shutdown_tx.send(true);
+        });
+        super::vm::run(context.clone(), shutdown).await;
+        signals.abort();
+        Ok(0)
+    }
+}
+
+async fn check_crds(kube: &kube::Client) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    for crd in crate::api::crdgen::all() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.get_opt(&name)
+            .await
+            .with_context(|| format!("unable to check that CRD {name} is installed"))?
+            .with_context(|| {
+                format!("CRD {name} is not installed: kubectl apply --server-side -f crds/")
+            })?;
+    }
+    Ok(())
+}
+
+async fn start_simulator(
+    args: &RunArgs,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<String> {
+    let (api_id, api_key) = match &args.simulator_account {
+        Some(account) => {
+            let (id, key) = account
+                .split_once(':')
+                .context("--simulator-account must be API_ID:API_KEY")?;
+            (id.to_owned(), key.to_owned())
+        }
+        None => (DEMO_API_ID.to_owned(), demo_api_key()),
+    };
+    let mut config = crate::sim::SimConfig::default().with_account(api_id, api_key);
+    config.timing.build = Duration::from_secs(args.simulator_build_seconds);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("unable to bind the simulator")?;
+    let address = listener.local_addr()?;
+    let simulator = crate::sim::Simulator::new(config);
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = crate::sim::serve_with_shutdown(listener, simulator, stop).await {
+            tracing::error!(%error, "the simulator stopped");
+        }
+    });
+    Ok(format!("http://{address}/api/"))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

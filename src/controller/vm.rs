@@ -1,0 +1,886 @@
+//! The LunaVM controller.
+//!
+//! Pipeline of one reconcile (`apply`):
+//! 1. pause check (no client);
+//! 2. credentials → account (Secret watch, no API call);
+//! 3. observe through the account's shared `vm list` cache (a list call only when the
+//!    snapshot is too old; never a per-VM call in steady state);
+//! 4. decide: create (crash-safe), adopt, or the one next step from [`vm_decide::next_step`];
+//! 5. act: at most one cloud write, with an Event;
+//! 6. report: status written only when it changed.
+//!
+//! `cleanup` deletes the VM (unless the policy is Orphan or ObserveOnly) and lets the finalizer
+//! go only once a fresh list no longer shows it.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{
+    Api, ResourceExt,
+    runtime::{
+        Controller,
+        controller::Action,
+        finalizer::{Event as FinalizerEvent, finalizer},
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use tokio::sync::mpsc;
+
+use super::{
+    Context,
+    accounts::{Account, CredentialsError},
+    error::{Error, requeue},
+    report::{event, key, write_status},
+    vm_cloud,
+    vm_decide::{self, ObservedVm, Step},
+};
+use crate::{
+    api::{
+        common::{
+            self, Condition, DeletionPolicy, ManagementPolicy, PAUSED_ANNOTATION, READY, SYNCED,
+        },
+        vm::{AtProvider, LunaVM, LunaVMStatus, PendingCreate},
+    },
+    lunanode,
+};
+
+/// The finalizer that guards the cloud VM.
+pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
+
+/// Runs the LunaVM controller until `shutdown` completes.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<LunaVM> = match &ctx.config.namespace {
+        Some(namespace) => Api::namespaced(ctx.kube.clone(), namespace),
+        None => Api::all(ctx.kube.clone()),
+    };
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let (wake, woken) = mpsc::unbounded_channel::<ObjectRef<LunaVM>>();
+
+    // A changed credentials Secret wakes the objects that use it.
+    {
+        let store = store.clone();
+        let wake = wake.clone();
+        ctx.accounts
+            .on_secret_change(Arc::new(move |namespace, secret| {
+                for vm in store.state() {
+                    if vm.namespace().as_deref() == Some(namespace)
+                        && credentials_name(&vm) == secret
+                    {
+                        let _ = wake.send(ObjectRef::from_obj(&*vm));
+                    }
+                }
+            }));
+    }
+    *ctx.vm_waker
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Waker { store, wake });
+
+    let triggers = futures::stream::unfold(woken, |mut woken| async move {
+        woken.recv().await.map(|object| (object, woken))
+    });
+    controller
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
+        )
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile error");
+            }
+        })
+        .await;
+}
+
+/// Wakes LunaVMs whose cloud VM changed in a list refresh.
+#[derive(Clone)]
+pub struct Waker {
+    store: Store<LunaVM>,
+    wake: mpsc::UnboundedSender<ObjectRef<LunaVM>>,
+}
+
+impl Waker {
+    pub(crate) fn wake_ids(&self, ids: &[String]) {
+        for vm in self.store.state() {
+            let id = vm.status.as_ref().and_then(|status| status.id.as_deref());
+            if id.is_some_and(|id| ids.iter().any(|changed| changed == id)) {
+                let _ = self.wake.send(ObjectRef::from_obj(&*vm));
+            }
+        }
+    }
+
+    /// Whether another LunaVM already claims the cloud VM `id`.
+    fn claimed_by_other(&self, id: &str, uid: &str) -> bool {
+        self.store.state().iter().any(|vm| {
+            vm.uid().as_deref() != Some(uid)
+                && vm.status.as_ref().and_then(|s| s.id.as_deref()) == Some(id)
+        })
+    }
+}
+
+fn credentials_name(vm: &LunaVM) -> String {
+    vm.spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|secret| secret.name.clone())
+        .unwrap_or_else(|| common::DEFAULT_CREDENTIALS_SECRET.to_owned())
+}
+
+async fn reconcile(vm: Arc<LunaVM>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = vm.namespace().unwrap_or_default();
+    let api: Api<LunaVM> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let object = key(&*vm);
+    let result = finalizer(&api, FINALIZER, vm, |event| async {
+        match event {
+            FinalizerEvent::Apply(vm) => apply(vm, &api, &ctx).await,
+            FinalizerEvent::Cleanup(vm) => cleanup(vm, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)));
+    if result.is_ok() {
+        ctx.backoff.reset(&object);
+    }
+    result
+}
+
+fn error_policy(vm: Arc<LunaVM>, error: &Error, ctx: Arc<Context>) -> Action {
+    requeue(&ctx.backoff, &key(&*vm), error)
+}
+
+/// The status a reconcile ends with, and how soon to look again.
+struct Outcome {
+    status: LunaVMStatus,
+    action: Action,
+    /// The object as last written during the reconcile, if it was (its resourceVersion is the
+    /// one the final status write must name).
+    written: Option<LunaVM>,
+}
+
+async fn apply(vm: Arc<LunaVM>, api: &Api<LunaVM>, ctx: &Context) -> Result<Action, Error> {
+    let current = vm.status.clone();
+    let mut status = current.clone().unwrap_or_default();
+    status.observed_generation = vm.metadata.generation;
+    let requested = vm
+        .annotations()
+        .get(common::RECONCILE_REQUESTED_AT_ANNOTATION)
+        .cloned();
+    let outcome = decide_and_act(&vm, &mut status, api, ctx).await;
+    let (mut status, action, base) = match outcome {
+        Ok(Outcome {
+            status,
+            action,
+            written,
+        }) => (status, action, written.map(Arc::new).unwrap_or(vm)),
+        Err(error) => {
+            // A retryable failure: say so in Synced, keep the rest of the status.
+            let mut failed = status;
+            set(
+                &mut failed,
+                &vm,
+                SYNCED,
+                false,
+                error.category_reason(),
+                &error.to_string(),
+            );
+            // Best effort: from a stale copy this write conflicts, and the retry reports.
+            if let Err(write_error) = write_status(api, &*vm, current.as_ref(), &failed).await {
+                tracing::debug!(error = %write_error, "unable to report the failure");
+            }
+            return Err(error);
+        }
+    };
+    status.last_reconcile_request = requested;
+    write_status(api, &*base, base.status.as_ref(), &status).await?;
+    Ok(action)
+}
+
+async fn decide_and_act(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    api: &Api<LunaVM>,
+    ctx: &Context,
+) -> Result<Outcome, Error> {
+    let object = key(vm);
+    if vm.annotations().get(PAUSED_ANNOTATION).map(String::as_str) == Some("true") {
+        set(
+            status,
+            vm,
+            SYNCED,
+            false,
+            "ReconcilePaused",
+            "reconciliation is paused by the lunanode.com/paused annotation",
+        );
+        return Ok(done(status, Action::await_change()));
+    }
+    let namespace = vm.namespace().unwrap_or_default();
+    let account = match ctx.accounts.get(&namespace, &credentials_name(vm)).await {
+        Ok(account) => account,
+        Err(error) => {
+            let reason = match error {
+                CredentialsError::NotReady { .. } => "CredentialsUnavailable",
+                _ => "CredentialsInvalid",
+            };
+            set(status, vm, READY, false, reason, &error.to_string());
+            set(status, vm, SYNCED, false, reason, &error.to_string());
+            // The Secret watch wakes this object when the Secret appears or changes.
+            let action = match error {
+                CredentialsError::NotReady { .. } => Action::requeue(Duration::from_secs(30)),
+                _ => Action::await_change(),
+            };
+            return Ok(done(status, action));
+        }
+    };
+    ctx.attach_vm_listener(&account);
+    let uid = vm.uid().unwrap_or_default();
+    let vms = &account.caches.vms;
+    let snapshot = vms
+        .get(ctx.accounts.timing().slow_interval)
+        .await
+        .map_err(|source| cloud("list vms", &object, source))?;
+
+    // Find the cloud VM this object stands for.
+    let observed = match status.id.clone() {
+        Some(id) => match confirm(vms, &snapshot, &id)
+            .await
+            .map_err(|source| cloud("list vms", &object, source))?
+        {
+            Some(observed) => observed,
+            None => {
+                // Gone from the cloud: deleted outside the operator (or never finished).
+                vms.track(&uid, false);
+                if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
+                    let message = format!("vm {id} no longer exists");
+                    set(status, vm, READY, false, "NotFound", &message);
+                    set(status, vm, SYNCED, true, "Observed", "observed");
+                    return Ok(done(status, Action::await_change()));
+                }
+                event(
+                    &ctx.recorder,
+                    vm,
+                    true,
+                    "ExternallyDeleted",
+                    "Observe",
+                    format!("vm {id} disappeared from the account; creating it again"),
+                )
+                .await;
+                status.id = None;
+                status.at_provider = None;
+                return Ok(done(status, Action::requeue(Duration::from_millis(100))));
+            }
+        },
+        None => return find_or_create(vm, status, &account, ctx, api).await,
+    };
+
+    // The list shows only the OpenStack state: "active" while powering off or resizing. For a
+    // VM in transition, `vm info` tells the task in progress (a per-VM call only then).
+    let observed =
+        if vms.is_transitioning(&uid) || vm_decide::power_state(&observed.status).is_none() {
+            let read_at = Instant::now();
+            let fresh = vm_cloud::info(&account.client, &observed.id)
+                .await
+                .map_err(|source| cloud("read vm", &object, source))?;
+            vms.record(&fresh.id, fresh.clone(), read_at);
+            fresh
+        } else {
+            observed
+        };
+
+    if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
+        report_observed(vm, status, &observed, true);
+        return Ok(done(status, Action::await_change()));
+    }
+
+    let step = vm_decide::next_step(&vm.spec, status, &observed);
+    let ready = vm_decide::is_ready(&step);
+    vms.track(&uid, !ready && step != Step::ReimageNotAllowed);
+    if status.applied_plan_id.is_none() && ready {
+        status.applied_plan_id = Some(observed.plan_id.clone());
+    }
+    act(vm, status, &account, ctx, &observed, &step).await?;
+    report_observed(vm, status, &observed, ready);
+    if ready {
+        write_connection_secret(vm, status, &account, ctx, &observed).await?;
+        Ok(done(status, Action::await_change()))
+    } else {
+        Ok(done(
+            status,
+            Action::requeue(ctx.accounts.timing().fast_interval * 3),
+        ))
+    }
+}
+
+/// The VM `id` from the snapshot or, when the snapshot lacks it (it may predate the VM's
+/// create), from a list fetched now: a VM is only ever taken as gone on fresh evidence.
+async fn confirm(
+    vms: &super::list_cache::ListCache<ObservedVm>,
+    snapshot: &super::list_cache::Snapshot<ObservedVm>,
+    id: &str,
+) -> Result<Option<ObservedVm>, lunanode::Error> {
+    if let Some(found) = vms.lookup(snapshot, id) {
+        return Ok(Some(found));
+    }
+    let fresh = vms.get_after(Instant::now()).await?;
+    Ok(vms.lookup(&fresh, id))
+}
+
+fn done(status: &mut LunaVMStatus, action: Action) -> Outcome {
+    Outcome {
+        status: std::mem::take(status),
+        action,
+        written: None,
+    }
+}
+
+async fn act(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    account: &Account,
+    ctx: &Context,
+    observed: &ObservedVm,
+    step: &Step,
+) -> Result<(), Error> {
+    let object = key(vm);
+    let client = &account.client;
+    let id = observed.id.as_str();
+    let (action, reason, note): (&'static str, &str, String) = match step {
+        Step::Converged | Step::Wait => return Ok(()),
+        Step::ReimageNotAllowed => {
+            set(
+                status,
+                vm,
+                SYNCED,
+                false,
+                "ReimageNotAllowed",
+                "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)",
+            );
+            return Ok(());
+        }
+        Step::Resize { plan } => {
+            match client.vm_resize(id, plan).await {
+                Ok(()) => {}
+                Err(error) if !error.is_retryable() => {
+                    let message = error.to_string();
+                    set(status, vm, SYNCED, false, "ResizeFailed", &message);
+                    status.applied_plan = Some(plan.clone());
+                    event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
+                    return Ok(());
+                }
+                Err(error) => return Err(cloud("resize vm", &object, error)),
+            }
+            status.applied_plan = Some(plan.clone());
+            status.applied_plan_id = None;
+            (
+                "resize vm",
+                "Resized",
+                format!("resized vm {id} to plan {plan}"),
+            )
+        }
+        Step::Reimage { image } => {
+            let image_id = vm_cloud::resolve_image(account, image, &vm.spec.region)
+                .await
+                .map_err(|source| cloud("list images", &object, source))?;
+            let Some(image_id) = image_id else {
+                set(
+                    status,
+                    vm,
+                    SYNCED,
+                    false,
+                    "ImageNotFound",
+                    &format!("image {image} not found in region {}", vm.spec.region),
+                );
+                return Ok(());
+            };
+            client
+                .vm_reimage(id, &image_id)
+                .await
+                .map_err(|source| cloud("reimage vm", &object, source))?;
+            status.applied_image = Some(image.clone());
+            (
+                "reimage vm",
+                "Reimaged",
+                format!("reinstalled vm {id} from image {image}"),
+            )
+        }
+        Step::Rename { hostname } => {
+            client
+                .vm_rename(id, hostname)
+                .await
+                .map_err(|source| cloud("rename vm", &object, source))?;
+            (
+                "rename vm",
+                "Renamed",
+                format!("renamed vm {id} to {hostname}"),
+            )
+        }
+        Step::Start => power(client, id, "start", &object).await?,
+        Step::Stop => power(client, id, "stop", &object).await?,
+        Step::Shelve => power(client, id, "shelve", &object).await?,
+        Step::Unshelve => power(client, id, "unshelve", &object).await?,
+        Step::AttachFloatingIp { ip } => {
+            client
+                .vm_floatingip_add(id, Some(ip), None)
+                .await
+                .map_err(|source| cloud("attach floating ip", &object, source))?;
+            status.applied_floating_ip = Some(ip.clone());
+            (
+                "attach floating ip",
+                "FloatingIPAttached",
+                format!("attached {ip} to vm {id}"),
+            )
+        }
+        Step::DetachFloatingIp { ip } => {
+            client
+                .vm_floatingip_delete(id, Some(ip), true)
+                .await
+                .map_err(|source| cloud("detach floating ip", &object, source))?;
+            status.applied_floating_ip = None;
+            (
+                "detach floating ip",
+                "FloatingIPDetached",
+                format!("detached {ip} from vm {id}; it stays on the account"),
+            )
+        }
+    };
+    tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
+    account
+        .caches
+        .vms
+        .track(&vm.uid().unwrap_or_default(), true);
+    event(&ctx.recorder, vm, false, reason, action, note).await;
+    Ok(())
+}
+
+async fn power(
+    client: &lunanode::Client,
+    id: &str,
+    verb: &'static str,
+    object: &str,
+) -> Result<(&'static str, &'static str, String), Error> {
+    let (result, reason) = match verb {
+        "start" => (client.vm_start(id).await, "Started"),
+        "stop" => (client.vm_stop(id).await, "Stopped"),
+        "shelve" => (client.vm_shelve(id).await, "Shelved"),
+        _ => (client.vm_unshelve(id).await, "Unshelved"),
+    };
+    result.map_err(|source| cloud("change power state", object, source))?;
+    Ok(("change power state", reason, format!("{verb} vm {id}")))
+}
+
+/// No cloud ID yet: adopt (import), finish an interrupted create, or create.
+async fn find_or_create(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    account: &Arc<Account>,
+    ctx: &Context,
+    api: &Api<LunaVM>,
+) -> Result<Outcome, Error> {
+    let object = key(vm);
+    let uid = vm.uid().unwrap_or_default();
+    let vms = &account.caches.vms;
+
+    // The API refused a create for this very spec: wait for the spec to change. (This
+    // reconcile was woken by the operator's own status write.)
+    let refused = status.conditions.iter().any(|c| {
+        c.type_ == SYNCED
+            && !c.is_true()
+            && c.reason == "CreateFailed"
+            && c.observed_generation == vm.metadata.generation
+    });
+    if refused && !requested_again(vm, status) {
+        return Ok(done(status, Action::await_change()));
+    }
+
+    // Explicit adoption.
+    if let Some(import_id) = vm.spec.import.as_ref().and_then(|import| import.id.clone()) {
+        let snapshot = vms
+            .get(ctx.accounts.timing().fast_interval)
+            .await
+            .map_err(|source| cloud("list vms", &object, source))?;
+        let Some(observed) = snapshot.entries.get(&import_id) else {
+            let message =
+                format!("vm {import_id} named by spec.import.id does not exist on the account");
+            set(status, vm, READY, false, "ImportNotFound", &message);
+            set(status, vm, SYNCED, false, "ImportNotFound", &message);
+            return Ok(done(status, Action::await_change()));
+        };
+        adopt(status, vm, observed);
+        event(
+            &ctx.recorder,
+            vm,
+            false,
+            "Adopted",
+            "Import",
+            format!("adopted existing vm {import_id}"),
+        )
+        .await;
+        return Ok(done(status, Action::requeue(Duration::from_millis(100))));
+    }
+    if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
+        let message = "ObserveOnly needs spec.import.id: the operator never creates in this mode";
+        set(status, vm, READY, false, "NothingToObserve", message);
+        set(status, vm, SYNCED, false, "NothingToObserve", message);
+        return Ok(done(status, Action::await_change()));
+    }
+
+    // An earlier create may have happened without its answer reaching us (a dropped response,
+    // or a crash before the status write): look before creating again.
+    if let Some(pending) = status.pending_create.clone() {
+        let since = Instant::now() - Duration::from_secs(0);
+        let snapshot = vms
+            .get_after(since)
+            .await
+            .map_err(|source| cloud("list vms", &object, source))?;
+        let candidates: Vec<&ObservedVm> = snapshot
+            .entries
+            .values()
+            .filter(|candidate| candidate.hostname.eq_ignore_ascii_case(&pending.hostname))
+            .filter(|candidate| !pending.preexisting.contains(&candidate.id))
+            .filter(|candidate| {
+                ctx.vm_waker()
+                    .is_none_or(|waker| !waker.claimed_by_other(&candidate.id, &uid))
+            })
+            .collect();
+        match candidates.as_slice() {
+            [found] => {
+                let found = (*found).clone();
+                status.pending_create = None;
+                status.id = Some(found.id.clone());
+                status.applied_plan = Some(vm.spec.plan.clone());
+                status.applied_image = vm.spec.image.clone();
+                event(
+                    &ctx.recorder,
+                    vm,
+                    false,
+                    "CreateRecovered",
+                    "Create",
+                    format!("found vm {} created by an earlier attempt", found.id),
+                )
+                .await;
+                vms.track(&uid, true);
+                return Ok(done(status, Action::requeue(Duration::from_millis(100))));
+            }
+            [] => {}
+            many => {
+                let ids: Vec<&str> = many.iter().map(|vm| vm.id.as_str()).collect();
+                let message = format!(
+                    "failed to tell which vm an interrupted create made: {} vms are named {} ({}); set spec.import.id to the right one and delete the others",
+                    ids.len(),
+                    pending.hostname,
+                    ids.join(", ")
+                );
+                set(status, vm, READY, false, "AmbiguousCreate", &message);
+                set(status, vm, SYNCED, false, "AmbiguousCreate", &message);
+                event(
+                    &ctx.recorder,
+                    vm,
+                    true,
+                    "AmbiguousCreate",
+                    "Create",
+                    message,
+                )
+                .await;
+                return Ok(done(status, Action::await_change()));
+            }
+        }
+    }
+
+    // Resolve what the create needs before recording that a create is pending.
+    let image_id = match (&vm.spec.image, &vm.spec.boot_volume_id) {
+        (Some(image), _) => {
+            let resolved = vm_cloud::resolve_image(account, image, &vm.spec.region)
+                .await
+                .map_err(|source| cloud("list images", &object, source))?;
+            match resolved {
+                Some(id) => Some(id),
+                None => {
+                    let message = format!("image {image} not found in region {}", vm.spec.region);
+                    set(status, vm, READY, false, "ImageNotFound", &message);
+                    set(status, vm, SYNCED, false, "ImageNotFound", &message);
+                    return Ok(done(status, Action::await_change()));
+                }
+            }
+        }
+        _ => None,
+    };
+    let snapshot = vms
+        .get(ctx.accounts.timing().fast_interval)
+        .await
+        .map_err(|source| cloud("list vms", &object, source))?;
+    let preexisting: Vec<String> = snapshot
+        .entries
+        .values()
+        .filter(|other| other.hostname.eq_ignore_ascii_case(&vm.spec.hostname))
+        .map(|other| other.id.clone())
+        .collect();
+    // Record the intent first: if the create's answer is lost, the next reconcile looks the VM
+    // up instead of creating a second one.
+    let mut pending_status = status.clone();
+    pending_status.pending_create = Some(PendingCreate {
+        started_at: Time(Timestamp::now()),
+        hostname: vm.spec.hostname.clone(),
+        preexisting,
+    });
+    let written = write_status(api, vm, vm.status.as_ref(), &pending_status).await?;
+    *status = pending_status;
+    let with_written = |outcome: Outcome| Outcome {
+        written: written.clone(),
+        ..outcome
+    };
+
+    tracing::info!(object = %object, hostname = %vm.spec.hostname, resource_version = ?vm.metadata.resource_version, "creating vm");
+    let result = vm_cloud::create(&account.client, &vm.spec, image_id.as_deref()).await;
+    match result {
+        Ok(id) => {
+            status.pending_create = None;
+            status.id = Some(id.clone());
+            status.applied_plan = Some(vm.spec.plan.clone());
+            status.applied_image = vm.spec.image.clone();
+            status.applied_floating_ip = vm.spec.floating_ip.clone();
+            set(
+                status,
+                vm,
+                READY,
+                false,
+                "Creating",
+                &format!("vm {id} is being built"),
+            );
+            set(
+                status,
+                vm,
+                SYNCED,
+                true,
+                "Created",
+                &format!("created vm {id}"),
+            );
+            vms.track(&uid, true);
+            event(
+                &ctx.recorder,
+                vm,
+                false,
+                "Created",
+                "Create",
+                format!("created vm {id}"),
+            )
+            .await;
+            Ok(with_written(done(
+                status,
+                Action::requeue(ctx.accounts.timing().fast_interval * 3),
+            )))
+        }
+        Err(error) if !error.may_have_taken_effect() && !error.is_retryable() => {
+            // The API refused: nothing was created. Terminal until the spec changes.
+            status.pending_create = None;
+            let message = error.to_string();
+            set(status, vm, READY, false, "CreateFailed", &message);
+            set(status, vm, SYNCED, false, "CreateFailed", &message);
+            event(&ctx.recorder, vm, true, "CreateFailed", "Create", message).await;
+            Ok(with_written(done(status, Action::await_change())))
+        }
+        // Unknown outcome: keep the pending mark; the retry looks before it creates.
+        Err(error) => Err(cloud("create vm", &object, error)),
+    }
+}
+
+/// Whether the reconcile-requested-at annotation asks for a new attempt since the last one.
+fn requested_again(vm: &LunaVM, status: &LunaVMStatus) -> bool {
+    let Some(requested) = vm
+        .annotations()
+        .get(common::RECONCILE_REQUESTED_AT_ANNOTATION)
+    else {
+        return false;
+    };
+    status.last_reconcile_request.as_deref() != Some(requested.as_str())
+}
+
+fn adopt(status: &mut LunaVMStatus, vm: &LunaVM, observed: &ObservedVm) {
+    status.id = Some(observed.id.clone());
+    // Adoption takes the VM's current plan and image as what the manifest asks for; a later
+    // change of spec.plan resizes it.
+    status.applied_plan = Some(vm.spec.plan.clone());
+    status.applied_plan_id = Some(observed.plan_id.clone());
+    status.applied_image = vm.spec.image.clone();
+    status.applied_floating_ip = vm.spec.floating_ip.clone();
+}
+
+fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
+    let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
+    status.at_provider = Some(AtProvider {
+        status: Some(observed.status.clone()),
+        ip: non_empty(&observed.ip),
+        private_ip: non_empty(&observed.private_ip),
+        plan: non_empty(&observed.plan_id),
+        region: non_empty(&observed.region),
+        hostname: non_empty(&observed.hostname),
+        ram: observed.ram.and_then(|value| i64::try_from(value).ok()),
+        vcpu: observed.vcpu.and_then(|value| i64::try_from(value).ok()),
+        storage: observed.storage.and_then(|value| i64::try_from(value).ok()),
+        image: previous_image.or_else(|| vm.spec.image.clone()),
+        ..AtProvider::default()
+    });
+    if ready {
+        set(
+            status,
+            vm,
+            READY,
+            true,
+            "Available",
+            "the vm matches the manifest",
+        );
+    } else {
+        let message = format!("vm {} is {}", observed.id, observed.status);
+        set(status, vm, READY, false, "InProgress", &message);
+    }
+    let synced = status.conditions.iter().any(|c| {
+        c.type_ == SYNCED
+            && !c.is_true()
+            && matches!(
+                c.reason.as_str(),
+                "ReimageNotAllowed" | "ResizeFailed" | "ImageNotFound"
+            )
+    });
+    if !synced {
+        set(
+            status,
+            vm,
+            SYNCED,
+            true,
+            "ReconcileSuccess",
+            "the last reconcile succeeded",
+        );
+    }
+}
+
+async fn write_connection_secret(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    account: &Account,
+    ctx: &Context,
+    observed: &ObservedVm,
+) -> Result<(), Error> {
+    let Some(target) = &vm.spec.write_connection_secret_to_ref else {
+        return Ok(());
+    };
+    if observed.ip.is_empty()
+        || status.connection_secret_ip.as_deref() == Some(observed.ip.as_str())
+    {
+        return Ok(());
+    }
+    let object = key(vm);
+    let details = vm_cloud::connection_details(&account.client, &observed.id)
+        .await
+        .map_err(|source| cloud("read vm login details", &object, source))?;
+    super::secret::write(&ctx.kube, vm, &target.name, details)
+        .await
+        .map_err(|source| Error::Kube {
+            action: "write connection secret",
+            object: object.clone(),
+            source: Box::new(source),
+        })?;
+    status.connection_secret_ip = Some(observed.ip.clone());
+    Ok(())
+}
+
+async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Error> {
+    let object = key(&*vm);
+    let uid = vm.uid().unwrap_or_default();
+    if vm.spec.deletion_policy == DeletionPolicy::Orphan
+        || vm.spec.management_policy == ManagementPolicy::ObserveOnly
+    {
+        return Ok(Action::await_change());
+    }
+    let namespace = vm.namespace().unwrap_or_default();
+    let status = vm.status.clone().unwrap_or_default();
+    if status.id.is_none() && status.pending_create.is_none() {
+        return Ok(Action::await_change());
+    }
+    let account = ctx
+        .accounts
+        .get(&namespace, &credentials_name(&vm))
+        .await
+        .map_err(|source| Error::Credentials {
+            object: object.clone(),
+            source,
+        })?;
+    let vms = &account.caches.vms;
+    let snapshot = vms
+        .get(ctx.accounts.timing().min_interval)
+        .await
+        .map_err(|source| cloud("list vms", &object, source))?;
+    let id = match status.id.clone() {
+        Some(id) => Some(id),
+        // A create that may have happened: find it by name so it does not leak.
+        None => status.pending_create.as_ref().and_then(|pending| {
+            snapshot
+                .entries
+                .values()
+                .find(|candidate| {
+                    candidate.hostname.eq_ignore_ascii_case(&pending.hostname)
+                        && !pending.preexisting.contains(&candidate.id)
+                })
+                .map(|candidate| candidate.id.clone())
+        }),
+    };
+    let Some(id) = id else {
+        vms.untrack(&uid);
+        return Ok(Action::await_change());
+    };
+    if !snapshot.entries.contains_key(&id) {
+        vms.untrack(&uid);
+        return Ok(Action::await_change());
+    }
+    match account.client.vm_delete(&id).await {
+        Ok(()) => {
+            event(
+                &ctx.recorder,
+                &*vm,
+                false,
+                "Deleted",
+                "Delete",
+                format!("deleted vm {id}"),
+            )
+            .await;
+        }
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(cloud("delete vm", &object, error)),
+    }
+    vms.track(&uid, true);
+    // The finalizer goes only when a later list confirms the VM is gone.
+    Err(Error::DeletionInProgress { object, id })
+}
+
+fn set(status: &mut LunaVMStatus, vm: &LunaVM, kind: &str, ok: bool, reason: &str, message: &str) {
+    common::set_condition(
+        &mut status.conditions,
+        Condition::new(
+            kind,
+            ok,
+            reason,
+            message,
+            vm.metadata.generation,
+            Timestamp::now(),
+        ),
+    );
+}
+
+fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
+    Error::Cloud {
+        action,
+        object: object.to_owned(),
+        source,
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}

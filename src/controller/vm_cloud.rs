@@ -1,0 +1,167 @@
+//! The cloud calls of the LunaVM controller, on the typed client, and the conversion of their
+//! answers into the small observed model the controller keeps (see [`ObservedVm`]).
+
+use std::collections::BTreeMap;
+
+use secrecy::ExposeSecret;
+
+use super::{accounts::Account, caches::ObservedImage, vm_decide::ObservedVm};
+use crate::{
+    api::vm::LunaVMSpec,
+    lunanode::{
+        self, Client,
+        types::{VmCreate, VmListEntry},
+    },
+};
+
+fn observed(entry: VmListEntry) -> ObservedVm {
+    // The list carries only the OpenStack state; `vm info` adds the friendly text.
+    let status = if entry.status_nohtml.is_empty() {
+        entry.os_status
+    } else {
+        entry.status_nohtml
+    };
+    ObservedVm {
+        hostname: if entry.hostname.is_empty() {
+            entry.name
+        } else {
+            entry.hostname
+        },
+        id: entry.vm_id,
+        plan_id: entry.plan_id,
+        region: entry.region,
+        ip: entry.primaryip,
+        private_ip: entry.privateip,
+        status,
+        task: String::new(),
+        ram: entry.ram,
+        vcpu: entry.vcpu.map(u64::from),
+        storage: entry.storage,
+    }
+}
+
+/// `vm list`, keyed by VM ID.
+pub async fn list_vms(client: &Client) -> Result<Vec<(String, ObservedVm)>, lunanode::Error> {
+    Ok(client
+        .vm_list()
+        .await?
+        .into_iter()
+        .filter(|entry| !entry.vm_id.is_empty())
+        .map(|entry| (entry.vm_id.clone(), observed(entry)))
+        .collect())
+}
+
+/// `vm info` of one VM, as an observation: the list's fields plus the friendly status and the
+/// task in progress, which the list lacks. Used only for VMs in transition.
+pub async fn info(client: &Client, id: &str) -> Result<ObservedVm, lunanode::Error> {
+    let info = client.vm_info(id).await?;
+    let mut vm = observed(info.extra);
+    vm.id = id.to_owned();
+    if !info.info.status_nohtml.is_empty() {
+        vm.status = info.info.status_nohtml;
+    }
+    vm.task = info.info.task_state;
+    if vm.ip.is_empty() {
+        vm.ip = info.info.ip;
+    }
+    Ok(vm)
+}
+
+/// `image list` (all regions), keyed by image ID.
+pub async fn list_images(client: &Client) -> Result<Vec<(String, ObservedImage)>, lunanode::Error> {
+    Ok(client
+        .image_list(None)
+        .await?
+        .into_iter()
+        .filter(|image| !image.image_id.is_empty())
+        .map(|image| {
+            (
+                image.image_id.clone(),
+                ObservedImage {
+                    id: image.image_id,
+                    name: image.name,
+                    region: image.region,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Resolves `image` (an ID, or an exact name in `region`) to an image ID; `None` when no image
+/// matches. Reads the account's image cache (refreshed at most every ten minutes).
+pub async fn resolve_image(
+    account: &Account,
+    image: &str,
+    region: &str,
+) -> Result<Option<String>, lunanode::Error> {
+    if !image.is_empty() && image.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(Some(image.to_owned()));
+    }
+    let snapshot = account
+        .caches
+        .images
+        .get(std::time::Duration::from_secs(600))
+        .await?;
+    let mut matches: Vec<&ObservedImage> = snapshot
+        .entries
+        .values()
+        .filter(|candidate| candidate.name == image)
+        .filter(|candidate| candidate.region.is_empty() || candidate.region == region)
+        .collect();
+    matches.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(matches.first().map(|found| found.id.clone()))
+}
+
+/// `vm create`; returns the new VM's ID.
+pub async fn create(
+    client: &Client,
+    spec: &LunaVMSpec,
+    image_id: Option<&str>,
+) -> Result<String, lunanode::Error> {
+    client
+        .vm_create(&VmCreate {
+            hostname: spec.hostname.clone(),
+            plan_id: spec.plan.clone(),
+            image_id: image_id.map(str::to_owned),
+            volume_id: spec.boot_volume_id.clone(),
+            region: Some(spec.region.clone()),
+            ip: spec.floating_ip.clone(),
+            net_id: spec.net_id.clone(),
+            securitygroups: spec.security_groups.clone(),
+            scripts: spec.startup_scripts.clone(),
+            key_id: spec.ssh_key_id.iter().cloned().collect(),
+            ..VmCreate::default()
+        })
+        .await
+}
+
+/// `vm info`, reduced to what a connection Secret holds: addresses and login details.
+pub async fn connection_details(
+    client: &Client,
+    id: &str,
+) -> Result<BTreeMap<String, String>, lunanode::Error> {
+    let info = client.vm_info(id).await?.info;
+    let mut data = BTreeMap::new();
+    data.insert("vm_id".to_owned(), id.to_owned());
+    for (key, value) in [
+        ("ip", info.ip),
+        ("private_ip", info.privateip),
+        ("hostname", info.hostname),
+    ] {
+        if !value.is_empty() {
+            data.insert(key.to_owned(), value);
+        }
+    }
+    // "username: ubuntu; password: XXXX" or just "password: XXXX".
+    if let Some(login) = &info.login_details {
+        for part in login.expose_secret().split(';') {
+            if let Some((name, value)) = part.split_once(':') {
+                let name = name.trim();
+                if matches!(name, "username" | "password") {
+                    data.insert(name.to_owned(), value.trim().to_owned());
+                }
+            }
+        }
+    }
+    Ok(data)
+}

@@ -1,0 +1,162 @@
+//! The LunaVM decision logic, as pure functions: from the spec, the status and the observed VM,
+//! what single step brings the cloud closer to the manifest. One cloud write per reconcile keeps
+//! every step observable (an Event each) and crash-safe; the list cache wakes the object again
+//! when the step has taken effect.
+
+use crate::api::vm::{LunaVMSpec, LunaVMStatus, PowerState};
+
+/// What a VM in `vm list` looks like to the controller: only the fields it uses, so that a
+/// large account costs little memory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedVm {
+    /// The VM ID.
+    pub id: String,
+    /// The hostname (`name` in the list).
+    pub hostname: String,
+    /// The plan ID.
+    pub plan_id: String,
+    /// The region slug.
+    pub region: String,
+    /// The primary public IP (empty while the VM builds).
+    pub ip: String,
+    /// The private IP.
+    pub private_ip: String,
+    /// The status: the list's OpenStack state (`active`, `building`, `stopped`), or the
+    /// friendly text of `vm info` (`Online`, `BUILD`, `Powering off`) for a VM in transition.
+    pub status: String,
+    /// The task in progress (`vm info` only; empty when idle or unknown).
+    pub task: String,
+    /// RAM in MB.
+    pub ram: Option<u64>,
+    /// vCPUs.
+    pub vcpu: Option<u64>,
+    /// Local storage in GB.
+    pub storage: Option<u64>,
+}
+
+/// The power state a status string means, or `None` while the VM is in transition.
+pub fn power_state(status: &str) -> Option<PowerState> {
+    match status.trim().to_ascii_lowercase().as_str() {
+        "active" | "online" | "running" => Some(PowerState::Running),
+        "stopped" | "offline" | "shutoff" => Some(PowerState::Stopped),
+        "shelved" | "shelved_offloaded" => Some(PowerState::Shelved),
+        _ => None,
+    }
+}
+
+/// One step towards the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Change the plan.
+    Resize {
+        /// The plan code or ID to send.
+        plan: String,
+    },
+    /// Reinstall from another image (only when `allowReimage`).
+    Reimage {
+        /// The image ID or name from the spec.
+        image: String,
+    },
+    /// The image differs but reimaging is not allowed: report, do nothing.
+    ReimageNotAllowed,
+    /// Rename the VM.
+    Rename {
+        /// The new hostname.
+        hostname: String,
+    },
+    /// Power on.
+    Start,
+    /// Power off.
+    Stop,
+    /// Shelve.
+    Shelve,
+    /// Unshelve.
+    Unshelve,
+    /// Attach this floating IP.
+    AttachFloatingIp {
+        /// The address.
+        ip: String,
+    },
+    /// Detach this floating IP (it stays on the account).
+    DetachFloatingIp {
+        /// The address.
+        ip: String,
+    },
+    /// The VM is in transition: wait for the list cache to report the next state.
+    Wait,
+    /// Nothing to do: the VM matches the manifest.
+    Converged,
+}
+
+/// Decides the next step for an existing VM.
+pub fn next_step(spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm) -> Step {
+    if !observed.task.is_empty() {
+        return Step::Wait;
+    }
+    let current = power_state(&observed.status);
+    let Some(current) = current else {
+        return Step::Wait;
+    };
+    // A shelved VM cannot be resized or reimaged: bring it back first if anything needs it.
+    if current == PowerState::Shelved && spec.power_state != PowerState::Shelved {
+        return Step::Unshelve;
+    }
+    if status.applied_plan.as_deref() != Some(spec.plan.as_str())
+        || plan_drifted(spec, status, observed)
+    {
+        return Step::Resize {
+            plan: spec.plan.clone(),
+        };
+    }
+    if let Some(image) = &spec.image {
+        if status
+            .applied_image
+            .as_deref()
+            .is_some_and(|applied| applied != image)
+        {
+            return if spec.allow_reimage {
+                Step::Reimage {
+                    image: image.clone(),
+                }
+            } else {
+                Step::ReimageNotAllowed
+            };
+        }
+    }
+    if !spec.hostname.eq_ignore_ascii_case(&observed.hostname) && !observed.hostname.is_empty() {
+        return Step::Rename {
+            hostname: spec.hostname.clone(),
+        };
+    }
+    match (&spec.floating_ip, &status.applied_floating_ip) {
+        (Some(wanted), _) if !observed.ip.is_empty() && &observed.ip != wanted => {
+            return Step::AttachFloatingIp { ip: wanted.clone() };
+        }
+        (None, Some(applied)) if &observed.ip == applied => {
+            return Step::DetachFloatingIp {
+                ip: applied.clone(),
+            };
+        }
+        _ => {}
+    }
+    match (spec.power_state, current) {
+        (PowerState::Running, PowerState::Stopped) => Step::Start,
+        (PowerState::Stopped, PowerState::Running) => Step::Stop,
+        (PowerState::Shelved, PowerState::Running | PowerState::Stopped) => Step::Shelve,
+        _ => Step::Converged,
+    }
+}
+
+/// The plan was changed outside the operator: the observed plan ID moved away from the one seen
+/// right after the operator's own create or resize.
+fn plan_drifted(_spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm) -> bool {
+    status
+        .applied_plan_id
+        .as_deref()
+        .is_some_and(|id| !observed.plan_id.is_empty() && id != observed.plan_id)
+}
+
+/// Whether the VM is in a state that the manifest asks for, with nothing left to do.
+pub fn is_ready(step: &Step) -> bool {
+    matches!(step, Step::Converged | Step::ReimageNotAllowed)
+}

@@ -1,0 +1,229 @@
+//! The simulator and the operator as separate processes, as users run them: each test starts
+//! its own, and dropping the handle kills the process.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+/// The project's binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_lunanode-operator")
+}
+
+/// A 16-character API ID and a 128-character key for a test account.
+pub fn test_account(tag: char) -> (String, String) {
+    let id: String = format!("testapiid{tag}")
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(16)
+        .collect();
+    let key: String = format!("key{tag}").chars().cycle().take(128).collect();
+    (id, key)
+}
+
+/// A simulator process.
+pub struct Simulator {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Simulator {
+    /// Starts `lunanode-operator sim` on a free loopback port with one account and `extra`
+    /// arguments, and waits for its `listening on` line.
+    pub fn start(account: &(String, String), extra: &[&str]) -> Self {
+        let mut child = Command::new(binary())
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--api-id",
+                &account.0,
+                "--api-key",
+                &account.1,
+            ])
+            .args(extra)
+            .env("LUNANODE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the simulator");
+        let stdout = child.stdout.take().expect("simulator stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the simulator printed its address")
+                .expect("read simulator output");
+            if let Some(address) = line.trim().strip_prefix("listening on ") {
+                break address.trim_end_matches('/').to_owned();
+            }
+        };
+        // Keep draining its standard output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The API endpoint to give a client: `http://127.0.0.1:PORT/api/`.
+    pub fn endpoint(&self) -> String {
+        format!("{}/api/", self.base)
+    }
+
+    /// `GET /_sim/<path>` as JSON.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/_sim/{path}", self.base))
+            .send()
+            .await
+            .expect("admin request")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+
+    /// `POST /_sim/<path>` with a JSON body.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_sim/{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin request");
+        assert!(
+            response.status().is_success(),
+            "admin {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// The simulator's whole state.
+    pub async fn state(&self) -> Value {
+        self.admin_get("state").await
+    }
+
+    /// How many calls of `category/action` the simulator answered.
+    pub async fn calls(&self, action: &str) -> u64 {
+        let stats = self.admin_get("stats").await;
+        count_calls(&stats, action)
+    }
+}
+
+/// The number of calls of `action` in a `/_sim/stats` document
+/// (`{"actions": {"vm/list": {"calls": 3, ...}}}`).
+pub fn count_calls(stats: &Value, action: &str) -> u64 {
+    stats["actions"][action]["calls"].as_u64().unwrap_or(0)
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An operator process (`lunanode-operator run`).
+pub struct Operator {
+    child: Option<Child>,
+    kubeconfig: PathBuf,
+    endpoint: String,
+    extra: Vec<String>,
+    /// Its log file (standard error), for greps.
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator against the control plane in `kubeconfig` and the API at `endpoint`.
+    pub fn start(kubeconfig: &Path, endpoint: &str, extra: &[&str]) -> Self {
+        let log = tempfile::Builder::new()
+            .prefix("lunanode-operator-log-")
+            .tempfile()
+            .expect("log file")
+            .keep()
+            .expect("keep log file")
+            .1;
+        let mut operator = Self {
+            child: None,
+            kubeconfig: kubeconfig.to_owned(),
+            endpoint: endpoint.to_owned(),
+            extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            log,
+        };
+        operator.spawn();
+        operator
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
+        let child = Command::new(binary())
+            .args([
+                "run",
+                "--endpoint",
+                &self.endpoint,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--fast-poll-seconds", "1", "--slow-poll-seconds", "5"])
+            .args(&self.extra)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("LUNANODE_LOG", "info,lunanode_operator=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the operator");
+        self.child = Some(child);
+    }
+
+    /// Kills the operator at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again after [`Operator::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// What it logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        } else {
+            eprintln!("operator log kept at {}", self.log.display());
+        }
+    }
+}
+
+/// Waits a little, for tests that must let time pass (never as an assertion of speed).
+pub async fn pause(seconds: u64) {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+}

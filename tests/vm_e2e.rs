@@ -1,0 +1,468 @@
+//! LunaVM end to end: the real control plane, the simulator and the operator as separate
+//! processes. Each test has its own namespace, simulator and operator (scoped to that namespace
+//! with `--namespace`), so the tests run side by side.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::{
+    ByteString, api::core::v1::Secret,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+    runtime::{conditions, wait::await_condition},
+};
+use lunanode_operator::api::{
+    common::{DeletionPolicy, ImportSpec, ManagementPolicy, is_condition_true},
+    crdgen,
+    vm::{LunaVM, LunaVMSpec},
+};
+use serde_json::{Value, json};
+use support::processes::{Operator, Simulator, test_account};
+
+const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
+const WAIT: Duration = Duration::from_secs(90);
+
+/// One test's world: namespace, simulator, operator.
+struct World {
+    client: kube::Client,
+    ns: String,
+    sim: Simulator,
+    operator: Operator,
+    vms: Api<LunaVM>,
+}
+
+async fn install_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crdgen::all() {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("CRD established")
+        .expect("watch CRD");
+    }
+}
+
+async fn credentials(client: &kube::Client, ns: &str, name: &str, id: &str, key: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            [
+                ("api_id".to_owned(), ByteString(id.as_bytes().to_vec())),
+                ("api_key".to_owned(), ByteString(key.as_bytes().to_vec())),
+            ]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+}
+
+async fn world(tag: char, sim_args: &[&str]) -> World {
+    let client = support::client().await;
+    install_crds(&client).await;
+    let ns = support::namespace(&client, &format!("vm-{tag}")).await;
+    let account = test_account(tag);
+    let mut args = vec!["--build-seconds", "2"];
+    args.extend_from_slice(sim_args);
+    let sim = Simulator::start(&account, &args);
+    credentials(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    let operator = Operator::start(
+        &support::control_plane().kubeconfig,
+        &sim.endpoint(),
+        &["--namespace", &ns],
+    );
+    let vms = Api::namespaced(client.clone(), &ns);
+    World {
+        client,
+        ns,
+        sim,
+        operator,
+        vms,
+    }
+}
+
+fn vm(name: &str, spec: LunaVMSpec) -> LunaVM {
+    LunaVM::new(name, spec)
+}
+
+async fn wait_ready(world: &World, name: &str) -> LunaVM {
+    let vms = world.vms.clone();
+    support::eventually(WAIT, &format!("{name} Ready"), || {
+        let vms = vms.clone();
+        async move {
+            let vm = vms.get(name).await.ok()?;
+            let status = vm.status.as_ref()?;
+            (is_condition_true(&status.conditions, "Ready")
+                && status.observed_generation == vm.metadata.generation)
+                .then_some(vm)
+        }
+    })
+    .await
+}
+
+/// The VMs the simulator holds for the test account.
+async fn sim_vms(sim: &Simulator) -> Vec<Value> {
+    let state = sim.state().await;
+    let mut found = Vec::new();
+    collect_vms(&state, &mut found);
+    found
+}
+
+fn collect_vms(value: &Value, found: &mut Vec<Value>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(vms) = map.get("vms") {
+                match vms {
+                    Value::Array(items) => found.extend(items.iter().cloned()),
+                    Value::Object(items) => found.extend(items.values().cloned()),
+                    _ => {}
+                }
+                return;
+            }
+            for item in map.values() {
+                collect_vms(item, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_vms(item, found)),
+        _ => {}
+    }
+}
+
+fn condition<'a>(
+    vm: &'a LunaVM,
+    kind: &str,
+) -> Option<&'a lunanode_operator::api::common::Condition> {
+    vm.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == kind)
+}
+
+#[tokio::test]
+async fn lifecycle_create_resize_stop_delete() {
+    let world = world('a', &[]).await;
+    world
+        .vms
+        .create(
+            &PostParams::default(),
+            &vm("web-1", LunaVMSpec::new("web-1", "m.2", IMAGE)),
+        )
+        .await
+        .expect("create LunaVM");
+    let ready = wait_ready(&world, "web-1").await;
+    let status = ready.status.clone().unwrap();
+    let id = status.id.clone().expect("status.id");
+    assert!(
+        status
+            .at_provider
+            .as_ref()
+            .and_then(|at| at.ip.clone())
+            .is_some(),
+        "an IP: {status:?}"
+    );
+    assert!(
+        ready
+            .finalizers()
+            .iter()
+            .any(|f| f == "lunavms.lunanode.com/cleanup")
+    );
+    let vms = sim_vms(&world.sim).await;
+    assert_eq!(vms.len(), 1, "exactly one VM: {vms:?}");
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+
+    // Plan change: one resize.
+    world
+        .vms
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"plan": "m.4"}})),
+        )
+        .await
+        .unwrap();
+    wait_ready(&world, "web-1").await;
+    assert_eq!(world.sim.calls("vm/resize").await, 1, "one resize");
+
+    // Power off.
+    world
+        .vms
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"powerState": "Stopped"}})),
+        )
+        .await
+        .unwrap();
+    let stopped = wait_ready(&world, "web-1").await;
+    let state = stopped
+        .status
+        .unwrap()
+        .at_provider
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert!(
+        matches!(
+            state.to_ascii_lowercase().as_str(),
+            "offline" | "stopped" | "shutoff"
+        ),
+        "stopped: {state}"
+    );
+    assert_eq!(world.sim.calls("vm/stop").await, 1);
+
+    // The region is create-only: the API server refuses the edit.
+    let error = world
+        .vms
+        .patch(
+            "web-1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"region": "montreal"}})),
+        )
+        .await
+        .expect_err("region change rejected");
+    assert!(error.to_string().contains("immutable"), "{error}");
+
+    // Delete: the VM goes, then the finalizer.
+    world
+        .vms
+        .delete("web-1", &DeleteParams::default())
+        .await
+        .unwrap();
+    let vms = world.vms.clone();
+    support::eventually(WAIT, "LunaVM gone", || {
+        let vms = vms.clone();
+        async move { vms.get_opt("web-1").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    assert!(sim_vms(&world.sim).await.is_empty(), "no VM left");
+    assert!(
+        !world.operator.logs().contains(&test_account('a').1),
+        "the key never appears in logs"
+    );
+    let _ = id;
+}
+
+#[tokio::test]
+async fn orphan_policy_keeps_the_vm() {
+    let world = world('b', &[]).await;
+    let mut spec = LunaVMSpec::new("keep-me", "m.1", IMAGE);
+    spec.deletion_policy = DeletionPolicy::Orphan;
+    world
+        .vms
+        .create(&PostParams::default(), &vm("keep", spec))
+        .await
+        .unwrap();
+    wait_ready(&world, "keep").await;
+    world
+        .vms
+        .delete("keep", &DeleteParams::default())
+        .await
+        .unwrap();
+    let vms = world.vms.clone();
+    support::eventually(WAIT, "LunaVM gone", || {
+        let vms = vms.clone();
+        async move { vms.get_opt("keep").await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    assert_eq!(sim_vms(&world.sim).await.len(), 1, "the VM stays");
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+}
+
+#[tokio::test]
+async fn invalid_plan_is_terminal_without_a_hot_loop() {
+    let world = world('c', &[]).await;
+    world
+        .vms
+        .create(
+            &PostParams::default(),
+            &vm("bad", LunaVMSpec::new("bad-plan", "zz.99", IMAGE)),
+        )
+        .await
+        .unwrap();
+    let vms = world.vms.clone();
+    let failed = support::eventually(WAIT, "Synced=False", || {
+        let vms = vms.clone();
+        async move {
+            let vm = vms.get("bad").await.ok()?;
+            let synced = condition(&vm, "Synced")?;
+            (synced.status == "False" && synced.reason == "CreateFailed").then_some(vm)
+        }
+    })
+    .await;
+    let message = condition(&failed, "Synced").unwrap().message.clone();
+    assert!(
+        message.contains("invalid plan"),
+        "the API's message: {message}"
+    );
+    let before = world.sim.admin_get("stats").await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = world.sim.admin_get("stats").await;
+    let total = |stats: &Value| -> u64 {
+        ["vm/create", "vm/list", "vm/info", "image/list", "plan/list"]
+            .iter()
+            .map(|action| support::processes::count_calls(stats, action))
+            .sum()
+    };
+    let calls = total(&after) - total(&before);
+    assert!(
+        calls <= 3,
+        "at most a handful of API calls in a minute, got {calls}"
+    );
+    assert!(sim_vms(&world.sim).await.is_empty());
+}
+
+#[tokio::test]
+async fn wrong_credentials_give_a_clear_condition() {
+    let world = world('d', &[]).await;
+    let (id, _) = test_account('d');
+    credentials(&world.client, &world.ns, "wrong", &id, &"x".repeat(128)).await;
+    let mut spec = LunaVMSpec::new("nope", "m.1", IMAGE);
+    spec.credentials_secret_ref = Some(lunanode_operator::api::common::SecretRef {
+        name: "wrong".into(),
+    });
+    world
+        .vms
+        .create(&PostParams::default(), &vm("nope", spec))
+        .await
+        .unwrap();
+    let vms = world.vms.clone();
+    let failed = support::eventually(WAIT, "authentication condition", || {
+        let vms = vms.clone();
+        async move {
+            let vm = vms.get("nope").await.ok()?;
+            let synced = condition(&vm, "Synced")?;
+            (synced.status == "False").then_some(vm)
+        }
+    })
+    .await;
+    let message = condition(&failed, "Synced").unwrap().message.to_lowercase();
+    assert!(message.contains("authentication"), "{message}");
+    assert!(!message.contains(&"x".repeat(20)), "the key never appears");
+    assert!(sim_vms(&world.sim).await.is_empty());
+}
+
+#[tokio::test]
+async fn import_adopts_and_observe_only_never_writes() {
+    let world = world('e', &[]).await;
+    // A VM made outside the operator.
+    let mut spec = LunaVMSpec::new("outside", "m.1", IMAGE);
+    world
+        .vms
+        .create(&PostParams::default(), &vm("maker", spec.clone()))
+        .await
+        .unwrap();
+    let made = wait_ready(&world, "maker").await;
+    let id = made.status.unwrap().id.unwrap();
+    // Hand it over: orphan the first object, then import it from a second.
+    world
+        .vms
+        .patch(
+            "maker",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"deletionPolicy": "Orphan"}})),
+        )
+        .await
+        .unwrap();
+    world
+        .vms
+        .delete("maker", &DeleteParams::default())
+        .await
+        .unwrap();
+    spec.import = Some(ImportSpec {
+        id: Some(id.clone()),
+    });
+    spec.management_policy = ManagementPolicy::ObserveOnly;
+    world
+        .vms
+        .create(&PostParams::default(), &vm("watcher", spec))
+        .await
+        .unwrap();
+    let observed = wait_ready(&world, "watcher").await;
+    assert_eq!(observed.status.unwrap().id.as_deref(), Some(id.as_str()));
+    let creates = world.sim.calls("vm/create").await;
+    world
+        .vms
+        .patch(
+            "watcher",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"powerState": "Stopped"}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        world.sim.calls("vm/stop").await,
+        0,
+        "ObserveOnly never writes"
+    );
+    world
+        .vms
+        .delete("watcher", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+    assert_eq!(world.sim.calls("vm/create").await, creates);
+    assert_eq!(sim_vms(&world.sim).await.len(), 1);
+}
+
+#[tokio::test]
+async fn dropped_create_response_and_a_crash_still_make_one_vm() {
+    let world = world('f', &[]).await;
+    // Every create is committed, then its response is dropped.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"drop_after_commit_rate": 1.0, "actions": ["vm/create"], "timeout_ms": 2000}),
+        )
+        .await;
+    world
+        .vms
+        .create(
+            &PostParams::default(),
+            &vm("once", LunaVMSpec::new("once", "m.1", IMAGE)),
+        )
+        .await
+        .unwrap();
+    // Let the operator attempt the create and lose the answer, then crash it.
+    let sim = &world.sim;
+    support::eventually(WAIT, "a create attempt", || async move {
+        (sim.calls("vm/create").await >= 1).then_some(())
+    })
+    .await;
+    let mut world = world;
+    world.operator.restart();
+    world.sim.admin_post("faults", json!({})).await;
+    let ready = wait_ready(&world, "once").await;
+    let vms = sim_vms(&world.sim).await;
+    assert_eq!(
+        vms.len(),
+        1,
+        "exactly one VM despite the lost response: {vms:?}"
+    );
+    assert!(ready.status.unwrap().id.is_some());
+}
