@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# The local demo: a real kube-apiserver + etcd on loopback (no container engine needed), the
-# CRDs installed, the Luna Node simulator and the operator running, and the examples applied.
-# Stop it with Ctrl-C: everything it started is stopped and its folder removed.
+# The local demo, in one command: a real kube-apiserver + etcd on loopback (no container engine,
+# no cluster), the CRDs, the operator with an in-process Luna Node simulator, and the examples
+# applied and waited for. It then stays up for you to poke at; Ctrl-C stops everything it started
+# and removes its folder.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 dir=${DEMO_DIR:-$(mktemp -d -t lunanode-demo-XXXXXX)}
-pids=()
+operator_pid=""
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  trap - EXIT INT TERM
+  [ -n "$operator_pid" ] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
   ./tools/testenv/down.sh "$dir"
-  echo "demo stopped; $dir removed"
+  echo "demo stopped; everything it started is gone"
 }
 trap cleanup EXIT INT TERM
 
-echo "== building the operator and the control plane (first run: several minutes)"
-cargo build --release --locked --quiet
+echo "== building the operator and the control plane (the first run takes several minutes)"
+cargo build --locked --quiet
+bin=$(pwd)/target/debug/lunanode-operator
 ./tools/testenv/build.sh | tail -n 2
 ./tools/testenv/up.sh "$dir"
 export KUBECONFIG=$dir/kubeconfig
@@ -25,11 +27,35 @@ echo "== installing the CRDs"
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for condition=established --timeout=60s -f crds/ >/dev/null
 
+sim_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "== starting the operator with an in-process simulator on 127.0.0.1:$sim_port"
+"$bin" run --simulator --simulator-listen "127.0.0.1:$sim_port" --simulator-build-seconds 10 \
+  --metrics-addr 127.0.0.1:0 >"$dir/operator.log" 2>&1 &
+operator_pid=$!
+
+echo "== applying examples/"
+kubectl apply -f examples/
+echo "== waiting until every LunaVM is Ready"
+kubectl wait --for=condition=Ready lunavm --all --timeout=180s
+kubectl get lunavms -o wide
+
 cat <<MSG
 
-The local control plane is up.
+The demo is up. In another terminal:
   export KUBECONFIG=$KUBECONFIG
-  kubectl get crds
+  kubectl get lvm                      # READY, SYNCED, ID, IP, STATUS
+  kubectl describe lvm web-1           # conditions and Events
+  kubectl patch lvm web-1 --type merge -p '{"spec":{"plan":"m.4"}}'          # resize
+  kubectl patch lvm web-1 --type merge -p '{"spec":{"powerState":"Stopped"}}' # power off
+  kubectl get secret web-1-connection -o yaml                                 # login details
+  kubectl delete lvm web-1             # deletes the VM, then the object
+
+The simulated Luna Node API (the demo account of examples/credentials-secret.yaml):
+  export LUNANODE_API_ID=demoapiid0000001 LUNANODE_API_KEY=\$(printf 'demo%.0s' {1..32})
+  $bin api --endpoint http://127.0.0.1:$sim_port/api/ vm list
+  curl -s http://127.0.0.1:$sim_port/_sim/stats
+
+Operator log: $dir/operator.log
 Press Ctrl-C to stop everything.
 MSG
-while true; do sleep 3600; done
+wait "$operator_pid"

@@ -55,6 +55,14 @@ pub enum Error {
         #[source]
         source: super::accounts::CredentialsError,
     },
+    /// The object is being deleted while paused: the finalizer waits for the pause to end.
+    #[error(
+        "unable to delete the cloud object of {object} while it is paused (lunanode.com/paused)"
+    )]
+    Paused {
+        /// The object, `namespace/name`.
+        object: String,
+    },
     /// The finalizer helper failed (wraps the two above).
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
@@ -68,6 +76,7 @@ impl Error {
             Error::Kube { .. } => "kubernetes",
             Error::DeletionInProgress { .. } => "deletion_in_progress",
             Error::Credentials { .. } => "credentials",
+            Error::Paused { .. } => "paused",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(error)
                 | kube::runtime::finalizer::Error::CleanupFailed(error) => error.category(),
@@ -86,6 +95,7 @@ impl Error {
             "kubernetes" => "KubernetesError",
             "deletion_in_progress" => "Deleting",
             "credentials" => "CredentialsInvalid",
+            "paused" => "ReconcilePaused",
             "api" => "CloudRefused",
             _ => "ReconcileError",
         }
@@ -99,7 +109,7 @@ impl Error {
                 ..
             } => retry_after.unwrap_or(Duration::from_secs(1)),
             Error::DeletionInProgress { .. } => Duration::from_secs(3),
-            Error::Credentials { .. } => Duration::from_secs(30),
+            Error::Credentials { .. } | Error::Paused { .. } => Duration::from_secs(30),
             Error::Kube { source, .. } if is_conflict(source) => Duration::from_millis(200),
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(error)

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// account that `examples/credentials-secret.yaml` holds.
     #[arg(long, env = "LUNANODE_SIMULATOR_ACCOUNT", hide_env_values = true)]
     pub simulator_account: Option<String>,
+    /// Address of the in-process simulator (with --simulator), so that the `api` command can
+    /// talk to it too.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub simulator_listen: SocketAddr,
     /// Seconds a simulated VM stays in BUILD (with --simulator).
     #[arg(long, default_value_t = 20)]
     pub simulator_build_seconds: u64,
@@ -144,9 +148,9 @@ async fn start_simulator(
     };
     let mut config = crate::sim::SimConfig::default().with_account(api_id, api_key);
     config.timing.build = Duration::from_secs(args.simulator_build_seconds);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(args.simulator_listen)
         .await
-        .context("unable to bind the simulator")?;
+        .with_context(|| format!("unable to bind the simulator to {}", args.simulator_listen))?;
     let address = listener.local_addr()?;
     let simulator = crate::sim::Simulator::new(config);
     tokio::spawn(async move {

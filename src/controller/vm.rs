@@ -799,6 +799,10 @@ async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Error> {
     {
         return Ok(Action::await_change());
     }
+    if common::is_paused(&*vm) {
+        // Paused means no writes at all: the finalizer stays until the pause ends.
+        return Err(Error::Paused { object });
+    }
     let namespace = vm.namespace().unwrap_or_default();
     let status = vm.status.clone().unwrap_or_default();
     if status.id.is_none() && status.pending_create.is_none() {

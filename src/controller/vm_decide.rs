@@ -160,3 +160,129 @@ fn plan_drifted(_spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
 pub fn is_ready(step: &Step) -> bool {
     matches!(step, Step::Converged | Step::ReimageNotAllowed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::vm::PowerState;
+
+    fn spec() -> LunaVMSpec {
+        LunaVMSpec::new("web-1", "m.2", "Ubuntu 22.04 64-bit (template)")
+    }
+
+    fn applied() -> LunaVMStatus {
+        LunaVMStatus {
+            applied_plan: Some("m.2".into()),
+            applied_plan_id: Some("87".into()),
+            applied_image: Some("Ubuntu 22.04 64-bit (template)".into()),
+            ..LunaVMStatus::default()
+        }
+    }
+
+    fn online() -> ObservedVm {
+        ObservedVm {
+            id: "vm-1".into(),
+            hostname: "web-1".into(),
+            plan_id: "87".into(),
+            ip: "203.0.113.2".into(),
+            status: "active".into(),
+            ..ObservedVm::default()
+        }
+    }
+
+    #[test]
+    fn a_matching_vm_is_converged() {
+        assert_eq!(next_step(&spec(), &applied(), &online()), Step::Converged);
+    }
+
+    #[test]
+    fn transitions_wait() {
+        let mut building = online();
+        building.status = "BUILD".into();
+        assert_eq!(next_step(&spec(), &applied(), &building), Step::Wait);
+        let mut stopping = online();
+        stopping.task = "powering-off".into();
+        assert_eq!(next_step(&spec(), &applied(), &stopping), Step::Wait);
+    }
+
+    #[test]
+    fn plan_change_and_plan_drift_resize() {
+        let mut wanted = spec();
+        wanted.plan = "m.4".into();
+        assert_eq!(
+            next_step(&wanted, &applied(), &online()),
+            Step::Resize { plan: "m.4".into() }
+        );
+        let mut drifted = online();
+        drifted.plan_id = "90".into();
+        assert_eq!(
+            next_step(&spec(), &applied(), &drifted),
+            Step::Resize { plan: "m.2".into() }
+        );
+    }
+
+    #[test]
+    fn image_change_needs_allow_reimage() {
+        let mut wanted = spec();
+        wanted.image = Some("Debian 12 64-bit (template)".into());
+        assert_eq!(
+            next_step(&wanted, &applied(), &online()),
+            Step::ReimageNotAllowed
+        );
+        wanted.allow_reimage = true;
+        assert_eq!(
+            next_step(&wanted, &applied(), &online()),
+            Step::Reimage {
+                image: "Debian 12 64-bit (template)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn power_states_follow_the_spec() {
+        let mut wanted = spec();
+        wanted.power_state = PowerState::Stopped;
+        assert_eq!(next_step(&wanted, &applied(), &online()), Step::Stop);
+        let mut stopped = online();
+        stopped.status = "Offline".into();
+        assert_eq!(next_step(&wanted, &applied(), &stopped), Step::Converged);
+        assert_eq!(next_step(&spec(), &applied(), &stopped), Step::Start);
+        wanted.power_state = PowerState::Shelved;
+        assert_eq!(next_step(&wanted, &applied(), &online()), Step::Shelve);
+        let mut shelved = online();
+        shelved.status = "shelved_offloaded".into();
+        assert_eq!(next_step(&spec(), &applied(), &shelved), Step::Unshelve);
+    }
+
+    #[test]
+    fn floating_ip_attach_and_detach() {
+        let mut wanted = spec();
+        wanted.floating_ip = Some("198.51.100.7".into());
+        assert_eq!(
+            next_step(&wanted, &applied(), &online()),
+            Step::AttachFloatingIp {
+                ip: "198.51.100.7".into()
+            }
+        );
+        let mut status = applied();
+        status.applied_floating_ip = Some("203.0.113.2".into());
+        assert_eq!(
+            next_step(&spec(), &status, &online()),
+            Step::DetachFloatingIp {
+                ip: "203.0.113.2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rename_follows_the_hostname() {
+        let mut wanted = spec();
+        wanted.hostname = "web-2".into();
+        assert_eq!(
+            next_step(&wanted, &applied(), &online()),
+            Step::Rename {
+                hostname: "web-2".into()
+            }
+        );
+    }
+}

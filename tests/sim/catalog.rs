@@ -43,8 +43,22 @@ impl Walk {
 #[tokio::test]
 async fn every_catalog_action_is_answered() {
     let server = start().await;
+    walk_catalog(&server, server.client()).await;
+    server.stop().await.unwrap();
+}
+
+/// The same walk through the project's own client (`lunanode::Client`): every action of
+/// `api --list` signed, sent and decoded by the code the operator uses.
+#[tokio::test]
+async fn every_catalog_action_through_the_client() {
+    let server = start().await;
+    walk_catalog(&server, server.client().through_rust_client()).await;
+    server.stop().await.unwrap();
+}
+
+async fn walk_catalog(server: &InProcess, client: SignedClient) {
     let mut w = Walk {
-        client: server.client(),
+        client,
         called: HashSet::new(),
     };
     let t = ("region", "toronto");
@@ -581,5 +595,4 @@ async fn every_catalog_action_is_answered() {
     let stats = server.admin_get("stats").await;
     assert_eq!(stats["totals"]["auth_error"], 0);
     assert_eq!(stats["totals"]["api_error"], 1, "only image/retrieve fails");
-    server.stop().await.unwrap();
 }

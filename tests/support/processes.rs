@@ -172,6 +172,13 @@ impl Operator {
             .append(true)
             .open(&self.log)
             .expect("open log");
+        // Quick polling for tests, unless the test chose its own.
+        let mut defaults = Vec::new();
+        for (flag, value) in [("--fast-poll-seconds", "1"), ("--slow-poll-seconds", "5")] {
+            if !self.extra.iter().any(|arg| arg == flag) {
+                defaults.extend([flag, value]);
+            }
+        }
         let child = Command::new(binary())
             .args([
                 "run",
@@ -180,7 +187,7 @@ impl Operator {
                 "--metrics-addr",
                 "127.0.0.1:0",
             ])
-            .args(["--fast-poll-seconds", "1", "--slow-poll-seconds", "5"])
+            .args(defaults)
             .args(&self.extra)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("LUNANODE_LOG", "info,lunanode_operator=debug")

@@ -153,6 +153,8 @@ pub struct SignedClient {
     api_id: String,
     key: String,
     http: reqwest::Client,
+    /// When set, `call` goes through the project's client instead of signing here.
+    rust_client: Option<lunanode_operator::lunanode::Client>,
 }
 
 /// A raw answer.
@@ -186,7 +188,23 @@ impl SignedClient {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            rust_client: None,
         }
+    }
+
+    /// The same account, with `call` (and so `ok` and `error`) made through
+    /// `lunanode::Client`: its signing, transport and decoding.
+    pub fn through_rust_client(mut self) -> Self {
+        use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
+        let credentials =
+            Credentials::new(self.api_id.clone(), self.key.clone().into()).expect("credentials");
+        let config = ClientConfig {
+            endpoint: format!("{}/api/", self.base),
+            requests_per_second: 0.0,
+            ..ClientConfig::default()
+        };
+        self.rust_client = Some(Client::new(credentials, config).expect("client"));
+        self
     }
 
     /// The `req` JSON for these parameters (compact, strings, api_* last).
@@ -247,6 +265,16 @@ impl SignedClient {
 
     /// Calls an action; returns the decoded answer (success or not).
     pub async fn call(&self, category: &str, action: &str, params: &[(&str, &str)]) -> Value {
+        if let Some(client) = &self.rust_client {
+            use lunanode_operator::lunanode::Error;
+            return match client.request(category, action, params).await {
+                Ok(value) => value,
+                Err(Error::Api { message }) => {
+                    serde_json::json!({"success": "no", "error": message})
+                }
+                Err(other) => panic!("{category}/{action}: {other}"),
+            };
+        }
         let req = self.req(params);
         self.send_signed(category, action, &req, &nonce())
             .await
