@@ -164,15 +164,42 @@ fn condition<'a>(
 #[tokio::test]
 async fn lifecycle_create_resize_stop_delete() {
     let world = world('a', &[]).await;
+    let mut spec = LunaVMSpec::new("web-1", "m.2", IMAGE);
+    spec.write_connection_secret_to_ref =
+        Some(lunanode_operator::api::common::ConnectionSecretRef {
+            name: "web-1-connection".into(),
+        });
     world
         .vms
-        .create(
-            &PostParams::default(),
-            &vm("web-1", LunaVMSpec::new("web-1", "m.2", IMAGE)),
-        )
+        .create(&PostParams::default(), &vm("web-1", spec))
         .await
         .expect("create LunaVM");
     let ready = wait_ready(&world, "web-1").await;
+
+    // Login details go to the connection Secret, and nowhere else.
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
+    let connection = support::eventually(WAIT, "the connection secret", || {
+        let secrets = secrets.clone();
+        async move { secrets.get_opt("web-1-connection").await.ok().flatten() }
+    })
+    .await;
+    let data = connection.data.unwrap_or_default();
+    let password = String::from_utf8(data.get("password").expect("a password").0.clone()).unwrap();
+    assert!(password.len() >= 8, "a real password");
+    assert!(
+        data.contains_key("ip") && data.contains_key("username"),
+        "{:?}",
+        data.keys()
+    );
+    let shown = serde_json::to_string(&world.vms.get("web-1").await.unwrap()).unwrap();
+    assert!(
+        !shown.contains(&password),
+        "the password is not in the LunaVM"
+    );
+    assert!(
+        !world.operator.logs().contains(&password),
+        "the password is not logged"
+    );
     let status = ready.status.clone().unwrap();
     let id = status.id.clone().expect("status.id");
     assert!(
