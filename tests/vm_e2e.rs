@@ -493,3 +493,39 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
     );
     assert!(ready.status.unwrap().id.is_some());
 }
+
+#[tokio::test]
+async fn health_and_metrics_endpoints() {
+    let world = world('g', &[]).await;
+    let address = world.operator.metrics_address().await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let http = http.clone();
+        let url = format!("http://{address}{path}");
+        async move { http.get(url).send().await.unwrap() }
+    };
+    assert_eq!(get("/healthz").await.status(), 200);
+    assert_eq!(get("/readyz").await.status(), 200);
+    world
+        .vms
+        .create(
+            &PostParams::default(),
+            &vm("m", LunaVMSpec::new("metrics-vm", "m.1", IMAGE)),
+        )
+        .await
+        .unwrap();
+    wait_ready(&world, "m").await;
+    let text = get("/metrics").await.text().await.unwrap();
+    for needle in [
+        r#"lunanode_api_requests_total{category="vm",action="create",outcome="ok"} 1"#,
+        r#"lunanode_reconciles_total{kind="LunaVM",outcome="ok"}"#,
+        r#"lunanode_list_cache_refreshes_total{cache="vm list"}"#,
+        "lunanode_api_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "{needle} in:\n{text}");
+    }
+    assert!(
+        !text.contains(&test_account('g').1[..32]),
+        "no key material in metrics"
+    );
+}

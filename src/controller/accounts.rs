@@ -85,6 +85,7 @@ pub struct Accounts {
     kube: kube::Client,
     client_config: ClientConfig,
     timing: CacheTiming,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
     watches: Mutex<HashMap<SecretKey, watch::Receiver<Option<Arc<Secret>>>>>,
     accounts: Mutex<HashMap<String, Arc<Account>>>,
     listeners: Mutex<Vec<SecretChanged>>,
@@ -92,11 +93,17 @@ pub struct Accounts {
 
 impl Accounts {
     /// An empty pool. `client_config` is the template for every account's client.
-    pub fn new(kube: kube::Client, client_config: ClientConfig, timing: CacheTiming) -> Arc<Self> {
+    pub fn new(
+        kube: kube::Client,
+        client_config: ClientConfig,
+        timing: CacheTiming,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             kube,
             client_config,
             timing,
+            metrics,
             watches: Mutex::default(),
             accounts: Mutex::default(),
             listeners: Mutex::default(),
@@ -136,7 +143,7 @@ impl Accounts {
             }
         })?;
         let account = Arc::new(Account {
-            caches: ListCaches::new(&client, &self.timing),
+            caches: ListCaches::new(&client, &self.timing, &self.metrics),
             api_id,
             client,
         });

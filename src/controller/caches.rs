@@ -36,9 +36,14 @@ pub struct ListCaches {
 
 impl ListCaches {
     /// The caches for the account behind `client`.
-    pub fn new(client: &Client, timing: &CacheTiming) -> Self {
+    pub fn new(
+        client: &Client,
+        timing: &CacheTiming,
+        metrics: &Arc<crate::telemetry::metrics::Metrics>,
+    ) -> Self {
         let vm_client = client.clone();
         let image_client = client.clone();
+        let (vm_metrics, image_metrics) = (metrics.clone(), metrics.clone());
         Self {
             vms: ListCache::new(
                 "vm list",
@@ -46,6 +51,7 @@ impl ListCaches {
                 true,
                 Box::new(move || {
                     let client = vm_client.clone();
+                    vm_metrics.refreshed("vm list");
                     async move { vm_cloud::list_vms(&client).await }.boxed()
                 }),
             ),
@@ -55,6 +61,7 @@ impl ListCaches {
                 false,
                 Box::new(move || {
                     let client = image_client.clone();
+                    image_metrics.refreshed("image list");
                     async move { vm_cloud::list_images(&client).await }.boxed()
                 }),
             ),

@@ -39,6 +39,8 @@ pub struct Context {
     pub backoff: Backoff,
     /// Global settings.
     pub config: OperatorConfig,
+    /// Exported metrics.
+    pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     vm_waker: Mutex<Option<vm::Waker>>,
 }
 
@@ -49,6 +51,7 @@ impl Context {
         accounts: Arc<Accounts>,
         reporter: Reporter,
         config: OperatorConfig,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
     ) -> Self {
         Self {
             recorder: Recorder::new(kube.clone(), reporter),
@@ -56,6 +59,7 @@ impl Context {
             accounts,
             backoff: Backoff::default(),
             config,
+            metrics,
             vm_waker: Mutex::default(),
         }
     }

@@ -1,7 +1,14 @@
 //! `lunanode-operator run`: connect to Kubernetes, check the CRDs, start every controller and
 //! the health/metrics server, and shut down gracefully on SIGTERM or Ctrl-C.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -9,7 +16,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, runtime::events::Reporter};
 
 use super::{Context, OperatorConfig, accounts::Accounts, list_cache::CacheTiming};
-use crate::lunanode::ClientConfig;
+use crate::{
+    lunanode::ClientConfig,
+    telemetry::{health::Health, metrics::Metrics},
+};
 
 /// Arguments of `lunanode-operator run`.
 #[derive(Debug, Clone, Args)]
@@ -70,7 +80,12 @@ impl RunArgs {
             .context("unable to connect to Kubernetes (KUBECONFIG or in-cluster config)")?;
         check_crds(&kube).await?;
 
-        let mut client_config = ClientConfig::default();
+        let metrics = Arc::new(Metrics::default());
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut client_config = ClientConfig {
+            observer: Some(metrics.clone()),
+            ..ClientConfig::default()
+        };
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         if self.simulator {
             let endpoint = start_simulator(&self, shutdown_rx.clone()).await?;
@@ -91,9 +106,28 @@ impl RunArgs {
             .clone()
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "lunanode-operator".into());
+        let health_shutdown = {
+            let mut shutdown_rx = shutdown_rx.clone();
+            async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let health = Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
+        let bound = crate::telemetry::health::serve(self.metrics_addr, health, health_shutdown)
+            .await
+            .with_context(|| {
+                format!(
+                    "unable to serve health and metrics on {}",
+                    self.metrics_addr
+                )
+            })?;
+        tracing::info!(address = %bound, "serving /healthz, /readyz and /metrics");
         let context = Arc::new(Context::new(
             kube.clone(),
-            Accounts::new(kube.clone(), client_config, timing),
+            Accounts::new(kube.clone(), client_config, timing, metrics.clone()),
             Reporter {
                 controller: "lunanode-operator".into(),
                 instance: Some(instance),
@@ -102,6 +136,7 @@ impl RunArgs {
                 concurrency: self.concurrency,
                 namespace: self.namespace.clone(),
             },
+            metrics,
         ));
 
         let shutdown = async move {
@@ -113,7 +148,9 @@ impl RunArgs {
             tracing::info!("shutting down: finishing in-flight reconciles");
             let _ = shutdown_tx.send(true);
         });
+        ready.store(true, Ordering::SeqCst);
         super::vm::run(context.clone(), shutdown).await;
+        ready.store(false, Ordering::SeqCst);
         signals.abort();
         Ok(0)
     }

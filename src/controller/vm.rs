@@ -140,6 +140,7 @@ async fn reconcile(vm: Arc<LunaVM>, ctx: Arc<Context>) -> Result<Action, Error> 
     let namespace = vm.namespace().unwrap_or_default();
     let api: Api<LunaVM> = Api::namespaced(ctx.kube.clone(), &namespace);
     let object = key(&*vm);
+    let started = Instant::now();
     let result = finalizer(&api, FINALIZER, vm, |event| async {
         match event {
             FinalizerEvent::Apply(vm) => apply(vm, &api, &ctx).await,
@@ -151,6 +152,11 @@ async fn reconcile(vm: Arc<LunaVM>, ctx: Arc<Context>) -> Result<Action, Error> 
     if result.is_ok() {
         ctx.backoff.reset(&object);
     }
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.category(),
+    };
+    ctx.metrics.reconciled("LunaVM", outcome, started.elapsed());
     result
 }
 
@@ -221,6 +227,11 @@ async fn decide_and_act(
             "ReconcilePaused",
             "reconciliation is paused by the lunanode.com/paused annotation",
         );
+        return Ok(done(status, Action::await_change()));
+    }
+    if let Some(message) = unsupported_reference(vm) {
+        set(status, vm, READY, false, "ReferenceNotSupported", &message);
+        set(status, vm, SYNCED, false, "ReferenceNotSupported", &message);
         return Ok(done(status, Action::await_change()));
     }
     let namespace = vm.namespace().unwrap_or_default();
@@ -318,6 +329,24 @@ async fn decide_and_act(
             Action::requeue(ctx.accounts.timing().fast_interval * 3),
         ))
     }
+}
+
+/// References to kinds this operator does not serve yet (LunaNetwork, LunaFloatingIP): a clear
+/// condition instead of a VM created without them.
+fn unsupported_reference(vm: &LunaVM) -> Option<String> {
+    if let Some(network) = &vm.spec.network_ref {
+        return Some(format!(
+            "spec.networkRef {} needs the LunaNetwork kind, which this version does not serve yet; use spec.netId",
+            network.name
+        ));
+    }
+    if let Some(floating) = &vm.spec.floating_ip_ref {
+        return Some(format!(
+            "spec.floatingIPRef {} needs the LunaFloatingIP kind, which this version does not serve yet; use spec.floatingIP",
+            floating.name
+        ));
+    }
+    None
 }
 
 /// The VM `id` from the snapshot or, when the snapshot lacks it (it may predate the VM's

@@ -213,6 +213,27 @@ impl Operator {
         self.spawn();
     }
 
+    /// The address of its health and metrics server, read from its log.
+    pub async fn metrics_address(&self) -> String {
+        for _ in 0..300 {
+            let logs = self.logs();
+            if let Some(line) = logs.lines().find(|line| line.contains("serving /healthz")) {
+                let plain: String = strip_ansi(line);
+                if let Some(address) = plain
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("address="))
+                {
+                    return address.to_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the operator did not log its metrics address:\n{}",
+            self.logs()
+        );
+    }
+
     /// What it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -228,6 +249,24 @@ impl Drop for Operator {
             eprintln!("operator log kept at {}", self.log.display());
         }
     }
+}
+
+/// Removes terminal colour codes from a log line.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Waits a little, for tests that must let time pass (never as an assertion of speed).

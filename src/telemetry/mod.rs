@@ -1,4 +1,7 @@
-//! Logging setup (and, later, metrics and health endpoints).
+//! Logging setup, metrics and the health endpoints.
+
+pub mod health;
+pub mod metrics;
 
 use clap::{Args, ValueEnum};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};

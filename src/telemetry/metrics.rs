@@ -1,0 +1,196 @@
+//! Prometheus metrics: cloud API requests, reconciles, list-cache refreshes. Label values are
+//! static strings (catalogued category/action names, error categories, kind names), so the
+//! number of series is bounded whatever the objects are called.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::lunanode::Observer;
+
+/// Labels of a cloud API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The API category, e.g. `vm`.
+    pub category: &'static str,
+    /// The action, e.g. `list`.
+    pub action: &'static str,
+    /// `ok` or the error category (`api`, `auth`, `throttled`, `transient`, `decode`, ...).
+    pub outcome: &'static str,
+}
+
+/// Labels of a request's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// The API category.
+    pub category: &'static str,
+    /// The action.
+    pub action: &'static str,
+}
+
+/// Labels of a reconcile.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// The kind, e.g. `LunaVM`.
+    pub kind: &'static str,
+    /// `ok` or the error category.
+    pub outcome: &'static str,
+}
+
+/// Labels of a kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The kind.
+    pub kind: &'static str,
+}
+
+/// Labels of a list cache.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// The list, e.g. `vm list`.
+    pub cache: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<ActionLabels, Histogram, fn() -> Histogram>,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
+    refreshes: Family<CacheLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("lunanode");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds =
+            Family::<ActionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let reconcile_seconds =
+            Family::<KindLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        let refreshes = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Luna Node API requests by category, action and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            "api_request_duration_seconds",
+            "Luna Node API request latency",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "reconciles",
+            "Reconciles by kind and outcome",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration by kind",
+            reconcile_seconds.clone(),
+        );
+        registry.register(
+            "list_cache_refreshes",
+            "List calls made by the shared list caches",
+            refreshes.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            reconciles,
+            reconcile_seconds,
+            refreshes,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one reconcile.
+    pub fn reconciled(&self, kind: &'static str, outcome: &'static str, duration: Duration) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, outcome })
+            .inc();
+        self.reconcile_seconds
+            .get_or_create(&KindLabels { kind })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Records one list-cache refresh.
+    pub fn refreshed(&self, cache: &'static str) {
+        self.refreshes.get_or_create(&CacheLabels { cache }).inc();
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn observe(
+        &self,
+        category: &'static str,
+        action: &'static str,
+        outcome: &'static str,
+        duration: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                category,
+                action,
+                outcome,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&ActionLabels { category, action })
+            .observe(duration.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_static_labels() {
+        let metrics = Metrics::default();
+        metrics.observe("vm", "list", "ok", Duration::from_millis(20));
+        metrics.reconciled("LunaVM", "ok", Duration::from_millis(5));
+        metrics.refreshed("vm list");
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"lunanode_api_requests_total{category="vm",action="list",outcome="ok"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"lunanode_reconciles_total{kind="LunaVM",outcome="ok"} 1"#));
+        assert!(text.contains(r#"lunanode_list_cache_refreshes_total{cache="vm list"} 1"#));
+        assert!(text.contains("lunanode_api_request_duration_seconds_bucket"));
+    }
+}
