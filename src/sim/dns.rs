@@ -21,22 +21,6 @@ pub(crate) const RECORD_TYPES: &[&str] = &[
     "A", "AAAA", "CNAME", "HINFO", "MX", "NAPTR", "NS", "PTR", "RP", "SRV", "TXT",
 ];
 
-/// The optional `dns2/record-add` parameters kept on a record.
-const DNS2_EXTRAS: &[&str] = &[
-    "policy",
-    "weight",
-    "region",
-    "regiongroup",
-    "country",
-    "continent",
-    "global",
-    "latitude",
-    "longitude",
-    "aux",
-    "monitor_id",
-    "orig_record_id",
-];
-
 /// A hosted zone.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Zone {
@@ -323,7 +307,11 @@ fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if !data_ok {
         return Err(ApiError::invalid("data"));
     }
-    let extra: BTreeMap<String, String> = DNS2_EXTRAS
+    // The optional `dns2/record-add` parameters of the catalog are kept on the record.
+    let extras = crate::lunanode::actions::find("dns2", "record-add")
+        .map(|spec| spec.optional)
+        .unwrap_or_default();
+    let extra: BTreeMap<String, String> = extras
         .iter()
         .filter_map(|key| params.get(key).map(|v| ((*key).to_owned(), v.to_owned())))
         .collect();
