@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod caches;
 pub mod error;
+pub mod leader;
 pub mod list_cache;
 pub mod report;
 pub mod run;

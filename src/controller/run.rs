@@ -15,7 +15,9 @@ use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, runtime::events::Reporter};
 
-use super::{Context, OperatorConfig, accounts::Accounts, list_cache::CacheTiming};
+use super::{
+    Context, OperatorConfig, accounts::Accounts, leader::Election, list_cache::CacheTiming,
+};
 use crate::{
     lunanode::ClientConfig,
     telemetry::{health::Health, metrics::Metrics},
@@ -59,6 +61,19 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "LUNANODE_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Run only while holding a `coordination.k8s.io` Lease, so that two replicas can run
+    /// safely (the standby takes over when the leader stops or fails to renew).
+    #[arg(long, env = "LUNANODE_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "lunanode-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the watched namespace, else `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Seconds a Lease stays valid without renewal: the longest a failed leader holds on.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_seconds: u64,
     /// Name of this replica, for Events (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
@@ -130,7 +145,7 @@ impl RunArgs {
             Accounts::new(kube.clone(), client_config, timing, metrics.clone()),
             Reporter {
                 controller: "lunanode-operator".into(),
-                instance: Some(instance),
+                instance: Some(instance.clone()),
             },
             OperatorConfig {
                 concurrency: self.concurrency,
@@ -139,20 +154,64 @@ impl RunArgs {
             metrics,
         ));
 
-        let shutdown = async move {
-            let mut shutdown_rx = shutdown_rx;
-            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        let shutdown_tx = Arc::new(shutdown_tx);
+        let signals = {
+            let shutdown_tx = shutdown_tx.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down: finishing in-flight reconciles");
+                let _ = shutdown_tx.send(true);
+            })
         };
-        let signals = tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down: finishing in-flight reconciles");
-            let _ = shutdown_tx.send(true);
-        });
+        // A standby replica is healthy and ready; it just does not reconcile.
         ready.store(true, Ordering::SeqCst);
-        super::vm::run(context.clone(), shutdown).await;
+        let mut leadership = None;
+        if self.leader_elect {
+            let election = Election {
+                lease_name: self.lease_name.clone(),
+                namespace: self
+                    .lease_namespace
+                    .clone()
+                    .or_else(|| self.namespace.clone())
+                    .unwrap_or_else(|| "default".into()),
+                identity: instance.clone(),
+                duration: Duration::from_secs(self.lease_duration_seconds),
+            };
+            match election.acquire(kube.clone(), shutdown_rx.clone()).await? {
+                Some(held) => leadership = Some(held),
+                None => return Ok(0),
+            }
+        }
+
+        let shutdown = {
+            let mut shutdown_rx = shutdown_rx.clone();
+            async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let controllers = super::vm::run(context.clone(), shutdown);
+        tokio::pin!(controllers);
+        let mut code = 0;
+        match leadership.as_mut() {
+            None => controllers.await,
+            Some(held) => {
+                tokio::select! {
+                    () = &mut controllers => {}
+                    () = held.lost() => {
+                        tracing::error!("lost leadership: stopping the controllers and exiting");
+                        code = 1;
+                        let _ = shutdown_tx.send(true);
+                        controllers.await;
+                    }
+                }
+            }
+        }
         ready.store(false, Ordering::SeqCst);
+        if let Some(held) = leadership {
+            held.release().await;
+        }
         signals.abort();
-        Ok(0)
+        Ok(code)
     }
 }
 

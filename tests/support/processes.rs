@@ -207,6 +207,32 @@ impl Operator {
         }
     }
 
+    /// Asks the operator to stop (SIGTERM) and waits up to `timeout` for it to exit; returns
+    /// its exit code (`None` if it had to be killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Starts it again after [`Operator::kill`].
     pub fn restart(&mut self) {
         self.kill();

@@ -1,0 +1,185 @@
+//! Two replicas with leader election: only the leader writes; killing it hands over within the
+//! lease duration and nothing is created twice; SIGTERM finishes in-flight work, releases the
+//! Lease and exits 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::{
+    ByteString, api::coordination::v1::Lease, api::core::v1::Secret,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, ResourceExt,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
+    runtime::{conditions, wait::await_condition},
+};
+use lunanode_operator::api::{
+    common::is_condition_true,
+    crdgen,
+    vm::{LunaVM, LunaVMSpec},
+};
+use support::processes::{Operator, Simulator, test_account};
+
+const LEASE_SECONDS: u64 = 4;
+
+async fn ready(vms: &Api<LunaVM>, name: &str) {
+    let vms = vms.clone();
+    let name = name.to_owned();
+    support::eventually(Duration::from_secs(90), &format!("{name} Ready"), || {
+        let vms = vms.clone();
+        let name = name.clone();
+        async move {
+            let vm = vms.get(&name).await.ok()?;
+            vm.status
+                .as_ref()
+                .is_some_and(|status| is_condition_true(&status.conditions, "Ready"))
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt("lunanode-operator")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|lease| lease.spec?.holder_identity)
+}
+
+#[tokio::test]
+async fn only_the_leader_writes_and_a_standby_takes_over() {
+    let client = support::client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crdgen::all() {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply("leader").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+        await_condition(crds.clone(), &name, conditions::is_crd_established())
+            .await
+            .unwrap();
+    }
+    let ns = support::namespace(&client, "leader").await;
+    let account = test_account('h');
+    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &Secret {
+                metadata: ObjectMeta {
+                    name: Some("lunanode-credentials".into()),
+                    ..ObjectMeta::default()
+                },
+                data: Some(
+                    [
+                        (
+                            "api_id".to_owned(),
+                            ByteString(account.0.clone().into_bytes()),
+                        ),
+                        (
+                            "api_key".to_owned(),
+                            ByteString(account.1.clone().into_bytes()),
+                        ),
+                    ]
+                    .into(),
+                ),
+                ..Secret::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lease_seconds = LEASE_SECONDS.to_string();
+    let start = |name: &str| {
+        Operator::start(
+            &support::control_plane().kubeconfig,
+            &sim.endpoint(),
+            &[
+                "--namespace",
+                &ns,
+                "--leader-elect",
+                "--lease-duration-seconds",
+                &lease_seconds,
+                "--instance",
+                name,
+            ],
+        )
+    };
+    let mut first = start("replica-a");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let leader = support::eventually(Duration::from_secs(30), "a leader", || {
+        let leases = leases.clone();
+        async move { holder(&leases).await }
+    })
+    .await;
+    assert_eq!(leader, "replica-a");
+    let mut second = start("replica-b");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let vms: Api<LunaVM> = Api::namespaced(client.clone(), &ns);
+    let image = "Ubuntu 22.04 64-bit (template)";
+    vms.create(
+        &PostParams::default(),
+        &LunaVM::new("one", LunaVMSpec::new("one", "m.1", image)),
+    )
+    .await
+    .unwrap();
+    ready(&vms, "one").await;
+    assert!(first.logs().contains("creating vm"), "the leader creates");
+    assert!(
+        !second.logs().contains("creating vm"),
+        "the standby never writes"
+    );
+    assert!(!second.logs().contains("acquired leadership"));
+
+    // The leader dies without releasing the Lease: the standby takes over once it expires.
+    first.kill();
+    let killed = Instant::now();
+    vms.create(
+        &PostParams::default(),
+        &LunaVM::new("two", LunaVMSpec::new("two", "m.1", image)),
+    )
+    .await
+    .unwrap();
+    support::eventually(Duration::from_secs(60), "replica-b leads", || {
+        let leases = leases.clone();
+        async move { (holder(&leases).await.as_deref() == Some("replica-b")).then_some(()) }
+    })
+    .await;
+    let handover = killed.elapsed();
+    println!("handover after the leader was killed: {handover:?} (lease {LEASE_SECONDS} s)");
+    assert!(
+        handover < Duration::from_secs(3 * LEASE_SECONDS + 5),
+        "handover within the lease duration (plus renew slack): {handover:?}"
+    );
+    ready(&vms, "two").await;
+    ready(&vms, "one").await;
+    let state = sim.state().await;
+    let count = state.to_string().matches("\"hostname\":\"one\"").count()
+        + state.to_string().matches("\"hostname\":\"two\"").count();
+    assert_eq!(count, 2, "exactly one VM each: {state}");
+    assert_eq!(sim.calls("vm/create").await, 2, "nothing created twice");
+
+    // SIGTERM: the leader stops cleanly and gives the Lease up at once.
+    let code = second.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "a clean exit:\n{}", second.logs());
+    assert!(
+        second.logs().contains("released leadership"),
+        "{}",
+        second.logs()
+    );
+    let released = holder(&leases).await;
+    assert!(
+        released.as_deref().is_none_or(str::is_empty),
+        "the Lease has no holder after release: {released:?}"
+    );
+}
