@@ -514,7 +514,45 @@ async fn health_and_metrics_endpoints() {
         )
         .await
         .unwrap();
-    wait_ready(&world, "m").await;
+    let ready = wait_ready(&world, "m").await;
+
+    // The status shape GitOps tools read: kstatus (Flux) and Argo CD health checks want a Ready
+    // condition with reason, message and lastTransitionTime, and observedGeneration.
+    let raw = serde_json::to_value(&ready).unwrap();
+    assert_eq!(
+        raw["status"]["observedGeneration"],
+        raw["metadata"]["generation"]
+    );
+    for condition in raw["status"]["conditions"].as_array().unwrap() {
+        for field in [
+            "type",
+            "status",
+            "reason",
+            "message",
+            "lastTransitionTime",
+            "observedGeneration",
+        ] {
+            assert!(!condition[field].is_null(), "{field} in {condition}");
+        }
+    }
+    let waited = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&support::control_plane().kubeconfig)
+        .args([
+            "-n",
+            &world.ns,
+            "wait",
+            "--for=condition=Ready",
+            "lunavm/m",
+            "--timeout=30s",
+        ])
+        .output()
+        .expect("kubectl");
+    assert!(
+        waited.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     let text = get("/metrics").await.text().await.unwrap();
     for needle in [
         r#"lunanode_api_requests_total{category="vm",action="create",outcome="ok"} 1"#,

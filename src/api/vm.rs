@@ -145,7 +145,8 @@ pub struct LunaVMSpec {
     #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
     pub ssh_key_id: Option<String>,
 
-    /// IDs of security groups to attach. Kept in sync on a running VM.
+    /// IDs of security groups to attach when the VM is created. (Changing them on a running VM
+    /// is not reconciled yet.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
@@ -212,8 +213,8 @@ pub struct LunaVMSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 
-    /// A Secret (same namespace) to write the VM's connection details to: `ip`, `privateIp`,
-    /// `hostname` and, when Luna Node reports them, `username` and `password`.
+    /// A Secret (same namespace) to write the VM's connection details to: `vm_id`, `ip`,
+    /// `private_ip`, `hostname` and, when Luna Node reports them, `username` and `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
 }
