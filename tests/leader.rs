@@ -7,18 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::{
-    ByteString, api::coordination::v1::Lease, api::core::v1::Secret,
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
-use kube::{
-    Api, ResourceExt,
-    api::{ObjectMeta, Patch, PatchParams, PostParams},
-    runtime::{conditions, wait::await_condition},
-};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, api::PostParams};
 use lunanode_operator::api::{
     common::is_condition_true,
-    crdgen,
     vm::{LunaVM, LunaVMSpec},
 };
 use support::processes::{Operator, Simulator, test_account};
@@ -54,50 +46,11 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 #[tokio::test]
 async fn only_the_leader_writes_and_a_standby_takes_over() {
     let client = support::client().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("leader").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-        await_condition(crds.clone(), &name, conditions::is_crd_established())
-            .await
-            .unwrap();
-    }
+    support::install_crds(&client).await;
     let ns = support::namespace(&client, "leader").await;
     let account = test_account('h');
     let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    secrets
-        .create(
-            &PostParams::default(),
-            &Secret {
-                metadata: ObjectMeta {
-                    name: Some("lunanode-credentials".into()),
-                    ..ObjectMeta::default()
-                },
-                data: Some(
-                    [
-                        (
-                            "api_id".to_owned(),
-                            ByteString(account.0.clone().into_bytes()),
-                        ),
-                        (
-                            "api_key".to_owned(),
-                            ByteString(account.1.clone().into_bytes()),
-                        ),
-                    ]
-                    .into(),
-                ),
-                ..Secret::default()
-            },
-        )
-        .await
-        .unwrap();
+    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
     let lease_seconds = LEASE_SECONDS.to_string();
     let start = |name: &str| {
         Operator::start(

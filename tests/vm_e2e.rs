@@ -7,18 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::{
-    ByteString, api::core::v1::Secret,
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
-    runtime::{conditions, wait::await_condition},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
     common::{DeletionPolicy, ImportSpec, ManagementPolicy, is_condition_true},
-    crdgen,
     vm::{LunaVM, LunaVMSpec},
 };
 use serde_json::{Value, json};
@@ -36,58 +31,15 @@ struct World {
     vms: Api<LunaVM>,
 }
 
-async fn install_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("apply CRD");
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established")
-        .expect("watch CRD");
-    }
-}
-
-async fn credentials(client: &kube::Client, ns: &str, name: &str, id: &str, key: &str) {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        data: Some(
-            [
-                ("api_id".to_owned(), ByteString(id.as_bytes().to_vec())),
-                ("api_key".to_owned(), ByteString(key.as_bytes().to_vec())),
-            ]
-            .into(),
-        ),
-        ..Secret::default()
-    };
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create secret");
-}
-
 async fn world(tag: char, sim_args: &[&str]) -> World {
     let client = support::client().await;
-    install_crds(&client).await;
+    support::install_crds(&client).await;
     let ns = support::namespace(&client, &format!("vm-{tag}")).await;
     let account = test_account(tag);
     let mut args = vec!["--build-seconds", "2"];
     args.extend_from_slice(sim_args);
     let sim = Simulator::start(&account, &args);
-    credentials(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
     let operator = Operator::start(
         &support::control_plane().kubeconfig,
         &sim.endpoint(),
@@ -365,7 +317,7 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
 async fn wrong_credentials_give_a_clear_condition() {
     let world = world('d', &[]).await;
     let (id, _) = test_account('d');
-    credentials(&world.client, &world.ns, "wrong", &id, &"x".repeat(128)).await;
+    support::credentials_secret(&world.client, &world.ns, "wrong", &id, &"x".repeat(128)).await;
     let mut spec = LunaVMSpec::new("nope", "m.1", IMAGE);
     spec.credentials_secret_ref = Some(lunanode_operator::api::common::SecretRef {
         name: "wrong".into(),

@@ -8,15 +8,9 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{
-    Api, ResourceExt,
-    api::{ObjectMeta, Patch, PatchParams, PostParams},
-    runtime::{conditions, wait::await_condition},
-};
+use kube::{Api, api::PostParams};
 use lunanode_operator::api::{
     common::is_condition_true,
-    crdgen,
     vm::{LunaVM, LunaVMSpec},
 };
 use support::processes::{Operator, Simulator, count_calls, test_account};
@@ -34,33 +28,7 @@ async fn fleet(client: &kube::Client, tag: char, size: usize) -> Fleet {
     let ns = support::namespace(client, &format!("scale-{tag}")).await;
     let account = test_account(tag);
     let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    secrets
-        .create(
-            &PostParams::default(),
-            &Secret {
-                metadata: ObjectMeta {
-                    name: Some("lunanode-credentials".into()),
-                    ..ObjectMeta::default()
-                },
-                data: Some(
-                    [
-                        (
-                            "api_id".to_owned(),
-                            ByteString(account.0.clone().into_bytes()),
-                        ),
-                        (
-                            "api_key".to_owned(),
-                            ByteString(account.1.clone().into_bytes()),
-                        ),
-                    ]
-                    .into(),
-                ),
-                ..Secret::default()
-            },
-        )
-        .await
-        .unwrap();
+    support::credentials_secret(client, &ns, "lunanode-credentials", &account.0, &account.1).await;
     let slow = SLOW_POLL_SECONDS.to_string();
     let operator = Operator::start(
         &support::control_plane().kubeconfig,
@@ -120,21 +88,7 @@ async fn all_ready(fleet: &Fleet) {
 #[tokio::test]
 async fn steady_state_traffic_does_not_grow_with_the_number_of_vms() {
     let client = support::client().await;
-    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-        Api::all(client.clone());
-    for crd in crdgen::all() {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("scale").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-        await_condition(crds.clone(), &name, conditions::is_crd_established())
-            .await
-            .unwrap();
-    }
+    support::install_crds(&client).await;
     let small = fleet(&client, 's', 10).await;
     let large = fleet(&client, 'l', 100).await;
     tokio::join!(all_ready(&small), all_ready(&large));

@@ -180,3 +180,55 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Installs (server-side apply) every CRD of the operator and waits until each is established.
+pub async fn install_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::{
+        ResourceExt,
+        api::{Patch, PatchParams},
+        runtime::{conditions, wait::await_condition},
+    };
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in lunanode_operator::api::crdgen::all() {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply("tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("CRD established in time")
+        .expect("watch CRD");
+    }
+}
+
+/// Creates a credentials Secret (`api_id`, `api_key`) named `name` in `namespace`.
+pub async fn credentials_secret(client: &Client, namespace: &str, name: &str, id: &str, key: &str) {
+    use k8s_openapi::{ByteString, api::core::v1::Secret};
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            [
+                ("api_id".to_owned(), ByteString(id.as_bytes().to_vec())),
+                ("api_key".to_owned(), ByteString(key.as_bytes().to_vec())),
+            ]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the credentials secret");
+}
