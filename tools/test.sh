@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+echo "== tools"
+# helm, for the deployment tests (tests/deploy.rs, tests/rbac.rs): built once from the Go module
+# proxy and cached outside the repository.
+helm_bin="$HOME/.cache/lunanode-operator/bin"
+if ! command -v helm >/dev/null 2>&1 && [ ! -x "$helm_bin/helm" ]; then
+  GOBIN="$helm_bin" go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
+export PATH="$helm_bin:$PATH"
+command -v kubectl >/dev/null || { echo "the tests need kubectl on PATH" >&2; exit 1; }
+
 echo "== control plane binaries"
 ./tools/testenv/build.sh | tail -n 2
 echo "== cargo fmt --check"

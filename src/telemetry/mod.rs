@@ -3,6 +3,8 @@
 pub mod health;
 pub mod metrics;
 
+use std::io::IsTerminal;
+
 use clap::{Args, ValueEnum};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -33,8 +35,13 @@ pub fn init_logging(args: &LogArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&args.log_level)?;
     let registry = tracing_subscriber::registry().with(filter);
     match args.log_format {
+        // Colour only on a terminal: `kubectl logs` and log files get plain text.
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))

@@ -1,0 +1,115 @@
+{{/* The chart's name, unless overridden. */}}
+{{- define "lunanode-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the release's objects: the release name when it already contains the chart's
+name, else "<release>-<chart>"; at most 63 characters (a DNS label).
+*/}}
+{{- define "lunanode-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "lunanode-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "lunanode-operator.labels" -}}
+helm.sh/chart: {{ include "lunanode-operator.chart" . }}
+{{ include "lunanode-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: lunanode-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The labels that select the operator's pods (never change them: selectors are immutable). */}}
+{{- define "lunanode-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lunanode-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The ServiceAccount the operator runs as. */}}
+{{- define "lunanode-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "lunanode-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The leader-election Lease's name. */}}
+{{- define "lunanode-operator.leaseName" -}}
+{{- default (include "lunanode-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/* The subjects of every binding: the operator's ServiceAccount. */}}
+{{- define "lunanode-operator.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "lunanode-operator.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/* The image reference: a tag defaulting to the appVersion, or a digest. */}}
+{{- define "lunanode-operator.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag | toString }}
+{{- if hasPrefix "sha256:" $tag }}
+{{- printf "%s@%s" .Values.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rules on the operator's own kinds, Secrets and Events: one list, used by the ClusterRole
+(every namespace) or by the Role in watchNamespace. docs/install.md explains each rule.
+*/}}
+{{- define "lunanode-operator.namespacedRules" -}}
+- apiGroups: ["lunanode.com"]
+  resources:
+    - lunavms
+    - lunavolumes
+    - lunafloatingips
+    - lunanetworks
+    - lunadnszones
+    - lunaloadbalancers
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["lunanode.com"]
+  resources:
+    - lunavms/status
+    - lunavolumes/status
+    - lunafloatingips/status
+    - lunanetworks/status
+    - lunadnszones/status
+    - lunaloadbalancers/status
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["lunanode.com"]
+  resources:
+    - lunavms/finalizers
+    - lunavolumes/finalizers
+    - lunafloatingips/finalizers
+    - lunanetworks/finalizers
+    - lunadnszones/finalizers
+    - lunaloadbalancers/finalizers
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
