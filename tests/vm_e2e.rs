@@ -457,7 +457,12 @@ async fn health_and_metrics_endpoints() {
         async move { http.get(url).send().await.unwrap() }
     };
     assert_eq!(get("/healthz").await.status(), 200);
-    assert_eq!(get("/readyz").await.status(), 200);
+    // Ready once the controller's cache has synced.
+    let get_ref = &get;
+    support::eventually(Duration::from_secs(30), "/readyz 200", || async move {
+        (get_ref("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
     world
         .vms
         .create(
@@ -511,6 +516,7 @@ async fn health_and_metrics_endpoints() {
         r#"lunanode_reconciles_total{kind="LunaVM",outcome="ok"}"#,
         r#"lunanode_list_cache_refreshes_total{cache="vm list"}"#,
         "lunanode_api_request_duration_seconds_bucket",
+        "lunanode_managed_objects",
     ] {
         assert!(text.contains(needle), "{needle} in:\n{text}");
     }

@@ -189,7 +189,9 @@ impl RunArgs {
                 let _ = shutdown_rx.wait_for(|stop| *stop).await;
             }
         };
-        let controllers = super::vm::run(context.clone(), shutdown);
+        // Ready again once the controllers' caches have synced.
+        ready.store(false, Ordering::SeqCst);
+        let controllers = super::vm::run(context.clone(), shutdown, ready.clone());
         tokio::pin!(controllers);
         let mut code = 0;
         match leadership.as_mut() {

@@ -56,6 +56,7 @@ pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
 pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    ready: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let api: Api<LunaVM> = match &ctx.config.namespace {
         Some(namespace) => Api::namespaced(ctx.kube.clone(), namespace),
@@ -82,8 +83,42 @@ pub async fn run(
     }
     *ctx.vm_waker
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Waker { store, wake });
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Waker {
+        store: store.clone(),
+        wake,
+    });
 
+    // Readiness once the object cache has synced; then, every 15 s, the managed-objects gauge.
+    {
+        let store = store.clone();
+        let metrics = ctx.metrics.clone();
+        tokio::spawn(async move {
+            // The store's readiness future wakes only its most recent poller, and the
+            // controller polls it too: poll again every second rather than wait once.
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+            }
+            tracing::info!("LunaVM cache synced: ready");
+            ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            loop {
+                let objects = store.state();
+                let ready_count = objects
+                    .iter()
+                    .filter(|vm| {
+                        vm.status.as_ref().is_some_and(|status| {
+                            common::is_condition_true(&status.conditions, READY)
+                        })
+                    })
+                    .count();
+                metrics.managed("LunaVM", ready_count, objects.len() - ready_count);
+                tokio::time::sleep(Duration::from_secs(15)).await;
+            }
+        });
+    }
     let triggers = futures::stream::unfold(woken, |mut woken| async move {
         woken.recv().await.map(|object| (object, woken))
     });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -48,6 +48,15 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of the managed-objects gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ManagedLabels {
+    /// The kind.
+    pub kind: &'static str,
+    /// `true` or `false`: the Ready condition.
+    pub ready: &'static str,
+}
+
 /// Labels of a list cache.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -67,6 +76,7 @@ pub struct Metrics {
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
     refreshes: Family<CacheLabels, Counter>,
+    managed: Family<ManagedLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +99,12 @@ impl Default for Metrics {
                 latency_histogram,
             );
         let refreshes = Family::<CacheLabels, Counter>::default();
+        let managed = Family::<ManagedLabels, Gauge>::default();
+        registry.register(
+            "managed_objects",
+            "Objects the operator manages, by kind and Ready condition",
+            managed.clone(),
+        );
         registry.register(
             "api_requests",
             "Luna Node API requests by category, action and outcome",
@@ -121,6 +137,7 @@ impl Default for Metrics {
             reconciles,
             reconcile_seconds,
             refreshes,
+            managed,
         }
     }
 }
@@ -134,6 +151,20 @@ impl Metrics {
         self.reconcile_seconds
             .get_or_create(&KindLabels { kind })
             .observe(duration.as_secs_f64());
+    }
+
+    /// Sets how many objects of `kind` are Ready and not.
+    pub fn managed(&self, kind: &'static str, ready: usize, not_ready: usize) {
+        let set = |ready_label, value: usize| {
+            self.managed
+                .get_or_create(&ManagedLabels {
+                    kind,
+                    ready: ready_label,
+                })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("true", ready);
+        set("false", not_ready);
     }
 
     /// Records one list-cache refresh.
@@ -182,6 +213,7 @@ mod tests {
         metrics.observe("vm", "list", "ok", Duration::from_millis(20));
         metrics.reconciled("LunaVM", "ok", Duration::from_millis(5));
         metrics.refreshed("vm list");
+        metrics.managed("LunaVM", 3, 1);
         let text = metrics.render();
         assert!(
             text.contains(
@@ -192,5 +224,6 @@ mod tests {
         assert!(text.contains(r#"lunanode_reconciles_total{kind="LunaVM",outcome="ok"} 1"#));
         assert!(text.contains(r#"lunanode_list_cache_refreshes_total{cache="vm list"} 1"#));
         assert!(text.contains("lunanode_api_request_duration_seconds_bucket"));
+        assert!(text.contains(r#"lunanode_managed_objects{kind="LunaVM",ready="true"} 3"#));
     }
 }
