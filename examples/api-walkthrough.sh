@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${LUNANODE_OPERATOR:-}
 if [ -z "$bin" ]; then
   cargo build --quiet --locked
-  bin=target/debug/lunanode-operator
+  bin="${CARGO_TARGET_DIR:-target}/debug/lunanode-operator"
 fi
 # A made-up account for the simulator: a 16-character ID and a 128-character key.
 export LUNANODE_API_ID=walkthrough00001
