@@ -10,8 +10,11 @@ pub mod report;
 pub mod run;
 pub mod secret;
 pub mod vm;
+mod vm_act;
 pub mod vm_cloud;
+mod vm_create;
 pub mod vm_decide;
+mod vm_delete;
 
 use std::sync::{Arc, Mutex};
 

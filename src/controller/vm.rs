@@ -1,4 +1,6 @@
-//! The LunaVM controller.
+//! The LunaVM controller: the driver, observation and status. The steps live beside it:
+//! `vm_create` (adopt, recover or create), `vm_act` (one write on an existing VM),
+//! `vm_delete` (the finalizer), `vm_decide` (pure decisions) and `vm_cloud` (the API calls).
 //!
 //! Pipeline of one reconcile (`apply`):
 //! 1. pause check (no client);
@@ -18,7 +20,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
     runtime::{
@@ -33,7 +35,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Context,
-    accounts::{Account, CredentialsError},
+    accounts::CredentialsError,
     error::{Error, requeue},
     report::{event, key, write_status},
     vm_cloud,
@@ -41,10 +43,8 @@ use super::{
 };
 use crate::{
     api::{
-        common::{
-            self, Condition, DeletionPolicy, ManagementPolicy, PAUSED_ANNOTATION, READY, SYNCED,
-        },
-        vm::{AtProvider, LunaVM, LunaVMStatus, PendingCreate},
+        common::{self, Condition, ManagementPolicy, PAUSED_ANNOTATION, READY, SYNCED},
+        vm::{AtProvider, LunaVM, LunaVMStatus},
     },
     lunanode,
 };
@@ -155,7 +155,7 @@ impl Waker {
     }
 
     /// Whether another LunaVM already claims the cloud VM `id`.
-    fn claimed_by_other(&self, id: &str, uid: &str) -> bool {
+    pub(crate) fn claimed_by_other(&self, id: &str, uid: &str) -> bool {
         self.store.state().iter().any(|vm| {
             vm.uid().as_deref() != Some(uid)
                 && vm.status.as_ref().and_then(|s| s.id.as_deref()) == Some(id)
@@ -163,7 +163,7 @@ impl Waker {
     }
 }
 
-fn credentials_name(vm: &LunaVM) -> String {
+pub(super) fn credentials_name(vm: &LunaVM) -> String {
     vm.spec
         .credentials_secret_ref
         .as_ref()
@@ -179,7 +179,7 @@ async fn reconcile(vm: Arc<LunaVM>, ctx: Arc<Context>) -> Result<Action, Error> 
     let result = finalizer(&api, FINALIZER, vm, |event| async {
         match event {
             FinalizerEvent::Apply(vm) => apply(vm, &api, &ctx).await,
-            FinalizerEvent::Cleanup(vm) => cleanup(vm, &ctx).await,
+            FinalizerEvent::Cleanup(vm) => super::vm_delete::cleanup(vm, &ctx).await,
         }
     })
     .await
@@ -200,12 +200,12 @@ fn error_policy(vm: Arc<LunaVM>, error: &Error, ctx: Arc<Context>) -> Action {
 }
 
 /// The status a reconcile ends with, and how soon to look again.
-struct Outcome {
-    status: LunaVMStatus,
-    action: Action,
+pub(super) struct Outcome {
+    pub(super) status: LunaVMStatus,
+    pub(super) action: Action,
     /// The object as last written during the reconcile, if it was (its resourceVersion is the
     /// one the final status write must name).
-    written: Option<LunaVM>,
+    pub(super) written: Option<LunaVM>,
 }
 
 async fn apply(vm: Arc<LunaVM>, api: &Api<LunaVM>, ctx: &Context) -> Result<Action, Error> {
@@ -325,7 +325,7 @@ async fn decide_and_act(
                 return Ok(done(status, Action::requeue(Duration::from_millis(100))));
             }
         },
-        None => return find_or_create(vm, status, &account, ctx, api).await,
+        None => return super::vm_create::find_or_create(vm, status, &account, ctx, api).await,
     };
 
     // The list shows only the OpenStack state: "active" while powering off or resizing. For a
@@ -353,10 +353,10 @@ async fn decide_and_act(
     if status.applied_plan_id.is_none() && ready {
         status.applied_plan_id = Some(observed.plan_id.clone());
     }
-    act(vm, status, &account, ctx, &observed, &step).await?;
+    super::vm_act::act(vm, status, &account, ctx, &observed, &step).await?;
     report_observed(vm, status, &observed, ready);
     if ready {
-        write_connection_secret(vm, status, &account, ctx, &observed).await?;
+        super::vm_act::write_connection_secret(vm, status, &account, ctx, &observed).await?;
         Ok(done(status, Action::await_change()))
     } else {
         Ok(done(
@@ -386,7 +386,7 @@ fn unsupported_reference(vm: &LunaVM) -> Option<String> {
 
 /// The VM `id` from the snapshot or, when the snapshot lacks it (it may predate the VM's
 /// create), from a list fetched now: a VM is only ever taken as gone on fresh evidence.
-async fn confirm(
+pub(super) async fn confirm(
     vms: &super::list_cache::ListCache<ObservedVm>,
     snapshot: &super::list_cache::Snapshot<ObservedVm>,
     id: &str,
@@ -398,7 +398,7 @@ async fn confirm(
     Ok(vms.lookup(&fresh, id))
 }
 
-fn done(status: &mut LunaVMStatus, action: Action) -> Outcome {
+pub(super) fn done(status: &mut LunaVMStatus, action: Action) -> Outcome {
     Outcome {
         status: std::mem::take(status),
         action,
@@ -406,378 +406,12 @@ fn done(status: &mut LunaVMStatus, action: Action) -> Outcome {
     }
 }
 
-async fn act(
+pub(super) fn report_observed(
     vm: &LunaVM,
     status: &mut LunaVMStatus,
-    account: &Account,
-    ctx: &Context,
     observed: &ObservedVm,
-    step: &Step,
-) -> Result<(), Error> {
-    let object = key(vm);
-    let client = &account.client;
-    let id = observed.id.as_str();
-    let (action, reason, note): (&'static str, &str, String) = match step {
-        Step::Converged | Step::Wait => return Ok(()),
-        Step::ReimageNotAllowed => {
-            set(
-                status,
-                vm,
-                SYNCED,
-                false,
-                "ReimageNotAllowed",
-                "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)",
-            );
-            return Ok(());
-        }
-        Step::Resize { plan } => {
-            match client.vm_resize(id, plan).await {
-                Ok(()) => {}
-                Err(error) if !error.is_retryable() => {
-                    let message = error.to_string();
-                    set(status, vm, SYNCED, false, "ResizeFailed", &message);
-                    status.applied_plan = Some(plan.clone());
-                    event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
-                    return Ok(());
-                }
-                Err(error) => return Err(cloud("resize vm", &object, error)),
-            }
-            status.applied_plan = Some(plan.clone());
-            status.applied_plan_id = None;
-            (
-                "resize vm",
-                "Resized",
-                format!("resized vm {id} to plan {plan}"),
-            )
-        }
-        Step::Reimage { image } => {
-            let image_id = vm_cloud::resolve_image(account, image, &vm.spec.region)
-                .await
-                .map_err(|source| cloud("list images", &object, source))?;
-            let Some(image_id) = image_id else {
-                set(
-                    status,
-                    vm,
-                    SYNCED,
-                    false,
-                    "ImageNotFound",
-                    &format!("image {image} not found in region {}", vm.spec.region),
-                );
-                return Ok(());
-            };
-            client
-                .vm_reimage(id, &image_id)
-                .await
-                .map_err(|source| cloud("reimage vm", &object, source))?;
-            status.applied_image = Some(image.clone());
-            (
-                "reimage vm",
-                "Reimaged",
-                format!("reinstalled vm {id} from image {image}"),
-            )
-        }
-        Step::Rename { hostname } => {
-            client
-                .vm_rename(id, hostname)
-                .await
-                .map_err(|source| cloud("rename vm", &object, source))?;
-            (
-                "rename vm",
-                "Renamed",
-                format!("renamed vm {id} to {hostname}"),
-            )
-        }
-        Step::Start => power(client, id, "start", &object).await?,
-        Step::Stop => power(client, id, "stop", &object).await?,
-        Step::Shelve => power(client, id, "shelve", &object).await?,
-        Step::Unshelve => power(client, id, "unshelve", &object).await?,
-        Step::AttachFloatingIp { ip } => {
-            client
-                .vm_floatingip_add(id, Some(ip), None)
-                .await
-                .map_err(|source| cloud("attach floating ip", &object, source))?;
-            status.applied_floating_ip = Some(ip.clone());
-            (
-                "attach floating ip",
-                "FloatingIPAttached",
-                format!("attached {ip} to vm {id}"),
-            )
-        }
-        Step::DetachFloatingIp { ip } => {
-            client
-                .vm_floatingip_delete(id, Some(ip), true)
-                .await
-                .map_err(|source| cloud("detach floating ip", &object, source))?;
-            status.applied_floating_ip = None;
-            (
-                "detach floating ip",
-                "FloatingIPDetached",
-                format!("detached {ip} from vm {id}; it stays on the account"),
-            )
-        }
-    };
-    tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
-    account
-        .caches
-        .vms
-        .track(&vm.uid().unwrap_or_default(), true);
-    event(&ctx.recorder, vm, false, reason, action, note).await;
-    Ok(())
-}
-
-async fn power(
-    client: &lunanode::Client,
-    id: &str,
-    verb: &'static str,
-    object: &str,
-) -> Result<(&'static str, &'static str, String), Error> {
-    let (result, reason) = match verb {
-        "start" => (client.vm_start(id).await, "Started"),
-        "stop" => (client.vm_stop(id).await, "Stopped"),
-        "shelve" => (client.vm_shelve(id).await, "Shelved"),
-        _ => (client.vm_unshelve(id).await, "Unshelved"),
-    };
-    result.map_err(|source| cloud("change power state", object, source))?;
-    Ok(("change power state", reason, format!("{verb} vm {id}")))
-}
-
-/// No cloud ID yet: adopt (import), finish an interrupted create, or create.
-async fn find_or_create(
-    vm: &LunaVM,
-    status: &mut LunaVMStatus,
-    account: &Arc<Account>,
-    ctx: &Context,
-    api: &Api<LunaVM>,
-) -> Result<Outcome, Error> {
-    let object = key(vm);
-    let uid = vm.uid().unwrap_or_default();
-    let vms = &account.caches.vms;
-
-    // The API refused a create for this very spec: wait for the spec to change. (This
-    // reconcile was woken by the operator's own status write.)
-    let refused = status.conditions.iter().any(|c| {
-        c.type_ == SYNCED
-            && !c.is_true()
-            && c.reason == "CreateFailed"
-            && c.observed_generation == vm.metadata.generation
-    });
-    if refused && !requested_again(vm, status) {
-        return Ok(done(status, Action::await_change()));
-    }
-
-    // Explicit adoption.
-    if let Some(import_id) = vm.spec.import.as_ref().and_then(|import| import.id.clone()) {
-        let snapshot = vms
-            .get(ctx.accounts.timing().fast_interval)
-            .await
-            .map_err(|source| cloud("list vms", &object, source))?;
-        let Some(observed) = snapshot.entries.get(&import_id) else {
-            let message =
-                format!("vm {import_id} named by spec.import.id does not exist on the account");
-            set(status, vm, READY, false, "ImportNotFound", &message);
-            set(status, vm, SYNCED, false, "ImportNotFound", &message);
-            return Ok(done(status, Action::await_change()));
-        };
-        adopt(status, vm, observed);
-        event(
-            &ctx.recorder,
-            vm,
-            false,
-            "Adopted",
-            "Import",
-            format!("adopted existing vm {import_id}"),
-        )
-        .await;
-        return Ok(done(status, Action::requeue(Duration::from_millis(100))));
-    }
-    if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
-        let message = "ObserveOnly needs spec.import.id: the operator never creates in this mode";
-        set(status, vm, READY, false, "NothingToObserve", message);
-        set(status, vm, SYNCED, false, "NothingToObserve", message);
-        return Ok(done(status, Action::await_change()));
-    }
-
-    // An earlier create may have happened without its answer reaching us (a dropped response,
-    // or a crash before the status write): look before creating again.
-    if let Some(pending) = status.pending_create.clone() {
-        let since = Instant::now() - Duration::from_secs(0);
-        let snapshot = vms
-            .get_after(since)
-            .await
-            .map_err(|source| cloud("list vms", &object, source))?;
-        let candidates: Vec<&ObservedVm> = snapshot
-            .entries
-            .values()
-            .filter(|candidate| candidate.hostname.eq_ignore_ascii_case(&pending.hostname))
-            .filter(|candidate| !pending.preexisting.contains(&candidate.id))
-            .filter(|candidate| {
-                ctx.vm_waker()
-                    .is_none_or(|waker| !waker.claimed_by_other(&candidate.id, &uid))
-            })
-            .collect();
-        match candidates.as_slice() {
-            [found] => {
-                let found = (*found).clone();
-                status.pending_create = None;
-                status.id = Some(found.id.clone());
-                status.applied_plan = Some(vm.spec.plan.clone());
-                status.applied_image = vm.spec.image.clone();
-                event(
-                    &ctx.recorder,
-                    vm,
-                    false,
-                    "CreateRecovered",
-                    "Create",
-                    format!("found vm {} created by an earlier attempt", found.id),
-                )
-                .await;
-                vms.track(&uid, true);
-                return Ok(done(status, Action::requeue(Duration::from_millis(100))));
-            }
-            [] => {}
-            many => {
-                let ids: Vec<&str> = many.iter().map(|vm| vm.id.as_str()).collect();
-                let message = format!(
-                    "failed to tell which vm an interrupted create made: {} vms are named {} ({}); set spec.import.id to the right one and delete the others",
-                    ids.len(),
-                    pending.hostname,
-                    ids.join(", ")
-                );
-                set(status, vm, READY, false, "AmbiguousCreate", &message);
-                set(status, vm, SYNCED, false, "AmbiguousCreate", &message);
-                event(
-                    &ctx.recorder,
-                    vm,
-                    true,
-                    "AmbiguousCreate",
-                    "Create",
-                    message,
-                )
-                .await;
-                return Ok(done(status, Action::await_change()));
-            }
-        }
-    }
-
-    // Resolve what the create needs before recording that a create is pending.
-    let image_id = match (&vm.spec.image, &vm.spec.boot_volume_id) {
-        (Some(image), _) => {
-            let resolved = vm_cloud::resolve_image(account, image, &vm.spec.region)
-                .await
-                .map_err(|source| cloud("list images", &object, source))?;
-            match resolved {
-                Some(id) => Some(id),
-                None => {
-                    let message = format!("image {image} not found in region {}", vm.spec.region);
-                    set(status, vm, READY, false, "ImageNotFound", &message);
-                    set(status, vm, SYNCED, false, "ImageNotFound", &message);
-                    return Ok(done(status, Action::await_change()));
-                }
-            }
-        }
-        _ => None,
-    };
-    let snapshot = vms
-        .get(ctx.accounts.timing().fast_interval)
-        .await
-        .map_err(|source| cloud("list vms", &object, source))?;
-    let preexisting: Vec<String> = snapshot
-        .entries
-        .values()
-        .filter(|other| other.hostname.eq_ignore_ascii_case(&vm.spec.hostname))
-        .map(|other| other.id.clone())
-        .collect();
-    // Record the intent first: if the create's answer is lost, the next reconcile looks the VM
-    // up instead of creating a second one.
-    let mut pending_status = status.clone();
-    pending_status.pending_create = Some(PendingCreate {
-        started_at: Time(Timestamp::now()),
-        hostname: vm.spec.hostname.clone(),
-        preexisting,
-    });
-    let written = write_status(api, vm, vm.status.as_ref(), &pending_status).await?;
-    *status = pending_status;
-    let with_written = |outcome: Outcome| Outcome {
-        written: written.clone(),
-        ..outcome
-    };
-
-    tracing::info!(object = %object, hostname = %vm.spec.hostname, resource_version = ?vm.metadata.resource_version, "creating vm");
-    let result = vm_cloud::create(&account.client, &vm.spec, image_id.as_deref()).await;
-    match result {
-        Ok(id) => {
-            status.pending_create = None;
-            status.id = Some(id.clone());
-            status.applied_plan = Some(vm.spec.plan.clone());
-            status.applied_image = vm.spec.image.clone();
-            status.applied_floating_ip = vm.spec.floating_ip.clone();
-            set(
-                status,
-                vm,
-                READY,
-                false,
-                "Creating",
-                &format!("vm {id} is being built"),
-            );
-            set(
-                status,
-                vm,
-                SYNCED,
-                true,
-                "Created",
-                &format!("created vm {id}"),
-            );
-            vms.track(&uid, true);
-            event(
-                &ctx.recorder,
-                vm,
-                false,
-                "Created",
-                "Create",
-                format!("created vm {id}"),
-            )
-            .await;
-            Ok(with_written(done(
-                status,
-                Action::requeue(ctx.accounts.timing().fast_interval * 3),
-            )))
-        }
-        Err(error) if !error.may_have_taken_effect() && !error.is_retryable() => {
-            // The API refused: nothing was created. Terminal until the spec changes.
-            status.pending_create = None;
-            let message = error.to_string();
-            set(status, vm, READY, false, "CreateFailed", &message);
-            set(status, vm, SYNCED, false, "CreateFailed", &message);
-            event(&ctx.recorder, vm, true, "CreateFailed", "Create", message).await;
-            Ok(with_written(done(status, Action::await_change())))
-        }
-        // Unknown outcome: keep the pending mark; the retry looks before it creates.
-        Err(error) => Err(cloud("create vm", &object, error)),
-    }
-}
-
-/// Whether the reconcile-requested-at annotation asks for a new attempt since the last one.
-fn requested_again(vm: &LunaVM, status: &LunaVMStatus) -> bool {
-    let Some(requested) = vm
-        .annotations()
-        .get(common::RECONCILE_REQUESTED_AT_ANNOTATION)
-    else {
-        return false;
-    };
-    status.last_reconcile_request.as_deref() != Some(requested.as_str())
-}
-
-fn adopt(status: &mut LunaVMStatus, vm: &LunaVM, observed: &ObservedVm) {
-    status.id = Some(observed.id.clone());
-    // Adoption takes the VM's current plan and image as what the manifest asks for; a later
-    // change of spec.plan resizes it.
-    status.applied_plan = Some(vm.spec.plan.clone());
-    status.applied_plan_id = Some(observed.plan_id.clone());
-    status.applied_image = vm.spec.image.clone();
-    status.applied_floating_ip = vm.spec.floating_ip.clone();
-}
-
-fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
+    ready: bool,
+) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
     status.at_provider = Some(AtProvider {
         status: Some(observed.status.clone()),
@@ -825,109 +459,14 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
     }
 }
 
-async fn write_connection_secret(
-    vm: &LunaVM,
+pub(super) fn set(
     status: &mut LunaVMStatus,
-    account: &Account,
-    ctx: &Context,
-    observed: &ObservedVm,
-) -> Result<(), Error> {
-    let Some(target) = &vm.spec.write_connection_secret_to_ref else {
-        return Ok(());
-    };
-    if observed.ip.is_empty()
-        || status.connection_secret_ip.as_deref() == Some(observed.ip.as_str())
-    {
-        return Ok(());
-    }
-    let object = key(vm);
-    let details = vm_cloud::connection_details(&account.client, &observed.id)
-        .await
-        .map_err(|source| cloud("read vm login details", &object, source))?;
-    super::secret::write(&ctx.kube, vm, &target.name, details)
-        .await
-        .map_err(|source| Error::Kube {
-            action: "write connection secret",
-            object: object.clone(),
-            source: Box::new(source),
-        })?;
-    status.connection_secret_ip = Some(observed.ip.clone());
-    Ok(())
-}
-
-async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Error> {
-    let object = key(&*vm);
-    let uid = vm.uid().unwrap_or_default();
-    if vm.spec.deletion_policy == DeletionPolicy::Orphan
-        || vm.spec.management_policy == ManagementPolicy::ObserveOnly
-    {
-        return Ok(Action::await_change());
-    }
-    if common::is_paused(&*vm) {
-        // Paused means no writes at all: the finalizer stays until the pause ends.
-        return Err(Error::Paused { object });
-    }
-    let namespace = vm.namespace().unwrap_or_default();
-    let status = vm.status.clone().unwrap_or_default();
-    if status.id.is_none() && status.pending_create.is_none() {
-        return Ok(Action::await_change());
-    }
-    let account = ctx
-        .accounts
-        .get(&namespace, &credentials_name(&vm))
-        .await
-        .map_err(|source| Error::Credentials {
-            object: object.clone(),
-            source,
-        })?;
-    let vms = &account.caches.vms;
-    let snapshot = vms
-        .get(ctx.accounts.timing().min_interval)
-        .await
-        .map_err(|source| cloud("list vms", &object, source))?;
-    let id = match status.id.clone() {
-        Some(id) => Some(id),
-        // A create that may have happened: find it by name so it does not leak.
-        None => status.pending_create.as_ref().and_then(|pending| {
-            snapshot
-                .entries
-                .values()
-                .find(|candidate| {
-                    candidate.hostname.eq_ignore_ascii_case(&pending.hostname)
-                        && !pending.preexisting.contains(&candidate.id)
-                })
-                .map(|candidate| candidate.id.clone())
-        }),
-    };
-    let Some(id) = id else {
-        vms.untrack(&uid);
-        return Ok(Action::await_change());
-    };
-    if !snapshot.entries.contains_key(&id) {
-        vms.untrack(&uid);
-        return Ok(Action::await_change());
-    }
-    match account.client.vm_delete(&id).await {
-        Ok(()) => {
-            event(
-                &ctx.recorder,
-                &*vm,
-                false,
-                "Deleted",
-                "Delete",
-                format!("deleted vm {id}"),
-            )
-            .await;
-        }
-        Err(error) if error.is_not_found() => {}
-        Err(error) => return Err(cloud("delete vm", &object, error)),
-    }
-    vms.track(&uid, true);
-    // The finalizer goes only when a later list confirms the VM is gone.
-    Err(Error::DeletionInProgress { object, id })
-}
-
-fn set(status: &mut LunaVMStatus, vm: &LunaVM, kind: &str, ok: bool, reason: &str, message: &str) {
+    vm: &LunaVM,
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) {
     common::set_condition(
         &mut status.conditions,
         Condition::new(
@@ -941,7 +480,7 @@ fn set(status: &mut LunaVMStatus, vm: &LunaVM, kind: &str, ok: bool, reason: &st
     );
 }
 
-fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
+pub(super) fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
     Error::Cloud {
         action,
         object: object.to_owned(),
@@ -949,6 +488,6 @@ fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
     }
 }
 
-fn non_empty(value: &str) -> Option<String> {
+pub(super) fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
