@@ -67,6 +67,9 @@ pub struct ListCache<T> {
     flight: tokio::sync::Mutex<()>,
     last_attempt: Mutex<Option<Instant>>,
     transitioning: Mutex<HashSet<String>>,
+    /// Objects whose next observation needs a per-object read (their own write is in effect
+    /// and the list cannot show its progress).
+    detail: Mutex<HashSet<String>>,
     users: Mutex<HashSet<String>>,
     listener: Mutex<Option<ChangeListener>>,
     wake_poller: Notify,
@@ -86,6 +89,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
             flight: tokio::sync::Mutex::new(()),
             last_attempt: Mutex::default(),
             transitioning: Mutex::default(),
+            detail: Mutex::default(),
             users: Mutex::default(),
             listener: Mutex::default(),
             wake_poller: Notify::new(),
@@ -122,6 +126,22 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
     pub fn untrack(&self, key: &str) {
         lock(&self.users).remove(key);
         lock(&self.transitioning).remove(key);
+        lock(&self.detail).remove(key);
+    }
+
+    /// Records whether the object `key` needs a per-object read to follow its transition.
+    pub fn want_detail(&self, key: &str, wanted: bool) {
+        let mut detail = lock(&self.detail);
+        if wanted {
+            detail.insert(key.to_owned());
+        } else {
+            detail.remove(key);
+        }
+    }
+
+    /// Whether the object `key` needs a per-object read.
+    pub fn wants_detail(&self, key: &str) -> bool {
+        lock(&self.detail).contains(key)
     }
 
     /// Records an entry read on its own (fresher than the last list) so that later lookups do

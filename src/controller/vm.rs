@@ -328,19 +328,22 @@ async fn decide_and_act(
         None => return super::vm_create::find_or_create(vm, status, &account, ctx, api).await,
     };
 
-    // The list shows only the OpenStack state: "active" while powering off or resizing. For a
-    // VM in transition, `vm info` tells the task in progress (a per-VM call only then).
-    let observed =
-        if vms.is_transitioning(&uid) || vm_decide::power_state(&observed.status).is_none() {
-            let read_at = Instant::now();
-            let fresh = vm_cloud::info(&account.client, &observed.id)
-                .await
-                .map_err(|source| cloud("read vm", &object, source))?;
-            vms.record(&fresh.id, fresh.clone(), read_at);
-            fresh
-        } else {
-            observed
-        };
+    // The list shows only the OpenStack state: "active" while powering off or resizing. After
+    // its own power, resize or reimage write, the operator follows the VM with `vm info` (the
+    // task in progress); a build needs no such call, the list says `building`.
+    let needs_detail = vms.wants_detail(&uid)
+        || (vm_decide::power_state(&observed.status).is_none()
+            && !vm_decide::is_building(&observed.status));
+    let observed = if needs_detail {
+        let read_at = Instant::now();
+        let fresh = vm_cloud::info(&account.client, &observed.id)
+            .await
+            .map_err(|source| cloud("read vm", &object, source))?;
+        vms.record(&fresh.id, fresh.clone(), read_at);
+        fresh
+    } else {
+        observed
+    };
 
     if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
         report_observed(vm, status, &observed, true);
@@ -350,6 +353,9 @@ async fn decide_and_act(
     let step = vm_decide::next_step(&vm.spec, status, &observed);
     let ready = vm_decide::is_ready(&step);
     vms.track(&uid, !ready && step != Step::ReimageNotAllowed);
+    if ready {
+        vms.want_detail(&uid, false);
+    }
     if status.applied_plan_id.is_none() && ready {
         status.applied_plan_id = Some(observed.plan_id.clone());
     }

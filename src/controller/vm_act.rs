@@ -131,10 +131,9 @@ pub(super) async fn act(
         }
     };
     tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
-    account
-        .caches
-        .vms
-        .track(&vm.uid().unwrap_or_default(), true);
+    let uid = vm.uid().unwrap_or_default();
+    account.caches.vms.track(&uid, true);
+    account.caches.vms.want_detail(&uid, true);
     event(&ctx.recorder, vm, false, reason, action, note).await;
     Ok(())
 }

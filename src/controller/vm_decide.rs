@@ -44,6 +44,15 @@ pub fn power_state(status: &str) -> Option<PowerState> {
     }
 }
 
+/// Whether a status string means the VM is being built (or rebuilt): the list shows that
+/// itself, so no per-VM read is needed to follow it.
+pub fn is_building(status: &str) -> bool {
+    matches!(
+        status.trim().to_ascii_lowercase().as_str(),
+        "build" | "building"
+    )
+}
+
 /// One step towards the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -193,6 +202,14 @@ mod tests {
     #[test]
     fn a_matching_vm_is_converged() {
         assert_eq!(next_step(&spec(), &applied(), &online()), Step::Converged);
+    }
+
+    #[test]
+    fn a_build_is_told_by_the_list() {
+        assert!(is_building("BUILD"));
+        assert!(is_building("building"));
+        assert!(!is_building("active"));
+        assert!(!is_building("Powering off"));
     }
 
     #[test]
