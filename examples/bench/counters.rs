@@ -1,0 +1,205 @@
+//! Counters read from outside the operator: the simulator's per-action call counts
+//! (`/_sim/stats`) and the apiserver's `apiserver_request_total` (its `/metrics`).
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// Calls per `category/action`, or writes per `resource[/subresource] VERB`.
+pub type Counts = BTreeMap<String, u64>;
+
+/// `after - before`, without the keys that did not move.
+pub fn diff(after: &Counts, before: &Counts) -> Counts {
+    after
+        .iter()
+        .map(|(key, n)| {
+            (
+                key.clone(),
+                n.saturating_sub(*before.get(key).unwrap_or(&0)),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+pub fn total(counts: &Counts) -> u64 {
+    counts.values().sum()
+}
+
+/// The simulator's admin endpoints.
+#[derive(Clone)]
+pub struct Sim {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}/_sim/{path}", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Calls answered so far, per action.
+    pub async fn calls(&self) -> Result<Counts> {
+        let stats = self.get("stats").await?;
+        let actions = stats["actions"].as_object().context("stats.actions")?;
+        Ok(actions
+            .iter()
+            .map(|(action, counts)| (action.clone(), counts["calls"].as_u64().unwrap_or(0)))
+            .collect())
+    }
+
+    /// How many VMs the account holds.
+    pub async fn vm_count(&self, api_id: &str) -> Result<usize> {
+        let state = self.get("state").await?;
+        Ok(match &state["accounts"][api_id]["vms"] {
+            Value::Object(vms) => vms.len(),
+            Value::Array(vms) => vms.len(),
+            _ => 0,
+        })
+    }
+
+    /// A lifecycle duration of the simulator, in seconds (`/_sim/state` `timing`).
+    pub async fn timing(&self, name: &str) -> Result<Option<f64>> {
+        let state = self.get("state").await?;
+        Ok(state["timing"][name].as_f64())
+    }
+}
+
+/// The apiserver's `/metrics`, as the admin (token from `tokens.csv`, CA from `certs/`).
+pub struct Apiserver {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// The resources whose writes count as "Kubernetes writes".
+const RESOURCES: [&str; 4] = ["lunavms", "secrets", "events", "leases"];
+const WRITE_VERBS: [&str; 6] = [
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "DELETECOLLECTION",
+    "APPLY",
+];
+
+impl Apiserver {
+    pub fn new(dir: &Path) -> Result<Self> {
+        let env = std::fs::read_to_string(dir.join("env")).context("read the testenv env file")?;
+        let url = env
+            .lines()
+            .find_map(|line| line.strip_prefix("APISERVER_URL="))
+            .context("APISERVER_URL in env")?
+            .trim_matches('"')
+            .to_owned();
+        let tokens = std::fs::read_to_string(dir.join("tokens.csv"))?;
+        let token = tokens
+            .lines()
+            .find(|line| line.contains(",admin,admin,"))
+            .and_then(|line| line.split(',').next())
+            .context("admin token in tokens.csv")?
+            .to_owned();
+        let ca = std::fs::read(dir.join("certs/apiserver.crt"))?;
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+            .build()?;
+        Ok(Self { url, token, http })
+    }
+
+    /// Writes so far to the counted resources, per `resource[/subresource] VERB`.
+    pub async fn writes(&self) -> Result<Counts> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(parse_writes(&text))
+    }
+}
+
+fn parse_writes(text: &str) -> Counts {
+    let mut counts = Counts::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let labels = parse_labels(labels);
+        let label = |name: &str| labels.get(name).map(String::as_str).unwrap_or("");
+        let (resource, subresource, verb) =
+            (label("resource"), label("subresource"), label("verb"));
+        if !RESOURCES.contains(&resource) || !WRITE_VERBS.contains(&verb) {
+            continue;
+        }
+        let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+        let key = if subresource.is_empty() {
+            format!("{resource} {verb}")
+        } else {
+            format!("{resource}/{subresource} {verb}")
+        };
+        *counts.entry(key).or_default() += n;
+    }
+    counts
+}
+
+/// `a="x",b="y"` (Prometheus text format, with `\"` and `\\` escapes).
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() || chars.next() != Some('"') {
+            break;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next()),
+                '"' => break,
+                _ => value.push(c),
+            }
+        }
+        labels.insert(name.trim_start_matches(',').to_owned(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_request_counts() {
+        let text = "apiserver_request_total{code=\"200\",resource=\"lunavms\",subresource=\"status\",verb=\"PATCH\"} 7\n\
+                    apiserver_request_total{code=\"201\",resource=\"events\",subresource=\"\",verb=\"POST\"} 3\n\
+                    apiserver_request_total{code=\"200\",resource=\"lunavms\",subresource=\"\",verb=\"LIST\"} 9\n";
+        let counts = parse_writes(text);
+        assert_eq!(counts.get("lunavms/status PATCH"), Some(&7));
+        assert_eq!(counts.get("events POST"), Some(&3));
+        assert_eq!(counts.len(), 2);
+    }
+}

@@ -1,0 +1,216 @@
+//! The printed table: one row per figure, with its target and the floor (or whether the target
+//! is met), read from the same JSON document that is written to the file.
+
+use serde_json::Value;
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub fn mib(kib: u64) -> f64 {
+    round2(kib as f64 / 1024.0)
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn met(ok: bool) -> String {
+    if ok { "met".into() } else { "MISSED".into() }
+}
+
+/// `a: 1, b: 2` from a JSON object of counts.
+fn counts(v: &Value) -> String {
+    match v.as_object() {
+        Some(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "none".into(),
+    }
+}
+
+pub fn table(r: &Value) -> String {
+    let p = &r["parameters"];
+    let n = p["n"].as_u64().unwrap_or(0);
+    let (conv, steady, resize, delete) =
+        (&r["convergence"], &r["steady"], &r["resize"], &r["delete"]);
+    let (memory, cpu) = (&r["memory"], &r["cpu"]);
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut row = |figure: &str, value: String, target: &str, floor: String| {
+        rows.push([figure.into(), value, target.into(), floor]);
+    };
+    row(
+        "apply N LunaVMs (s)",
+        format!("{}", r["apply_seconds"]),
+        "",
+        String::new(),
+    );
+    row(
+        "apply -> first vm create (s)",
+        format!("{}", r["first_create_seconds"]),
+        "",
+        format!("floor {} (one round trip)", num(&p["latency_ms"]) / 1000.0),
+    );
+    let ratio = num(&conv["ratio_to_floor"]);
+    row(
+        "convergence: all Ready (s)",
+        format!("{} ({ratio} x floor)", conv["seconds"]),
+        "<= 1.3 x floor (N=1000)",
+        format!("floor {} {}", conv["floor_seconds"], met(ratio <= 1.3)),
+    );
+    let per_object = num(&conv["cloud_calls_per_object"]);
+    row(
+        "convergence: cloud calls per object",
+        format!("{per_object} ({} calls)", conv["cloud_calls_total"]),
+        "<= 1.1",
+        format!(
+            "floor {} {}",
+            conv["floor_calls_per_object"],
+            met(per_object <= 1.1)
+        ),
+    );
+    row(
+        "convergence: cloud calls by action",
+        counts(&conv["cloud_calls"]),
+        "",
+        String::new(),
+    );
+    row(
+        "convergence: Kubernetes writes",
+        counts(&conv["kube_writes"]),
+        "",
+        String::new(),
+    );
+    let steady_calls = num(&steady["cloud_calls_per_minute_total"]);
+    row(
+        "steady: cloud calls per minute",
+        format!("{steady_calls}"),
+        "<= 30",
+        format!(
+            "floor {} {}",
+            steady["floor_cloud_calls_per_minute"],
+            met(steady_calls <= 30.0)
+        ),
+    );
+    row(
+        "steady: cloud calls/min by action",
+        counts(&steady["cloud_calls_per_minute"]),
+        "",
+        String::new(),
+    );
+    let steady_writes = num(&steady["kube_writes_per_minute_total"]);
+    row(
+        "steady: Kubernetes writes/min (no leases)",
+        format!("{steady_writes}"),
+        "0",
+        format!("floor 0 {}", met(steady_writes == 0.0)),
+    );
+    row(
+        "steady: Kubernetes writes/min by resource",
+        counts(&steady["kube_writes_per_minute"]),
+        "",
+        String::new(),
+    );
+    row(
+        &format!("resize {} VMs: all Ready again (s)", resize["count"]),
+        format!("{}", resize["seconds"]),
+        "",
+        format!("floor {}", resize["floor_seconds"]),
+    );
+    row(
+        "resize: cloud calls by action",
+        counts(&resize["cloud_calls"]),
+        "",
+        format!("floor vm/resize: {}", resize["count"]),
+    );
+    row(
+        "delete all: nothing left (s)",
+        format!("{}", delete["seconds"]),
+        "",
+        format!("floor {}", delete["floor_seconds"]),
+    );
+    row(
+        "delete: cloud calls by action",
+        counts(&delete["cloud_calls"]),
+        "",
+        format!("floor vm/delete: {n}"),
+    );
+    let idle = num(&memory["idle_rss_mib"]);
+    row(
+        "operator RSS idle (MiB)",
+        format!("{idle}"),
+        "<= 16",
+        met(idle <= 16.0),
+    );
+    let steady_rss = num(&memory["steady_rss_mib"]);
+    let steady_target = if n >= 5000 {
+        met(steady_rss <= 64.0)
+    } else {
+        "(target at N=5000)".into()
+    };
+    row(
+        "operator RSS steady (MiB)",
+        format!("{steady_rss}"),
+        "<= 64 (N=5000)",
+        steady_target,
+    );
+    let peak = num(&memory["peak_rss_mib"]);
+    row(
+        "operator RSS peak (MiB)",
+        format!("{peak}"),
+        "<= 128",
+        met(peak <= 128.0),
+    );
+    row(
+        "operator CPU total (s)",
+        format!("{}", cpu["total_seconds"]),
+        "",
+        String::new(),
+    );
+    let millicores = num(&cpu["steady_millicores"]);
+    let cpu_target = if n == 1000 {
+        met(millicores <= 5.0)
+    } else {
+        "(target at N=1000)".into()
+    };
+    row(
+        "operator CPU steady (millicores)",
+        format!("{millicores}"),
+        "<= 5 (N=1000)",
+        cpu_target,
+    );
+
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).max(6))
+        .collect();
+    let mut out = format!(
+        "N = {n}, latency {} ms, build {} s, rate {} requests/s per account, fast poll {} s, \
+         slow poll {} s, steady window {} s\n",
+        p["latency_ms"],
+        p["build_seconds"],
+        p["rate"],
+        p["fast_poll_seconds"],
+        p["slow_poll_seconds"],
+        steady["window_seconds"],
+    );
+    out += &format!(
+        "floor: convergence = N / rate + build + one round trip = {n} / {} + {} + {} = {} s\n\n",
+        p["rate"],
+        p["build_seconds"],
+        num(&p["latency_ms"]) / 1000.0,
+        conv["floor_seconds"]
+    );
+    let header = ["figure", "value", "target", "floor / met?"].map(String::from);
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += line.join(" | ").trim_end();
+        out.push('\n');
+    }
+    out
+}
