@@ -39,7 +39,6 @@ const KUSTOMIZE_BASE: &str = "deploy/kustomize/base";
 const KUSTOMIZE_DEFAULT: &str = "deploy/kustomize/default";
 const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
-const HELM_VERSION: &str = "v3.22.0";
 
 /// The operator's kinds (plural resource names), present and to come.
 const KINDS: [&str; 6] = [
@@ -56,27 +55,6 @@ type Permission = (String, String, String);
 
 fn repo(relative: &str) -> PathBuf {
     support::repo_root().join(relative)
-}
-
-/// The `helm` binary: on `PATH`, else where `.ci/run` installs it. Absent: the test fails and
-/// says how to install it (no silent skip).
-fn helm() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|dir| dir.join("helm"))
-        .find(|candidate| candidate.is_file());
-    let cached = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/lunanode-operator/bin/helm"))
-        .filter(|candidate| candidate.is_file());
-    on_path.or(cached).unwrap_or_else(|| {
-        panic!(
-            "helm is not installed. Run .ci/run, or install it from the Go module proxy:\n  \
-             GOBIN=\"$HOME/.cache/lunanode-operator/bin\" go install \
-             helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"
-        )
-    })
 }
 
 /// Runs a command to completion; returns (success, stdout, stderr).
@@ -134,7 +112,7 @@ fn to_yaml(objects: &[Value]) -> String {
 }
 
 fn helm_template_command(release: &str, namespace: &str, sets: &[&str]) -> Command {
-    let mut command = Command::new(helm());
+    let mut command = Command::new(support::helm());
     command
         .args(["template", release, CHART, "--namespace", namespace])
         .arg("--include-crds");
@@ -369,7 +347,7 @@ fn helm_lint_passes_with_default_and_optional_values() {
             "logFormat=json",
         ],
     ] {
-        let mut command = Command::new(helm());
+        let mut command = Command::new(support::helm());
         command.args(["lint", "--strict", CHART]);
         for set in &sets {
             command.args(["--set", set]);
@@ -1094,7 +1072,7 @@ async fn the_rendered_chart_installs_and_grants_exactly_its_rules() {
 
 /// `helm` against the test control plane.
 fn helm_on_cluster(args: &[&str]) -> String {
-    let mut command = Command::new(helm());
+    let mut command = Command::new(support::helm());
     command
         .arg("--kubeconfig")
         .arg(&support::control_plane().kubeconfig)

@@ -43,26 +43,6 @@ const TEST_LABEL: &str = "lunanode.com/rbac-test";
 /// The limited user is shared: one test at a time.
 static LIMITED_USER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The `helm` binary: on `PATH`, else where `.ci/run` installs it.
-fn helm() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|dir| dir.join("helm"))
-        .find(|candidate| candidate.is_file());
-    let cached = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/lunanode-operator/bin/helm"))
-        .filter(|candidate| candidate.is_file());
-    on_path.or(cached).unwrap_or_else(|| {
-        panic!(
-            "helm is not installed. Run .ci/run, or install it from the Go module proxy:\n  \
-             GOBIN=\"$HOME/.cache/lunanode-operator/bin\" go install \
-             helm.sh/helm/v3/cmd/helm@v3.22.0"
-        )
-    })
-}
-
 /// What the chart renders for a release in `namespace`.
 struct Chart {
     cluster_role: ClusterRole,
@@ -75,7 +55,7 @@ struct Chart {
 }
 
 fn chart(namespace: &str) -> Chart {
-    let output = Command::new(helm())
+    let output = Command::new(support::helm())
         .current_dir(support::repo_root())
         .args([
             "template",
@@ -346,30 +326,6 @@ async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bo
     }
 }
 
-/// The VMs the simulator holds.
-async fn sim_vms(sim: &Simulator) -> Vec<Value> {
-    fn collect(value: &Value, found: &mut Vec<Value>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(vms) = map.get("vms") {
-                    match vms {
-                        Value::Array(items) => found.extend(items.iter().cloned()),
-                        Value::Object(items) => found.extend(items.values().cloned()),
-                        _ => {}
-                    }
-                    return;
-                }
-                map.values().for_each(|item| collect(item, found));
-            }
-            Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
-            _ => {}
-        }
-    }
-    let mut found = Vec::new();
-    collect(&sim.state().await, &mut found);
-    found
-}
-
 fn is_ready(vm: &LunaVM) -> bool {
     vm.status
         .as_ref()
@@ -404,7 +360,7 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         }
     })
     .await;
-    let held = sim_vms(&world.sim).await;
+    let held = world.sim.vms().await;
     assert_eq!(held.len(), 1, "exactly one VM: {held:?}");
     assert_eq!(world.sim.calls("vm/create").await, 1);
     // It reconciles as the leader, holding the Lease in its own namespace.
@@ -450,7 +406,7 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         async move { vms.get_opt("web").await.ok()?.is_none().then_some(()) }
     })
     .await;
-    assert!(sim_vms(&world.sim).await.is_empty(), "the VM is deleted");
+    assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
     let logs = world.operator.logs();
     assert!(
         !logs.to_lowercase().contains("forbidden"),
@@ -497,6 +453,6 @@ async fn without_the_status_right_nothing_is_created() {
     assert!(!is_ready(&vm), "not Ready without status rights: {vm:?}");
     // The pending create is recorded in status before any create call, so no VM is made.
     assert_eq!(world.sim.calls("vm/create").await, 0);
-    assert!(sim_vms(&world.sim).await.is_empty());
+    assert!(world.sim.vms().await.is_empty());
     unbind_everything(&world.admin).await;
 }

@@ -74,34 +74,6 @@ async fn wait_ready(world: &World, name: &str) -> LunaVM {
     .await
 }
 
-/// The VMs the simulator holds for the test account.
-async fn sim_vms(sim: &Simulator) -> Vec<Value> {
-    let state = sim.state().await;
-    let mut found = Vec::new();
-    collect_vms(&state, &mut found);
-    found
-}
-
-fn collect_vms(value: &Value, found: &mut Vec<Value>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(vms) = map.get("vms") {
-                match vms {
-                    Value::Array(items) => found.extend(items.iter().cloned()),
-                    Value::Object(items) => found.extend(items.values().cloned()),
-                    _ => {}
-                }
-                return;
-            }
-            for item in map.values() {
-                collect_vms(item, found);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| collect_vms(item, found)),
-        _ => {}
-    }
-}
-
 fn condition<'a>(
     vm: &'a LunaVM,
     kind: &str,
@@ -168,7 +140,7 @@ async fn lifecycle_create_resize_stop_delete() {
             .iter()
             .any(|f| f == "lunavms.lunanode.com/cleanup")
     );
-    let vms = sim_vms(&world.sim).await;
+    let vms = world.sim.vms().await;
     assert_eq!(vms.len(), 1, "exactly one VM: {vms:?}");
     assert_eq!(world.sim.calls("vm/create").await, 1);
 
@@ -236,7 +208,7 @@ async fn lifecycle_create_resize_stop_delete() {
         async move { vms.get_opt("web-1").await.ok()?.is_none().then_some(()) }
     })
     .await;
-    assert!(sim_vms(&world.sim).await.is_empty(), "no VM left");
+    assert!(world.sim.vms().await.is_empty(), "no VM left");
     assert!(
         !world.operator.logs().contains(&test_account('a').1),
         "the key never appears in logs"
@@ -266,7 +238,7 @@ async fn orphan_policy_keeps_the_vm() {
         async move { vms.get_opt("keep").await.ok()?.is_none().then_some(()) }
     })
     .await;
-    assert_eq!(sim_vms(&world.sim).await.len(), 1, "the VM stays");
+    assert_eq!(world.sim.vms().await.len(), 1, "the VM stays");
     assert_eq!(world.sim.calls("vm/delete").await, 0);
 }
 
@@ -310,7 +282,7 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
         calls <= 3,
         "at most a handful of API calls in a minute, got {calls}"
     );
-    assert!(sim_vms(&world.sim).await.is_empty());
+    assert!(world.sim.vms().await.is_empty());
 }
 
 #[tokio::test]
@@ -340,7 +312,7 @@ async fn wrong_credentials_give_a_clear_condition() {
     let message = condition(&failed, "Synced").unwrap().message.to_lowercase();
     assert!(message.contains("authentication"), "{message}");
     assert!(!message.contains(&"x".repeat(20)), "the key never appears");
-    assert!(sim_vms(&world.sim).await.is_empty());
+    assert!(world.sim.vms().await.is_empty());
 }
 
 #[tokio::test]
@@ -405,7 +377,7 @@ async fn import_adopts_and_observe_only_never_writes() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(world.sim.calls("vm/delete").await, 0);
     assert_eq!(world.sim.calls("vm/create").await, creates);
-    assert_eq!(sim_vms(&world.sim).await.len(), 1);
+    assert_eq!(world.sim.vms().await.len(), 1);
 }
 
 #[tokio::test]
@@ -437,7 +409,7 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
     world.operator.restart();
     world.sim.admin_post("faults", json!({})).await;
     let ready = wait_ready(&world, "once").await;
-    let vms = sim_vms(&world.sim).await;
+    let vms = world.sim.vms().await;
     assert_eq!(
         vms.len(),
         1,

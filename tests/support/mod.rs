@@ -232,3 +232,23 @@ pub async fn credentials_secret(client: &Client, namespace: &str, name: &str, id
         .await
         .expect("create the credentials secret");
 }
+
+/// The helm binary: on PATH, or where the test command builds it.
+pub fn helm() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("helm"))
+        .find(|candidate| candidate.is_file());
+    let cached = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/lunanode-operator/bin/helm"))
+        .filter(|candidate| candidate.is_file());
+    on_path.or(cached).unwrap_or_else(|| {
+        panic!(
+            "helm is not installed. Run .ci/run, or install it from the Go module proxy:\n  \
+             GOBIN=\"$HOME/.cache/lunanode-operator/bin\" go install \
+             helm.sh/helm/v3/cmd/helm@v3.22.0"
+        )
+    })
+}

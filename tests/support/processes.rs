@@ -115,6 +115,30 @@ impl Simulator {
         self.admin_get("state").await
     }
 
+    /// Every VM the simulator holds, whatever account (from `/_sim/state`).
+    pub async fn vms(&self) -> Vec<Value> {
+        fn collect(value: &Value, found: &mut Vec<Value>) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(vms) = map.get("vms") {
+                        match vms {
+                            Value::Array(items) => found.extend(items.iter().cloned()),
+                            Value::Object(items) => found.extend(items.values().cloned()),
+                            _ => {}
+                        }
+                        return;
+                    }
+                    map.values().for_each(|item| collect(item, found));
+                }
+                Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        collect(&self.state().await, &mut found);
+        found
+    }
+
     /// How many calls of `category/action` the simulator answered.
     pub async fn calls(&self, action: &str) -> u64 {
         let stats = self.admin_get("stats").await;
