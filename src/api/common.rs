@@ -327,11 +327,45 @@ pub trait ManagedStatus:
     fn observed_generation(&self) -> Option<i64>;
     /// Sets `status.observedGeneration`.
     fn set_observed_generation(&mut self, generation: Option<i64>);
+    /// `status.pendingCreate`: a create whose outcome is not known yet.
+    fn pending_create(&self) -> Option<&PendingCreate> {
+        None
+    }
+    /// Sets or clears `status.pendingCreate`.
+    fn set_pending_create(&mut self, _pending: Option<PendingCreate>) {}
+    /// `status.lastReconcileRequest`: the reconcile-requested-at value last acted on.
+    fn last_reconcile_request(&self) -> Option<&str> {
+        None
+    }
+    /// Sets `status.lastReconcileRequest`.
+    fn set_last_reconcile_request(&mut self, _value: Option<String>) {}
+}
+
+/// A create that was started and whose answer has not been recorded yet. Written to the status
+/// before the create call, so that after a crash or a lost answer the next reconcile looks for
+/// the object instead of creating a second one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreate {
+    /// When the create was started.
+    pub started_at: Time,
+    /// What the object is found by (its name, label or hostname).
+    pub name: String,
+    /// IDs of cloud objects that matched before the create: not the one being created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preexisting: Vec<String>,
 }
 
 /// What the generic controller skeleton needs from every kind.
 pub trait ManagedResource:
-    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// The kind's status type.
     type Status: ManagedStatus;
@@ -391,6 +425,69 @@ pub trait ManagedResource:
             .get(RECONCILE_REQUESTED_AT_ANNOTATION)
             .map(String::as_str)
     }
+}
+
+/// Implements [`ManagedStatus`] and [`ManagedResource`] for a kind whose spec and status have
+/// the standard fields: `spec.{deletionPolicy, managementPolicy, import, credentialsSecretRef}`
+/// and `status.{id, conditions, observedGeneration, pendingCreate, lastReconcileRequest}`.
+#[macro_export]
+macro_rules! managed_kind {
+    ($kind:ty, $status:ty) => {
+        impl $crate::api::common::ManagedStatus for $status {
+            fn id(&self) -> Option<&str> {
+                self.id.as_deref()
+            }
+            fn set_id(&mut self, id: Option<String>) {
+                self.id = id;
+            }
+            fn conditions(&self) -> &[$crate::api::common::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<$crate::api::common::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+            fn pending_create(&self) -> Option<&$crate::api::common::PendingCreate> {
+                self.pending_create.as_ref()
+            }
+            fn set_pending_create(&mut self, pending: Option<$crate::api::common::PendingCreate>) {
+                self.pending_create = pending;
+            }
+            fn last_reconcile_request(&self) -> Option<&str> {
+                self.last_reconcile_request.as_deref()
+            }
+            fn set_last_reconcile_request(&mut self, value: Option<String>) {
+                self.last_reconcile_request = value;
+            }
+        }
+
+        impl $crate::api::common::ManagedResource for $kind {
+            type Status = $status;
+            fn deletion_policy(&self) -> $crate::api::common::DeletionPolicy {
+                self.spec.deletion_policy
+            }
+            fn management_policy(&self) -> $crate::api::common::ManagementPolicy {
+                self.spec.management_policy
+            }
+            fn import_id(&self) -> Option<&str> {
+                self.spec
+                    .import
+                    .as_ref()
+                    .and_then(|import| import.id.as_deref())
+            }
+            fn credentials_secret_ref(&self) -> Option<&$crate::api::common::SecretRef> {
+                self.spec.credentials_secret_ref.as_ref()
+            }
+            fn managed_status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+        }
+    };
 }
 
 #[cfg(test)]

@@ -7,14 +7,19 @@ use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::vm::LunaVM;
+use super::{floating::LunaFloatingIP, network::LunaNetwork, vm::LunaVM, volume::LunaVolume};
 
 /// Every CRD this operator serves, in a stable order (new kinds are appended).
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![LunaVM::crd()]
-        .into_iter()
-        .map(unwrap_descriptions)
-        .collect()
+    vec![
+        LunaVM::crd(),
+        LunaVolume::crd(),
+        LunaFloatingIP::crd(),
+        LunaNetwork::crd(),
+    ]
+    .into_iter()
+    .map(unwrap_descriptions)
+    .collect()
 }
 
 /// Joins the hard-wrapped lines of the `///` comments that became schema descriptions, keeping

@@ -219,7 +219,7 @@ pub struct LunaVMSpec {
     pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
 }
 
-fn default_region() -> String {
+pub(crate) fn default_region() -> String {
     DEFAULT_REGION.to_owned()
 }
 
@@ -427,6 +427,14 @@ impl ManagedStatus for LunaVMStatus {
 
     fn set_observed_generation(&mut self, generation: Option<i64>) {
         self.observed_generation = generation;
+    }
+
+    fn last_reconcile_request(&self) -> Option<&str> {
+        self.last_reconcile_request.as_deref()
+    }
+
+    fn set_last_reconcile_request(&mut self, value: Option<String>) {
+        self.last_reconcile_request = value;
     }
 }
 

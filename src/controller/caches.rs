@@ -1,18 +1,22 @@
 //! The list caches of one account: what each kind observes through.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
-use futures::FutureExt;
+use futures::{FutureExt, future::BoxFuture};
 
 use super::{
     list_cache::{CacheTiming, ListCache},
     vm_cloud,
     vm_decide::ObservedVm,
 };
-use crate::lunanode::Client;
+use crate::lunanode::{self, Client};
 
 /// An image as the controllers need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +36,17 @@ pub struct ListCaches {
     /// `image list`, read on demand (images change rarely; used to resolve names).
     pub images: Arc<ListCache<ObservedImage>>,
     vm_listener: AtomicBool,
+    client: Client,
+    timing: CacheTiming,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
+    /// The caches of the other kinds, made on first use: by entry type and key (a region, or
+    /// `""` for an account-wide list).
+    keyed: Mutex<HashMap<(TypeId, String), Arc<dyn Any + Send + Sync>>>,
 }
+
+/// What a keyed cache lists: the account's client and the cache's key (e.g. the region).
+pub type KeyedFetch<T> =
+    fn(Client, String) -> BoxFuture<'static, Result<Vec<(String, T)>, lunanode::Error>>;
 
 impl ListCaches {
     /// The caches for the account behind `client`.
@@ -66,7 +80,44 @@ impl ListCaches {
                 }),
             ),
             vm_listener: AtomicBool::new(false),
+            client: client.clone(),
+            timing: timing.clone(),
+            metrics: metrics.clone(),
+            keyed: Mutex::default(),
         }
+    }
+
+    /// The polled cache of entry type `T` under `key` (a region, or `""` for an account-wide
+    /// list), made on first use. `fetch` runs for every refresh; one cache exists per type and
+    /// key, whoever asks, so every object of a kind in a region shares one list call.
+    pub fn keyed<T: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+        key: &str,
+        fetch: KeyedFetch<T>,
+    ) -> Arc<ListCache<T>> {
+        let mut keyed = self
+            .keyed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = (TypeId::of::<T>(), key.to_owned());
+        if let Some(cache) = keyed.get(&slot).and_then(|any| any.clone().downcast().ok()) {
+            return cache;
+        }
+        let client = self.client.clone();
+        let metrics = self.metrics.clone();
+        let owned_key = key.to_owned();
+        let cache = ListCache::new(
+            name,
+            self.timing.clone(),
+            true,
+            Box::new(move || {
+                metrics.refreshed(name);
+                fetch(client.clone(), owned_key.clone())
+            }),
+        );
+        keyed.insert(slot, cache.clone());
+        cache
     }
 
     /// Returns true exactly once: the first caller installs the VM change listener.

@@ -46,6 +46,14 @@ pub enum Error {
         /// The cloud ID.
         id: String,
     },
+    /// Deletion waits: other managed objects still use this one.
+    #[error("unable to delete the cloud object of {object} yet: it is in use by {holders}")]
+    InUse {
+        /// The object, `namespace/name`.
+        object: String,
+        /// The objects that use it, `Kind namespace/name`, comma-separated.
+        holders: String,
+    },
     /// The credentials Secret is missing or unusable (during deletion, when nothing else helps).
     #[error("unable to clean up {object}: {source}")]
     Credentials {
@@ -75,6 +83,7 @@ impl Error {
             Error::Cloud { source, .. } => source.category(),
             Error::Kube { .. } => "kubernetes",
             Error::DeletionInProgress { .. } => "deletion_in_progress",
+            Error::InUse { .. } => "in_use",
             Error::Credentials { .. } => "credentials",
             Error::Paused { .. } => "paused",
             Error::Finalizer(inner) => match inner.as_ref() {
@@ -94,6 +103,7 @@ impl Error {
             "decode" => "UnexpectedAnswer",
             "kubernetes" => "KubernetesError",
             "deletion_in_progress" => "Deleting",
+            "in_use" => "InUse",
             "credentials" => "CredentialsInvalid",
             "paused" => "ReconcilePaused",
             "api" => "CloudRefused",
@@ -109,6 +119,8 @@ impl Error {
                 ..
             } => retry_after.unwrap_or(Duration::from_secs(1)),
             Error::DeletionInProgress { .. } => Duration::from_secs(3),
+            // The referrer's own change wakes this object; the retry is only a safety net.
+            Error::InUse { .. } => Duration::from_secs(60),
             Error::Credentials { .. } | Error::Paused { .. } => Duration::from_secs(30),
             Error::Kube { source, .. } if is_conflict(source) => Duration::from_millis(200),
             Error::Finalizer(inner) => match inner.as_ref() {

@@ -75,6 +75,9 @@ pub struct ListCache<T> {
     wake_poller: Notify,
     /// Entries read one by one (e.g. `vm info`) since the last list: fresher than the snapshot.
     fresher: Mutex<HashMap<String, (Instant, T)>>,
+    /// When each object last wrote to the cloud: its next observation must come from a list
+    /// started after that, or it would act again on the state before its own write.
+    writes: Mutex<HashMap<String, Instant>>,
 }
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
@@ -94,6 +97,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
             listener: Mutex::default(),
             wake_poller: Notify::new(),
             fresher: Mutex::default(),
+            writes: Mutex::default(),
         });
         if poll {
             tokio::spawn(poll_loop(Arc::downgrade(&cache)));
@@ -104,6 +108,16 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
     /// Sets the listener told about changed IDs after each refresh.
     pub fn set_listener(&self, listener: ChangeListener) {
         *lock(&self.listener) = Some(listener);
+    }
+
+    /// Sets the listener unless one is set already; true when this call set it.
+    pub fn set_listener_if_absent(&self, listener: ChangeListener) -> bool {
+        let mut current = lock(&self.listener);
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(listener);
+        true
     }
 
     /// Records whether the object `key` (a uid) uses this cache and whether it is in
@@ -122,8 +136,35 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
         }
     }
 
+    /// Records that the object `key` just wrote to the cloud (see [`Self::observe`]).
+    pub fn wrote(&self, key: &str) {
+        lock(&self.writes).insert(key.to_owned(), Instant::now());
+    }
+
+    /// The snapshot the object `key` should act on: one started after its last write, else one
+    /// no older than `max_age`.
+    pub async fn observe(
+        &self,
+        key: &str,
+        max_age: Duration,
+    ) -> Result<Arc<Snapshot<T>>, lunanode::Error> {
+        let written = lock(&self.writes).get(key).copied();
+        match written {
+            Some(at) => {
+                let snapshot = self.get_after(at).await?;
+                let mut writes = lock(&self.writes);
+                if writes.get(key).is_some_and(|last| *last <= at) {
+                    writes.remove(key);
+                }
+                Ok(snapshot)
+            }
+            None => self.get(max_age).await,
+        }
+    }
+
     /// Forgets the object `key` (it was deleted).
     pub fn untrack(&self, key: &str) {
+        lock(&self.writes).remove(key);
         lock(&self.users).remove(key);
         lock(&self.transitioning).remove(key);
         lock(&self.detail).remove(key);

@@ -4,8 +4,11 @@
 pub mod accounts;
 pub mod caches;
 pub mod error;
+pub mod kinds;
 pub mod leader;
 pub mod list_cache;
+pub mod managed;
+pub mod network;
 pub mod report;
 pub mod run;
 pub mod secret;
@@ -16,7 +19,7 @@ mod vm_create;
 pub mod vm_decide;
 mod vm_delete;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use kube::runtime::events::{Recorder, Reporter};
 
@@ -45,7 +48,8 @@ pub struct Context {
     pub config: OperatorConfig,
     /// Exported metrics.
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
-    vm_waker: Mutex<Option<vm::Waker>>,
+    /// The running controllers' object caches and wake-ups, by kind.
+    pub registry: managed::Registry,
 }
 
 impl Context {
@@ -64,20 +68,13 @@ impl Context {
             backoff: Backoff::default(),
             config,
             metrics,
-            vm_waker: Mutex::default(),
+            registry: managed::Registry::default(),
         }
-    }
-
-    fn vm_waker(&self) -> Option<vm::Waker> {
-        self.vm_waker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
     /// Makes the account's VM list cache wake the LunaVMs whose VMs changed.
     fn attach_vm_listener(&self, account: &accounts::Account) {
-        if let Some(waker) = self.vm_waker() {
+        if let Some(waker) = self.registry.waker::<crate::api::vm::LunaVM>() {
             if account.caches.claim_vm_listener() {
                 account
                     .caches

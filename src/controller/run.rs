@@ -191,7 +191,7 @@ impl RunArgs {
         };
         // Ready again once the controllers' caches have synced.
         ready.store(false, Ordering::SeqCst);
-        let controllers = super::vm::run(context.clone(), shutdown, ready.clone());
+        let controllers = super::kinds::run_all(context.clone(), shutdown, ready.clone());
         tokio::pin!(controllers);
         let mut code = 0;
         match leadership.as_mut() {

@@ -8,14 +8,14 @@ use std::{
 };
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
-use kube::{Api, ResourceExt, runtime::controller::Action};
+use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    Context,
     accounts::Account,
     error::Error,
-    report::{event, key, write_status},
-    vm::{Outcome, cloud, done, set},
+    managed::Cx,
+    report::{event, key},
+    vm::{cloud, set},
     vm_cloud,
     vm_decide::ObservedVm,
 };
@@ -29,9 +29,9 @@ pub(super) async fn find_or_create(
     vm: &LunaVM,
     status: &mut LunaVMStatus,
     account: &Arc<Account>,
-    ctx: &Context,
-    api: &Api<LunaVM>,
-) -> Result<Outcome, Error> {
+    cx: &Cx<'_, LunaVM>,
+) -> Result<Action, Error> {
+    let ctx = cx.ctx;
     let object = key(vm);
     let uid = vm.uid().unwrap_or_default();
     let vms = &account.caches.vms;
@@ -45,7 +45,7 @@ pub(super) async fn find_or_create(
             && c.observed_generation == vm.metadata.generation
     });
     if refused && !requested_again(vm, status) {
-        return Ok(done(status, Action::await_change()));
+        return Ok(Action::await_change());
     }
 
     // Explicit adoption.
@@ -59,7 +59,7 @@ pub(super) async fn find_or_create(
                 format!("vm {import_id} named by spec.import.id does not exist on the account");
             set(status, vm, READY, false, "ImportNotFound", &message);
             set(status, vm, SYNCED, false, "ImportNotFound", &message);
-            return Ok(done(status, Action::await_change()));
+            return Ok(Action::await_change());
         };
         adopt(status, vm, observed);
         event(
@@ -71,13 +71,13 @@ pub(super) async fn find_or_create(
             format!("adopted existing vm {import_id}"),
         )
         .await;
-        return Ok(done(status, Action::requeue(Duration::from_millis(100))));
+        return Ok(Action::requeue(Duration::from_millis(100)));
     }
     if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
         let message = "ObserveOnly needs spec.import.id: the operator never creates in this mode";
         set(status, vm, READY, false, "NothingToObserve", message);
         set(status, vm, SYNCED, false, "NothingToObserve", message);
-        return Ok(done(status, Action::await_change()));
+        return Ok(Action::await_change());
     }
 
     // An earlier create may have happened without its answer reaching us (a dropped response,
@@ -94,7 +94,8 @@ pub(super) async fn find_or_create(
             .filter(|candidate| candidate.hostname.eq_ignore_ascii_case(&pending.hostname))
             .filter(|candidate| !pending.preexisting.contains(&candidate.id))
             .filter(|candidate| {
-                ctx.vm_waker()
+                ctx.registry
+                    .waker::<LunaVM>()
                     .is_none_or(|waker| !waker.claimed_by_other(&candidate.id, &uid))
             })
             .collect();
@@ -115,7 +116,7 @@ pub(super) async fn find_or_create(
                 )
                 .await;
                 vms.track(&uid, true);
-                return Ok(done(status, Action::requeue(Duration::from_millis(100))));
+                return Ok(Action::requeue(Duration::from_millis(100)));
             }
             [] => {}
             many => {
@@ -137,7 +138,7 @@ pub(super) async fn find_or_create(
                     message,
                 )
                 .await;
-                return Ok(done(status, Action::await_change()));
+                return Ok(Action::await_change());
             }
         }
     }
@@ -154,7 +155,7 @@ pub(super) async fn find_or_create(
                     let message = format!("image {image} not found in region {}", vm.spec.region);
                     set(status, vm, READY, false, "ImageNotFound", &message);
                     set(status, vm, SYNCED, false, "ImageNotFound", &message);
-                    return Ok(done(status, Action::await_change()));
+                    return Ok(Action::await_change());
                 }
             }
         }
@@ -178,12 +179,8 @@ pub(super) async fn find_or_create(
         hostname: vm.spec.hostname.clone(),
         preexisting,
     });
-    let written = write_status(api, vm, vm.status.as_ref(), &pending_status).await?;
+    cx.save(vm, &pending_status).await?;
     *status = pending_status;
-    let with_written = |outcome: Outcome| Outcome {
-        written: written.clone(),
-        ..outcome
-    };
 
     tracing::info!(object = %object, hostname = %vm.spec.hostname, resource_version = ?vm.metadata.resource_version, "creating vm");
     let result = vm_cloud::create(&account.client, &vm.spec, image_id.as_deref()).await;
@@ -220,10 +217,7 @@ pub(super) async fn find_or_create(
                 format!("created vm {id}"),
             )
             .await;
-            Ok(with_written(done(
-                status,
-                Action::requeue(ctx.accounts.timing().fast_interval * 3),
-            )))
+            Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
         }
         Err(error) if !error.may_have_taken_effect() && !error.is_retryable() => {
             // The API refused: nothing was created. Terminal until the spec changes.
@@ -232,7 +226,7 @@ pub(super) async fn find_or_create(
             set(status, vm, READY, false, "CreateFailed", &message);
             set(status, vm, SYNCED, false, "CreateFailed", &message);
             event(&ctx.recorder, vm, true, "CreateFailed", "Create", message).await;
-            Ok(with_written(done(status, Action::await_change())))
+            Ok(Action::await_change())
         }
         // Unknown outcome: keep the pending mark; the retry looks before it creates.
         Err(error) => Err(cloud("create vm", &object, error)),

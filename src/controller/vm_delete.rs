@@ -1,8 +1,6 @@
 //! LunaVM cleanup (the finalizer): delete the VM unless the policy keeps it, and let the
 //! finalizer go only when a fresh list no longer shows it.
 
-use std::sync::Arc;
-
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
@@ -16,15 +14,15 @@ use crate::api::{
     vm::LunaVM,
 };
 
-pub(super) async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Error> {
-    let object = key(&*vm);
+pub(super) async fn cleanup(vm: &LunaVM, ctx: &Context) -> Result<Action, Error> {
+    let object = key(vm);
     let uid = vm.uid().unwrap_or_default();
     if vm.spec.deletion_policy == DeletionPolicy::Orphan
         || vm.spec.management_policy == ManagementPolicy::ObserveOnly
     {
         return Ok(Action::await_change());
     }
-    if common::is_paused(&*vm) {
+    if common::is_paused(vm) {
         // Paused means no writes at all: the finalizer stays until the pause ends.
         return Err(Error::Paused { object });
     }
@@ -35,7 +33,7 @@ pub(super) async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Er
     }
     let account = ctx
         .accounts
-        .get(&namespace, &credentials_name(&vm))
+        .get(&namespace, &credentials_name(vm))
         .await
         .map_err(|source| Error::Credentials {
             object: object.clone(),
@@ -72,7 +70,7 @@ pub(super) async fn cleanup(vm: Arc<LunaVM>, ctx: &Context) -> Result<Action, Er
         Ok(()) => {
             event(
                 &ctx.recorder,
-                &*vm,
+                vm,
                 false,
                 "Deleted",
                 "Delete",

@@ -1,0 +1,199 @@
+//! `LunaFloatingIP`: a public IPv4 address kept on the account, optionally attached to a VM
+//! and given a reverse DNS name.
+//!
+//! Without `attachTo` the operator leaves the attachment alone (and reports it): that is how a
+//! LunaVM takes its address through `floatingIPRef` without the two objects fighting over it.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, PendingCreate,
+    SecretRef, not_nullable,
+};
+
+/// Desired state of a LunaFloatingIP.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "lunanode.com",
+    version = "v1alpha1",
+    kind = "LunaFloatingIP",
+    plural = "lunafloatingips",
+    singular = "lunafloatingip",
+    shortname = "lfip",
+    category = "lunanode",
+    namespaced,
+    status = "LunaFloatingIPStatus",
+    derive = "PartialEq",
+    doc = "A Luna Node floating IP, kept on the account and attached to a VM as its spec says.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    ),
+    printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
+    printcolumn(
+        name = "Attached",
+        type_ = "string",
+        json_path = ".status.atProvider.attachedId"
+    ),
+    printcolumn(name = "ID", type_ = "string", json_path = ".status.id", priority = 1),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct LunaFloatingIPSpec {
+    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+    #[serde(default = "super::vm::default_region")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+    pub region: String,
+
+    /// The VM to attach the address to. Without it the attachment is left as it is (a LunaVM
+    /// may take the address through `floatingIPRef`); removing it detaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_to: Option<FloatingIPAttachment>,
+
+    /// Reverse DNS (PTR) name of the address, e.g. `www.example.com`. Removing it leaves the
+    /// last name in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(
+            pattern = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$"
+        )
+    )]
+    pub reverse_dns: Option<String>,
+
+    /// What happens to the address when this object is deleted: `Delete` (default; it is
+    /// detached first) or `Orphan` (it stays on the account).
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Managed` (default) or `ObserveOnly`.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// Adopt an existing floating IP (by its ID) instead of allocating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+
+    /// The Secret with the API credentials, in the same namespace. Default:
+    /// `lunanode-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+/// Where a floating IP is attached: a LunaVM of the namespace or a VM ID.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FloatingIPAttachment {
+    /// A LunaVM in the same namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<LocalObjectReference>,
+    /// The Luna Node ID of a VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub vm_id: Option<String>,
+    /// The VM's private IP to map the address to (default: its first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(ipv4, length(max = 15))]
+    pub private_ip: Option<String>,
+}
+
+impl LunaFloatingIPSpec {
+    /// An unattached address in the default region.
+    pub fn new() -> Self {
+        Self {
+            region: super::vm::default_region(),
+            attach_to: None,
+            reverse_dns: None,
+            deletion_policy: DeletionPolicy::default(),
+            management_policy: ManagementPolicy::default(),
+            import: None,
+            credentials_secret_ref: None,
+        }
+    }
+}
+
+impl Default for LunaFloatingIPSpec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Observed state of a LunaFloatingIP.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LunaFloatingIPStatus {
+    /// The Luna Node ID of the floating IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// The address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+
+    /// The floating IP as the API last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<FloatingIPAtProvider>,
+
+    /// `Ready`: the address exists, is attached as asked and has its reverse DNS name.
+    /// `Synced`: the last reconcile succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// An allocation whose answer has not been recorded yet: the addresses of the region that
+    /// were unattached before it, so a lost answer is recovered without allocating twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// The reconcile-requested-at annotation value last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
+
+    /// The reverse DNS name last set by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_reverse_dns: Option<String>,
+}
+
+/// A floating IP as the API reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FloatingIPAtProvider {
+    /// Its region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The VM it is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_id: Option<String>,
+    /// The name of what it is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_name: Option<String>,
+    /// Its reverse DNS name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_dns: Option<String>,
+}
+
+crate::managed_kind!(LunaFloatingIP, LunaFloatingIPStatus);

@@ -1,0 +1,223 @@
+//! `LunaVolume`: a block storage volume, optionally made from an image or a snapshot and
+//! attached to a VM.
+//!
+//! Growing `size` extends the volume; a smaller size is rejected by a CEL rule (volumes only
+//! grow). Moving `attachTo` detaches, then attaches; deleting detaches first.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, PendingCreate,
+    SecretRef, not_nullable,
+};
+
+/// Desired state of a LunaVolume.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "lunanode.com",
+    version = "v1alpha1",
+    kind = "LunaVolume",
+    plural = "lunavolumes",
+    singular = "lunavolume",
+    shortname = "lvol",
+    category = "lunanode",
+    namespaced,
+    status = "LunaVolumeStatus",
+    derive = "PartialEq",
+    doc = "A Luna Node block storage volume, created, grown, attached and deleted to match its spec.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    ),
+    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+    printcolumn(name = "Size", type_ = "integer", json_path = ".spec.size"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.atProvider.status"
+    ),
+    printcolumn(
+        name = "Attached",
+        type_ = "string",
+        json_path = ".status.atProvider.attachedTo"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
+    validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
+    validation = Rule::new("self.label == oldSelf.label").message("label is immutable").field_path(".label"),
+    validation = Rule::new("!(has(self.image) && has(self.snapshotId))").message("set at most one of image and snapshotId"),
+    validation = Rule::new("has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)").message("image is immutable").field_path(".image"),
+    validation = Rule::new("has(self.snapshotId) == has(oldSelf.snapshotId) && (!has(self.snapshotId) || self.snapshotId == oldSelf.snapshotId)").message("snapshotId is immutable").field_path(".snapshotId"),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct LunaVolumeSpec {
+    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+    #[serde(default = "super::vm::default_region")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+    pub region: String,
+
+    /// Size in GB. Growing it extends the volume; it cannot shrink.
+    #[schemars(range(min = 1, max = 16000))]
+    pub size: u32,
+
+    /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
+    /// is found again, so keep it unique on the account. Immutable.
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    )]
+    pub label: String,
+
+    /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub image: Option<String>,
+
+    /// ID of a volume snapshot to make the volume from. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub snapshot_id: Option<String>,
+
+    /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
+    /// detaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_to: Option<VolumeAttachment>,
+
+    /// What happens to the volume when this object is deleted: `Delete` (default; detached
+    /// first) or `Orphan`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Managed` (default) or `ObserveOnly`.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// Adopt an existing volume (by its ID) instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+
+    /// The Secret with the API credentials, in the same namespace. Default:
+    /// `lunanode-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+/// Where a volume is attached: a LunaVM of the namespace or a VM ID, at a device.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeAttachment {
+    /// A LunaVM in the same namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<LocalObjectReference>,
+    /// The Luna Node ID of a VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub vm_id: Option<String>,
+    /// The device: `auto` (default) or a path such as `/dev/vdc`.
+    #[serde(default = "default_target")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^(auto|/dev/[a-z0-9]+)$"))]
+    pub target: String,
+}
+
+fn default_target() -> String {
+    "auto".into()
+}
+
+impl VolumeAttachment {
+    /// Attached to the LunaVM `name` at an automatic device.
+    pub fn vm_ref(name: impl Into<String>) -> Self {
+        Self {
+            vm_ref: Some(LocalObjectReference::new(name)),
+            vm_id: None,
+            target: default_target(),
+        }
+    }
+}
+
+impl LunaVolumeSpec {
+    /// An empty volume of `size` GB labelled `label`, in the default region, unattached.
+    pub fn new(label: impl Into<String>, size: u32) -> Self {
+        Self {
+            region: super::vm::default_region(),
+            size,
+            label: label.into(),
+            image: None,
+            snapshot_id: None,
+            attach_to: None,
+            deletion_policy: DeletionPolicy::default(),
+            management_policy: ManagementPolicy::default(),
+            import: None,
+            credentials_secret_ref: None,
+        }
+    }
+}
+
+/// Observed state of a LunaVolume.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LunaVolumeStatus {
+    /// The Luna Node ID of the volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// The volume as the API last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<VolumeAtProvider>,
+
+    /// `Ready`: the volume exists, has its size and is attached as asked. `Synced`: the last
+    /// reconcile succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// A create whose answer has not been recorded yet (found again by label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// The reconcile-requested-at annotation value last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
+}
+
+/// A volume as the API reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeAtProvider {
+    /// `creating`, `available`, `in-use`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Size in GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// Its region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The ID of the VM it is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<String>,
+}
+
+crate::managed_kind!(LunaVolume, LunaVolumeStatus);

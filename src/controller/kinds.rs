@@ -1,0 +1,29 @@
+//! Every kind's controller, started together.
+
+use std::{
+    future::Future,
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use futures::{FutureExt, future::Shared};
+
+use super::{
+    Context,
+    managed::{self, Readiness},
+};
+use crate::api::{network::LunaNetwork, vm::LunaVM};
+
+/// Runs the controllers of every kind until `shutdown` completes; `ready` turns true once all
+/// of them have synced their object caches.
+pub async fn run_all(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    ready: Arc<AtomicBool>,
+) {
+    let shutdown: Shared<_> = shutdown.boxed().shared();
+    let readiness = Readiness::new(2, ready);
+    futures::join!(
+        managed::run::<LunaVM>(ctx.clone(), shutdown.clone(), readiness.clone()),
+        managed::run::<LunaNetwork>(ctx.clone(), shutdown.clone(), readiness.clone()),
+    );
+}

@@ -1,0 +1,202 @@
+//! The LunaNetwork controller: create, adopt and delete private networks. Networks cannot be
+//! changed, so once the network exists there is nothing to update; deletion waits while a
+//! LunaVM or LunaLoadBalancer of the namespace still names the network.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use kube::runtime::{Controller, controller::Action, watcher};
+
+use super::{
+    Context,
+    accounts::Account,
+    error::Error,
+    list_cache::ListCache,
+    managed::{self, Blocked, Cx, External, Reconciler, cloud, set},
+};
+use crate::{
+    api::{
+        common::READY,
+        network::{LunaNetwork, NetworkAtProvider},
+        vm::LunaVM,
+    },
+    lunanode,
+};
+
+/// A network as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedNetwork {
+    /// `net_id`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its subnet (CIDR).
+    pub subnet: String,
+    /// Its region.
+    pub region: String,
+}
+
+fn list(
+    client: lunanode::Client,
+    _key: String,
+) -> futures::future::BoxFuture<'static, Result<Vec<(String, ObservedNetwork)>, lunanode::Error>> {
+    async move {
+        Ok(client
+            .network_list(None)
+            .await?
+            .into_iter()
+            .map(|network| {
+                (
+                    network.net_id.clone(),
+                    ObservedNetwork {
+                        id: network.net_id,
+                        name: network.name,
+                        subnet: network.subnet,
+                        region: network.region,
+                    },
+                )
+            })
+            .collect())
+    }
+    .boxed()
+}
+
+/// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
+fn vm_networks(vm: &LunaVM) -> Vec<String> {
+    vm.spec
+        .network_ref
+        .iter()
+        .map(|reference| reference.name.clone())
+        .collect()
+}
+
+impl Reconciler for LunaNetwork {
+    const KIND: &'static str = "LunaNetwork";
+
+    async fn apply(
+        object: &Self,
+        status: &mut Self::Status,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<Action, Error> {
+        managed::apply_external(object, status, account, cx).await
+    }
+
+    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
+        managed::cleanup_external(object, cx).await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // A referrer that goes away (or changes) may release a network waiting to be deleted.
+        controller.watches(
+            managed::scoped::<LunaVM>(ctx),
+            watcher::Config::default().any_semantic(),
+            managed::referenced::<LunaNetwork, LunaVM>(vm_networks),
+        )
+    }
+}
+
+impl External for LunaNetwork {
+    type Observed = ObservedNetwork;
+    type Plan = ();
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedNetwork>> {
+        account.caches.keyed("network list", "", list)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    fn is_create_of(&self, name: &str, observed: &ObservedNetwork) -> bool {
+        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
+    }
+
+    async fn plan(
+        &self,
+        _account: &Arc<Account>,
+        _cx: &Cx<'_, Self>,
+    ) -> Result<Result<(), Blocked>, Error> {
+        Ok(Ok(()))
+    }
+
+    async fn create(&self, _plan: (), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+        let spec = &self.spec;
+        let created = account
+            .client
+            .network_create(
+                &spec.region,
+                &spec.name,
+                spec.subnet_prefix(),
+                &spec.dns.join(","),
+            )
+            .await?;
+        if let Some(id) = created {
+            return Ok(id);
+        }
+        // The answer carried no ID: the network is the one of that name.
+        let networks = account.client.network_list(Some(&spec.region)).await?;
+        networks
+            .into_iter()
+            .find(|network| network.name == spec.name)
+            .map(|network| network.net_id)
+            .ok_or_else(|| lunanode::Error::Decode {
+                message: "network/create answered without a net_id, and no network of that name is listed".into(),
+                snippet: String::new(),
+            })
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &ObservedNetwork) {
+        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        status.at_provider = Some(NetworkAtProvider {
+            name: non_empty(&observed.name),
+            subnet: non_empty(&observed.subnet),
+            region: non_empty(&observed.region),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &ObservedNetwork,
+        _account: &Arc<Account>,
+        _cx: &Cx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let message = format!("network {} exists", observed.id);
+        set(status, self, READY, true, "Available", &message);
+        Ok(Action::await_change())
+    }
+
+    fn holders(&self, ctx: &Context) -> Vec<String> {
+        let namespace = kube::ResourceExt::namespace(self).unwrap_or_default();
+        let name = kube::ResourceExt::name_any(self);
+        managed::holders::<LunaVM>(ctx, &namespace, &name, vm_networks)
+    }
+
+    async fn delete(
+        &self,
+        observed: &ObservedNetwork,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<(), Error> {
+        match account
+            .client
+            .network_delete(&self.spec.region, &observed.id)
+            .await
+        {
+            Ok(()) => {
+                cx.event(
+                    self,
+                    false,
+                    "Deleted",
+                    "Delete",
+                    format!("deleted network {}", observed.id),
+                )
+                .await;
+                Ok(())
+            }
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(cloud("delete network", &cx.object, error)),
+        }
+    }
+}
