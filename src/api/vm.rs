@@ -330,6 +330,10 @@ pub struct LunaVMStatus {
     /// value makes the operator retry what it had given up on (e.g. a create the API refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_request: Option<String>,
+
+    /// The LunaVolumes of the namespace that are attached to this VM, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached_volumes: Vec<String>,
 }
 
 /// Recorded in status just before a create call, and cleared once the new ID is stored.

@@ -662,8 +662,10 @@ pub async fn apply_external<K: External>(
         cache.set_listener_if_absent(Arc::new(move |ids| waker.wake_ids(ids)));
     }
     let timing = cx.ctx.accounts.timing();
+    // A reconcile happens on a change (of the object, a referenced object, or the list): act on
+    // a list at most `fast_interval` old. Concurrent reconciles share one list call.
     let snapshot = cache
-        .observe(&uid, timing.slow_interval)
+        .observe(&uid, timing.fast_interval)
         .await
         .map_err(|source| cloud("list", &cx.object, source))?;
 

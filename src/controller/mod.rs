@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod caches;
 pub mod error;
+pub mod floating;
 pub mod kinds;
 pub mod leader;
 pub mod list_cache;
@@ -18,6 +19,7 @@ pub mod vm_cloud;
 mod vm_create;
 pub mod vm_decide;
 mod vm_delete;
+pub mod volume;
 
 use std::sync::Arc;
 

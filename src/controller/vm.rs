@@ -18,19 +18,26 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::{ResourceExt, runtime::controller::Action};
+use kube::{
+    ResourceExt,
+    runtime::{Controller, controller::Action, watcher},
+};
 
 use super::{
+    Context,
     accounts::Account,
     error::Error,
-    managed::{self, Cx, Reconciler},
+    managed::{self, Cx, Reconciler, Reference},
     report::{event, key},
     vm_cloud,
     vm_decide::{self, ObservedVm, Step},
 };
 use crate::api::{
     common::{ManagedResource, ManagementPolicy, READY, SYNCED},
+    floating::LunaFloatingIP,
+    network::LunaNetwork,
     vm::{AtProvider, LunaVM, LunaVMStatus},
+    volume::LunaVolume,
 };
 
 /// The finalizer that guards the cloud VM.
@@ -49,8 +56,58 @@ impl Reconciler for LunaVM {
     }
 
     async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, Error> {
-        super::vm_delete::cleanup(vm, cx.ctx).await
+        super::vm_delete::cleanup(vm, cx).await
     }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        controller
+            // A referenced network or floating IP became ready.
+            .watches(
+                managed::scoped::<LunaNetwork>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referrers::<LunaVM, LunaNetwork>(ctx, |vm: &LunaVM| {
+                    vm.spec.network_ref.iter().map(|r| r.name.clone()).collect()
+                }),
+            )
+            .watches(
+                managed::scoped::<LunaFloatingIP>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referrers::<LunaVM, LunaFloatingIP>(ctx, |vm: &LunaVM| {
+                    vm.spec
+                        .floating_ip_ref
+                        .iter()
+                        .map(|r| r.name.clone())
+                        .collect()
+                }),
+            )
+            // A volume attached by reference changed (status.attachedVolumes), or one that held
+            // a VM waiting to be deleted let go.
+            .watches(
+                managed::scoped::<LunaVolume>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referenced::<LunaVM, LunaVolume>(super::volume::attached_vm),
+            )
+            .watches(
+                managed::scoped::<LunaFloatingIP>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referenced::<LunaVM, LunaFloatingIP>(super::floating::attached_vm),
+            )
+    }
+}
+
+/// The objects that hold VM `vm` by reference: its deletion waits for them to let go.
+pub(super) fn holders(vm: &LunaVM, ctx: &Context) -> Vec<String> {
+    let namespace = vm.namespace().unwrap_or_default();
+    let name = vm.name_any();
+    let mut holders =
+        managed::holders::<LunaVolume>(ctx, &namespace, &name, super::volume::attached_vm);
+    holders.extend(managed::holders::<LunaFloatingIP>(
+        ctx,
+        &namespace,
+        &name,
+        super::floating::attached_vm,
+    ));
+    holders
 }
 
 pub(super) fn credentials_name(vm: &LunaVM) -> String {
@@ -65,11 +122,11 @@ async fn decide_and_act(
 ) -> Result<Action, Error> {
     let ctx = cx.ctx;
     let object = key(vm);
-    if let Some(message) = unsupported_reference(vm) {
-        set(status, vm, READY, false, "ReferenceNotSupported", &message);
-        set(status, vm, SYNCED, false, "ReferenceNotSupported", &message);
-        return Ok(Action::await_change());
-    }
+    let resolved = match with_references(vm, status, ctx) {
+        Ok(resolved) => resolved,
+        Err(action) => return Ok(action),
+    };
+    let vm = &resolved;
     ctx.attach_vm_listener(account);
     let uid = vm.uid().unwrap_or_default();
     let vms = &account.caches.vms;
@@ -144,6 +201,8 @@ async fn decide_and_act(
     }
     super::vm_act::act(vm, status, account, ctx, &observed, &step).await?;
     report_observed(vm, status, &observed, ready);
+    status.attached_volumes =
+        attached_volumes(ctx, &vm.namespace().unwrap_or_default(), &observed.id);
     if ready {
         super::vm_act::write_connection_secret(vm, status, account, ctx, &observed).await?;
         Ok(Action::await_change())
@@ -152,22 +211,76 @@ async fn decide_and_act(
     }
 }
 
-/// References to kinds this operator does not serve yet (LunaNetwork, LunaFloatingIP): a clear
-/// condition instead of a VM created without them.
-fn unsupported_reference(vm: &LunaVM) -> Option<String> {
-    if let Some(network) = &vm.spec.network_ref {
-        return Some(format!(
-            "spec.networkRef {} needs the LunaNetwork kind, which this version does not serve yet; use spec.netId",
-            network.name
-        ));
+/// The VM with its references resolved: `networkRef` becomes `netId` (needed only until the VM
+/// exists: the network cannot change), `floatingIPRef` becomes `floatingIP`. A reference that
+/// is not ready yet stops the reconcile with a condition; the watches of LunaNetwork and
+/// LunaFloatingIP wake the VM when it is.
+fn with_references(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    ctx: &Context,
+) -> Result<LunaVM, Action> {
+    let mut resolved = vm.clone();
+    let namespace = vm.namespace().unwrap_or_default();
+    let waiting = |status: &mut LunaVMStatus, reason: &str, message: &str| {
+        set(status, vm, READY, false, reason, message);
+        set(status, vm, SYNCED, true, reason, message);
+    };
+    if let (Some(reference), None) = (&vm.spec.network_ref, &status.id) {
+        match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
+            Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
+            Reference::Waiting(message) => {
+                waiting(status, "WaitingForNetwork", &message);
+                return Err(Action::requeue(Duration::from_secs(60)));
+            }
+            Reference::Missing(message) => {
+                waiting(status, "NetworkNotFound", &message);
+                return Err(Action::await_change());
+            }
+        }
     }
-    if let Some(floating) = &vm.spec.floating_ip_ref {
-        return Some(format!(
-            "spec.floatingIPRef {} needs the LunaFloatingIP kind, which this version does not serve yet; use spec.floatingIP",
-            floating.name
-        ));
+    if let Some(reference) = &vm.spec.floating_ip_ref {
+        let address = match managed::resolve::<LunaFloatingIP>(ctx, &namespace, &reference.name) {
+            Reference::Ready { object, .. } => object
+                .status
+                .as_ref()
+                .and_then(|status| status.address.clone())
+                .ok_or_else(|| format!("LunaFloatingIP {} has no address yet", reference.name)),
+            Reference::Waiting(message) | Reference::Missing(message) => Err(message),
+        };
+        match address {
+            Ok(address) => resolved.spec.floating_ip = Some(address),
+            // A running VM keeps the address it has until the reference resolves again.
+            Err(_) if status.id.is_some() => {
+                resolved.spec.floating_ip = status.applied_floating_ip.clone();
+            }
+            Err(message) => {
+                waiting(status, "WaitingForFloatingIP", &message);
+                return Err(Action::requeue(Duration::from_secs(60)));
+            }
+        }
     }
-    None
+    Ok(resolved)
+}
+
+/// The LunaVolumes of the namespace that the volume list shows attached to VM `id`.
+fn attached_volumes(ctx: &Context, namespace: &str, id: &str) -> Vec<String> {
+    let mut names: Vec<String> = ctx
+        .registry
+        .objects::<LunaVolume>(namespace)
+        .iter()
+        .filter(|volume| {
+            volume
+                .status
+                .as_ref()
+                .and_then(|status| status.at_provider.as_ref())
+                .and_then(|at| at.attached_to.as_deref())
+                == Some(id)
+        })
+        .map(|volume| volume.name_any())
+        .collect();
+    names.sort();
+    names
 }
 
 pub(super) fn report_observed(

@@ -4,17 +4,18 @@
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    Context,
     error::Error,
+    managed::{self, Cx},
     report::{event, key},
     vm::{cloud, credentials_name},
 };
 use crate::api::{
-    common::{self, DeletionPolicy, ManagementPolicy},
+    common::{self, DeletionPolicy, ManagementPolicy, READY},
     vm::LunaVM,
 };
 
-pub(super) async fn cleanup(vm: &LunaVM, ctx: &Context) -> Result<Action, Error> {
+pub(super) async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, Error> {
+    let ctx = cx.ctx;
     let object = key(vm);
     let uid = vm.uid().unwrap_or_default();
     if vm.spec.deletion_policy == DeletionPolicy::Orphan
@@ -30,6 +31,17 @@ pub(super) async fn cleanup(vm: &LunaVM, ctx: &Context) -> Result<Action, Error>
     let status = vm.status.clone().unwrap_or_default();
     if status.id.is_none() && status.pending_create.is_none() {
         return Ok(Action::await_change());
+    }
+    let holders = super::vm::holders(vm, ctx);
+    if !holders.is_empty() {
+        let holders = holders.join(", ");
+        let mut blocked = status.clone();
+        let message = format!("deletion waits: in use by {holders}");
+        managed::set(&mut blocked, vm, READY, false, "InUse", &message);
+        if let Err(error) = cx.save(vm, &blocked).await {
+            tracing::debug!(%error, "unable to report the in-use state");
+        }
+        return Err(Error::InUse { object, holders });
     }
     let account = ctx
         .accounts
@@ -65,6 +77,22 @@ pub(super) async fn cleanup(vm: &LunaVM, ctx: &Context) -> Result<Action, Error>
     if !snapshot.entries.contains_key(&id) {
         vms.untrack(&uid);
         return Ok(Action::await_change());
+    }
+    // Deleting a VM releases its floating IPs from the account: detach the one the manifest
+    // brought (`floatingIP`, or a LunaFloatingIP's by `floatingIPRef`) so that it stays.
+    if let Some(ip) = &status.applied_floating_ip {
+        match account
+            .client
+            .vm_floatingip_delete(&id, Some(ip), true)
+            .await
+        {
+            Ok(()) => {}
+            // Refused: not attached (any more); the delete goes ahead.
+            Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                tracing::debug!(object = %object, %error, "floating ip not detached before delete");
+            }
+            Err(error) => return Err(cloud("detach floating ip", &object, error)),
+        }
     }
     match account.client.vm_delete(&id).await {
         Ok(()) => {

@@ -117,10 +117,16 @@ impl Simulator {
 
     /// Every VM the simulator holds, whatever account (from `/_sim/state`).
     pub async fn vms(&self) -> Vec<Value> {
-        fn collect(value: &Value, found: &mut Vec<Value>) {
+        self.objects("vms").await
+    }
+
+    /// Every object of one kind the simulator holds, whatever account: `key` is the kind's
+    /// field in `/_sim/state` (`vms`, `volumes`, `floating_ips`, `networks`, ...).
+    pub async fn objects(&self, key: &str) -> Vec<Value> {
+        fn collect(value: &Value, key: &str, found: &mut Vec<Value>) {
             match value {
                 Value::Object(map) => {
-                    if let Some(vms) = map.get("vms") {
+                    if let Some(vms) = map.get(key) {
                         match vms {
                             Value::Array(items) => found.extend(items.iter().cloned()),
                             Value::Object(items) => found.extend(items.values().cloned()),
@@ -128,14 +134,14 @@ impl Simulator {
                         }
                         return;
                     }
-                    map.values().for_each(|item| collect(item, found));
+                    map.values().for_each(|item| collect(item, key, found));
                 }
-                Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
+                Value::Array(items) => items.iter().for_each(|item| collect(item, key, found)),
                 _ => {}
             }
         }
         let mut found = Vec::new();
-        collect(&self.state().await, &mut found);
+        collect(&self.state().await, key, &mut found);
         found
     }
 

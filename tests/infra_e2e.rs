@@ -1,0 +1,583 @@
+//! LunaNetwork, LunaFloatingIP and LunaVolume end to end: the real control plane, the simulator
+//! and the operator as separate processes, one of each per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use kube::{
+    Api, Resource,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use lunanode_operator::{
+    api::{
+        common::{
+            Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource,
+            is_condition_true,
+        },
+        floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
+        network::{LunaNetwork, LunaNetworkSpec},
+        vm::{LunaVM, LunaVMSpec},
+        volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
+    },
+    lunanode::{Client, ClientConfig, Credentials},
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use support::processes::{Operator, Simulator, test_account};
+
+const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
+const WAIT: Duration = Duration::from_secs(120);
+
+struct World {
+    client: kube::Client,
+    ns: String,
+    sim: Simulator,
+    account: (String, String),
+    _operator: Operator,
+}
+
+async fn world(tag: char) -> World {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, &format!("infra-{tag}")).await;
+    let account = test_account(tag);
+    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
+    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    let operator = Operator::start(
+        &support::control_plane().kubeconfig,
+        &sim.endpoint(),
+        &["--namespace", &ns],
+    );
+    World {
+        client,
+        ns,
+        sim,
+        account,
+        _operator: operator,
+    }
+}
+
+impl World {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// A client of the simulator, for objects made outside the operator.
+    fn cloud(&self) -> Client {
+        let credentials =
+            Credentials::new(self.account.0.clone(), self.account.1.clone().into()).unwrap();
+        Client::new(
+            credentials,
+            ClientConfig {
+                endpoint: self.sim.endpoint(),
+                requests_per_second: 0.0,
+                ..ClientConfig::default()
+            },
+        )
+        .unwrap()
+    }
+
+    async fn create<K>(&self, object: &K)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.api::<K>()
+            .create(&PostParams::default(), object)
+            .await
+            .expect("create");
+    }
+
+    async fn delete<K>(&self, name: &str)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.api::<K>()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+
+    async fn patch_spec<K>(&self, name: &str, spec: Value)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.api::<K>()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .expect("patch");
+    }
+
+    /// Waits until `name` is Ready for its current generation.
+    async fn ready<K: ManagedResource>(&self, name: &str) -> K {
+        let api = self.api::<K>();
+        support::eventually(WAIT, &format!("{name} Ready"), || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                (is_condition_true(object.conditions(), "Ready")
+                    && object.observed_generation() == object.meta().generation)
+                    .then_some(object)
+            }
+        })
+        .await
+    }
+
+    /// Waits until `name` has a condition matching `check`.
+    async fn condition<K: ManagedResource>(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&Condition) -> bool,
+    ) -> Condition {
+        let api = self.api::<K>();
+        let check = &check;
+        support::eventually(WAIT, what, || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                object.conditions().iter().find(|c| check(c)).cloned()
+            }
+        })
+        .await
+    }
+
+    async fn gone<K: ManagedResource>(&self, name: &str) {
+        let api = self.api::<K>();
+        support::eventually(WAIT, &format!("{name} deleted"), || {
+            let api = api.clone();
+            async move { api.get_opt(name).await.ok()?.is_none().then_some(()) }
+        })
+        .await;
+    }
+
+    async fn count(&self, key: &str) -> usize {
+        self.sim.objects(key).await.len()
+    }
+}
+
+fn status_id<K: ManagedResource>(object: &K) -> String {
+    object.status_id().expect("a cloud id").to_owned()
+}
+
+#[tokio::test]
+async fn network_is_used_by_reference_and_protected_while_in_use() {
+    let world = world('n').await;
+    world
+        .create(&LunaNetwork::new(
+            "backend",
+            LunaNetworkSpec::new("e2e-backend", "10.77.1.0/24"),
+        ))
+        .await;
+    let network: LunaNetwork = world.ready("backend").await;
+    let net_id = status_id(&network);
+    let listed = world.sim.objects("networks").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], json!(net_id));
+    assert_eq!(listed[0]["prefix"], json!("10.77.1"));
+
+    // A LunaVM on the network by reference.
+    let mut spec = LunaVMSpec::new("net-app", "m.1", IMAGE);
+    spec.network_ref = Some(LocalObjectReference::new("backend"));
+    world.create(&LunaVM::new("app", spec)).await;
+    let vm: LunaVM = world.ready("app").await;
+    let vms = world.sim.vms().await;
+    assert_eq!(vms.len(), 1);
+    assert_eq!(vms[0]["net_id"], json!(net_id), "the VM joined the network");
+    assert!(
+        vm.status
+            .unwrap()
+            .at_provider
+            .unwrap()
+            .private_ip
+            .unwrap()
+            .starts_with("10.77.1."),
+        "private address from the network's subnet"
+    );
+
+    // Deleting the network waits for the VM, and says so.
+    world.delete::<LunaNetwork>("backend").await;
+    let in_use = world
+        .condition::<LunaNetwork>("backend", "network InUse", |c| {
+            c.type_ == "Ready" && c.reason == "InUse"
+        })
+        .await;
+    assert!(in_use.message.contains("LunaVM"), "{}", in_use.message);
+    assert_eq!(world.count("networks").await, 1, "not deleted while in use");
+    assert_eq!(world.sim.calls("network/delete").await, 0);
+
+    // Once the VM is gone, the network goes too.
+    world.delete::<LunaVM>("app").await;
+    world.gone::<LunaVM>("app").await;
+    world.gone::<LunaNetwork>("backend").await;
+    assert_eq!(world.count("networks").await, 0);
+    assert_eq!(world.count("vms").await, 0);
+    assert_eq!(world.sim.calls("network/create").await, 1);
+
+    // Import: a network made outside the operator is adopted, and deleted with the object.
+    let cloud = world.cloud();
+    let outside = cloud
+        .network_create("toronto", "outside", "10.77.2", "8.8.8.8")
+        .await
+        .unwrap()
+        .expect("network id");
+    let mut spec = LunaNetworkSpec::new("outside", "10.77.2.0/24");
+    spec.import = Some(ImportSpec {
+        id: Some(outside.clone()),
+    });
+    world.create(&LunaNetwork::new("adopted", spec)).await;
+    let adopted: LunaNetwork = world.ready("adopted").await;
+    assert_eq!(status_id(&adopted), outside);
+    assert_eq!(
+        world.sim.calls("network/create").await,
+        2,
+        "adopted, not created"
+    );
+    world.delete::<LunaNetwork>("adopted").await;
+    world.gone::<LunaNetwork>("adopted").await;
+    assert_eq!(world.count("networks").await, 0, "nothing left");
+}
+
+#[tokio::test]
+async fn floating_ip_attaches_by_reference_and_is_released() {
+    let world = world('f').await;
+    world
+        .create(&LunaVM::new(
+            "web",
+            LunaVMSpec::new("fip-web", "m.1", IMAGE),
+        ))
+        .await;
+    let vm: LunaVM = world.ready("web").await;
+    let vm_id = status_id(&vm);
+
+    let mut spec = LunaFloatingIPSpec::new();
+    spec.attach_to = Some(FloatingIPAttachment {
+        vm_ref: Some(LocalObjectReference::new("web")),
+        vm_id: None,
+        private_ip: None,
+    });
+    spec.reverse_dns = Some("www.example.com".into());
+    world.create(&LunaFloatingIP::new("public", spec)).await;
+    let ip: LunaFloatingIP = world.ready("public").await;
+    let status = ip.status.clone().unwrap();
+    let address = status.address.clone().expect("an address");
+    let at = status.at_provider.clone().unwrap();
+    assert_eq!(at.attached_id.as_deref(), Some(vm_id.as_str()));
+    assert_eq!(at.reverse_dns.as_deref(), Some("www.example.com"));
+    let listed: Vec<Value> = world
+        .sim
+        .objects("floating_ips")
+        .await
+        .into_iter()
+        .filter(|f| f["ip"] == json!(address))
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0]["attachment"],
+        json!({ "type": "vm", "id": vm_id })
+    );
+    assert_eq!(world.sim.calls("floating/add").await, 1);
+    assert_eq!(world.sim.calls("vm/floatingip-add").await, 1);
+
+    // Update: a new reverse DNS name is one dns/set.
+    let sets = world.sim.calls("dns/set").await;
+    world
+        .patch_spec::<LunaFloatingIP>("public", json!({"reverseDns": "api.example.com"}))
+        .await;
+    let ip: LunaFloatingIP = world.ready("public").await;
+    assert_eq!(
+        ip.status
+            .unwrap()
+            .at_provider
+            .unwrap()
+            .reverse_dns
+            .as_deref(),
+        Some("api.example.com")
+    );
+    assert_eq!(world.sim.calls("dns/set").await, sets + 1);
+
+    // Deleting the VM waits for the address that holds it; deleting both converges.
+    world.delete::<LunaVM>("web").await;
+    world
+        .condition::<LunaVM>("web", "VM InUse", |c| c.reason == "InUse")
+        .await;
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+    world.delete::<LunaFloatingIP>("public").await;
+    world.gone::<LunaFloatingIP>("public").await;
+    world.gone::<LunaVM>("web").await;
+    assert_eq!(world.count("floating_ips").await, 0, "nothing left");
+    assert_eq!(world.count("vms").await, 0);
+
+    // Import and Orphan: an address allocated outside is adopted, then kept on delete.
+    let cloud = world.cloud();
+    let added = cloud.floating_add("toronto").await.unwrap();
+    let id = added.id.clone().expect("floating id");
+    let mut spec = LunaFloatingIPSpec::new();
+    spec.import = Some(ImportSpec {
+        id: Some(id.clone()),
+    });
+    spec.deletion_policy = DeletionPolicy::Orphan;
+    world.create(&LunaFloatingIP::new("kept", spec)).await;
+    let kept: LunaFloatingIP = world.ready("kept").await;
+    assert_eq!(status_id(&kept), id);
+    assert_eq!(
+        kept.status.unwrap().address.as_deref(),
+        Some(added.ip.as_str())
+    );
+    world.delete::<LunaFloatingIP>("kept").await;
+    world.gone::<LunaFloatingIP>("kept").await;
+    assert_eq!(
+        world.count("floating_ips").await,
+        1,
+        "Orphan keeps the address"
+    );
+    assert_eq!(
+        world.sim.calls("floating/add").await,
+        2,
+        "adopted, not allocated"
+    );
+}
+
+#[tokio::test]
+async fn vm_takes_its_address_from_a_floating_ip_reference() {
+    let world = world('r').await;
+    world
+        .create(&LunaFloatingIP::new("addr", LunaFloatingIPSpec::new()))
+        .await;
+    let ip: LunaFloatingIP = world.ready("addr").await;
+    let address = ip.status.unwrap().address.unwrap();
+    let mut spec = LunaVMSpec::new("ref-web", "m.1", IMAGE);
+    spec.floating_ip_ref = Some(LocalObjectReference::new("addr"));
+    world.create(&LunaVM::new("web", spec)).await;
+    let vm: LunaVM = world.ready("web").await;
+    assert_eq!(
+        vm.status
+            .clone()
+            .unwrap()
+            .at_provider
+            .unwrap()
+            .ip
+            .as_deref(),
+        Some(address.as_str()),
+        "the VM's public IP is the LunaFloatingIP's address"
+    );
+    let vm_id = status_id(&vm);
+    support::eventually(WAIT, "the LunaFloatingIP reports the attachment", || {
+        let api = world.api::<LunaFloatingIP>();
+        let vm_id = vm_id.clone();
+        async move {
+            let ip = api.get("addr").await.ok()?;
+            let attached = ip.status?.at_provider?.attached_id;
+            (attached.as_deref() == Some(vm_id.as_str())).then_some(())
+        }
+    })
+    .await;
+
+    // The address is held by the VM: its deletion waits until the VM lets go; deleting the VM
+    // keeps the address (detached first), and then the address goes.
+    world.delete::<LunaFloatingIP>("addr").await;
+    world
+        .condition::<LunaFloatingIP>("addr", "address InUse", |c| c.reason == "InUse")
+        .await;
+    assert_eq!(world.sim.calls("floating/delete").await, 0);
+    world.delete::<LunaVM>("web").await;
+    world.gone::<LunaVM>("web").await;
+    world.gone::<LunaFloatingIP>("addr").await;
+    assert_eq!(world.count("floating_ips").await, 0, "nothing left");
+    assert_eq!(
+        world.sim.calls("floating/delete").await,
+        1,
+        "released by its owner"
+    );
+}
+
+#[tokio::test]
+async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
+    let world = world('v').await;
+    world
+        .create(&LunaVM::new("db", LunaVMSpec::new("vol-db", "m.1", IMAGE)))
+        .await;
+    let mut spec = LunaVolumeSpec::new("e2e-data", 10);
+    spec.attach_to = Some(VolumeAttachment::vm_ref("db"));
+    world.create(&LunaVolume::new("data", spec)).await;
+    let volume: LunaVolume = world.ready("data").await;
+    let vm: LunaVM = world.ready("db").await;
+    let vm_id = status_id(&vm);
+    let volume_id = status_id(&volume);
+
+    // Attached, on both sides.
+    let at = volume.status.clone().unwrap().at_provider.unwrap();
+    assert_eq!(at.attached_to.as_deref(), Some(vm_id.as_str()));
+    assert_eq!(at.size, Some(10));
+    let vm: LunaVM = support::eventually(WAIT, "the VM lists the volume", || {
+        let api = world.api::<LunaVM>();
+        async move {
+            let vm = api.get("db").await.ok()?;
+            (vm.status.as_ref()?.attached_volumes == vec!["data".to_owned()]).then_some(vm)
+        }
+    })
+    .await;
+    assert_eq!(vm.status.unwrap().attached_volumes, vec!["data"]);
+    let listed = world.sim.objects("volumes").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["attachment"]["vm_id"], json!(vm_id));
+    assert_eq!(world.sim.calls("volume/attach").await, 1);
+
+    // Grow: one extend. Shrink: refused by the API server.
+    world
+        .patch_spec::<LunaVolume>("data", json!({"size": 20}))
+        .await;
+    let grown: LunaVolume = world.ready("data").await;
+    assert_eq!(grown.status.unwrap().at_provider.unwrap().size, Some(20));
+    assert_eq!(world.sim.calls("volume/extend").await, 1);
+    let shrink = world
+        .api::<LunaVolume>()
+        .patch(
+            "data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 5}})),
+        )
+        .await
+        .expect_err("shrinking is rejected");
+    assert!(shrink.to_string().contains("cannot shrink"), "{shrink}");
+
+    // Move: to a second VM (detach, then attach).
+    world
+        .create(&LunaVM::new(
+            "db2",
+            LunaVMSpec::new("vol-db2", "m.1", IMAGE),
+        ))
+        .await;
+    let second: LunaVM = world.ready("db2").await;
+    let second_id = status_id(&second);
+    world
+        .patch_spec::<LunaVolume>("data", json!({"attachTo": {"vmRef": {"name": "db2"}}}))
+        .await;
+    let moved: LunaVolume = support::eventually(WAIT, "volume moved", || {
+        let api = world.api::<LunaVolume>();
+        let second_id = second_id.clone();
+        async move {
+            let volume = api.get("data").await.ok()?;
+            let attached = volume
+                .status
+                .as_ref()?
+                .at_provider
+                .as_ref()?
+                .attached_to
+                .clone();
+            (attached.as_deref() == Some(second_id.as_str())
+                && is_condition_true(volume.conditions(), "Ready"))
+            .then_some(volume)
+        }
+    })
+    .await;
+    assert_eq!(status_id(&moved), volume_id, "the same volume");
+    assert_eq!(world.sim.calls("volume/detach").await, 1);
+    assert_eq!(world.sim.calls("volume/attach").await, 2);
+
+    // Delete the VM and the volume together: they converge without an error loop.
+    world.delete::<LunaVM>("db2").await;
+    world.delete::<LunaVolume>("data").await;
+    world.delete::<LunaVM>("db").await;
+    world.gone::<LunaVolume>("data").await;
+    world.gone::<LunaVM>("db2").await;
+    world.gone::<LunaVM>("db").await;
+    assert_eq!(world.count("volumes").await, 0, "nothing left");
+    assert_eq!(world.count("vms").await, 0, "nothing left");
+    let deletes = world.sim.calls("volume/delete").await;
+    assert_eq!(deletes, 1, "one delete call, no retry loop");
+    assert!(world.sim.calls("volume/detach").await <= 2);
+
+    // Import: a volume made outside is adopted.
+    let cloud = world.cloud();
+    let outside = cloud
+        .volume_create(&lunanode_operator::lunanode::types::VolumeCreate {
+            region: "toronto".into(),
+            label: "outside".into(),
+            size_gb: 5,
+            image: None,
+            snapshot_id: None,
+        })
+        .await
+        .unwrap();
+    let mut spec = LunaVolumeSpec::new("outside", 5);
+    spec.import = Some(ImportSpec {
+        id: Some(outside.clone()),
+    });
+    world.create(&LunaVolume::new("adopted", spec)).await;
+    let adopted: LunaVolume = world.ready("adopted").await;
+    assert_eq!(status_id(&adopted), outside);
+    assert_eq!(
+        world.sim.calls("volume/create").await,
+        2,
+        "adopted, not created"
+    );
+    world.delete::<LunaVolume>("adopted").await;
+    world.gone::<LunaVolume>("adopted").await;
+    assert_eq!(world.count("volumes").await, 0, "nothing left");
+}
+
+#[tokio::test]
+async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
+    let world = world('m').await;
+    let mut spec = LunaVolumeSpec::new("orphan-data", 10);
+    spec.attach_to = Some(VolumeAttachment::vm_ref("nowhere"));
+    world.create(&LunaVolume::new("lost", spec)).await;
+    let condition = world
+        .condition::<LunaVolume>("lost", "VMNotFound", |c| c.reason == "VMNotFound")
+        .await;
+    assert!(
+        condition.message.contains("nowhere"),
+        "{}",
+        condition.message
+    );
+    // The volume itself is created; only the attach waits.
+    assert_eq!(world.sim.calls("volume/attach").await, 0);
+
+    let mut spec = LunaVMSpec::new("netless", "m.1", IMAGE);
+    spec.network_ref = Some(LocalObjectReference::new("absent"));
+    world.create(&LunaVM::new("netless", spec)).await;
+    let condition = world
+        .condition::<LunaVM>("netless", "NetworkNotFound", |c| {
+            c.reason == "NetworkNotFound"
+        })
+        .await;
+    assert!(
+        condition.message.contains("absent"),
+        "{}",
+        condition.message
+    );
+    assert_eq!(
+        world.sim.calls("vm/create").await,
+        0,
+        "no VM without its network"
+    );
+
+    // The reference appears: the VM follows without any nudge.
+    world
+        .create(&LunaNetwork::new(
+            "absent",
+            LunaNetworkSpec::new("e2e-late", "10.77.9.0/24"),
+        ))
+        .await;
+    let _: LunaVM = world.ready("netless").await;
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+}
