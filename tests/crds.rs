@@ -19,7 +19,7 @@ use kube::{
     runtime::{conditions, wait::await_condition},
 };
 use lunanode_operator::api::{
-    LunaVM, LunaVMStatus,
+    LunaFloatingIP, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
     common::{Condition, FIELD_MANAGER, READY, SYNCED, set_condition},
     crdgen,
     vm::{AtProvider, PendingCreate, VmAddress},
@@ -275,6 +275,21 @@ fn examples_fit_the_types() {
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(vm.spec.write_connection_secret_to_ref.is_some());
             }
+            "LunaVolume" => {
+                let volume: LunaVolume = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(volume.spec.attach_to.is_some(), "examples/{name}");
+            }
+            "LunaFloatingIP" => {
+                let ip: LunaFloatingIP = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(ip.spec.attach_to.is_some(), "examples/{name}");
+            }
+            "LunaNetwork" => {
+                let network: LunaNetwork = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(network.spec.subnet.ends_with(".0/24"), "examples/{name}");
+            }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
@@ -312,6 +327,9 @@ async fn install_crds(client: &Client) {
 fn dynamic(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
     let resource = match kind {
         "LunaVM" => ApiResource::erase::<LunaVM>(&()),
+        "LunaVolume" => ApiResource::erase::<LunaVolume>(&()),
+        "LunaFloatingIP" => ApiResource::erase::<LunaFloatingIP>(&()),
+        "LunaNetwork" => ApiResource::erase::<LunaNetwork>(&()),
         "Secret" => ApiResource::erase::<Secret>(&()),
         other => panic!("no API for kind {other}"),
     };
@@ -561,4 +579,127 @@ async fn the_apiserver_enforces_the_rules() {
         .expect("the operator's status is valid");
     let stored = typed.get("web-1").await.unwrap().status.unwrap();
     assert_eq!(stored, status, "status round-trips unchanged");
+}
+
+async fn create_kind(
+    api: &Api<DynamicObject>,
+    kind: &str,
+    name: &str,
+    spec: Value,
+) -> Result<(), kube::Error> {
+    let object = json!({
+        "apiVersion": "lunanode.com/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(object).unwrap(),
+    )
+    .await
+    .map(drop)
+}
+
+#[tokio::test]
+async fn volume_floating_ip_and_network_rules() {
+    let client = support::client().await;
+    install_crds(&client).await;
+    let ns = support::namespace(&client, "crds-infra").await;
+
+    let volumes = dynamic(&client, &ns, "LunaVolume");
+    let volume = json!({"label": "data", "size": 10});
+    create_kind(&volumes, "LunaVolume", "data", volume.clone())
+        .await
+        .expect("a plain volume");
+    assert_rejected(
+        patch_spec(&volumes, "data", json!({"size": 5})).await,
+        "size cannot shrink",
+    );
+    assert_rejected(
+        patch_spec(&volumes, "data", json!({"label": "other"})).await,
+        "label is immutable",
+    );
+    assert_rejected(
+        patch_spec(&volumes, "data", json!({"region": "montreal"})).await,
+        "region is immutable",
+    );
+    patch_spec(&volumes, "data", json!({"size": 30}))
+        .await
+        .expect("growing is allowed");
+    assert_rejected(
+        create_kind(
+            &volumes,
+            "LunaVolume",
+            "both",
+            json!({"label": "b", "size": 1, "image": "x", "snapshotId": "1"}),
+        )
+        .await,
+        "set at most one of image and snapshotId",
+    );
+    assert_rejected(
+        create_kind(
+            &volumes,
+            "LunaVolume",
+            "two-vms",
+            json!({"label": "b", "size": 1, "attachTo": {"vmRef": {"name": "a"}, "vmId": "1"}}),
+        )
+        .await,
+        "set exactly one of vmRef and vmId",
+    );
+    assert_rejected(
+        create_kind(
+            &volumes,
+            "LunaVolume",
+            "zero",
+            json!({"label": "b", "size": 0}),
+        )
+        .await,
+        "spec.size",
+    );
+
+    let networks = dynamic(&client, &ns, "LunaNetwork");
+    create_kind(
+        &networks,
+        "LunaNetwork",
+        "net",
+        json!({"name": "net", "subnet": "10.1.2.0/24"}),
+    )
+    .await
+    .expect("a plain network");
+    let network = networks.get("net").await.unwrap();
+    assert_eq!(network.data["spec"]["dns"], json!(["8.8.8.8", "8.8.4.4"]));
+    assert_rejected(
+        patch_spec(&networks, "net", json!({"subnet": "10.1.3.0/24"})).await,
+        "immutable",
+    );
+    assert_rejected(
+        create_kind(
+            &networks,
+            "LunaNetwork",
+            "public",
+            json!({"name": "p", "subnet": "8.8.8.0/24"}),
+        )
+        .await,
+        "spec.subnet",
+    );
+
+    let ips = dynamic(&client, &ns, "LunaFloatingIP");
+    create_kind(&ips, "LunaFloatingIP", "ip", json!({}))
+        .await
+        .expect("an address with every default");
+    assert_rejected(
+        patch_spec(&ips, "ip", json!({"region": "roubaix"})).await,
+        "region is immutable",
+    );
+    assert_rejected(
+        create_kind(
+            &ips,
+            "LunaFloatingIP",
+            "bad-rdns",
+            json!({"reverseDns": "not a name"}),
+        )
+        .await,
+        "spec.reverseDns",
+    );
 }

@@ -35,7 +35,7 @@ struct World {
     ns: String,
     sim: Simulator,
     account: (String, String),
-    _operator: Operator,
+    operator: Operator,
 }
 
 async fn world(tag: char) -> World {
@@ -55,7 +55,7 @@ async fn world(tag: char) -> World {
         ns,
         sim,
         account,
-        _operator: operator,
+        operator,
     }
 }
 
@@ -580,4 +580,59 @@ async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
         .await;
     let _: LunaVM = world.ready("netless").await;
     assert_eq!(world.sim.calls("vm/create").await, 1);
+}
+
+#[tokio::test]
+async fn lost_create_answers_and_a_crash_still_make_one_of_each() {
+    let mut world = world('c').await;
+    // Every create is carried out, then its answer is dropped.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({
+                "drop_after_commit_rate": 1.0,
+                "actions": ["volume/create", "floating/add", "network/create"],
+                "timeout_ms": 2000
+            }),
+        )
+        .await;
+    world
+        .create(&LunaVolume::new("once", LunaVolumeSpec::new("e2e-once", 5)))
+        .await;
+    world
+        .create(&LunaFloatingIP::new("once", LunaFloatingIPSpec::new()))
+        .await;
+    world
+        .create(&LunaNetwork::new(
+            "once",
+            LunaNetworkSpec::new("e2e-once", "10.77.5.0/24"),
+        ))
+        .await;
+    let sim = &world.sim;
+    support::eventually(WAIT, "a create attempt of each", || async move {
+        (sim.calls("volume/create").await >= 1
+            && sim.calls("floating/add").await >= 1
+            && sim.calls("network/create").await >= 1)
+            .then_some(())
+    })
+    .await;
+    // Crash the operator while the answers are lost, then let the API behave again.
+    world.operator.restart();
+    world.sim.admin_post("faults", json!({})).await;
+    let _: LunaVolume = world.ready("once").await;
+    let _: LunaFloatingIP = world.ready("once").await;
+    let _: LunaNetwork = world.ready("once").await;
+    assert_eq!(world.count("volumes").await, 1, "exactly one volume");
+    assert_eq!(world.count("floating_ips").await, 1, "exactly one address");
+    assert_eq!(world.count("networks").await, 1, "exactly one network");
+    world.delete::<LunaVolume>("once").await;
+    world.delete::<LunaFloatingIP>("once").await;
+    world.delete::<LunaNetwork>("once").await;
+    world.gone::<LunaVolume>("once").await;
+    world.gone::<LunaFloatingIP>("once").await;
+    world.gone::<LunaNetwork>("once").await;
+    assert_eq!(world.count("volumes").await, 0);
+    assert_eq!(world.count("floating_ips").await, 0);
+    assert_eq!(world.count("networks").await, 0);
 }

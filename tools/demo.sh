@@ -35,9 +35,9 @@ operator_pid=$!
 
 echo "== applying examples/"
 kubectl apply -f examples/
-echo "== waiting until every LunaVM is Ready"
-kubectl wait --for=condition=Ready lunavm --all --timeout=180s
-kubectl get lunavms -o wide
+echo "== waiting until every object is Ready"
+kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork --all --timeout=240s
+kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks -o wide
 
 cat <<MSG
 
@@ -48,7 +48,10 @@ The demo is up. In another terminal:
   kubectl patch lvm web-1 --type merge -p '{"spec":{"plan":"m.4"}}'          # resize
   kubectl patch lvm web-1 --type merge -p '{"spec":{"powerState":"Stopped"}}' # power off
   kubectl get secret web-1-connection -o yaml                                 # login details
-  kubectl delete lvm web-1             # deletes the VM, then the object
+  kubectl get lvol,lfip,lnet           # the volume and floating IP attached to web-1, the network
+  kubectl patch lvol web-1-data --type merge -p '{"spec":{"size":40}}'        # grow the volume
+  kubectl delete lvm web-1             # waits (Ready=False InUse) while the volume and IP hold it
+  kubectl delete lvol,lfip --all       # ... then they let go, and the VM goes too
 
 The simulated Luna Node API (the demo account of examples/credentials-secret.yaml):
   export LUNANODE_API_ID=demoapiid0000001 LUNANODE_API_KEY=\$(printf 'demo%.0s' {1..32})
