@@ -74,7 +74,7 @@ pub struct LunaVolumeSpec {
 
     /// Size in GB. Growing it extends the volume; it cannot shrink.
     #[schemars(range(min = 1, max = 16000))]
-    pub size: u32,
+    pub size: i32,
 
     /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
     /// is found again, so keep it unique on the account. Immutable.
@@ -155,7 +155,7 @@ impl VolumeAttachment {
 
 impl LunaVolumeSpec {
     /// An empty volume of `size` GB labelled `label`, in the default region, unattached.
-    pub fn new(label: impl Into<String>, size: u32) -> Self {
+    pub fn new(label: impl Into<String>, size: i32) -> Self {
         Self {
             region: super::vm::default_region(),
             size,

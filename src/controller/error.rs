@@ -120,7 +120,7 @@ impl Error {
             } => retry_after.unwrap_or(Duration::from_secs(1)),
             Error::DeletionInProgress { .. } => Duration::from_secs(3),
             // The referrer's own change wakes this object; the retry is only a safety net.
-            Error::InUse { .. } => Duration::from_secs(60),
+            Error::InUse { .. } => Duration::from_secs(30),
             Error::Credentials { .. } | Error::Paused { .. } => Duration::from_secs(30),
             Error::Kube { source, .. } if is_conflict(source) => Duration::from_millis(200),
             Error::Finalizer(inner) => match inner.as_ref() {
@@ -136,6 +136,40 @@ impl Error {
 /// Whether a Kubernetes error is a write conflict (a stale copy of the object).
 pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
+impl Error {
+    /// The error inside the finalizer helper's wrapper, if any.
+    pub fn root(&self) -> &Error {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match self {
+            Error::Finalizer(inner) => match inner.as_ref() {
+                Finalizer::ApplyFailed(error) | Finalizer::CleanupFailed(error) => error.root(),
+                _ => self,
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether the reconcile worked from a stale copy of the object: a status write that
+    /// conflicted, or a finalizer patch whose precondition failed (422 from its `test` step).
+    /// Routine with several watches; retried at once, logged at debug level.
+    pub fn is_stale_copy(&self) -> bool {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match self {
+            Error::Kube { source, .. } => is_conflict(source),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                Finalizer::ApplyFailed(error) | Finalizer::CleanupFailed(error) => {
+                    error.is_stale_copy()
+                }
+                Finalizer::AddFinalizer(source) | Finalizer::RemoveFinalizer(source) => {
+                    matches!(source, kube::Error::Api(status) if status.code == 409 || status.code == 422)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// Per-object retry state: consecutive failures, reset by a successful reconcile.
@@ -154,12 +188,10 @@ impl Backoff {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = failures.entry(key.to_owned()).or_default();
         *count = count.saturating_add(1);
-        if let Error::Kube { source, .. } = error {
-            if is_conflict(source) {
-                // A conflict means a newer copy exists: retry soon, without growing the backoff.
-                *count = count.saturating_sub(1);
-                return error.floor();
-            }
+        if error.is_stale_copy() {
+            // A newer copy exists: retry soon, without growing the backoff.
+            *count = count.saturating_sub(1);
+            return Duration::from_millis(200);
         }
         let exponent = (*count - 1).min(8);
         let base = Duration::from_secs(2)
@@ -181,6 +213,17 @@ impl Backoff {
 /// Turns a retryable error into a requeue.
 pub fn requeue(backoff: &Backoff, key: &str, error: &Error) -> Action {
     let delay = backoff.next(key, error);
+    if error.is_stale_copy() {
+        tracing::debug!(object = key, error = %error, "stale copy; retrying with the fresh object");
+        return Action::requeue(delay);
+    }
+    if matches!(
+        error.root(),
+        Error::InUse { .. } | Error::DeletionInProgress { .. }
+    ) {
+        tracing::info!(object = key, error = %error, retry_in = ?delay, "deletion waits");
+        return Action::requeue(delay);
+    }
     tracing::warn!(object = key, category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -316,9 +316,9 @@ impl External for LunaFloatingIP {
         Ok(Action::await_change())
     }
 
-    fn holders(&self, ctx: &Context) -> Vec<String> {
+    async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
         let namespace = self.namespace().unwrap_or_default();
-        managed::holders::<LunaVM>(ctx, &namespace, &self.name_any(), vm_floating_refs)
+        managed::holders::<LunaVM>(ctx, &namespace, &self.name_any(), vm_floating_refs).await
     }
 
     async fn delete(

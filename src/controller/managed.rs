@@ -503,19 +503,30 @@ pub fn resolve<T: Reconciler>(ctx: &Context, namespace: &str, name: &str) -> Ref
 }
 
 /// The objects of kind `R` in `namespace` that name `name` through `refers` and are not gone:
-/// the holders that keep a referenced object from being deleted.
-pub fn holders<R: Reconciler>(
+/// the holders that keep a referenced object from being deleted. Read from the API server, not
+/// from a watch cache: the wake-up that follows a holder's removal comes from another watch, and
+/// a cache that has not seen the removal yet would hold the object back until the next retry.
+pub async fn holders<R: Reconciler>(
     ctx: &Context,
     namespace: &str,
     name: &str,
     refers: impl Fn(&R) -> Vec<String>,
-) -> Vec<String> {
-    ctx.registry
-        .objects::<R>(namespace)
-        .into_iter()
+) -> Result<Vec<String>, Error> {
+    let api: Api<R> = Api::namespaced(ctx.kube.clone(), namespace);
+    let listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "list referrers",
+            object: format!("{namespace}/{name}"),
+            source: Box::new(source),
+        })?;
+    Ok(listed
+        .items
+        .iter()
         .filter(|holder| refers(holder).iter().any(|target| target == name))
-        .map(|holder| format!("{} {}", R::KIND, key(&*holder)))
-        .collect()
+        .map(|holder| format!("{} {}", R::KIND, key(holder)))
+        .collect())
 }
 
 /// Maps a change of a referrer `R` to the objects of kind `K` it names (for `watches`).
@@ -599,8 +610,8 @@ pub trait External: Reconciler {
     ) -> impl Future<Output = Result<Action, Error>> + Send;
 
     /// Other managed objects that use this one: its deletion waits for them.
-    fn holders(&self, _ctx: &Context) -> Vec<String> {
-        Vec::new()
+    fn holders(&self, _ctx: &Context) -> impl Future<Output = Result<Vec<String>, Error>> + Send {
+        async { Ok(Vec::new()) }
     }
 
     /// Deletes the cloud object (or takes the step before it, such as a detach). The driver
@@ -942,7 +953,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     if status.id().is_none() && status.pending_create().is_none() {
         return Ok(Action::await_change());
     }
-    let holders = object.holders(cx.ctx);
+    let holders = object.holders(cx.ctx).await?;
     if !holders.is_empty() {
         let holders = holders.join(", ");
         let mut blocked = status.clone();

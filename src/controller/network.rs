@@ -167,10 +167,10 @@ impl External for LunaNetwork {
         Ok(Action::await_change())
     }
 
-    fn holders(&self, ctx: &Context) -> Vec<String> {
+    async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
         let namespace = kube::ResourceExt::namespace(self).unwrap_or_default();
         let name = kube::ResourceExt::name_any(self);
-        managed::holders::<LunaVM>(ctx, &namespace, &name, vm_networks)
+        managed::holders::<LunaVM>(ctx, &namespace, &name, vm_networks).await
     }
 
     async fn delete(

@@ -96,18 +96,16 @@ impl Reconciler for LunaVM {
 }
 
 /// The objects that hold VM `vm` by reference: its deletion waits for them to let go.
-pub(super) fn holders(vm: &LunaVM, ctx: &Context) -> Vec<String> {
+pub(super) async fn holders(vm: &LunaVM, ctx: &Context) -> Result<Vec<String>, Error> {
     let namespace = vm.namespace().unwrap_or_default();
     let name = vm.name_any();
     let mut holders =
-        managed::holders::<LunaVolume>(ctx, &namespace, &name, super::volume::attached_vm);
-    holders.extend(managed::holders::<LunaFloatingIP>(
-        ctx,
-        &namespace,
-        &name,
-        super::floating::attached_vm,
-    ));
-    holders
+        managed::holders::<LunaVolume>(ctx, &namespace, &name, super::volume::attached_vm).await?;
+    holders.extend(
+        managed::holders::<LunaFloatingIP>(ctx, &namespace, &name, super::floating::attached_vm)
+            .await?,
+    );
+    Ok(holders)
 }
 
 pub(super) fn credentials_name(vm: &LunaVM) -> String {

@@ -32,7 +32,7 @@ pub(super) async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, 
     if status.id.is_none() && status.pending_create.is_none() {
         return Ok(Action::await_change());
     }
-    let holders = super::vm::holders(vm, ctx);
+    let holders = super::vm::holders(vm, ctx).await?;
     if !holders.is_empty() {
         let holders = holders.join(", ");
         let mut blocked = status.clone();

@@ -186,7 +186,7 @@ impl External for LunaVolume {
             .volume_create(&VolumeCreate {
                 region: spec.region.clone(),
                 label: spec.label.clone(),
-                size_gb: u64::from(spec.size),
+                size_gb: u64::try_from(spec.size).unwrap_or(1),
                 image: plan.image,
                 snapshot_id: spec.snapshot_id.clone(),
             })
@@ -221,7 +221,7 @@ impl External for LunaVolume {
         }
 
         // Size: volumes only grow (a CEL rule rejects a smaller spec).
-        let wanted_size = u64::from(self.spec.size);
+        let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
         if observed.size.is_some_and(|size| size < wanted_size) {
             let result = account
                 .client
