@@ -19,7 +19,7 @@ use kube::{
     runtime::{conditions, wait::await_condition},
 };
 use lunanode_operator::api::{
-    LunaFloatingIP, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
+    LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
     common::{Condition, FIELD_MANAGER, READY, SYNCED, set_condition},
     crdgen,
     vm::{AtProvider, PendingCreate, VmAddress},
@@ -290,6 +290,11 @@ fn examples_fit_the_types() {
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(network.spec.subnet.ends_with(".0/24"), "examples/{name}");
             }
+            "LunaLoadBalancer" => {
+                let lb: LunaLoadBalancer = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(!lb.spec.members.is_empty(), "examples/{name}: members");
+            }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
@@ -330,6 +335,7 @@ fn dynamic(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
         "LunaVolume" => ApiResource::erase::<LunaVolume>(&()),
         "LunaFloatingIP" => ApiResource::erase::<LunaFloatingIP>(&()),
         "LunaNetwork" => ApiResource::erase::<LunaNetwork>(&()),
+        "LunaLoadBalancer" => ApiResource::erase::<LunaLoadBalancer>(&()),
         "Secret" => ApiResource::erase::<Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

@@ -7,7 +7,10 @@ use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{floating::LunaFloatingIP, network::LunaNetwork, vm::LunaVM, volume::LunaVolume};
+use super::{
+    floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer, network::LunaNetwork, vm::LunaVM,
+    volume::LunaVolume,
+};
 
 /// Every CRD this operator serves, in a stable order (new kinds are appended).
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -16,6 +19,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         LunaVolume::crd(),
         LunaFloatingIP::crd(),
         LunaNetwork::crd(),
+        LunaLoadBalancer::crd(),
     ]
     .into_iter()
     .map(unwrap_descriptions)

@@ -2,18 +2,21 @@
 //!
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
-//! - [`vm`] holds `LunaVM`; [`volume`], [`floating`] and [`network`] the kinds around it.
+//! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
+//!   around it.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
 pub mod crdgen;
 pub mod floating;
+pub mod loadbalancer;
 pub mod network;
 pub mod vm;
 pub mod volume;
 
 pub use common::{ManagedResource, ManagedStatus};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
+pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
 pub use vm::{LunaVM, LunaVMSpec, LunaVMStatus};
 pub use volume::{LunaVolume, LunaVolumeSpec, LunaVolumeStatus};

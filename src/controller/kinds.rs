@@ -11,7 +11,10 @@ use super::{
     Context,
     managed::{self, Readiness},
 };
-use crate::api::{floating::LunaFloatingIP, network::LunaNetwork, vm::LunaVM, volume::LunaVolume};
+use crate::api::{
+    floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer, network::LunaNetwork, vm::LunaVM,
+    volume::LunaVolume,
+};
 
 /// Runs the controllers of every kind until `shutdown` completes; `ready` turns true once all
 /// of them have synced their object caches.
@@ -21,11 +24,12 @@ pub async fn run_all(
     ready: Arc<AtomicBool>,
 ) {
     let shutdown: Shared<_> = shutdown.boxed().shared();
-    let readiness = Readiness::new(4, ready);
+    let readiness = Readiness::new(5, ready);
     futures::join!(
         managed::run::<LunaVM>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaNetwork>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaFloatingIP>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaVolume>(ctx.clone(), shutdown.clone(), readiness.clone()),
+        managed::run::<LunaLoadBalancer>(ctx.clone(), shutdown.clone(), readiness.clone()),
     );
 }

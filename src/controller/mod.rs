@@ -8,6 +8,7 @@ pub mod floating;
 pub mod kinds;
 pub mod leader;
 pub mod list_cache;
+pub mod loadbalancer;
 pub mod managed;
 pub mod network;
 pub mod report;

@@ -12,11 +12,13 @@ use super::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
+    loadbalancer::lb_networks,
     managed::{self, Blocked, Cx, External, Reconciler, cloud, set},
 };
 use crate::{
     api::{
         common::READY,
+        loadbalancer::LunaLoadBalancer,
         network::{LunaNetwork, NetworkAtProvider},
         vm::LunaVM,
     },
@@ -88,11 +90,17 @@ impl Reconciler for LunaNetwork {
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // A referrer that goes away (or changes) may release a network waiting to be deleted.
-        controller.watches(
-            managed::scoped::<LunaVM>(ctx),
-            watcher::Config::default().any_semantic(),
-            managed::referenced::<LunaNetwork, LunaVM>(vm_networks),
-        )
+        controller
+            .watches(
+                managed::scoped::<LunaVM>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referenced::<LunaNetwork, LunaVM>(vm_networks),
+            )
+            .watches(
+                managed::scoped::<LunaLoadBalancer>(ctx),
+                watcher::Config::default().any_semantic(),
+                managed::referenced::<LunaNetwork, LunaLoadBalancer>(lb_networks),
+            )
     }
 }
 
@@ -170,7 +178,11 @@ impl External for LunaNetwork {
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
         let namespace = kube::ResourceExt::namespace(self).unwrap_or_default();
         let name = kube::ResourceExt::name_any(self);
-        managed::holders::<LunaVM>(ctx, &namespace, &name, vm_networks).await
+        let mut holders = managed::holders::<LunaVM>(ctx, &namespace, &name, vm_networks).await?;
+        holders.extend(
+            managed::holders::<LunaLoadBalancer>(ctx, &namespace, &name, lb_networks).await?,
+        );
+        Ok(holders)
     }
 
     async fn delete(

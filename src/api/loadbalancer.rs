@@ -1,0 +1,445 @@
+//! `LunaLoadBalancer`: a Luna Node load balancer in a private network, its pool of members and
+//! an optional floating IP.
+//!
+//! Luna Node has no call to change a load balancer, so region, name, network, method, protocol,
+//! port and connection limit are create-only (CEL rules refuse an edit at `kubectl apply` time).
+//! The members are reconciled: `spec.members` is the whole pool, and members added outside the
+//! operator are removed. A `vmRef` member is the LunaVM's private IP
+//! (`status.atProvider.privateIp`) and follows it; a member whose LunaVM is missing, not created
+//! yet or being deleted is left out of the pool (and reported) until the VM is back.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, PendingCreate,
+    SecretRef, not_nullable,
+};
+
+/// Desired state of a LunaLoadBalancer.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "lunanode.com",
+    version = "v1alpha1",
+    kind = "LunaLoadBalancer",
+    plural = "lunaloadbalancers",
+    singular = "lunaloadbalancer",
+    shortname = "llb",
+    category = "lunanode",
+    namespaced,
+    status = "LunaLoadBalancerStatus",
+    derive = "PartialEq",
+    doc = "A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs).",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    ),
+    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+    printcolumn(
+        name = "IP",
+        type_ = "string",
+        json_path = ".status.atProvider.floatingIP"
+    ),
+    printcolumn(
+        name = "Members",
+        type_ = "integer",
+        json_path = ".status.atProvider.memberCount"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.atProvider.status"
+    ),
+    printcolumn(
+        name = "Port",
+        type_ = "integer",
+        json_path = ".spec.port",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Region",
+        type_ = "string",
+        json_path = ".spec.region",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(
+    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
+        .message("set at most one of networkRef and netId"),
+    validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
+        .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
+    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
+        .message("set at most one of floatingIP and floatingIPRef"),
+    validation = Rule::new(
+        "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
+    )
+    .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
+    validation = Rule::new(
+        "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)"
+    )
+    .message("name is immutable")
+    .field_path(".name"),
+    validation = Rule::new(
+        "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
+    )
+    .message("networkRef is immutable")
+    .field_path(".networkRef"),
+    validation = Rule::new(
+        "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
+    )
+    .message("netId is immutable")
+    .field_path(".netId"),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct LunaLoadBalancerSpec {
+    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+    #[serde(default = "super::vm::default_region")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+    pub region: String,
+
+    /// Name of the load balancer on Luna Node (default: the object's name); also how a load
+    /// balancer whose create answer was lost is found again, so keep it unique on the account.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    )]
+    pub name: Option<String>,
+
+    /// A `LunaNetwork` in the same namespace to create the load balancer in. Exactly one of
+    /// `networkRef` and `netId` (an import may leave both out). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_ref: Option<LocalObjectReference>,
+
+    /// ID of an existing Luna Node network to create the load balancer in. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub net_id: Option<String>,
+
+    /// How connections are spread: `ROUND_ROBIN` (default), `LEAST_CONNECTIONS` or
+    /// `SOURCE_IP`. Immutable.
+    #[serde(default)]
+    pub method: LbMethod,
+
+    /// `HTTP`, `HTTPS` or `TCP` (default). Immutable.
+    #[serde(default)]
+    pub protocol: LbProtocol,
+
+    /// The port the load balancer listens on. Immutable.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+
+    /// The most connections at once; `-1` (default) for no limit. Immutable.
+    #[serde(default = "unlimited")]
+    #[schemars(range(min = -1, max = 1_000_000))]
+    pub connection_limit: i64,
+
+    /// The whole pool: the operator adds and removes members so that Luna Node has exactly
+    /// these (members added by other means are removed). A `vmRef` member follows the LunaVM's
+    /// private IP and is left out while that VM has none.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub members: Vec<LbMemberSpec>,
+
+    /// A floating IP already on the account (same region) to associate with the load balancer.
+    /// At most one of `floatingIP` and `floatingIPRef`. Removing it leaves the address
+    /// associated: Luna Node has no call to take it back short of deleting the load balancer.
+    #[serde(
+        default,
+        rename = "floatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(ipv4, length(max = 15))]
+    pub floating_ip: Option<String>,
+
+    /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to associate.
+    #[serde(
+        default,
+        rename = "floatingIPRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating_ip_ref: Option<LocalObjectReference>,
+
+    /// What happens to the load balancer when this object is deleted: `Delete` (default) or
+    /// `Orphan`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Managed` (default) creates, updates and deletes the load balancer; `ObserveOnly` only
+    /// reports what `lb/list` shows of it.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// Adopt an existing load balancer (by its ID) instead of creating one. Its pool becomes the
+    /// operator's: members not in `spec.members` are removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+
+    /// The Secret with the API credentials, in the same namespace. Default:
+    /// `lunanode-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+fn unlimited() -> i64 {
+    -1
+}
+
+/// How a load balancer spreads connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LbMethod {
+    /// In turn.
+    #[default]
+    RoundRobin,
+    /// To the member with the fewest open connections.
+    LeastConnections,
+    /// By client address, so a client keeps its member.
+    SourceIp,
+}
+
+impl LbMethod {
+    /// The wire form, e.g. `ROUND_ROBIN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "ROUND_ROBIN",
+            Self::LeastConnections => "LEAST_CONNECTIONS",
+            Self::SourceIp => "SOURCE_IP",
+        }
+    }
+}
+
+/// What a load balancer speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LbProtocol {
+    /// HTTP.
+    Http,
+    /// HTTPS (passed through).
+    Https,
+    /// Any TCP stream.
+    #[default]
+    Tcp,
+}
+
+impl LbProtocol {
+    /// The wire form, e.g. `TCP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "HTTP",
+            Self::Https => "HTTPS",
+            Self::Tcp => "TCP",
+        }
+    }
+}
+
+/// One member of the pool: a LunaVM (its private IP) or an address, and a port.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("has(self.vmRef) != has(self.ip)").message("set exactly one of vmRef and ip"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LbMemberSpec {
+    /// A LunaVM in the same namespace: the member is its private IP, and follows it. The VM's
+    /// deletion does not wait for the load balancer: the member is removed when the VM goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<LocalObjectReference>,
+
+    /// A backend address (IPv4), reachable from the load balancer's network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(ipv4, length(max = 15))]
+    pub ip: Option<String>,
+
+    /// The backend port (default: the load balancer's `port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+}
+
+impl LbMemberSpec {
+    /// The LunaVM `name` on `port`.
+    pub fn vm(name: impl Into<String>, port: u16) -> Self {
+        Self {
+            vm_ref: Some(LocalObjectReference::new(name)),
+            ip: None,
+            port: Some(port),
+        }
+    }
+
+    /// The address `ip` on `port`.
+    pub fn ip(ip: impl Into<String>, port: u16) -> Self {
+        Self {
+            vm_ref: None,
+            ip: Some(ip.into()),
+            port: Some(port),
+        }
+    }
+}
+
+impl LunaLoadBalancerSpec {
+    /// A round-robin TCP load balancer on `port` in the LunaNetwork `network`, default region,
+    /// without members.
+    pub fn new(network: impl Into<String>, port: u16) -> Self {
+        Self {
+            region: super::vm::default_region(),
+            name: None,
+            network_ref: Some(LocalObjectReference::new(network)),
+            net_id: None,
+            method: LbMethod::default(),
+            protocol: LbProtocol::default(),
+            port,
+            connection_limit: unlimited(),
+            members: Vec::new(),
+            floating_ip: None,
+            floating_ip_ref: None,
+            deletion_policy: DeletionPolicy::default(),
+            management_policy: ManagementPolicy::default(),
+            import: None,
+            credentials_secret_ref: None,
+        }
+    }
+}
+
+/// Observed state of a LunaLoadBalancer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LunaLoadBalancerStatus {
+    /// The Luna Node ID of the load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// The load balancer as the API last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<LoadBalancerAtProvider>,
+
+    /// `Ready`: the load balancer is active with exactly the members of the spec (and its
+    /// floating IP). `Synced`: the last reconcile succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// A create whose answer has not been recorded yet: found again by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// The reconcile-requested-at annotation value last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
+
+    /// The floating IP the operator last associated.
+    #[serde(
+        default,
+        rename = "appliedFloatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub applied_floating_ip: Option<String>,
+}
+
+/// A load balancer as the API reports it: the `lb/list` fields, and the `lb/info` ones as of
+/// the last read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerAtProvider {
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Its network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_id: Option<String>,
+    /// Its state, e.g. `creating` or `active`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Its balancing method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Its protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Its listening port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Its connection limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<i64>,
+    /// The floating IP associated with it.
+    #[serde(
+        default,
+        rename = "floatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating_ip: Option<String>,
+    /// How many members its pool has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<u32>,
+    /// Its pool, as of the last `lb/info` (absent until the first read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<LbMemberStatus>>,
+}
+
+/// A pool member as the API reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LbMemberStatus {
+    /// Its member ID.
+    pub member_id: String,
+    /// Its address.
+    pub ip: String,
+    /// Its port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+crate::managed_kind!(LunaLoadBalancer, LunaLoadBalancerStatus);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_wire_names_and_defaults_are_the_documented_ones() {
+        let spec: LunaLoadBalancerSpec = serde_json::from_value(serde_json::json!({
+            "networkRef": {"name": "private"},
+            "port": 80,
+            "members": [{"vmRef": {"name": "web-1"}}, {"ip": "10.0.0.9", "port": 8080}],
+            "floatingIP": "203.0.113.7",
+        }))
+        .unwrap();
+        assert_eq!(spec.region, "toronto");
+        assert_eq!(spec.method.as_str(), "ROUND_ROBIN");
+        assert_eq!(spec.protocol.as_str(), "TCP");
+        assert_eq!(spec.connection_limit, -1);
+        assert_eq!(spec.members[1], LbMemberSpec::ip("10.0.0.9", 8080));
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(value["method"], "ROUND_ROBIN");
+        assert_eq!(value["floatingIP"], "203.0.113.7");
+        let methods: Vec<LbMethod> =
+            serde_json::from_value(serde_json::json!(["LEAST_CONNECTIONS", "SOURCE_IP"])).unwrap();
+        assert_eq!(methods, [LbMethod::LeastConnections, LbMethod::SourceIp]);
+        let protocol: LbProtocol = serde_json::from_value(serde_json::json!("HTTPS")).unwrap();
+        assert_eq!(protocol.as_str(), "HTTPS");
+    }
+}
