@@ -19,7 +19,7 @@ use kube::{
     runtime::{conditions, wait::await_condition},
 };
 use lunanode_operator::api::{
-    LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
     common::{Condition, FIELD_MANAGER, READY, SYNCED, set_condition},
     crdgen,
     vm::{AtProvider, PendingCreate, VmAddress},
@@ -290,6 +290,17 @@ fn examples_fit_the_types() {
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(network.spec.subnet.ends_with(".0/24"), "examples/{name}");
             }
+            "LunaDnsZone" => {
+                let zone: LunaDnsZone = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    zone.spec
+                        .records
+                        .iter()
+                        .any(|record| record.vm_ref.is_some()),
+                    "examples/{name}: records that follow a LunaVM"
+                );
+            }
             "LunaLoadBalancer" => {
                 let lb: LunaLoadBalancer = serde_json::from_value(document.clone())
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
@@ -336,6 +347,7 @@ fn dynamic(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
         "LunaFloatingIP" => ApiResource::erase::<LunaFloatingIP>(&()),
         "LunaNetwork" => ApiResource::erase::<LunaNetwork>(&()),
         "LunaLoadBalancer" => ApiResource::erase::<LunaLoadBalancer>(&()),
+        "LunaDnsZone" => ApiResource::erase::<LunaDnsZone>(&()),
         "Secret" => ApiResource::erase::<Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

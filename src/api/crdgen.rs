@@ -8,8 +8,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use super::{
-    floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer, network::LunaNetwork, vm::LunaVM,
-    volume::LunaVolume,
+    dnszone::LunaDnsZone, floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer,
+    network::LunaNetwork, vm::LunaVM, volume::LunaVolume,
 };
 
 /// Every CRD this operator serves, in a stable order (new kinds are appended).
@@ -20,6 +20,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         LunaFloatingIP::crd(),
         LunaNetwork::crd(),
         LunaLoadBalancer::crd(),
+        LunaDnsZone::crd(),
     ]
     .into_iter()
     .map(unwrap_descriptions)

@@ -3,11 +3,12 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it.
+//!   around it; [`dnszone`] holds `LunaDnsZone`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
 pub mod crdgen;
+pub mod dnszone;
 pub mod floating;
 pub mod loadbalancer;
 pub mod network;
@@ -15,6 +16,7 @@ pub mod vm;
 pub mod volume;
 
 pub use common::{ManagedResource, ManagedStatus};
+pub use dnszone::{LunaDnsZone, LunaDnsZoneSpec, LunaDnsZoneStatus};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};

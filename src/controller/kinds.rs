@@ -12,8 +12,8 @@ use super::{
     managed::{self, Readiness},
 };
 use crate::api::{
-    floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer, network::LunaNetwork, vm::LunaVM,
-    volume::LunaVolume,
+    dnszone::LunaDnsZone, floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer,
+    network::LunaNetwork, vm::LunaVM, volume::LunaVolume,
 };
 
 /// Runs the controllers of every kind until `shutdown` completes; `ready` turns true once all
@@ -24,12 +24,13 @@ pub async fn run_all(
     ready: Arc<AtomicBool>,
 ) {
     let shutdown: Shared<_> = shutdown.boxed().shared();
-    let readiness = Readiness::new(5, ready);
+    let readiness = Readiness::new(6, ready);
     futures::join!(
         managed::run::<LunaVM>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaNetwork>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaFloatingIP>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaVolume>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaLoadBalancer>(ctx.clone(), shutdown.clone(), readiness.clone()),
+        managed::run::<LunaDnsZone>(ctx.clone(), shutdown.clone(), readiness.clone()),
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod caches;
+pub mod dnszone;
 pub mod error;
 pub mod floating;
 pub mod kinds;

@@ -269,11 +269,16 @@ impl Operator {
         self.spawn();
     }
 
-    /// The address of its health and metrics server, read from its log.
+    /// The address of its current health and metrics server, read from its log.
     pub async fn metrics_address(&self) -> String {
         for _ in 0..300 {
             let logs = self.logs();
-            if let Some(line) = logs.lines().find(|line| line.contains("serving /healthz")) {
+            // The last one: after a restart the log holds every run's address.
+            if let Some(line) = logs
+                .lines()
+                .filter(|line| line.contains("serving /healthz"))
+                .last()
+            {
                 let plain: String = strip_ansi(line);
                 if let Some(address) = plain
                     .split_whitespace()
