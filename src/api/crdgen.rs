@@ -28,11 +28,21 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 }
 
 /// Joins the hard-wrapped lines of the `///` comments that became schema descriptions, keeping
-/// paragraph breaks, so that `kubectl explain` can wrap the text itself.
+/// paragraph breaks, so that `kubectl explain` can wrap the text itself; drops the `uint*`
+/// formats the API server does not know.
 fn unwrap_descriptions(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     fn walk(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
+                // schemars names unsigned integers `uint32` and friends, a format the API server
+                // does not know (it warns at install); the `minimum` it also sets says enough.
+                if map
+                    .get("format")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|format| format.starts_with("uint"))
+                {
+                    map.remove("format");
+                }
                 for (key, child) in map.iter_mut() {
                     match child {
                         serde_json::Value::String(text) if key == "description" => {

@@ -276,8 +276,8 @@ impl Operator {
             // The last one: after a restart the log holds every run's address.
             if let Some(line) = logs
                 .lines()
-                .filter(|line| line.contains("serving /healthz"))
-                .last()
+                .rev()
+                .find(|line| line.contains("serving /healthz"))
             {
                 let plain: String = strip_ansi(line);
                 if let Some(address) = plain

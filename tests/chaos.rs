@@ -1,0 +1,378 @@
+//! Chaos: many objects of every kind while the simulator injects latency, 5xx answers,
+//! timeouts, commit-then-drop answers and throttling bursts, and the operator process is
+//! SIGKILLed and restarted at random moments. Then the faults stop and the test checks that
+//! everything converged to Ready with exactly the declared cloud objects (no duplicate), that
+//! deleting every manifest leaves nothing, and that the API key and the VM passwords appear in
+//! no log line, Event, status or metric.
+//!
+//! The short form runs in the test command (`cargo test --test chaos`); set
+//! `LUNANODE_CHAOS_SECONDS` (default 40) for a longer storm, `LUNANODE_CHAOS_SEED` to replay one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use k8s_openapi::api::events::v1::Event;
+use kube::{
+    Api, Resource,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use lunanode_operator::{
+    api::{
+        common::{ManagedResource, is_condition_true},
+        dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
+        floating::{LunaFloatingIP, LunaFloatingIPSpec},
+        vm::{LunaVM, LunaVMSpec},
+        volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
+    },
+    lunanode::{Client, ClientConfig, Credentials},
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use support::processes::{Operator, Simulator, test_account};
+
+const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
+const VMS: usize = 50;
+const VOLUMES: usize = 20;
+const FLOATING_IPS: usize = 10;
+/// Records of the zone: one A record per VM of the first ten, and five TXT records.
+const VM_RECORDS: usize = 10;
+const TXT_RECORDS: usize = 5;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The storm: every kind of fault the simulator has, on every action.
+fn storm(seed: u64, throttled: bool) -> Value {
+    let mut faults = json!({
+        "latency_ms": 20,
+        "latency_jitter_ms": 80,
+        "http_5xx_rate": 0.10,
+        "timeout_rate": 0.05,
+        "timeout_ms": 1500,
+        "drop_after_commit_rate": 0.02,
+        "seed": seed,
+    });
+    if throttled {
+        faults["throttle_burst"] = json!({"per_second": 2.0, "burst": 4.0});
+    }
+    faults
+}
+
+async fn all<K>(api: &Api<K>) -> Vec<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default()).await.unwrap().items
+}
+
+fn ready<K: ManagedResource>(object: &K) -> bool {
+    is_condition_true(object.conditions(), "Ready")
+        && object.observed_generation() == object.meta().generation
+}
+
+#[tokio::test]
+async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
+    let seconds = env_u64("LUNANODE_CHAOS_SECONDS", 40);
+    let seed = env_u64(
+        "LUNANODE_CHAOS_SEED",
+        rand::rng().random_range(1..u64::from(u32::MAX)),
+    );
+    println!("chaos: {seconds} s of faults, seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "chaos").await;
+    let account = test_account('x');
+    let sim = Simulator::start(&account, &["--build-seconds", "3"]);
+    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    let mut operator = Operator::start(
+        &support::control_plane().kubeconfig,
+        &sim.endpoint(),
+        &["--namespace", &ns, "--concurrency", "8"],
+    );
+
+    let vms: Api<LunaVM> = Api::namespaced(client.clone(), &ns);
+    let volumes: Api<LunaVolume> = Api::namespaced(client.clone(), &ns);
+    let ips: Api<LunaFloatingIP> = Api::namespaced(client.clone(), &ns);
+    let zones: Api<LunaDnsZone> = Api::namespaced(client.clone(), &ns);
+
+    // The storm starts before the first manifest.
+    sim.admin_post("faults", storm(seed, false)).await;
+    for i in 0..VMS {
+        let name = format!("chaos-{i:02}");
+        vms.create(
+            &PostParams::default(),
+            &LunaVM::new(&name, LunaVMSpec::new(&name, "m.1", IMAGE)),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..VOLUMES {
+        let mut spec = LunaVolumeSpec::new(format!("chaos-data-{i:02}"), 5 + i as i32);
+        // Half of them attached to a VM by reference.
+        if i % 2 == 0 {
+            spec.attach_to = Some(VolumeAttachment::vm_ref(format!("chaos-{i:02}")));
+        }
+        volumes
+            .create(
+                &PostParams::default(),
+                &LunaVolume::new(&format!("data-{i:02}"), spec),
+            )
+            .await
+            .unwrap();
+    }
+    for i in 0..FLOATING_IPS {
+        ips.create(
+            &PostParams::default(),
+            &LunaFloatingIP::new(&format!("ip-{i:02}"), LunaFloatingIPSpec::new()),
+        )
+        .await
+        .unwrap();
+    }
+
+    let mut zone = LunaDnsZoneSpec::new("chaos.example.");
+    zone.records = (0..VM_RECORDS)
+        .map(|i| DnsRecordSpec::vm(format!("vm{i:02}"), format!("chaos-{i:02}")))
+        .chain((0..TXT_RECORDS).map(|i| {
+            DnsRecordSpec::data(format!("txt{i}"), DnsRecordType::TXT, format!("chaos {i}"))
+        }))
+        .collect();
+    zones
+        .create(&PostParams::default(), &LunaDnsZone::new("zone", zone))
+        .await
+        .unwrap();
+
+    // Crashes at random moments while the faults go on; throttling comes in bursts.
+    let started = std::time::Instant::now();
+    let mut kills = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let pause = rng.random_range(3_000..9_000);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let throttled = rng.random_bool(0.3);
+        sim.admin_post("faults", storm(rng.random(), throttled))
+            .await;
+        if rng.random_bool(0.6) {
+            operator.restart();
+            kills += 1;
+        }
+    }
+    sim.admin_post("faults", json!({})).await;
+    let faulted = sim.admin_get("stats").await;
+    println!(
+        "chaos: {kills} SIGKILLs; {} API calls during the storm",
+        faulted["totals"]["calls"]
+    );
+
+    // Everything converges.
+    support::eventually(Duration::from_secs(420), "every object Ready", || {
+        let (vms, volumes, ips, zones) = (vms.clone(), volumes.clone(), ips.clone(), zones.clone());
+        async move {
+            let (v, d, f) = (all(&vms).await, all(&volumes).await, all(&ips).await);
+            let z = all(&zones).await;
+            let pending = v.iter().filter(|o| !ready(*o)).count()
+                + d.iter().filter(|o| !ready(*o)).count()
+                + f.iter().filter(|o| !ready(*o)).count()
+                + z.iter().filter(|o| !ready(*o)).count();
+            (pending == 0).then_some(())
+        }
+    })
+    .await;
+
+    // Exactly the declared objects: one cloud object per manifest, and the IDs match.
+    let cloud_vms = sim.objects("vms").await;
+    let cloud_volumes = sim.objects("volumes").await;
+    let cloud_ips = sim.objects("floating_ips").await;
+    let vm_ids: BTreeSet<String> = all(&vms)
+        .await
+        .iter()
+        .map(|vm| vm.status_id().unwrap().to_owned())
+        .collect();
+    let cloud_vm_ids: BTreeSet<String> = cloud_vms
+        .iter()
+        .map(|vm| vm["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(cloud_vms.len(), VMS, "no duplicate VM");
+    assert_eq!(vm_ids, cloud_vm_ids, "each LunaVM has its own VM");
+    assert_eq!(cloud_volumes.len(), VOLUMES, "no duplicate volume");
+    let volume_ids: BTreeSet<String> = all(&volumes)
+        .await
+        .iter()
+        .map(|volume| volume.status_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(volume_ids.len(), VOLUMES);
+    for volume in all(&volumes).await {
+        let index: usize = volume.metadata.name.as_deref().unwrap()[5..]
+            .parse()
+            .unwrap();
+        let attached = volume.status.unwrap().at_provider.unwrap().attached_to;
+        assert_eq!(attached.is_some(), index % 2 == 0, "data-{index:02}");
+    }
+    // Every VM has its own public address; the LunaFloatingIPs are the only unattached ones.
+    let unattached: BTreeSet<String> = cloud_ips
+        .iter()
+        .filter(|ip| ip["attachment"]["type"] == "unattached")
+        .map(|ip| ip["id"].as_str().unwrap().to_owned())
+        .collect();
+    let ip_ids: BTreeSet<String> = all(&ips)
+        .await
+        .iter()
+        .map(|ip| ip.status_id().unwrap().to_owned())
+        .collect();
+    assert_eq!(ip_ids.len(), FLOATING_IPS);
+    assert_eq!(unattached, ip_ids, "no address allocated twice");
+    // The zone: exactly its records, each once, the A records on their VMs' addresses.
+    let cloud_zones = sim.objects("zones").await;
+    assert_eq!(cloud_zones.len(), 1, "no duplicate zone");
+    let records: Vec<Value> = match &cloud_zones[0]["records"] {
+        Value::Object(map) => map.values().cloned().collect(),
+        Value::Array(items) => items.clone(),
+        _ => Vec::new(),
+    };
+    let ours: Vec<&Value> = records
+        .iter()
+        .filter(|record| {
+            let name = record["name"].as_str().unwrap_or_default();
+            name.starts_with("vm") || name.starts_with("txt")
+        })
+        .collect();
+    let distinct: BTreeSet<(String, String)> = ours
+        .iter()
+        .map(|record| (record["name"].to_string(), record["kind"].to_string()))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        VM_RECORDS + TXT_RECORDS,
+        "no duplicate record: {ours:?}"
+    );
+    assert_eq!(distinct.len(), VM_RECORDS + TXT_RECORDS);
+    let zone_status = all(&zones).await.remove(0).status.unwrap();
+    assert_eq!(zone_status.records.len(), VM_RECORDS + TXT_RECORDS);
+    for applied in zone_status.records.iter().filter(|r| r.vm_ref.is_some()) {
+        let vm = vms.get(applied.vm_ref.as_deref().unwrap()).await.unwrap();
+        let ip = vm.status.unwrap().at_provider.unwrap().ip.unwrap();
+        assert_eq!(applied.data, ip, "{} follows its VM", applied.name);
+    }
+    println!(
+        "chaos: converged to {} VMs, {} volumes ({} attached), {} floating IPs ({} managed), 1 zone with {} records: exactly the declared objects",
+        cloud_vms.len(),
+        cloud_volumes.len(),
+        VOLUMES / 2,
+        cloud_ips.len(),
+        ip_ids.len(),
+        ours.len()
+    );
+
+    // The objects as they stand (status included), for the grep below.
+    let statuses = [
+        serde_json::to_string(&all(&vms).await).unwrap(),
+        serde_json::to_string(&all(&volumes).await).unwrap(),
+        serde_json::to_string(&all(&ips).await).unwrap(),
+        serde_json::to_string(&all(&zones).await).unwrap(),
+    ]
+    .join("\n");
+
+    // The VM passwords, for the grep below.
+    let cloud = Client::new(
+        Credentials::new(account.0.clone(), account.1.clone().into()).unwrap(),
+        ClientConfig {
+            endpoint: sim.endpoint(),
+            requests_per_second: 0.0,
+            ..ClientConfig::default()
+        },
+    )
+    .unwrap();
+    let mut passwords = Vec::new();
+    for id in &vm_ids {
+        let info = cloud.vm_info(id).await.unwrap();
+        if let Some(details) = info.info.login_details {
+            let details = details.expose_secret().to_owned();
+            if let Some(password) = details.split("password:").nth(1) {
+                passwords.push(password.trim().trim_end_matches(';').to_owned());
+            }
+        }
+    }
+    assert!(!passwords.is_empty(), "the simulator gives VMs passwords");
+
+    // Delete every manifest: nothing is left.
+    for (name, api) in [("LunaVolume", &volumes)] {
+        api.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+    }
+    ips.delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
+    zones
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
+    vms.delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
+    // One more crash in the middle of the deletions.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.restart();
+    support::eventually(Duration::from_secs(300), "every object deleted", || {
+        let (vms, volumes, ips, zones) = (vms.clone(), volumes.clone(), ips.clone(), zones.clone());
+        async move {
+            (all(&vms).await.is_empty()
+                && all(&volumes).await.is_empty()
+                && all(&ips).await.is_empty()
+                && all(&zones).await.is_empty())
+            .then_some(())
+        }
+    })
+    .await;
+    for key in ["vms", "volumes", "floating_ips", "zones"] {
+        let left = sim.objects(key).await;
+        assert!(left.is_empty(), "{key} left behind: {left:?}");
+    }
+    println!("chaos: after deleting every manifest: 0 VMs, 0 volumes, 0 floating IPs, 0 zones");
+
+    // No secret anywhere the operator writes.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let mut haystacks = vec![("operator log".to_owned(), operator.logs())];
+    let event_text: Vec<String> = all(&events)
+        .await
+        .iter()
+        .map(|event| serde_json::to_string(event).unwrap())
+        .collect();
+    haystacks.push(("Events".into(), event_text.join("\n")));
+    haystacks.push(("objects and status".into(), statuses));
+    let metrics = reqwest::get(format!(
+        "http://{}/metrics",
+        operator.metrics_address().await
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    haystacks.push(("metrics".into(), metrics));
+    let mut needles = vec![("API key", account.1.clone())];
+    needles.extend(passwords.iter().map(|p| ("a VM password", p.clone())));
+    for (place, text) in &haystacks {
+        for (what, needle) in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{what} appears in the {place}"
+            );
+        }
+    }
+    println!(
+        "chaos: {} needles (the API key, {} VM passwords) found in none of: operator log ({} lines), {} Events, status, metrics",
+        needles.len(),
+        passwords.len(),
+        haystacks[0].1.lines().count(),
+        event_text.len()
+    );
+}
