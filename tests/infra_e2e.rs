@@ -636,3 +636,25 @@ async fn lost_create_answers_and_a_crash_still_make_one_of_each() {
     assert_eq!(world.count("floating_ips").await, 0);
     assert_eq!(world.count("networks").await, 0);
 }
+
+#[tokio::test]
+async fn objects_deleted_with_their_credentials_secret_still_clean_up() {
+    // `kubectl delete -f` of a folder that holds the Secret and the objects deletes the Secret
+    // first: the cloud objects must still go, not stay with their finalizers stuck.
+    let world = world('s').await;
+    world
+        .create(&LunaVolume::new(
+            "data",
+            LunaVolumeSpec::new("e2e-secret", 5),
+        ))
+        .await;
+    let _: LunaVolume = world.ready("data").await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = world.api();
+    secrets
+        .delete("lunanode-credentials", &DeleteParams::default())
+        .await
+        .unwrap();
+    world.delete::<LunaVolume>("data").await;
+    world.gone::<LunaVolume>("data").await;
+    assert_eq!(world.count("volumes").await, 0, "the volume was deleted");
+}

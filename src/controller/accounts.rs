@@ -89,6 +89,8 @@ pub struct Accounts {
     watches: Mutex<HashMap<SecretKey, watch::Receiver<Option<Arc<Secret>>>>>,
     accounts: Mutex<HashMap<String, Arc<Account>>>,
     listeners: Mutex<Vec<SecretChanged>>,
+    /// The account each Secret last resolved to, for deletions after the Secret is gone.
+    last_known: Mutex<HashMap<SecretKey, Arc<Account>>>,
 }
 
 impl Accounts {
@@ -107,6 +109,7 @@ impl Accounts {
             watches: Mutex::default(),
             accounts: Mutex::default(),
             listeners: Mutex::default(),
+            last_known: Mutex::default(),
         })
     }
 
@@ -130,8 +133,10 @@ impl Accounts {
         let secret = self.secret(namespace, name).await?;
         let credentials = parse(namespace, name, &secret)?;
         let fingerprint = fingerprint(&credentials);
+        let key = (namespace.to_owned(), name.to_owned());
         let mut accounts = lock(&self.accounts);
         if let Some(account) = accounts.get(&fingerprint) {
+            lock(&self.last_known).insert(key, account.clone());
             return Ok(account.clone());
         }
         let api_id = credentials.api_id.clone();
@@ -148,7 +153,35 @@ impl Accounts {
             client,
         });
         accounts.insert(fingerprint, account.clone());
+        lock(&self.last_known).insert(key, account.clone());
         Ok(account)
+    }
+
+    /// The account for a deletion: like [`Accounts::get`], but when the Secret has been deleted
+    /// (as `kubectl delete -f` of a folder holding it and the objects does) the account it last
+    /// resolved to, so that the cloud objects are still deleted rather than left with their
+    /// Kubernetes objects stuck. Kept in memory only: after a restart a missing Secret is an
+    /// error again, reported on the object until the Secret is restored.
+    pub async fn get_for_cleanup(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Account>, CredentialsError> {
+        match self.get(namespace, name).await {
+            Err(CredentialsError::Missing { .. })
+                if lock(&self.last_known)
+                    .contains_key(&(namespace.to_owned(), name.to_owned())) =>
+            {
+                let known = lock(&self.last_known)
+                    .get(&(namespace.to_owned(), name.to_owned()))
+                    .cloned();
+                known.ok_or_else(|| CredentialsError::Missing {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                })
+            }
+            other => other,
+        }
     }
 
     async fn secret(

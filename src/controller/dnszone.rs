@@ -257,7 +257,7 @@ async fn keep_shared_zone(
     let Ok(account) = cx
         .ctx
         .accounts
-        .get(&namespace, zone.credentials_secret_name())
+        .get_for_cleanup(&namespace, zone.credentials_secret_name())
         .await
     else {
         // The standard cleanup reports the credentials problem.

@@ -971,7 +971,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     let account = cx
         .ctx
         .accounts
-        .get(&namespace, object.credentials_secret_name())
+        .get_for_cleanup(&namespace, object.credentials_secret_name())
         .await
         .map_err(|source| Error::Credentials {
             object: cx.object.clone(),

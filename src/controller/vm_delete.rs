@@ -45,7 +45,7 @@ pub(super) async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, 
     }
     let account = ctx
         .accounts
-        .get(&namespace, &credentials_name(vm))
+        .get_for_cleanup(&namespace, &credentials_name(vm))
         .await
         .map_err(|source| Error::Credentials {
             object: object.clone(),
