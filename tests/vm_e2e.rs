@@ -313,6 +313,19 @@ async fn wrong_credentials_give_a_clear_condition() {
     assert!(message.contains("authentication"), "{message}");
     assert!(!message.contains(&"x".repeat(20)), "the key never appears");
     assert!(world.sim.vms().await.is_empty());
+    // A refusal of the credentials is not retried with the same Secret.
+    let calls = world.sim.admin_get("stats").await["totals"]["calls"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let later = world.sim.admin_get("stats").await["totals"]["calls"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        later - calls <= 1,
+        "{} calls in 20 s with refused credentials",
+        later - calls
+    );
 }
 
 #[tokio::test]

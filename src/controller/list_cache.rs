@@ -78,6 +78,10 @@ pub struct ListCache<T> {
     /// When each object last wrote to the cloud: its next observation must come from a list
     /// started after that, or it would act again on the state before its own write.
     writes: Mutex<HashMap<String, Instant>>,
+    /// The API refused the account's credentials at this time: every object of the account
+    /// gets the same answer without another call until `slow_interval` has passed (a changed
+    /// Secret makes a new account, with new caches).
+    refused: Mutex<Option<(Instant, lunanode::Error)>>,
 }
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
@@ -98,6 +102,7 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
             wake_poller: Notify::new(),
             fresher: Mutex::default(),
             writes: Mutex::default(),
+            refused: Mutex::default(),
         });
         if poll {
             tokio::spawn(poll_loop(Arc::downgrade(&cache)));
@@ -259,9 +264,18 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
                 tokio::time::sleep_until(next.into()).await;
             }
         }
+        if let Some((at, error)) = lock(&self.refused).clone() {
+            if at.elapsed() < self.timing.slow_interval {
+                return Err(error);
+            }
+        }
         let started = Instant::now();
         *lock(&self.last_attempt) = Some(started);
-        let entries: HashMap<String, T> = (self.fetch)().await?.into_iter().collect();
+        let fetched = (self.fetch)().await;
+        if let Err(error @ lunanode::Error::Auth { .. }) = &fetched {
+            *lock(&self.refused) = Some((Instant::now(), error.clone()));
+        }
+        let entries: HashMap<String, T> = fetched?.into_iter().collect();
         let snapshot = Arc::new(Snapshot {
             fetched_at: started,
             entries,

@@ -353,6 +353,17 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
             status.set_last_reconcile_request(requested);
             Ok(action)
         }
+        Err(Error::Cloud {
+            source: source @ lunanode::Error::Auth { .. },
+            ..
+        }) => {
+            // The API refused the credentials: retrying with the same Secret only repeats the
+            // refusal. Wait for the Secret to change (its watch wakes this object); look again
+            // after an hour in case the key was re-enabled in the panel.
+            let message = format!("the Luna Node API refused the credentials: {source}");
+            stuck(&mut status, &*object, "AuthenticationFailed", &message);
+            Ok(Action::requeue(Duration::from_secs(3600)))
+        }
         Err(error) => {
             // A retryable failure: say so in Synced, keep the rest of the status.
             set(

@@ -243,8 +243,12 @@ fn with_references(
                 .status
                 .as_ref()
                 .and_then(|status| status.address.clone())
-                .ok_or_else(|| format!("LunaFloatingIP {} has no address yet", reference.name)),
-            Reference::Waiting(message) | Reference::Missing(message) => Err(message),
+                .ok_or_else(|| {
+                    let message = format!("LunaFloatingIP {} has no address yet", reference.name);
+                    ("WaitingForFloatingIP", message)
+                }),
+            Reference::Waiting(message) => Err(("WaitingForFloatingIP", message)),
+            Reference::Missing(message) => Err(("FloatingIPNotFound", message)),
         };
         match address {
             Ok(address) => resolved.spec.floating_ip = Some(address),
@@ -252,9 +256,14 @@ fn with_references(
             Err(_) if status.id.is_some() => {
                 resolved.spec.floating_ip = status.applied_floating_ip.clone();
             }
-            Err(message) => {
-                waiting(status, "WaitingForFloatingIP", &message);
-                return Err(Action::requeue(Duration::from_secs(60)));
+            // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
+            Err((reason, message)) => {
+                waiting(status, reason, &message);
+                return Err(if reason == "FloatingIPNotFound" {
+                    Action::await_change()
+                } else {
+                    Action::requeue(Duration::from_secs(60))
+                });
             }
         }
     }

@@ -231,7 +231,7 @@ pub fn decode_response<T: DeserializeOwned>(
     value: Value,
 ) -> Result<T, Error> {
     serde_json::from_value(value).map_err(|error| {
-        let reason: String = error.to_string().chars().take(200).collect();
+        let reason = super::error::decode_reason(&error);
         Error::decode(format!("unexpected {category}/{action} response: {reason}"))
     })
 }

@@ -185,6 +185,21 @@ impl Error {
                 if text.contains(secret) {
                     text = text.replace(secret, "[redacted]");
                 }
+                // A body excerpt cut short (see [`snippet`]) may end inside a secret: drop any
+                // tail that is the start of one (four characters or more).
+                let ellipsis = text.ends_with("...");
+                let body_len = if ellipsis { text.len() - 3 } else { text.len() };
+                let cut = (4..secret.len())
+                    .rev()
+                    .filter(|end| secret.is_char_boundary(*end))
+                    .find(|end| text[..body_len].ends_with(&secret[..*end]));
+                if let Some(end) = cut {
+                    text.truncate(body_len - end);
+                    text.push_str("[redacted]");
+                    if ellipsis {
+                        text.push_str("...");
+                    }
+                }
             }
             text
         };
@@ -228,8 +243,30 @@ pub fn snippet(body: &str) -> String {
     out
 }
 
+/// What a serde error says, without the values it quotes: a decoding error must not carry data
+/// from the answer (an echoed request could hold the key), only what was wrong and where.
+pub fn decode_reason(error: &serde_json::Error) -> String {
+    let mut reason = String::new();
+    let mut quoted = false;
+    for c in error.to_string().chars() {
+        match c {
+            '"' | '`' => {
+                quoted = !quoted;
+                if quoted {
+                    reason.push_str("\"…\"");
+                }
+            }
+            _ if quoted => {}
+            _ => reason.push(c),
+        }
+    }
+    reason.chars().take(200).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -348,6 +385,25 @@ mod tests {
         let cut = snippet(&long);
         assert_eq!(cut.len(), SNIPPET_LEN + 3);
         assert!(snippet("é".repeat(300).as_str()).starts_with('é'));
+    }
+
+    #[test]
+    fn redact_removes_a_secret_cut_short_at_the_end() {
+        let error = Error::Decode {
+            message: "bad".into(),
+            snippet: "<html>echo: api_key=ABCDEFGHIJ...".into(),
+        }
+        .redact(&["ABCDEFGHIJKLMNOP"]);
+        assert_eq!(error.to_string().matches("ABCD").count(), 0, "{error}");
+        assert!(error.to_string().contains("[redacted]"));
+    }
+
+    #[test]
+    fn decode_reasons_do_not_quote_values() {
+        let error = serde_json::from_str::<u64>("\"SECRETVALUE\"").unwrap_err();
+        let reason = decode_reason(&error);
+        assert!(!reason.contains("SECRETVALUE"), "{reason}");
+        assert!(reason.contains("invalid type"), "{reason}");
     }
 
     #[test]

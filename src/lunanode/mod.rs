@@ -33,5 +33,5 @@ mod transport_tests;
 pub use client::{Client, check_parameters, decode_response, should_retry};
 pub use config::{ClientConfig, DEFAULT_ENDPOINT, Observer, RetryPolicy};
 pub use credentials::Credentials;
-pub use error::{Error, SNIPPET_LEN};
+pub use error::{Error, SNIPPET_LEN, decode_reason};
 pub use transport::NonceCounter;

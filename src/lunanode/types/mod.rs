@@ -64,7 +64,7 @@ pub fn decode_keyed_list<T: DeserializeOwned + Keyed>(
 
 fn decode_entry<T: DeserializeOwned>(keys: &[&str], item: Value) -> Result<T, Error> {
     serde_json::from_value(item).map_err(|error| {
-        let reason: String = error.to_string().chars().take(200).collect();
+        let reason = crate::lunanode::decode_reason(&error);
         Error::decode(format!(
             "unexpected {} in the response: {reason}",
             keys.first().copied().unwrap_or("the list")
