@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, then all tests (unit, simulator, and end to end
 # against a real local kube-apiserver + etcd, built once by tools/testenv/build.sh and cached).
+#
+# ./tools/test.sh --long  also runs the long forms: each fuzz target for 10 minutes and a 10-minute
+# chaos storm (about an hour more). Without it, the fuzz targets run 3 s each and the storm 40 s.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = "--long" ]; then
+  export LUNANODE_FUZZ_SECONDS=${LUNANODE_FUZZ_SECONDS:-600}
+  export LUNANODE_CHAOS_SECONDS=${LUNANODE_CHAOS_SECONDS:-600}
+fi
 
 echo "== tools"
 # helm, for the deployment tests (tests/deploy.rs, tests/rbac.rs): built once from the Go module
