@@ -449,37 +449,6 @@ fn secrets_of(cases: &[Case], api_key: &str, passwords: &[String]) -> Vec<(Strin
     secrets
 }
 
-/// The password of every VM of `account`, as the simulator reports it (`vm info` login
-/// details).
-async fn reported_passwords(endpoint: &str, account: &(String, String)) -> Vec<String> {
-    use lunanode_operator::lunanode::{Client as ApiClient, ClientConfig, Credentials};
-    use secrecy::{ExposeSecret, SecretString};
-    let credentials =
-        Credentials::new(account.0.clone(), SecretString::from(account.1.clone())).unwrap();
-    let client = ApiClient::new(
-        credentials,
-        ClientConfig {
-            endpoint: endpoint.to_owned(),
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
-    let mut found = Vec::new();
-    for vm in client.vm_list().await.unwrap() {
-        let info = client.vm_info(&vm.vm_id).await.unwrap();
-        if let Some(login) = info.info.login_details {
-            for part in login.expose_secret().split(';') {
-                if let Some((name, value)) = part.split_once(':') {
-                    if name.trim() == "password" && !value.trim().is_empty() {
-                        found.push(value.trim().to_owned());
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
 // ------------------------------------------------------------------------------------------
 // The test.
 // ------------------------------------------------------------------------------------------
@@ -781,7 +750,7 @@ async fn bad_input_corpus() {
     }
     let namespaces = [condition_ns.clone(), rejected_ns.clone(), other_ns.clone()];
     let shown = shown_by_operator(&client, &namespaces, &resources, &operator).await;
-    let passwords = reported_passwords(&sim.endpoint(), &account).await;
+    let passwords = support::processes::reported_passwords(&sim.endpoint(), &account).await;
     let secrets = secrets_of(&all, &account.1, &passwords);
     let leaks = find_secrets(&shown, &secrets);
     let debug_lines = operator

@@ -18,18 +18,14 @@ use kube::{
     Api, Resource,
     api::{DeleteParams, ListParams, PostParams},
 };
-use lunanode_operator::{
-    api::{
-        common::{ManagedResource, is_condition_true},
-        dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
-        floating::{LunaFloatingIP, LunaFloatingIPSpec},
-        vm::{LunaVM, LunaVMSpec},
-        volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
-    },
-    lunanode::{Client, ClientConfig, Credentials},
+use lunanode_operator::api::{
+    common::{ManagedResource, is_condition_true},
+    dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
+    floating::{LunaFloatingIP, LunaFloatingIPSpec},
+    vm::{LunaVM, LunaVMSpec},
+    volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use support::processes::{Operator, Simulator, test_account};
@@ -281,25 +277,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     .join("\n");
 
     // The VM passwords, for the grep below.
-    let cloud = Client::new(
-        Credentials::new(account.0.clone(), account.1.clone().into()).unwrap(),
-        ClientConfig {
-            endpoint: sim.endpoint(),
-            requests_per_second: 0.0,
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
-    let mut passwords = Vec::new();
-    for id in &vm_ids {
-        let info = cloud.vm_info(id).await.unwrap();
-        if let Some(details) = info.info.login_details {
-            let details = details.expose_secret().to_owned();
-            if let Some(password) = details.split("password:").nth(1) {
-                passwords.push(password.trim().trim_end_matches(';').to_owned());
-            }
-        }
-    }
+    let passwords = support::processes::reported_passwords(&sim.endpoint(), &account).await;
     assert!(!passwords.is_empty(), "the simulator gives VMs passwords");
 
     // Delete every manifest: nothing is left.

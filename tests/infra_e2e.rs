@@ -21,7 +21,7 @@ use lunanode_operator::{
         vm::{LunaVM, LunaVMSpec},
         volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
     },
-    lunanode::{Client, ClientConfig, Credentials},
+    lunanode::Client,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -69,17 +69,7 @@ impl World {
 
     /// A client of the simulator, for objects made outside the operator.
     fn cloud(&self) -> Client {
-        let credentials =
-            Credentials::new(self.account.0.clone(), self.account.1.clone().into()).unwrap();
-        Client::new(
-            credentials,
-            ClientConfig {
-                endpoint: self.sim.endpoint(),
-                requests_per_second: 0.0,
-                ..ClientConfig::default()
-            },
-        )
-        .unwrap()
+        support::processes::cloud_client(&self.sim.endpoint(), &self.account)
     }
 
     async fn create<K>(&self, object: &K)

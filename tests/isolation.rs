@@ -260,7 +260,7 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     ];
     let mut reported = Vec::new();
     for account in [&account_a, &account_b] {
-        reported.extend(reported_passwords(&sim.endpoint(), account).await);
+        reported.extend(support::processes::reported_passwords(&sim.endpoint(), account).await);
     }
     reported.sort();
     // Each password went through the operator, into the VM's connection Secret.
@@ -362,37 +362,6 @@ fn find_secrets(shown: &[Shown], secrets: &[(String, String)]) -> Vec<String> {
         for place in shown {
             if let Some(needle) = needles.iter().find(|n| place.text.contains(n.as_str())) {
                 found.push(format!("{label} shows in {} ({needle:?})", place.what));
-            }
-        }
-    }
-    found
-}
-
-/// The password of every VM of `account`, as the simulator reports it (`vm info` login
-/// details): what the operator copies into connection Secrets and must show nowhere else.
-async fn reported_passwords(endpoint: &str, account: &(String, String)) -> Vec<String> {
-    use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
-    use secrecy::{ExposeSecret, SecretString};
-    let credentials =
-        Credentials::new(account.0.clone(), SecretString::from(account.1.clone())).unwrap();
-    let client = Client::new(
-        credentials,
-        ClientConfig {
-            endpoint: endpoint.to_owned(),
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
-    let mut found = Vec::new();
-    for vm in client.vm_list().await.unwrap() {
-        let info = client.vm_info(&vm.vm_id).await.unwrap();
-        if let Some(login) = info.info.login_details {
-            for part in login.expose_secret().split(';') {
-                if let Some((name, value)) = part.split_once(':') {
-                    if name.trim() == "password" && !value.trim().is_empty() {
-                        found.push(value.trim().to_owned());
-                    }
-                }
             }
         }
     }

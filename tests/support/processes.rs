@@ -152,6 +152,50 @@ impl Simulator {
     }
 }
 
+/// A Luna Node client of `account` on the simulator at `endpoint`, without a rate limit: for
+/// objects made outside the operator and for reading what the simulator holds.
+pub fn cloud_client(
+    endpoint: &str,
+    account: &(String, String),
+) -> lunanode_operator::lunanode::Client {
+    use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
+    let credentials = Credentials::new(
+        account.0.clone(),
+        secrecy::SecretString::from(account.1.clone()),
+    )
+    .expect("test credentials");
+    Client::new(
+        credentials,
+        ClientConfig {
+            endpoint: endpoint.to_owned(),
+            requests_per_second: 0.0,
+            ..ClientConfig::default()
+        },
+    )
+    .expect("a client")
+}
+
+/// The password of every VM of `account`, as the simulator reports it (`vm info` login
+/// details): what the operator copies into connection Secrets and must show nowhere else.
+pub async fn reported_passwords(endpoint: &str, account: &(String, String)) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    let client = cloud_client(endpoint, account);
+    let mut found = Vec::new();
+    for vm in client.vm_list().await.expect("vm list") {
+        let info = client.vm_info(&vm.vm_id).await.expect("vm info");
+        if let Some(login) = info.info.login_details {
+            for part in login.expose_secret().split(';') {
+                if let Some((name, value)) = part.split_once(':') {
+                    if name.trim() == "password" && !value.trim().is_empty() {
+                        found.push(value.trim().to_owned());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
 /// The number of calls of `action` in a `/_sim/stats` document
 /// (`{"actions": {"vm/list": {"calls": 3, ...}}}`).
 pub fn count_calls(stats: &Value, action: &str) -> u64 {
