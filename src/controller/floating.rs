@@ -73,18 +73,7 @@ fn normalize(name: &str) -> String {
 impl Reconciler for LunaFloatingIP {
     const KIND: &'static str = "LunaFloatingIP";
 
-    async fn apply(
-        object: &Self,
-        status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Action, Error> {
-        managed::apply_external(object, status, account, cx).await
-    }
-
-    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        managed::cleanup_external(object, cx).await
-    }
+    managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // The VM to attach to became ready (or changed), or a LunaVM that used the address by

@@ -77,6 +77,29 @@ pub trait Reconciler: ManagedResource {
     }
 }
 
+/// The `apply` and `cleanup` of a [`Reconciler`] whose steps are all the standard ones of
+/// [`External`]: write `external_steps!();` in its `impl Reconciler` block.
+macro_rules! external_steps {
+    () => {
+        async fn apply(
+            object: &Self,
+            status: &mut <Self as $crate::api::common::ManagedResource>::Status,
+            account: &std::sync::Arc<$crate::controller::accounts::Account>,
+            cx: &$crate::controller::managed::Cx<'_, Self>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
+            $crate::controller::managed::apply_external(object, status, account, cx).await
+        }
+
+        async fn cleanup(
+            object: &Self,
+            cx: &$crate::controller::managed::Cx<'_, Self>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
+            $crate::controller::managed::cleanup_external(object, cx).await
+        }
+    };
+}
+pub(crate) use external_steps;
+
 /// What a reconcile step gets besides the object.
 pub struct Cx<'a, K: Resource> {
     /// The shared context.
@@ -945,6 +968,31 @@ async fn find_or_create<K: External>(
     }
 }
 
+/// Keeps a deletion waiting while `holders` (other managed objects that name this one) exist:
+/// says so in the Ready condition (reason `InUse`) and returns [`Error::InUse`], which keeps the
+/// finalizer. The holders' own changes wake the object.
+pub async fn wait_for_holders<K: ManagedResource>(
+    object: &K,
+    status: &K::Status,
+    cx: &Cx<'_, K>,
+    holders: Vec<String>,
+) -> Result<(), Error> {
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let holders = holders.join(", ");
+    let mut blocked = status.clone();
+    let message = format!("deletion waits: in use by {holders}");
+    set(&mut blocked, object, READY, false, "InUse", &message);
+    if let Err(error) = cx.save(object, &blocked).await {
+        tracing::debug!(%error, "unable to report the in-use state");
+    }
+    Err(Error::InUse {
+        object: cx.object.clone(),
+        holders,
+    })
+}
+
 /// The standard cleanup: delete unless the policy keeps the cloud object, wait for the objects
 /// that use it, and release the finalizer only when a list no longer shows it.
 pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result<Action, Error> {
@@ -964,20 +1012,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     if status.id().is_none() && status.pending_create().is_none() {
         return Ok(Action::await_change());
     }
-    let holders = object.holders(cx.ctx).await?;
-    if !holders.is_empty() {
-        let holders = holders.join(", ");
-        let mut blocked = status.clone();
-        let message = format!("deletion waits: in use by {holders}");
-        set(&mut blocked, object, READY, false, "InUse", &message);
-        if let Err(error) = cx.save(object, &blocked).await {
-            tracing::debug!(%error, "unable to report the in-use state");
-        }
-        return Err(Error::InUse {
-            object: cx.object.clone(),
-            holders,
-        });
-    }
+    wait_for_holders(object, &status, cx, object.holders(cx.ctx).await?).await?;
     let namespace = object.namespace().unwrap_or_default();
     let account = cx
         .ctx

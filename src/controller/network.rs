@@ -75,18 +75,7 @@ fn vm_networks(vm: &LunaVM) -> Vec<String> {
 impl Reconciler for LunaNetwork {
     const KIND: &'static str = "LunaNetwork";
 
-    async fn apply(
-        object: &Self,
-        status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Action, Error> {
-        managed::apply_external(object, status, account, cx).await
-    }
-
-    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        managed::cleanup_external(object, cx).await
-    }
+    managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // A referrer that goes away (or changes) may release a network waiting to be deleted.

@@ -10,7 +10,7 @@ use super::{
     vm::{cloud, credentials_name},
 };
 use crate::api::{
-    common::{self, DeletionPolicy, ManagementPolicy, READY},
+    common::{self, DeletionPolicy, ManagementPolicy},
     vm::LunaVM,
 };
 
@@ -32,17 +32,7 @@ pub(super) async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, 
     if status.id.is_none() && status.pending_create.is_none() {
         return Ok(Action::await_change());
     }
-    let holders = super::vm::holders(vm, ctx).await?;
-    if !holders.is_empty() {
-        let holders = holders.join(", ");
-        let mut blocked = status.clone();
-        let message = format!("deletion waits: in use by {holders}");
-        managed::set(&mut blocked, vm, READY, false, "InUse", &message);
-        if let Err(error) = cx.save(vm, &blocked).await {
-            tracing::debug!(%error, "unable to report the in-use state");
-        }
-        return Err(Error::InUse { object, holders });
-    }
+    managed::wait_for_holders(vm, &status, cx, super::vm::holders(vm, ctx).await?).await?;
     let account = ctx
         .accounts
         .get_for_cleanup(&namespace, &credentials_name(vm))

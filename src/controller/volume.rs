@@ -112,18 +112,7 @@ fn wanted_vm(
 impl Reconciler for LunaVolume {
     const KIND: &'static str = "LunaVolume";
 
-    async fn apply(
-        object: &Self,
-        status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Action, Error> {
-        managed::apply_external(object, status, account, cx).await
-    }
-
-    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        managed::cleanup_external(object, cx).await
-    }
+    managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         controller.watches(
