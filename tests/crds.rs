@@ -20,9 +20,9 @@ use kube::{
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
-    common::{Condition, FIELD_MANAGER, READY, SYNCED, set_condition},
+    common::{Condition, FIELD_MANAGER, PendingCreate, READY, SYNCED, set_condition},
     crdgen,
-    vm::{AtProvider, PendingCreate, VmAddress},
+    vm::{AtProvider, VmAddress},
 };
 use serde_json::{Value, json};
 
@@ -571,7 +571,7 @@ async fn the_apiserver_enforces_the_rules() {
         }),
         pending_create: Some(PendingCreate {
             started_at: Time(now),
-            hostname: "web-one".into(),
+            name: "web-one".into(),
             preexisting: vec!["0f0e".into()],
         }),
         applied_plan: Some("m.4".into()),

@@ -22,6 +22,20 @@ pub const FIELD_MANAGER: &str = "lunanode-operator";
 pub const PAUSED_ANNOTATION: &str = "lunanode.com/paused";
 /// Annotation: any new value (a timestamp, by convention) forces a reconcile now.
 pub const RECONCILE_REQUESTED_AT_ANNOTATION: &str = "lunanode.com/reconcile-requested-at";
+/// Annotation: the Luna Node ID of the cloud object this object stands for. Written by the
+/// operator as soon as the ID is known, so that an object restored without its status (a backup,
+/// `kubectl get -o yaml` into another cluster) finds the same cloud object instead of creating a
+/// second one. Like Crossplane's external-name; `status.id` wins when both are present.
+pub const EXTERNAL_ID_ANNOTATION: &str = "lunanode.com/external-id";
+/// Annotation: the API ID of the Luna Node account that holds the cloud object. Written with the
+/// create intent; an object whose credentials later resolve to another account stops with
+/// `AccountChanged` instead of creating (or deleting) anything there.
+pub const ACCOUNT_ANNOTATION: &str = "lunanode.com/account";
+/// Annotation: a create that was started and whose answer has not been recorded yet (JSON of a
+/// [`PendingCreate`]). Written before the create call, removed once the ID is recorded.
+pub const CREATE_PENDING_ANNOTATION: &str = "lunanode.com/create-pending";
+/// Finalizer the operator puts on a credentials Secret while managed objects use it.
+pub const CREDENTIALS_FINALIZER: &str = "lunanode.com/credentials-in-use";
 /// Condition type: the cloud object exists and matches the spec.
 pub const READY: &str = "Ready";
 /// Condition type: the last reconcile succeeded.
@@ -99,6 +113,22 @@ pub enum ManagementPolicy {
     Managed,
     /// Never write to the cloud: find the object (by `import.id` or the spec) and report it.
     ObserveOnly,
+}
+
+/// What a new object (no cloud ID recorded, no `import.id`) does when the account already holds
+/// an object with the same natural key (a VM's hostname, a volume's label, a zone's origin, ...)
+/// that no other object of the operator manages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AdoptionPolicy {
+    /// Stop with `Ready=False` reason `AlreadyExists`, naming the existing object and how to
+    /// adopt it (`spec.import.id`). Nothing is created.
+    #[default]
+    Refuse,
+    /// Adopt the existing object when exactly one unclaimed object matches; stop with
+    /// `AmbiguousAdoption` when several do; create when none does.
+    AdoptIfUnique,
+    /// Create a new object even though others have the same name.
+    CreateDuplicate,
 }
 
 /// Adopt an existing cloud object instead of creating one. Read only while the object has no
@@ -350,6 +380,7 @@ pub struct PendingCreate {
     /// When the create was started.
     pub started_at: Time,
     /// What the object is found by (its name, label or hostname).
+    #[serde(default, alias = "hostname")]
     pub name: String,
     /// IDs of cloud objects that matched before the create: not the one being created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -378,6 +409,8 @@ pub trait ManagedResource:
     fn import_id(&self) -> Option<&str>;
     /// `spec.credentialsSecretRef`, as written.
     fn credentials_secret_ref(&self) -> Option<&SecretRef>;
+    /// `spec.adoptionPolicy`.
+    fn adoption_policy(&self) -> AdoptionPolicy;
     /// `status`, when the operator has written one.
     fn managed_status(&self) -> Option<&Self::Status>;
 
@@ -482,6 +515,9 @@ macro_rules! managed_kind {
             }
             fn credentials_secret_ref(&self) -> Option<&$crate::api::common::SecretRef> {
                 self.spec.credentials_secret_ref.as_ref()
+            }
+            fn adoption_policy(&self) -> $crate::api::common::AdoptionPolicy {
+                self.spec.adoption_policy
             }
             fn managed_status(&self) -> Option<&$status> {
                 self.status.as_ref()

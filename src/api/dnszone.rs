@@ -19,8 +19,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, PendingCreate,
-    SecretRef, not_nullable,
+    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
+    PendingCreate, SecretRef, not_nullable,
 };
 
 /// Most records one LunaDnsZone holds (keeps the CEL cost and the status bounded).
@@ -212,6 +212,12 @@ pub struct LunaDnsZoneSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
 
+    /// Without `import.id`, what to do when the account already holds an unclaimed object with
+    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
+    /// or `CreateDuplicate`. See docs/ownership.md.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
     /// The Secret with the API credentials, in the same namespace. Default:
     /// `lunanode-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,6 +346,7 @@ impl LunaDnsZoneSpec {
             deletion_policy: DeletionPolicy::default(),
             management_policy: ManagementPolicy::default(),
             import: None,
+            adoption_policy: AdoptionPolicy::default(),
             credentials_secret_ref: None,
         }
     }

@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, DeletionPolicy, ImportSpec, ManagementPolicy, PendingCreate, SecretRef, not_nullable,
+    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, ManagementPolicy, PendingCreate,
+    SecretRef, not_nullable,
 };
 
 /// Pattern of a private /24 subnet: `10.x.y.0/24`, `172.16-31.x.0/24` or `192.168.x.0/24`.
@@ -96,6 +97,12 @@ pub struct LunaNetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
 
+    /// Without `import.id`, what to do when the account already holds an unclaimed object with
+    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
+    /// or `CreateDuplicate`. See docs/ownership.md.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
     /// The Secret with the API credentials, in the same namespace. Default:
     /// `lunanode-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +124,7 @@ impl LunaNetworkSpec {
             deletion_policy: DeletionPolicy::default(),
             management_policy: ManagementPolicy::default(),
             import: None,
+            adoption_policy: AdoptionPolicy::default(),
             credentials_secret_ref: None,
         }
     }

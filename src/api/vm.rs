@@ -6,14 +6,13 @@
 //! ID, what the API reports (`atProvider`), the standard conditions, and the bookkeeping of the
 //! crash-safe create.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, ConnectionSecretRef, DeletionPolicy, ImportSpec, LocalObjectReference,
-    ManagedResource, ManagedStatus, ManagementPolicy, SecretRef, not_nullable,
+    AdoptionPolicy, Condition, ConnectionSecretRef, DeletionPolicy, ImportSpec,
+    LocalObjectReference, ManagementPolicy, PendingCreate, SecretRef, not_nullable,
 };
 
 /// The region a VM is created in when the spec names none (Luna Node's own default).
@@ -208,6 +207,12 @@ pub struct LunaVMSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
 
+    /// Without `import.id`, what to do when the account already holds an unclaimed object with
+    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
+    /// or `CreateDuplicate`. See docs/ownership.md.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
     /// The Secret with the API credentials, in the same namespace. Default:
     /// `lunanode-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,6 +253,7 @@ impl LunaVMSpec {
             deletion_policy: DeletionPolicy::default(),
             management_policy: ManagementPolicy::default(),
             import: None,
+            adoption_policy: AdoptionPolicy::default(),
             credentials_secret_ref: None,
             write_connection_secret_to_ref: None,
         }
@@ -336,23 +342,6 @@ pub struct LunaVMStatus {
     pub attached_volumes: Vec<String>,
 }
 
-/// Recorded in status just before a create call, and cleared once the new ID is stored.
-///
-/// If the operator stops between the create call and the status write that records the ID, the
-/// next reconcile finds this marker and looks for a VM with `hostname` that is not one of
-/// `preexisting` before creating again, so a crash or a lost response never creates a second VM.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingCreate {
-    /// When the create was started (RFC 3339).
-    pub started_at: Time,
-    /// The hostname the VM is created with.
-    pub hostname: String,
-    /// IDs of VMs that already had this hostname before the create: not the VM being created.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub preexisting: Vec<String>,
-}
-
 /// A VM as the Luna Node API reports it (`vm info` and `vm list`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -408,70 +397,7 @@ pub struct VmAddress {
     pub external: bool,
 }
 
-impl ManagedStatus for LunaVMStatus {
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    fn set_id(&mut self, id: Option<String>) {
-        self.id = id;
-    }
-
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-
-    fn observed_generation(&self) -> Option<i64> {
-        self.observed_generation
-    }
-
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-
-    fn last_reconcile_request(&self) -> Option<&str> {
-        self.last_reconcile_request.as_deref()
-    }
-
-    fn set_last_reconcile_request(&mut self, value: Option<String>) {
-        self.last_reconcile_request = value;
-    }
-}
-
-impl ManagedResource for LunaVM {
-    type Status = LunaVMStatus;
-
-    fn deletion_policy(&self) -> DeletionPolicy {
-        self.spec.deletion_policy
-    }
-
-    fn management_policy(&self) -> ManagementPolicy {
-        self.spec.management_policy
-    }
-
-    fn import_id(&self) -> Option<&str> {
-        self.spec
-            .import
-            .as_ref()
-            .and_then(|import| import.id.as_deref())
-    }
-
-    fn credentials_secret_ref(&self) -> Option<&SecretRef> {
-        self.spec.credentials_secret_ref.as_ref()
-    }
-
-    fn managed_status(&self) -> Option<&LunaVMStatus> {
-        self.status.as_ref()
-    }
-
-    fn connection_secret_ref(&self) -> Option<&ConnectionSecretRef> {
-        self.spec.write_connection_secret_to_ref.as_ref()
-    }
-}
+crate::managed_kind!(LunaVM, LunaVMStatus);
 
 #[cfg(test)]
 mod tests {
@@ -481,7 +407,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::common::{DEFAULT_CREDENTIALS_SECRET, finalizer_for};
+    use crate::api::common::{DEFAULT_CREDENTIALS_SECRET, ManagedResource, finalizer_for};
 
     #[test]
     fn a_minimal_manifest_gets_the_defaults() {

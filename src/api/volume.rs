@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, PendingCreate,
-    SecretRef, not_nullable,
+    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
+    PendingCreate, SecretRef, not_nullable,
 };
 
 /// Desired state of a LunaVolume.
@@ -112,6 +112,12 @@ pub struct LunaVolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
 
+    /// Without `import.id`, what to do when the account already holds an unclaimed object with
+    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
+    /// or `CreateDuplicate`. See docs/ownership.md.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
     /// The Secret with the API credentials, in the same namespace. Default:
     /// `lunanode-credentials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +172,7 @@ impl LunaVolumeSpec {
             deletion_policy: DeletionPolicy::default(),
             management_policy: ManagementPolicy::default(),
             import: None,
+            adoption_policy: AdoptionPolicy::default(),
             credentials_secret_ref: None,
         }
     }

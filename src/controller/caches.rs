@@ -3,10 +3,7 @@
 use std::{
     any::{Any, TypeId},
     collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 
 use futures::{FutureExt, future::BoxFuture};
@@ -35,7 +32,6 @@ pub struct ListCaches {
     pub vms: Arc<ListCache<ObservedVm>>,
     /// `image list`, read on demand (images change rarely; used to resolve names).
     pub images: Arc<ListCache<ObservedImage>>,
-    vm_listener: AtomicBool,
     client: Client,
     timing: CacheTiming,
     metrics: Arc<crate::telemetry::metrics::Metrics>,
@@ -58,17 +54,20 @@ impl ListCaches {
         let vm_client = client.clone();
         let image_client = client.clone();
         let (vm_metrics, image_metrics) = (metrics.clone(), metrics.clone());
+        let vms = ListCache::new(
+            "vm list",
+            timing.clone(),
+            true,
+            Box::new(move || {
+                let client = vm_client.clone();
+                vm_metrics.refreshed("vm list");
+                async move { vm_cloud::list_vms(&client).await }.boxed()
+            }),
+        );
+        let suspect_metrics = metrics.clone();
+        vms.on_suspect(Arc::new(move |name| suspect_metrics.suspect_list(name)));
         Self {
-            vms: ListCache::new(
-                "vm list",
-                timing.clone(),
-                true,
-                Box::new(move || {
-                    let client = vm_client.clone();
-                    vm_metrics.refreshed("vm list");
-                    async move { vm_cloud::list_vms(&client).await }.boxed()
-                }),
-            ),
+            vms,
             images: ListCache::new(
                 "image list",
                 timing.clone(),
@@ -79,7 +78,6 @@ impl ListCaches {
                     async move { vm_cloud::list_images(&client).await }.boxed()
                 }),
             ),
-            vm_listener: AtomicBool::new(false),
             client: client.clone(),
             timing: timing.clone(),
             metrics: metrics.clone(),
@@ -116,12 +114,9 @@ impl ListCaches {
                 fetch(client.clone(), owned_key.clone())
             }),
         );
+        let suspect_metrics = self.metrics.clone();
+        cache.on_suspect(Arc::new(move |name| suspect_metrics.suspect_list(name)));
         keyed.insert(slot, cache.clone());
         cache
-    }
-
-    /// Returns true exactly once: the first caller installs the VM change listener.
-    pub fn claim_vm_listener(&self) -> bool {
-        !self.vm_listener.swap(true, Ordering::SeqCst)
     }
 }

@@ -336,7 +336,7 @@ impl External for LunaDnsZone {
         Ok(Ok(()))
     }
 
-    async fn create(&self, _plan: (), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         let origin = self.spec.canonical_origin();
         let ttl = Some(self.spec.ttl);
         let created = match self.spec.api {
@@ -368,7 +368,7 @@ impl External for LunaDnsZone {
             })
     }
 
-    fn created(&self, status: &mut LunaDnsZoneStatus) {
+    fn created(&self, status: &mut LunaDnsZoneStatus, _plan: Option<&()>) {
         // A new zone (or one just adopted) holds none of the records an earlier zone had: read
         // it before anything else.
         status.records.clear();

@@ -72,6 +72,16 @@ pub enum Error {
         object: String,
     },
     /// The finalizer helper failed (wraps the two above).
+    /// The deletion cannot go on without a human (an account switch, an ambiguous create).
+    #[error("unable to delete the cloud object of {object}: {message}")]
+    DeletionBlocked {
+        /// `namespace/name`.
+        object: String,
+        /// CamelCase condition reason.
+        reason: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -86,6 +96,7 @@ impl Error {
             Error::InUse { .. } => "in_use",
             Error::Credentials { .. } => "credentials",
             Error::Paused { .. } => "paused",
+            Error::DeletionBlocked { .. } => "deletion_blocked",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(error)
                 | kube::runtime::finalizer::Error::CleanupFailed(error) => error.category(),
@@ -106,6 +117,7 @@ impl Error {
             "in_use" => "InUse",
             "credentials" => "CredentialsInvalid",
             "paused" => "ReconcilePaused",
+            "deletion_blocked" => "DeletionBlocked",
             "api" => "CloudRefused",
             _ => "ReconcileError",
         }
@@ -122,6 +134,8 @@ impl Error {
             // The referrer's own change wakes this object; the retry is only a safety net.
             Error::InUse { .. } => Duration::from_secs(30),
             Error::Credentials { .. } | Error::Paused { .. } => Duration::from_secs(30),
+            // A human has to act; the object's change wakes it.
+            Error::DeletionBlocked { .. } => Duration::from_secs(300),
             Error::Kube { source, .. } if is_conflict(source) => Duration::from_millis(200),
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(error)

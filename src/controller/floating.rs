@@ -108,6 +108,12 @@ impl External for LunaFloatingIP {
         observed.region == region && !observed.is_attached()
     }
 
+    /// Addresses have no name: any unattached address of the region could be a lost create's,
+    /// but none is "the same object" as a new one.
+    fn has_natural_key(&self) -> bool {
+        false
+    }
+
     async fn plan(
         &self,
         _account: &Arc<Account>,
@@ -116,7 +122,7 @@ impl External for LunaFloatingIP {
         Ok(Ok(()))
     }
 
-    async fn create(&self, _plan: (), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         let added = account.client.floating_add(&self.spec.region).await?;
         if let Some(id) = added.id {
             return Ok(id);

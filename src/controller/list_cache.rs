@@ -54,6 +54,8 @@ pub struct Snapshot<T> {
 
 type Fetch<T> =
     Box<dyn Fn() -> BoxFuture<'static, Result<Vec<(String, T)>, lunanode::Error>> + Send + Sync>;
+/// Called with the cache's name when a list answer is set aside as suspect.
+pub type SuspectListener = Arc<dyn Fn(&'static str) + Send + Sync>;
 /// Called with the IDs whose entries changed in a refresh.
 pub type ChangeListener = Arc<dyn Fn(&[String]) + Send + Sync>;
 
@@ -82,6 +84,20 @@ pub struct ListCache<T> {
     /// gets the same answer without another call until `slow_interval` has passed (a changed
     /// Secret makes a new account, with new caches).
     refused: Mutex<Option<(Instant, lunanode::Error)>>,
+    /// How many answers in a row were set aside as suspect (see [`is_suspect`]).
+    suspect_streak: Mutex<u32>,
+    on_suspect: Mutex<Option<SuspectListener>>,
+}
+
+/// How many suspect answers in a row are set aside before one is believed: a real mass
+/// deletion outside the operator shows in every answer, a glitch does not.
+pub const SUSPECT_ANSWERS_SET_ASIDE: u32 = 2;
+
+/// Whether a list answer that lacks `missing` of the `previous` entries of the last one is
+/// suspect: most of a sizeable list gone at once is more often a truncated or mis-decoded
+/// answer than a mass deletion.
+pub fn is_suspect(previous: usize, missing: usize) -> bool {
+    previous >= 4 && missing * 2 > previous
 }
 
 impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
@@ -103,11 +119,18 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
             fresher: Mutex::default(),
             writes: Mutex::default(),
             refused: Mutex::default(),
+            suspect_streak: Mutex::default(),
+            on_suspect: Mutex::default(),
         });
         if poll {
             tokio::spawn(poll_loop(Arc::downgrade(&cache)));
         }
         cache
+    }
+
+    /// Sets what is told about a list answer set aside as suspect (a metric).
+    pub fn on_suspect(&self, listener: SuspectListener) {
+        *lock(&self.on_suspect) = Some(listener);
     }
 
     /// Sets the listener told about changed IDs after each refresh.
@@ -276,6 +299,37 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> ListCache<T> {
             *lock(&self.refused) = Some((Instant::now(), error.clone()));
         }
         let entries: HashMap<String, T> = fetched?.into_iter().collect();
+        if let Some(previous) = self.current() {
+            let missing = previous
+                .entries
+                .keys()
+                .filter(|id| !entries.contains_key(*id))
+                .count();
+            let mut streak = lock(&self.suspect_streak);
+            if is_suspect(previous.entries.len(), missing) && *streak < SUSPECT_ANSWERS_SET_ASIDE {
+                *streak += 1;
+                drop(streak);
+                tracing::warn!(
+                    cache = self.name,
+                    missing,
+                    known = previous.entries.len(),
+                    "list answer lacks most known objects; set aside as suspect"
+                );
+                if let Some(listener) = lock(&self.on_suspect).clone() {
+                    listener(self.name);
+                }
+                return Err(lunanode::Error::Transient {
+                    message: format!(
+                        "the {} answer lacked {missing} of {} known objects; set aside as suspect",
+                        self.name,
+                        previous.entries.len()
+                    ),
+                    status: None,
+                    request_sent: true,
+                });
+            }
+            *streak = 0;
+        }
         let snapshot = Arc::new(Snapshot {
             fetched_at: started,
             entries,
@@ -356,6 +410,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
@@ -366,5 +422,65 @@ mod tests {
             [("a".into(), 1), ("b".into(), 5), ("d".into(), 4)].into();
         assert_eq!(changed_ids(&before, &after), vec!["b", "c", "d"]);
         assert!(changed_ids(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn most_of_a_sizeable_list_missing_is_suspect() {
+        assert!(is_suspect(10, 6));
+        assert!(!is_suspect(10, 5));
+        assert!(!is_suspect(3, 3), "small lists change wholesale for real");
+        assert!(is_suspect(4, 4));
+    }
+
+    #[tokio::test]
+    async fn a_suspect_answer_is_set_aside_twice_then_believed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let timing = CacheTiming {
+            fast_interval: Duration::from_secs(60),
+            slow_interval: Duration::from_secs(60),
+            min_interval: Duration::ZERO,
+        };
+        let cache: Arc<ListCache<u32>> = ListCache::new(
+            "test list",
+            timing,
+            false,
+            Box::new(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    Ok(if n == 0 {
+                        (0..10).map(|i| (i.to_string(), i)).collect()
+                    } else {
+                        Vec::new()
+                    })
+                })
+            }),
+        );
+        let suspects = Arc::new(AtomicUsize::new(0));
+        let seen = suspects.clone();
+        cache.on_suspect(Arc::new(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(
+            cache.get_after(Instant::now()).await.unwrap().entries.len(),
+            10
+        );
+        assert!(cache.get_after(Instant::now()).await.is_err());
+        assert!(cache.get_after(Instant::now()).await.is_err());
+        assert_eq!(
+            cache.current().unwrap().entries.len(),
+            10,
+            "kept the last good list"
+        );
+        assert!(
+            cache
+                .get_after(Instant::now())
+                .await
+                .unwrap()
+                .entries
+                .is_empty()
+        );
+        assert_eq!(suspects.load(Ordering::SeqCst), 2);
     }
 }

@@ -415,14 +415,14 @@ impl External for LunaLoadBalancer {
 
     async fn create(
         &self,
-        net_id: String,
+        net_id: &String,
         account: &Arc<Account>,
     ) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
         let name = self.lb_name();
         let request = LbCreate {
             region: spec.region.clone(),
-            net_id,
+            net_id: net_id.clone(),
             name: name.clone(),
             method: spec.method.as_str().to_owned(),
             protocol: spec.protocol.as_str().to_owned(),
@@ -448,7 +448,7 @@ impl External for LunaLoadBalancer {
             })
     }
 
-    fn created(&self, status: &mut Self::Status) {
+    fn created(&self, status: &mut Self::Status, _plan: Option<&String>) {
         // A new cloud object: nothing read of it yet.
         status.at_provider = None;
         status.applied_floating_ip = None;

@@ -18,9 +18,7 @@ pub mod secret;
 pub mod vm;
 mod vm_act;
 pub mod vm_cloud;
-mod vm_create;
 pub mod vm_decide;
-mod vm_delete;
 pub mod volume;
 
 use std::sync::Arc;
@@ -73,18 +71,6 @@ impl Context {
             config,
             metrics,
             registry: managed::Registry::default(),
-        }
-    }
-
-    /// Makes the account's VM list cache wake the LunaVMs whose VMs changed.
-    fn attach_vm_listener(&self, account: &accounts::Account) {
-        if let Some(waker) = self.registry.waker::<crate::api::vm::LunaVM>() {
-            if account.caches.claim_vm_listener() {
-                account
-                    .caches
-                    .vms
-                    .set_listener(Arc::new(move |ids| waker.wake_ids(ids)));
-            }
         }
     }
 }

@@ -117,7 +117,7 @@ impl External for LunaNetwork {
         Ok(Ok(()))
     }
 
-    async fn create(&self, _plan: (), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
         let created = account
             .client

@@ -1,17 +1,15 @@
-//! The LunaVM controller: the driver, observation and status. The steps live beside it:
-//! `vm_create` (adopt, recover or create), `vm_act` (one write on an existing VM),
-//! `vm_delete` (the finalizer), `vm_decide` (pure decisions) and `vm_cloud` (the API calls).
-//!
-//! The skeleton in [`super::managed`] runs the watch, the finalizer, the pause check, the
-//! credentials and the final status write. What is the VM's own, in `decide_and_act`:
-//! 1. observe through the account's shared `vm list` cache (a list call only when the
-//!    snapshot is too old; never a per-VM call in steady state);
-//! 2. decide: create (crash-safe), adopt, or the one next step from [`vm_decide::next_step`];
-//! 3. act: at most one cloud write, with an Event;
-//! 4. report: the observed VM into the status.
-//!
-//! `cleanup` deletes the VM (unless the policy is Orphan or ObserveOnly) and lets the finalizer
-//! go only once a fresh list no longer shows it.
+//! The LunaVM controller, on the shared skeleton ([`super::managed`]): it is an [`External`]
+//! kind like the others — identity, adoption, the crash-safe create, confirmation before a
+//! re-create and the cleanup are the skeleton's. What is the VM's own lives here and beside it:
+//! - the plan of a create: references resolved (`networkRef`, `floatingIPRef`) and the image
+//!   name turned into an ID;
+//! - observation through the account's shared `vm list` cache, completed with `vm info` only
+//!   after the operator's own power, resize or reimage write (the list shows just the OpenStack
+//!   state) — never a per-VM call in steady state;
+//! - the update: the one next step from [`vm_decide::next_step`] carried out by `vm_act` (at most
+//!   one cloud write per reconcile, with an Event), then the connection Secret;
+//! - the deletion: detach the manifest's floating IP (Luna Node would release it with the VM),
+//!   then `vm delete`.
 
 use std::{
     sync::Arc,
@@ -27,17 +25,20 @@ use super::{
     Context,
     accounts::Account,
     error::Error,
-    managed::{self, Cx, Reconciler, Reference},
-    report::{event, key},
+    list_cache::{CacheTiming, ListCache},
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, external::Read},
     vm_cloud,
-    vm_decide::{self, ObservedVm, Step},
+    vm_decide::{self, ObservedVm},
 };
-use crate::api::{
-    common::{ManagedResource, ManagementPolicy, READY, SYNCED},
-    floating::LunaFloatingIP,
-    network::LunaNetwork,
-    vm::{AtProvider, LunaVM, LunaVMStatus},
-    volume::LunaVolume,
+use crate::{
+    api::{
+        common::{ManagedResource as _, READY, SYNCED},
+        floating::LunaFloatingIP,
+        network::LunaNetwork,
+        vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus},
+        volume::LunaVolume,
+    },
+    lunanode,
 };
 
 /// The finalizer that guards the cloud VM.
@@ -46,18 +47,7 @@ pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
 impl Reconciler for LunaVM {
     const KIND: &'static str = "LunaVM";
 
-    async fn apply(
-        vm: &LunaVM,
-        status: &mut LunaVMStatus,
-        account: &Arc<Account>,
-        cx: &Cx<'_, LunaVM>,
-    ) -> Result<Action, Error> {
-        decide_and_act(vm, status, account, cx).await
-    }
-
-    async fn cleanup(vm: &LunaVM, cx: &Cx<'_, LunaVM>) -> Result<Action, Error> {
-        super::vm_delete::cleanup(vm, cx).await
-    }
+    managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         controller
@@ -108,132 +98,227 @@ pub(super) async fn holders(vm: &LunaVM, ctx: &Context) -> Result<Vec<String>, E
     Ok(holders)
 }
 
-pub(super) fn credentials_name(vm: &LunaVM) -> String {
-    vm.credentials_secret_name().to_owned()
+/// What a VM create needs: the spec with its references resolved, and the image's ID.
+pub struct VmPlan {
+    spec: LunaVMSpec,
+    image_id: Option<String>,
 }
 
-async fn decide_and_act(
-    vm: &LunaVM,
-    status: &mut LunaVMStatus,
-    account: &Arc<Account>,
-    cx: &Cx<'_, LunaVM>,
-) -> Result<Action, Error> {
-    let ctx = cx.ctx;
-    let object = key(vm);
-    let resolved = match with_references(vm, status, ctx) {
-        Ok(resolved) => resolved,
-        Err(action) => return Ok(action),
-    };
-    let vm = &resolved;
-    ctx.attach_vm_listener(account);
-    let uid = vm.uid().unwrap_or_default();
-    let vms = &account.caches.vms;
-    let snapshot = vms
-        .get(ctx.accounts.timing().slow_interval)
-        .await
-        .map_err(|source| cloud("list vms", &object, source))?;
+impl External for LunaVM {
+    type Observed = ObservedVm;
+    type Plan = VmPlan;
 
-    // Find the cloud VM this object stands for.
-    let observed = match status.id.clone() {
-        Some(id) => match managed::confirm(vms, &snapshot, &id)
-            .await
-            .map_err(|source| cloud("list vms", &object, source))?
-        {
-            Some(observed) => observed,
-            None => {
-                // Gone from the cloud: deleted outside the operator (or never finished).
-                vms.track(&uid, false);
-                if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
-                    let message = format!("vm {id} no longer exists");
-                    set(status, vm, READY, false, "NotFound", &message);
-                    set(status, vm, SYNCED, true, "Observed", "observed");
-                    return Ok(Action::await_change());
+    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedVm>> {
+        account.caches.vms.clone()
+    }
+
+    /// The list is polled (fast while any VM is in transition): a reconcile acts on the last
+    /// one, however many VMs there are.
+    fn max_age(timing: &CacheTiming) -> Duration {
+        timing.slow_interval
+    }
+
+    /// A new VM shows in the list polled for VMs in transition; looking sooner would cost a
+    /// `vm info` per create.
+    fn after_create(timing: &CacheTiming) -> Duration {
+        timing.fast_interval * 3
+    }
+
+    const STANDING_FAILURES: &'static [&'static str] = &STANDING_FAILURES;
+
+    fn create_name(&self) -> String {
+        self.spec.hostname.clone()
+    }
+
+    fn is_create_of(&self, hostname: &str, observed: &ObservedVm) -> bool {
+        observed.hostname.eq_ignore_ascii_case(hostname)
+    }
+
+    async fn plan(
+        &self,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<Result<VmPlan, Blocked>, Error> {
+        let resolved = match with_references(self, &LunaVMStatus::default(), cx.ctx) {
+            Ok(resolved) => resolved,
+            Err(blocked) => return Ok(Err(blocked)),
+        };
+        let image_id = match &resolved.spec.image {
+            Some(image) => {
+                let found = vm_cloud::resolve_image(account, image, &resolved.spec.region)
+                    .await
+                    .map_err(|source| cloud("list images", &cx.object, source))?;
+                match found {
+                    Some(id) => Some(id),
+                    None => {
+                        let message =
+                            format!("image {image} not found in region {}", resolved.spec.region);
+                        return Ok(Err(Blocked::new("ImageNotFound", message)));
+                    }
                 }
-                event(
-                    &ctx.recorder,
-                    vm,
-                    true,
-                    "ExternallyDeleted",
-                    "Observe",
-                    format!("vm {id} disappeared from the account; creating it again"),
-                )
-                .await;
-                status.id = None;
-                status.at_provider = None;
-                return Ok(Action::requeue(Duration::from_millis(100)));
             }
-        },
-        None => return super::vm_create::find_or_create(vm, status, account, cx).await,
-    };
+            None => None,
+        };
+        Ok(Ok(VmPlan {
+            spec: resolved.spec,
+            image_id,
+        }))
+    }
 
-    // The list shows only the OpenStack state: "active" while powering off or resizing. After
-    // its own power, resize or reimage write, the operator follows the VM with `vm info` (the
-    // task in progress); a build needs no such call, the list says `building`.
-    let needs_detail = vms.wants_detail(&uid)
-        || (vm_decide::power_state(&observed.status).is_none()
-            && !vm_decide::is_building(&observed.status));
-    let observed = if needs_detail {
+    async fn create(
+        &self,
+        plan: &VmPlan,
+        account: &Arc<Account>,
+    ) -> Result<String, lunanode::Error> {
+        vm_cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
+    }
+
+    /// Adoption (no plan) takes the VM's current plan and image as what the manifest asks for;
+    /// a later change of `spec.plan` resizes it.
+    fn created(&self, status: &mut LunaVMStatus, plan: Option<&VmPlan>) {
+        status.applied_plan = Some(self.spec.plan.clone());
+        status.applied_image = self.spec.image.clone();
+        status.applied_floating_ip = match plan {
+            Some(plan) => plan.spec.floating_ip.clone(),
+            None => self.spec.floating_ip.clone(),
+        };
+    }
+
+    async fn read(
+        &self,
+        id: &str,
+        account: &Arc<Account>,
+    ) -> Result<Read<ObservedVm>, lunanode::Error> {
+        match vm_cloud::info(&account.client, id).await {
+            Ok(found) => Ok(Read::Found(found)),
+            Err(error) if error.is_not_found() => Ok(Read::Gone),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The list shows only the OpenStack state: "active" while powering off or resizing. After
+    /// its own power, resize or reimage write, the operator follows the VM with `vm info` (the
+    /// task in progress); a build needs no such call, the list says `building`.
+    async fn refine(
+        &self,
+        observed: ObservedVm,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<ObservedVm, Error> {
+        let uid = self.uid().unwrap_or_default();
+        let vms = &account.caches.vms;
+        let needs_detail = vms.wants_detail(&uid)
+            || (vm_decide::power_state(&observed.status).is_none()
+                && !vm_decide::is_building(&observed.status));
+        if !needs_detail {
+            return Ok(observed);
+        }
         let read_at = Instant::now();
         let fresh = vm_cloud::info(&account.client, &observed.id)
             .await
-            .map_err(|source| cloud("read vm", &object, source))?;
+            .map_err(|source| cloud("read vm", &cx.object, source))?;
         vms.record(&fresh.id, fresh.clone(), read_at);
-        fresh
-    } else {
-        observed
-    };
-
-    if vm.spec.management_policy == ManagementPolicy::ObserveOnly {
-        report_observed(vm, status, &observed, true);
-        return Ok(Action::await_change());
+        Ok(fresh)
     }
 
-    let step = vm_decide::next_step(&vm.spec, status, &observed);
-    let ready = vm_decide::is_ready(&step);
-    vms.track(&uid, !ready && step != Step::ReimageNotAllowed);
-    if ready {
-        vms.want_detail(&uid, false);
+    fn report(&self, status: &mut LunaVMStatus, observed: &ObservedVm) {
+        report_at_provider(self, status, observed);
     }
-    if status.applied_plan_id.is_none() && ready {
-        status.applied_plan_id = Some(observed.plan_id.clone());
+
+    async fn sync(
+        &self,
+        status: &mut LunaVMStatus,
+        observed: &ObservedVm,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let ctx = cx.ctx;
+        let resolved = match with_references(self, status, ctx) {
+            Ok(resolved) => resolved,
+            Err(blocked) => return Ok(blocked.apply(status, self)),
+        };
+        let vm = &resolved;
+        let uid = vm.uid().unwrap_or_default();
+        let vms = &account.caches.vms;
+        let step = vm_decide::next_step(&vm.spec, status, observed);
+        let ready = vm_decide::is_ready(&step);
+        if ready {
+            vms.want_detail(&uid, false);
+        }
+        if status.applied_plan_id.is_none() && ready {
+            status.applied_plan_id = Some(observed.plan_id.clone());
+        }
+        super::vm_act::act(vm, status, account, ctx, observed, &step).await?;
+        report_observed(vm, status, observed, ready);
+        status.attached_volumes = attached_volumes(ctx, account, vm, &observed.id);
+        if ready {
+            super::vm_act::write_connection_secret(vm, status, account, ctx, observed).await?;
+            Ok(Action::await_change())
+        } else {
+            Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
+        }
     }
-    super::vm_act::act(vm, status, account, ctx, &observed, &step).await?;
-    report_observed(vm, status, &observed, ready);
-    status.attached_volumes =
-        attached_volumes(ctx, &vm.namespace().unwrap_or_default(), &observed.id);
-    if ready {
-        super::vm_act::write_connection_secret(vm, status, account, ctx, &observed).await?;
-        Ok(Action::await_change())
-    } else {
-        Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
+
+    async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
+        holders(self, ctx).await
+    }
+
+    async fn delete(
+        &self,
+        observed: &ObservedVm,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<(), Error> {
+        let id = observed.id.as_str();
+        // Deleting a VM releases its floating IPs from the account: detach the one the manifest
+        // brought (`floatingIP`, or a LunaFloatingIP's by `floatingIPRef`) so that it stays.
+        let applied = self
+            .status
+            .as_ref()
+            .and_then(|status| status.applied_floating_ip.as_ref());
+        if let Some(ip) = applied {
+            match account
+                .client
+                .vm_floatingip_delete(id, Some(ip), true)
+                .await
+            {
+                Ok(()) => {}
+                // Refused: not attached (any more); the delete goes ahead.
+                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                    tracing::debug!(%error, "floating ip not detached before delete");
+                }
+                Err(error) => return Err(cloud("detach floating ip", &cx.object, error)),
+            }
+        }
+        match account.client.vm_delete(id).await {
+            Ok(()) => {
+                cx.event(self, false, "Deleted", "Delete", format!("deleted vm {id}"))
+                    .await;
+                Ok(())
+            }
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(cloud("delete vm", &cx.object, error)),
+        }
     }
 }
 
 /// The VM with its references resolved: `networkRef` becomes `netId` (needed only until the VM
 /// exists: the network cannot change), `floatingIPRef` becomes `floatingIP`. A reference that
-/// is not ready yet stops the reconcile with a condition; the watches of LunaNetwork and
-/// LunaFloatingIP wake the VM when it is.
-fn with_references(
-    vm: &LunaVM,
-    status: &mut LunaVMStatus,
-    ctx: &Context,
-) -> Result<LunaVM, Action> {
+/// is not ready yet blocks with a condition; the watches of LunaNetwork and LunaFloatingIP wake
+/// the VM when it is.
+fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<LunaVM, Blocked> {
     let mut resolved = vm.clone();
     let namespace = vm.namespace().unwrap_or_default();
-    let waiting = |status: &mut LunaVMStatus, reason: &str, message: &str| {
-        set(status, vm, READY, false, reason, message);
-        set(status, vm, SYNCED, true, reason, message);
-    };
     if let (Some(reference), None) = (&vm.spec.network_ref, &status.id) {
         match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
             Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
             Reference::Waiting(message) => {
-                waiting(status, "WaitingForNetwork", &message);
-                return Err(Action::requeue(Duration::from_secs(60)));
+                return Err(
+                    Blocked::waiting("WaitingForNetwork", message).retry(Duration::from_secs(60))
+                );
             }
             Reference::Missing(message) => {
-                waiting(status, "NetworkNotFound", &message);
-                return Err(Action::await_change());
+                return Err(Blocked::waiting("NetworkNotFound", message));
             }
         }
     }
@@ -258,11 +343,11 @@ fn with_references(
             }
             // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
             Err((reason, message)) => {
-                waiting(status, reason, &message);
+                let blocked = Blocked::waiting(reason, message);
                 return Err(if reason == "FloatingIPNotFound" {
-                    Action::await_change()
+                    blocked
                 } else {
-                    Action::requeue(Duration::from_secs(60))
+                    blocked.retry(Duration::from_secs(60))
                 });
             }
         }
@@ -270,19 +355,27 @@ fn with_references(
     Ok(resolved)
 }
 
-/// The LunaVolumes of the namespace that the volume list shows attached to VM `id`.
-fn attached_volumes(ctx: &Context, namespace: &str, id: &str) -> Vec<String> {
+/// The LunaVolumes of the namespace that the volume list shows attached to VM `id`: the cloud
+/// attachment from the region's shared volume list (no call: the last list, which the volumes'
+/// own reconciles keep fresh), named by the LunaVolumes holding those IDs. Reading the
+/// LunaVolumes' status instead would race with their controller's cache.
+fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> Vec<String> {
+    let Some(snapshot) = account
+        .caches
+        .keyed("volume list", &vm.spec.region, super::volume::list)
+        .current()
+    else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = ctx
         .registry
-        .objects::<LunaVolume>(namespace)
+        .objects::<LunaVolume>(&vm.namespace().unwrap_or_default())
         .iter()
         .filter(|volume| {
             volume
-                .status
-                .as_ref()
-                .and_then(|status| status.at_provider.as_ref())
-                .and_then(|at| at.attached_to.as_deref())
-                == Some(id)
+                .status_id()
+                .and_then(|volume_id| snapshot.entries.get(volume_id))
+                .is_some_and(|listed| listed.attached.as_deref() == Some(id))
         })
         .map(|volume| volume.name_any())
         .collect();
@@ -290,12 +383,7 @@ fn attached_volumes(ctx: &Context, namespace: &str, id: &str) -> Vec<String> {
     names
 }
 
-pub(super) fn report_observed(
-    vm: &LunaVM,
-    status: &mut LunaVMStatus,
-    observed: &ObservedVm,
-    ready: bool,
-) {
+fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
     status.at_provider = Some(AtProvider {
         status: Some(observed.status.clone()),
@@ -310,6 +398,14 @@ pub(super) fn report_observed(
         image: previous_image.or_else(|| vm.spec.image.clone()),
         ..AtProvider::default()
     });
+}
+
+/// The Synced failures that stand until the manifest changes: a later reconcile of the same
+/// generation keeps them.
+const STANDING_FAILURES: [&str; 3] = ["ReimageNotAllowed", "ResizeFailed", "ImageNotFound"];
+
+fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
+    report_at_provider(vm, status, observed);
     if ready {
         set(
             status,
@@ -323,15 +419,13 @@ pub(super) fn report_observed(
         let message = format!("vm {} is {}", observed.id, observed.status);
         set(status, vm, READY, false, "InProgress", &message);
     }
-    let synced = status.conditions.iter().any(|c| {
+    let standing = status.conditions.iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
-            && matches!(
-                c.reason.as_str(),
-                "ReimageNotAllowed" | "ResizeFailed" | "ImageNotFound"
-            )
+            && STANDING_FAILURES.contains(&c.reason.as_str())
+            && c.observed_generation == vm.metadata.generation
     });
-    if !synced {
+    if !standing {
         set(
             status,
             vm,

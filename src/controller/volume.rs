@@ -26,7 +26,9 @@ use super::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, set, stuck},
+    managed::{
+        self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set, stuck,
+    },
     vm_cloud,
 };
 use crate::{
@@ -41,7 +43,7 @@ use crate::{
     },
 };
 
-fn list(
+pub(super) fn list(
     client: lunanode::Client,
     region: String,
 ) -> futures::future::BoxFuture<'static, Result<Vec<(String, Volume)>, lunanode::Error>> {
@@ -144,6 +146,23 @@ impl External for LunaVolume {
         observed.name == label
     }
 
+    async fn read(
+        &self,
+        id: &str,
+        account: &Arc<Account>,
+    ) -> Result<Read<Volume>, lunanode::Error> {
+        match account.client.volume_info(&self.spec.region, id).await {
+            Ok(mut volume) => {
+                if volume.id.is_empty() {
+                    id.clone_into(&mut volume.id);
+                }
+                Ok(Read::Found(volume))
+            }
+            Err(error) if error.is_not_found() => Ok(Read::Gone),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn plan(
         &self,
         account: &Arc<Account>,
@@ -166,7 +185,7 @@ impl External for LunaVolume {
 
     async fn create(
         &self,
-        plan: VolumePlan,
+        plan: &VolumePlan,
         account: &Arc<Account>,
     ) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
@@ -176,7 +195,7 @@ impl External for LunaVolume {
                 region: spec.region.clone(),
                 label: spec.label.clone(),
                 size_gb: u64::try_from(spec.size).unwrap_or(1),
-                image: plan.image,
+                image: plan.image.clone(),
                 snapshot_id: spec.snapshot_id.clone(),
             })
             .await

@@ -77,6 +77,8 @@ pub struct Metrics {
     reconcile_seconds: Family<KindLabels, Histogram, fn() -> Histogram>,
     refreshes: Family<CacheLabels, Counter>,
     managed: Family<ManagedLabels, Gauge>,
+    recreated: Family<KindLabels, Counter>,
+    suspect_lists: Family<CacheLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -100,6 +102,18 @@ impl Default for Metrics {
             );
         let refreshes = Family::<CacheLabels, Counter>::default();
         let managed = Family::<ManagedLabels, Gauge>::default();
+        let recreated = Family::<KindLabels, Counter>::default();
+        let suspect_lists = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "recreated",
+            "Cloud objects created again because the one an object held was confirmed gone, by kind",
+            recreated.clone(),
+        );
+        registry.register(
+            "suspect_list_answers",
+            "List answers set aside because they lacked most of the known objects",
+            suspect_lists.clone(),
+        );
         registry.register(
             "managed_objects",
             "Objects the operator manages, by kind and Ready condition",
@@ -138,6 +152,8 @@ impl Default for Metrics {
             reconcile_seconds,
             refreshes,
             managed,
+            recreated,
+            suspect_lists,
         }
     }
 }
@@ -165,6 +181,18 @@ impl Metrics {
         };
         set("true", ready);
         set("false", not_ready);
+    }
+
+    /// Records a cloud object created again after the one an object held was confirmed gone.
+    pub fn recreated(&self, kind: &'static str) {
+        self.recreated.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Records a list answer set aside as suspect.
+    pub fn suspect_list(&self, cache: &'static str) {
+        self.suspect_lists
+            .get_or_create(&CacheLabels { cache })
+            .inc();
     }
 
     /// Records one list-cache refresh.

@@ -1,0 +1,151 @@
+//! The standard cleanup (the finalizer): delete only the cloud object this object holds — or the
+//! single unclaimed candidate of an interrupted create — on the account it was made in, wait for
+//! the objects that use it, and release the finalizer only once the object is confirmed gone.
+
+use std::{sync::Arc, time::Instant};
+
+use kube::{ResourceExt, runtime::controller::Action};
+
+use super::{
+    driver::{Cx, cloud},
+    external::{External, find, matching},
+    ownership::{self, AccountCheck, Identity, Target},
+    references::wait_for_holders,
+};
+use crate::{
+    api::common::{DeletionPolicy, ManagedStatus, ManagementPolicy},
+    controller::{accounts::Account, error::Error, list_cache::ListCache},
+};
+
+/// Deletes the cloud object unless the policy keeps it; see the module docs.
+pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result<Action, Error> {
+    let uid = object.uid().unwrap_or_default();
+    if object.deletion_policy() == DeletionPolicy::Orphan
+        || object.management_policy() == ManagementPolicy::ObserveOnly
+    {
+        return Ok(Action::await_change());
+    }
+    if object.is_paused() {
+        // Paused means no writes at all: the finalizer stays until the pause ends.
+        return Err(Error::Paused {
+            object: cx.object.clone(),
+        });
+    }
+    let status = object.managed_status().cloned().unwrap_or_default();
+    let identity = Identity::of(object);
+    let id = status
+        .id()
+        .map(str::to_owned)
+        .or(identity.external_id.clone());
+    let pending = status
+        .pending_create()
+        .cloned()
+        .or(identity.pending.clone());
+    if id.is_none() && pending.is_none() {
+        return Ok(Action::await_change());
+    }
+    wait_for_holders(object, &status, cx, object.holders(cx.ctx).await?).await?;
+    let namespace = object.namespace().unwrap_or_default();
+    let account = cx
+        .ctx
+        .accounts
+        .get_for_cleanup(&namespace, object.credentials_secret_name())
+        .await
+        .map_err(|source| Error::Credentials {
+            object: cx.object.clone(),
+            source,
+        })?;
+    if let AccountCheck::Changed { recorded } = ownership::check_account(
+        identity.account.as_deref(),
+        &account.api_id,
+        None,
+        id.as_deref(),
+    ) {
+        return Err(Error::DeletionBlocked {
+            object: cx.object.clone(),
+            reason: "AccountChanged",
+            message: format!(
+                "the cloud object was made in Luna Node account {recorded} but the credentials now point at {}: nothing is deleted in either; point spec.credentialsSecretRef back at the old account, or set spec.deletionPolicy: Orphan to let the object go",
+                account.api_id
+            ),
+        });
+    }
+    let cache = object.cache(&account);
+    let target = match (&id, &pending) {
+        (Some(id), _) => Target::Delete(id.clone()),
+        (None, Some(pending)) => pending_target(object, cx, &account, &cache, pending).await?,
+        (None, None) => Target::Nothing,
+    };
+    let id = match target {
+        Target::Delete(id) => id,
+        Target::Nothing => {
+            cache.untrack(&uid);
+            return Ok(Action::await_change());
+        }
+        Target::Ambiguous(ids) => {
+            return Err(Error::DeletionBlocked {
+                object: cx.object.clone(),
+                reason: "AmbiguousCreate",
+                message: format!(
+                    "an interrupted create may have made any of {}; none is deleted. Delete the right one by hand, then set spec.deletionPolicy: Orphan",
+                    ids.join(", ")
+                ),
+            });
+        }
+    };
+    let snapshot = cache
+        .observe(&uid, cx.ctx.accounts.timing().min_interval)
+        .await
+        .map_err(|source| cloud("list", &cx.object, source))?;
+    let Some(observed) = find(object, &cache, &snapshot, &id, &account)
+        .await
+        .map_err(|source| cloud("read", &cx.object, source))?
+    else {
+        cache.untrack(&uid);
+        return Ok(Action::await_change());
+    };
+    object.delete(&observed, &account, cx).await?;
+    cache.wrote(&uid);
+    cache.track(&uid, true);
+    // The finalizer goes only when a later look confirms the object is gone.
+    Err(Error::DeletionInProgress {
+        object: cx.object.clone(),
+        id,
+    })
+}
+
+/// The candidate of an interrupted create that a deletion must not leak: looked for in lists
+/// made after the intent, and given up on only as firmly as a create is (see
+/// [`ownership::confirmed_gone`]).
+async fn pending_target<K: External>(
+    object: &K,
+    cx: &Cx<'_, K>,
+    account: &Arc<Account>,
+    cache: &Arc<ListCache<K::Observed>>,
+    pending: &crate::api::common::PendingCreate,
+) -> Result<Target, Error> {
+    let uid = object.uid().unwrap_or_default();
+    let mut lacking = 0;
+    loop {
+        let snapshot = cache
+            .get_after(Instant::now())
+            .await
+            .map_err(|source| cloud("list", &cx.object, source))?;
+        let matches = matching(object, &snapshot, &pending.name);
+        let target = ownership::cleanup_target(
+            None,
+            Some(pending),
+            &matches,
+            &cx.claims(),
+            &account.api_id,
+            &uid,
+        );
+        if target != Target::Nothing {
+            return Ok(target);
+        }
+        lacking += 1;
+        if ownership::confirmed_gone(ownership::Presence::Unknown, lacking) {
+            return Ok(Target::Nothing);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! An object without a cloud ID: adopt (`spec.import.id`, or the adoption policy when its name
+//! is taken), finish a create whose answer was lost, or create — recording the intent in the
+//! metadata first, conditional on the object's `resourceVersion`, so that neither a crash, a
+//! lost answer nor a stale copy of the object ever makes a second cloud object.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{ResourceExt, runtime::controller::Action};
+
+use super::{
+    driver::{Cx, cloud, set, stuck},
+    external::{External, find, matching},
+    ownership::{self, Fresh, Identity, Recovery},
+};
+use crate::{
+    api::common::{ManagedStatus, ManagementPolicy, PendingCreate, READY, SYNCED},
+    controller::{accounts::Account, error::Error, list_cache::ListCache},
+};
+
+/// No cloud ID yet: adopt, recover an interrupted create, or create.
+pub async fn find_or_create<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    account: &Arc<Account>,
+    cx: &Cx<'_, K>,
+    cache: &Arc<ListCache<K::Observed>>,
+) -> Result<Action, Error> {
+    let uid = object.uid().unwrap_or_default();
+    let timing = cx.ctx.accounts.timing();
+    let list_error = |source| cloud("list", &cx.object, source);
+
+    // Explicit adoption.
+    if let Some(import_id) = object.import_id().map(str::to_owned) {
+        let snapshot = cache.get(timing.fast_interval).await.map_err(list_error)?;
+        if find(object, cache, &snapshot, &import_id, account)
+            .await
+            .map_err(list_error)?
+            .is_none()
+        {
+            let message = format!(
+                "{import_id} named by spec.import.id does not exist on the account of the credentials"
+            );
+            stuck(status, object, "ImportNotFound", &message);
+            return Ok(Action::await_change());
+        }
+        return adopt(object, status, account, cx, &import_id, "Import").await;
+    }
+    if object.management_policy() == ManagementPolicy::ObserveOnly {
+        stuck(
+            status,
+            object,
+            "NothingToObserve",
+            "ObserveOnly needs spec.import.id: the operator never creates in this mode",
+        );
+        return Ok(Action::await_change());
+    }
+
+    // The API refused a create for this very spec: wait for the spec to change or for a
+    // reconcile request.
+    let refused = status.conditions().iter().any(|c| {
+        c.type_ == SYNCED
+            && !c.is_true()
+            && c.reason == "CreateFailed"
+            && c.observed_generation == object.meta().generation
+    });
+    let requested_again = object
+        .reconcile_requested_at()
+        .is_some_and(|requested| status.last_reconcile_request() != Some(requested));
+    if refused && !requested_again {
+        return Ok(Action::await_change());
+    }
+
+    // An earlier create may have happened without its answer reaching us: look first.
+    if let Some(pending) = status.pending_create().cloned() {
+        if let Some(action) = recover(object, status, account, cx, cache, &pending).await? {
+            return Ok(action);
+        }
+    }
+
+    let plan = match object.plan(account, cx).await? {
+        Ok(plan) => plan,
+        Err(blocked) => return Ok(blocked.apply(status, object)),
+    };
+    let snapshot = cache.get(timing.fast_interval).await.map_err(list_error)?;
+    let name = object.create_name();
+    let preexisting = matching(object, &snapshot, &name);
+    if object.has_natural_key() {
+        match ownership::decide_fresh(
+            object.adoption_policy(),
+            K::KIND,
+            &name,
+            &preexisting,
+            &cx.claims(),
+            &account.api_id,
+            &uid,
+        ) {
+            Fresh::Create => {}
+            Fresh::Adopt(id) => {
+                return adopt(object, status, account, cx, &id, "AdoptIfUnique").await;
+            }
+            Fresh::Wait(message) => {
+                set(status, object, READY, false, "WaitingForName", &message);
+                set(status, object, SYNCED, true, "WaitingForName", &message);
+                return Ok(Action::requeue(Duration::from_secs(10)));
+            }
+            Fresh::Stop(reason, message) => {
+                stuck(status, object, reason, &message);
+                cx.event(object, true, reason, "Create", message).await;
+                return Ok(Action::await_change());
+            }
+        }
+    }
+
+    // Record the intent first, in the metadata and conditional on the copy this reconcile
+    // started from: if the answer is lost, the next reconcile looks the object up instead of
+    // creating a second one, and a reconcile from a stale copy stops here.
+    let pending = PendingCreate {
+        started_at: Time(Timestamp::now()),
+        name: name.clone(),
+        preexisting,
+    };
+    status.set_pending_create(Some(pending.clone()));
+    let intent = Identity {
+        external_id: None,
+        account: Some(account.api_id.clone()),
+        pending: Some(pending),
+    };
+    cx.save_identity(object, &intent, true).await?;
+
+    tracing::info!(name = %name, "creating");
+    match object.create(&plan, account).await {
+        Ok(id) => {
+            status.set_pending_create(None);
+            status.set_id(Some(id.clone()));
+            object.created(status, Some(&plan));
+            record_id(object, cx, account, &id).await?;
+            set(
+                status,
+                object,
+                READY,
+                false,
+                "Creating",
+                &format!("{id} was created"),
+            );
+            set(
+                status,
+                object,
+                SYNCED,
+                true,
+                "Created",
+                &format!("created {id}"),
+            );
+            cache.track(&uid, true);
+            cx.event(object, false, "Created", "Create", format!("created {id}"))
+                .await;
+            Ok(Action::requeue(K::after_create(timing)))
+        }
+        Err(error) if !error.may_have_taken_effect() && !error.is_retryable() => {
+            // The API refused: nothing was created. Terminal until the spec changes.
+            status.set_pending_create(None);
+            let refused = Identity {
+                pending: None,
+                ..intent
+            };
+            cx.save_identity(object, &refused, false).await?;
+            let message = error.to_string();
+            stuck(status, object, "CreateFailed", &message);
+            cx.event(object, true, "CreateFailed", "Create", message)
+                .await;
+            Ok(Action::await_change())
+        }
+        // Unknown outcome: keep the pending mark; the retry looks before it creates.
+        Err(error) => Err(cloud("create", &cx.object, error)),
+    }
+}
+
+/// Finishes an interrupted create: `Some(action)` when it is settled here (adopted, ambiguous,
+/// or too early to tell), `None` when the create certainly did not happen and may run again.
+async fn recover<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    account: &Arc<Account>,
+    cx: &Cx<'_, K>,
+    cache: &Arc<ListCache<K::Observed>>,
+    pending: &PendingCreate,
+) -> Result<Option<Action>, Error> {
+    let uid = object.uid().unwrap_or_default();
+    let list_error = |source| cloud("list", &cx.object, source);
+    // The watch cache may lag behind this object's own last write (the ID recorded right after
+    // the create): read the object itself before taking the create as interrupted.
+    let fresh = cx
+        .api
+        .get(&object.name_any())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "read the object",
+            object: cx.object.clone(),
+            source: Box::new(source),
+        })?;
+    if fresh.status_id().is_some() || Identity::of(&fresh).external_id.is_some() {
+        return Ok(Some(Action::requeue(Duration::from_millis(200))));
+    }
+    let mut lacking = 0;
+    loop {
+        let snapshot = cache.get_after(Instant::now()).await.map_err(list_error)?;
+        let matches = matching(object, &snapshot, &pending.name);
+        match ownership::recover(pending, &matches, &cx.claims(), &account.api_id, &uid) {
+            Recovery::Adopt(found) => {
+                status.set_pending_create(None);
+                status.set_id(Some(found.clone()));
+                object.created(status, None);
+                record_id(object, cx, account, &found).await?;
+                cx.event(
+                    object,
+                    false,
+                    "CreateRecovered",
+                    "Create",
+                    format!("found {found} created by an earlier attempt"),
+                )
+                .await;
+                cache.track(&uid, true);
+                return Ok(Some(Action::requeue(Duration::from_millis(100))));
+            }
+            Recovery::Ambiguous(ids) => {
+                let message = format!(
+                    "failed to tell which object an interrupted create made: {} match {} ({}); set spec.import.id to the right one and delete the others",
+                    ids.len(),
+                    pending.name,
+                    ids.join(", ")
+                );
+                stuck(status, object, "AmbiguousCreate", &message);
+                cx.event(object, true, "AmbiguousCreate", "Create", message)
+                    .await;
+                return Ok(Some(Action::await_change()));
+            }
+            Recovery::None => {}
+        }
+        // A new object may take a while to show in the list, and a list may leave entries
+        // out: only a settled intent and several lists in a row without it mean "not made".
+        let age = pending_age(pending);
+        if age < ownership::CREATE_SETTLE {
+            let message = format!(
+                "looking for {} created by an interrupted attempt",
+                pending.name
+            );
+            set(status, object, READY, false, "Creating", &message);
+            return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
+        }
+        lacking += 1;
+        if ownership::confirmed_gone(ownership::Presence::Unknown, lacking) {
+            status.set_pending_create(None);
+            return Ok(None);
+        }
+    }
+}
+
+fn pending_age(pending: &PendingCreate) -> Duration {
+    let started = pending.started_at.0;
+    let elapsed = Timestamp::now().duration_since(started);
+    Duration::try_from(elapsed).unwrap_or(Duration::ZERO)
+}
+
+/// Takes over `id` (checked to exist): refuses one that another object manages.
+async fn adopt<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    account: &Arc<Account>,
+    cx: &Cx<'_, K>,
+    id: &str,
+    how: &str,
+) -> Result<Action, Error> {
+    let uid = object.uid().unwrap_or_default();
+    if let Some(other) = ownership::claimed_by(&cx.claims(), id, &account.api_id, &uid) {
+        let message = format!(
+            "{id} is already managed by {} {other}: one cloud object has one manager",
+            K::KIND
+        );
+        stuck(status, object, "AlreadyManaged", &message);
+        cx.event(object, true, "AlreadyManaged", "Import", message)
+            .await;
+        return Ok(Action::await_change());
+    }
+    status.set_pending_create(None);
+    status.set_id(Some(id.to_owned()));
+    object.created(status, None);
+    record_id(object, cx, account, id).await?;
+    cx.event(
+        object,
+        false,
+        "Adopted",
+        how,
+        format!("adopted existing {id}"),
+    )
+    .await;
+    Ok(Action::requeue(Duration::from_millis(100)))
+}
+
+/// Writes the cloud ID and the account into the metadata, ending any pending create.
+async fn record_id<K: External>(
+    object: &K,
+    cx: &Cx<'_, K>,
+    account: &Account,
+    id: &str,
+) -> Result<(), Error> {
+    let identity = Identity {
+        external_id: Some(id.to_owned()),
+        account: Some(account.api_id.clone()),
+        pending: None,
+    };
+    cx.save_identity(object, &identity, false).await
+}

@@ -1,0 +1,585 @@
+//! One kind's controller: the watch, the finalizer, the pause annotation, credentials, the
+//! conditional status write at the end of each reconcile, the Synced condition on failure, why a
+//! deletion waits, per-object backoff, metrics, and wake-ups (credentials Secret changes,
+//! list-cache drift, referenced objects).
+
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller,
+        controller::Action,
+        finalizer::{Event as FinalizerEvent, finalizer},
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
+};
+use tokio::sync::mpsc;
+
+use super::ownership::{Claim, Identity};
+use crate::{
+    api::common::{
+        Condition, ManagedResource, ManagedStatus, READY, SYNCED, find_condition, is_condition_true,
+    },
+    controller::{
+        Context,
+        accounts::{Account, CredentialsError},
+        error::{Error, requeue},
+        report::{event, key, write_status},
+    },
+    lunanode,
+};
+
+/// One kind's reconcile steps.
+pub trait Reconciler: ManagedResource {
+    /// The kind, for logs, metrics and messages.
+    const KIND: &'static str;
+
+    /// Brings the cloud toward the spec. Called with the account resolved and the object not
+    /// paused; sets conditions on `status` (the driver writes it afterwards).
+    fn apply(
+        object: &Self,
+        status: &mut Self::Status,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Action, Error>> + Send;
+
+    /// The finalizer: Ok releases the object, an error keeps it and retries.
+    fn cleanup(
+        object: &Self,
+        cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Action, Error>> + Send;
+
+    /// Adds watches of related kinds (references) to the controller.
+    fn configure(controller: Controller<Self>, _ctx: &Arc<Context>) -> Controller<Self> {
+        controller
+    }
+}
+
+/// The `apply` and `cleanup` of a [`Reconciler`] whose steps are all the standard ones of
+/// [`External`]: write `external_steps!();` in its `impl Reconciler` block.
+macro_rules! external_steps {
+    () => {
+        async fn apply(
+            object: &Self,
+            status: &mut <Self as $crate::api::common::ManagedResource>::Status,
+            account: &std::sync::Arc<$crate::controller::accounts::Account>,
+            cx: &$crate::controller::managed::Cx<'_, Self>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
+            $crate::controller::managed::apply_external(object, status, account, cx).await
+        }
+
+        async fn cleanup(
+            object: &Self,
+            cx: &$crate::controller::managed::Cx<'_, Self>,
+        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
+            $crate::controller::managed::cleanup_external(object, cx).await
+        }
+    };
+}
+pub(crate) use external_steps;
+
+/// What a reconcile step gets besides the object.
+pub struct Cx<'a, K: Resource> {
+    /// The shared context.
+    pub ctx: &'a Context,
+    /// The kind's API in the object's namespace.
+    pub api: &'a Api<K>,
+    /// `namespace/name`, for logs and errors.
+    pub object: String,
+    /// The object as last written during this reconcile.
+    written: Mutex<Option<K>>,
+}
+
+impl<K: ManagedResource> Cx<'_, K> {
+    /// Writes `status` now (before a cloud call whose outcome must survive a crash, such as the
+    /// intent to create). Later writes in the same reconcile start from the written object.
+    pub async fn save(&self, object: &K, status: &K::Status) -> Result<(), Error> {
+        let base = self.latest(object);
+        let written = write_status(self.api, &base, base.managed_status(), status).await?;
+        if let Some(written) = written {
+            *self
+                .written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(written);
+        }
+        Ok(())
+    }
+
+    /// Writes the identity annotations now (see [`Identity`]). With `guarded`, the write is
+    /// conditional on the object's `resourceVersion`, so a reconcile working from a stale copy
+    /// fails here instead of acting twice: the create intent is written this way.
+    pub async fn save_identity(
+        &self,
+        object: &K,
+        identity: &Identity,
+        guarded: bool,
+    ) -> Result<(), Error> {
+        let base = self.latest(object);
+        if Identity::of(&base) == *identity {
+            return Ok(());
+        }
+        let mut patch = serde_json::json!({
+            "metadata": { "annotations": identity.merge_patch() }
+        });
+        if guarded {
+            patch["metadata"]["resourceVersion"] = base.resource_version().into();
+        }
+        let written = self
+            .api
+            .patch(
+                &base.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|source| Error::Kube {
+                action: "record the cloud identity",
+                object: self.object.clone(),
+                source: Box::new(source),
+            })?;
+        *self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(written);
+        Ok(())
+    }
+
+    /// The claims of every object of the kind, see [`Waker::claims`].
+    pub fn claims(&self) -> Vec<Claim> {
+        self.ctx
+            .registry
+            .waker::<K>()
+            .map(|waker| waker.claims())
+            .unwrap_or_default()
+    }
+
+    /// The object as last written in this reconcile (or as given).
+    pub fn latest(&self, object: &K) -> K {
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| object.clone())
+    }
+
+    /// Publishes an Event about `object`.
+    pub async fn event(&self, object: &K, warning: bool, reason: &str, action: &str, note: String) {
+        event(&self.ctx.recorder, object, warning, reason, action, note).await;
+    }
+}
+
+/// Counts the controllers whose caches have not synced yet; readiness once all have.
+pub struct Readiness {
+    pending: AtomicUsize,
+    ready: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// A gate over `controllers` controllers that sets `ready` when all have synced.
+    pub fn new(controllers: usize, ready: Arc<AtomicBool>) -> Arc<Self> {
+        Arc::new(Self {
+            pending: AtomicUsize::new(controllers),
+            ready,
+        })
+    }
+
+    fn synced(&self) {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The object caches of the running controllers and their wake-up channels, by kind.
+#[derive(Default)]
+pub struct Registry {
+    entries: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+}
+
+/// Wakes objects of one kind: by reference, or by the cloud IDs their status holds.
+pub struct Waker<K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// The controller's object cache.
+    pub store: Store<K>,
+    wake: mpsc::UnboundedSender<ObjectRef<K>>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Clone for Waker<K> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+}
+
+impl<K: ManagedResource> Waker<K> {
+    /// Reconciles `object` soon.
+    pub fn wake(&self, object: &K) {
+        let _ = self.wake.send(ObjectRef::from_obj(object));
+    }
+
+    /// Reconciles the objects whose `status.id` is among `ids`.
+    pub fn wake_ids(&self, ids: &[String]) {
+        for object in self.store.state() {
+            if object
+                .status_id()
+                .is_some_and(|id| ids.iter().any(|changed| changed == id))
+            {
+                self.wake(&object);
+            }
+        }
+    }
+
+    /// What every object of the kind (in every watched namespace) holds or is creating.
+    pub fn claims(&self) -> Vec<Claim> {
+        self.store
+            .state()
+            .iter()
+            .map(|object| Claim::of(&**object))
+            .collect()
+    }
+}
+
+impl Registry {
+    fn insert<K: ManagedResource>(&self, waker: Waker<K>) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(TypeId::of::<K>(), Box::new(waker));
+    }
+
+    /// The waker of kind `K`, once its controller runs.
+    pub fn waker<K: ManagedResource>(&self) -> Option<Waker<K>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&TypeId::of::<K>())
+            .and_then(|any| any.downcast_ref::<Waker<K>>())
+            .cloned()
+    }
+
+    /// The objects of kind `K` in `namespace` (empty when its controller does not run).
+    pub fn objects<K: ManagedResource>(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.waker::<K>()
+            .map(|waker| {
+                waker
+                    .store
+                    .state()
+                    .into_iter()
+                    .filter(|object| object.namespace().as_deref() == Some(namespace))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The API of kind `K` over the namespaces the operator watches.
+pub fn scoped<K: ManagedResource>(ctx: &Context) -> Api<K> {
+    match &ctx.config.namespace {
+        Some(namespace) => Api::namespaced(ctx.kube.clone(), namespace),
+        None => Api::all(ctx.kube.clone()),
+    }
+}
+
+/// Runs the controller of kind `K` until `shutdown` completes.
+pub async fn run<K: Reconciler>(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    readiness: Arc<Readiness>,
+) {
+    let controller = Controller::new(scoped::<K>(&ctx), watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let (wake, woken) = mpsc::unbounded_channel::<ObjectRef<K>>();
+    ctx.registry.insert(Waker {
+        store: store.clone(),
+        wake: wake.clone(),
+    });
+
+    // A changed credentials Secret wakes the objects that use it.
+    {
+        let store = store.clone();
+        ctx.accounts
+            .on_secret_change(Arc::new(move |namespace, secret| {
+                for object in store.state() {
+                    if object.namespace().as_deref() == Some(namespace)
+                        && object.credentials_secret_name() == secret
+                    {
+                        let _ = wake.send(ObjectRef::from_obj(&*object));
+                    }
+                }
+            }));
+    }
+
+    // Readiness once the object cache has synced; then, every 15 s, the managed-objects gauge.
+    {
+        let store = store.clone();
+        let metrics = ctx.metrics.clone();
+        tokio::spawn(async move {
+            // The store's readiness future wakes only its most recent poller, and the
+            // controller polls it too: poll again every second rather than wait once.
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+            }
+            tracing::info!(kind = K::KIND, "object cache synced");
+            readiness.synced();
+            loop {
+                let objects = store.state();
+                let ready = objects
+                    .iter()
+                    .filter(|object| is_condition_true(object.conditions(), READY))
+                    .count();
+                metrics.managed(K::KIND, ready, objects.len() - ready);
+                tokio::time::sleep(Duration::from_secs(15)).await;
+            }
+        });
+    }
+    let triggers = futures::stream::unfold(woken, |mut woken| async move {
+        woken.recv().await.map(|object| (object, woken))
+    });
+    K::configure(controller, &ctx)
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(ctx.config.concurrency),
+        )
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile error");
+            }
+        })
+        .await;
+}
+
+/// The backoff key of an object: kinds may share names.
+fn backoff_key<K: Reconciler>(object: &K) -> String {
+    format!("{}/{}", K::KIND, key(object))
+}
+
+async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let backoff = backoff_key(&*object);
+    let started = Instant::now();
+    let cx = Cx {
+        ctx: &ctx,
+        api: &api,
+        object: key(&*object),
+        written: Mutex::default(),
+    };
+    let result = finalizer(&api, &K::finalizer(), object, |event| async {
+        match event {
+            FinalizerEvent::Apply(object) => apply::<K>(object, &cx).await,
+            FinalizerEvent::Cleanup(object) => cleanup::<K>(&object, &cx).await,
+        }
+    })
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)));
+    if result.is_ok() {
+        ctx.backoff.reset(&backoff);
+    }
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.category(),
+    };
+    ctx.metrics.reconciled(K::KIND, outcome, started.elapsed());
+    result
+}
+
+async fn cleanup<K: Reconciler>(object: &K, cx: &Cx<'_, K>) -> Result<Action, Error> {
+    let result = K::cleanup(object, cx).await;
+    if let Err(error) = &result {
+        report_waiting_deletion(object, cx, error).await;
+    }
+    result
+}
+
+/// Says on the object why its deletion waits: `Ready=False` with a reason and the message, and a
+/// Warning Event when the reason is new (a deletion that waits on a human must say so where
+/// `kubectl describe` shows it, not only in the operator's log).
+async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, error: &Error) {
+    let (reason, warning) = match error.root() {
+        Error::DeletionInProgress { .. } => ("Deleting", false),
+        // `wait_for_holders` reports its own condition; a stale copy retries at once.
+        Error::InUse { .. } => return,
+        error if error.is_stale_copy() => return,
+        Error::Paused { .. } => ("DeletionPaused", true),
+        Error::Credentials { .. } => ("DeletionWaitsForCredentials", true),
+        Error::DeletionBlocked { reason, .. } => (*reason, true),
+        _ => ("DeleteFailed", true),
+    };
+    let message = error.root().to_string();
+    let latest = cx.latest(object);
+    let current = find_condition(latest.conditions(), READY);
+    if current.is_some_and(|c| c.reason == reason && c.message == message) {
+        return;
+    }
+    let new_reason = current.is_none_or(|c| c.reason != reason);
+    let mut status = latest.managed_status().cloned().unwrap_or_default();
+    set(&mut status, object, READY, false, reason, &message);
+    if let Err(error) = cx.save(object, &status).await {
+        tracing::debug!(%error, "unable to report why the deletion waits");
+    }
+    if warning && new_reason {
+        cx.event(
+            object,
+            true,
+            reason,
+            "Delete",
+            format!("deletion waits: {message}"),
+        )
+        .await;
+    }
+}
+
+fn error_policy<K: Reconciler>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    requeue(&ctx.backoff, &backoff_key(&*object), error)
+}
+
+async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, Error> {
+    let mut status = object.managed_status().cloned().unwrap_or_default();
+    status.set_observed_generation(object.meta().generation);
+    let requested = object.reconcile_requested_at().map(str::to_owned);
+    let result = steps(&*object, &mut status, cx).await;
+    let status_after = match result {
+        Ok(action) => {
+            status.set_last_reconcile_request(requested);
+            Ok(action)
+        }
+        Err(Error::Cloud {
+            source: source @ lunanode::Error::Auth { .. },
+            ..
+        }) => {
+            // The API refused the credentials: retrying with the same Secret only repeats the
+            // refusal. Wait for the Secret to change (its watch wakes this object); look again
+            // after an hour in case the key was re-enabled in the panel.
+            let message = format!("the Luna Node API refused the credentials: {source}");
+            stuck(&mut status, &*object, "AuthenticationFailed", &message);
+            Ok(Action::requeue(Duration::from_secs(3600)))
+        }
+        Err(error) => {
+            // A retryable failure: say so in Synced, keep the rest of the status.
+            set(
+                &mut status,
+                &*object,
+                SYNCED,
+                false,
+                error.category_reason(),
+                &error.to_string(),
+            );
+            Err(error)
+        }
+    };
+    let base = cx.latest(&object);
+    match status_after {
+        Ok(action) => {
+            write_status(cx.api, &base, base.managed_status(), &status).await?;
+            Ok(action)
+        }
+        Err(error) => {
+            // Best effort: from a stale copy this write conflicts, and the retry reports.
+            if let Err(write_error) =
+                write_status(cx.api, &base, base.managed_status(), &status).await
+            {
+                tracing::debug!(error = %write_error, "unable to report the failure");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn steps<K: Reconciler>(
+    object: &K,
+    status: &mut K::Status,
+    cx: &Cx<'_, K>,
+) -> Result<Action, Error> {
+    if object.is_paused() {
+        set(
+            status,
+            object,
+            SYNCED,
+            false,
+            "ReconcilePaused",
+            "reconciliation is paused by the lunanode.com/paused annotation",
+        );
+        return Ok(Action::await_change());
+    }
+    let namespace = object.namespace().unwrap_or_default();
+    let account = match cx
+        .ctx
+        .accounts
+        .get(&namespace, object.credentials_secret_name())
+        .await
+    {
+        Ok(account) => account,
+        Err(error) => {
+            let reason = match error {
+                CredentialsError::NotReady { .. } => "CredentialsUnavailable",
+                _ => "CredentialsInvalid",
+            };
+            set(status, object, READY, false, reason, &error.to_string());
+            set(status, object, SYNCED, false, reason, &error.to_string());
+            // The Secret watch wakes this object when the Secret appears or changes.
+            return Ok(match error {
+                CredentialsError::NotReady { .. } => Action::requeue(Duration::from_secs(30)),
+                _ => Action::await_change(),
+            });
+        }
+    };
+    K::apply(object, status, &account, cx).await
+}
+
+/// Sets a condition of `status`, stamped with the object's generation.
+pub fn set<K: ManagedResource>(
+    status: &mut K::Status,
+    object: &K,
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) {
+    crate::api::common::set_condition(
+        status.conditions_mut(),
+        Condition::new(
+            kind,
+            ok,
+            reason,
+            message,
+            object.meta().generation,
+            Timestamp::now(),
+        ),
+    );
+}
+
+/// Sets Ready and Synced false with the same reason: a terminal state until the spec changes.
+pub fn stuck<K: ManagedResource>(status: &mut K::Status, object: &K, reason: &str, message: &str) {
+    set(status, object, READY, false, reason, message);
+    set(status, object, SYNCED, false, reason, message);
+}
+
+/// A cloud error, with the action and the object.
+pub fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
+    Error::Cloud {
+        action,
+        object: object.to_owned(),
+        source,
+    }
+}

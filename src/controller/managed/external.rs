@@ -1,0 +1,393 @@
+//! The standard steps of a kind whose cloud object is observed through a shared list cache:
+//! check the account and the recorded identity, observe, confirm an absence before acting on
+//! it, then report and sync. Creating and adoption are in [`super::create`], deletion in
+//! [`super::cleanup`].
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use kube::{ResourceExt, runtime::controller::Action};
+
+use super::{
+    create::find_or_create,
+    driver::{Cx, Reconciler, cloud, set, stuck},
+    ownership::{self, AccountCheck, Identity, Presence},
+};
+use crate::{
+    api::common::{
+        ManagedResource, ManagedStatus, ManagementPolicy, READY, SYNCED, is_condition_true,
+    },
+    controller::{
+        Context,
+        accounts::Account,
+        error::Error,
+        list_cache::{CacheTiming, ListCache, Snapshot},
+    },
+    lunanode,
+};
+
+/// What a read of one cloud object found.
+#[derive(Debug, Clone)]
+pub enum Read<T> {
+    /// It exists.
+    Found(T),
+    /// The API says it does not exist.
+    Gone,
+    /// The kind has no per-object read: only lists can tell.
+    NoRead,
+}
+
+/// A kind whose cloud object is observed through a list cache and created, updated and deleted
+/// by the standard steps of [`apply_external`] and [`super::cleanup_external`].
+pub trait External: Reconciler {
+    /// The cloud object as listed.
+    type Observed: Clone + PartialEq + Send + Sync + 'static;
+    /// What a create needs once resolved (IDs of references, image IDs, ...).
+    type Plan: Send + Sync;
+
+    /// The list cache this object is observed through (per region or account-wide).
+    fn cache(&self, account: &Account) -> Arc<ListCache<Self::Observed>>;
+
+    /// How old a list may be for a reconcile to act on it (after the object's own write, the
+    /// cache insists on a list made after it anyway).
+    fn max_age(timing: &CacheTiming) -> Duration {
+        timing.fast_interval
+    }
+
+    /// How soon to look at a new object after its create.
+    fn after_create(_timing: &CacheTiming) -> Duration {
+        Duration::from_millis(100)
+    }
+
+    /// Synced=False reasons that stand, for the generation they were set at, until the
+    /// manifest changes: a reconcile that merely finds nothing to do keeps them.
+    const STANDING_FAILURES: &'static [&'static str] = &[];
+
+    /// The natural key: what a lost create is found by, recorded before the create, and what
+    /// a new object must not silently duplicate.
+    fn create_name(&self) -> String;
+
+    /// Whether `observed` could be what a create of this object made, named `name`.
+    fn is_create_of(&self, name: &str, observed: &Self::Observed) -> bool;
+
+    /// Whether [`Self::create_name`] names one object (a hostname, a label). Kinds whose
+    /// objects have no name (floating IPs) use it only to recover a lost create.
+    fn has_natural_key(&self) -> bool {
+        true
+    }
+
+    /// Resolves what the create needs; `Err(Blocked)` stops with a condition.
+    fn plan(
+        &self,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Result<Self::Plan, Blocked>, Error>> + Send;
+
+    /// Creates the cloud object; returns its ID.
+    fn create(
+        &self,
+        plan: &Self::Plan,
+        account: &Arc<Account>,
+    ) -> impl Future<Output = Result<String, lunanode::Error>> + Send;
+
+    /// After a create (with its plan) or an adoption (without): records what was applied.
+    fn created(&self, _status: &mut Self::Status, _plan: Option<&Self::Plan>) {}
+
+    /// Reads one cloud object by ID, for kinds whose API has a per-object read: the evidence
+    /// that settles an absence from a list answer.
+    fn read(
+        &self,
+        _id: &str,
+        _account: &Arc<Account>,
+    ) -> impl Future<Output = Result<Read<Self::Observed>, lunanode::Error>> + Send {
+        async { Ok(Read::NoRead) }
+    }
+
+    /// The observed object, completed where the list lacks what matters (a per-object read
+    /// after the operator's own write, for instance).
+    fn refine(
+        &self,
+        observed: Self::Observed,
+        _account: &Arc<Account>,
+        _cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Self::Observed, Error>> + Send {
+        async { Ok(observed) }
+    }
+
+    /// Reports the observed object in the status (`atProvider` and friends).
+    fn report(&self, status: &mut Self::Status, observed: &Self::Observed);
+
+    /// The cloud object exists: bring it toward the spec (at most a few writes) and set Ready.
+    /// The driver has set Synced true before the call; a step may set it false. After a cloud
+    /// write, call [`ListCache::wrote`] so that the next reconcile observes a list made after
+    /// it.
+    fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &Self::Observed,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Action, Error>> + Send;
+
+    /// Other managed objects that use this one: its deletion waits for them.
+    fn holders(&self, _ctx: &Context) -> impl Future<Output = Result<Vec<String>, Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
+    /// Deletes the cloud object (or takes the step before it, such as a detach). The driver
+    /// keeps the finalizer until the object is confirmed gone.
+    fn delete(
+        &self,
+        observed: &Self::Observed,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Why a create cannot start yet: a condition, and when to look again.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    /// CamelCase condition reason.
+    pub reason: &'static str,
+    /// The message.
+    pub message: String,
+    /// When to look again (`None`: when the object or a referenced one changes).
+    pub retry: Option<Duration>,
+    /// Waiting for something that comes by itself (a referenced object): Synced stays true.
+    pub waiting: bool,
+}
+
+impl Blocked {
+    /// Blocked until something changes.
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            retry: None,
+            waiting: false,
+        }
+    }
+
+    /// Waiting for another object, which will come by itself: Ready is false, Synced true.
+    pub fn waiting(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            waiting: true,
+            ..Self::new(reason, message)
+        }
+    }
+
+    /// Blocked until `retry` has passed (or something changes).
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    pub fn apply<K: ManagedResource>(self, status: &mut K::Status, object: &K) -> Action {
+        if self.waiting {
+            set(status, object, READY, false, self.reason, &self.message);
+            set(status, object, SYNCED, true, self.reason, &self.message);
+        } else {
+            stuck(status, object, self.reason, &self.message);
+        }
+        match self.retry {
+            Some(retry) => Action::requeue(retry),
+            None => Action::await_change(),
+        }
+    }
+}
+
+/// The standard apply: check the account, restore a lost status from the metadata, observe,
+/// then adopt, create or sync.
+pub async fn apply_external<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    account: &Arc<Account>,
+    cx: &Cx<'_, K>,
+) -> Result<Action, Error> {
+    let uid = object.uid().unwrap_or_default();
+    let cache = object.cache(account);
+    if let Some(waker) = cx.ctx.registry.waker::<K>() {
+        cache.set_listener_if_absent(Arc::new(move |ids| waker.wake_ids(ids)));
+    }
+    let mut identity = Identity::of(object);
+    let held = status
+        .id()
+        .map(str::to_owned)
+        .or(identity.external_id.clone());
+    match ownership::check_account(
+        identity.account.as_deref(),
+        &account.api_id,
+        object.import_id(),
+        held.as_deref(),
+    ) {
+        AccountCheck::Fits => {}
+        AccountCheck::Changed { recorded } => {
+            let message = format!(
+                "the credentials now point at Luna Node account {}, but the cloud object{} was made in account {recorded}: nothing is created or deleted in either; point spec.credentialsSecretRef back at the old account, or set spec.import.id to an object of the new account to adopt it",
+                account.api_id,
+                held.as_ref().map(|id| format!(" {id}")).unwrap_or_default(),
+            );
+            stuck(status, object, "AccountChanged", &message);
+            cache.untrack(&uid);
+            return Ok(Action::await_change());
+        }
+        AccountCheck::Reimport => {
+            // The user adopts an object of the new account: the old identity goes.
+            status.set_id(None);
+            status.set_pending_create(None);
+            identity = Identity::default();
+            cx.save_identity(object, &identity, true).await?;
+        }
+    }
+
+    // A status lost (a restore, a copy into another cluster): the metadata still knows.
+    if status.id().is_none() {
+        if let Some(id) = identity.external_id.clone() {
+            status.set_id(Some(id.clone()));
+            status.set_pending_create(None);
+            object.created(status, None);
+            cx.event(
+                object,
+                false,
+                "IdentityRestored",
+                "Observe",
+                format!("{id} recorded in the object's metadata is its cloud object"),
+            )
+            .await;
+        } else if status.pending_create().is_none() {
+            status.set_pending_create(identity.pending.clone());
+        }
+    }
+
+    let timing = cx.ctx.accounts.timing();
+    // A reconcile happens on a change (of the object, a referenced object, or the list): act on
+    // a list young enough. Concurrent reconciles share one list call.
+    let snapshot = cache
+        .observe(&uid, K::max_age(timing))
+        .await
+        .map_err(|source| cloud("list", &cx.object, source))?;
+
+    let Some(id) = status.id().map(str::to_owned) else {
+        return find_or_create(object, status, account, cx, &cache).await;
+    };
+    // Objects from before identities were recorded, and adoptions: write it down.
+    if identity.external_id.as_deref() != Some(id.as_str()) || identity.account.is_none() {
+        let recorded = Identity {
+            external_id: Some(id.clone()),
+            account: Some(account.api_id.clone()),
+            pending: None,
+        };
+        cx.save_identity(object, &recorded, false).await?;
+    }
+    let Some(observed) = find(object, &cache, &snapshot, &id, account)
+        .await
+        .map_err(|source| cloud("read", &cx.object, source))?
+    else {
+        // Confirmed gone: deleted outside the operator.
+        cache.track(&uid, false);
+        if object.management_policy() == ManagementPolicy::ObserveOnly {
+            let message = format!("{id} no longer exists");
+            set(status, object, READY, false, "NotFound", &message);
+            set(status, object, SYNCED, true, "Observed", "observed");
+            return Ok(Action::await_change());
+        }
+        cx.ctx.metrics.recreated(K::KIND);
+        cx.event(
+            object,
+            true,
+            "Recreating",
+            "Observe",
+            format!("{id} is gone from the account (confirmed by a fresh read); creating it again"),
+        )
+        .await;
+        status.set_id(None);
+        let forgotten = Identity {
+            external_id: None,
+            account: Some(account.api_id.clone()),
+            pending: None,
+        };
+        cx.save_identity(object, &forgotten, true).await?;
+        return Ok(Action::requeue(Duration::from_millis(100)));
+    };
+    let observed = object.refine(observed, account, cx).await?;
+    object.report(status, &observed);
+    if object.management_policy() == ManagementPolicy::ObserveOnly {
+        set(status, object, READY, true, "Observed", "observed");
+        set(status, object, SYNCED, true, "Observed", "observed");
+        cache.track(&uid, false);
+        return Ok(Action::await_change());
+    }
+    let standing = status.conditions().iter().any(|c| {
+        c.type_ == SYNCED
+            && !c.is_true()
+            && K::STANDING_FAILURES.contains(&c.reason.as_str())
+            && c.observed_generation == object.meta().generation
+    });
+    if !standing {
+        set(
+            status,
+            object,
+            SYNCED,
+            true,
+            "ReconcileSuccess",
+            "the last reconcile succeeded",
+        );
+    }
+    let action = object.sync(status, &observed, account, cx).await?;
+    let ready = is_condition_true(status.conditions(), READY);
+    cache.track(&uid, !ready);
+    Ok(action)
+}
+
+/// The cloud object `id`: from the snapshot or, when the snapshot lacks it, on firm evidence
+/// only — a per-object read where the kind has one, else several fresh lists in a row. A list
+/// answer that leaves an entry out (eventual consistency, truncation, a decoding slip) must
+/// never make the operator re-create, or give up on, an object that still exists.
+pub async fn find<K: External>(
+    object: &K,
+    cache: &ListCache<K::Observed>,
+    snapshot: &Snapshot<K::Observed>,
+    id: &str,
+    account: &Arc<Account>,
+) -> Result<Option<K::Observed>, lunanode::Error> {
+    if let Some(found) = cache.lookup(snapshot, id) {
+        return Ok(Some(found));
+    }
+    let read_at = Instant::now();
+    let presence = match object.read(id, account).await? {
+        Read::Found(found) => {
+            cache.record(id, found.clone(), read_at);
+            return Ok(Some(found));
+        }
+        Read::Gone => Presence::Absent,
+        Read::NoRead => Presence::Unknown,
+    };
+    let mut lacking = 0;
+    while !ownership::confirmed_gone(presence, lacking) {
+        let fresh = cache.get_after(Instant::now()).await?;
+        if let Some(found) = cache.lookup(&fresh, id) {
+            return Ok(Some(found));
+        }
+        lacking += 1;
+    }
+    Ok(None)
+}
+
+/// The IDs of the listed objects a create of `object` named `name` could have made.
+pub fn matching<K: External>(
+    object: &K,
+    snapshot: &Snapshot<K::Observed>,
+    name: &str,
+) -> Vec<String> {
+    let mut ids: Vec<String> = snapshot
+        .entries
+        .iter()
+        .filter(|(_, observed)| object.is_create_of(name, observed))
+        .map(|(id, _)| id.clone())
+        .collect();
+    ids.sort();
+    ids
+}

@@ -1,0 +1,134 @@
+//! References between kinds: resolving a reference by name, waking the objects that name a
+//! changed one, and the holders a deletion waits for.
+
+use std::sync::Arc;
+
+use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
+
+use super::driver::{Cx, Reconciler, set};
+use crate::{
+    api::common::{ManagedResource, READY},
+    controller::{Context, error::Error, report::key},
+};
+
+/// A referenced object of kind `T`, as its controller last saw it.
+pub enum Reference<T> {
+    /// It exists and has a cloud ID.
+    Ready {
+        /// Its cloud ID.
+        id: String,
+        /// The object.
+        object: Arc<T>,
+    },
+    /// It exists but has no cloud ID yet (or is being deleted): wait.
+    Waiting(String),
+    /// It does not exist.
+    Missing(String),
+}
+
+/// Looks up `name` of kind `T` in `namespace` in its controller's cache.
+pub fn resolve<T: Reconciler>(ctx: &Context, namespace: &str, name: &str) -> Reference<T> {
+    let found = ctx
+        .registry
+        .objects::<T>(namespace)
+        .into_iter()
+        .find(|object| object.name_any() == name);
+    match found {
+        None => Reference::Missing(format!("{} {namespace}/{name} does not exist", T::KIND)),
+        Some(object) if object.meta().deletion_timestamp.is_some() => {
+            Reference::Waiting(format!("{} {namespace}/{name} is being deleted", T::KIND))
+        }
+        Some(object) => match object.status_id() {
+            Some(id) => Reference::Ready {
+                id: id.to_owned(),
+                object: object.clone(),
+            },
+            None => Reference::Waiting(format!(
+                "{} {namespace}/{name} has no cloud object yet",
+                T::KIND
+            )),
+        },
+    }
+}
+
+/// The objects of kind `R` in `namespace` that name `name` through `refers` and are not gone:
+/// the holders that keep a referenced object from being deleted. Read from the API server, not
+/// from a watch cache: the wake-up that follows a holder's removal comes from another watch, and
+/// a cache that has not seen the removal yet would hold the object back until the next retry.
+pub async fn holders<R: Reconciler>(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    refers: impl Fn(&R) -> Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let api: Api<R> = Api::namespaced(ctx.kube.clone(), namespace);
+    let listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "list referrers",
+            object: format!("{namespace}/{name}"),
+            source: Box::new(source),
+        })?;
+    Ok(listed
+        .items
+        .iter()
+        .filter(|holder| refers(holder).iter().any(|target| target == name))
+        .map(|holder| format!("{} {}", R::KIND, key(holder)))
+        .collect())
+}
+
+/// Maps a change of a referrer `R` to the objects of kind `K` it names (for `watches`).
+pub fn referenced<K: Reconciler, R: ManagedResource>(
+    refers: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
+) -> impl Fn(R) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
+    move |referrer: R| {
+        let namespace = referrer.namespace().unwrap_or_default();
+        refers(&referrer)
+            .into_iter()
+            .map(|name| ObjectRef::new(&name).within(&namespace))
+            .collect()
+    }
+}
+
+/// Maps a change of a referenced object `T` to the objects of kind `K` that name it.
+pub fn referrers<K: Reconciler, T: ManagedResource>(
+    ctx: &Arc<Context>,
+    refers: impl Fn(&K) -> Vec<String> + Send + Sync + 'static,
+) -> impl Fn(T) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
+    let ctx = ctx.clone();
+    move |target: T| {
+        let namespace = target.namespace().unwrap_or_default();
+        let name = target.name_any();
+        ctx.registry
+            .objects::<K>(&namespace)
+            .into_iter()
+            .filter(|object| refers(object).contains(&name))
+            .map(|object| ObjectRef::from_obj(&*object))
+            .collect()
+    }
+}
+/// Keeps a deletion waiting while `holders` (other managed objects that name this one) exist:
+/// says so in the Ready condition (reason `InUse`) and returns [`Error::InUse`], which keeps the
+/// finalizer. The holders' own changes wake the object.
+pub async fn wait_for_holders<K: ManagedResource>(
+    object: &K,
+    status: &K::Status,
+    cx: &Cx<'_, K>,
+    holders: Vec<String>,
+) -> Result<(), Error> {
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let holders = holders.join(", ");
+    let mut blocked = status.clone();
+    let message = format!("deletion waits: in use by {holders}");
+    set(&mut blocked, object, READY, false, "InUse", &message);
+    if let Err(error) = cx.save(object, &blocked).await {
+        tracing::debug!(%error, "unable to report the in-use state");
+    }
+    Err(Error::InUse {
+        object: cx.object.clone(),
+        holders,
+    })
+}

@@ -1,0 +1,470 @@
+//! What the operator owns, end to end (the real control plane, the simulator and the operator as
+//! separate processes): identity that survives a lost status, no silent duplicate of an
+//! unclaimed object, no import of a claimed one, a cleanup that deletes only its own, and an
+//! account switch that touches neither account. The rules are in docs/ownership.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::events::v1::Event;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+};
+use lunanode_operator::api::{
+    common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION, is_condition_true},
+    network::{LunaNetwork, LunaNetworkSpec},
+    vm::{LunaVM, LunaVMSpec},
+    volume::{LunaVolume, LunaVolumeSpec},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+use support::processes::{Operator, Simulator, cloud_client, test_account};
+
+const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
+const WAIT: Duration = Duration::from_secs(120);
+
+/// One test's world: namespace, simulator (with a second account), operator.
+struct World {
+    client: kube::Client,
+    ns: String,
+    sim: Simulator,
+    account: (String, String),
+    second: (String, String),
+    _operator: Operator,
+}
+
+async fn world(tag: char) -> World {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, &format!("own-{tag}")).await;
+    let account = test_account(tag);
+    let second = test_account(tag.to_ascii_uppercase());
+    let sim = Simulator::start(
+        &account,
+        &[
+            "--build-seconds",
+            "2",
+            "--api-id",
+            &second.0,
+            "--api-key",
+            &second.1,
+        ],
+    );
+    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    let operator = Operator::start(
+        &support::control_plane().kubeconfig,
+        &sim.endpoint(),
+        &["--namespace", &ns],
+    );
+    World {
+        client,
+        ns,
+        sim,
+        account,
+        second,
+        _operator: operator,
+    }
+}
+
+impl World {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn vm_ids(&self, account: &(String, String), hostname: &str) -> Vec<String> {
+        let client = cloud_client(&self.sim.endpoint(), account);
+        let mut ids: Vec<String> = client
+            .vm_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|vm| vm.hostname.eq_ignore_ascii_case(hostname))
+            .map(|vm| vm.vm_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// The object once `check` holds for it (status read as the condition list).
+async fn until<K, F>(api: &Api<K>, name: &str, what: &str, check: F) -> K
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    F: Fn(&K, &[Condition]) -> bool,
+{
+    support::eventually(WAIT, &format!("{name}: {what}"), || {
+        let api = api.clone();
+        let check = &check;
+        async move {
+            let object = api.get(name).await.ok()?;
+            let value = serde_json::to_value(&object).ok()?;
+            let conditions: Vec<Condition> = value
+                .pointer("/status/conditions")
+                .cloned()
+                .and_then(|c| serde_json::from_value(c).ok())
+                .unwrap_or_default();
+            check(&object, &conditions).then_some(object)
+        }
+    })
+    .await
+}
+
+fn generation_seen<K: Resource + Serialize>(object: &K) -> bool {
+    serde_json::to_value(object)
+        .ok()
+        .and_then(|v| v.pointer("/status/observedGeneration").cloned())
+        .and_then(|g| g.as_i64())
+        == object.meta().generation
+}
+
+async fn ready<K>(api: &Api<K>, name: &str) -> K
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    until(api, name, "Ready", |object, conditions| {
+        is_condition_true(conditions, "Ready") && generation_seen(object)
+    })
+    .await
+}
+
+async fn reason<K>(api: &Api<K>, name: &str, reason: &str) -> (K, Condition)
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let object = until(api, name, reason, |_, conditions| {
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == reason)
+    })
+    .await;
+    let value = serde_json::to_value(&object).unwrap();
+    let conditions: Vec<Condition> =
+        serde_json::from_value(value.pointer("/status/conditions").cloned().unwrap()).unwrap();
+    let condition = conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    (object, condition)
+}
+
+async fn gone<K>(api: &Api<K>, name: &str)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    support::eventually(WAIT, &format!("{name} gone"), || {
+        let api = api.clone();
+        async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+    })
+    .await;
+}
+
+/// The reasons of the Events about object `name`, oldest first.
+async fn event_reasons(world: &World, name: &str) -> Vec<String> {
+    let events: Api<Event> = world.api();
+    let mut listed: Vec<Event> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|event| event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    listed.sort_by_key(|event| event.metadata.creation_timestamp.clone().map(|t| t.0));
+    listed
+        .into_iter()
+        .filter_map(|event| event.reason)
+        .collect()
+}
+
+/// Deletes the object but keeps its cloud object, and waits until it is gone.
+async fn orphan<K>(api: &Api<K>, name: &str)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"deletionPolicy": "Orphan"}})),
+    )
+    .await
+    .unwrap();
+    // The operator reads the new policy before the deletion starts.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    gone(api, name).await;
+}
+
+/// What `kubectl get -o yaml` of `object` gives with its status and server fields dropped: a
+/// backup restored without status, or the object copied into another cluster.
+fn exported<K: Resource + Clone>(object: &K, keep_annotations: bool) -> K {
+    let mut copy = object.clone();
+    let meta = copy.meta_mut();
+    *meta = ObjectMeta {
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        labels: meta.labels.clone(),
+        annotations: if keep_annotations {
+            meta.annotations.clone()
+        } else {
+            None
+        },
+        ..ObjectMeta::default()
+    };
+    copy
+}
+
+#[tokio::test]
+async fn a_vm_restored_without_status_finds_its_vm() {
+    let world = world('a');
+    let world = world.await;
+    let vms: Api<LunaVM> = world.api();
+    let vm = LunaVM::new("web", LunaVMSpec::new("restored", "m.1", IMAGE));
+    vms.create(&PostParams::default(), &vm).await.unwrap();
+    let made = ready(&vms, "web").await;
+    let id = made.status.as_ref().unwrap().id.clone().unwrap();
+    assert_eq!(
+        made.annotations().get(EXTERNAL_ID_ANNOTATION),
+        Some(&id),
+        "the cloud ID is in the metadata"
+    );
+    let reasons = event_reasons(&world, "web").await;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("Create"))
+            .collect::<Vec<_>>(),
+        ["Created"],
+        "a plain create reports one Created Event: {reasons:?}"
+    );
+    let mut backup = exported(&made, true);
+    orphan(&vms, "web").await;
+
+    // Restored with its metadata, without status: the same VM, no create.
+    let creates = world.sim.calls("vm/create").await;
+    backup.spec.deletion_policy = Default::default();
+    vms.create(&PostParams::default(), &backup).await.unwrap();
+    let restored = ready(&vms, "web").await;
+    assert_eq!(restored.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(world.sim.calls("vm/create").await, creates, "no second VM");
+    assert_eq!(world.vm_ids(&world.account, "restored").await, vec![id]);
+}
+
+#[tokio::test]
+async fn a_reapplied_manifest_stops_and_then_adopts_by_policy() {
+    let world = world('b').await;
+    let vms: Api<LunaVM> = world.api();
+    let vm = LunaVM::new("web", LunaVMSpec::new("reapplied", "m.1", IMAGE));
+    vms.create(&PostParams::default(), &vm).await.unwrap();
+    let id = ready(&vms, "web").await.status.unwrap().id.unwrap();
+    orphan(&vms, "web").await;
+
+    // The manifest alone, as a GitOps repository applies it to a fresh cluster.
+    let creates = world.sim.calls("vm/create").await;
+    vms.create(&PostParams::default(), &vm).await.unwrap();
+    let (_, condition) = reason(&vms, "web", "AlreadyExists").await;
+    assert!(
+        condition.message.contains(&format!("spec.import.id: {id}")),
+        "{}",
+        condition.message
+    );
+    assert_eq!(world.sim.calls("vm/create").await, creates);
+    assert_eq!(world.vm_ids(&world.account, "reapplied").await.len(), 1);
+
+    // The adoption policy takes it over.
+    vms.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"adoptionPolicy": "AdoptIfUnique"}})),
+    )
+    .await
+    .unwrap();
+    let adopted = ready(&vms, "web").await;
+    assert_eq!(adopted.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(world.sim.calls("vm/create").await, creates);
+
+    // The same for a volume and a network: a taken label or name is not duplicated.
+    let volumes: Api<LunaVolume> = world.api();
+    let volume = LunaVolume::new("data", LunaVolumeSpec::new("data-label", 10));
+    volumes
+        .create(&PostParams::default(), &volume)
+        .await
+        .unwrap();
+    ready(&volumes, "data").await;
+    orphan(&volumes, "data").await;
+    volumes
+        .create(&PostParams::default(), &volume)
+        .await
+        .unwrap();
+    reason(&volumes, "data", "AlreadyExists").await;
+    assert_eq!(world.sim.calls("volume/create").await, 1);
+
+    let networks: Api<LunaNetwork> = world.api();
+    let network = LunaNetwork::new("net", LunaNetworkSpec::new("net-name", "10.40.0.0/24"));
+    networks
+        .create(&PostParams::default(), &network)
+        .await
+        .unwrap();
+    ready(&networks, "net").await;
+    orphan(&networks, "net").await;
+    networks
+        .create(&PostParams::default(), &network)
+        .await
+        .unwrap();
+    reason(&networks, "net", "AlreadyExists").await;
+    assert_eq!(world.sim.calls("network/create").await, 1);
+}
+
+#[tokio::test]
+async fn a_vm_managed_by_another_object_is_never_imported() {
+    let world = world('c').await;
+    let vms: Api<LunaVM> = world.api();
+    vms.create(
+        &PostParams::default(),
+        &LunaVM::new("owner", LunaVMSpec::new("claimed", "m.1", IMAGE)),
+    )
+    .await
+    .unwrap();
+    let id = ready(&vms, "owner").await.status.unwrap().id.unwrap();
+
+    let mut spec = LunaVMSpec::new("claimed", "m.1", IMAGE);
+    spec.import = Some(ImportSpec {
+        id: Some(id.clone()),
+    });
+    vms.create(&PostParams::default(), &LunaVM::new("thief", spec))
+        .await
+        .unwrap();
+    let (_, condition) = reason(&vms, "thief", "AlreadyManaged").await;
+    assert!(condition.message.contains("owner"), "{}", condition.message);
+
+    // Deleting the refused importer deletes nothing.
+    vms.delete("thief", &DeleteParams::default()).await.unwrap();
+    gone(&vms, "thief").await;
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+    assert_eq!(world.vm_ids(&world.account, "claimed").await, vec![id]);
+    ready(&vms, "owner").await;
+}
+
+#[tokio::test]
+async fn cleanup_of_an_interrupted_create_leaves_other_objects_vms() {
+    let world = world('d').await;
+    let vms: Api<LunaVM> = world.api();
+    // An object whose create was interrupted: paused once it carries the finalizer, then given
+    // the pending mark of a create started an hour ago that never reached the cloud.
+    let mut interrupted = LunaVM::new("interrupted", LunaVMSpec::new("shared", "m.1", IMAGE));
+    interrupted.meta_mut().annotations =
+        Some([(PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
+    vms.create(&PostParams::default(), &interrupted)
+        .await
+        .unwrap();
+    until(&vms, "interrupted", "finalizer", |object, _| {
+        !object.finalizers().is_empty()
+    })
+    .await;
+    let started = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(1))
+        .unwrap();
+    // Both spellings of the name, so the mark reads the same to every version of the schema.
+    let pending = json!({"status": {"pendingCreate": {
+        "startedAt": started.to_string(), "name": "shared", "hostname": "shared", "preexisting": []
+    }}});
+    vms.patch_status(
+        "interrupted",
+        &PatchParams::default(),
+        &Patch::Merge(pending),
+    )
+    .await
+    .unwrap();
+
+    // Another object makes a VM of the same hostname after that intent.
+    let mut spec = LunaVMSpec::new("shared", "m.1", IMAGE);
+    spec.adoption_policy = lunanode_operator::api::common::AdoptionPolicy::CreateDuplicate;
+    vms.create(&PostParams::default(), &LunaVM::new("other", spec))
+        .await
+        .unwrap();
+    let other = ready(&vms, "other").await.status.unwrap().id.unwrap();
+
+    // Deleting the paused object waits and says why.
+    vms.delete("interrupted", &DeleteParams::default())
+        .await
+        .unwrap();
+    reason(&vms, "interrupted", "DeletionPaused").await;
+    vms.patch(
+        "interrupted",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {PAUSED_ANNOTATION: null}}})),
+    )
+    .await
+    .unwrap();
+    gone(&vms, "interrupted").await;
+    assert_eq!(
+        world.sim.calls("vm/delete").await,
+        0,
+        "nothing of others deleted"
+    );
+    assert_eq!(world.vm_ids(&world.account, "shared").await, vec![other]);
+}
+
+#[tokio::test]
+async fn an_account_switch_touches_neither_account() {
+    let world = world('e').await;
+    let vms: Api<LunaVM> = world.api();
+    vms.create(
+        &PostParams::default(),
+        &LunaVM::new("web", LunaVMSpec::new("switched", "m.1", IMAGE)),
+    )
+    .await
+    .unwrap();
+    let id = ready(&vms, "web").await.status.unwrap().id.unwrap();
+    support::credentials_secret(
+        &world.client,
+        &world.ns,
+        "second",
+        &world.second.0,
+        &world.second.1,
+    )
+    .await;
+    let point_at = |secret: &str| json!({"spec": {"credentialsSecretRef": {"name": secret}}});
+    vms.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(point_at("second")),
+    )
+    .await
+    .unwrap();
+    let (_, condition) = reason(&vms, "web", "AccountChanged").await;
+    assert!(
+        condition.message.contains(&world.account.0),
+        "{}",
+        condition.message
+    );
+    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+
+    // Deleting it now deletes nothing in either account, and says why.
+    vms.delete("web", &DeleteParams::default()).await.unwrap();
+    reason(&vms, "web", "AccountChanged").await;
+    until(&vms, "web", "deletion waits", |object, conditions| {
+        object.meta().deletion_timestamp.is_some()
+            && conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.message.contains("nothing is deleted"))
+    })
+    .await;
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+    assert_eq!(world.vm_ids(&world.account, "switched").await, vec![id]);
+    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+
+    // Back on the old account, the deletion finishes there.
+    vms.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(point_at("lunanode-credentials")),
+    )
+    .await
+    .unwrap();
+    gone(&vms, "web").await;
+    assert!(world.vm_ids(&world.account, "switched").await.is_empty());
+    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+}
