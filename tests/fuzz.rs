@@ -888,6 +888,8 @@ fn faults_body() -> impl Strategy<Value = Vec<u8>> {
             "timeout_ms",
             "throttle_rate",
             "drop_after_commit_rate",
+            "list_omit_rate",
+            "list_empty_rate",
             "actions",
             "throttle_burst",
             "seed",

@@ -2,8 +2,9 @@
 //!
 //! Order in a call: latency (every API call) → HTTP 5xx / timeout / throttle rolls (before
 //! authentication, like a proxy in front of the API) → authentication → the per-account token
-//! bucket → `api_error_rate` → the action → `drop_after_commit_rate`. Every fault except
-//! latency honours the `actions` filter.
+//! bucket → `api_error_rate` → the action → `drop_after_commit_rate` → the list faults
+//! (`list_empty_rate`, `list_omit_rate`), which thin a successful list answer without touching
+//! the objects. Every fault except latency honours the `actions` filter.
 
 use std::{
     collections::HashMap,
@@ -12,7 +13,9 @@ use std::{
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use super::list_faults::{self, Hidden};
 use crate::lunanode::actions;
 
 /// The fault settings; `POST /_sim/faults` replaces them whole (missing fields take defaults).
@@ -38,6 +41,11 @@ pub struct Faults {
     /// Share of calls whose action IS performed but whose connection is then closed without
     /// any response (the client sees a transport error).
     pub drop_after_commit_rate: f64,
+    /// Share of the entries of a list answer left out, each rolled on its own (an eventually
+    /// consistent or truncated list); the objects still exist.
+    pub list_omit_rate: f64,
+    /// Share of list answers that come back with no entry at all; the objects still exist.
+    pub list_empty_rate: f64,
     /// `category/action` paths the faults apply to; `None` means all.
     pub actions: Option<Vec<String>>,
     /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
@@ -56,6 +64,8 @@ impl Default for Faults {
             throttle_rate: 0.0,
             throttle_burst: None,
             drop_after_commit_rate: 0.0,
+            list_omit_rate: 0.0,
+            list_empty_rate: 0.0,
             actions: None,
             seed: None,
         }
@@ -90,6 +100,8 @@ impl Faults {
             ("timeout_rate", self.timeout_rate),
             ("throttle_rate", self.throttle_rate),
             ("drop_after_commit_rate", self.drop_after_commit_rate),
+            ("list_omit_rate", self.list_omit_rate),
+            ("list_empty_rate", self.list_empty_rate),
         ];
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -249,6 +261,25 @@ impl FaultEngine {
     pub(crate) fn drop_after_commit(&mut self, path: &str) -> bool {
         self.faults.applies_to(path) && self.roll(self.faults.drop_after_commit_rate)
     }
+
+    /// Rolls `list_empty_rate` once and `list_omit_rate` for each entry of a list answer, and
+    /// takes the losers out of `data`; other answers are left alone.
+    pub(crate) fn thin_list(&mut self, path: &str, data: &mut Map<String, Value>) -> Hidden {
+        let (empty_rate, omit_rate) = (self.faults.list_empty_rate, self.faults.list_omit_rate);
+        if (empty_rate <= 0.0 && omit_rate <= 0.0) || !self.faults.applies_to(path) {
+            return Hidden::default();
+        }
+        let Some(shape) = list_faults::shape(path) else {
+            return Hidden::default();
+        };
+        if self.roll(empty_rate) {
+            return list_faults::thin(path, shape, data, true, || true);
+        }
+        let rng = &mut self.rng;
+        list_faults::thin(path, shape, data, false, || {
+            omit_rate > 0.0 && rng.random::<f64>() < omit_rate
+        })
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +324,98 @@ mod tests {
             Some(EarlyFault::Http(_))
         ));
         assert_eq!(engine.early("vm/list"), None);
+    }
+
+    #[test]
+    fn list_rates_are_validated() {
+        for faults in [
+            Faults {
+                list_omit_rate: f64::NAN,
+                ..Faults::default()
+            },
+            Faults {
+                list_omit_rate: -0.5,
+                ..Faults::default()
+            },
+            Faults {
+                list_empty_rate: 1.01,
+                ..Faults::default()
+            },
+            Faults {
+                list_empty_rate: f64::INFINITY,
+                ..Faults::default()
+            },
+        ] {
+            assert!(faults.validate().is_err(), "{faults:?}");
+        }
+        let parsed: Faults =
+            serde_json::from_str(r#"{"list_omit_rate": 0.2, "list_empty_rate": 0.05}"#)
+                .unwrap_or_default();
+        assert_eq!(parsed.list_omit_rate, 0.2);
+        assert_eq!(parsed.list_empty_rate, 0.05);
+        assert!(parsed.validate().is_ok());
+    }
+
+    fn vm_list(n: usize) -> Map<String, Value> {
+        let vms: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"vm_id": i.to_string()}))
+            .collect();
+        let mut data = Map::new();
+        data.insert("vms".into(), Value::Array(vms));
+        data
+    }
+
+    #[test]
+    fn list_faults_thin_only_list_answers_and_respect_the_filter() {
+        let faults = Faults {
+            list_omit_rate: 1.0,
+            actions: Some(vec!["vm/list".into()]),
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, Some(1));
+        let mut data = vm_list(3);
+        let hidden = engine.thin_list("vm/list", &mut data);
+        assert_eq!(hidden.omitted, 3);
+        assert_eq!(data["vms"], serde_json::json!([]));
+        // Filtered out, and not a list: untouched.
+        let mut data = vm_list(3);
+        assert_eq!(
+            engine.thin_list("volume/list", &mut data),
+            Hidden::default()
+        );
+        let mut data = vm_list(3);
+        assert_eq!(engine.thin_list("vm/info", &mut data), Hidden::default());
+        assert_eq!(data, vm_list(3));
+    }
+
+    #[test]
+    fn list_omissions_roll_each_entry() {
+        let faults = Faults {
+            list_omit_rate: 0.5,
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, Some(7));
+        let mut data = vm_list(400);
+        let hidden = engine.thin_list("vm/list", &mut data);
+        let left = data["vms"].as_array().map_or(0, Vec::len);
+        assert_eq!(hidden.omitted as usize + left, 400);
+        assert!((120..=280).contains(&left), "{left} of 400 left");
+
+        let faults = Faults {
+            list_empty_rate: 1.0,
+            list_omit_rate: 1.0,
+            ..Faults::default()
+        };
+        let mut engine = FaultEngine::new(faults, Some(7));
+        let mut data = vm_list(4);
+        let hidden = engine.thin_list("vm/list", &mut data);
+        assert_eq!(
+            hidden,
+            Hidden {
+                omitted: 0,
+                emptied: true
+            }
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Where things live:
 //! - `server` routes HTTP, `auth` checks signatures and nonces, `admin` serves `/_sim/`;
 //! - `simulator` holds the shared state, `state` the per-account objects and allocators,
-//!   `clock` the simulated time, `faults` and `stats` the test knobs and counters;
+//!   `clock` the simulated time, `faults` and `stats` the test knobs and counters,
+//!   `list_faults` where the entries of each list answer are;
 //! - `dispatch` maps `category/action` to one file per area (`vm`, `volume`, `image`, ...);
 //! - `encode` writes responses the way the PHP server does.
 
@@ -28,6 +29,7 @@ mod faults;
 mod floating;
 mod image;
 mod lb;
+mod list_faults;
 mod misc;
 mod monitor;
 mod network;

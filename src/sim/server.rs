@@ -1,6 +1,6 @@
 //! The HTTP side: routes, body limits, and the life of one API call (latency → early faults →
-//! authentication → token bucket → API-error fault → action → drop-after-commit), each call
-//! counted once in the stats.
+//! authentication → token bucket → API-error fault → action → drop-after-commit → list faults),
+//! each call counted once in the stats.
 //!
 //! Responses mimic the PHP server: HTTP 200 for API errors and authentication failures,
 //! `Content-Type: text/html; charset=UTF-8` (PHP's default; no client looks at it), and HTML
@@ -269,7 +269,10 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
         );
     }
     match result {
-        Ok(data) => finish(state, &path, api_id, Outcome::Ok, php_ok(data)),
+        Ok(mut data) => {
+            sim.thin_list(&path, &mut data);
+            finish(state, &path, api_id, Outcome::Ok, php_ok(data))
+        }
         Err(error) => finish(
             state,
             &path,

@@ -8,7 +8,7 @@ use std::{
 };
 
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{
     call::{Ctx, Params, Reply},
@@ -159,6 +159,14 @@ impl Simulator {
     /// The fault engine, for one roll.
     pub(crate) fn fault_engine(&self) -> MutexGuard<'_, FaultEngine> {
         lock(&self.faults)
+    }
+
+    /// Applies the list faults to a successful answer of `path` and counts what they hid.
+    pub(crate) fn thin_list(&self, path: &str, data: &mut Map<String, Value>) {
+        let hidden = lock(&self.faults).thin_list(path, data);
+        let mut stats = lock(&self.stats);
+        stats.add_fault("list_omit", hidden.omitted);
+        stats.add_fault("list_empty", u64::from(hidden.emptied));
     }
 
     /// Moves the simulated clock forward.

@@ -101,6 +101,14 @@ impl Stats {
         }
     }
 
+    /// Adds `n` to a fault counter without counting a call: the list faults thin answers that
+    /// are still successes (`list_omit` counts entries, `list_empty` answers).
+    pub(crate) fn add_fault(&mut self, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self.faults.entry(kind).or_default() += n;
+        }
+    }
+
     /// The `/_sim/stats` document.
     pub(crate) fn to_json(&self) -> Value {
         json!({
@@ -129,5 +137,18 @@ mod tests {
         assert_eq!(doc["actions"]["vm/list"]["fault"], 1);
         assert_eq!(doc["faults"]["http_5xx"], 1);
         assert_eq!(doc["actions"]["vm/info"]["api_error"], 1);
+    }
+
+    #[test]
+    fn list_fault_counters_do_not_count_calls() {
+        let mut stats = Stats::default();
+        stats.record("vm/list", Outcome::Ok);
+        stats.add_fault("list_omit", 3);
+        stats.add_fault("list_empty", 0);
+        let doc = stats.to_json();
+        assert_eq!(doc["totals"]["calls"], 1);
+        assert_eq!(doc["totals"]["fault"], 0);
+        assert_eq!(doc["faults"]["list_omit"], 3);
+        assert!(doc["faults"].get("list_empty").is_none());
     }
 }

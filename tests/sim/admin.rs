@@ -127,6 +127,11 @@ async fn faults_are_visible_at_the_http_level() {
         r#"{"latency": 5}"#,
         r#"{"actions": ["vm/explode"]}"#,
         r#"{"throttle_burst": {"per_second": 0}}"#,
+        r#"{"list_omit_rate": 1.5}"#,
+        r#"{"list_omit_rate": -0.1}"#,
+        r#"{"list_empty_rate": 2}"#,
+        r#"{"list_empty_rate": "half"}"#,
+        r#"{"list_omit_rate": NaN}"#,
         "not json",
     ] {
         let (status, answer) = server.admin_post("faults", bad).await;
@@ -134,6 +139,195 @@ async fn faults_are_visible_at_the_http_level() {
         assert!(answer["error"].is_string());
     }
     assert_eq!(server.admin_get("faults").await["timeout_ms"], 60000);
+    server.stop().await.unwrap();
+}
+
+/// The `vm_id`s of a vm/list answer.
+fn listed_vms(answer: &Value) -> Vec<String> {
+    answer["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vm| vm["vm_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn list_omissions_hide_entries_but_not_the_objects() {
+    let server = start().await;
+    let client = server.client();
+    let vm_id = create_vm(&client, "hidden").await;
+    let listed = listed_vms(&client.ok("vm", "list", &[]).await);
+    assert_eq!(listed, std::slice::from_ref(&vm_id));
+    server.admin_post("stats/reset", "").await;
+
+    server.set_faults(json!({"list_omit_rate": 1.0})).await;
+    let faults = server.admin_get("faults").await;
+    assert_eq!(faults["list_omit_rate"], 1.0);
+    assert_eq!(faults["list_empty_rate"], 0.0);
+    let answer = client.ok("vm", "list", &[]).await;
+    assert_eq!(answer["vms"], json!([]), "{answer}");
+    // The VM still exists: vm/info answers it, and the state holds it.
+    let info = vm_info(&client, &vm_id).await;
+    assert_eq!(info["extra"]["vm_id"], vm_id.as_str());
+    let state = server.admin_get("state").await;
+    assert!(state["accounts"][API_ID]["vms"].get(&vm_id).is_some());
+
+    let stats = server.admin_get("stats").await;
+    assert_eq!(stats["faults"]["list_omit"], 1, "{stats}");
+    assert_eq!(
+        stats["actions"]["vm/list"]["ok"], 1,
+        "a thinned list is a success"
+    );
+    assert_eq!(stats["totals"]["fault"], 0);
+
+    // The `actions` filter holds: another list is whole.
+    let volume = client
+        .ok(
+            "volume",
+            "create",
+            &[("region", "toronto"), ("label", "data"), ("size", "10")],
+        )
+        .await["volume_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .set_faults(json!({"list_omit_rate": 1.0, "actions": ["vm/list"]}))
+        .await;
+    assert!(listed_vms(&client.ok("vm", "list", &[]).await).is_empty());
+    let volumes = client.ok("volume", "list", &[]).await;
+    assert_eq!(volumes["volumes"][0]["id"], volume.as_str(), "{volumes}");
+
+    // Half the time: over enough calls the VM is seen both listed and left out.
+    server
+        .set_faults(json!({"list_omit_rate": 0.5, "seed": 3}))
+        .await;
+    let (mut present, mut absent) = (0, 0);
+    for _ in 0..200 {
+        if listed_vms(&client.ok("vm", "list", &[]).await).contains(&vm_id) {
+            present += 1;
+        } else {
+            absent += 1;
+        }
+        if present >= 3 && absent >= 3 {
+            break;
+        }
+    }
+    assert!(
+        present >= 3 && absent >= 3,
+        "{present} present, {absent} absent"
+    );
+    let stats = server.admin_get("stats").await;
+    assert!(
+        stats["faults"]["list_omit"].as_u64().unwrap() >= 5,
+        "{stats}"
+    );
+
+    server.set_faults(json!({})).await;
+    assert_eq!(listed_vms(&client.ok("vm", "list", &[]).await), [vm_id]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn emptied_lists_look_like_an_empty_account() {
+    let server = start().await;
+    let client = server.client();
+    let t = ("region", "toronto");
+    let vm_id = create_vm(&client, "emptied").await;
+    client
+        .ok("volume", "create", &[t, ("label", "data"), ("size", "10")])
+        .await;
+    client.ok("floating", "add", &[t]).await;
+    client
+        .ok(
+            "network",
+            "create",
+            &[
+                t,
+                ("name", "lan"),
+                ("subnet", "192.168.30"),
+                ("dns", "8.8.8.8"),
+            ],
+        )
+        .await;
+    let zone = client
+        .ok("dns", "zone-add", &[("origin", "emptied.example.")])
+        .await["zone_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client
+        .ok(
+            "dns",
+            "record-add",
+            &[
+                ("zone_id", &zone),
+                ("name", "www"),
+                ("data", "192.0.2.10"),
+                ("ttl", "300"),
+                ("type", "A"),
+            ],
+        )
+        .await;
+    client
+        .ok(
+            "sshkey",
+            "add",
+            &[
+                ("label", "me"),
+                ("sshkey", "ssh-ed25519 AAAAC3NzaC1 me@host"),
+            ],
+        )
+        .await;
+    server.advance(30).await;
+    server.admin_post("stats/reset", "").await;
+
+    server.set_faults(json!({"list_empty_rate": 1.0})).await;
+    assert_eq!(server.admin_get("faults").await["list_empty_rate"], 1.0);
+    // Each list answers as it does for an account with no objects (the other account), in the
+    // same PHP encoding: `[]` for arrays and for ID-keyed maps, nothing beside `success` for
+    // sshkey/list.
+    let lists = [
+        ("vm", "list"),
+        ("volume", "list"),
+        ("floating", "list"),
+        ("network", "list"),
+        ("dns", "list"),
+        ("dns", "zone-list"),
+        ("dns2", "zone-list"),
+        ("sshkey", "list"),
+        ("image", "list"),
+    ];
+    let other = server.other_client();
+    let req = client.req(&[]);
+    let other_req = other.req(&[]);
+    for (category, action) in lists {
+        let ours = client.send_signed(category, action, &req, &nonce()).await;
+        let empty = other
+            .send_signed(category, action, &other_req, &nonce())
+            .await;
+        assert_eq!(ours.body, empty.body, "{category}/{action}");
+    }
+    let records = client.ok("dns", "record-list", &[("zone_id", &zone)]).await;
+    assert_eq!(records["records"], json!([]), "{records}");
+    let lbs = client.ok("lb", "list", &[t]).await;
+    assert_eq!(lbs["lb"], json!([]));
+    // Nothing was deleted.
+    assert_eq!(
+        vm_info(&client, &vm_id).await["extra"]["vm_id"],
+        vm_id.as_str()
+    );
+    server.set_faults(json!({})).await;
+    assert_eq!(listed_vms(&client.ok("vm", "list", &[]).await), [vm_id]);
+    let zones = client.ok("dns2", "zone-list", &[]).await;
+    assert_eq!(zones["zones"].as_array().unwrap().len(), 1);
+
+    // Every list that had entries counts once (image/list keeps its public images and had
+    // none of the account's own; lb/list had nothing to hide).
+    let stats = server.admin_get("stats").await;
+    assert_eq!(stats["faults"]["list_empty"], 9, "{stats}");
+    assert!(stats["faults"].get("list_omit").is_none(), "{stats}");
     server.stop().await.unwrap();
 }
 
