@@ -468,3 +468,87 @@ async fn an_account_switch_touches_neither_account() {
     assert!(world.vm_ids(&world.account, "switched").await.is_empty());
     assert!(world.vm_ids(&world.second, "switched").await.is_empty());
 }
+
+#[tokio::test]
+async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
+    let world = world('f').await;
+    let vms: Api<LunaVM> = world.api();
+    let names = ["l1", "l2", "l3", "l4"];
+    for name in names {
+        vms.create(
+            &PostParams::default(),
+            &LunaVM::new(
+                name,
+                LunaVMSpec::new(format!("listed-{name}"), "m.1", IMAGE),
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    for name in names {
+        ready(&vms, name).await;
+    }
+    let creates = world.sim.calls("vm/create").await;
+    let infos = world.sim.calls("vm/info").await;
+
+    // First every entry is left out of the VM list, then the whole list comes back empty:
+    // the VMs still exist (vm info answers them).
+    for (round, faults) in [
+        json!({"list_omit_rate": 1.0, "actions": ["vm/list"]}),
+        json!({"list_empty_rate": 1.0, "actions": ["vm/list"]}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        world.sim.admin_post("faults", faults).await;
+        let lists = world.sim.calls("vm/list").await;
+        let requested = format!("2030-01-01T00:00:0{round}Z");
+        for name in names {
+            vms.patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {
+                    "lunanode.com/reconcile-requested-at": requested
+                }}})),
+            )
+            .await
+            .unwrap();
+        }
+        // Proof the operator looked: every object acted on the request, after lists that
+        // lacked the VMs.
+        for name in names {
+            until(&vms, name, "reconcile request seen", |object, _| {
+                serde_json::to_value(object)
+                    .ok()
+                    .and_then(|v| v.pointer("/status/lastReconcileRequest").cloned())
+                    == Some(json!(requested))
+            })
+            .await;
+        }
+        support::eventually(WAIT, "several lists without the VMs", || async {
+            (world.sim.calls("vm/list").await >= lists + 3).then_some(())
+        })
+        .await;
+    }
+    world.sim.admin_post("faults", json!({})).await;
+    assert_eq!(
+        world.sim.calls("vm/create").await,
+        creates,
+        "nothing re-created"
+    );
+    assert!(
+        world.sim.calls("vm/info").await > infos,
+        "absence checked by vm info"
+    );
+    for name in names {
+        let ids = world
+            .vm_ids(&world.account, &format!("listed-{name}"))
+            .await;
+        assert_eq!(ids.len(), 1, "{name}: {ids:?}");
+        let reasons = event_reasons(&world, name).await;
+        assert!(
+            !reasons.iter().any(|r| r == "Recreating"),
+            "{name}: {reasons:?}"
+        );
+    }
+}

@@ -49,7 +49,7 @@ use super::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, cloud, set},
+    managed::{self, Blocked, Cx, External, Reconciler, cloud, ownership, set},
 };
 use crate::{
     api::{
@@ -164,6 +164,12 @@ impl ZoneCalls<'_> {
 /// Losing it (a restart) costs one `record-list` per zone and one retry of a refused add.
 #[derive(Debug, Default)]
 struct Memo {
+    /// The zone was created by this process and has not been listed yet: nothing can be in it
+    /// that a list could leave out.
+    fresh: bool,
+    /// A write may have taken effect without its answer (an error part way, an add answered
+    /// without an ID): the next adds are planned on confirmed lists.
+    uncertain: bool,
     listed_at: Option<Instant>,
     listed_generation: Option<i64>,
     rejected_generation: Option<i64>,
@@ -368,12 +374,15 @@ impl External for LunaDnsZone {
             })
     }
 
-    fn created(&self, status: &mut LunaDnsZoneStatus, _plan: Option<&()>) {
+    fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>) {
         // A new zone (or one just adopted) holds none of the records an earlier zone had: read
         // it before anything else.
         status.records.clear();
         status.counts = None;
-        forget(&self.uid().unwrap_or_default());
+        let uid = self.uid().unwrap_or_default();
+        forget(&uid);
+        // Made just now (not adopted): empty but for the service records.
+        memo(&uid, |memo| memo.fresh = plan.is_some());
     }
 
     fn report(&self, status: &mut LunaDnsZoneStatus, observed: &ObservedZone) {
@@ -489,18 +498,40 @@ async fn sync_records(
     let mut applied = Applied::default();
     if dry.writes() || due || requested_again {
         let started = Instant::now();
-        let listed = list(&calls, &observed.origin, &cx.object).await?;
-        memo(&uid, |memo| {
+        let mut listed = list(&calls, &observed.origin, &cx.object).await?;
+        let (fresh, uncertain) = memo(&uid, |memo| {
+            let seen = (memo.fresh, memo.uncertain || memo.listed_at.is_none());
+            memo.fresh = false;
             memo.listed_at = Some(started);
             memo.listed_generation = generation;
+            seen
         });
-        let plan = plan(
+        let mut plan = plan(
             &wanted_now,
             &waiting,
             &status.records,
             Some(&listed),
             zone.spec.prune,
         );
+        // A list may leave records out: before adding what may already be there (a record of
+        // the operator's that vanished, or anything after an uncertain write or a restart),
+        // read again and take every record any answer showed.
+        if !plan.add.is_empty() && !fresh && (uncertain || plan.vanished > 0) {
+            for _ in 1..ownership::LISTS_TO_CONFIRM_ABSENCE {
+                for record in list(&calls, &observed.origin, &cx.object).await? {
+                    if !listed.iter().any(|known| known.id == record.id) {
+                        listed.push(record);
+                    }
+                }
+            }
+            plan = self::plan(
+                &wanted_now,
+                &waiting,
+                &status.records,
+                Some(&listed),
+                zone.spec.prune,
+            );
+        }
         external = u32::try_from(plan.external).unwrap_or(u32::MAX);
         owned = plan.keep.iter().chain(&plan.adopt).cloned().collect();
         owned.extend(plan.remove.iter().filter(|r| !plan.is_adopted(r)).cloned());
@@ -523,6 +554,9 @@ async fn sync_records(
         }
         applied.adopted = plan.adopt.len();
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
+        memo(&uid, |memo| {
+            memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
+        });
         // Record what was done even when a write failed part way.
         finish(status, &owned);
         result.map_err(|error| cloud("update records", &cx.object, error))?;

@@ -16,6 +16,12 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_lunanode-operator")
 }
 
+/// The operator binary the tests run: this build, or `LUNANODE_OPERATOR_BINARY` (an older
+/// build, to show that a test catches what it was written for).
+pub fn operator_binary() -> String {
+    std::env::var("LUNANODE_OPERATOR_BINARY").unwrap_or_else(|_| binary().to_owned())
+}
+
 /// A 16-character API ID and a 128-character key for a test account.
 pub fn test_account(tag: char) -> (String, String) {
     let id: String = format!("testapiid{tag}")
@@ -253,7 +259,7 @@ impl Operator {
                 defaults.extend([flag, value]);
             }
         }
-        let child = Command::new(binary())
+        let child = Command::new(operator_binary())
             .args([
                 "run",
                 "--endpoint",
