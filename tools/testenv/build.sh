@@ -35,6 +35,9 @@ if [ ! -x "$apiserver" ] || [ ! -x "$controller_manager" ] || [ ! -x "$etcd" ]; 
   ldflags="$ldflags -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   # One go build for the three: the packages they share compile once, and the go command keeps
   # both cores busy across all of them (links included) instead of finishing one binary at a time.
+  # Measured cold on 2 cores shared with other builds: 1173 CPU-s in 22 min (load ~7), against
+  # 1229 CPU-s in 22.4 min (load ~5.5) for three go builds in a row; kube-apiserver alone is
+  # about 920 CPU-s of that.
   tmp=$cache/build.tmp
   rm -rf "$tmp" && mkdir -p "$tmp"
   go build -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/etcd
