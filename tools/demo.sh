@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 echo "== building the operator and the control plane (the first run takes several minutes)"
 cargo build --locked --quiet
 bin="${CARGO_TARGET_DIR:-$(pwd)/target}/debug/lunanode-operator"
-./tools/testenv/build.sh | tail -n 2
+./tools/testenv/build.sh | tail -n 3
 ./tools/testenv/up.sh "$dir"
 export KUBECONFIG=$dir/kubeconfig
 

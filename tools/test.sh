@@ -22,7 +22,7 @@ export PATH="$helm_bin:$PATH"
 command -v kubectl >/dev/null || { echo "the tests need kubectl on PATH" >&2; exit 1; }
 
 echo "== control plane binaries"
-./tools/testenv/build.sh | tail -n 2
+./tools/testenv/build.sh | tail -n 3
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -79,7 +79,8 @@ impl Harness {
         self.dir.join("kubeconfig")
     }
 
-    /// Starts etcd and kube-apiserver with `up.sh` and waits until they are ready.
+    /// Starts etcd, kube-apiserver and kube-controller-manager with `up.sh` and waits until they
+    /// are ready.
     pub async fn control_plane_up(&self) -> Result<()> {
         let log = std::fs::File::create(self.dir.join("up.log"))?;
         let status = tokio::process::Command::new(repo_root().join("tools/testenv/up.sh"))

@@ -1,9 +1,11 @@
-//! Test harness: one real control plane (etcd + kube-apiserver, see `tools/testenv/`) per test
-//! binary, a fresh `kube::Client` and a fresh namespace per test.
+//! Test harness: one real control plane (etcd + kube-apiserver + kube-controller-manager with
+//! the garbage collector and the namespace controller, see `tools/testenv/`) per test binary, a
+//! fresh `kube::Client` and a fresh namespace per test.
 //!
 //! The control plane is started by a small watchdog shell in its own session: it runs
 //! `tools/testenv/up.sh`, then waits for the test process to exit — normally, by a panic, by
-//! Ctrl-C or by SIGKILL — and runs `down.sh`, so no etcd or apiserver outlives the tests.
+//! Ctrl-C or by SIGKILL — and runs `down.sh`, so no etcd, apiserver or controller manager
+//! outlives the tests.
 //! Set `LUNANODE_TEST_KUBECONFIG` to use an already running control plane instead.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -140,8 +142,9 @@ pub async fn client_for(kubeconfig: &Path) -> Client {
     Client::try_from(config).expect("client")
 }
 
-/// Creates a fresh namespace named after the test. (There is no namespace controller in this
-/// control plane, so namespaces are not deleted; each test gets a unique one instead.)
+/// Creates a fresh namespace named after the test. Each test gets a unique one and need not
+/// delete it (the control plane goes away with the test binary); deleting one works, since the
+/// namespace controller runs.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
     let name = format!(
         "{}-{}",

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the pinned Go modules in this folder (go.mod/go.sum) and
-# caches them outside the repository. A second run with the cache present returns in seconds.
-# The last two lines printed are KUBE_APISERVER=<path> and ETCD=<path>.
+# Builds kube-apiserver, kube-controller-manager and etcd from the pinned Go modules in this
+# folder (go.mod/go.sum) and caches them outside the repository. A second run with the cache
+# present returns in seconds.
+# The last three lines printed are KUBE_CONTROLLER_MANAGER=<path>, KUBE_APISERVER=<path> and
+# ETCD=<path>, in that order (so the last two are the same as before the controller manager).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,6 +14,7 @@ minor=$(echo "$k8s_version" | cut -d. -f2)
 sum=$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/main.go | sha256sum | cut -c1-12)
 cache=${LUNANODE_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lunanode-operator/testenv}/$k8s_version-$sum
 apiserver=$cache/kube-apiserver
+controller_manager=$cache/kube-controller-manager
 etcd=$cache/etcd
 
 mkdir -p "$cache"
@@ -19,21 +22,31 @@ mkdir -p "$cache"
 # others wait for it.
 exec 9>"$cache.lock"
 flock 9
-if [ ! -x "$apiserver" ] || [ ! -x "$etcd" ]; then
+if [ ! -x "$apiserver" ] || [ ! -x "$controller_manager" ] || [ ! -x "$etcd" ]; then
   command -v go >/dev/null || { echo "build.sh: Go is needed to build the control plane" >&2; exit 1; }
   # k8s.io/kubernetes states the Go version it needs in its go.mod; let the go command fetch
   # that toolchain from the module proxy when the machine's is older.
   export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
   export CGO_ENABLED=0
-  echo "build.sh: building kube-apiserver $k8s_version and etcd (cold build: several minutes)" >&2
+  echo "build.sh: building kube-apiserver, kube-controller-manager $k8s_version and etcd (cold build: several minutes)" >&2
   cd "$here"
+  # The version variables only exist in the Kubernetes binaries; etcd ignores them.
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version"
   ldflags="$ldflags -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-  go build -trimpath -ldflags "$ldflags" -o "$cache/kube-apiserver.tmp" ./cmd/kube-apiserver
-  go build -trimpath -ldflags "-s -w" -o "$cache/etcd.tmp" ./cmd/etcd
-  mv "$cache/kube-apiserver.tmp" "$apiserver"
-  mv "$cache/etcd.tmp" "$etcd"
+  # One go build for the three: the packages they share compile once, and the go command keeps
+  # both cores busy across all of them (links included) instead of finishing one binary at a time.
+  # Measured cold on 2 cores shared with other builds: 1173 CPU-s in 22 min (load ~7), against
+  # 1229 CPU-s in 22.4 min (load ~5.5) for three go builds in a row; kube-apiserver alone is
+  # about 920 CPU-s of that.
+  tmp=$cache/build.tmp
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  go build -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/etcd
+  mv "$tmp/kube-apiserver" "$apiserver"
+  mv "$tmp/kube-controller-manager" "$controller_manager"
+  mv "$tmp/etcd" "$etcd"
+  rmdir "$tmp"
 fi
 
+echo "KUBE_CONTROLLER_MANAGER=$controller_manager"
 echo "KUBE_APISERVER=$apiserver"
 echo "ETCD=$etcd"

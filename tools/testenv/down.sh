@@ -19,7 +19,9 @@ stop() {
   fi
   rm -f "$pidfile"
 }
-# The apiserver first, so that it does not log a storm of etcd errors while shutting down.
+# The controller manager first (it only talks to the apiserver), then the apiserver, so that it
+# does not log a storm of etcd errors while shutting down, then etcd.
+stop "$dir/kube-controller-manager.pid"
 stop "$dir/kube-apiserver.pid"
 stop "$dir/etcd.pid"
 [ -n "$keep" ] || rm -rf "$dir"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Starts a local control plane (etcd + kube-apiserver) on free 127.0.0.1 ports with its data in
-# DIR, waits until /readyz answers, and writes:
+# Starts a local control plane on free 127.0.0.1 ports with its data in DIR: etcd, kube-apiserver
+# (waits until /readyz answers) and then kube-controller-manager running only the garbage
+# collector and the namespace controller (waits until both have started; no other controller,
+# no HTTPS port). It writes:
 #   DIR/kubeconfig        admin kubeconfig (token auth, CA = the apiserver's self-signed cert)
-#   DIR/etcd.pid, DIR/kube-apiserver.pid
+#   DIR/etcd.pid, DIR/kube-apiserver.pid, DIR/kube-controller-manager.pid
+#   DIR/etcd.log, DIR/kube-apiserver.log, DIR/kube-controller-manager.log
 #   DIR/tokens.csv        static tokens (admin; add users here before start for RBAC tests)
 #   DIR/env               KUBECONFIG=..., APISERVER_URL=..., ETCD_URL=...
 # Exits 0 when ready; otherwise prints the tail of the logs, stops what it started and exits 1.
-# Binaries: $KUBE_APISERVER and $ETCD if set, else whatever build.sh builds (or finds cached).
+# Binaries: $KUBE_APISERVER, $KUBE_CONTROLLER_MANAGER and $ETCD where set; the others come from
+# build.sh (which builds them, or finds them cached).
 set -euo pipefail
 
 dir=${1:?usage: up.sh DIR}
@@ -14,8 +18,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-if [ -z "${KUBE_APISERVER:-}" ] || [ -z "${ETCD:-}" ]; then
-  eval "$("$here/build.sh" | tail -n 2 | sed 's/^/export /')"
+if [ -z "${KUBE_APISERVER:-}" ] || [ -z "${KUBE_CONTROLLER_MANAGER:-}" ] || [ -z "${ETCD:-}" ]; then
+  built=$("$here/build.sh")
+  for name in KUBE_APISERVER KUBE_CONTROLLER_MANAGER ETCD; do
+    if [ -z "${!name:-}" ]; then
+      path=$(printf '%s\n' "$built" | sed -n "s/^$name=//p" | tail -n 1)
+      [ -n "$path" ] || { echo "up.sh: build.sh printed no $name=" >&2; exit 1; }
+      export "$name=$path"
+    fi
+  done
 fi
 
 free_port() {
@@ -39,7 +50,7 @@ fi
 
 fail() {
   echo "up.sh: $1" >&2
-  for log in etcd.log kube-apiserver.log; do
+  for log in etcd.log kube-apiserver.log kube-controller-manager.log; do
     [ -f "$dir/$log" ] && { echo "--- last lines of $log" >&2; tail -n 25 "$dir/$log" >&2; }
   done
   "$here/down.sh" --keep "$dir" >/dev/null 2>&1 || true
@@ -102,5 +113,29 @@ contexts:
 current-context: testenv
 KUBECONFIG
 chmod 600 "$dir/kubeconfig"
+
+# The controller manager, with only what the tests need: the garbage collector (owner references)
+# and the namespace controller (deleting a namespace deletes its content, then the namespace).
+# It acts as the admin (no per-controller service accounts, so no token controller) and serves
+# no HTTPS (--secure-port=0), so it opens no port at all.
+"$KUBE_CONTROLLER_MANAGER" --kubeconfig="$dir/kubeconfig" \
+  --controllers=garbagecollector,namespace --leader-elect=false \
+  --secure-port=0 --use-service-account-credentials=false \
+  >"$dir/kube-controller-manager.log" 2>&1 &
+echo $! > "$dir/kube-controller-manager.pid"
+
+# Running once both controllers have started (the garbage collector after its first discovery of
+# the API's resources).
+started=""
+for _ in $(seq 1 600); do
+  if grep -q "Proceeding to collect garbage" "$dir/kube-controller-manager.log" &&
+    grep -q "Starting namespace controller" "$dir/kube-controller-manager.log"; then
+    started=1; break
+  fi
+  kill -0 "$(cat "$dir/kube-controller-manager.pid")" 2>/dev/null || fail "kube-controller-manager exited"
+  sleep 0.1
+done
+[ -n "$started" ] || fail "kube-controller-manager's controllers did not start within 60 s"
+
 printf 'KUBECONFIG=%s\nAPISERVER_URL=%s\nETCD_URL=%s\n' "$dir/kubeconfig" "$url" "http://127.0.0.1:$etcd_port" > "$dir/env"
 echo "control plane ready at $url; KUBECONFIG=$dir/kubeconfig"
