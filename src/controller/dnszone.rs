@@ -517,7 +517,7 @@ async fn sync_records(
         // the operator's that vanished, or anything after an uncertain write or a restart),
         // read again and take every record any answer showed.
         if !plan.add.is_empty() && !fresh && (uncertain || plan.vanished > 0) {
-            for _ in 1..ownership::LISTS_TO_CONFIRM_ABSENCE {
+            for _ in 1..ownership::RECORD_LISTS_TO_CONFIRM_ABSENCE {
                 for record in list(&calls, &observed.origin, &cx.object).await? {
                     if !listed.iter().any(|known| known.id == record.id) {
                         listed.push(record);
