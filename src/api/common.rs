@@ -161,9 +161,12 @@ impl LocalObjectReference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSecretRef {
-    /// Name of the Secret, in the same namespace. The operator creates it and owns it (it is
-    /// deleted with the object); an existing Secret of that name not owned by this object is left
-    /// alone and reported as a condition.
+    /// Name of the Secret, in the same namespace. The operator creates it, with a controlling
+    /// owner reference to this object (so it is deleted with the object), and later updates only
+    /// a Secret that this very object controls. An existing Secret of that name that is not
+    /// controlled by this object (the credentials Secret, say, or one of an earlier object of the
+    /// same name) is never written, not even its metadata: `Synced=False` with reason
+    /// `ConnectionSecretConflict` says so, and the next change of the object looks again.
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
 }
