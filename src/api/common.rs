@@ -28,6 +28,10 @@ pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
 /// The credentials Secret used when a spec names none.
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "lunanode-credentials";
+/// The finalizer on a credentials Secret while managed objects use it, so that the Secret (and
+/// with it the account) outlives them: their cloud objects can still be deleted when the Secret is
+/// deleted first, as `kubectl delete -f` of a folder or a namespace deletion does.
+pub const CREDENTIALS_FINALIZER: &str = "lunanode.com/credentials-in-use";
 /// Maximum length of a Kubernetes object name (a DNS subdomain).
 pub const MAX_NAME_LENGTH: u32 = 253;
 /// Pattern of a Kubernetes object name (RFC 1123 subdomain), for references.
@@ -123,7 +127,9 @@ pub struct ImportSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
-    /// Name of a Secret in the same namespace, with keys `api_id` and `api_key`.
+    /// Name of a Secret in the same namespace, with keys `api_id` and `api_key`. While objects
+    /// use it, the operator keeps the finalizer `lunanode.com/credentials-in-use` on it, so that a
+    /// deleted Secret stays until their cloud objects are deleted.
     #[serde(default = "default_credentials_secret")]
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
