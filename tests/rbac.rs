@@ -27,7 +27,7 @@ use kube::{
     api::{DeleteParams, ListParams, ObjectMeta, PostParams},
 };
 use lunanode_operator::api::{
-    common::{ConnectionSecretRef, is_condition_true},
+    common::{CREDENTIALS_FINALIZER, ConnectionSecretRef, is_condition_true},
     vm::{LunaVM, LunaVMSpec},
 };
 use serde::Deserialize;
@@ -370,13 +370,26 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         .expect("the Lease");
     assert!(lease.spec.and_then(|spec| spec.holder_identity).is_some());
 
-    // What the other rules are for: the connection Secret, and Events.
+    // What the other rules are for: the connection Secret, the credentials Secret's finalizer,
+    // and Events.
     let secrets: Api<Secret> = Api::namespaced(world.admin.clone(), &world.ns);
     support::eventually(WAIT, "the connection Secret", || {
         let secrets = secrets.clone();
         async move { secrets.get_opt("rbac-web-connection").await.ok().flatten() }
     })
     .await;
+    let held = |present: bool| {
+        let secrets = secrets.clone();
+        async move {
+            let secret = secrets.get_opt("lunanode-credentials").await.ok()??;
+            let carries = secret
+                .finalizers()
+                .iter()
+                .any(|finalizer| finalizer == CREDENTIALS_FINALIZER);
+            (carries == present).then_some(())
+        }
+    };
+    support::eventually(WAIT, "the credentials finalizer", || held(true)).await;
     let events: Api<Event> = Api::namespaced(world.admin.clone(), &world.ns);
     support::eventually(WAIT, "an Event from the operator", || {
         let events = events.clone();
@@ -407,6 +420,7 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
     })
     .await;
     assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
+    support::eventually(WAIT, "the credentials finalizer removed", || held(false)).await;
     let logs = world.operator.logs();
     assert!(
         !logs.to_lowercase().contains("forbidden"),

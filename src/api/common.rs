@@ -34,14 +34,16 @@ pub const ACCOUNT_ANNOTATION: &str = "lunanode.com/account";
 /// Annotation: a create that was started and whose answer has not been recorded yet (JSON of a
 /// [`PendingCreate`]). Written before the create call, removed once the ID is recorded.
 pub const CREATE_PENDING_ANNOTATION: &str = "lunanode.com/create-pending";
-/// Finalizer the operator puts on a credentials Secret while managed objects use it.
-pub const CREDENTIALS_FINALIZER: &str = "lunanode.com/credentials-in-use";
 /// Condition type: the cloud object exists and matches the spec.
 pub const READY: &str = "Ready";
 /// Condition type: the last reconcile succeeded.
 pub const SYNCED: &str = "Synced";
 /// The credentials Secret used when a spec names none.
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "lunanode-credentials";
+/// The finalizer on a credentials Secret while managed objects use it, so that the Secret (and
+/// with it the account) outlives them: their cloud objects can still be deleted when the Secret is
+/// deleted first, as `kubectl delete -f` of a folder or a namespace deletion does.
+pub const CREDENTIALS_FINALIZER: &str = "lunanode.com/credentials-in-use";
 /// Maximum length of a Kubernetes object name (a DNS subdomain).
 pub const MAX_NAME_LENGTH: u32 = 253;
 /// Pattern of a Kubernetes object name (RFC 1123 subdomain), for references.
@@ -153,7 +155,9 @@ pub struct ImportSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
-    /// Name of a Secret in the same namespace, with keys `api_id` and `api_key`.
+    /// Name of a Secret in the same namespace, with keys `api_id` and `api_key`. While objects
+    /// use it, the operator keeps the finalizer `lunanode.com/credentials-in-use` on it, so that a
+    /// deleted Secret stays until their cloud objects are deleted.
     #[serde(default = "default_credentials_secret")]
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
@@ -191,9 +195,12 @@ impl LocalObjectReference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionSecretRef {
-    /// Name of the Secret, in the same namespace. The operator creates it and owns it (it is
-    /// deleted with the object); an existing Secret of that name not owned by this object is left
-    /// alone and reported as a condition.
+    /// Name of the Secret, in the same namespace. The operator creates it, with a controlling
+    /// owner reference to this object (so it is deleted with the object), and later updates only
+    /// a Secret that this very object controls. An existing Secret of that name that is not
+    /// controlled by this object (the credentials Secret, say, or one of an earlier object of the
+    /// same name) is never written, not even its metadata: `Synced=False` with reason
+    /// `ConnectionSecretConflict` says so, and the next change of the object looks again.
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
 }

@@ -7,6 +7,9 @@
 //! so the operator holds only the Secrets it uses in memory and needs no cluster-wide view of
 //! Secrets. Every Secret with the same API ID shares one [`Account`]: one client, one rate
 //! limiter and one set of list caches per Luna Node account.
+//!
+//! A Secret marked for deletion (held by the finalizer of [`super::credentials`] while objects
+//! use it) resolves like any other, so that the objects can still delete their cloud objects.
 
 use std::{
     collections::HashMap,
@@ -89,8 +92,6 @@ pub struct Accounts {
     watches: Mutex<HashMap<SecretKey, watch::Receiver<Option<Arc<Secret>>>>>,
     accounts: Mutex<HashMap<String, Arc<Account>>>,
     listeners: Mutex<Vec<SecretChanged>>,
-    /// The account each Secret last resolved to, for deletions after the Secret is gone.
-    last_known: Mutex<HashMap<SecretKey, Arc<Account>>>,
 }
 
 impl Accounts {
@@ -109,7 +110,6 @@ impl Accounts {
             watches: Mutex::default(),
             accounts: Mutex::default(),
             listeners: Mutex::default(),
-            last_known: Mutex::default(),
         })
     }
 
@@ -133,10 +133,8 @@ impl Accounts {
         let secret = self.secret(namespace, name).await?;
         let credentials = parse(namespace, name, &secret)?;
         let fingerprint = fingerprint(&credentials);
-        let key = (namespace.to_owned(), name.to_owned());
         let mut accounts = lock(&self.accounts);
         if let Some(account) = accounts.get(&fingerprint) {
-            lock(&self.last_known).insert(key, account.clone());
             return Ok(account.clone());
         }
         let api_id = credentials.api_id.clone();
@@ -153,35 +151,33 @@ impl Accounts {
             client,
         });
         accounts.insert(fingerprint, account.clone());
-        lock(&self.last_known).insert(key, account.clone());
         Ok(account)
     }
 
-    /// The account for a deletion: like [`Accounts::get`], but when the Secret has been deleted
-    /// (as `kubectl delete -f` of a folder holding it and the objects does) the account it last
-    /// resolved to, so that the cloud objects are still deleted rather than left with their
-    /// Kubernetes objects stuck. Kept in memory only: after a restart a missing Secret is an
-    /// error again, reported on the object until the Secret is restored.
+    /// The account for a deletion: the same as [`Accounts::get`]. A Secret that is deleted while
+    /// objects use it stays, marked for deletion, until the last of them lets go (the finalizer
+    /// of [`super::credentials`]), and a Secret marked for deletion still resolves: cleanups work
+    /// after the Secret was deleted first, across restarts.
     pub async fn get_for_cleanup(
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
     ) -> Result<Arc<Account>, CredentialsError> {
-        match self.get(namespace, name).await {
-            Err(CredentialsError::Missing { .. })
-                if lock(&self.last_known)
-                    .contains_key(&(namespace.to_owned(), name.to_owned())) =>
-            {
-                let known = lock(&self.last_known)
-                    .get(&(namespace.to_owned(), name.to_owned()))
-                    .cloned();
-                known.ok_or_else(|| CredentialsError::Missing {
-                    namespace: namespace.to_owned(),
-                    name: name.to_owned(),
-                })
-            }
-            other => other,
-        }
+        self.get(namespace, name).await
+    }
+
+    /// The Secret `namespace/name` as its watch last delivered it, without waiting: `None` when
+    /// it is not watched (no object used it since the start) or absent.
+    pub fn watched(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let receiver = lock(&self.watches).get(&key).cloned()?;
+        let current = receiver.borrow().clone();
+        current.filter(|secret| secret.metadata.name.is_some())
+    }
+
+    /// The Secrets watched so far, as (namespace, name).
+    pub fn watched_keys(&self) -> Vec<(String, String)> {
+        lock(&self.watches).keys().cloned().collect()
     }
 
     async fn secret(

@@ -16,8 +16,9 @@ use crate::api::{
     network::LunaNetwork, vm::LunaVM, volume::LunaVolume,
 };
 
-/// Runs the controllers of every kind until `shutdown` completes; `ready` turns true once all
-/// of them have synced their object caches.
+/// Runs the controllers of every kind, and the sweep of the credentials Secrets' finalizer,
+/// until `shutdown` completes; `ready` turns true once all controllers have synced their object
+/// caches.
 pub async fn run_all(
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -32,5 +33,6 @@ pub async fn run_all(
         managed::run::<LunaVolume>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaLoadBalancer>(ctx.clone(), shutdown.clone(), readiness.clone()),
         managed::run::<LunaDnsZone>(ctx.clone(), shutdown.clone(), readiness.clone()),
+        super::credentials::sweep(ctx.clone(), shutdown.clone()),
     );
 }

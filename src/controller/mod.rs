@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod caches;
+pub mod credentials;
 pub mod dnszone;
 pub mod error;
 pub mod floating;

@@ -8,6 +8,7 @@ use super::{
     accounts::Account,
     error::Error,
     report::{event, key},
+    secret,
     vm::{cloud, set},
     vm_cloud,
     vm_decide::{ObservedVm, Step},
@@ -154,6 +155,10 @@ async fn power(
     Ok(("change power state", reason, format!("{verb} vm {id}")))
 }
 
+/// Writes the connection Secret when the VM's IP differs from the one last written. A Secret of
+/// that name that this LunaVM does not own is never touched: `Synced=False`
+/// `ConnectionSecretConflict` and a Warning Event say so, and the next reconcile (a change of the
+/// object) looks again. `status.connectionSecretIP` is set only when the Secret holds the data.
 pub(super) async fn write_connection_secret(
     vm: &LunaVM,
     status: &mut LunaVMStatus,
@@ -170,16 +175,79 @@ pub(super) async fn write_connection_secret(
         return Ok(());
     }
     let object = key(vm);
+    let kube_error = |source: kube::Error| Error::Kube {
+        action: "write connection secret",
+        object: object.clone(),
+        source: Box::new(source),
+    };
+    // Look before asking the cloud for the login details: a conflict costs no API call.
+    if let secret::Target::NotOwned(foreign) = secret::inspect(&ctx.kube, vm, &target.name)
+        .await
+        .map_err(kube_error)?
+    {
+        return connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await;
+    }
     let details = vm_cloud::connection_details(&account.client, &observed.id)
         .await
         .map_err(|source| cloud("read vm login details", &object, source))?;
-    super::secret::write(&ctx.kube, vm, &target.name, details)
+    match secret::write(&ctx.kube, vm, &target.name, details)
         .await
-        .map_err(|source| Error::Kube {
-            action: "write connection secret",
-            object: object.clone(),
-            source: Box::new(source),
-        })?;
-    status.connection_secret_ip = Some(observed.ip.clone());
+        .map_err(kube_error)?
+    {
+        secret::Written::NotOwned(foreign) => {
+            connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await
+        }
+        written => {
+            tracing::debug!(object = %object, secret = %target.name, ?written, "connection secret");
+            status.connection_secret_ip = Some(observed.ip.clone());
+            Ok(())
+        }
+    }
+}
+
+/// Reports a connection Secret that is not this LunaVM's: `Synced=False` with reason
+/// `ConnectionSecretConflict`, and a Warning Event the first time. A condition the stored status
+/// already shows keeps its `lastTransitionTime`, so that repeating the report writes nothing
+/// (and triggers no reconcile).
+async fn connection_secret_conflict(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    ctx: &Context,
+    name: &str,
+    foreign: &secret::Foreign,
+) -> Result<(), Error> {
+    const REASON: &str = "ConnectionSecretConflict";
+    let message = format!(
+        "Secret {}/{name} exists and is not owned by this LunaVM ({foreign}); choose another name in spec.writeConnectionSecretToRef or delete that Secret",
+        vm.namespace().unwrap_or_default(),
+    );
+    set(status, vm, SYNCED, false, REASON, &message);
+    let reported = vm
+        .status
+        .as_ref()
+        .and_then(|stored| stored.conditions.iter().find(|c| c.type_ == SYNCED));
+    let now = status.conditions.iter_mut().find(|c| c.type_ == SYNCED);
+    match (reported, now) {
+        (Some(reported), Some(now))
+            if !reported.is_true()
+                && reported.reason == now.reason
+                && reported.message == now.message
+                && reported.observed_generation == now.observed_generation =>
+        {
+            now.last_transition_time = reported.last_transition_time.clone();
+        }
+        _ => {
+            tracing::info!(object = %key(vm), secret = %name, %foreign, "connection secret not owned; not written");
+            event(
+                &ctx.recorder,
+                vm,
+                true,
+                REASON,
+                "WriteConnectionSecret",
+                message,
+            )
+            .await;
+        }
+    }
     Ok(())
 }

@@ -385,6 +385,13 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
         object: key(&*object),
         written: Mutex::default(),
     };
+    // Credentials finalizer: what a released object needs to let go of its Secret.
+    let deleting = object.meta().deletion_timestamp.is_some().then(|| {
+        (
+            object.uid().unwrap_or_default(),
+            object.credentials_secret_name().to_owned(),
+        )
+    });
     let result = finalizer(&api, &K::finalizer(), object, |event| async {
         match event {
             FinalizerEvent::Apply(object) => apply::<K>(object, &cx).await,
@@ -393,6 +400,15 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     })
     .await
     .map_err(|error| Error::Finalizer(Box::new(error)));
+    // Credentials finalizer: a deleted object whose finalizer is gone no longer needs its
+    // Secret. On failure the sweep (`credentials::sweep`) catches it later.
+    if let (Ok(_), Some((uid, secret))) = (&result, &deleting) {
+        if let Err(error) =
+            crate::controller::credentials::release_if_unused(&ctx, &namespace, secret, uid).await
+        {
+            tracing::debug!(%error, "unable to release the credentials secret");
+        }
+    }
     if result.is_ok() {
         ctx.backoff.reset(&backoff);
     }
@@ -544,6 +560,9 @@ async fn steps<K: Reconciler>(
             });
         }
     };
+    // Credentials finalizer: the Secret stays while this object may write to the cloud.
+    crate::controller::credentials::hold(cx.ctx, &namespace, object.credentials_secret_name())
+        .await?;
     K::apply(object, status, &account, cx).await
 }
 
