@@ -185,6 +185,8 @@ where
 }
 
 /// Installs (server-side apply) every CRD of the operator and waits until each is established.
+/// `LUNANODE_TEST_CRDS_DIR` installs the CRD files of that folder instead (those of an older
+/// build, with `LUNANODE_OPERATOR_BINARY`).
 pub async fn install_crds(client: &Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::{
@@ -193,7 +195,25 @@ pub async fn install_crds(client: &Client) {
         runtime::{conditions, wait::await_condition},
     };
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in lunanode_operator::api::crdgen::all() {
+    let wanted: Vec<CustomResourceDefinition> = match std::env::var("LUNANODE_TEST_CRDS_DIR") {
+        Ok(dir) => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .expect("read LUNANODE_TEST_CRDS_DIR")
+                .map(|entry| entry.expect("CRD file").path())
+                .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+                .collect();
+            files.sort();
+            files
+                .iter()
+                .map(|path| {
+                    serde_norway::from_str(&std::fs::read_to_string(path).expect("read CRD"))
+                        .expect("parse CRD")
+                })
+                .collect()
+        }
+        Err(_) => lunanode_operator::api::crdgen::all(),
+    };
+    for crd in wanted {
         let name = crd.name_any();
         crds.patch(
             &name,
