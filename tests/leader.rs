@@ -87,9 +87,12 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     .await
     .unwrap();
     ready(&vms, "one").await;
-    assert!(first.logs().contains("creating vm"), "the leader creates");
     assert!(
-        !second.logs().contains("creating vm"),
+        first.logs().contains("creating LunaVM"),
+        "the leader creates"
+    );
+    assert!(
+        !second.logs().contains("creating LunaVM"),
         "the standby never writes"
     );
     assert!(!second.logs().contains("acquired leadership"));

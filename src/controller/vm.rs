@@ -221,6 +221,10 @@ impl External for LunaVM {
         Ok(fresh)
     }
 
+    fn forget_observed(&self, status: &mut LunaVMStatus) {
+        status.at_provider = None;
+    }
+
     fn report(&self, status: &mut LunaVMStatus, observed: &ObservedVm) {
         report_at_provider(self, status, observed);
     }

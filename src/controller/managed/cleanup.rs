@@ -2,13 +2,13 @@
 //! single unclaimed candidate of an interrupted create — on the account it was made in, wait for
 //! the objects that use it, and release the finalizer only once the object is confirmed gone.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
     driver::{Cx, cloud},
-    external::{External, find, matching},
+    external::{External, find, matching_in_lists},
     ownership::{self, AccountCheck, Identity, Target},
     references::wait_for_holders,
 };
@@ -114,9 +114,9 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     })
 }
 
-/// The candidate of an interrupted create that a deletion must not leak: looked for in lists
-/// made after the intent, and given up on only as firmly as a create is (see
-/// [`ownership::confirmed_gone`]).
+/// The candidate of an interrupted create that a deletion must not leak: every candidate that
+/// any of several lists made after the intent shows, judged against the claims as the API
+/// server has them (see [`ownership::cleanup_target`]).
 async fn pending_target<K: External>(
     object: &K,
     cx: &Cx<'_, K>,
@@ -125,27 +125,16 @@ async fn pending_target<K: External>(
     pending: &crate::api::common::PendingCreate,
 ) -> Result<Target, Error> {
     let uid = object.uid().unwrap_or_default();
-    let mut lacking = 0;
-    loop {
-        let snapshot = cache
-            .get_after(Instant::now())
-            .await
-            .map_err(|source| cloud("list", &cx.object, source))?;
-        let matches = matching(object, &snapshot, &pending.name);
-        let target = ownership::cleanup_target(
-            None,
-            Some(pending),
-            &matches,
-            &cx.claims(),
-            &account.api_id,
-            &uid,
-        );
-        if target != Target::Nothing {
-            return Ok(target);
-        }
-        lacking += 1;
-        if ownership::confirmed_gone(ownership::Presence::Unknown, lacking) {
-            return Ok(Target::Nothing);
-        }
-    }
+    let matches = matching_in_lists(object, cache, &pending.name)
+        .await
+        .map_err(|source| cloud("list", &cx.object, source))?;
+    let claims = cx.fresh_claims().await?;
+    Ok(ownership::cleanup_target(
+        None,
+        Some(pending),
+        &matches,
+        &claims,
+        &account.api_id,
+        &uid,
+    ))
 }

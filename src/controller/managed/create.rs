@@ -3,17 +3,14 @@
 //! metadata first, conditional on the object's `resourceVersion`, so that neither a crash, a
 //! lost answer nor a stale copy of the object ever makes a second cloud object.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
     driver::{Cx, cloud, set, stuck},
-    external::{External, find, matching},
+    external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
 use crate::{
@@ -131,7 +128,7 @@ pub async fn find_or_create<K: External>(
     };
     cx.save_identity(object, &intent, true).await?;
 
-    tracing::info!(name = %name, "creating");
+    tracing::info!(kind = K::KIND, name = %name, "creating {}", K::KIND);
     match object.create(&plan, account).await {
         Ok(id) => {
             status.set_pending_create(None);
@@ -204,56 +201,56 @@ async fn recover<K: External>(
     if fresh.status_id().is_some() || Identity::of(&fresh).external_id.is_some() {
         return Ok(Some(Action::requeue(Duration::from_millis(200))));
     }
-    let mut lacking = 0;
-    loop {
-        let snapshot = cache.get_after(Instant::now()).await.map_err(list_error)?;
-        let matches = matching(object, &snapshot, &pending.name);
-        match ownership::recover(pending, &matches, &cx.claims(), &account.api_id, &uid) {
-            Recovery::Adopt(found) => {
-                status.set_pending_create(None);
-                status.set_id(Some(found.clone()));
-                object.created(status, None);
-                record_id(object, cx, account, &found).await?;
-                cx.event(
-                    object,
-                    false,
-                    "CreateRecovered",
-                    "Create",
-                    format!("found {found} created by an earlier attempt"),
-                )
-                .await;
-                cache.track(&uid, true);
-                return Ok(Some(Action::requeue(Duration::from_millis(100))));
-            }
-            Recovery::Ambiguous(ids) => {
-                let message = format!(
-                    "failed to tell which object an interrupted create made: {} match {} ({}); set spec.import.id to the right one and delete the others",
-                    ids.len(),
-                    pending.name,
-                    ids.join(", ")
-                );
-                stuck(status, object, "AmbiguousCreate", &message);
-                cx.event(object, true, "AmbiguousCreate", "Create", message)
-                    .await;
-                return Ok(Some(Action::await_change()));
-            }
-            Recovery::None => {}
-        }
-        // A new object may take a while to show in the list, and a list may leave entries
-        // out: only a settled intent and several lists in a row without it mean "not made".
-        let age = pending_age(pending);
-        if age < ownership::CREATE_SETTLE {
-            let message = format!(
-                "looking for {} created by an interrupted attempt",
-                pending.name
-            );
-            set(status, object, READY, false, "Creating", &message);
-            return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
-        }
-        lacking += 1;
-        if ownership::confirmed_gone(ownership::Presence::Unknown, lacking) {
+    // Every candidate that any of several lists shows (a list may leave one out), judged
+    // against the claims as the API server has them: the watch cache may not show yet the claim
+    // another object just recorded on the same candidate.
+    let matches = matching_in_lists(object, cache, &pending.name)
+        .await
+        .map_err(list_error)?;
+    let claims = cx.fresh_claims().await?;
+    match ownership::recover(pending, &matches, &claims, &account.api_id, &uid) {
+        Recovery::Adopt(found) => {
             status.set_pending_create(None);
-            return Ok(None);
+            status.set_id(Some(found.clone()));
+            object.created(status, None);
+            record_id(object, cx, account, &found).await?;
+            cx.event(
+                object,
+                false,
+                "CreateRecovered",
+                "Create",
+                format!("found {found} created by an earlier attempt"),
+            )
+            .await;
+            cache.track(&uid, true);
+            Ok(Some(Action::requeue(Duration::from_millis(100))))
+        }
+        Recovery::Ambiguous(ids) => {
+            let message = format!(
+                "failed to tell which object an interrupted create made: {} match {} ({}); set spec.import.id to the right one and delete the others",
+                ids.len(),
+                pending.name,
+                ids.join(", ")
+            );
+            stuck(status, object, "AmbiguousCreate", &message);
+            cx.event(object, true, "AmbiguousCreate", "Create", message)
+                .await;
+            Ok(Some(Action::await_change()))
+        }
+        Recovery::None => {
+            // A new object may take a while to show in the list: only a settled intent whose
+            // lists show no candidate means "not made".
+            let age = pending_age(pending);
+            if age < ownership::CREATE_SETTLE {
+                let message = format!(
+                    "looking for {} created by an interrupted attempt",
+                    pending.name
+                );
+                set(status, object, READY, false, "Creating", &message);
+                return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
+            }
+            status.set_pending_create(None);
+            Ok(None)
         }
     }
 }
@@ -274,7 +271,8 @@ async fn adopt<K: External>(
     how: &str,
 ) -> Result<Action, Error> {
     let uid = object.uid().unwrap_or_default();
-    if let Some(other) = ownership::claimed_by(&cx.claims(), id, &account.api_id, &uid) {
+    let claims = cx.fresh_claims().await?;
+    if let Some(other) = ownership::claimed_by(&claims, id, &account.api_id, &uid) {
         let message = format!(
             "{id} is already managed by {} {other}: one cloud object has one manager",
             K::KIND

@@ -167,6 +167,20 @@ impl<K: ManagedResource> Cx<'_, K> {
             .unwrap_or_default()
     }
 
+    /// The claims of every object of the kind as the API server has them now (a watch cache
+    /// may lag behind a claim just recorded): for the rare decisions that adopt a candidate.
+    pub async fn fresh_claims(&self) -> Result<Vec<Claim>, Error> {
+        let listed = scoped::<K>(self.ctx)
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|source| Error::Kube {
+                action: "list the claims",
+                object: self.object.clone(),
+                source: Box::new(source),
+            })?;
+        Ok(listed.items.iter().map(Claim::of).collect())
+    }
+
     /// The object as last written in this reconcile (or as given).
     pub fn latest(&self, object: &K) -> K {
         self.written

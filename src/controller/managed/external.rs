@@ -117,6 +117,10 @@ pub trait External: Reconciler {
         async { Ok(observed) }
     }
 
+    /// The cloud object was confirmed gone (deleted outside the operator): forget what was
+    /// observed of it, so that nothing follows a stale address while a new one is made.
+    fn forget_observed(&self, _status: &mut Self::Status) {}
+
     /// Reports the observed object in the status (`atProvider` and friends).
     fn report(&self, status: &mut Self::Status, observed: &Self::Observed);
 
@@ -304,6 +308,7 @@ pub async fn apply_external<K: External>(
         )
         .await;
         status.set_id(None);
+        object.forget_observed(status);
         let forgotten = Identity {
             external_id: None,
             account: Some(account.api_id.clone()),
@@ -374,6 +379,27 @@ pub async fn find<K: External>(
         lacking += 1;
     }
     Ok(None)
+}
+
+/// The IDs that any of [`ownership::LISTS_TO_CONFIRM_ABSENCE`] fresh lists shows as what a
+/// create of `object` named `name` could have made: a list may leave entries out, and a
+/// candidate missed would make another one look like the only one.
+pub async fn matching_in_lists<K: External>(
+    object: &K,
+    cache: &ListCache<K::Observed>,
+    name: &str,
+) -> Result<Vec<String>, lunanode::Error> {
+    let mut ids: Vec<String> = Vec::new();
+    for _ in 0..ownership::LISTS_TO_CONFIRM_ABSENCE {
+        let snapshot = cache.get_after(Instant::now()).await?;
+        for id in matching(object, &snapshot, name) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.sort();
+    Ok(ids)
 }
 
 /// The IDs of the listed objects a create of `object` named `name` could have made.
