@@ -127,6 +127,9 @@ pub async fn find_or_create<K: External>(
         pending: Some(pending),
     };
     cx.save_identity(object, &intent, true).await?;
+    // And in status: an operator that cannot report what it does (a role without the status
+    // right) must not make cloud objects nobody sees.
+    cx.save(object, status).await?;
 
     tracing::info!(kind = K::KIND, name = %name, "creating {}", K::KIND);
     match object.create(&plan, account).await {
