@@ -201,7 +201,14 @@ async fn recover<K: External>(
             object: cx.object.clone(),
             source: Box::new(source),
         })?;
-    if fresh.status_id().is_some() || Identity::of(&fresh).external_id.is_some() {
+    let identity = Identity::of(&fresh);
+    let still_pending = fresh
+        .managed_status()
+        .and_then(|status| status.pending_create())
+        .is_some()
+        || identity.pending.is_some();
+    if fresh.status_id().is_some() || identity.external_id.is_some() || !still_pending {
+        // Settled meanwhile (an ID recorded, or the create refused): this copy is stale.
         return Ok(Some(Action::requeue(Duration::from_millis(200))));
     }
     // Every candidate that any of several lists shows (a list may leave one out), judged

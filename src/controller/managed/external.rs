@@ -266,6 +266,11 @@ pub async fn apply_external<K: External>(
         }
     }
 
+    // No ID: adopt, recover or create, each with the lists it needs (a create blocked on a
+    // reference or an image lists nothing).
+    let Some(id) = status.id().map(str::to_owned) else {
+        return find_or_create(object, status, account, cx, &cache).await;
+    };
     let timing = cx.ctx.accounts.timing();
     // A reconcile happens on a change (of the object, a referenced object, or the list): act on
     // a list young enough. Concurrent reconciles share one list call.
@@ -273,10 +278,6 @@ pub async fn apply_external<K: External>(
         .observe(&uid, K::max_age(timing))
         .await
         .map_err(|source| cloud("list", &cx.object, source))?;
-
-    let Some(id) = status.id().map(str::to_owned) else {
-        return find_or_create(object, status, account, cx, &cache).await;
-    };
     // Objects from before identities were recorded, and adoptions: write it down.
     if identity.external_id.as_deref() != Some(id.as_str()) || identity.account.is_none() {
         let recorded = Identity {
