@@ -20,7 +20,9 @@ use kube::{
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
-    common::{Condition, FIELD_MANAGER, PendingCreate, READY, SYNCED, set_condition},
+    common::{
+        Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
+    },
     crdgen,
     vm::{AtProvider, VmAddress},
 };
@@ -555,8 +557,16 @@ async fn the_apiserver_enforces_the_rules() {
     // The status the operator writes passes the schema, and conditions merge by type.
     let now = k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap();
     let mut status = LunaVMStatus {
-        id: Some("81ebdd9e-178f-49a4-816b-a1fc46fc5869".into()),
-        observed_generation: Some(1),
+        managed: ManagedStatusFields {
+            id: Some("81ebdd9e-178f-49a4-816b-a1fc46fc5869".into()),
+            observed_generation: Some(1),
+            pending_create: Some(PendingCreate {
+                started_at: Time(now),
+                name: "web-one".into(),
+                preexisting: vec!["0f0e".into()],
+            }),
+            ..ManagedStatusFields::default()
+        },
         at_provider: Some(AtProvider {
             status: Some("Online".into()),
             ip: Some("203.0.113.7".into()),
@@ -569,21 +579,16 @@ async fn the_apiserver_enforces_the_rules() {
             ram: Some(2048),
             ..AtProvider::default()
         }),
-        pending_create: Some(PendingCreate {
-            started_at: Time(now),
-            name: "web-one".into(),
-            preexisting: vec!["0f0e".into()],
-        }),
         applied_plan: Some("m.4".into()),
         applied_floating_ip: Some("203.0.113.7".into()),
         ..LunaVMStatus::default()
     };
     set_condition(
-        &mut status.conditions,
+        &mut status.managed.conditions,
         Condition::new(READY, false, "Creating", "waiting for the VM", Some(1), now),
     );
     set_condition(
-        &mut status.conditions,
+        &mut status.managed.conditions,
         Condition::new(SYNCED, true, "ReconcileSuccess", "", Some(1), now),
     );
     let patch = json!({"apiVersion": "lunanode.com/v1alpha1", "kind": "LunaVM", "status": status});

@@ -84,8 +84,8 @@ async fn wait_ready(world: &World, name: &str) -> LunaDnsZone {
         async move {
             let zone = zones.get(name).await.ok()?;
             let status = zone.status.as_ref()?;
-            (is_condition_true(&status.conditions, "Ready")
-                && status.observed_generation == zone.metadata.generation)
+            (is_condition_true(&status.managed.conditions, "Ready")
+                && status.managed.observed_generation == zone.metadata.generation)
                 .then_some(zone)
         }
     })
@@ -107,6 +107,7 @@ fn condition<'a>(
 ) -> Option<&'a lunanode_operator::api::common::Condition> {
     zone.status
         .as_ref()?
+        .managed
         .conditions
         .iter()
         .find(|condition| condition.type_ == kind)
@@ -187,7 +188,7 @@ async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_a
         .expect("create LunaDnsZone");
     let ready = wait_ready(&world, "fifty").await;
     let status = ready.status.clone().unwrap();
-    let id = status.id.clone().expect("status.id");
+    let id = status.managed.id.clone().expect("status.id");
 
     // Converged with exactly one zone-add and 50 record-adds.
     assert_eq!(world.sim.calls("dns2/zone-add").await, 1);
@@ -327,7 +328,7 @@ async fn records_made_outside_survive_unless_prune_is_true() {
         .await
         .unwrap();
     let ready = wait_ready(&world, "outside").await;
-    let id = ready.status.unwrap().id.unwrap();
+    let id = ready.status.unwrap().managed.id.unwrap();
 
     // Someone adds a record by hand.
     let manual = DnsRecordAdd {
@@ -436,7 +437,7 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         async move {
             let zone = zones.get("site").await.ok()?;
             let ready = condition(&zone, "Ready")?;
-            (ready.reason == "WaitingForReferences" && zone.status.as_ref()?.id.is_some())
+            (ready.reason == "WaitingForReferences" && zone.status.as_ref()?.managed.id.is_some())
                 .then_some(zone)
         }
     })
@@ -446,7 +447,7 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         message.contains("LunaVM") && message.contains("web"),
         "{message}"
     );
-    let id = waiting.status.unwrap().id.unwrap();
+    let id = waiting.status.unwrap().managed.id.unwrap();
     let sim = &world.sim;
     let id_ref = &id;
     support::eventually(WAIT, "the static record", || async move {
@@ -479,6 +480,7 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         .unwrap()
         .status
         .unwrap()
+        .managed
         .id
         .unwrap();
     let second = world.api.floating_add("toronto").await.unwrap().ip;
@@ -555,10 +557,10 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
         .id;
 
     let mut spec = LunaDnsZoneSpec::new("imported.example.");
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
-    spec.deletion_policy = DeletionPolicy::Orphan;
+    spec.managed.deletion_policy = DeletionPolicy::Orphan;
     spec.records = vec![
         record("www", DnsRecordType::A, "192.0.2.1"),
         record("api", DnsRecordType::A, "192.0.2.2"),
@@ -570,7 +572,7 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
         .unwrap();
     let ready = wait_ready(&world, "imported").await;
     let status = ready.status.unwrap();
-    assert_eq!(status.id.as_deref(), Some(id.as_str()));
+    assert_eq!(status.managed.id.as_deref(), Some(id.as_str()));
     assert_eq!(
         world.sim.calls("dns2/zone-add").await,
         1,
@@ -598,10 +600,10 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
 
     // ObserveOnly reports the zone and never writes, whatever the spec lists.
     let mut spec = LunaDnsZoneSpec::new("imported.example.");
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
-    spec.management_policy = ManagementPolicy::ObserveOnly;
+    spec.managed.management_policy = ManagementPolicy::ObserveOnly;
     spec.prune = true;
     spec.records = vec![record("new", DnsRecordType::A, "192.0.2.50")];
     world
@@ -610,7 +612,10 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
         .await
         .unwrap();
     let observed = wait_ready(&world, "watcher").await;
-    assert_eq!(observed.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        observed.status.unwrap().managed.id.as_deref(),
+        Some(id.as_str())
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     world
         .zones
@@ -658,7 +663,7 @@ async fn lost_add_answers_and_a_crash_make_no_duplicate_records() {
     world.sim.admin_post("faults", json!({})).await;
     let ready = wait_ready(&world, "lossy").await;
     let status = ready.status.unwrap();
-    let records = sim_records(&world.sim, status.id.as_deref().unwrap()).await;
+    let records = sim_records(&world.sim, status.managed.id.as_deref().unwrap()).await;
     assert_eq!(
         records.len(),
         5,
@@ -693,7 +698,7 @@ async fn the_older_dns_form_works_the_same_way() {
     assert_eq!(world.sim.calls("dns/record-add").await, 3);
     assert_eq!(world.sim.calls("dns2/record-add").await, 0);
     assert_eq!(world.sim.calls("dns2/zone-add").await, 0);
-    let id = ready.status.unwrap().id.unwrap();
+    let id = ready.status.unwrap().managed.id.unwrap();
 
     spec.records[0].ttl = Some(300);
     world
@@ -882,7 +887,7 @@ async fn a_record_removed_outside_comes_back_on_the_next_read() {
         .unwrap();
     let ready = wait_ready(&world, "drift").await;
     let status = ready.status.unwrap();
-    let id = status.id.unwrap();
+    let id = status.managed.id.unwrap();
     let www = status
         .records
         .iter()
@@ -918,8 +923,8 @@ async fn a_record_removed_outside_comes_back_on_the_next_read() {
         async move {
             let zone = zones.get("drift").await.ok()?;
             let status = zone.status.clone()?;
-            (status.last_reconcile_request.as_deref() == Some("2030-01-01T00:00:00Z")
-                && is_condition_true(&status.conditions, "Ready"))
+            (status.managed.last_reconcile_request.as_deref() == Some("2030-01-01T00:00:00Z")
+                && is_condition_true(&status.managed.conditions, "Ready"))
             .then_some(status)
         }
     })
@@ -987,7 +992,7 @@ async fn a_record_the_api_refuses_is_reported_without_a_hot_loop() {
         .unwrap();
     let fixed = wait_ready(&world, "refused").await;
     assert!(is_condition_true(
-        &fixed.status.as_ref().unwrap().conditions,
+        &fixed.status.as_ref().unwrap().managed.conditions,
         "Synced"
     ));
     assert_eq!(world.sim.calls("dns2/record-add").await, adds + 1);
@@ -1052,7 +1057,7 @@ async fn a_floating_ip_ref_record_uses_the_address() {
     })
     .await;
     let ready = wait_ready(&world, "fip").await;
-    let id = ready.status.unwrap().id.unwrap();
+    let id = ready.status.unwrap().managed.id.unwrap();
     let records = sim_records(&world.sim, &id).await;
     assert!(has_record(&records, "ip", "A", &address), "{records:?}");
 

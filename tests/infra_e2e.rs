@@ -230,7 +230,7 @@ async fn network_is_used_by_reference_and_protected_while_in_use() {
         .unwrap()
         .expect("network id");
     let mut spec = LunaNetworkSpec::new("outside", "10.77.2.0/24");
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(outside.clone()),
     });
     world.create(&LunaNetwork::new("adopted", spec)).await;
@@ -321,10 +321,10 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
     let added = cloud.floating_add("toronto").await.unwrap();
     let id = added.id.clone().expect("floating id");
     let mut spec = LunaFloatingIPSpec::new();
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
-    spec.deletion_policy = DeletionPolicy::Orphan;
+    spec.managed.deletion_policy = DeletionPolicy::Orphan;
     world.create(&LunaFloatingIP::new("kept", spec)).await;
     let kept: LunaFloatingIP = world.ready("kept").await;
     assert_eq!(status_id(&kept), id);
@@ -509,7 +509,7 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
         .await
         .unwrap();
     let mut spec = LunaVolumeSpec::new("outside", 5);
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(outside.clone()),
     });
     world.create(&LunaVolume::new("adopted", spec)).await;

@@ -54,6 +54,7 @@ fn lunavm(name: &str, credentials: Value) -> Value {
 fn condition(vm: &LunaVM, type_: &str) -> Option<(String, String, String)> {
     vm.status
         .as_ref()?
+        .managed
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
@@ -69,7 +70,7 @@ async fn wait_for(
     let check = &check;
     support::eventually(WAIT, &format!("{name}: {what}"), || async move {
         let vm = api.get(name).await.ok()?;
-        (check(&vm) && vm.status.as_ref()?.observed_generation == vm.metadata.generation)
+        (check(&vm) && vm.status.as_ref()?.managed.observed_generation == vm.metadata.generation)
             .then_some(vm)
     })
     .await
@@ -182,7 +183,7 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
             message.contains(&format!("{ns_a}/{SHARED_NAME}")) && message.contains("not found"),
             "{name}: the Secret is looked up in the object's namespace: {reason}: {message}"
         );
-        assert!(vm.status.as_ref().unwrap().id.is_none());
+        assert!(vm.status.as_ref().unwrap().managed.id.is_none());
         refused.push(format!("{name}: {reason}: {message}"));
     }
     let stats = sim.admin_get("stats").await;

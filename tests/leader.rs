@@ -27,7 +27,7 @@ async fn ready(vms: &Api<LunaVM>, name: &str) {
             let vm = vms.get(&name).await.ok()?;
             vm.status
                 .as_ref()
-                .is_some_and(|status| is_condition_true(&status.conditions, "Ready"))
+                .is_some_and(|status| is_condition_true(&status.managed.conditions, "Ready"))
                 .then_some(())
         }
     })

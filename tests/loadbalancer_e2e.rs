@@ -238,7 +238,7 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
     let network = world.networks.get("lb-net").await.unwrap();
     assert_eq!(Some(lb["net_id"].as_str().unwrap()), network.status_id());
     let status = ready.status.clone().unwrap();
-    assert_eq!(status.id.as_deref(), lb["id"].as_str());
+    assert_eq!(status.managed.id.as_deref(), lb["id"].as_str());
     assert_eq!(
         status.at_provider.unwrap().status.as_deref(),
         Some("active")
@@ -539,10 +539,10 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
     // The address comes through a LunaFloatingIP that adopts it.
     let floating_ips: Api<LunaFloatingIP> = Api::namespaced(world.client.clone(), &world.ns);
     let mut floating_spec = LunaFloatingIPSpec::new();
-    floating_spec.import = Some(ImportSpec {
+    floating_spec.managed.import = Some(ImportSpec {
         id: Some(floating_id.clone()),
     });
-    floating_spec.deletion_policy = DeletionPolicy::Orphan;
+    floating_spec.managed.deletion_policy = DeletionPolicy::Orphan;
     floating_ips
         .create(
             &PostParams::default(),
@@ -556,7 +556,7 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
         net_id: Some(net_id.clone()),
         ..LunaLoadBalancerSpec::new("unused", 80)
     };
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(lb_id.clone()),
     });
     spec.members = vec![LbMemberSpec::ip("10.60.70.10", 8080)];
@@ -602,7 +602,7 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
     // The LunaFloatingIP controller publishes the address; then the association follows.
     let ready = wait_ready(&world.lbs, "adopted", |_| true).await;
     let status = ready.status.unwrap();
-    assert_eq!(status.id.as_deref(), Some(lb_id.as_str()));
+    assert_eq!(status.managed.id.as_deref(), Some(lb_id.as_str()));
     assert_eq!(
         status.at_provider.unwrap().floating_ip.as_deref(),
         Some(floating.ip.as_str())
@@ -683,7 +683,10 @@ async fn a_lost_create_answer_and_a_crash_still_make_one_load_balancer() {
     world.sim.admin_post("faults", json!({})).await;
     let ready = wait_ready(&world.lbs, "once", |lb| member_count(lb) == Some(1)).await;
     let lb = world.cloud_lb().await;
-    assert_eq!(ready.status.unwrap().id.as_deref(), lb["id"].as_str());
+    assert_eq!(
+        ready.status.unwrap().managed.id.as_deref(),
+        lb["id"].as_str()
+    );
     assert_eq!(world.calls("lb/create").await, 1, "found again by name");
     assert_eq!(world.calls("lb/member_add").await, 1);
     world

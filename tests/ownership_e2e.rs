@@ -224,7 +224,7 @@ async fn a_vm_restored_without_status_finds_its_vm() {
     let vm = LunaVM::new("web", LunaVMSpec::new("restored", "m.1", IMAGE));
     vms.create(&PostParams::default(), &vm).await.unwrap();
     let made = ready(&vms, "web").await;
-    let id = made.status.as_ref().unwrap().id.clone().unwrap();
+    let id = made.status.as_ref().unwrap().managed.id.clone().unwrap();
     assert_eq!(
         made.annotations().get(EXTERNAL_ID_ANNOTATION),
         Some(&id),
@@ -244,10 +244,13 @@ async fn a_vm_restored_without_status_finds_its_vm() {
 
     // Restored with its metadata, without status: the same VM, no create.
     let creates = world.sim.calls("vm/create").await;
-    backup.spec.deletion_policy = Default::default();
+    backup.spec.managed.deletion_policy = Default::default();
     vms.create(&PostParams::default(), &backup).await.unwrap();
     let restored = ready(&vms, "web").await;
-    assert_eq!(restored.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        restored.status.unwrap().managed.id.as_deref(),
+        Some(id.as_str())
+    );
     assert_eq!(world.sim.calls("vm/create").await, creates, "no second VM");
     assert_eq!(world.vm_ids(&world.account, "restored").await, vec![id]);
 }
@@ -258,7 +261,7 @@ async fn a_reapplied_manifest_stops_and_then_adopts_by_policy() {
     let vms: Api<LunaVM> = world.api();
     let vm = LunaVM::new("web", LunaVMSpec::new("reapplied", "m.1", IMAGE));
     vms.create(&PostParams::default(), &vm).await.unwrap();
-    let id = ready(&vms, "web").await.status.unwrap().id.unwrap();
+    let id = ready(&vms, "web").await.status.unwrap().managed.id.unwrap();
     orphan(&vms, "web").await;
 
     // The manifest alone, as a GitOps repository applies it to a fresh cluster.
@@ -282,7 +285,10 @@ async fn a_reapplied_manifest_stops_and_then_adopts_by_policy() {
     .await
     .unwrap();
     let adopted = ready(&vms, "web").await;
-    assert_eq!(adopted.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        adopted.status.unwrap().managed.id.as_deref(),
+        Some(id.as_str())
+    );
     assert_eq!(world.sim.calls("vm/create").await, creates);
 
     // The same for a volume and a network: a taken label or name is not duplicated.
@@ -327,10 +333,16 @@ async fn a_vm_managed_by_another_object_is_never_imported() {
     )
     .await
     .unwrap();
-    let id = ready(&vms, "owner").await.status.unwrap().id.unwrap();
+    let id = ready(&vms, "owner")
+        .await
+        .status
+        .unwrap()
+        .managed
+        .id
+        .unwrap();
 
     let mut spec = LunaVMSpec::new("claimed", "m.1", IMAGE);
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
     vms.create(&PostParams::default(), &LunaVM::new("thief", spec))
@@ -380,11 +392,17 @@ async fn cleanup_of_an_interrupted_create_leaves_other_objects_vms() {
 
     // Another object makes a VM of the same hostname after that intent.
     let mut spec = LunaVMSpec::new("shared", "m.1", IMAGE);
-    spec.adoption_policy = lunanode_operator::api::common::AdoptionPolicy::CreateDuplicate;
+    spec.managed.adoption_policy = lunanode_operator::api::common::AdoptionPolicy::CreateDuplicate;
     vms.create(&PostParams::default(), &LunaVM::new("other", spec))
         .await
         .unwrap();
-    let other = ready(&vms, "other").await.status.unwrap().id.unwrap();
+    let other = ready(&vms, "other")
+        .await
+        .status
+        .unwrap()
+        .managed
+        .id
+        .unwrap();
 
     // Deleting the paused object waits and says why.
     vms.delete("interrupted", &DeleteParams::default())
@@ -417,7 +435,7 @@ async fn an_account_switch_touches_neither_account() {
     )
     .await
     .unwrap();
-    let id = ready(&vms, "web").await.status.unwrap().id.unwrap();
+    let id = ready(&vms, "web").await.status.unwrap().managed.id.unwrap();
     support::credentials_secret(
         &world.client,
         &world.ns,

@@ -329,7 +329,7 @@ async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bo
 fn is_ready(vm: &LunaVM) -> bool {
     vm.status
         .as_ref()
-        .is_some_and(|status| is_condition_true(&status.conditions, "Ready"))
+        .is_some_and(|status| is_condition_true(&status.managed.conditions, "Ready"))
 }
 
 #[tokio::test]

@@ -515,7 +515,7 @@ async fn the_finalizer_follows_the_users_of_the_secret() {
 
     // Two users: the finalizer stays until the last one is gone.
     let mut spec = LunaVolumeSpec::new("users-b", 5);
-    spec.credentials_secret_ref = Some(SecretRef {
+    spec.managed.credentials_secret_ref = Some(SecretRef {
         name: "second".into(),
     });
     world.create(&LunaVolume::new("b", spec)).await;

@@ -66,8 +66,8 @@ async fn wait_ready(world: &World, name: &str) -> LunaVM {
         async move {
             let vm = vms.get(name).await.ok()?;
             let status = vm.status.as_ref()?;
-            (is_condition_true(&status.conditions, "Ready")
-                && status.observed_generation == vm.metadata.generation)
+            (is_condition_true(&status.managed.conditions, "Ready")
+                && status.managed.observed_generation == vm.metadata.generation)
                 .then_some(vm)
         }
     })
@@ -80,6 +80,7 @@ fn condition<'a>(
 ) -> Option<&'a lunanode_operator::api::common::Condition> {
     vm.status
         .as_ref()?
+        .managed
         .conditions
         .iter()
         .find(|condition| condition.type_ == kind)
@@ -125,7 +126,7 @@ async fn lifecycle_create_resize_stop_delete() {
         "the password is not logged"
     );
     let status = ready.status.clone().unwrap();
-    let id = status.id.clone().expect("status.id");
+    let id = status.managed.id.clone().expect("status.id");
     assert!(
         status
             .at_provider
@@ -220,7 +221,7 @@ async fn lifecycle_create_resize_stop_delete() {
 async fn orphan_policy_keeps_the_vm() {
     let world = world('b', &[]).await;
     let mut spec = LunaVMSpec::new("keep-me", "m.1", IMAGE);
-    spec.deletion_policy = DeletionPolicy::Orphan;
+    spec.managed.deletion_policy = DeletionPolicy::Orphan;
     world
         .vms
         .create(&PostParams::default(), &vm("keep", spec))
@@ -291,7 +292,7 @@ async fn wrong_credentials_give_a_clear_condition() {
     let (id, _) = test_account('d');
     support::credentials_secret(&world.client, &world.ns, "wrong", &id, &"x".repeat(128)).await;
     let mut spec = LunaVMSpec::new("nope", "m.1", IMAGE);
-    spec.credentials_secret_ref = Some(lunanode_operator::api::common::SecretRef {
+    spec.managed.credentials_secret_ref = Some(lunanode_operator::api::common::SecretRef {
         name: "wrong".into(),
     });
     world
@@ -339,7 +340,7 @@ async fn import_adopts_and_observe_only_never_writes() {
         .await
         .unwrap();
     let made = wait_ready(&world, "maker").await;
-    let id = made.status.unwrap().id.unwrap();
+    let id = made.status.unwrap().managed.id.unwrap();
     // Hand it over: orphan the first object, then import it from a second.
     world
         .vms
@@ -355,17 +356,20 @@ async fn import_adopts_and_observe_only_never_writes() {
         .delete("maker", &DeleteParams::default())
         .await
         .unwrap();
-    spec.import = Some(ImportSpec {
+    spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
-    spec.management_policy = ManagementPolicy::ObserveOnly;
+    spec.managed.management_policy = ManagementPolicy::ObserveOnly;
     world
         .vms
         .create(&PostParams::default(), &vm("watcher", spec))
         .await
         .unwrap();
     let observed = wait_ready(&world, "watcher").await;
-    assert_eq!(observed.status.unwrap().id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        observed.status.unwrap().managed.id.as_deref(),
+        Some(id.as_str())
+    );
     let creates = world.sim.calls("vm/create").await;
     world
         .vms
@@ -428,7 +432,7 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
         1,
         "exactly one VM despite the lost response: {vms:?}"
     );
-    assert!(ready.status.unwrap().id.is_some());
+    assert!(ready.status.unwrap().managed.id.is_some());
 }
 
 #[tokio::test]

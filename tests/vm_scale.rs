@@ -74,9 +74,9 @@ async fn all_ready(fleet: &Fleet) {
                 .items
                 .iter()
                 .filter(|vm| {
-                    vm.status
-                        .as_ref()
-                        .is_some_and(|status| is_condition_true(&status.conditions, "Ready"))
+                    vm.status.as_ref().is_some_and(|status| {
+                        is_condition_true(&status.managed.conditions, "Ready")
+                    })
                 })
                 .count();
             (ready == size).then_some(())

@@ -147,10 +147,10 @@ fn operator_writes(writes: &Counts) -> Counts {
 fn ready(vm: &LunaVM) -> bool {
     let generation = vm.metadata.generation;
     vm.status.as_ref().is_some_and(|status| {
-        status.conditions.iter().any(|c| {
+        status.managed.conditions.iter().any(|c| {
             c.type_ == "Ready"
                 && c.is_true()
-                && c.observed_generation.or(status.observed_generation) == generation
+                && c.observed_generation.or(status.managed.observed_generation) == generation
         })
     })
 }

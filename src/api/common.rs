@@ -205,6 +205,80 @@ pub struct ConnectionSecretRef {
     pub name: String,
 }
 
+/// The spec fields every kind has: how far the operator may act on the cloud object, what
+/// happens to it on deletion, how an existing one is adopted, and which credentials to use.
+/// Flattened into every kind's spec: on the wire the fields sit directly under `spec`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct ManagedSpec {
+    /// What happens to the cloud object when this object is deleted: `Delete` (default; a
+    /// volume or floating IP is detached first) or `Orphan` (it stays on the account). A
+    /// LunaDnsZone with `prune: false` that still holds records the operator did not create is
+    /// kept: only the operator's records are removed.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// `Managed` (default) creates, updates and deletes the cloud object; `ObserveOnly` only
+    /// reports it (found by `import.id`), and never writes to the cloud.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+
+    /// Adopt an existing cloud object (by its Luna Node ID: a network's `net_id`, a zone's zone
+    /// ID) instead of creating one. An adopted load balancer's pool becomes the operator's
+    /// (members not in `spec.members` are removed); an adopted zone's records are left alone
+    /// unless the spec lists them verbatim (those are taken over) or `prune` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+
+    /// Without `import.id`, what to do when the account already holds an unclaimed object with
+    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
+    /// or `CreateDuplicate`. See docs/ownership.md.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
+    /// The Secret with the API credentials, in the same namespace. Default:
+    /// `lunanode-credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+/// The status fields every kind has: the cloud ID, the standard conditions and the bookkeeping
+/// of the reconcile loop and of the crash-safe create. Flattened into every kind's status: on
+/// the wire the fields sit directly under `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedStatusFields {
+    /// The Luna Node ID of the cloud object (a network's `net_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// `Ready`: the cloud object exists and matches the spec; when it is not, the reason says
+    /// what is missing (e.g. `InUse` while a network's deletion waits for the objects that use
+    /// it, `WaitingForReferences` or `RecordRejected` for a zone's records). `Synced`: the last
+    /// reconcile succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Set just before the create call and cleared once `id` is recorded. If it is present
+    /// without an `id`, a create may have happened without the operator hearing back: the next
+    /// reconcile looks the object up by its natural key (a VM's hostname, a volume's label, a
+    /// network's or load balancer's name, a zone's origin; for a floating IP, an unattached
+    /// address that was not there before) before it creates anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_create: Option<PendingCreate>,
+
+    /// The value of the `lunanode.com/reconcile-requested-at` annotation last acted on: a new
+    /// value makes the operator retry what it had given up on (e.g. a create the API refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile_request: Option<String>,
+}
+
 /// Status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ConditionStatus {
@@ -348,34 +422,56 @@ pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) -> bool {
     }
 }
 
-/// The status fields the generic controller skeleton reads and writes on every kind.
+/// The status fields the generic controller skeleton reads and writes on every kind: the
+/// embedded [`ManagedStatusFields`].
 pub trait ManagedStatus:
     Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
 {
+    /// The fields every kind's status has.
+    fn managed(&self) -> &ManagedStatusFields;
+    /// The fields every kind's status has, to change them.
+    fn managed_mut(&mut self) -> &mut ManagedStatusFields;
+
     /// The Luna Node ID of the cloud object (`status.id`).
-    fn id(&self) -> Option<&str>;
+    fn id(&self) -> Option<&str> {
+        self.managed().id.as_deref()
+    }
     /// Sets or clears `status.id`.
-    fn set_id(&mut self, id: Option<String>);
+    fn set_id(&mut self, id: Option<String>) {
+        self.managed_mut().id = id;
+    }
     /// `status.conditions`.
-    fn conditions(&self) -> &[Condition];
+    fn conditions(&self) -> &[Condition] {
+        &self.managed().conditions
+    }
     /// `status.conditions`, for [`set_condition`].
-    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.managed_mut().conditions
+    }
     /// `status.observedGeneration`.
-    fn observed_generation(&self) -> Option<i64>;
+    fn observed_generation(&self) -> Option<i64> {
+        self.managed().observed_generation
+    }
     /// Sets `status.observedGeneration`.
-    fn set_observed_generation(&mut self, generation: Option<i64>);
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.managed_mut().observed_generation = generation;
+    }
     /// `status.pendingCreate`: a create whose outcome is not known yet.
     fn pending_create(&self) -> Option<&PendingCreate> {
-        None
+        self.managed().pending_create.as_ref()
     }
     /// Sets or clears `status.pendingCreate`.
-    fn set_pending_create(&mut self, _pending: Option<PendingCreate>) {}
+    fn set_pending_create(&mut self, pending: Option<PendingCreate>) {
+        self.managed_mut().pending_create = pending;
+    }
     /// `status.lastReconcileRequest`: the reconcile-requested-at value last acted on.
     fn last_reconcile_request(&self) -> Option<&str> {
-        None
+        self.managed().last_reconcile_request.as_deref()
     }
     /// Sets `status.lastReconcileRequest`.
-    fn set_last_reconcile_request(&mut self, _value: Option<String>) {}
+    fn set_last_reconcile_request(&mut self, value: Option<String>) {
+        self.managed_mut().last_reconcile_request = value;
+    }
 }
 
 /// A create that was started and whose answer has not been recorded yet. Written to the status
@@ -408,18 +504,34 @@ pub trait ManagedResource:
     /// The kind's status type.
     type Status: ManagedStatus;
 
-    /// `spec.deletionPolicy`.
-    fn deletion_policy(&self) -> DeletionPolicy;
-    /// `spec.managementPolicy`.
-    fn management_policy(&self) -> ManagementPolicy;
-    /// `spec.import.id`: the cloud object to adopt instead of creating one.
-    fn import_id(&self) -> Option<&str>;
-    /// `spec.credentialsSecretRef`, as written.
-    fn credentials_secret_ref(&self) -> Option<&SecretRef>;
-    /// `spec.adoptionPolicy`.
-    fn adoption_policy(&self) -> AdoptionPolicy;
+    /// The fields every kind's spec has.
+    fn managed_spec(&self) -> &ManagedSpec;
     /// `status`, when the operator has written one.
     fn managed_status(&self) -> Option<&Self::Status>;
+
+    /// `spec.deletionPolicy`.
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.managed_spec().deletion_policy
+    }
+    /// `spec.managementPolicy`.
+    fn management_policy(&self) -> ManagementPolicy {
+        self.managed_spec().management_policy
+    }
+    /// `spec.import.id`: the cloud object to adopt instead of creating one.
+    fn import_id(&self) -> Option<&str> {
+        self.managed_spec()
+            .import
+            .as_ref()
+            .and_then(|import| import.id.as_deref())
+    }
+    /// `spec.credentialsSecretRef`, as written.
+    fn credentials_secret_ref(&self) -> Option<&SecretRef> {
+        self.managed_spec().credentials_secret_ref.as_ref()
+    }
+    /// `spec.adoptionPolicy`.
+    fn adoption_policy(&self) -> AdoptionPolicy {
+        self.managed_spec().adoption_policy
+    }
 
     /// `spec.writeConnectionSecretToRef`, for kinds that publish connection details.
     fn connection_secret_ref(&self) -> Option<&ConnectionSecretRef> {
@@ -467,69 +579,86 @@ pub trait ManagedResource:
     }
 }
 
-/// Implements [`ManagedStatus`] and [`ManagedResource`] for a kind whose spec and status have
-/// the standard fields: `spec.{deletionPolicy, managementPolicy, import, credentialsSecretRef}`
-/// and `status.{id, conditions, observedGeneration, pendingCreate, lastReconcileRequest}`.
+/// Implements [`ManagedStatus`] and [`ManagedResource`] for a kind whose spec embeds a
+/// [`ManagedSpec`] and whose status embeds a [`ManagedStatusFields`], both as the field
+/// `managed`.
 #[macro_export]
 macro_rules! managed_kind {
     ($kind:ty, $status:ty) => {
         impl $crate::api::common::ManagedStatus for $status {
-            fn id(&self) -> Option<&str> {
-                self.id.as_deref()
+            fn managed(&self) -> &$crate::api::common::ManagedStatusFields {
+                &self.managed
             }
-            fn set_id(&mut self, id: Option<String>) {
-                self.id = id;
-            }
-            fn conditions(&self) -> &[$crate::api::common::Condition] {
-                &self.conditions
-            }
-            fn conditions_mut(&mut self) -> &mut Vec<$crate::api::common::Condition> {
-                &mut self.conditions
-            }
-            fn observed_generation(&self) -> Option<i64> {
-                self.observed_generation
-            }
-            fn set_observed_generation(&mut self, generation: Option<i64>) {
-                self.observed_generation = generation;
-            }
-            fn pending_create(&self) -> Option<&$crate::api::common::PendingCreate> {
-                self.pending_create.as_ref()
-            }
-            fn set_pending_create(&mut self, pending: Option<$crate::api::common::PendingCreate>) {
-                self.pending_create = pending;
-            }
-            fn last_reconcile_request(&self) -> Option<&str> {
-                self.last_reconcile_request.as_deref()
-            }
-            fn set_last_reconcile_request(&mut self, value: Option<String>) {
-                self.last_reconcile_request = value;
+            fn managed_mut(&mut self) -> &mut $crate::api::common::ManagedStatusFields {
+                &mut self.managed
             }
         }
 
         impl $crate::api::common::ManagedResource for $kind {
             type Status = $status;
-            fn deletion_policy(&self) -> $crate::api::common::DeletionPolicy {
-                self.spec.deletion_policy
-            }
-            fn management_policy(&self) -> $crate::api::common::ManagementPolicy {
-                self.spec.management_policy
-            }
-            fn import_id(&self) -> Option<&str> {
-                self.spec
-                    .import
-                    .as_ref()
-                    .and_then(|import| import.id.as_deref())
-            }
-            fn credentials_secret_ref(&self) -> Option<&$crate::api::common::SecretRef> {
-                self.spec.credentials_secret_ref.as_ref()
-            }
-            fn adoption_policy(&self) -> $crate::api::common::AdoptionPolicy {
-                self.spec.adoption_policy
+            fn managed_spec(&self) -> &$crate::api::common::ManagedSpec {
+                &self.spec.managed
             }
             fn managed_status(&self) -> Option<&$status> {
                 self.status.as_ref()
             }
         }
+    };
+}
+
+/// Declares the spec struct of a kind with its `CustomResource` derive, and what every kind has
+/// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
+/// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
+/// last around the kind's own `columns`. `kube(...)` takes the kind's remaining `#[kube]`
+/// arguments (kind, names, status type, doc).
+#[macro_export]
+macro_rules! managed_crd {
+    (
+        kube($($kube:tt)*),
+        columns($(printcolumn($($column:tt)*)),* $(,)?),
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident $body:tt
+    ) => {
+        // The lint mistakes the repeated `type_ = "string"` of the printer columns for
+        // duplicates.
+        #[allow(clippy::duplicated_attributes)]
+        #[derive(
+            ::kube::CustomResource,
+            ::kube::KubeSchema,
+            Clone,
+            Debug,
+            PartialEq,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
+        #[kube(
+            group = "lunanode.com",
+            version = "v1alpha1",
+            category = "lunanode",
+            namespaced,
+            derive = "PartialEq",
+            $($kube)*,
+            printcolumn(
+                name = "Ready",
+                type_ = "string",
+                json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+            ),
+            printcolumn(
+                name = "Synced",
+                type_ = "string",
+                json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+            ),
+            $(printcolumn($($column)*),)*
+            printcolumn(
+                name = "Age",
+                type_ = "date",
+                json_path = ".metadata.creationTimestamp"
+            )
+        )]
+        $(#[$attr])*
+        #[serde(rename_all = "camelCase")]
+        #[schemars(transform = $crate::api::common::not_nullable)]
+        $vis struct $name $body
     };
 }
 

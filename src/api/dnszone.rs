@@ -14,14 +14,11 @@
 //! them verbatim), unless `prune: true` hands it the whole zone; `status.records` lists those
 //! records with their IDs.
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
-    PendingCreate, SecretRef, not_nullable,
-};
+use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields, not_nullable};
 
 /// Most records one LunaDnsZone holds (keeps the CEL cost and the status bounded).
 pub const MAX_RECORDS: usize = 500;
@@ -112,116 +109,73 @@ impl DnsRecordType {
     }
 }
 
-/// Desired state of a LunaDnsZone.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaDnsZone",
-    plural = "lunadnszones",
-    singular = "lunadnszone",
-    shortname = "ldns",
-    category = "lunanode",
-    namespaced,
-    status = "LunaDnsZoneStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node hosted DNS zone and the records the operator keeps in it.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaDnsZone",
+        plural = "lunadnszones",
+        singular = "lunadnszone",
+        shortname = "ldns",
+        status = "LunaDnsZoneStatus",
+        doc = "A Luna Node hosted DNS zone and the records the operator keeps in it."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "Origin", type_ = "string", json_path = ".spec.origin"),
+        printcolumn(
+            name = "Records",
+            type_ = "integer",
+            json_path = ".status.counts.managed"
+        ),
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+        printcolumn(
+            name = "External",
+            type_ = "integer",
+            json_path = ".status.counts.external",
+            priority = 1
+        ),
+        printcolumn(name = "API", type_ = "string", json_path = ".spec.api", priority = 1),
     ),
-    printcolumn(name = "Origin", type_ = "string", json_path = ".spec.origin"),
-    printcolumn(
-        name = "Records",
-        type_ = "integer",
-        json_path = ".status.counts.managed"
-    ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-    printcolumn(
-        name = "External",
-        type_ = "integer",
-        json_path = ".status.counts.external",
-        priority = 1
-    ),
-    printcolumn(name = "API", type_ = "string", json_path = ".spec.api", priority = 1),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("self.origin == oldSelf.origin")
-        .message("origin is immutable: create a new LunaDnsZone for another domain")
-        .field_path(".origin"),
-    validation = Rule::new("self.api == oldSelf.api")
-        .message("api is immutable: a zone ID of one API form means nothing to the other")
-        .field_path(".api"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaDnsZoneSpec {
-    /// The domain of the zone, e.g. `example.com.` (the final dot is optional). Also how a zone
-    /// whose create answer was lost is found again. Immutable.
-    #[schemars(length(min = 3, max = 253), regex(pattern = ORIGIN_PATTERN))]
-    pub origin: String,
+    /// Desired state of a LunaDnsZone.
+    #[x_kube(
+        validation = Rule::new("self.origin == oldSelf.origin")
+            .message("origin is immutable: create a new LunaDnsZone for another domain")
+            .field_path(".origin"),
+        validation = Rule::new("self.api == oldSelf.api")
+            .message("api is immutable: a zone ID of one API form means nothing to the other")
+            .field_path(".api"),
+    )]
+    pub struct LunaDnsZoneSpec {
+        /// The domain of the zone, e.g. `example.com.` (the final dot is optional). Also how a zone
+        /// whose create answer was lost is found again. Immutable.
+        #[schemars(length(min = 3, max = 253), regex(pattern = ORIGIN_PATTERN))]
+        pub origin: String,
 
-    /// Default TTL in seconds: the zone's TTL at creation, and the TTL of every record that
-    /// names none. Changing it replaces those records (remove + add). 60 to 604800; default
-    /// 3600.
-    #[serde(default = "default_ttl")]
-    #[schemars(range(min = MIN_TTL, max = MAX_TTL))]
-    pub ttl: u32,
+        /// Default TTL in seconds: the zone's TTL at creation, and the TTL of every record that
+        /// names none. Changing it replaces those records (remove + add). 60 to 604800; default
+        /// 3600.
+        #[serde(default = "default_ttl")]
+        #[schemars(range(min = MIN_TTL, max = MAX_TTL))]
+        pub ttl: u32,
 
-    /// The API form: `Dns2` (default, the newer `dns2/*` actions) or `Dns` (the older
-    /// `dns/zone-*` and `dns/record-*`). Immutable.
-    #[serde(default)]
-    pub api: DnsApi,
+        /// The API form: `Dns2` (default, the newer `dns2/*` actions) or `Dns` (the older
+        /// `dns/zone-*` and `dns/record-*`). Immutable.
+        #[serde(default)]
+        pub api: DnsApi,
 
-    /// `true` hands the whole zone to the operator: records in the zone that this spec does not
-    /// list are deleted, whoever made them (the zone's own SOA and apex NS records excepted).
-    /// `false` (default): only records the operator created are ever deleted.
-    #[serde(default)]
-    pub prune: bool,
+        /// `true` hands the whole zone to the operator: records in the zone that this spec does not
+        /// list are deleted, whoever made them (the zone's own SOA and apex NS records excepted).
+        /// `false` (default): only records the operator created are ever deleted.
+        #[serde(default)]
+        pub prune: bool,
 
-    /// The records to keep in the zone. Identical entries count once.
-    #[serde(default)]
-    #[schemars(length(max = MAX_RECORDS))]
-    pub records: Vec<DnsRecordSpec>,
+        /// The records to keep in the zone. Identical entries count once.
+        #[serde(default)]
+        #[schemars(length(max = MAX_RECORDS))]
+        pub records: Vec<DnsRecordSpec>,
 
-    /// What happens to the zone when this object is deleted: `Delete` (default) or `Orphan`.
-    /// With `Delete` and `prune: false`, a zone that still holds records the operator did not
-    /// create is kept (only the operator's records are removed).
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
-
-    /// `Managed` (default) creates the zone and keeps its records; `ObserveOnly` (with
-    /// `import.id`) only reports the zone.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
-
-    /// Adopt an existing zone (by its zone ID) instead of creating one. Its records are left
-    /// alone unless this spec lists them verbatim (those are taken over) or `prune` is true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
 }
 
 fn default_ttl() -> u32 {
@@ -343,11 +297,7 @@ impl LunaDnsZoneSpec {
             api: DnsApi::default(),
             prune: false,
             records: Vec::new(),
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
         }
     }
 
@@ -369,9 +319,9 @@ pub fn canonical_origin(origin: &str) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaDnsZoneStatus {
-    /// The Luna Node ID of the zone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The zone as the API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,26 +336,6 @@ pub struct LunaDnsZoneStatus {
     /// Record counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<RecordCounts>,
-
-    /// `Ready`: the zone exists and holds every record of the spec (false with reason
-    /// `WaitingForReferences` while a vmRef or floatingIPRef has no address yet, or
-    /// `RecordRejected` when the API refused a record). `Synced`: the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// A zone create whose answer has not been recorded yet: the zone is found by its origin
-    /// before anything is created again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
-
-    /// The reconcile-requested-at annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 }
 
 /// A zone as the API reports it.

@@ -4,103 +4,60 @@
 //! Without `attachTo` the operator leaves the attachment alone (and reports it): that is how a
 //! LunaVM takes its address through `floatingIPRef` without the two objects fighting over it.
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
-    PendingCreate, SecretRef, not_nullable,
-};
+use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
-/// Desired state of a LunaFloatingIP.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaFloatingIP",
-    plural = "lunafloatingips",
-    singular = "lunafloatingip",
-    shortname = "lfip",
-    category = "lunanode",
-    namespaced,
-    status = "LunaFloatingIPStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node floating IP, kept on the account and attached to a VM as its spec says.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaFloatingIP",
+        plural = "lunafloatingips",
+        singular = "lunafloatingip",
+        shortname = "lfip",
+        status = "LunaFloatingIPStatus",
+        doc = "A Luna Node floating IP, kept on the account and attached to a VM as its spec says."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
+        printcolumn(
+            name = "Attached",
+            type_ = "string",
+            json_path = ".status.atProvider.attachedId"
+        ),
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id", priority = 1),
     ),
-    printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
-    printcolumn(
-        name = "Attached",
-        type_ = "string",
-        json_path = ".status.atProvider.attachedId"
-    ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id", priority = 1),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaFloatingIPSpec {
-    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-    #[serde(default = "super::vm::default_region")]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-    pub region: String,
-
-    /// The VM to attach the address to. Without it the attachment is left as it is (a LunaVM
-    /// may take the address through `floatingIPRef`); removing it detaches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attach_to: Option<FloatingIPAttachment>,
-
-    /// Reverse DNS (PTR) name of the address, e.g. `www.example.com`. Removing it leaves the
-    /// last name in place.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(
-            pattern = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$"
-        )
+    /// Desired state of a LunaFloatingIP.
+    #[x_kube(
+        validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
     )]
-    pub reverse_dns: Option<String>,
+    pub struct LunaFloatingIPSpec {
+        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default = "super::vm::default_region")]
+        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        pub region: String,
 
-    /// What happens to the address when this object is deleted: `Delete` (default; it is
-    /// detached first) or `Orphan` (it stays on the account).
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+        /// The VM to attach the address to. Without it the attachment is left as it is (a LunaVM
+        /// may take the address through `floatingIPRef`); removing it detaches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub attach_to: Option<FloatingIPAttachment>,
 
-    /// `Managed` (default) or `ObserveOnly`.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
+        /// Reverse DNS (PTR) name of the address, e.g. `www.example.com`. Removing it leaves the
+        /// last name in place.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(
+            length(min = 1, max = 253),
+            regex(
+                pattern = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*\.?$"
+            )
+        )]
+        pub reverse_dns: Option<String>,
 
-    /// Adopt an existing floating IP (by its ID) instead of allocating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
 }
 
 /// Where a floating IP is attached: a LunaVM of the namespace or a VM ID.
@@ -130,11 +87,7 @@ impl LunaFloatingIPSpec {
             region: super::vm::default_region(),
             attach_to: None,
             reverse_dns: None,
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
         }
     }
 }
@@ -149,9 +102,9 @@ impl Default for LunaFloatingIPSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaFloatingIPStatus {
-    /// The Luna Node ID of the floating IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,25 +113,6 @@ pub struct LunaFloatingIPStatus {
     /// The floating IP as the API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<FloatingIPAtProvider>,
-
-    /// `Ready`: the address exists, is attached as asked and has its reverse DNS name.
-    /// `Synced`: the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// An allocation whose answer has not been recorded yet: the addresses of the region that
-    /// were unattached before it, so a lost answer is recovered without allocating twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
-
-    /// The reconcile-requested-at annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 
     /// The reverse DNS name last set by the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]

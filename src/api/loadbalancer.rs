@@ -8,198 +8,153 @@
 //! (`status.atProvider.privateIp`) and follows it; a member whose LunaVM is missing, not created
 //! yet or being deleted is left out of the pool (and reported) until the VM is back.
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
-    PendingCreate, SecretRef, not_nullable,
-};
+use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
-/// Desired state of a LunaLoadBalancer.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaLoadBalancer",
-    plural = "lunaloadbalancers",
-    singular = "lunaloadbalancer",
-    shortname = "llb",
-    category = "lunanode",
-    namespaced,
-    status = "LunaLoadBalancerStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs).",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaLoadBalancer",
+        plural = "lunaloadbalancers",
+        singular = "lunaloadbalancer",
+        shortname = "llb",
+        status = "LunaLoadBalancerStatus",
+        doc = "A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs)."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+        printcolumn(
+            name = "IP",
+            type_ = "string",
+            json_path = ".status.atProvider.floatingIP"
+        ),
+        printcolumn(
+            name = "Members",
+            type_ = "integer",
+            json_path = ".status.atProvider.memberCount"
+        ),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.atProvider.status"
+        ),
+        printcolumn(
+            name = "Port",
+            type_ = "integer",
+            json_path = ".spec.port",
+            priority = 1
+        ),
+        printcolumn(
+            name = "Region",
+            type_ = "string",
+            json_path = ".spec.region",
+            priority = 1
+        ),
     ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-    printcolumn(
-        name = "IP",
-        type_ = "string",
-        json_path = ".status.atProvider.floatingIP"
-    ),
-    printcolumn(
-        name = "Members",
-        type_ = "integer",
-        json_path = ".status.atProvider.memberCount"
-    ),
-    printcolumn(
-        name = "Status",
-        type_ = "string",
-        json_path = ".status.atProvider.status"
-    ),
-    printcolumn(
-        name = "Port",
-        type_ = "integer",
-        json_path = ".spec.port",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Region",
-        type_ = "string",
-        json_path = ".spec.region",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
-        .message("set at most one of networkRef and netId"),
-    validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
-        .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
-    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
-        .message("set at most one of floatingIP and floatingIPRef"),
-    validation = Rule::new(
-        "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
-    )
-    .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
-    validation = Rule::new(
-        "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)"
-    )
-    .message("name is immutable")
-    .field_path(".name"),
-    validation = Rule::new(
-        "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
-    )
-    .message("networkRef is immutable")
-    .field_path(".networkRef"),
-    validation = Rule::new(
-        "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
-    )
-    .message("netId is immutable")
-    .field_path(".netId"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaLoadBalancerSpec {
-    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-    #[serde(default = "super::vm::default_region")]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-    pub region: String,
-
-    /// Name of the load balancer on Luna Node (default: the object's name); also how a load
-    /// balancer whose create answer was lost is found again, so keep it unique on the account.
-    /// Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    /// Desired state of a LunaLoadBalancer.
+    #[x_kube(
+        validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
+            .message("set at most one of networkRef and netId"),
+        validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
+            .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
+        validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
+            .message("set at most one of floatingIP and floatingIPRef"),
+        validation = Rule::new(
+            "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
+        )
+        .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
+        validation = Rule::new(
+            "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)"
+        )
+        .message("name is immutable")
+        .field_path(".name"),
+        validation = Rule::new(
+            "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
+        )
+        .message("networkRef is immutable")
+        .field_path(".networkRef"),
+        validation = Rule::new(
+            "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
+        )
+        .message("netId is immutable")
+        .field_path(".netId"),
     )]
-    pub name: Option<String>,
+    pub struct LunaLoadBalancerSpec {
+        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default = "super::vm::default_region")]
+        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        pub region: String,
 
-    /// A `LunaNetwork` in the same namespace to create the load balancer in. Exactly one of
-    /// `networkRef` and `netId` (an import may leave both out). Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_ref: Option<LocalObjectReference>,
+        /// Name of the load balancer on Luna Node (default: the object's name); also how a load
+        /// balancer whose create answer was lost is found again, so keep it unique on the account.
+        /// Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+        )]
+        pub name: Option<String>,
 
-    /// ID of an existing Luna Node network to create the load balancer in. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub net_id: Option<String>,
+        /// A `LunaNetwork` in the same namespace to create the load balancer in. Exactly one of
+        /// `networkRef` and `netId` (an import may leave both out). Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub network_ref: Option<LocalObjectReference>,
 
-    /// How connections are spread: `ROUND_ROBIN` (default), `LEAST_CONNECTIONS` or
-    /// `SOURCE_IP`. Immutable.
-    #[serde(default)]
-    pub method: LbMethod,
+        /// ID of an existing Luna Node network to create the load balancer in. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 64))]
+        pub net_id: Option<String>,
 
-    /// `HTTP`, `HTTPS` or `TCP` (default). Immutable.
-    #[serde(default)]
-    pub protocol: LbProtocol,
+        /// How connections are spread: `ROUND_ROBIN` (default), `LEAST_CONNECTIONS` or
+        /// `SOURCE_IP`. Immutable.
+        #[serde(default)]
+        pub method: LbMethod,
 
-    /// The port the load balancer listens on. Immutable.
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: u16,
+        /// `HTTP`, `HTTPS` or `TCP` (default). Immutable.
+        #[serde(default)]
+        pub protocol: LbProtocol,
 
-    /// The most connections at once; `-1` (default) for no limit. Immutable.
-    #[serde(default = "unlimited")]
-    #[schemars(range(min = -1, max = 1_000_000))]
-    pub connection_limit: i64,
+        /// The port the load balancer listens on. Immutable.
+        #[schemars(range(min = 1, max = 65535))]
+        pub port: u16,
 
-    /// The whole pool: the operator adds and removes members so that Luna Node has exactly
-    /// these (members added by other means are removed). A `vmRef` member follows the LunaVM's
-    /// private IP and is left out while that VM has none.
-    #[serde(default)]
-    #[schemars(length(max = 64))]
-    pub members: Vec<LbMemberSpec>,
+        /// The most connections at once; `-1` (default) for no limit. Immutable.
+        #[serde(default = "unlimited")]
+        #[schemars(range(min = -1, max = 1_000_000))]
+        pub connection_limit: i64,
 
-    /// A floating IP already on the account (same region) to associate with the load balancer.
-    /// At most one of `floatingIP` and `floatingIPRef`. Removing it leaves the address
-    /// associated: Luna Node has no call to take it back short of deleting the load balancer.
-    #[serde(
-        default,
-        rename = "floatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(ipv4, length(max = 15))]
-    pub floating_ip: Option<String>,
+        /// The whole pool: the operator adds and removes members so that Luna Node has exactly
+        /// these (members added by other means are removed). A `vmRef` member follows the LunaVM's
+        /// private IP and is left out while that VM has none.
+        #[serde(default)]
+        #[schemars(length(max = 64))]
+        pub members: Vec<LbMemberSpec>,
 
-    /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to associate.
-    #[serde(
-        default,
-        rename = "floatingIPRef",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub floating_ip_ref: Option<LocalObjectReference>,
+        /// A floating IP already on the account (same region) to associate with the load balancer.
+        /// At most one of `floatingIP` and `floatingIPRef`. Removing it leaves the address
+        /// associated: Luna Node has no call to take it back short of deleting the load balancer.
+        #[serde(
+            default,
+            rename = "floatingIP",
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schemars(ipv4, length(max = 15))]
+        pub floating_ip: Option<String>,
 
-    /// What happens to the load balancer when this object is deleted: `Delete` (default) or
-    /// `Orphan`.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+        /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to associate.
+        #[serde(
+            default,
+            rename = "floatingIPRef",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub floating_ip_ref: Option<LocalObjectReference>,
 
-    /// `Managed` (default) creates, updates and deletes the load balancer; `ObserveOnly` only
-    /// reports what `lb/list` shows of it.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
-
-    /// Adopt an existing load balancer (by its ID) instead of creating one. Its pool becomes the
-    /// operator's: members not in `spec.members` are removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
 }
 
 fn unlimited() -> i64 {
@@ -313,11 +268,7 @@ impl LunaLoadBalancerSpec {
             members: Vec::new(),
             floating_ip: None,
             floating_ip_ref: None,
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
         }
     }
 }
@@ -326,31 +277,13 @@ impl LunaLoadBalancerSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaLoadBalancerStatus {
-    /// The Luna Node ID of the load balancer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The load balancer as the API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<LoadBalancerAtProvider>,
-
-    /// `Ready`: the load balancer is active with exactly the members of the spec (and its
-    /// floating IP). `Synced`: the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// A create whose answer has not been recorded yet: found again by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
-
-    /// The reconcile-requested-at annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 
     /// The floating IP the operator last associated.
     #[serde(

@@ -4,109 +4,66 @@
 //! `kubectl apply` time). Deleting a LunaNetwork waits while a LunaVM or LunaLoadBalancer of the
 //! namespace still references it, and says so in its Ready condition.
 
-use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, ManagementPolicy, PendingCreate,
-    SecretRef, not_nullable,
-};
+use super::common::{ManagedSpec, ManagedStatusFields};
 
 /// Pattern of a private /24 subnet: `10.x.y.0/24`, `172.16-31.x.0/24` or `192.168.x.0/24`.
 const SUBNET_PATTERN: &str = r"^(10\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.0/24$";
 
-/// Desired state of a LunaNetwork.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaNetwork",
-    plural = "lunanetworks",
-    singular = "lunanetwork",
-    shortname = "lnet",
-    category = "lunanode",
-    namespaced,
-    status = "LunaNetworkStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node private network, created and deleted to match its spec.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaNetwork",
+        plural = "lunanetworks",
+        singular = "lunanetwork",
+        shortname = "lnet",
+        status = "LunaNetworkStatus",
+        doc = "A Luna Node private network, created and deleted to match its spec."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+        printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
+        printcolumn(
+            name = "Region",
+            type_ = "string",
+            json_path = ".spec.region",
+            priority = 1
+        ),
     ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-    printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
-    printcolumn(
-        name = "Region",
-        type_ = "string",
-        json_path = ".spec.region",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.subnet == oldSelf.subnet && self.dns == oldSelf.dns")
-        .message("region, name, subnet and dns are immutable: Luna Node cannot change a network; create a new LunaNetwork"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaNetworkSpec {
-    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-    #[serde(default = "super::vm::default_region")]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-    pub region: String,
-
-    /// Name of the network on Luna Node; also how a network whose create answer was lost is
-    /// found again, so keep it unique on the account. Immutable.
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    /// Desired state of a LunaNetwork.
+    #[x_kube(
+        validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.subnet == oldSelf.subnet && self.dns == oldSelf.dns")
+            .message("region, name, subnet and dns are immutable: Luna Node cannot change a network; create a new LunaNetwork"),
     )]
-    pub name: String,
+    pub struct LunaNetworkSpec {
+        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default = "super::vm::default_region")]
+        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        pub region: String,
 
-    /// The private /24 subnet, e.g. `10.20.30.0/24` (10/8, 172.16/12 or 192.168/16). Immutable.
-    #[schemars(length(min = 9, max = 18), regex(pattern = SUBNET_PATTERN))]
-    pub subnet: String,
+        /// Name of the network on Luna Node; also how a network whose create answer was lost is
+        /// found again, so keep it unique on the account. Immutable.
+        #[schemars(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+        )]
+        pub name: String,
 
-    /// DNS resolvers handed to the network's VMs (IPv4). Default: `8.8.8.8`, `8.8.4.4`.
-    /// Immutable.
-    #[serde(default = "default_dns")]
-    #[schemars(length(min = 1, max = 4), inner(ipv4, length(max = 15)))]
-    pub dns: Vec<String>,
+        /// The private /24 subnet, e.g. `10.20.30.0/24` (10/8, 172.16/12 or 192.168/16). Immutable.
+        #[schemars(length(min = 9, max = 18), regex(pattern = SUBNET_PATTERN))]
+        pub subnet: String,
 
-    /// What happens to the network when this object is deleted: `Delete` (default) or `Orphan`.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+        /// DNS resolvers handed to the network's VMs (IPv4). Default: `8.8.8.8`, `8.8.4.4`.
+        /// Immutable.
+        #[serde(default = "default_dns")]
+        #[schemars(length(min = 1, max = 4), inner(ipv4, length(max = 15)))]
+        pub dns: Vec<String>,
 
-    /// `Managed` (default) creates and deletes the network; `ObserveOnly` only reports it.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
-
-    /// Adopt an existing network (by its `net_id`) instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
 }
 
 fn default_dns() -> Vec<String> {
@@ -121,11 +78,7 @@ impl LunaNetworkSpec {
             name: name.into(),
             subnet: subnet.into(),
             dns: default_dns(),
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
         }
     }
 
@@ -139,31 +92,13 @@ impl LunaNetworkSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaNetworkStatus {
-    /// The Luna Node ID of the network (`net_id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The network as the API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<NetworkAtProvider>,
-
-    /// `Ready`: the network exists (false with reason `InUse` while deletion waits for the
-    /// objects that use it). `Synced`: the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// A create whose answer has not been recorded yet (see the LunaVM's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
-
-    /// The reconcile-requested-at annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 }
 
 /// A network as the API reports it.

@@ -6,14 +6,10 @@
 //! ID, what the API reports (`atProvider`), the standard conditions, and the bookkeeping of the
 //! crash-safe create.
 
-use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, ConnectionSecretRef, DeletionPolicy, ImportSpec,
-    LocalObjectReference, ManagementPolicy, PendingCreate, SecretRef, not_nullable,
-};
+use super::common::{ConnectionSecretRef, LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
 /// The region a VM is created in when the spec names none (Luna Node's own default).
 pub const DEFAULT_REGION: &str = "toronto";
@@ -25,203 +21,163 @@ const HOSTNAME_PATTERN: &str =
 /// Pattern of a Luna Node ID that is sent in a comma-separated list (so no commas).
 const LIST_ID_PATTERN: &str = r"^[A-Za-z0-9_.-]+$";
 
-/// Desired state of a LunaVM: the VM the operator creates and keeps matched.
-// The lint mistakes the repeated `type_ = "string"` of the printer columns for duplicates.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaVM",
-    plural = "lunavms",
-    singular = "lunavm",
-    shortname = "lvm",
-    category = "lunanode",
-    namespaced,
-    status = "LunaVMStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node virtual machine, created, updated and deleted to match its spec.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaVM",
+        plural = "lunavms",
+        singular = "lunavm",
+        shortname = "lvm",
+        status = "LunaVMStatus",
+        doc = "A Luna Node virtual machine, created, updated and deleted to match its spec."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+        printcolumn(name = "IP", type_ = "string", json_path = ".status.atProvider.ip"),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.atProvider.status"
+        ),
+        printcolumn(
+            name = "Plan",
+            type_ = "string",
+            json_path = ".spec.plan",
+            priority = 1
+        ),
+        printcolumn(
+            name = "Region",
+            type_ = "string",
+            json_path = ".spec.region",
+            priority = 1
+        ),
     ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-    printcolumn(name = "IP", type_ = "string", json_path = ".status.atProvider.ip"),
-    printcolumn(
-        name = "Status",
-        type_ = "string",
-        json_path = ".status.atProvider.status"
-    ),
-    printcolumn(
-        name = "Plan",
-        type_ = "string",
-        json_path = ".spec.plan",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Region",
-        type_ = "string",
-        json_path = ".spec.region",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
-        .message("exactly one of image and bootVolumeId must be set"),
-    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
-        .message("set at most one of networkRef and netId"),
-    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
-        .message("set at most one of floatingIP and floatingIPRef"),
-    validation = Rule::new(
-        "has(self.bootVolumeId) == has(oldSelf.bootVolumeId) && (!has(self.bootVolumeId) || self.bootVolumeId == oldSelf.bootVolumeId)"
-    )
-    .message("bootVolumeId is immutable")
-    .field_path(".bootVolumeId"),
-    validation = Rule::new(
-        "!has(self.image) || !has(oldSelf.image) || self.image == oldSelf.image || self.allowReimage"
-    )
-    .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
-    .field_path(".image"),
-    validation = Rule::new(
-        "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
-    )
-    .message("networkRef is immutable")
-    .field_path(".networkRef"),
-    validation = Rule::new(
-        "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
-    )
-    .message("netId is immutable")
-    .field_path(".netId"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaVMSpec {
-    /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
-    /// Changing it renames the VM. The operator also uses it to find a VM whose create response
-    /// was lost, so keep it unique on the account.
-    #[schemars(length(min = 1, max = 253), regex(pattern = HOSTNAME_PATTERN))]
-    pub hostname: String,
-
-    /// Plan: a plan code such as `m.2`, `s.4` or `m.1s`, or a numeric plan ID (from the
-    /// `plan/list` API action). Changing it resizes the VM; Luna Node cannot shrink local storage.
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    /// Desired state of a LunaVM: the VM the operator creates and keeps matched.
+    #[x_kube(
+        validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
+            .message("exactly one of image and bootVolumeId must be set"),
+        validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
+            .message("set at most one of networkRef and netId"),
+        validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
+            .message("set at most one of floatingIP and floatingIPRef"),
+        validation = Rule::new(
+            "has(self.bootVolumeId) == has(oldSelf.bootVolumeId) && (!has(self.bootVolumeId) || self.bootVolumeId == oldSelf.bootVolumeId)"
+        )
+        .message("bootVolumeId is immutable")
+        .field_path(".bootVolumeId"),
+        validation = Rule::new(
+            "!has(self.image) || !has(oldSelf.image) || self.image == oldSelf.image || self.allowReimage"
+        )
+        .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
+        .field_path(".image"),
+        validation = Rule::new(
+            "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
+        )
+        .message("networkRef is immutable")
+        .field_path(".networkRef"),
+        validation = Rule::new(
+            "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
+        )
+        .message("netId is immutable")
+        .field_path(".netId"),
     )]
-    pub plan: String,
+    pub struct LunaVMSpec {
+        /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
+        /// Changing it renames the VM. The operator also uses it to find a VM whose create response
+        /// was lost, so keep it unique on the account.
+        #[schemars(length(min = 1, max = 253), regex(pattern = HOSTNAME_PATTERN))]
+        pub hostname: String,
 
-    /// Image to boot from: an image ID, or the exact name of an image of the account or a public
-    /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image` and `bootVolumeId`
-    /// is set. Immutable unless `allowReimage` is true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255))]
-    pub image: Option<String>,
+        /// Plan: a plan code such as `m.2`, `s.4` or `m.1s`, or a numeric plan ID (from the
+        /// `plan/list` API action). Changing it resizes the VM; Luna Node cannot shrink local storage.
+        #[schemars(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+        )]
+        pub plan: String,
 
-    /// ID of an existing volume to boot from instead of an image. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub boot_volume_id: Option<String>,
+        /// Image to boot from: an image ID, or the exact name of an image of the account or a public
+        /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image` and `bootVolumeId`
+        /// is set. Immutable unless `allowReimage` is true.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 255))]
+        pub image: Option<String>,
 
-    /// Region to create the VM in: `toronto` (default), `montreal` or `roubaix`. Immutable.
-    #[serde(default = "default_region")]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
-    pub region: String,
+        /// ID of an existing volume to boot from instead of an image. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 64))]
+        pub boot_volume_id: Option<String>,
 
-    /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
-    pub ssh_key_id: Option<String>,
+        /// Region to create the VM in: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default = "default_region")]
+        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
+        pub region: String,
 
-    /// IDs of security groups to attach when the VM is created. (Changing them on a running VM
-    /// is not reconciled yet.)
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
-    #[x_kube(merge_strategy = ListMerge::Set)]
-    pub security_groups: Vec<String>,
+        /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
+        pub ssh_key_id: Option<String>,
 
-    /// IDs of startup scripts of the account, run on the first boot (and after a reimage).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
-    pub startup_scripts: Vec<String>,
+        /// IDs of security groups to attach when the VM is created. (Changing them on a running VM
+        /// is not reconciled yet.)
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
+        #[x_kube(merge_strategy = ListMerge::Set)]
+        pub security_groups: Vec<String>,
 
-    /// A `LunaNetwork` in the same namespace to attach the VM to. At most one of `networkRef` and
-    /// `netId`; without either, the VM joins the account's default network. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_ref: Option<LocalObjectReference>,
+        /// IDs of startup scripts of the account, run on the first boot (and after a reimage).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
+        pub startup_scripts: Vec<String>,
 
-    /// ID of an existing Luna Node network to attach the VM to. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub net_id: Option<String>,
+        /// A `LunaNetwork` in the same namespace to attach the VM to. At most one of `networkRef` and
+        /// `netId`; without either, the VM joins the account's default network. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub network_ref: Option<LocalObjectReference>,
 
-    /// An unattached floating IP already on the account, to use as the VM's public IP. Without it
-    /// (and without `floatingIPRef`) Luna Node allocates a new one.
-    #[serde(
-        default,
-        rename = "floatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schemars(ipv4, length(max = 15))]
-    pub floating_ip: Option<String>,
+        /// ID of an existing Luna Node network to attach the VM to. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 64))]
+        pub net_id: Option<String>,
 
-    /// A `LunaFloatingIP` in the same namespace whose address becomes the VM's public IP. At most
-    /// one of `floatingIP` and `floatingIPRef`.
-    #[serde(
-        default,
-        rename = "floatingIPRef",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub floating_ip_ref: Option<LocalObjectReference>,
+        /// An unattached floating IP already on the account, to use as the VM's public IP. Without it
+        /// (and without `floatingIPRef`) Luna Node allocates a new one.
+        #[serde(
+            default,
+            rename = "floatingIP",
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schemars(ipv4, length(max = 15))]
+        pub floating_ip: Option<String>,
 
-    /// Desired power state: `Running` (default), `Stopped` or `Shelved` (stopped and moved off
-    /// its host, which stops most billing).
-    #[serde(default)]
-    pub power_state: PowerState,
+        /// A `LunaFloatingIP` in the same namespace whose address becomes the VM's public IP. At most
+        /// one of `floatingIP` and `floatingIPRef`.
+        #[serde(
+            default,
+            rename = "floatingIPRef",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub floating_ip_ref: Option<LocalObjectReference>,
 
-    /// Allow a change of `image` to reimage the VM, which erases its disk. Off by default, so an
-    /// image change is rejected.
-    #[serde(default)]
-    pub allow_reimage: bool,
+        /// Desired power state: `Running` (default), `Stopped` or `Shelved` (stopped and moved off
+        /// its host, which stops most billing).
+        #[serde(default)]
+        pub power_state: PowerState,
 
-    /// What happens to the VM when this object is deleted: `Delete` (default) or `Orphan`.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+        /// Allow a change of `image` to reimage the VM, which erases its disk. Off by default, so an
+        /// image change is rejected.
+        #[serde(default)]
+        pub allow_reimage: bool,
 
-    /// `Managed` (default) creates, updates and deletes the VM; `ObserveOnly` only reports it.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
 
-    /// Adopt an existing VM instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
-
-    /// A Secret (same namespace) to write the VM's connection details to: `vm_id`, `ip`,
-    /// `private_ip`, `hostname` and, when Luna Node reports them, `username` and `password`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
+        /// A Secret (same namespace) to write the VM's connection details to: `vm_id`, `ip`,
+        /// `private_ip`, `hostname` and, when Luna Node reports them, `username` and `password`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
+    }
 }
 
 pub(crate) fn default_region() -> String {
@@ -250,11 +206,7 @@ impl LunaVMSpec {
             floating_ip_ref: None,
             power_state: PowerState::default(),
             allow_reimage: false,
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
             write_connection_secret_to_ref: None,
         }
     }
@@ -276,28 +228,13 @@ pub enum PowerState {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaVMStatus {
-    /// The Luna Node ID of the VM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The VM as the Luna Node API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<AtProvider>,
-
-    /// `Ready`: the VM exists and matches the spec. `Synced`: the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// Set just before the create call and cleared once `id` is recorded. If it is present
-    /// without an `id`, a create may have happened without the operator hearing back: the next
-    /// reconcile looks the VM up by hostname before it creates anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
 
     /// The `spec.plan` last applied (at create, resize or adoption), as written in the spec. A
     /// resize happens when the spec's plan differs from this one, not when Luna Node merely
@@ -331,11 +268,6 @@ pub struct LunaVMStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub connection_secret_ip: Option<String>,
-
-    /// The value of the `lunanode.com/reconcile-requested-at` annotation last acted on: a new
-    /// value makes the operator retry what it had given up on (e.g. a create the API refused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 
     /// The LunaVolumes of the namespace that are attached to this VM, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -407,7 +339,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::common::{DEFAULT_CREDENTIALS_SECRET, ManagedResource, finalizer_for};
+    use crate::api::common::{
+        DEFAULT_CREDENTIALS_SECRET, DeletionPolicy, ImportSpec, ManagedResource, SecretRef,
+        finalizer_for,
+    };
 
     #[test]
     fn a_minimal_manifest_gets_the_defaults() {
@@ -461,16 +396,19 @@ mod tests {
         assert!(vm.conditions().is_empty());
         assert!(!vm.is_paused());
 
-        vm.spec.credentials_secret_ref = Some(SecretRef {
+        vm.spec.managed.credentials_secret_ref = Some(SecretRef {
             name: "team-a".into(),
         });
-        vm.spec.import = Some(ImportSpec {
+        vm.spec.managed.import = Some(ImportSpec {
             id: Some("81ebdd9e".into()),
         });
-        vm.spec.deletion_policy = DeletionPolicy::Orphan;
+        vm.spec.managed.deletion_policy = DeletionPolicy::Orphan;
         vm.status = Some(LunaVMStatus {
-            id: Some("81ebdd9e".into()),
-            observed_generation: Some(3),
+            managed: ManagedStatusFields {
+                id: Some("81ebdd9e".into()),
+                observed_generation: Some(3),
+                ..ManagedStatusFields::default()
+            },
             ..LunaVMStatus::default()
         });
         vm.meta_mut().annotations = Some(

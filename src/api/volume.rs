@@ -4,124 +4,81 @@
 //! Growing `size` extends the volume; a smaller size is rejected by a CEL rule (volumes only
 //! grow). Moving `attachTo` detaches, then attaches; deleting detaches first.
 
-use kube::{CustomResource, KubeSchema};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AdoptionPolicy, Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy,
-    PendingCreate, SecretRef, not_nullable,
-};
+use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
-/// Desired state of a LunaVolume.
-#[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[kube(
-    group = "lunanode.com",
-    version = "v1alpha1",
-    kind = "LunaVolume",
-    plural = "lunavolumes",
-    singular = "lunavolume",
-    shortname = "lvol",
-    category = "lunanode",
-    namespaced,
-    status = "LunaVolumeStatus",
-    derive = "PartialEq",
-    doc = "A Luna Node block storage volume, created, grown, attached and deleted to match its spec.",
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#
+crate::managed_crd! {
+    kube(
+        kind = "LunaVolume",
+        plural = "lunavolumes",
+        singular = "lunavolume",
+        shortname = "lvol",
+        status = "LunaVolumeStatus",
+        doc = "A Luna Node block storage volume, created, grown, attached and deleted to match its spec."
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Synced")].status"#
+    columns(
+        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
+        printcolumn(name = "Size", type_ = "integer", json_path = ".spec.size"),
+        printcolumn(
+            name = "Status",
+            type_ = "string",
+            json_path = ".status.atProvider.status"
+        ),
+        printcolumn(
+            name = "Attached",
+            type_ = "string",
+            json_path = ".status.atProvider.attachedTo"
+        ),
     ),
-    printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-    printcolumn(name = "Size", type_ = "integer", json_path = ".spec.size"),
-    printcolumn(
-        name = "Status",
-        type_ = "string",
-        json_path = ".status.atProvider.status"
-    ),
-    printcolumn(
-        name = "Attached",
-        type_ = "string",
-        json_path = ".status.atProvider.attachedTo"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[x_kube(
-    validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
-    validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
-    validation = Rule::new("self.label == oldSelf.label").message("label is immutable").field_path(".label"),
-    validation = Rule::new("!(has(self.image) && has(self.snapshotId))").message("set at most one of image and snapshotId"),
-    validation = Rule::new("has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)").message("image is immutable").field_path(".image"),
-    validation = Rule::new("has(self.snapshotId) == has(oldSelf.snapshotId) && (!has(self.snapshotId) || self.snapshotId == oldSelf.snapshotId)").message("snapshotId is immutable").field_path(".snapshotId"),
-)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = not_nullable)]
-pub struct LunaVolumeSpec {
-    /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-    #[serde(default = "super::vm::default_region")]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-    pub region: String,
-
-    /// Size in GB. Growing it extends the volume; it cannot shrink.
-    #[schemars(range(min = 1, max = 16000))]
-    pub size: i32,
-
-    /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
-    /// is found again, so keep it unique on the account. Immutable.
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    /// Desired state of a LunaVolume.
+    #[x_kube(
+        validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
+        validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
+        validation = Rule::new("self.label == oldSelf.label").message("label is immutable").field_path(".label"),
+        validation = Rule::new("!(has(self.image) && has(self.snapshotId))").message("set at most one of image and snapshotId"),
+        validation = Rule::new("has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)").message("image is immutable").field_path(".image"),
+        validation = Rule::new("has(self.snapshotId) == has(oldSelf.snapshotId) && (!has(self.snapshotId) || self.snapshotId == oldSelf.snapshotId)").message("snapshotId is immutable").field_path(".snapshotId"),
     )]
-    pub label: String,
+    pub struct LunaVolumeSpec {
+        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default = "super::vm::default_region")]
+        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        pub region: String,
 
-    /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255))]
-    pub image: Option<String>,
+        /// Size in GB. Growing it extends the volume; it cannot shrink.
+        #[schemars(range(min = 1, max = 16000))]
+        pub size: i32,
 
-    /// ID of a volume snapshot to make the volume from. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub snapshot_id: Option<String>,
+        /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
+        /// is found again, so keep it unique on the account. Immutable.
+        #[schemars(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+        )]
+        pub label: String,
 
-    /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
-    /// detaches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attach_to: Option<VolumeAttachment>,
+        /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 255))]
+        pub image: Option<String>,
 
-    /// What happens to the volume when this object is deleted: `Delete` (default; detached
-    /// first) or `Orphan`.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+        /// ID of a volume snapshot to make the volume from. Immutable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 64))]
+        pub snapshot_id: Option<String>,
 
-    /// `Managed` (default) or `ObserveOnly`.
-    #[serde(default)]
-    pub management_policy: ManagementPolicy,
+        /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
+        /// detaches.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub attach_to: Option<VolumeAttachment>,
 
-    /// Adopt an existing volume (by its ID) instead of creating one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import: Option<ImportSpec>,
-
-    /// Without `import.id`, what to do when the account already holds an unclaimed object with
-    /// the same natural key: `Refuse` (default: stop and say how to adopt it), `AdoptIfUnique`
-    /// or `CreateDuplicate`. See docs/ownership.md.
-    #[serde(default)]
-    pub adoption_policy: AdoptionPolicy,
-
-    /// The Secret with the API credentials, in the same namespace. Default:
-    /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
 }
 
 /// Where a volume is attached: a LunaVM of the namespace or a VM ID, at a device.
@@ -169,11 +126,7 @@ impl LunaVolumeSpec {
             image: None,
             snapshot_id: None,
             attach_to: None,
-            deletion_policy: DeletionPolicy::default(),
-            management_policy: ManagementPolicy::default(),
-            import: None,
-            adoption_policy: AdoptionPolicy::default(),
-            credentials_secret_ref: None,
+            managed: ManagedSpec::default(),
         }
     }
 }
@@ -182,31 +135,13 @@ impl LunaVolumeSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LunaVolumeStatus {
-    /// The Luna Node ID of the volume.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+    #[serde(flatten)]
+    pub managed: ManagedStatusFields,
 
     /// The volume as the API last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<VolumeAtProvider>,
-
-    /// `Ready`: the volume exists, has its size and is attached as asked. `Synced`: the last
-    /// reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// A create whose answer has not been recorded yet (found again by label).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_create: Option<PendingCreate>,
-
-    /// The reconcile-requested-at annotation value last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reconcile_request: Option<String>,
 }
 
 /// A volume as the API reports it.

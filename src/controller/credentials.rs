@@ -428,7 +428,7 @@ mod tests {
 
     fn vm(name: &str, uid: &str, secret: Option<&str>) -> LunaVM {
         let mut spec = LunaVMSpec::new(name, "m.1", "image");
-        spec.credentials_secret_ref = secret.map(|name| crate::api::common::SecretRef {
+        spec.managed.credentials_secret_ref = secret.map(|name| crate::api::common::SecretRef {
             name: name.to_owned(),
         });
         let mut vm = LunaVM::new(name, spec);

@@ -249,7 +249,7 @@ async fn keep_shared_zone(
     cx: &Cx<'_, LunaDnsZone>,
 ) -> Result<Option<Action>, Error> {
     let status = zone.status.clone().unwrap_or_default();
-    let Some(zone_id) = status.id.as_deref() else {
+    let Some(zone_id) = status.managed.id.as_deref() else {
         return Ok(None);
     };
     if zone.deletion_policy() != DeletionPolicy::Delete
@@ -455,9 +455,9 @@ async fn sync_records(
     let uid = zone.uid().unwrap_or_default();
     let generation = zone.meta().generation;
     let drift = drift_interval(cx.ctx);
-    let requested_again = zone
-        .reconcile_requested_at()
-        .is_some_and(|requested| status.last_reconcile_request.as_deref() != Some(requested));
+    let requested_again = zone.reconcile_requested_at().is_some_and(|requested| {
+        status.managed.last_reconcile_request.as_deref() != Some(requested)
+    });
     let (wanted, waiting) = desired(zone, cx.ctx).await?;
 
     // Adds the API refused for this generation are not retried until the spec changes (or a

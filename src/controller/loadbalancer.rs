@@ -479,9 +479,9 @@ impl External for LunaLoadBalancer {
 
         let pool = desired_pool(&self.spec, |name| vm_private_ip(cx.ctx, &namespace, name));
         let floating = self.wanted_floating(cx).await?;
-        let requested = self
-            .reconcile_requested_at()
-            .is_some_and(|requested| status.last_reconcile_request.as_deref() != Some(requested));
+        let requested = self.reconcile_requested_at().is_some_and(|requested| {
+            status.managed.last_reconcile_request.as_deref() != Some(requested)
+        });
         let stale = requested
             || pool_reads()
                 .get(&uid)

@@ -313,7 +313,7 @@ impl External for LunaVM {
 fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<LunaVM, Blocked> {
     let mut resolved = vm.clone();
     let namespace = vm.namespace().unwrap_or_default();
-    if let (Some(reference), None) = (&vm.spec.network_ref, &status.id) {
+    if let (Some(reference), None) = (&vm.spec.network_ref, &status.managed.id) {
         match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
             Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
             Reference::Waiting(message) => {
@@ -342,7 +342,7 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
         match address {
             Ok(address) => resolved.spec.floating_ip = Some(address),
             // A running VM keeps the address it has until the reference resolves again.
-            Err(_) if status.id.is_some() => {
+            Err(_) if status.managed.id.is_some() => {
                 resolved.spec.floating_ip = status.applied_floating_ip.clone();
             }
             // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
@@ -423,7 +423,7 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
         let message = format!("vm {} is {}", observed.id, observed.status);
         set(status, vm, READY, false, "InProgress", &message);
     }
-    let standing = status.conditions.iter().any(|c| {
+    let standing = status.managed.conditions.iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
             && STANDING_FAILURES.contains(&c.reason.as_str())

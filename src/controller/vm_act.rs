@@ -225,8 +225,12 @@ async fn connection_secret_conflict(
     let reported = vm
         .status
         .as_ref()
-        .and_then(|stored| stored.conditions.iter().find(|c| c.type_ == SYNCED));
-    let now = status.conditions.iter_mut().find(|c| c.type_ == SYNCED);
+        .and_then(|stored| stored.managed.conditions.iter().find(|c| c.type_ == SYNCED));
+    let now = status
+        .managed
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == SYNCED);
     match (reported, now) {
         (Some(reported), Some(now))
             if !reported.is_true()
