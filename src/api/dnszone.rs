@@ -111,10 +111,7 @@ impl DnsRecordType {
 
 crate::managed_crd! {
     kube(
-        kind = "LunaDnsZone",
-        plural = "lunadnszones",
-        singular = "lunadnszone",
-        shortname = "ldns",
+        kind = "LunaDnsZone", plural = "lunadnszones", singular = "lunadnszone", shortname = "ldns",
         status = "LunaDnsZoneStatus",
         doc = "A Luna Node hosted DNS zone and the records the operator keeps in it."
     ),

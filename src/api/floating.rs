@@ -12,10 +12,7 @@ use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
 crate::managed_crd! {
     kube(
-        kind = "LunaFloatingIP",
-        plural = "lunafloatingips",
-        singular = "lunafloatingip",
-        shortname = "lfip",
+        kind = "LunaFloatingIP", plural = "lunafloatingips", singular = "lunafloatingip", shortname = "lfip",
         status = "LunaFloatingIPStatus",
         doc = "A Luna Node floating IP, kept on the account and attached to a VM as its spec says."
     ),

@@ -16,10 +16,7 @@ use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
 crate::managed_crd! {
     kube(
-        kind = "LunaLoadBalancer",
-        plural = "lunaloadbalancers",
-        singular = "lunaloadbalancer",
-        shortname = "llb",
+        kind = "LunaLoadBalancer", plural = "lunaloadbalancers", singular = "lunaloadbalancer", shortname = "llb",
         status = "LunaLoadBalancerStatus",
         doc = "A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs)."
     ),

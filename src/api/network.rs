@@ -14,10 +14,7 @@ const SUBNET_PATTERN: &str = r"^(10\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|172\.(1
 
 crate::managed_crd! {
     kube(
-        kind = "LunaNetwork",
-        plural = "lunanetworks",
-        singular = "lunanetwork",
-        shortname = "lnet",
+        kind = "LunaNetwork", plural = "lunanetworks", singular = "lunanetwork", shortname = "lnet",
         status = "LunaNetworkStatus",
         doc = "A Luna Node private network, created and deleted to match its spec."
     ),

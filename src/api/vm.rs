@@ -23,10 +23,7 @@ const LIST_ID_PATTERN: &str = r"^[A-Za-z0-9_.-]+$";
 
 crate::managed_crd! {
     kube(
-        kind = "LunaVM",
-        plural = "lunavms",
-        singular = "lunavm",
-        shortname = "lvm",
+        kind = "LunaVM", plural = "lunavms", singular = "lunavm", shortname = "lvm",
         status = "LunaVMStatus",
         doc = "A Luna Node virtual machine, created, updated and deleted to match its spec."
     ),

@@ -12,10 +12,7 @@ use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
 
 crate::managed_crd! {
     kube(
-        kind = "LunaVolume",
-        plural = "lunavolumes",
-        singular = "lunavolume",
-        shortname = "lvol",
+        kind = "LunaVolume", plural = "lunavolumes", singular = "lunavolume", shortname = "lvol",
         status = "LunaVolumeStatus",
         doc = "A Luna Node block storage volume, created, grown, attached and deleted to match its spec."
     ),
