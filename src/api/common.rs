@@ -1,7 +1,9 @@
 //! What every kind of the `lunanode.com` group shares: the group constants, the policies and
-//! references of the spec, the standard `Condition` and its update rule, and the
-//! [`ManagedResource`] / [`ManagedStatus`] traits the generic controller skeleton is written
-//! against.
+//! references of the spec, the spec and status fields every kind has ([`ManagedSpec`],
+//! [`ManagedStatusFields`], flattened into each kind), the standard `Condition` and its update
+//! rule, the [`ManagedResource`] / [`ManagedStatus`] traits the generic controller skeleton is
+//! written against, and the macros that declare a kind (`managed_crd!`) and implement the traits
+//! for it (`managed_kind!`).
 
 use std::fmt::Debug;
 
