@@ -10,6 +10,12 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod processes;
+pub mod secrets;
+pub mod wait;
+pub mod world;
+
+#[allow(unused_imports)]
+pub use world::World;
 
 use std::{
     path::{Path, PathBuf},
