@@ -35,7 +35,7 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Simulator arguments after the defaults (`--build-seconds 2`; a later one wins).
+    /// Simulator arguments (`--build-seconds 2` unless they set it).
     pub fn sim_args(mut self, args: &[&str]) -> Self {
         self.sim_args.extend(args.iter().map(|a| (*a).to_owned()));
         self
@@ -90,8 +90,10 @@ impl Setup {
         super::install_crds(&client).await;
         let ns = super::namespace(&client, &format!("{}-{}", self.prefix, self.tag)).await;
         let account = test_account(self.tag);
-        let mut sim_args = vec!["--build-seconds", "2"];
-        sim_args.extend(self.sim_args.iter().map(String::as_str));
+        let mut sim_args: Vec<&str> = self.sim_args.iter().map(String::as_str).collect();
+        if !sim_args.contains(&"--build-seconds") {
+            sim_args.extend(["--build-seconds", "2"]);
+        }
         let sim = Simulator::start(&account, &sim_args);
         if let Some(name) = &self.credentials {
             super::credentials_secret(&client, &ns, name, &account.0, &account.1).await;
