@@ -111,22 +111,6 @@ async fn create_vm(world: &World, name: &str) {
         .await;
 }
 
-#[track_caller]
-fn assert_refused(result: Result<LunaLoadBalancer, kube::Error>, needle: &str) {
-    match result {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            assert!(
-                status.message.contains(needle),
-                "expected {needle:?} in: {}",
-                status.message
-            );
-        }
-        Err(other) => panic!("expected a validation error ({needle}), got {other}"),
-        Ok(_) => panic!("expected a validation error ({needle}), but it was accepted"),
-    }
-}
-
 #[tokio::test]
 async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
     let world = World::start("lb", 'a').await;
@@ -201,7 +185,7 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
                 &Patch::Merge(json!({ "spec": change })),
             )
             .await;
-        assert_refused(
+        support::assert_rejected(
             refused,
             "region, method, protocol, port and connectionLimit are immutable",
         );
@@ -214,10 +198,10 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
             &Patch::Merge(json!({"spec": {"networkRef": {"name": "other"}}})),
         )
         .await;
-    assert_refused(refused, "networkRef is immutable");
+    support::assert_rejected(refused, "networkRef is immutable");
     let mut both = LunaLoadBalancerSpec::new("lb-net", 80);
     both.net_id = Some("9".into());
-    assert_refused(
+    support::assert_rejected(
         world
             .api::<LunaLoadBalancer>()
             .create(&PostParams::default(), &LunaLoadBalancer::new("both", both))
@@ -229,7 +213,7 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
         ip: Some("10.0.0.9".into()),
         ..LbMemberSpec::vm("app-1", 80)
     }];
-    assert_refused(
+    support::assert_rejected(
         world
             .api::<LunaLoadBalancer>()
             .create(

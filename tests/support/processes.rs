@@ -164,21 +164,7 @@ pub fn cloud_client(
     endpoint: &str,
     account: &(String, String),
 ) -> lunanode_operator::lunanode::Client {
-    use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
-    let credentials = Credentials::new(
-        account.0.clone(),
-        secrecy::SecretString::from(account.1.clone()),
-    )
-    .expect("test credentials");
-    Client::new(
-        credentials,
-        ClientConfig {
-            endpoint: endpoint.to_owned(),
-            requests_per_second: 0.0,
-            ..ClientConfig::default()
-        },
-    )
-    .expect("a client")
+    super::sim_process::api_client(endpoint, &account.0, &account.1, |_| {})
 }
 
 /// The password of every VM of `account`, as the simulator reports it (`vm info` login
