@@ -8,10 +8,9 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use k8s_openapi::api::events::v1::Event;
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::{
     api::{
@@ -497,16 +496,7 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
     );
 
     // Events tell what happened.
-    let events: Api<Event> = world.api();
-    let reasons: BTreeSet<String> = events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|event| event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("adopted"))
-        .filter_map(|event| event.reason)
-        .collect();
+    let reasons: BTreeSet<String> = world.event_reasons("adopted").await.into_iter().collect();
     for reason in ["Adopted", "MembersUpdated", "FloatingIPAssociated"] {
         assert!(reasons.contains(reason), "{reason} in {reasons:?}");
     }

@@ -8,7 +8,6 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
@@ -70,24 +69,6 @@ async fn gone<K: Object>(api: &Api<K>, name: &str) {
     wait::gone(api, name, WAIT).await;
 }
 
-/// The reasons of the Events about object `name`, oldest first.
-async fn event_reasons(world: &World, name: &str) -> Vec<String> {
-    let events: Api<Event> = world.api();
-    let mut listed: Vec<Event> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|event| event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    listed.sort_by_key(|event| event.metadata.creation_timestamp.clone().map(|t| t.0));
-    listed
-        .into_iter()
-        .filter_map(|event| event.reason)
-        .collect()
-}
-
 /// Deletes the object but keeps its cloud object, and waits until it is gone.
 async fn orphan<K: Object>(api: &Api<K>, name: &str) {
     api.patch(
@@ -136,7 +117,7 @@ async fn a_vm_restored_without_status_finds_its_vm() {
         Some(&id),
         "the cloud ID is in the metadata"
     );
-    let reasons = event_reasons(&world, "web").await;
+    let reasons = world.event_reasons("web").await;
     assert_eq!(
         reasons
             .iter()
@@ -443,7 +424,7 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
     for name in names {
         let ids = vm_ids(&world, &world.account, &format!("listed-{name}")).await;
         assert_eq!(ids.len(), 1, "{name}: {ids:?}");
-        let reasons = event_reasons(&world, name).await;
+        let reasons = world.event_reasons(name).await;
         assert!(
             !reasons.iter().any(|r| r == "Recreating"),
             "{name}: {reasons:?}"

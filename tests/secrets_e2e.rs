@@ -8,15 +8,10 @@
 
 mod support;
 
-use std::time::Duration;
-
-use k8s_openapi::{
-    ByteString,
-    api::{core::v1::Secret, events::v1::Event},
-};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
-    Api, ResourceExt,
-    api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    ResourceExt,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
     common::{CREDENTIALS_FINALIZER, Condition, ConnectionSecretRef, ManagedResource, SecretRef},
@@ -27,7 +22,6 @@ use serde_json::json;
 use support::{World, processes::pause};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = support::wait::WAIT;
 const CREDENTIALS: &str = "lunanode-credentials";
 
 async fn get_secret(world: &World, name: &str) -> Option<Secret> {
@@ -176,25 +170,16 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         );
     }
     // A Warning Event says so too.
-    let events: Api<Event> = world.api();
-    support::eventually(WAIT, "a ConnectionSecretConflict Warning Event", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items
-                .iter()
-                .any(|event| {
-                    event.reason.as_deref() == Some("ConnectionSecretConflict")
-                        && event.type_.as_deref() == Some("Warning")
-                        && event
-                            .regarding
-                            .as_ref()
-                            .is_some_and(|r| r.name.as_deref() == Some("onto-foreign"))
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    world
+        .event(
+            "onto-foreign",
+            "a ConnectionSecretConflict Warning",
+            |event| {
+                event.reason.as_deref() == Some("ConnectionSecretConflict")
+                    && event.type_.as_deref() == Some("Warning")
+            },
+        )
+        .await;
 
     // No hot loop: the conflict is reported once and nothing is written after that.
     let settled = world

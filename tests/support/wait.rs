@@ -8,7 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::{Api, Resource};
+use k8s_openapi::api::events::v1::Event;
+use kube::{Api, Resource, api::ListParams};
 use lunanode_operator::api::common::{Condition, is_condition_true};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -155,5 +156,54 @@ pub async fn gone<K: Object>(api: &Api<K>, name: &str, timeout: Duration) {
             K::kind(&())
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The Events (events.k8s.io) of `api` about the object `name`, oldest first.
+pub async fn events_about(api: &Api<Event>, name: &str) -> Vec<Event> {
+    let mut events: Vec<Event> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|event| event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    events.sort_by_key(|event| event.metadata.creation_timestamp.clone().map(|t| t.0));
+    events
+}
+
+/// Waits until an Event about the object `name` matches `check`, and returns it. After
+/// `timeout`, panics with `what` and the Events about the object.
+pub async fn event(
+    api: &Api<Event>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&Event) -> bool,
+) -> Event {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let events = events_about(api, name).await;
+        if let Some(event) = events.iter().find(|event| check(event)) {
+            return event.clone();
+        }
+        let seen: Vec<String> = events
+            .iter()
+            .map(|event| {
+                format!(
+                    "{} {} ({}): {}",
+                    event.type_.as_deref().unwrap_or("?"),
+                    event.reason.as_deref().unwrap_or("?"),
+                    event.reporting_controller.as_deref().unwrap_or("?"),
+                    event.note.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for an Event about {name}: {what}\n  its Events: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::{NamespaceResourceScope, api::events::v1::Event};
 use kube::{
     Api, Client, Resource,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -286,5 +286,19 @@ impl World {
         K: Object + Resource<Scope = NamespaceResourceScope>,
     {
         wait::gone(&self.api::<K>(), name, self.wait).await;
+    }
+
+    /// Waits until an Event about `name` in the namespace matches `check`, and returns it.
+    pub async fn event(&self, name: &str, what: &str, check: impl Fn(&Event) -> bool) -> Event {
+        wait::event(&self.api(), name, what, self.wait, check).await
+    }
+
+    /// The reasons of the Events about `name`, oldest first.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        wait::events_about(&self.api(), name)
+            .await
+            .into_iter()
+            .filter_map(|event| event.reason)
+            .collect()
     }
 }
