@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
-    Api, ResourceExt,
+    Api,
     api::{DeleteParams, PostParams},
 };
 use lunanode_operator::api::{
@@ -19,7 +19,7 @@ use lunanode_operator::api::{
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
-use support::{World, wait};
+use support::{World, wait, world::CREDENTIALS};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const WAIT: Duration = Duration::from_secs(180);
@@ -57,19 +57,14 @@ async fn a_deleted_namespace_leaves_nothing_even_across_a_restart() {
     wait::ready(&vms, "web", WAIT).await;
     wait::ready(&volumes, "data", WAIT).await;
     // Proof the operator took the Secrets in hand before anything is deleted.
-    support::eventually(WAIT, "credentials finalizer and connection Secret", || {
-        let secrets = secrets.clone();
-        async move {
-            let credentials = secrets.get("lunanode-credentials").await.ok()?;
-            secrets.get_opt("web-connection").await.ok()??;
-            credentials
-                .finalizers()
-                .iter()
-                .any(|f| f == CREDENTIALS_FINALIZER)
-                .then_some(())
-        }
-    })
-    .await;
+    world
+        .until::<Secret>("web-connection", "the connection Secret", |_| true)
+        .await;
+    world
+        .until::<Secret>(CREDENTIALS, "the credentials finalizer", |secret| {
+            wait::has_finalizer(secret, CREDENTIALS_FINALIZER)
+        })
+        .await;
     assert_eq!(world.sim.vms().await.len(), 1);
     assert_eq!(world.sim.objects("volumes").await.len(), 1);
     assert_eq!(world.sim.objects("networks").await.len(), 1);
@@ -80,18 +75,11 @@ async fn a_deleted_namespace_leaves_nothing_even_across_a_restart() {
         .delete(&ns, &DeleteParams::default())
         .await
         .unwrap();
-    support::eventually(WAIT, "the objects are being deleted", || {
-        let vms = vms.clone();
-        async move {
-            vms.get("web")
-                .await
-                .ok()?
-                .metadata
-                .deletion_timestamp
-                .map(|_| ())
-        }
-    })
-    .await;
+    world
+        .until::<LunaVM>("web", "the objects are being deleted", |vm| {
+            vm.metadata.deletion_timestamp.is_some()
+        })
+        .await;
     world.operator_mut().kill();
     // The Secret is still there, held by its finalizer, while the operator is down.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -102,12 +90,7 @@ async fn a_deleted_namespace_leaves_nothing_even_across_a_restart() {
     );
     world.operator_mut().restart();
 
-    support::eventually(WAIT, "the namespace is gone", || {
-        let namespaces = namespaces.clone();
-        let ns = ns.clone();
-        async move { matches!(namespaces.get_opt(&ns).await, Ok(None)).then_some(()) }
-    })
-    .await;
+    wait::gone(&namespaces, &ns, WAIT).await;
     assert!(world.sim.vms().await.is_empty(), "no VM left");
     assert!(
         world.sim.objects("volumes").await.is_empty(),

@@ -31,7 +31,7 @@ use lunanode_operator::api::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::{World, processes::Operator, wait};
+use support::{World, processes::Operator, wait, world::CREDENTIALS};
 
 const CHART: &str = "deploy/helm/lunanode-operator";
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
@@ -378,27 +378,15 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
 
     // What the other rules are for: the connection Secret, the credentials Secret's finalizer,
     // and Events.
-    let secrets: Api<Secret> = world.api();
-    wait::until(
-        &secrets,
-        "rbac-web-connection",
-        "the connection Secret",
-        WAIT,
-        |_| true,
-    )
-    .await;
+    world
+        .until::<Secret>("rbac-web-connection", "the connection Secret", |_| true)
+        .await;
     let held = |present: bool| {
-        let secrets = secrets.clone();
-        async move {
-            let secret = secrets.get_opt("lunanode-credentials").await.ok()??;
-            let carries = secret
-                .finalizers()
-                .iter()
-                .any(|finalizer| finalizer == CREDENTIALS_FINALIZER);
-            (carries == present).then_some(())
-        }
+        world.until::<Secret>(CREDENTIALS, "the credentials finalizer", move |secret| {
+            wait::has_finalizer(secret, CREDENTIALS_FINALIZER) == present
+        })
     };
-    support::eventually(WAIT, "the credentials finalizer", || held(true)).await;
+    held(true).await;
     world
         .event("web", "an Event from the operator", |event| {
             event.reporting_controller.as_deref() == Some("lunanode-operator")
@@ -412,7 +400,7 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         .unwrap();
     wait::gone(&vms, "web", WAIT).await;
     assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
-    support::eventually(WAIT, "the credentials finalizer removed", || held(false)).await;
+    held(false).await;
     let logs = world.operator.logs();
     assert!(
         !logs.to_lowercase().contains("forbidden"),

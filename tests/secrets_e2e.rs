@@ -19,7 +19,7 @@ use lunanode_operator::api::{
     volume::{LunaVolume, LunaVolumeSpec},
 };
 use serde_json::json;
-use support::{World, processes::pause};
+use support::{World, processes::pause, wait};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const CREDENTIALS: &str = "lunanode-credentials";
@@ -44,10 +44,7 @@ async fn finalizer(world: &World, name: &str, present: bool) -> Secret {
 }
 
 fn carries(secret: &Secret) -> bool {
-    secret
-        .finalizers()
-        .iter()
-        .any(|finalizer| finalizer == CREDENTIALS_FINALIZER)
+    wait::has_finalizer(secret, CREDENTIALS_FINALIZER)
 }
 
 /// What must not change in a Secret the operator did not create: its data and its metadata

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
-    Api, ResourceExt,
+    ResourceExt,
     api::{Patch, PatchParams},
 };
 use lunanode_operator::api::{
@@ -38,12 +38,9 @@ async fn lifecycle_create_resize_stop_delete() {
     let ready = world.ready::<LunaVM>("web-1").await;
 
     // Login details go to the connection Secret, and nowhere else.
-    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
-    let connection = support::eventually(WAIT, "the connection secret", || {
-        let secrets = secrets.clone();
-        async move { secrets.get_opt("web-1-connection").await.ok().flatten() }
-    })
-    .await;
+    let connection = world
+        .until::<Secret>("web-1-connection", "the connection Secret", |_| true)
+        .await;
     let data = connection.data.unwrap_or_default();
     let password = String::from_utf8(data.get("password").expect("a password").0.clone()).unwrap();
     assert!(password.len() >= 8, "a real password");

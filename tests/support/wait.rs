@@ -66,6 +66,16 @@ pub fn is_ready<K: Resource + Serialize>(object: &K) -> bool {
     is_condition_true(&conditions(object), "Ready") && generation_observed(object)
 }
 
+/// Whether the object carries `finalizer`.
+pub fn has_finalizer<K: Resource>(object: &K, finalizer: &str) -> bool {
+    object
+        .meta()
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == finalizer)
+}
+
 /// A short form of the object's state, for failure messages: generation, observed generation
 /// and every condition.
 pub fn describe<K: Resource + Serialize>(object: &K) -> String {
