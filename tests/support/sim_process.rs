@@ -339,24 +339,26 @@ pub struct SimProcess {
 }
 
 impl SimProcess {
-    /// Starts `lunanode-operator sim --listen 127.0.0.1:0 <extra args>` and waits for its
-    /// `listening on` line.
+    /// Starts `lunanode-operator sim --listen 127.0.0.1:0 <extra args>` (logging warnings
+    /// only) and waits for its `listening on` line, which must come first.
     pub fn start(binary: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(binary)
             .args(["sim", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("LUNANODE_API_ID")
             .env_remove("LUNANODE_API_KEY")
+            .env("LUNANODE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the simulator binary");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the first line");
+        reader.read_line(&mut line).expect("read the first line");
+        // Keep draining its standard output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
         let base = line
             .trim()
             .strip_prefix("listening on ")
