@@ -3,7 +3,7 @@
 //! namespace. Dropping it kills both processes (the namespace goes with the control plane).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::{NamespaceResourceScope, api::events::v1::Event};
 use kube::{
@@ -30,7 +30,7 @@ pub struct Setup {
     operator_args: Vec<String>,
     watch_namespace: bool,
     operator: bool,
-    credentials: Option<String>,
+    credentials: String,
     wait: Duration,
 }
 
@@ -67,13 +67,7 @@ impl Setup {
 
     /// The credentials Secret's name (default [`CREDENTIALS`]).
     pub fn credentials(mut self, name: &str) -> Self {
-        self.credentials = Some(name.to_owned());
-        self
-    }
-
-    /// No credentials Secret.
-    pub fn without_credentials(mut self) -> Self {
-        self.credentials = None;
+        self.credentials = name.to_owned();
         self
     }
 
@@ -95,9 +89,7 @@ impl Setup {
             sim_args.extend(["--build-seconds", "2"]);
         }
         let sim = Simulator::start(&account, &sim_args);
-        if let Some(name) = &self.credentials {
-            super::credentials_secret(&client, &ns, name, &account.0, &account.1).await;
-        }
+        super::credentials_secret(&client, &ns, &self.credentials, &account.0, &account.1).await;
         let mut world = World {
             client,
             ns,
@@ -141,7 +133,7 @@ impl World {
             operator_args: Vec::new(),
             watch_namespace: true,
             operator: true,
-            credentials: Some(CREDENTIALS.to_owned()),
+            credentials: CREDENTIALS.to_owned(),
             wait: wait::WAIT,
         }
     }
@@ -175,11 +167,6 @@ impl World {
         }
         args.extend_from_slice(extra);
         Operator::start(kubeconfig, &self.sim.endpoint(), &args)
-    }
-
-    /// The admin kubeconfig.
-    pub fn kubeconfig(&self) -> PathBuf {
-        super::control_plane().kubeconfig.clone()
     }
 
     /// An API of kind `K` in the test's namespace.
