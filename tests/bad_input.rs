@@ -21,23 +21,24 @@
 mod support;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use k8s_openapi::{
-    ByteString,
-    api::{core::v1::Event as CoreEvent, events::v1::Event},
-};
+use k8s_openapi::ByteString;
 use kube::{
     Api, Client, ResourceExt,
-    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind},
     core::Resource,
 };
 use serde::Deserialize;
 use serde_json::Value;
-use support::processes::{Operator, Simulator, test_account};
+use support::{
+    World,
+    secrets::{find_secrets, shown_by_operator},
+    wait,
+};
 
 /// Where the corpus lives.
 fn corpus_dir() -> PathBuf {
@@ -304,107 +305,9 @@ fn matching_condition(object: &DynamicObject, reasons: &[String]) -> Option<(Str
     })
 }
 
-/// A short form of an object's conditions, for failure messages.
-fn conditions_text(object: &DynamicObject) -> String {
-    object.data["status"]["conditions"]
-        .as_array()
-        .map(|conditions| {
-            conditions
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}={} {}: {}",
-                        c["type"], c["status"], c["reason"], c["message"]
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_else(|| "no conditions".to_owned())
-}
-
 // ------------------------------------------------------------------------------------------
-// The secrets grep (shared in spirit with the chaos test: copy it there).
+// The secrets grep (tests/support/secrets.rs).
 // ------------------------------------------------------------------------------------------
-
-/// One thing the operator shows to the outside world.
-struct Shown {
-    what: String,
-    text: String,
-}
-
-/// Everything the operator shows: its logs, the Events (both APIs) and every object of
-/// `resources` (status included) in `namespaces`, and its `/metrics` text.
-async fn shown_by_operator(
-    client: &Client,
-    namespaces: &[String],
-    resources: &[ApiResource],
-    operator: &Operator,
-) -> Vec<Shown> {
-    let mut shown = vec![Shown {
-        what: "operator logs".into(),
-        text: operator.logs(),
-    }];
-    for namespace in namespaces {
-        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-        let list = events.list(&ListParams::default()).await.unwrap();
-        shown.push(Shown {
-            what: format!("events.k8s.io Events in {namespace}"),
-            text: serde_json::to_string(&list.items).unwrap(),
-        });
-        let core: Api<CoreEvent> = Api::namespaced(client.clone(), namespace);
-        let list = core.list(&ListParams::default()).await.unwrap();
-        shown.push(Shown {
-            what: format!("core Events in {namespace}"),
-            text: serde_json::to_string(&list.items).unwrap(),
-        });
-        for resource in resources {
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-            let list = api.list(&ListParams::default()).await.unwrap();
-            shown.push(Shown {
-                what: format!("{} objects in {namespace}", resource.kind),
-                text: serde_json::to_string(&list.items).unwrap(),
-            });
-        }
-    }
-    let address = operator.metrics_address().await;
-    let metrics = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    shown.push(Shown {
-        what: "/metrics".into(),
-        text: metrics,
-    });
-    shown
-}
-
-/// Where any secret (or any 32 characters of one) shows; empty when nowhere.
-fn find_secrets(shown: &[Shown], secrets: &[(String, String)]) -> Vec<String> {
-    const WINDOW: usize = 32;
-    let mut found = Vec::new();
-    for (label, secret) in secrets {
-        let chars: Vec<char> = secret.chars().collect();
-        let needles: BTreeSet<String> = if chars.len() > WINDOW {
-            (0..=chars.len() - WINDOW)
-                .map(|start| chars[start..start + WINDOW].iter().collect())
-                .collect()
-        } else {
-            BTreeSet::from([secret.clone()])
-        };
-        for place in shown {
-            if let Some(needle) = needles
-                .iter()
-                .find(|needle| place.text.contains(needle.as_str()))
-            {
-                found.push(format!("{label} shows in {} ({needle:?})", place.what));
-            }
-        }
-    }
-    found
-}
 
 /// The secrets of a run: the key of every credentials Secret of the corpus and of the
 /// account, and the VM passwords.
@@ -471,12 +374,15 @@ fn cut(text: &str, length: usize) -> String {
 
 #[tokio::test]
 async fn bad_input_corpus() {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let rejected_ns = support::namespace(&client, "bad-rejected").await;
-    let condition_ns = support::namespace(&client, "bad-condition").await;
-    let other_ns = support::namespace(&client, "bad-other").await;
-    let account = test_account('b');
+    // The conditions go to the world's namespace, watched by its operator (at debug level).
+    let world = World::setup("bad-condition", 'b')
+        .operator_args(&["--log-level", "debug"])
+        .start()
+        .await;
+    let (client, condition_ns, operator) = (&world.client, world.ns.clone(), world.operator());
+    let account = world.account.clone();
+    let rejected_ns = support::namespace(client, "bad-rejected").await;
+    let other_ns = support::namespace(client, "bad-other").await;
     let template = Template {
         api_id: account.0.clone(),
         api_key: account.1.clone(),
@@ -494,20 +400,7 @@ async fn bad_input_corpus() {
         cases.len()
     );
 
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(
-        &client,
-        &condition_ns,
-        "lunanode-credentials",
-        &account.0,
-        &account.1,
-    )
-    .await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &condition_ns, "--log-level", "debug"],
-    );
+    let sim = &world.sim;
     let mut applier = Applier::new(client.clone());
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
 
@@ -617,7 +510,7 @@ async fn bad_input_corpus() {
         };
         let shown = seen
             .get(name)
-            .map_or_else(|| "not found".to_owned(), conditions_text);
+            .map_or_else(|| "not found".to_owned(), wait::describe);
         outcomes.insert(
             name.clone(),
             Outcome {
@@ -749,7 +642,7 @@ async fn bad_input_corpus() {
         }
     }
     let namespaces = [condition_ns.clone(), rejected_ns.clone(), other_ns.clone()];
-    let shown = shown_by_operator(&client, &namespaces, &resources, &operator).await;
+    let shown = shown_by_operator(client, &namespaces, &resources, operator).await;
     let passwords = support::processes::reported_passwords(&sim.endpoint(), &account).await;
     let secrets = secrets_of(&all, &account.1, &passwords);
     let leaks = find_secrets(&shown, &secrets);

@@ -13,7 +13,6 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use k8s_openapi::api::events::v1::Event;
 use kube::{
     Api, Resource,
     api::{DeleteParams, ListParams, PostParams},
@@ -28,7 +27,11 @@ use lunanode_operator::api::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::{
+    World,
+    processes::Simulator,
+    secrets::{Shown, find_secrets, shown_by_operator},
+};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const VMS: usize = 50;
@@ -125,25 +128,18 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     println!("chaos: {seconds} s of faults, seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, "chaos").await;
-    let account = test_account('x');
-    let sim = Simulator::start(&account, &["--build-seconds", "3"]);
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
-    let mut operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns, "--concurrency", "8"],
-    );
-
-    let vms: Api<LunaVM> = Api::namespaced(client.clone(), &ns);
-    let volumes: Api<LunaVolume> = Api::namespaced(client.clone(), &ns);
-    let ips: Api<LunaFloatingIP> = Api::namespaced(client.clone(), &ns);
-    let zones: Api<LunaDnsZone> = Api::namespaced(client.clone(), &ns);
+    let mut world = World::setup("chaos", 'x')
+        .sim_args(&["--build-seconds", "3"])
+        .operator_args(&["--concurrency", "8"])
+        .start()
+        .await;
+    let vms: Api<LunaVM> = world.api();
+    let volumes: Api<LunaVolume> = world.api();
+    let ips: Api<LunaFloatingIP> = world.api();
+    let zones: Api<LunaDnsZone> = world.api();
 
     // The storm starts before the first manifest.
-    sim.admin_post("faults", storm(seed, false)).await;
+    world.sim.admin_post("faults", storm(seed, false)).await;
     for i in 0..VMS {
         let name = format!("chaos-{i:02}");
         vms.create(
@@ -195,15 +191,17 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
         let pause = rng.random_range(3_000..9_000);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         let throttled = rng.random_bool(0.3);
-        sim.admin_post("faults", storm(rng.random(), throttled))
+        world
+            .sim
+            .admin_post("faults", storm(rng.random(), throttled))
             .await;
         if rng.random_bool(0.6) {
-            operator.restart();
+            world.operator_mut().restart();
             kills += 1;
         }
     }
-    sim.admin_post("faults", json!({})).await;
-    let faulted = sim.admin_get("stats").await;
+    world.sim.admin_post("faults", json!({})).await;
+    let faulted = world.sim.admin_get("stats").await;
     println!(
         "chaos: {kills} SIGKILLs; {} API calls during the storm; list entries left out: {}, list answers emptied: {}",
         faulted["totals"]["calls"],
@@ -223,7 +221,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
             break;
         }
         if std::time::Instant::now() >= deadline {
-            println!("chaos: {}", cloud_summary(&sim).await);
+            println!("chaos: {}", cloud_summary(&world.sim).await);
             panic!(
                 "timed out waiting for every object Ready: {} not Ready: {pending:#?}",
                 pending.len()
@@ -231,12 +229,12 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    println!("chaos: {}", cloud_summary(&sim).await);
+    println!("chaos: {}", cloud_summary(&world.sim).await);
 
     // Exactly the declared objects: one cloud object per manifest, and the IDs match.
-    let cloud_vms = sim.objects("vms").await;
-    let cloud_volumes = sim.objects("volumes").await;
-    let cloud_ips = sim.objects("floating_ips").await;
+    let cloud_vms = world.sim.objects("vms").await;
+    let cloud_volumes = world.sim.objects("volumes").await;
+    let cloud_ips = world.sim.objects("floating_ips").await;
     let vm_ids: BTreeSet<String> = all(&vms)
         .await
         .iter()
@@ -276,7 +274,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     assert_eq!(ip_ids.len(), FLOATING_IPS);
     assert_eq!(unattached, ip_ids, "no address allocated twice");
     // The zone: exactly its records, each once, the A records on their VMs' addresses.
-    let cloud_zones = sim.objects("zones").await;
+    let cloud_zones = world.sim.objects("zones").await;
     assert_eq!(cloud_zones.len(), 1, "no duplicate zone");
     let records: Vec<Value> = match &cloud_zones[0]["records"] {
         Value::Object(map) => map.values().cloned().collect(),
@@ -327,7 +325,8 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     .join("\n");
 
     // The VM passwords, for the grep below.
-    let passwords = support::processes::reported_passwords(&sim.endpoint(), &account).await;
+    let passwords =
+        support::processes::reported_passwords(&world.sim.endpoint(), &world.account).await;
     assert!(!passwords.is_empty(), "the simulator gives VMs passwords");
 
     // Delete every manifest: nothing is left.
@@ -348,7 +347,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
         .unwrap();
     // One more crash in the middle of the deletions.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    operator.restart();
+    world.operator_mut().restart();
     support::eventually(Duration::from_secs(300), "every object deleted", || {
         let (vms, volumes, ips, zones) = (vms.clone(), volumes.clone(), ips.clone(), zones.clone());
         async move {
@@ -361,46 +360,28 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     })
     .await;
     for key in ["vms", "volumes", "floating_ips", "zones"] {
-        let left = sim.objects(key).await;
+        let left = world.sim.objects(key).await;
         assert!(left.is_empty(), "{key} left behind: {left:?}");
     }
     println!("chaos: after deleting every manifest: 0 VMs, 0 volumes, 0 floating IPs, 0 zones");
 
     // No secret anywhere the operator writes.
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    let mut haystacks = vec![("operator log".to_owned(), operator.logs())];
-    let event_text: Vec<String> = all(&events)
-        .await
-        .iter()
-        .map(|event| serde_json::to_string(event).unwrap())
-        .collect();
-    haystacks.push(("Events".into(), event_text.join("\n")));
-    haystacks.push(("objects and status".into(), statuses));
-    let metrics = reqwest::get(format!(
-        "http://{}/metrics",
-        operator.metrics_address().await
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    haystacks.push(("metrics".into(), metrics));
-    let mut needles = vec![("API key", account.1.clone())];
-    needles.extend(passwords.iter().map(|p| ("a VM password", p.clone())));
-    for (place, text) in &haystacks {
-        for (what, needle) in &needles {
-            assert!(
-                !text.contains(needle.as_str()),
-                "{what} appears in the {place}"
-            );
-        }
-    }
+    let mut shown =
+        shown_by_operator(&world.client, &[world.ns.clone()], &[], world.operator()).await;
+    shown.push(Shown::new("objects and status", statuses));
+    let mut secrets = vec![("the API key".to_owned(), world.account.1.clone())];
+    secrets.extend(
+        passwords
+            .iter()
+            .map(|password| ("a VM password".to_owned(), password.clone())),
+    );
+    let leaks = find_secrets(&shown, &secrets);
+    assert!(leaks.is_empty(), "secrets shown: {leaks:#?}");
     println!(
-        "chaos: {} needles (the API key, {} VM passwords) found in none of: operator log ({} lines), {} Events, status, metrics",
-        needles.len(),
+        "chaos: {} secrets (the API key, {} VM passwords) found in none of: operator log ({} lines), Events, status, metrics ({} sources)",
+        secrets.len(),
         passwords.len(),
-        haystacks[0].1.lines().count(),
-        event_text.len()
+        world.operator().logs().lines().count(),
+        shown.len()
     );
 }

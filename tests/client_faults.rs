@@ -7,23 +7,16 @@ mod sim_process;
 
 use std::time::Duration;
 
-use lunanode_operator::lunanode::{Client, ClientConfig, Credentials, Error, RetryPolicy};
+use lunanode_operator::lunanode::{Client, Error, RetryPolicy};
 use serde_json::{Value, json};
 use sim_process::{API_ID, InProcess, api_key, config};
 
 fn client(server: &InProcess, key: String, retry: RetryPolicy) -> Client {
-    let credentials = Credentials::new(API_ID, key.into()).unwrap();
-    Client::new(
-        credentials,
-        ClientConfig {
-            endpoint: format!("{}/api/", server.base),
-            timeout: Duration::from_secs(2),
-            requests_per_second: 0.0,
-            retry,
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap()
+    let endpoint = format!("{}/api/", server.base);
+    sim_process::api_client(&endpoint, API_ID, &key, |config| {
+        config.timeout = Duration::from_secs(2);
+        config.retry = retry;
+    })
 }
 
 async fn faults(server: &InProcess, body: Value) {

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::{collections::BTreeSet, path::Path, time::Duration};
+use std::{collections::BTreeSet, path::Path};
 
 use k8s_openapi::{
     api::core::v1::Secret,
@@ -16,7 +16,6 @@ use k8s_openapi::{
 use kube::{
     Api, Client, CustomResourceExt,
     api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{conditions, wait::await_condition},
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
@@ -322,23 +321,9 @@ fn examples_fit_the_types() {
 // --- Against a real kube-apiserver -------------------------------------------------------------
 
 async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    // This build's CRDs, whatever LUNANODE_TEST_CRDS_DIR says.
     for crd in crdgen::all() {
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(
-            &name,
-            &PatchParams::apply("crds-test").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("the apiserver refused CRD {name}: {error}"));
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("watch CRD");
+        support::apply_crd(client, &crd, "crds-test").await;
     }
 }
 
@@ -381,22 +366,6 @@ async fn patch_spec(vms: &Api<DynamicObject>, name: &str, spec: Value) -> Result
     .map(drop)
 }
 
-#[track_caller]
-fn assert_rejected(result: Result<(), kube::Error>, needle: &str) {
-    match result {
-        Err(kube::Error::Api(status)) => {
-            assert_eq!(status.code, 422, "{status:?}");
-            assert!(
-                status.message.contains(needle),
-                "expected {needle:?} in: {}",
-                status.message
-            );
-        }
-        Err(other) => panic!("expected a validation error ({needle}), got {other}"),
-        Ok(()) => panic!("expected a validation error ({needle}), but it was accepted"),
-    }
-}
-
 #[tokio::test]
 async fn the_apiserver_enforces_the_rules() {
     let client = support::client().await;
@@ -432,11 +401,11 @@ async fn the_apiserver_enforces_the_rules() {
     };
 
     // Rules on creation.
-    assert_rejected(
+    support::assert_rejected(
         create_vm(&vms, "no-source", base.clone()).await,
         "exactly one of image and bootVolumeId",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "two-sources",
@@ -445,7 +414,7 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "exactly one of image and bootVolumeId",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "two-networks",
@@ -454,7 +423,7 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "at most one of networkRef and netId",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "two-ips",
@@ -465,7 +434,7 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "at most one of floatingIP and floatingIPRef",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "bad-host",
@@ -474,7 +443,7 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "spec.hostname",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "bad-ip",
@@ -483,7 +452,7 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "spec.floatingIP",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_vm(
             &vms,
             "empty-import",
@@ -505,11 +474,11 @@ async fn the_apiserver_enforces_the_rules() {
     assert_eq!(from_volume.spec.region, "toronto");
 
     // Transition rules.
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&vms, "web-1", json!({"region": "montreal"})).await,
         "region is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(
             &vms,
             "web-1",
@@ -518,19 +487,19 @@ async fn the_apiserver_enforces_the_rules() {
         .await,
         "image is immutable unless allowReimage is true",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&vms, "web-1", json!({"netId": "9"})).await,
         "netId is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&vms, "web-1", json!({"networkRef": {"name": "n"}})).await,
         "networkRef is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&vms, "from-volume", json!({"bootVolumeId": "6"})).await,
         "bootVolumeId is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(
             &vms,
             "from-volume",
@@ -635,22 +604,22 @@ async fn volume_floating_ip_and_network_rules() {
     create_kind(&volumes, "LunaVolume", "data", volume.clone())
         .await
         .expect("a plain volume");
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&volumes, "data", json!({"size": 5})).await,
         "size cannot shrink",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&volumes, "data", json!({"label": "other"})).await,
         "label is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&volumes, "data", json!({"region": "montreal"})).await,
         "region is immutable",
     );
     patch_spec(&volumes, "data", json!({"size": 30}))
         .await
         .expect("growing is allowed");
-    assert_rejected(
+    support::assert_rejected(
         create_kind(
             &volumes,
             "LunaVolume",
@@ -660,7 +629,7 @@ async fn volume_floating_ip_and_network_rules() {
         .await,
         "set at most one of image and snapshotId",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_kind(
             &volumes,
             "LunaVolume",
@@ -670,7 +639,7 @@ async fn volume_floating_ip_and_network_rules() {
         .await,
         "set exactly one of vmRef and vmId",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_kind(
             &volumes,
             "LunaVolume",
@@ -692,11 +661,11 @@ async fn volume_floating_ip_and_network_rules() {
     .expect("a plain network");
     let network = networks.get("net").await.unwrap();
     assert_eq!(network.data["spec"]["dns"], json!(["8.8.8.8", "8.8.4.4"]));
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&networks, "net", json!({"subnet": "10.1.3.0/24"})).await,
         "immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_kind(
             &networks,
             "LunaNetwork",
@@ -711,11 +680,11 @@ async fn volume_floating_ip_and_network_rules() {
     create_kind(&ips, "LunaFloatingIP", "ip", json!({}))
         .await
         .expect("an address with every default");
-    assert_rejected(
+    support::assert_rejected(
         patch_spec(&ips, "ip", json!({"region": "roubaix"})).await,
         "region is immutable",
     );
-    assert_rejected(
+    support::assert_rejected(
         create_kind(
             &ips,
             "LunaFloatingIP",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kube::{
     Api, ResourceExt,
-    api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::{
     api::{
@@ -20,53 +20,13 @@ use lunanode_operator::{
         floating::{LunaFloatingIP, LunaFloatingIPSpec},
         vm::{LunaVM, LunaVMSpec},
     },
-    lunanode::{Client, ClientConfig, Credentials, types::DnsRecordAdd},
+    lunanode::types::DnsRecordAdd,
 };
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::{World, processes::Simulator, processes::test_account, wait::condition};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = Duration::from_secs(120);
-
-/// One test's world: namespace, simulator, operator, and a client of the simulated account.
-struct World {
-    sim: Simulator,
-    operator: Operator,
-    zones: Api<LunaDnsZone>,
-    vms: Api<LunaVM>,
-    api: Client,
-}
-
-async fn world(tag: char) -> World {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, &format!("dns-{tag}")).await;
-    let account = test_account(tag);
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns],
-    );
-    let credentials = Credentials::new(account.0.clone(), account.1.clone().into()).unwrap();
-    let api = Client::new(
-        credentials,
-        ClientConfig {
-            endpoint: sim.endpoint(),
-            requests_per_second: 0.0,
-            ..ClientConfig::default()
-        },
-    )
-    .unwrap();
-    World {
-        zones: Api::namespaced(client.clone(), &ns),
-        vms: Api::namespaced(client, &ns),
-        sim,
-        operator,
-        api,
-    }
-}
+const WAIT: Duration = support::wait::WAIT;
 
 fn zone(name: &str, spec: LunaDnsZoneSpec) -> LunaDnsZone {
     LunaDnsZone::new(name, spec)
@@ -74,43 +34,6 @@ fn zone(name: &str, spec: LunaDnsZoneSpec) -> LunaDnsZone {
 
 fn record(name: &str, kind: DnsRecordType, data: &str) -> DnsRecordSpec {
     DnsRecordSpec::data(name, kind, data)
-}
-
-/// Waits until the zone is Ready for its current generation.
-async fn wait_ready(world: &World, name: &str) -> LunaDnsZone {
-    let zones = world.zones.clone();
-    support::eventually(WAIT, &format!("{name} Ready"), || {
-        let zones = zones.clone();
-        async move {
-            let zone = zones.get(name).await.ok()?;
-            let status = zone.status.as_ref()?;
-            (is_condition_true(&status.managed.conditions, "Ready")
-                && status.managed.observed_generation == zone.metadata.generation)
-                .then_some(zone)
-        }
-    })
-    .await
-}
-
-async fn wait_gone(world: &World, name: &str) {
-    let zones = world.zones.clone();
-    support::eventually(WAIT, &format!("{name} gone"), || {
-        let zones = zones.clone();
-        async move { zones.get_opt(name).await.ok()?.is_none().then_some(()) }
-    })
-    .await;
-}
-
-fn condition<'a>(
-    zone: &'a LunaDnsZone,
-    kind: &str,
-) -> Option<&'a lunanode_operator::api::common::Condition> {
-    zone.status
-        .as_ref()?
-        .managed
-        .conditions
-        .iter()
-        .find(|condition| condition.type_ == kind)
 }
 
 /// Every zone the simulator holds (from `/_sim/state`), whatever the account.
@@ -178,15 +101,11 @@ fn fifty_records() -> Vec<DnsRecordSpec> {
 
 #[tokio::test]
 async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_add() {
-    let world = world('a').await;
+    let world = World::start("dns", 'a').await;
     let mut spec = LunaDnsZoneSpec::new("fifty.example.");
     spec.records = fifty_records();
-    world
-        .zones
-        .create(&PostParams::default(), &zone("fifty", spec))
-        .await
-        .expect("create LunaDnsZone");
-    let ready = wait_ready(&world, "fifty").await;
+    world.create(&zone("fifty", spec)).await;
+    let ready = world.ready::<LunaDnsZone>("fifty").await;
     let status = ready.status.clone().unwrap();
     let id = status.managed.id.clone().expect("status.id");
 
@@ -228,7 +147,7 @@ async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_a
     let lists_before = world.sim.calls("dns2/record-list").await;
     for poke in 0..5 {
         world
-            .zones
+            .api::<LunaDnsZone>()
             .patch(
                 "fifty",
                 &PatchParams::default(),
@@ -259,15 +178,9 @@ async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_a
     let mut records_spec = fifty_records();
     records_spec[7].data = Some("198.51.100.7".into());
     world
-        .zones
-        .patch(
-            "fifty",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"records": records_spec}})),
-        )
-        .await
-        .unwrap();
-    let edited = wait_ready(&world, "fifty").await;
+        .patch_spec::<LunaDnsZone>("fifty", json!({"records": records_spec}))
+        .await;
+    let edited = world.ready::<LunaDnsZone>("fifty").await;
     assert_eq!(world.sim.calls("dns2/record-add").await, 51);
     assert_eq!(world.sim.calls("dns2/record-remove").await, 1);
     eprintln!(
@@ -289,7 +202,7 @@ async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_a
 
     // The zone is create-only where it must be.
     let error = world
-        .zones
+        .api::<LunaDnsZone>()
         .patch(
             "fifty",
             &PatchParams::default(),
@@ -300,34 +213,26 @@ async fn fifty_records_cost_fifty_adds_then_nothing_and_an_edit_one_remove_one_a
     assert!(error.to_string().contains("origin is immutable"), "{error}");
 
     // Deleting everything leaves nothing in the simulator.
-    world
-        .zones
-        .delete("fifty", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "fifty").await;
+    world.delete::<LunaDnsZone>("fifty").await;
+    world.gone::<LunaDnsZone>("fifty").await;
     assert!(sim_zones(&world.sim).await.is_empty(), "no zone left");
     assert_eq!(world.sim.calls("dns2/zone-remove").await, 1);
     assert!(
-        !world.operator.logs().contains(&test_account('a').1),
+        !world.operator().logs().contains(&test_account('a').1),
         "the key never appears in logs"
     );
 }
 
 #[tokio::test]
 async fn records_made_outside_survive_unless_prune_is_true() {
-    let world = world('b').await;
+    let world = World::start("dns", 'b').await;
     let mut spec = LunaDnsZoneSpec::new("outside.example");
     spec.records = vec![
         record("www", DnsRecordType::A, "192.0.2.1"),
         record("@", DnsRecordType::TXT, "owned by the operator"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("outside", spec.clone()))
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "outside").await;
+    world.create(&zone("outside", spec.clone())).await;
+    let ready = world.ready::<LunaDnsZone>("outside").await;
     let id = ready.status.unwrap().managed.id.unwrap();
 
     // Someone adds a record by hand.
@@ -339,21 +244,15 @@ async fn records_made_outside_survive_unless_prune_is_true() {
         ttl: 600,
         extra: Vec::new(),
     };
-    world.api.dns2_record_add(&manual).await.unwrap();
+    world.cloud().dns2_record_add(&manual).await.unwrap();
 
     // A spec change makes the operator read the zone and write: the manual record stays.
     spec.records
         .push(record("api", DnsRecordType::A, "192.0.2.2"));
     world
-        .zones
-        .patch(
-            "outside",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"records": spec.records}})),
-        )
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "outside").await;
+        .patch_spec::<LunaDnsZone>("outside", json!({"records": spec.records}))
+        .await;
+    let ready = world.ready::<LunaDnsZone>("outside").await;
     let records = sim_records(&world.sim, &id).await;
     assert!(
         has_record(&records, "manual", "A", "203.0.113.5"),
@@ -365,14 +264,8 @@ async fn records_made_outside_survive_unless_prune_is_true() {
 
     // prune: true hands the whole zone to the operator: the manual record goes, nothing else.
     world
-        .zones
-        .patch(
-            "outside",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"prune": true}})),
-        )
-        .await
-        .unwrap();
+        .patch_spec::<LunaDnsZone>("outside", json!({"prune": true}))
+        .await;
     let sim = &world.sim;
     let id_ref = &id;
     support::eventually(WAIT, "the manual record pruned", || async move {
@@ -380,7 +273,7 @@ async fn records_made_outside_survive_unless_prune_is_true() {
         (!has_record(&records, "manual", "A", "203.0.113.5")).then_some(())
     })
     .await;
-    let pruned = wait_ready(&world, "outside").await;
+    let pruned = world.ready::<LunaDnsZone>("outside").await;
     assert_eq!(world.sim.calls("dns2/record-remove").await, 1);
     assert_eq!(sim_records(&world.sim, &id).await.len(), 3);
     assert_eq!(pruned.status.unwrap().counts.unwrap().external, 0);
@@ -388,22 +281,12 @@ async fn records_made_outside_survive_unless_prune_is_true() {
     // Back to prune: false, a new manual record: deleting the LunaDnsZone removes the
     // operator's records but keeps the zone, which is not the operator's alone.
     world
-        .zones
-        .patch(
-            "outside",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"prune": false}})),
-        )
-        .await
-        .unwrap();
-    wait_ready(&world, "outside").await;
-    world.api.dns2_record_add(&manual).await.unwrap();
-    world
-        .zones
-        .delete("outside", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "outside").await;
+        .patch_spec::<LunaDnsZone>("outside", json!({"prune": false}))
+        .await;
+    world.ready::<LunaDnsZone>("outside").await;
+    world.cloud().dns2_record_add(&manual).await.unwrap();
+    world.delete::<LunaDnsZone>("outside").await;
+    world.gone::<LunaDnsZone>("outside").await;
     let zones = sim_zones(&world.sim).await;
     assert_eq!(zones.len(), 1, "the zone is kept: {zones:?}");
     let records = sim_records(&world.sim, &id).await;
@@ -418,30 +301,24 @@ async fn records_made_outside_survive_unless_prune_is_true() {
 
 #[tokio::test]
 async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
-    let world = world('c').await;
+    let world = World::start("dns", 'c').await;
     let mut spec = LunaDnsZoneSpec::new("vm.example.");
     spec.records = vec![
         DnsRecordSpec::vm("www", "web"),
         record("static", DnsRecordType::A, "192.0.2.1"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("site", spec))
-        .await
-        .unwrap();
+    world.create(&zone("site", spec)).await;
 
     // No LunaVM yet: the static record is created, the other waits with a condition.
-    let zones = world.zones.clone();
-    let waiting = support::eventually(WAIT, "WaitingForReferences", || {
-        let zones = zones.clone();
-        async move {
-            let zone = zones.get("site").await.ok()?;
-            let ready = condition(&zone, "Ready")?;
-            (ready.reason == "WaitingForReferences" && zone.status.as_ref()?.managed.id.is_some())
-                .then_some(zone)
-        }
-    })
-    .await;
+    let waiting = world
+        .until::<LunaDnsZone>("site", "WaitingForReferences with an id", |zone| {
+            condition(zone, "Ready").is_some_and(|ready| ready.reason == "WaitingForReferences")
+                && zone
+                    .status
+                    .as_ref()
+                    .is_some_and(|status| status.managed.id.is_some())
+        })
+        .await;
     let message = condition(&waiting, "Ready").unwrap().message.clone();
     assert!(
         message.contains("LunaVM") && message.contains("web"),
@@ -458,15 +335,10 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
 
     // The VM comes: the record gets its IP.
     world
-        .vms
-        .create(
-            &PostParams::default(),
-            &LunaVM::new("web", LunaVMSpec::new("web", "m.1", IMAGE)),
-        )
-        .await
-        .unwrap();
-    wait_ready(&world, "site").await;
-    let vm = world.vms.get("web").await.unwrap();
+        .create(&LunaVM::new("web", LunaVMSpec::new("web", "m.1", IMAGE)))
+        .await;
+    world.ready::<LunaDnsZone>("site").await;
+    let vm = world.api::<LunaVM>().get("web").await.unwrap();
     let first_ip = vm.status.unwrap().at_provider.unwrap().ip.unwrap();
     let records = sim_records(&world.sim, &id).await;
     assert!(has_record(&records, "www", "A", &first_ip), "{records:?}");
@@ -474,7 +346,7 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
 
     // The VM's public IP changes (a second floating IP, then the first one detached).
     let vm_id = world
-        .vms
+        .api::<LunaVM>()
         .get("web")
         .await
         .unwrap()
@@ -483,14 +355,14 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         .managed
         .id
         .unwrap();
-    let second = world.api.floating_add("toronto").await.unwrap().ip;
+    let second = world.cloud().floating_add("toronto").await.unwrap().ip;
     world
-        .api
+        .cloud()
         .vm_floatingip_add(&vm_id, Some(&second), None)
         .await
         .unwrap();
     world
-        .api
+        .cloud()
         .vm_floatingip_delete(&vm_id, Some(&first_ip), true)
         .await
         .unwrap();
@@ -503,38 +375,30 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         .then_some(())
     })
     .await;
-    wait_ready(&world, "site").await;
+    world.ready::<LunaDnsZone>("site").await;
     assert_eq!(world.sim.calls("dns2/record-add").await, 3);
     assert_eq!(world.sim.calls("dns2/record-remove").await, 1);
     assert_eq!(sim_records(&world.sim, &id).await.len(), 2);
 
-    world
-        .zones
-        .delete("site", &DeleteParams::default())
-        .await
-        .unwrap();
-    world
-        .vms
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "site").await;
+    world.delete::<LunaDnsZone>("site").await;
+    world.delete::<LunaVM>("web").await;
+    world.gone::<LunaDnsZone>("site").await;
     assert!(sim_zones(&world.sim).await.is_empty());
 }
 
 #[tokio::test]
 async fn import_adopts_a_zone_and_takes_over_identical_records() {
-    let world = world('d').await;
+    let world = World::start("dns", 'd').await;
     // A zone made outside the operator, with one record the spec lists and one it does not.
     let id = world
-        .api
+        .cloud()
         .dns2_zone_add("imported.example", Some(3600))
         .await
         .unwrap()
         .expect("a zone ID");
     for (name, kind, data) in [("www", "A", "192.0.2.1"), ("legacy", "TXT", "keep me")] {
         world
-            .api
+            .cloud()
             .dns2_record_add(&DnsRecordAdd {
                 zone_id: id.clone(),
                 name: name.into(),
@@ -547,7 +411,7 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
             .unwrap();
     }
     let www_id = world
-        .api
+        .cloud()
         .dns2_record_list(&id)
         .await
         .unwrap()
@@ -565,12 +429,8 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
         record("www", DnsRecordType::A, "192.0.2.1"),
         record("api", DnsRecordType::A, "192.0.2.2"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("imported", spec))
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "imported").await;
+    world.create(&zone("imported", spec)).await;
+    let ready = world.ready::<LunaDnsZone>("imported").await;
     let status = ready.status.unwrap();
     assert_eq!(status.managed.id.as_deref(), Some(id.as_str()));
     assert_eq!(
@@ -588,12 +448,8 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
     assert_eq!(status.counts.unwrap().external, 1);
 
     // Orphan: deleting the object touches nothing.
-    world
-        .zones
-        .delete("imported", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "imported").await;
+    world.delete::<LunaDnsZone>("imported").await;
+    world.gone::<LunaDnsZone>("imported").await;
     assert_eq!(world.sim.calls("dns2/record-remove").await, 0);
     assert_eq!(world.sim.calls("dns2/zone-remove").await, 0);
     assert_eq!(sim_records(&world.sim, &id).await.len(), 3);
@@ -606,23 +462,15 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
     spec.managed.management_policy = ManagementPolicy::ObserveOnly;
     spec.prune = true;
     spec.records = vec![record("new", DnsRecordType::A, "192.0.2.50")];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("watcher", spec))
-        .await
-        .unwrap();
-    let observed = wait_ready(&world, "watcher").await;
+    world.create(&zone("watcher", spec)).await;
+    let observed = world.ready::<LunaDnsZone>("watcher").await;
     assert_eq!(
         observed.status.unwrap().managed.id.as_deref(),
         Some(id.as_str())
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    world
-        .zones
-        .delete("watcher", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "watcher").await;
+    world.delete::<LunaDnsZone>("watcher").await;
+    world.gone::<LunaDnsZone>("watcher").await;
     assert_eq!(world.sim.calls("dns2/record-add").await, 3, "no write");
     assert_eq!(world.sim.calls("dns2/record-remove").await, 0);
     assert_eq!(world.sim.calls("dns2/zone-remove").await, 0);
@@ -631,7 +479,7 @@ async fn import_adopts_a_zone_and_takes_over_identical_records() {
 
 #[tokio::test]
 async fn lost_add_answers_and_a_crash_make_no_duplicate_records() {
-    let world = world('e').await;
+    let world = World::start("dns", 'e').await;
     // Every zone and record add is committed, then its answer is dropped.
     world
         .sim
@@ -648,20 +496,16 @@ async fn lost_add_answers_and_a_crash_make_no_duplicate_records() {
     spec.records = (1..=5)
         .map(|i| record(&format!("h{i}"), DnsRecordType::A, &format!("192.0.2.{i}")))
         .collect();
-    world
-        .zones
-        .create(&PostParams::default(), &zone("lossy", spec))
-        .await
-        .unwrap();
+    world.create(&zone("lossy", spec)).await;
     let sim = &world.sim;
     support::eventually(WAIT, "two add attempts", || async move {
         (sim.calls("dns2/record-add").await >= 2).then_some(())
     })
     .await;
     let mut world = world;
-    world.operator.restart();
+    world.operator_mut().restart();
     world.sim.admin_post("faults", json!({})).await;
-    let ready = wait_ready(&world, "lossy").await;
+    let ready = world.ready::<LunaDnsZone>("lossy").await;
     let status = ready.status.unwrap();
     let records = sim_records(&world.sim, status.managed.id.as_deref().unwrap()).await;
     assert_eq!(
@@ -680,7 +524,7 @@ async fn lost_add_answers_and_a_crash_make_no_duplicate_records() {
 
 #[tokio::test]
 async fn the_older_dns_form_works_the_same_way() {
-    let world = world('f').await;
+    let world = World::start("dns", 'f').await;
     let mut spec = LunaDnsZoneSpec::new("legacy.example.");
     spec.api = DnsApi::Dns;
     spec.records = vec![
@@ -688,12 +532,8 @@ async fn the_older_dns_form_works_the_same_way() {
         record("@", DnsRecordType::MX, "10 mail.legacy.example."),
         record("mail", DnsRecordType::A, "192.0.2.2"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("legacy", spec.clone()))
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "legacy").await;
+    world.create(&zone("legacy", spec.clone())).await;
+    let ready = world.ready::<LunaDnsZone>("legacy").await;
     assert_eq!(world.sim.calls("dns/zone-add").await, 1);
     assert_eq!(world.sim.calls("dns/record-add").await, 3);
     assert_eq!(world.sim.calls("dns2/record-add").await, 0);
@@ -702,15 +542,9 @@ async fn the_older_dns_form_works_the_same_way() {
 
     spec.records[0].ttl = Some(300);
     world
-        .zones
-        .patch(
-            "legacy",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"records": spec.records}})),
-        )
-        .await
-        .unwrap();
-    wait_ready(&world, "legacy").await;
+        .patch_spec::<LunaDnsZone>("legacy", json!({"records": spec.records}))
+        .await;
+    world.ready::<LunaDnsZone>("legacy").await;
     assert_eq!(world.sim.calls("dns/record-remove").await, 1);
     assert_eq!(world.sim.calls("dns/record-add").await, 4);
     let records = sim_records(&world.sim, &id).await;
@@ -722,7 +556,7 @@ async fn the_older_dns_form_works_the_same_way() {
     );
 
     let error = world
-        .zones
+        .api::<LunaDnsZone>()
         .patch(
             "legacy",
             &PatchParams::default(),
@@ -732,12 +566,8 @@ async fn the_older_dns_form_works_the_same_way() {
         .expect_err("api change rejected");
     assert!(error.to_string().contains("api is immutable"), "{error}");
 
-    world
-        .zones
-        .delete("legacy", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_gone(&world, "legacy").await;
+    world.delete::<LunaDnsZone>("legacy").await;
+    world.gone::<LunaDnsZone>("legacy").await;
     assert_eq!(world.sim.calls("dns/zone-remove").await, 1);
     assert!(sim_zones(&world.sim).await.is_empty());
 }
@@ -874,18 +704,14 @@ async fn the_apiserver_checks_each_record_type() {
 
 #[tokio::test]
 async fn a_record_removed_outside_comes_back_on_the_next_read() {
-    let world = world('g').await;
+    let world = World::start("dns", 'g').await;
     let mut spec = LunaDnsZoneSpec::new("drift.example.");
     spec.records = vec![
         record("www", DnsRecordType::A, "192.0.2.1"),
         record("api", DnsRecordType::A, "192.0.2.2"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("drift", spec))
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "drift").await;
+    world.create(&zone("drift", spec)).await;
+    let ready = world.ready::<LunaDnsZone>("drift").await;
     let status = ready.status.unwrap();
     let id = status.managed.id.unwrap();
     let www = status
@@ -897,9 +723,9 @@ async fn a_record_removed_outside_comes_back_on_the_next_read() {
         .clone();
 
     // Someone deletes the operator's record; a requested reconcile reads the zone again.
-    world.api.dns2_record_remove(&id, &www).await.unwrap();
+    world.cloud().dns2_record_remove(&id, &www).await.unwrap();
     world
-        .zones
+        .api::<LunaDnsZone>()
         .patch(
             "drift",
             &PatchParams::default(),
@@ -917,18 +743,16 @@ async fn a_record_removed_outside_comes_back_on_the_next_read() {
     })
     .await;
     assert_eq!(world.sim.calls("dns2/record-add").await, 3);
-    let zones = world.zones.clone();
-    let again = support::eventually(WAIT, "the request acknowledged", || {
-        let zones = zones.clone();
-        async move {
-            let zone = zones.get("drift").await.ok()?;
-            let status = zone.status.clone()?;
-            (status.managed.last_reconcile_request.as_deref() == Some("2030-01-01T00:00:00Z")
-                && is_condition_true(&status.managed.conditions, "Ready"))
-            .then_some(status)
-        }
-    })
-    .await;
+    let again = world
+        .until::<LunaDnsZone>("drift", "the request acknowledged", |zone| {
+            zone.status.as_ref().is_some_and(|status| {
+                status.managed.last_reconcile_request.as_deref() == Some("2030-01-01T00:00:00Z")
+                    && is_condition_true(&status.managed.conditions, "Ready")
+            })
+        })
+        .await
+        .status
+        .unwrap();
     let new_www = again.records.iter().find(|r| r.name == "www").unwrap();
     assert_ne!(new_www.id, www, "a new record, with its new ID");
     assert_eq!(again.records.len(), 2);
@@ -936,28 +760,20 @@ async fn a_record_removed_outside_comes_back_on_the_next_read() {
 
 #[tokio::test]
 async fn a_record_the_api_refuses_is_reported_without_a_hot_loop() {
-    let world = world('h').await;
+    let world = World::start("dns", 'h').await;
     let mut spec = LunaDnsZoneSpec::new("refused.example.");
     // Nine groups: the schema's quick check lets it through, the API refuses it.
     spec.records = vec![
         record("ok", DnsRecordType::A, "192.0.2.1"),
         record("v6", DnsRecordType::AAAA, "1:2:3:4:5:6:7::8:9"),
     ];
-    world
-        .zones
-        .create(&PostParams::default(), &zone("refused", spec.clone()))
-        .await
-        .unwrap();
-    let zones = world.zones.clone();
-    let refused = support::eventually(WAIT, "RecordRejected", || {
-        let zones = zones.clone();
-        async move {
-            let zone = zones.get("refused").await.ok()?;
-            let synced = condition(&zone, "Synced")?;
-            (synced.status == "False" && synced.reason == "RecordRejected").then_some(zone)
-        }
-    })
-    .await;
+    world.create(&zone("refused", spec.clone())).await;
+    let refused = world
+        .until::<LunaDnsZone>("refused", "Synced=False RecordRejected", |zone| {
+            condition(zone, "Synced")
+                .is_some_and(|synced| synced.status == "False" && synced.reason == "RecordRejected")
+        })
+        .await;
     let message = condition(&refused, "Synced").unwrap().message.clone();
     assert!(message.contains("v6 AAAA 1:2:3:4:5:6:7::8:9"), "{message}");
     assert!(message.contains("invalid"), "the API's message: {message}");
@@ -982,15 +798,9 @@ async fn a_record_the_api_refuses_is_reported_without_a_hot_loop() {
     // Fixing the spec fixes the zone.
     spec.records[1].data = Some("2001:db8::9".into());
     world
-        .zones
-        .patch(
-            "refused",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"records": spec.records}})),
-        )
-        .await
-        .unwrap();
-    let fixed = wait_ready(&world, "refused").await;
+        .patch_spec::<LunaDnsZone>("refused", json!({"records": spec.records}))
+        .await;
+    let fixed = world.ready::<LunaDnsZone>("refused").await;
     assert!(is_condition_true(
         &fixed.status.as_ref().unwrap().managed.conditions,
         "Synced"
@@ -1000,10 +810,8 @@ async fn a_record_the_api_refuses_is_reported_without_a_hot_loop() {
 
 #[tokio::test]
 async fn a_floating_ip_ref_record_uses_the_address() {
-    let world = world('i').await;
-    let client = support::client().await;
-    let namespace = world.zones.namespace().unwrap().to_owned();
-    let floating: Api<LunaFloatingIP> = Api::namespaced(client, &namespace);
+    let world = World::start("dns", 'i').await;
+    let floating: Api<LunaFloatingIP> = world.api();
     let mut spec = LunaDnsZoneSpec::new("fip.example.");
     spec.records = vec![DnsRecordSpec {
         name: "ip".into(),
@@ -1013,22 +821,14 @@ async fn a_floating_ip_ref_record_uses_the_address() {
         floating_ip_ref: Some(LocalObjectReference::new("fip")),
         ttl: None,
     }];
+    world.create(&zone("fip", spec)).await;
     world
-        .zones
-        .create(&PostParams::default(), &zone("fip", spec))
-        .await
-        .unwrap();
-    let zones = world.zones.clone();
-    support::eventually(WAIT, "waiting for the floating IP", || {
-        let zones = zones.clone();
-        async move {
-            let zone = zones.get("fip").await.ok()?;
-            let ready = condition(&zone, "Ready")?;
-            (ready.reason == "WaitingForReferences" && ready.message.contains("LunaFloatingIP"))
-                .then_some(())
-        }
-    })
-    .await;
+        .until::<LunaDnsZone>("fip", "waiting for the floating IP", |zone| {
+            condition(zone, "Ready").is_some_and(|ready| {
+                ready.reason == "WaitingForReferences" && ready.message.contains("LunaFloatingIP")
+            })
+        })
+        .await;
 
     floating
         .create(
@@ -1051,12 +851,15 @@ async fn a_floating_ip_ref_record_uses_the_address() {
         set_address(&floating, "203.0.113.77").await;
         manual = true;
     }
-    let address = support::eventually(WAIT, "an address", || {
-        let floating = floating.clone();
-        async move { floating.get("fip").await.ok()?.status?.address }
-    })
-    .await;
-    let ready = wait_ready(&world, "fip").await;
+    let address = world
+        .until::<LunaFloatingIP>("fip", "an address", |ip| {
+            ip.status.as_ref().is_some_and(|s| s.address.is_some())
+        })
+        .await
+        .status
+        .and_then(|s| s.address)
+        .unwrap();
+    let ready = world.ready::<LunaDnsZone>("fip").await;
     let id = ready.status.unwrap().managed.id.unwrap();
     let records = sim_records(&world.sim, &id).await;
     assert!(has_record(&records, "ip", "A", &address), "{records:?}");

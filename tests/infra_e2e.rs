@@ -7,162 +7,23 @@ mod support;
 use std::time::Duration;
 
 use kube::{
-    Api, Resource,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    Api,
+    api::{DeleteParams, Patch, PatchParams},
 };
-use lunanode_operator::{
-    api::{
-        common::{
-            Condition, DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource,
-            is_condition_true,
-        },
-        floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
-        network::{LunaNetwork, LunaNetworkSpec},
-        vm::{LunaVM, LunaVMSpec},
-        volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
+use lunanode_operator::api::{
+    common::{
+        DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource, is_condition_true,
     },
-    lunanode::Client,
+    floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
+    network::{LunaNetwork, LunaNetworkSpec},
+    vm::{LunaVM, LunaVMSpec},
+    volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::World;
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = Duration::from_secs(120);
-
-struct World {
-    client: kube::Client,
-    ns: String,
-    sim: Simulator,
-    account: (String, String),
-    operator: Operator,
-}
-
-async fn world(tag: char) -> World {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, &format!("infra-{tag}")).await;
-    let account = test_account(tag);
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns],
-    );
-    World {
-        client,
-        ns,
-        sim,
-        account,
-        operator,
-    }
-}
-
-impl World {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    /// A client of the simulator, for objects made outside the operator.
-    fn cloud(&self) -> Client {
-        support::processes::cloud_client(&self.sim.endpoint(), &self.account)
-    }
-
-    async fn create<K>(&self, object: &K)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::Serialize
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        self.api::<K>()
-            .create(&PostParams::default(), object)
-            .await
-            .expect("create");
-    }
-
-    async fn delete<K>(&self, name: &str)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        self.api::<K>()
-            .delete(name, &DeleteParams::default())
-            .await
-            .expect("delete");
-    }
-
-    async fn patch_spec<K>(&self, name: &str, spec: Value)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        self.api::<K>()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": spec })),
-            )
-            .await
-            .expect("patch");
-    }
-
-    /// Waits until `name` is Ready for its current generation.
-    async fn ready<K: ManagedResource>(&self, name: &str) -> K {
-        let api = self.api::<K>();
-        support::eventually(WAIT, &format!("{name} Ready"), || {
-            let api = api.clone();
-            async move {
-                let object = api.get(name).await.ok()?;
-                (is_condition_true(object.conditions(), "Ready")
-                    && object.observed_generation() == object.meta().generation)
-                    .then_some(object)
-            }
-        })
-        .await
-    }
-
-    /// Waits until `name` has a condition matching `check`.
-    async fn condition<K: ManagedResource>(
-        &self,
-        name: &str,
-        what: &str,
-        check: impl Fn(&Condition) -> bool,
-    ) -> Condition {
-        let api = self.api::<K>();
-        let check = &check;
-        support::eventually(WAIT, what, || {
-            let api = api.clone();
-            async move {
-                let object = api.get(name).await.ok()?;
-                object.conditions().iter().find(|c| check(c)).cloned()
-            }
-        })
-        .await
-    }
-
-    async fn gone<K: ManagedResource>(&self, name: &str) {
-        let api = self.api::<K>();
-        support::eventually(WAIT, &format!("{name} deleted"), || {
-            let api = api.clone();
-            async move { api.get_opt(name).await.ok()?.is_none().then_some(()) }
-        })
-        .await;
-    }
-
-    async fn count(&self, key: &str) -> usize {
-        self.sim.objects(key).await.len()
-    }
-}
+const WAIT: Duration = support::wait::WAIT;
 
 fn status_id<K: ManagedResource>(object: &K) -> String {
     object.status_id().expect("a cloud id").to_owned()
@@ -170,7 +31,7 @@ fn status_id<K: ManagedResource>(object: &K) -> String {
 
 #[tokio::test]
 async fn network_is_used_by_reference_and_protected_while_in_use() {
-    let world = world('n').await;
+    let world = World::start("infra", 'n').await;
     world
         .create(&LunaNetwork::new(
             "backend",
@@ -211,15 +72,19 @@ async fn network_is_used_by_reference_and_protected_while_in_use() {
         })
         .await;
     assert!(in_use.message.contains("LunaVM"), "{}", in_use.message);
-    assert_eq!(world.count("networks").await, 1, "not deleted while in use");
+    assert_eq!(
+        world.sim.objects("networks").await.len(),
+        1,
+        "not deleted while in use"
+    );
     assert_eq!(world.sim.calls("network/delete").await, 0);
 
     // Once the VM is gone, the network goes too.
     world.delete::<LunaVM>("app").await;
     world.gone::<LunaVM>("app").await;
     world.gone::<LunaNetwork>("backend").await;
-    assert_eq!(world.count("networks").await, 0);
-    assert_eq!(world.count("vms").await, 0);
+    assert_eq!(world.sim.objects("networks").await.len(), 0);
+    assert_eq!(world.sim.objects("vms").await.len(), 0);
     assert_eq!(world.sim.calls("network/create").await, 1);
 
     // Import: a network made outside the operator is adopted, and deleted with the object.
@@ -243,12 +108,12 @@ async fn network_is_used_by_reference_and_protected_while_in_use() {
     );
     world.delete::<LunaNetwork>("adopted").await;
     world.gone::<LunaNetwork>("adopted").await;
-    assert_eq!(world.count("networks").await, 0, "nothing left");
+    assert_eq!(world.sim.objects("networks").await.len(), 0, "nothing left");
 }
 
 #[tokio::test]
 async fn floating_ip_attaches_by_reference_and_is_released() {
-    let world = world('f').await;
+    let world = World::start("infra", 'f').await;
     world
         .create(&LunaVM::new(
             "web",
@@ -313,8 +178,12 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
     world.delete::<LunaFloatingIP>("public").await;
     world.gone::<LunaFloatingIP>("public").await;
     world.gone::<LunaVM>("web").await;
-    assert_eq!(world.count("floating_ips").await, 0, "nothing left");
-    assert_eq!(world.count("vms").await, 0);
+    assert_eq!(
+        world.sim.objects("floating_ips").await.len(),
+        0,
+        "nothing left"
+    );
+    assert_eq!(world.sim.objects("vms").await.len(), 0);
 
     // Import and Orphan: an address allocated outside is adopted, then kept on delete.
     let cloud = world.cloud();
@@ -335,7 +204,7 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
     world.delete::<LunaFloatingIP>("kept").await;
     world.gone::<LunaFloatingIP>("kept").await;
     assert_eq!(
-        world.count("floating_ips").await,
+        world.sim.objects("floating_ips").await.len(),
         1,
         "Orphan keeps the address"
     );
@@ -348,7 +217,7 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
 
 #[tokio::test]
 async fn vm_takes_its_address_from_a_floating_ip_reference() {
-    let world = world('r').await;
+    let world = World::start("infra", 'r').await;
     world
         .create(&LunaFloatingIP::new("addr", LunaFloatingIPSpec::new()))
         .await;
@@ -370,16 +239,12 @@ async fn vm_takes_its_address_from_a_floating_ip_reference() {
         "the VM's public IP is the LunaFloatingIP's address"
     );
     let vm_id = status_id(&vm);
-    support::eventually(WAIT, "the LunaFloatingIP reports the attachment", || {
-        let api = world.api::<LunaFloatingIP>();
-        let vm_id = vm_id.clone();
-        async move {
-            let ip = api.get("addr").await.ok()?;
-            let attached = ip.status?.at_provider?.attached_id;
-            (attached.as_deref() == Some(vm_id.as_str())).then_some(())
-        }
-    })
-    .await;
+    world
+        .until::<LunaFloatingIP>("addr", "the LunaFloatingIP reports the attachment", |ip| {
+            let attached = ip.status.as_ref().and_then(|s| s.at_provider.as_ref());
+            attached.and_then(|at| at.attached_id.as_deref()) == Some(vm_id.as_str())
+        })
+        .await;
 
     // The address is held by the VM: its deletion waits until the VM lets go; deleting the VM
     // keeps the address (detached first), and then the address goes.
@@ -391,7 +256,11 @@ async fn vm_takes_its_address_from_a_floating_ip_reference() {
     world.delete::<LunaVM>("web").await;
     world.gone::<LunaVM>("web").await;
     world.gone::<LunaFloatingIP>("addr").await;
-    assert_eq!(world.count("floating_ips").await, 0, "nothing left");
+    assert_eq!(
+        world.sim.objects("floating_ips").await.len(),
+        0,
+        "nothing left"
+    );
     assert_eq!(
         world.sim.calls("floating/delete").await,
         1,
@@ -401,7 +270,7 @@ async fn vm_takes_its_address_from_a_floating_ip_reference() {
 
 #[tokio::test]
 async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
-    let world = world('v').await;
+    let world = World::start("infra", 'v').await;
     world
         .create(&LunaVM::new("db", LunaVMSpec::new("vol-db", "m.1", IMAGE)))
         .await;
@@ -417,14 +286,13 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
     let at = volume.status.clone().unwrap().at_provider.unwrap();
     assert_eq!(at.attached_to.as_deref(), Some(vm_id.as_str()));
     assert_eq!(at.size, Some(10));
-    let vm: LunaVM = support::eventually(WAIT, "the VM lists the volume", || {
-        let api = world.api::<LunaVM>();
-        async move {
-            let vm = api.get("db").await.ok()?;
-            (vm.status.as_ref()?.attached_volumes == vec!["data".to_owned()]).then_some(vm)
-        }
-    })
-    .await;
+    let vm: LunaVM = world
+        .until("db", "the VM lists the volume", |vm: &LunaVM| {
+            vm.status
+                .as_ref()
+                .is_some_and(|status| status.attached_volumes == vec!["data".to_owned()])
+        })
+        .await;
     assert_eq!(vm.status.unwrap().attached_volumes, vec!["data"]);
     let listed = world.sim.objects("volumes").await;
     assert_eq!(listed.len(), 1);
@@ -461,24 +329,16 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
     world
         .patch_spec::<LunaVolume>("data", json!({"attachTo": {"vmRef": {"name": "db2"}}}))
         .await;
-    let moved: LunaVolume = support::eventually(WAIT, "volume moved", || {
-        let api = world.api::<LunaVolume>();
-        let second_id = second_id.clone();
-        async move {
-            let volume = api.get("data").await.ok()?;
+    let moved: LunaVolume = world
+        .until("data", "volume moved", |volume: &LunaVolume| {
             let attached = volume
                 .status
-                .as_ref()?
-                .at_provider
-                .as_ref()?
-                .attached_to
-                .clone();
-            (attached.as_deref() == Some(second_id.as_str())
-                && is_condition_true(volume.conditions(), "Ready"))
-            .then_some(volume)
-        }
-    })
-    .await;
+                .as_ref()
+                .and_then(|status| status.at_provider.as_ref())
+                .and_then(|at| at.attached_to.as_deref());
+            attached == Some(second_id.as_str()) && is_condition_true(volume.conditions(), "Ready")
+        })
+        .await;
     assert_eq!(status_id(&moved), volume_id, "the same volume");
     assert_eq!(world.sim.calls("volume/detach").await, 1);
     assert_eq!(world.sim.calls("volume/attach").await, 2);
@@ -490,8 +350,8 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
     world.gone::<LunaVolume>("data").await;
     world.gone::<LunaVM>("db2").await;
     world.gone::<LunaVM>("db").await;
-    assert_eq!(world.count("volumes").await, 0, "nothing left");
-    assert_eq!(world.count("vms").await, 0, "nothing left");
+    assert_eq!(world.sim.objects("volumes").await.len(), 0, "nothing left");
+    assert_eq!(world.sim.objects("vms").await.len(), 0, "nothing left");
     let deletes = world.sim.calls("volume/delete").await;
     assert_eq!(deletes, 1, "one delete call, no retry loop");
     assert!(world.sim.calls("volume/detach").await <= 2);
@@ -522,12 +382,12 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
     );
     world.delete::<LunaVolume>("adopted").await;
     world.gone::<LunaVolume>("adopted").await;
-    assert_eq!(world.count("volumes").await, 0, "nothing left");
+    assert_eq!(world.sim.objects("volumes").await.len(), 0, "nothing left");
 }
 
 #[tokio::test]
 async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
-    let world = world('m').await;
+    let world = World::start("infra", 'm').await;
     let mut spec = LunaVolumeSpec::new("orphan-data", 10);
     spec.attach_to = Some(VolumeAttachment::vm_ref("nowhere"));
     world.create(&LunaVolume::new("lost", spec)).await;
@@ -574,7 +434,7 @@ async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
 
 #[tokio::test]
 async fn lost_create_answers_and_a_crash_still_make_one_of_each() {
-    let mut world = world('c').await;
+    let mut world = World::start("infra", 'c').await;
     // Every create is carried out, then its answer is dropped.
     world
         .sim
@@ -608,30 +468,42 @@ async fn lost_create_answers_and_a_crash_still_make_one_of_each() {
     })
     .await;
     // Crash the operator while the answers are lost, then let the API behave again.
-    world.operator.restart();
+    world.operator_mut().restart();
     world.sim.admin_post("faults", json!({})).await;
     let _: LunaVolume = world.ready("once").await;
     let _: LunaFloatingIP = world.ready("once").await;
     let _: LunaNetwork = world.ready("once").await;
-    assert_eq!(world.count("volumes").await, 1, "exactly one volume");
-    assert_eq!(world.count("floating_ips").await, 1, "exactly one address");
-    assert_eq!(world.count("networks").await, 1, "exactly one network");
+    assert_eq!(
+        world.sim.objects("volumes").await.len(),
+        1,
+        "exactly one volume"
+    );
+    assert_eq!(
+        world.sim.objects("floating_ips").await.len(),
+        1,
+        "exactly one address"
+    );
+    assert_eq!(
+        world.sim.objects("networks").await.len(),
+        1,
+        "exactly one network"
+    );
     world.delete::<LunaVolume>("once").await;
     world.delete::<LunaFloatingIP>("once").await;
     world.delete::<LunaNetwork>("once").await;
     world.gone::<LunaVolume>("once").await;
     world.gone::<LunaFloatingIP>("once").await;
     world.gone::<LunaNetwork>("once").await;
-    assert_eq!(world.count("volumes").await, 0);
-    assert_eq!(world.count("floating_ips").await, 0);
-    assert_eq!(world.count("networks").await, 0);
+    assert_eq!(world.sim.objects("volumes").await.len(), 0);
+    assert_eq!(world.sim.objects("floating_ips").await.len(), 0);
+    assert_eq!(world.sim.objects("networks").await.len(), 0);
 }
 
 #[tokio::test]
 async fn objects_deleted_with_their_credentials_secret_still_clean_up() {
     // `kubectl delete -f` of a folder that holds the Secret and the objects deletes the Secret
     // first: the cloud objects must still go, not stay with their finalizers stuck.
-    let world = world('s').await;
+    let world = World::start("infra", 's').await;
     world
         .create(&LunaVolume::new(
             "data",
@@ -646,5 +518,9 @@ async fn objects_deleted_with_their_credentials_secret_still_clean_up() {
         .unwrap();
     world.delete::<LunaVolume>("data").await;
     world.gone::<LunaVolume>("data").await;
-    assert_eq!(world.count("volumes").await, 0, "the volume was deleted");
+    assert_eq!(
+        world.sim.objects("volumes").await.len(),
+        0,
+        "the volume was deleted"
+    );
 }

@@ -22,14 +22,18 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use k8s_openapi::api::{core::v1::Event as CoreEvent, events::v1::Event};
 use kube::{
-    Api, Client,
-    api::{ListParams, Patch, PatchParams, PostParams},
+    Api,
+    api::{ApiResource, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::vm::LunaVM;
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::{
+    World,
+    processes::test_account,
+    secrets::{Shown, connection_passwords, find_secrets, shown_by_operator},
+    wait,
+};
 
 const WAIT: Duration = Duration::from_secs(120);
 const SHARED_NAME: &str = "team-credentials";
@@ -61,28 +65,9 @@ fn condition(vm: &LunaVM, type_: &str) -> Option<(String, String, String)> {
         .map(|c| (c.status.to_string(), c.reason.clone(), c.message.clone()))
 }
 
-async fn wait_for(
-    api: &Api<LunaVM>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&LunaVM) -> bool,
-) -> LunaVM {
-    let check = &check;
-    support::eventually(WAIT, &format!("{name}: {what}"), || async move {
-        let vm = api.get(name).await.ok()?;
-        (check(&vm) && vm.status.as_ref()?.managed.observed_generation == vm.metadata.generation)
-            .then_some(vm)
-    })
-    .await
-}
-
 fn credentials_refused(vm: &LunaVM) -> bool {
     matches!(condition(vm, "Ready"), Some((status, reason, _))
         if status == "False" && reason.starts_with("Credentials"))
-}
-
-fn ready(vm: &LunaVM) -> bool {
-    matches!(condition(vm, "Ready"), Some((status, _, _)) if status == "True")
 }
 
 /// Hostnames of the VMs of one simulator account.
@@ -105,31 +90,24 @@ fn total_calls(stats: &Value) -> u64 {
 
 #[tokio::test]
 async fn a_namespace_never_uses_another_namespaces_credentials() {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns_a = support::namespace(&client, "isolation-a").await;
-    let ns_b = support::namespace(&client, "isolation-b").await;
+    // The world is namespace B, with account B's Secret; the simulator holds account A too.
     let account_a = test_account('i');
-    let account_b = test_account('j');
-    let sim = Simulator::start(
-        &account_a,
-        &[
-            "--build-seconds",
-            "2",
-            "--api-id",
-            &account_b.0,
-            "--api-key",
-            &account_b.1,
-        ],
+    let world = World::setup("isolation-b", 'j')
+        .second_account(&account_a)
+        .credentials(SHARED_NAME)
+        .all_namespaces()
+        .operator_args(&["--log-level", "debug"])
+        .start()
+        .await;
+    let (client, ns_b, account_b) = (
+        world.client.clone(),
+        world.ns.clone(),
+        world.account.clone(),
     );
-    support::credentials_secret(&client, &ns_b, SHARED_NAME, &account_b.0, &account_b.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--log-level", "debug"],
-    );
+    let ns_a = support::namespace(&client, "isolation-a").await;
+    let (sim, operator) = (&world.sim, world.operator());
     let vms_a: Api<LunaVM> = Api::namespaced(client.clone(), &ns_a);
-    let vms_b: Api<LunaVM> = Api::namespaced(client.clone(), &ns_b);
+    let vms_b: Api<LunaVM> = world.api();
 
     // 1. A's objects name a Secret that only B has.
     let by_name: LunaVM =
@@ -158,11 +136,8 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
         "{strict}"
     );
     // ... and without it the API server drops the field.
-    let dynamic: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        &ns_a,
-        &kube::api::ApiResource::erase::<LunaVM>(&()),
-    );
+    let dynamic: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns_a, &ApiResource::erase::<LunaVM>(&()));
     let stored = dynamic
         .create(
             &PostParams::default(),
@@ -177,7 +152,10 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     );
     let mut refused = Vec::new();
     for name in ["a-by-name", "a-with-namespace"] {
-        let vm = wait_for(&vms_a, name, "a credentials condition", credentials_refused).await;
+        let vm = wait::until(&vms_a, name, "a credentials condition", WAIT, |vm| {
+            credentials_refused(vm) && wait::generation_observed(vm)
+        })
+        .await;
         let (_, reason, message) = condition(&vm, "Ready").unwrap();
         assert!(
             message.contains(&format!("{ns_a}/{SHARED_NAME}")) && message.contains("not found"),
@@ -197,7 +175,7 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     let owner: LunaVM =
         serde_json::from_value(lunavm("b-owner", json!({"name": SHARED_NAME}))).unwrap();
     vms_b.create(&PostParams::default(), &owner).await.unwrap();
-    wait_for(&vms_b, "b-owner", "Ready", ready).await;
+    wait::ready(&vms_b, "b-owner", WAIT).await;
     let creates_before = sim.calls("vm/create").await;
     for name in ["a-by-name", "a-with-namespace"] {
         vms_a
@@ -236,7 +214,14 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     // 3. A's own Secret of that name appears: A's objects use it, and only it.
     support::credentials_secret(&client, &ns_a, SHARED_NAME, &account_a.0, &account_a.1).await;
     for name in ["a-by-name", "a-with-namespace"] {
-        wait_for(&vms_a, name, "Ready with A's own Secret", ready).await;
+        wait::until(
+            &vms_a,
+            name,
+            "Ready with A's own Secret",
+            WAIT,
+            wait::is_ready,
+        )
+        .await;
     }
     let state = sim.state().await;
     assert_eq!(
@@ -254,7 +239,12 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     );
 
     // Neither key, nor any VM password, shows anywhere the operator speaks.
-    let shown = shown_by_operator(&client, &[ns_a.clone(), ns_b.clone()], &operator).await;
+    let lunavms = [ApiResource::erase::<LunaVM>(&())];
+    let shown = shown_by_operator(&client, &[ns_a.clone(), ns_b.clone()], &lunavms, operator).await;
+    assert!(
+        operator.logs().contains("DEBUG"),
+        "the operator logs at debug level"
+    );
     let mut secrets = vec![
         ("A's api key".to_owned(), account_a.1.clone()),
         ("B's api key".to_owned(), account_b.1.clone()),
@@ -265,9 +255,9 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     }
     reported.sort();
     // Each password went through the operator, into the VM's connection Secret.
-    let (client_ref, a, b) = (&client, &ns_a, &ns_b);
+    let (client_ref, namespaces) = (&client, &[ns_a.clone(), ns_b.clone()]);
     let mut written = support::eventually(WAIT, "three connection Secrets", || async move {
-        let found = connection_passwords(client_ref, &[a, b]).await;
+        let found = connection_passwords(client_ref, namespaces).await;
         (found.len() == 3).then_some(found)
     })
     .await;
@@ -292,104 +282,12 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
     assert!(leaks.is_empty(), "secrets shown: {leaks:#?}");
 }
 
-// ------------------------------------------------------------------------------------------
-// The secrets grep (the same as in tests/bad_input.rs).
-// ------------------------------------------------------------------------------------------
-
-/// One thing the operator shows to the outside world.
-struct Shown {
-    what: String,
-    text: String,
-}
-
-/// The operator's logs, the Events (both APIs) and the LunaVMs in `namespaces`, and
-/// `/metrics`.
-async fn shown_by_operator(
-    client: &Client,
-    namespaces: &[String],
-    operator: &Operator,
-) -> Vec<Shown> {
-    let mut shown = vec![Shown {
-        what: "operator logs".into(),
-        text: operator.logs(),
-    }];
-    for namespace in namespaces {
-        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-        let core: Api<CoreEvent> = Api::namespaced(client.clone(), namespace);
-        let vms: Api<LunaVM> = Api::namespaced(client.clone(), namespace);
-        let texts = [
-            serde_json::to_string(&events.list(&ListParams::default()).await.unwrap().items),
-            serde_json::to_string(&core.list(&ListParams::default()).await.unwrap().items),
-            serde_json::to_string(&vms.list(&ListParams::default()).await.unwrap().items),
-        ];
-        for (what, text) in ["Events", "core Events", "LunaVMs"].iter().zip(texts) {
-            shown.push(Shown {
-                what: format!("{what} in {namespace}"),
-                text: text.unwrap(),
-            });
-        }
-    }
-    let address = operator.metrics_address().await;
-    let metrics = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    shown.push(Shown {
-        what: "/metrics".into(),
-        text: metrics,
-    });
-    assert!(
-        operator.logs().contains("DEBUG"),
-        "the operator logs at debug level"
-    );
-    shown
-}
-
-/// Where any secret, or any 32 characters of one, shows.
-fn find_secrets(shown: &[Shown], secrets: &[(String, String)]) -> Vec<String> {
-    const WINDOW: usize = 32;
-    let mut found = Vec::new();
-    for (label, secret) in secrets {
-        let chars: Vec<char> = secret.chars().collect();
-        let needles: BTreeSet<String> = if chars.len() > WINDOW {
-            (0..=chars.len() - WINDOW)
-                .map(|start| chars[start..start + WINDOW].iter().collect())
-                .collect()
-        } else {
-            BTreeSet::from([secret.clone()])
-        };
-        for place in shown {
-            if let Some(needle) = needles.iter().find(|n| place.text.contains(n.as_str())) {
-                found.push(format!("{label} shows in {} ({needle:?})", place.what));
-            }
-        }
-    }
-    found
-}
-
-/// The passwords in the connection Secrets of `namespaces`.
-async fn connection_passwords(client: &Client, namespaces: &[&String]) -> Vec<String> {
-    let mut found = Vec::new();
-    for namespace in namespaces {
-        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-            Api::namespaced(client.clone(), namespace);
-        for secret in secrets.list(&ListParams::default()).await.unwrap() {
-            if let Some(password) = secret.data.as_ref().and_then(|data| data.get("password")) {
-                found.push(String::from_utf8_lossy(&password.0).into_owned());
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn the_secret_grep_finds_pieces() {
-    let shown = [Shown {
-        what: "logs".into(),
-        text: format!("x {} y", &"0123456789abcdefghijklmnopqrstuvwxyz"[3..36]),
-    }];
+    let shown = [Shown::new(
+        "logs",
+        format!("x {} y", &"0123456789abcdefghijklmnopqrstuvwxyz"[3..36]),
+    )];
     let secrets = [(
         "key".to_owned(),
         "0123456789abcdefghijklmnopqrstuvwxyz".to_owned(),

@@ -9,30 +9,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, api::PostParams};
-use lunanode_operator::api::{
-    common::is_condition_true,
-    vm::{LunaVM, LunaVMSpec},
-};
-use support::processes::{Operator, Simulator, test_account};
+use lunanode_operator::api::vm::{LunaVM, LunaVMSpec};
+use support::{World, wait};
 
 const LEASE_SECONDS: u64 = 4;
-
-async fn ready(vms: &Api<LunaVM>, name: &str) {
-    let vms = vms.clone();
-    let name = name.to_owned();
-    support::eventually(Duration::from_secs(90), &format!("{name} Ready"), || {
-        let vms = vms.clone();
-        let name = name.clone();
-        async move {
-            let vm = vms.get(&name).await.ok()?;
-            vm.status
-                .as_ref()
-                .is_some_and(|status| is_condition_true(&status.managed.conditions, "Ready"))
-                .then_some(())
-        }
-    })
-    .await;
-}
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases
@@ -45,30 +25,21 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 
 #[tokio::test]
 async fn only_the_leader_writes_and_a_standby_takes_over() {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, "leader").await;
-    let account = test_account('h');
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+    // Two operators, each started here.
+    let world = World::setup("leader", 'h').without_operator().start().await;
+    let sim = &world.sim;
     let lease_seconds = LEASE_SECONDS.to_string();
     let start = |name: &str| {
-        Operator::start(
-            &support::control_plane().kubeconfig,
-            &sim.endpoint(),
-            &[
-                "--namespace",
-                &ns,
-                "--leader-elect",
-                "--lease-duration-seconds",
-                &lease_seconds,
-                "--instance",
-                name,
-            ],
-        )
+        world.start_operator(&[
+            "--leader-elect",
+            "--lease-duration-seconds",
+            &lease_seconds,
+            "--instance",
+            name,
+        ])
     };
     let mut first = start("replica-a");
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let leases: Api<Lease> = world.api();
     let leader = support::eventually(Duration::from_secs(30), "a leader", || {
         let leases = leases.clone();
         async move { holder(&leases).await }
@@ -78,7 +49,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     let mut second = start("replica-b");
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let vms: Api<LunaVM> = Api::namespaced(client.clone(), &ns);
+    let vms: Api<LunaVM> = world.api();
     let image = "Ubuntu 22.04 64-bit (template)";
     vms.create(
         &PostParams::default(),
@@ -86,7 +57,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     )
     .await
     .unwrap();
-    ready(&vms, "one").await;
+    wait::ready(&vms, "one", wait::WAIT).await;
     assert!(
         first.logs().contains("creating LunaVM"),
         "the leader creates"
@@ -117,8 +88,8 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
         handover < Duration::from_secs(3 * LEASE_SECONDS + 5),
         "handover within the lease duration (plus renew slack): {handover:?}"
     );
-    ready(&vms, "two").await;
-    ready(&vms, "one").await;
+    wait::ready(&vms, "two", wait::WAIT).await;
+    wait::ready(&vms, "one", wait::WAIT).await;
     let state = sim.state().await;
     let count = state.to_string().matches("\"hostname\":\"one\"").count()
         + state.to_string().matches("\"hostname\":\"two\"").count();

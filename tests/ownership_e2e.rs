@@ -8,182 +8,69 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION, is_condition_true},
+    common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION},
     network::{LunaNetwork, LunaNetworkSpec},
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec},
 };
-use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
-use support::processes::{Operator, Simulator, cloud_client, test_account};
+use support::{
+    World,
+    processes::{cloud_client, test_account},
+    wait::{self, Object},
+};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = Duration::from_secs(120);
+const WAIT: Duration = wait::WAIT;
 
-/// One test's world: namespace, simulator (with a second account), operator.
-struct World {
-    client: kube::Client,
-    ns: String,
-    sim: Simulator,
-    account: (String, String),
-    second: (String, String),
-    _operator: Operator,
-}
-
+/// One test's world, with a second account on the simulator (the tag in upper case).
 async fn world(tag: char) -> World {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, &format!("own-{tag}")).await;
-    let account = test_account(tag);
-    let second = test_account(tag.to_ascii_uppercase());
-    let sim = Simulator::start(
-        &account,
-        &[
-            "--build-seconds",
-            "2",
-            "--api-id",
-            &second.0,
-            "--api-key",
-            &second.1,
-        ],
-    );
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns],
-    );
-    World {
-        client,
-        ns,
-        sim,
-        account,
-        second,
-        _operator: operator,
-    }
+    World::setup("own", tag)
+        .second_account(&test_account(tag.to_ascii_uppercase()))
+        .start()
+        .await
 }
 
-impl World {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    async fn vm_ids(&self, account: &(String, String), hostname: &str) -> Vec<String> {
-        let client = cloud_client(&self.sim.endpoint(), account);
-        let mut ids: Vec<String> = client
-            .vm_list()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|vm| vm.hostname.eq_ignore_ascii_case(hostname))
-            .map(|vm| vm.vm_id)
-            .collect();
-        ids.sort();
-        ids
-    }
+/// The IDs of the VMs of `account` named `hostname`.
+async fn vm_ids(world: &World, account: &(String, String), hostname: &str) -> Vec<String> {
+    let client = cloud_client(&world.sim.endpoint(), account);
+    let mut ids: Vec<String> = client
+        .vm_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|vm| vm.hostname.eq_ignore_ascii_case(hostname))
+        .map(|vm| vm.vm_id)
+        .collect();
+    ids.sort();
+    ids
 }
 
-/// The object once `check` holds for it (status read as the condition list).
-async fn until<K, F>(api: &Api<K>, name: &str, what: &str, check: F) -> K
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-    F: Fn(&K, &[Condition]) -> bool,
-{
-    support::eventually(WAIT, &format!("{name}: {what}"), || {
-        let api = api.clone();
-        let check = &check;
-        async move {
-            let object = api.get(name).await.ok()?;
-            let value = serde_json::to_value(&object).ok()?;
-            let conditions: Vec<Condition> = value
-                .pointer("/status/conditions")
-                .cloned()
-                .and_then(|c| serde_json::from_value(c).ok())
-                .unwrap_or_default();
-            check(&object, &conditions).then_some(object)
-        }
-    })
-    .await
+async fn ready<K: Object>(api: &Api<K>, name: &str) -> K {
+    wait::ready(api, name, WAIT).await
 }
 
-fn generation_seen<K: Resource + Serialize>(object: &K) -> bool {
-    serde_json::to_value(object)
-        .ok()
-        .and_then(|v| v.pointer("/status/observedGeneration").cloned())
-        .and_then(|g| g.as_i64())
-        == object.meta().generation
-}
-
-async fn ready<K>(api: &Api<K>, name: &str) -> K
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    until(api, name, "Ready", |object, conditions| {
-        is_condition_true(conditions, "Ready") && generation_seen(object)
-    })
-    .await
-}
-
-async fn reason<K>(api: &Api<K>, name: &str, reason: &str) -> (K, Condition)
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let object = until(api, name, reason, |_, conditions| {
-        conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == reason)
+/// Waits until the Ready condition has `reason`; returns the object and the condition.
+async fn reason<K: Object>(api: &Api<K>, name: &str, reason: &str) -> (K, Condition) {
+    let object = wait::until(api, name, reason, WAIT, |object| {
+        wait::condition(object, "Ready").is_some_and(|c| c.reason == reason)
     })
     .await;
-    let value = serde_json::to_value(&object).unwrap();
-    let conditions: Vec<Condition> =
-        serde_json::from_value(value.pointer("/status/conditions").cloned().unwrap()).unwrap();
-    let condition = conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let condition = wait::condition(&object, "Ready").unwrap();
     (object, condition)
 }
 
-async fn gone<K>(api: &Api<K>, name: &str)
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    support::eventually(WAIT, &format!("{name} gone"), || {
-        let api = api.clone();
-        async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
-    })
-    .await;
-}
-
-/// The reasons of the Events about object `name`, oldest first.
-async fn event_reasons(world: &World, name: &str) -> Vec<String> {
-    let events: Api<Event> = world.api();
-    let mut listed: Vec<Event> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|event| event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    listed.sort_by_key(|event| event.metadata.creation_timestamp.clone().map(|t| t.0));
-    listed
-        .into_iter()
-        .filter_map(|event| event.reason)
-        .collect()
+async fn gone<K: Object>(api: &Api<K>, name: &str) {
+    wait::gone(api, name, WAIT).await;
 }
 
 /// Deletes the object but keeps its cloud object, and waits until it is gone.
-async fn orphan<K>(api: &Api<K>, name: &str)
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
+async fn orphan<K: Object>(api: &Api<K>, name: &str) {
     api.patch(
         name,
         &PatchParams::default(),
@@ -230,7 +117,7 @@ async fn a_vm_restored_without_status_finds_its_vm() {
         Some(&id),
         "the cloud ID is in the metadata"
     );
-    let reasons = event_reasons(&world, "web").await;
+    let reasons = world.event_reasons("web").await;
     assert_eq!(
         reasons
             .iter()
@@ -252,7 +139,7 @@ async fn a_vm_restored_without_status_finds_its_vm() {
         Some(id.as_str())
     );
     assert_eq!(world.sim.calls("vm/create").await, creates, "no second VM");
-    assert_eq!(world.vm_ids(&world.account, "restored").await, vec![id]);
+    assert_eq!(vm_ids(&world, &world.account, "restored").await, vec![id]);
 }
 
 #[tokio::test]
@@ -274,7 +161,7 @@ async fn a_reapplied_manifest_stops_and_then_adopts_by_policy() {
         condition.message
     );
     assert_eq!(world.sim.calls("vm/create").await, creates);
-    assert_eq!(world.vm_ids(&world.account, "reapplied").await.len(), 1);
+    assert_eq!(vm_ids(&world, &world.account, "reapplied").await.len(), 1);
 
     // The adoption policy takes it over.
     vms.patch(
@@ -355,7 +242,7 @@ async fn a_vm_managed_by_another_object_is_never_imported() {
     vms.delete("thief", &DeleteParams::default()).await.unwrap();
     gone(&vms, "thief").await;
     assert_eq!(world.sim.calls("vm/delete").await, 0);
-    assert_eq!(world.vm_ids(&world.account, "claimed").await, vec![id]);
+    assert_eq!(vm_ids(&world, &world.account, "claimed").await, vec![id]);
     ready(&vms, "owner").await;
 }
 
@@ -371,7 +258,7 @@ async fn cleanup_of_an_interrupted_create_leaves_other_objects_vms() {
     vms.create(&PostParams::default(), &interrupted)
         .await
         .unwrap();
-    until(&vms, "interrupted", "finalizer", |object, _| {
+    wait::until(&vms, "interrupted", "finalizer", WAIT, |object| {
         !object.finalizers().is_empty()
     })
     .await;
@@ -422,12 +309,13 @@ async fn cleanup_of_an_interrupted_create_leaves_other_objects_vms() {
         0,
         "nothing of others deleted"
     );
-    assert_eq!(world.vm_ids(&world.account, "shared").await, vec![other]);
+    assert_eq!(vm_ids(&world, &world.account, "shared").await, vec![other]);
 }
 
 #[tokio::test]
 async fn an_account_switch_touches_neither_account() {
     let world = world('e').await;
+    let second = test_account('E');
     let vms: Api<LunaVM> = world.api();
     vms.create(
         &PostParams::default(),
@@ -436,14 +324,7 @@ async fn an_account_switch_touches_neither_account() {
     .await
     .unwrap();
     let id = ready(&vms, "web").await.status.unwrap().managed.id.unwrap();
-    support::credentials_secret(
-        &world.client,
-        &world.ns,
-        "second",
-        &world.second.0,
-        &world.second.1,
-    )
-    .await;
+    support::credentials_secret(&world.client, &world.ns, "second", &second.0, &second.1).await;
     let point_at = |secret: &str| json!({"spec": {"credentialsSecretRef": {"name": secret}}});
     vms.patch(
         "web",
@@ -458,21 +339,21 @@ async fn an_account_switch_touches_neither_account() {
         "{}",
         condition.message
     );
-    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+    assert!(vm_ids(&world, &second, "switched").await.is_empty());
 
     // Deleting it now deletes nothing in either account, and says why.
     vms.delete("web", &DeleteParams::default()).await.unwrap();
     reason(&vms, "web", "AccountChanged").await;
-    until(&vms, "web", "deletion waits", |object, conditions| {
+    wait::until(&vms, "web", "deletion waits", WAIT, |object| {
         object.meta().deletion_timestamp.is_some()
-            && conditions
+            && wait::conditions(object)
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.message.contains("nothing is deleted"))
     })
     .await;
     assert_eq!(world.sim.calls("vm/delete").await, 0);
-    assert_eq!(world.vm_ids(&world.account, "switched").await, vec![id]);
-    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+    assert_eq!(vm_ids(&world, &world.account, "switched").await, vec![id]);
+    assert!(vm_ids(&world, &second, "switched").await.is_empty());
 
     // Back on the old account, the deletion finishes there.
     vms.patch(
@@ -483,8 +364,8 @@ async fn an_account_switch_touches_neither_account() {
     .await
     .unwrap();
     gone(&vms, "web").await;
-    assert!(world.vm_ids(&world.account, "switched").await.is_empty());
-    assert!(world.vm_ids(&world.second, "switched").await.is_empty());
+    assert!(vm_ids(&world, &world.account, "switched").await.is_empty());
+    assert!(vm_ids(&world, &second, "switched").await.is_empty());
 }
 
 #[tokio::test]
@@ -535,7 +416,7 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
         // Proof the operator looked: every object acted on the request, after lists that
         // lacked the VMs.
         for name in names {
-            until(&vms, name, "reconcile request seen", |object, _| {
+            wait::until(&vms, name, "reconcile request seen", WAIT, |object| {
                 serde_json::to_value(object)
                     .ok()
                     .and_then(|v| v.pointer("/status/lastReconcileRequest").cloned())
@@ -559,11 +440,9 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
         "absence checked by vm info"
     );
     for name in names {
-        let ids = world
-            .vm_ids(&world.account, &format!("listed-{name}"))
-            .await;
+        let ids = vm_ids(&world, &world.account, &format!("listed-{name}")).await;
         assert_eq!(ids.len(), 1, "{name}: {ids:?}");
-        let reasons = event_reasons(&world, name).await;
+        let reasons = world.event_reasons(name).await;
         assert!(
             !reasons.iter().any(|r| r == "Recreating"),
             "{name}: {reasons:?}"

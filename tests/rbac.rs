@@ -19,7 +19,6 @@ use k8s_openapi::api::{
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
     coordination::v1::Lease,
     core::v1::Secret,
-    events::v1::Event,
     rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject},
 };
 use kube::{
@@ -32,7 +31,7 @@ use lunanode_operator::api::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::{World, processes::Operator, wait, world::CREDENTIALS};
 
 const CHART: &str = "deploy/helm/lunanode-operator";
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
@@ -271,26 +270,37 @@ async fn can(client: &Client, verb: &str, group: &str, resource: &str, namespace
         .allowed
 }
 
-/// One run: a namespace, the limited user bound to `cluster_role` (+ the chart's leader-election
-/// Role), a simulator, credentials, and the operator running as the limited user.
-struct World {
-    ns: String,
+/// One run: the shared world (a namespace, a simulator, credentials) without its operator, the
+/// limited user bound to `cluster_role` (+ the chart's leader-election Role), and the operator
+/// running as the limited user with the chart's arguments.
+struct RbacWorld {
+    world: World,
     vms: Api<LunaVM>,
-    sim: Simulator,
     operator: Operator,
-    admin: Client,
     _dir: tempfile::TempDir,
 }
 
-async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bool) -> World {
-    let admin = support::client().await;
-    support::install_crds(&admin).await;
-    unbind_everything(&admin).await;
-    let ns = support::namespace(&admin, &format!("rbac-{tag}")).await;
+impl std::ops::Deref for RbacWorld {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bool) -> RbacWorld {
+    // The chart's arguments carry `--namespace`.
+    let world = World::setup("rbac", tag)
+        .all_namespaces()
+        .without_operator()
+        .start()
+        .await;
+    let (admin, ns) = (&world.client, world.ns.clone());
+    unbind_everything(admin).await;
     let mut chart = chart(&ns);
     let args = operator_args(&chart, &ns);
     edit(&mut chart.cluster_role);
-    bind(&admin, &ns, chart.cluster_role, chart.leader).await;
+    bind(admin, &ns, chart.cluster_role, chart.leader).await;
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = limited_kubeconfig(dir.path(), &ns);
@@ -311,17 +321,12 @@ async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bo
         "the limited user holds only the chart's rules"
     );
 
-    let account = test_account(tag);
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(&admin, &ns, "lunanode-credentials", &account.0, &account.1).await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let operator = Operator::start(&kubeconfig, &sim.endpoint(), &args);
-    World {
-        vms: Api::namespaced(admin.clone(), &ns),
-        ns,
-        sim,
+    let operator = world.start_operator_as(&kubeconfig, &args);
+    RbacWorld {
+        vms: world.api(),
+        world,
         operator,
-        admin,
         _dir: dir,
     }
 }
@@ -364,7 +369,8 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
     assert_eq!(held.len(), 1, "exactly one VM: {held:?}");
     assert_eq!(world.sim.calls("vm/create").await, 1);
     // It reconciles as the leader, holding the Lease in its own namespace.
-    let lease = Api::<Lease>::namespaced(world.admin.clone(), &world.ns)
+    let lease = world
+        .api::<Lease>()
         .get("lunanode-operator")
         .await
         .expect("the Lease");
@@ -372,61 +378,35 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
 
     // What the other rules are for: the connection Secret, the credentials Secret's finalizer,
     // and Events.
-    let secrets: Api<Secret> = Api::namespaced(world.admin.clone(), &world.ns);
-    support::eventually(WAIT, "the connection Secret", || {
-        let secrets = secrets.clone();
-        async move { secrets.get_opt("rbac-web-connection").await.ok().flatten() }
-    })
-    .await;
+    world
+        .until::<Secret>("rbac-web-connection", "the connection Secret", |_| true)
+        .await;
     let held = |present: bool| {
-        let secrets = secrets.clone();
-        async move {
-            let secret = secrets.get_opt("lunanode-credentials").await.ok()??;
-            let carries = secret
-                .finalizers()
-                .iter()
-                .any(|finalizer| finalizer == CREDENTIALS_FINALIZER);
-            (carries == present).then_some(())
-        }
+        world.until::<Secret>(CREDENTIALS, "the credentials finalizer", move |secret| {
+            wait::has_finalizer(secret, CREDENTIALS_FINALIZER) == present
+        })
     };
-    support::eventually(WAIT, "the credentials finalizer", || held(true)).await;
-    let events: Api<Event> = Api::namespaced(world.admin.clone(), &world.ns);
-    support::eventually(WAIT, "an Event from the operator", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items
-                .iter()
-                .any(|event| {
-                    event.reporting_controller.as_deref() == Some("lunanode-operator")
-                        && event
-                            .regarding
-                            .as_ref()
-                            .is_some_and(|r| r.name.as_deref() == Some("web"))
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    held(true).await;
+    world
+        .event("web", "an Event from the operator", |event| {
+            event.reporting_controller.as_deref() == Some("lunanode-operator")
+        })
+        .await;
 
     world
         .vms
         .delete("web", &DeleteParams::default())
         .await
         .unwrap();
-    support::eventually(WAIT, "web gone", || {
-        let vms = vms.clone();
-        async move { vms.get_opt("web").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    wait::gone(&vms, "web", WAIT).await;
     assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
-    support::eventually(WAIT, "the credentials finalizer removed", || held(false)).await;
+    held(false).await;
     let logs = world.operator.logs();
     assert!(
         !logs.to_lowercase().contains("forbidden"),
         "no request was refused:\n{logs}"
     );
-    unbind_everything(&world.admin).await;
+    unbind_everything(&world.client).await;
 }
 
 #[tokio::test]
@@ -468,5 +448,5 @@ async fn without_the_status_right_nothing_is_created() {
     // The pending create is recorded in status before any create call, so no VM is made.
     assert_eq!(world.sim.calls("vm/create").await, 0);
     assert!(world.sim.vms().await.is_empty());
-    unbind_everything(&world.admin).await;
+    unbind_everything(&world.client).await;
 }

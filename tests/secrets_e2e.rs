@@ -8,185 +8,43 @@
 
 mod support;
 
-use std::time::Duration;
-
-use k8s_openapi::{
-    ByteString,
-    api::{core::v1::Secret, events::v1::Event},
-};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
-    Api, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    ResourceExt,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    common::{
-        CREDENTIALS_FINALIZER, Condition, ConnectionSecretRef, ManagedResource, SecretRef,
-        is_condition_true,
-    },
+    common::{CREDENTIALS_FINALIZER, Condition, ConnectionSecretRef, ManagedResource, SecretRef},
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec},
 };
-use serde::de::DeserializeOwned;
 use serde_json::json;
-use support::processes::{Operator, Simulator, pause, test_account};
+use support::{World, processes::pause, wait};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = Duration::from_secs(120);
 const CREDENTIALS: &str = "lunanode-credentials";
 
-struct World {
-    client: kube::Client,
-    ns: String,
-    sim: Simulator,
-    account: (String, String),
-    operator: Operator,
+async fn get_secret(world: &World, name: &str) -> Option<Secret> {
+    world
+        .api::<Secret>()
+        .get_opt(name)
+        .await
+        .expect("get secret")
 }
 
-async fn world(tag: char) -> World {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, &format!("secrets-{tag}")).await;
-    let account = test_account(tag);
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(&client, &ns, CREDENTIALS, &account.0, &account.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns],
+/// Waits until the Secret `name` carries the finalizer (`true`) or not (`false`).
+async fn finalizer(world: &World, name: &str, present: bool) -> Secret {
+    let what = format!(
+        "the finalizer {}",
+        if present { "present" } else { "absent" }
     );
-    World {
-        client,
-        ns,
-        sim,
-        account,
-        operator,
-    }
-}
-
-impl World {
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    async fn create<K>(&self, object: &K)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::Serialize
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        self.api::<K>()
-            .create(&PostParams::default(), object)
-            .await
-            .expect("create");
-    }
-
-    async fn delete<K>(&self, name: &str)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        self.api::<K>()
-            .delete(name, &DeleteParams::default())
-            .await
-            .expect("delete");
-    }
-
-    async fn ready<K: ManagedResource>(&self, name: &str) -> K {
-        let api = self.api::<K>();
-        support::eventually(WAIT, &format!("{name} Ready"), || {
-            let api = api.clone();
-            async move {
-                let object = api.get(name).await.ok()?;
-                (is_condition_true(object.conditions(), "Ready")
-                    && object.observed_generation() == object.meta().generation)
-                    .then_some(object)
-            }
-        })
+    world
+        .until::<Secret>(name, &what, |secret| carries(secret) == present)
         .await
-    }
-
-    async fn condition<K: ManagedResource>(
-        &self,
-        name: &str,
-        what: &str,
-        check: impl Fn(&Condition) -> bool,
-    ) -> Condition {
-        let api = self.api::<K>();
-        let check = &check;
-        support::eventually(WAIT, what, || {
-            let api = api.clone();
-            async move {
-                let object = api.get(name).await.ok()?;
-                object.conditions().iter().find(|c| check(c)).cloned()
-            }
-        })
-        .await
-    }
-
-    async fn gone<K>(&self, name: &str)
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-    {
-        let api = self.api::<K>();
-        support::eventually(WAIT, &format!("{name} deleted"), || {
-            let api = api.clone();
-            async move { api.get_opt(name).await.ok()?.is_none().then_some(()) }
-        })
-        .await;
-    }
-
-    async fn secret(&self, name: &str) -> Option<Secret> {
-        self.api::<Secret>()
-            .get_opt(name)
-            .await
-            .expect("get secret")
-    }
-
-    /// Waits until the Secret `name` carries the finalizer (`true`) or not (`false`).
-    async fn finalizer(&self, name: &str, present: bool) -> Secret {
-        let secrets = self.api::<Secret>();
-        let what = format!(
-            "the finalizer {} on Secret {name}",
-            if present { "present" } else { "absent" }
-        );
-        support::eventually(WAIT, &what, || {
-            let secrets = secrets.clone();
-            async move {
-                let secret = secrets.get_opt(name).await.ok()??;
-                (carries(&secret) == present).then_some(secret)
-            }
-        })
-        .await
-    }
-
-    /// A second credentials Secret for the same account.
-    async fn credentials(&self, name: &str) {
-        support::credentials_secret(
-            &self.client,
-            &self.ns,
-            name,
-            &self.account.0,
-            &self.account.1,
-        )
-        .await;
-    }
 }
 
 fn carries(secret: &Secret) -> bool {
-    secret
-        .finalizers()
-        .iter()
-        .any(|finalizer| finalizer == CREDENTIALS_FINALIZER)
+    wait::has_finalizer(secret, CREDENTIALS_FINALIZER)
 }
 
 /// What must not change in a Secret the operator did not create: its data and its metadata
@@ -223,7 +81,10 @@ fn text(secret: &Secret, key: &str) -> Option<String> {
 
 #[tokio::test]
 async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create() {
-    let world = world('c').await;
+    let world = World::setup("secrets", 'c')
+        .credentials(CREDENTIALS)
+        .start()
+        .await;
     let secrets = world.api::<Secret>();
 
     // A free name: the Secret is created, and owned by the LunaVM.
@@ -231,11 +92,9 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         .create(&connection_to("free", "conn-free", "free-connection"))
         .await;
     let free: LunaVM = world.ready("free").await;
-    let created = support::eventually(WAIT, "the free connection Secret", || {
-        let secrets = secrets.clone();
-        async move { secrets.get_opt("free-connection").await.ok().flatten() }
-    })
-    .await;
+    let created = world
+        .until::<Secret>("free-connection", "the connection Secret", |_| true)
+        .await;
     let owners = created
         .metadata
         .owner_references
@@ -258,7 +117,7 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
 
     // Foreign Secrets: the credentials Secret itself (once the operator has put its finalizer
     // on it: that is its own change, made before), and a plain Secret of someone else.
-    world.finalizer(CREDENTIALS, true).await;
+    finalizer(&world, CREDENTIALS, true).await;
     secrets
         .create(
             &PostParams::default(),
@@ -281,8 +140,8 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         )
         .await
         .unwrap();
-    let credentials_before = fingerprint(&world.secret(CREDENTIALS).await.unwrap());
-    let foreign_before = fingerprint(&world.secret("foreign").await.unwrap());
+    let credentials_before = fingerprint(&get_secret(&world, CREDENTIALS).await.unwrap());
+    let foreign_before = fingerprint(&get_secret(&world, "foreign").await.unwrap());
 
     world
         .create(&connection_to("onto-credentials", "conn-cred", CREDENTIALS))
@@ -308,25 +167,16 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         );
     }
     // A Warning Event says so too.
-    let events: Api<Event> = world.api();
-    support::eventually(WAIT, "a ConnectionSecretConflict Warning Event", || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.ok()?;
-            list.items
-                .iter()
-                .any(|event| {
-                    event.reason.as_deref() == Some("ConnectionSecretConflict")
-                        && event.type_.as_deref() == Some("Warning")
-                        && event
-                            .regarding
-                            .as_ref()
-                            .is_some_and(|r| r.name.as_deref() == Some("onto-foreign"))
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    world
+        .event(
+            "onto-foreign",
+            "a ConnectionSecretConflict Warning",
+            |event| {
+                event.reason.as_deref() == Some("ConnectionSecretConflict")
+                    && event.type_.as_deref() == Some("Warning")
+            },
+        )
+        .await;
 
     // No hot loop: the conflict is reported once and nothing is written after that.
     let settled = world
@@ -349,12 +199,12 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
 
     // Byte for byte untouched, metadata included.
     assert_eq!(
-        fingerprint(&world.secret(CREDENTIALS).await.unwrap()),
+        fingerprint(&get_secret(&world, CREDENTIALS).await.unwrap()),
         credentials_before,
         "the credentials Secret is untouched"
     );
     assert_eq!(
-        fingerprint(&world.secret("foreign").await.unwrap()),
+        fingerprint(&get_secret(&world, "foreign").await.unwrap()),
         foreign_before,
         "the foreign Secret is untouched"
     );
@@ -367,7 +217,7 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
     let passwords =
         support::processes::reported_passwords(&world.sim.endpoint(), &world.account).await;
     for secret in [CREDENTIALS, "foreign"] {
-        let stored = world.secret(secret).await.unwrap();
+        let stored = get_secret(&world, secret).await.unwrap();
         for value in stored.data.unwrap_or_default().values() {
             let value = String::from_utf8_lossy(&value.0);
             assert!(
@@ -381,7 +231,7 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
 
     // The Secret this LunaVM created is its own: it is updated. Tamper with it and make the
     // operator write it again (as an IP change does: `connectionSecretIP` no longer matches).
-    let mut tampered = world.secret("free-connection").await.unwrap();
+    let mut tampered = get_secret(&world, "free-connection").await.unwrap();
     tampered
         .data
         .as_mut()
@@ -400,15 +250,11 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         )
         .await
         .unwrap();
-    let rewritten = support::eventually(WAIT, "the owned Secret rewritten", || {
-        let secrets = secrets.clone();
-        let ip = ip.clone();
-        async move {
-            let secret = secrets.get_opt("free-connection").await.ok()??;
-            (text(&secret, "ip").as_deref() == Some(ip.as_str())).then_some(secret)
-        }
-    })
-    .await;
+    let rewritten = world
+        .until::<Secret>("free-connection", "the owned Secret rewritten", |secret| {
+            text(secret, "ip").as_deref() == Some(ip.as_str())
+        })
+        .await;
     assert_ne!(rewritten.resource_version(), tampered.resource_version());
     assert_eq!(
         rewritten.metadata.owner_references, created.metadata.owner_references,
@@ -432,14 +278,17 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
     for name in ["free", "onto-credentials", "onto-foreign"] {
         world.gone::<LunaVM>(name).await;
     }
-    let foreign = world.secret("foreign").await.unwrap();
+    let foreign = get_secret(&world, "foreign").await.unwrap();
     assert_eq!(fingerprint(&foreign), foreign_before);
     assert!(world.sim.vms().await.is_empty(), "nothing left");
 }
 
 #[tokio::test]
 async fn credentials_deleted_first_still_clean_up_after_a_restart() {
-    let mut world = world('r').await;
+    let mut world = World::setup("secrets", 'r')
+        .credentials(CREDENTIALS)
+        .start()
+        .await;
     world
         .create(&LunaVM::new(
             "web",
@@ -456,23 +305,22 @@ async fn credentials_deleted_first_still_clean_up_after_a_restart() {
     let _: LunaVolume = world.ready("data").await;
     assert_eq!(world.sim.vms().await.len(), 1);
     assert_eq!(world.sim.objects("volumes").await.len(), 1);
-    world.finalizer(CREDENTIALS, true).await;
+    finalizer(&world, CREDENTIALS, true).await;
 
     // `kubectl delete -f` of the folder: the Secret goes first. It stays, marked for deletion.
     world.delete::<Secret>(CREDENTIALS).await;
-    let marked = world
-        .secret(CREDENTIALS)
+    let marked = get_secret(&world, CREDENTIALS)
         .await
         .expect("held by the finalizer");
     assert!(marked.metadata.deletion_timestamp.is_some());
 
     // The operator dies; the objects are deleted while it is down; a new process (which never
     // saw the Secret before its deletion) takes over.
-    world.operator.kill();
+    world.operator_mut().kill();
     world.delete::<LunaVM>("web").await;
     world.delete::<LunaVolume>("data").await;
     pause(1).await;
-    world.operator.restart();
+    world.operator_mut().restart();
 
     world.gone::<LunaVM>("web").await;
     world.gone::<LunaVolume>("data").await;
@@ -487,15 +335,18 @@ async fn credentials_deleted_first_still_clean_up_after_a_restart() {
 
 #[tokio::test]
 async fn the_finalizer_follows_the_users_of_the_secret() {
-    let world = world('u').await;
-    world.credentials("second").await;
+    let world = World::setup("secrets", 'u')
+        .credentials(CREDENTIALS)
+        .start()
+        .await;
+    world.credentials_secret("second").await;
     world
         .create(&LunaVolume::new("a", LunaVolumeSpec::new("users-a", 5)))
         .await;
     let _: LunaVolume = world.ready("a").await;
-    world.finalizer(CREDENTIALS, true).await;
+    finalizer(&world, CREDENTIALS, true).await;
     assert!(
-        !carries(&world.secret("second").await.unwrap()),
+        !carries(&get_secret(&world, "second").await.unwrap()),
         "a Secret no object uses is left alone"
     );
 
@@ -510,8 +361,8 @@ async fn the_finalizer_follows_the_users_of_the_secret() {
         .await
         .unwrap();
     let _: LunaVolume = world.ready("a").await;
-    world.finalizer("second", true).await;
-    world.finalizer(CREDENTIALS, false).await;
+    finalizer(&world, "second", true).await;
+    finalizer(&world, CREDENTIALS, false).await;
 
     // Two users: the finalizer stays until the last one is gone.
     let mut spec = LunaVolumeSpec::new("users-b", 5);
@@ -524,12 +375,12 @@ async fn the_finalizer_follows_the_users_of_the_secret() {
     world.gone::<LunaVolume>("a").await;
     pause(3).await;
     assert!(
-        carries(&world.secret("second").await.unwrap()),
+        carries(&get_secret(&world, "second").await.unwrap()),
         "still in use by b"
     );
     world.delete::<LunaVolume>("b").await;
     world.gone::<LunaVolume>("b").await;
-    let released = world.finalizer("second", false).await;
+    let released = finalizer(&world, "second", false).await;
     assert!(
         released.metadata.deletion_timestamp.is_none(),
         "only the finalizer went"
@@ -538,5 +389,5 @@ async fn the_finalizer_follows_the_users_of_the_secret() {
         world.sim.objects("volumes").await.is_empty(),
         "nothing left"
     );
-    assert!(world.secret(CREDENTIALS).await.is_some());
+    assert!(get_secret(&world, CREDENTIALS).await.is_some());
 }

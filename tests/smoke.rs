@@ -9,11 +9,10 @@ mod support;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, CustomResource, CustomResourceExt, KubeSchema,
     api::{Patch, PatchParams, PostParams},
-    runtime::{WatchStreamExt, conditions, wait::await_condition, watcher},
+    runtime::{WatchStreamExt, watcher},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -43,30 +42,10 @@ pub struct WidgetStatus {
     pub phase: String,
 }
 
-async fn install_crd(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = Widget::crd();
-    let name = crd.metadata.name.clone().unwrap();
-    crds.patch(
-        &name,
-        &PatchParams::apply("smoke-test").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds, &name, conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD established in time")
-    .expect("watch CRD");
-}
-
 #[tokio::test]
 async fn control_plane_is_real() {
     let client = support::client().await;
-    install_crd(&client).await;
+    support::apply_crd(&client, &Widget::crd(), "smoke-test").await;
     let ns = support::namespace(&client, "smoke").await;
     let widgets: Api<Widget> = Api::namespaced(client.clone(), &ns);
 

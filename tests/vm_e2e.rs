@@ -9,105 +9,38 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
-    Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    ResourceExt,
+    api::{Patch, PatchParams},
 };
 use lunanode_operator::api::{
-    common::{DeletionPolicy, ImportSpec, ManagementPolicy, is_condition_true},
+    common::{DeletionPolicy, ImportSpec, ManagementPolicy},
     vm::{LunaVM, LunaVMSpec},
 };
 use serde_json::{Value, json};
-use support::processes::{Operator, Simulator, test_account};
+use support::{World, processes::test_account, wait::condition};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
-const WAIT: Duration = Duration::from_secs(90);
-
-/// One test's world: namespace, simulator, operator.
-struct World {
-    client: kube::Client,
-    ns: String,
-    sim: Simulator,
-    operator: Operator,
-    vms: Api<LunaVM>,
-}
-
-async fn world(tag: char, sim_args: &[&str]) -> World {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let ns = support::namespace(&client, &format!("vm-{tag}")).await;
-    let account = test_account(tag);
-    let mut args = vec!["--build-seconds", "2"];
-    args.extend_from_slice(sim_args);
-    let sim = Simulator::start(&account, &args);
-    support::credentials_secret(&client, &ns, "lunanode-credentials", &account.0, &account.1).await;
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &["--namespace", &ns],
-    );
-    let vms = Api::namespaced(client.clone(), &ns);
-    World {
-        client,
-        ns,
-        sim,
-        operator,
-        vms,
-    }
-}
+const WAIT: Duration = support::wait::WAIT;
 
 fn vm(name: &str, spec: LunaVMSpec) -> LunaVM {
     LunaVM::new(name, spec)
 }
 
-async fn wait_ready(world: &World, name: &str) -> LunaVM {
-    let vms = world.vms.clone();
-    support::eventually(WAIT, &format!("{name} Ready"), || {
-        let vms = vms.clone();
-        async move {
-            let vm = vms.get(name).await.ok()?;
-            let status = vm.status.as_ref()?;
-            (is_condition_true(&status.managed.conditions, "Ready")
-                && status.managed.observed_generation == vm.metadata.generation)
-                .then_some(vm)
-        }
-    })
-    .await
-}
-
-fn condition<'a>(
-    vm: &'a LunaVM,
-    kind: &str,
-) -> Option<&'a lunanode_operator::api::common::Condition> {
-    vm.status
-        .as_ref()?
-        .managed
-        .conditions
-        .iter()
-        .find(|condition| condition.type_ == kind)
-}
-
 #[tokio::test]
 async fn lifecycle_create_resize_stop_delete() {
-    let world = world('a', &[]).await;
+    let world = World::start("vm", 'a').await;
     let mut spec = LunaVMSpec::new("web-1", "m.2", IMAGE);
     spec.write_connection_secret_to_ref =
         Some(lunanode_operator::api::common::ConnectionSecretRef {
             name: "web-1-connection".into(),
         });
-    world
-        .vms
-        .create(&PostParams::default(), &vm("web-1", spec))
-        .await
-        .expect("create LunaVM");
-    let ready = wait_ready(&world, "web-1").await;
+    world.create(&vm("web-1", spec)).await;
+    let ready = world.ready::<LunaVM>("web-1").await;
 
     // Login details go to the connection Secret, and nowhere else.
-    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
-    let connection = support::eventually(WAIT, "the connection secret", || {
-        let secrets = secrets.clone();
-        async move { secrets.get_opt("web-1-connection").await.ok().flatten() }
-    })
-    .await;
+    let connection = world
+        .until::<Secret>("web-1-connection", "the connection Secret", |_| true)
+        .await;
     let data = connection.data.unwrap_or_default();
     let password = String::from_utf8(data.get("password").expect("a password").0.clone()).unwrap();
     assert!(password.len() >= 8, "a real password");
@@ -116,13 +49,13 @@ async fn lifecycle_create_resize_stop_delete() {
         "{:?}",
         data.keys()
     );
-    let shown = serde_json::to_string(&world.vms.get("web-1").await.unwrap()).unwrap();
+    let shown = serde_json::to_string(&world.api::<LunaVM>().get("web-1").await.unwrap()).unwrap();
     assert!(
         !shown.contains(&password),
         "the password is not in the LunaVM"
     );
     assert!(
-        !world.operator.logs().contains(&password),
+        !world.operator().logs().contains(&password),
         "the password is not logged"
     );
     let status = ready.status.clone().unwrap();
@@ -147,28 +80,16 @@ async fn lifecycle_create_resize_stop_delete() {
 
     // Plan change: one resize.
     world
-        .vms
-        .patch(
-            "web-1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"plan": "m.4"}})),
-        )
-        .await
-        .unwrap();
-    wait_ready(&world, "web-1").await;
+        .patch_spec::<LunaVM>("web-1", json!({"plan": "m.4"}))
+        .await;
+    world.ready::<LunaVM>("web-1").await;
     assert_eq!(world.sim.calls("vm/resize").await, 1, "one resize");
 
     // Power off.
     world
-        .vms
-        .patch(
-            "web-1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"powerState": "Stopped"}})),
-        )
-        .await
-        .unwrap();
-    let stopped = wait_ready(&world, "web-1").await;
+        .patch_spec::<LunaVM>("web-1", json!({"powerState": "Stopped"}))
+        .await;
+    let stopped = world.ready::<LunaVM>("web-1").await;
     let state = stopped
         .status
         .unwrap()
@@ -187,7 +108,7 @@ async fn lifecycle_create_resize_stop_delete() {
 
     // The region is create-only: the API server refuses the edit.
     let error = world
-        .vms
+        .api::<LunaVM>()
         .patch(
             "web-1",
             &PatchParams::default(),
@@ -198,20 +119,11 @@ async fn lifecycle_create_resize_stop_delete() {
     assert!(error.to_string().contains("immutable"), "{error}");
 
     // Delete: the VM goes, then the finalizer.
-    world
-        .vms
-        .delete("web-1", &DeleteParams::default())
-        .await
-        .unwrap();
-    let vms = world.vms.clone();
-    support::eventually(WAIT, "LunaVM gone", || {
-        let vms = vms.clone();
-        async move { vms.get_opt("web-1").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    world.delete::<LunaVM>("web-1").await;
+    world.gone::<LunaVM>("web-1").await;
     assert!(world.sim.vms().await.is_empty(), "no VM left");
     assert!(
-        !world.operator.logs().contains(&test_account('a').1),
+        !world.operator().logs().contains(&test_account('a').1),
         "the key never appears in logs"
     );
     let _ = id;
@@ -219,51 +131,29 @@ async fn lifecycle_create_resize_stop_delete() {
 
 #[tokio::test]
 async fn orphan_policy_keeps_the_vm() {
-    let world = world('b', &[]).await;
+    let world = World::start("vm", 'b').await;
     let mut spec = LunaVMSpec::new("keep-me", "m.1", IMAGE);
     spec.managed.deletion_policy = DeletionPolicy::Orphan;
-    world
-        .vms
-        .create(&PostParams::default(), &vm("keep", spec))
-        .await
-        .unwrap();
-    wait_ready(&world, "keep").await;
-    world
-        .vms
-        .delete("keep", &DeleteParams::default())
-        .await
-        .unwrap();
-    let vms = world.vms.clone();
-    support::eventually(WAIT, "LunaVM gone", || {
-        let vms = vms.clone();
-        async move { vms.get_opt("keep").await.ok()?.is_none().then_some(()) }
-    })
-    .await;
+    world.create(&vm("keep", spec)).await;
+    world.ready::<LunaVM>("keep").await;
+    world.delete::<LunaVM>("keep").await;
+    world.gone::<LunaVM>("keep").await;
     assert_eq!(world.sim.vms().await.len(), 1, "the VM stays");
     assert_eq!(world.sim.calls("vm/delete").await, 0);
 }
 
 #[tokio::test]
 async fn invalid_plan_is_terminal_without_a_hot_loop() {
-    let world = world('c', &[]).await;
+    let world = World::start("vm", 'c').await;
     world
-        .vms
-        .create(
-            &PostParams::default(),
-            &vm("bad", LunaVMSpec::new("bad-plan", "zz.99", IMAGE)),
-        )
-        .await
-        .unwrap();
-    let vms = world.vms.clone();
-    let failed = support::eventually(WAIT, "Synced=False", || {
-        let vms = vms.clone();
-        async move {
-            let vm = vms.get("bad").await.ok()?;
-            let synced = condition(&vm, "Synced")?;
-            (synced.status == "False" && synced.reason == "CreateFailed").then_some(vm)
-        }
-    })
-    .await;
+        .create(&vm("bad", LunaVMSpec::new("bad-plan", "zz.99", IMAGE)))
+        .await;
+    let failed = world
+        .until::<LunaVM>("bad", "Synced=False CreateFailed", |vm| {
+            condition(vm, "Synced")
+                .is_some_and(|synced| synced.status == "False" && synced.reason == "CreateFailed")
+        })
+        .await;
     let message = condition(&failed, "Synced").unwrap().message.clone();
     assert!(
         message.contains("invalid plan"),
@@ -288,28 +178,19 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
 
 #[tokio::test]
 async fn wrong_credentials_give_a_clear_condition() {
-    let world = world('d', &[]).await;
+    let world = World::start("vm", 'd').await;
     let (id, _) = test_account('d');
     support::credentials_secret(&world.client, &world.ns, "wrong", &id, &"x".repeat(128)).await;
     let mut spec = LunaVMSpec::new("nope", "m.1", IMAGE);
     spec.managed.credentials_secret_ref = Some(lunanode_operator::api::common::SecretRef {
         name: "wrong".into(),
     });
-    world
-        .vms
-        .create(&PostParams::default(), &vm("nope", spec))
-        .await
-        .unwrap();
-    let vms = world.vms.clone();
-    let failed = support::eventually(WAIT, "authentication condition", || {
-        let vms = vms.clone();
-        async move {
-            let vm = vms.get("nope").await.ok()?;
-            let synced = condition(&vm, "Synced")?;
-            (synced.status == "False").then_some(vm)
-        }
-    })
-    .await;
+    world.create(&vm("nope", spec)).await;
+    let failed = world
+        .until::<LunaVM>("nope", "an authentication condition (Synced=False)", |vm| {
+            condition(vm, "Synced").is_some_and(|synced| synced.status == "False")
+        })
+        .await;
     let message = condition(&failed, "Synced").unwrap().message.to_lowercase();
     assert!(message.contains("authentication"), "{message}");
     assert!(!message.contains(&"x".repeat(20)), "the key never appears");
@@ -331,66 +212,38 @@ async fn wrong_credentials_give_a_clear_condition() {
 
 #[tokio::test]
 async fn import_adopts_and_observe_only_never_writes() {
-    let world = world('e', &[]).await;
+    let world = World::start("vm", 'e').await;
     // A VM made outside the operator.
     let mut spec = LunaVMSpec::new("outside", "m.1", IMAGE);
-    world
-        .vms
-        .create(&PostParams::default(), &vm("maker", spec.clone()))
-        .await
-        .unwrap();
-    let made = wait_ready(&world, "maker").await;
+    world.create(&vm("maker", spec.clone())).await;
+    let made = world.ready::<LunaVM>("maker").await;
     let id = made.status.unwrap().managed.id.unwrap();
     // Hand it over: orphan the first object, then import it from a second.
     world
-        .vms
-        .patch(
-            "maker",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"deletionPolicy": "Orphan"}})),
-        )
-        .await
-        .unwrap();
-    world
-        .vms
-        .delete("maker", &DeleteParams::default())
-        .await
-        .unwrap();
+        .patch_spec::<LunaVM>("maker", json!({"deletionPolicy": "Orphan"}))
+        .await;
+    world.delete::<LunaVM>("maker").await;
     spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
     spec.managed.management_policy = ManagementPolicy::ObserveOnly;
-    world
-        .vms
-        .create(&PostParams::default(), &vm("watcher", spec))
-        .await
-        .unwrap();
-    let observed = wait_ready(&world, "watcher").await;
+    world.create(&vm("watcher", spec)).await;
+    let observed = world.ready::<LunaVM>("watcher").await;
     assert_eq!(
         observed.status.unwrap().managed.id.as_deref(),
         Some(id.as_str())
     );
     let creates = world.sim.calls("vm/create").await;
     world
-        .vms
-        .patch(
-            "watcher",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"powerState": "Stopped"}})),
-        )
-        .await
-        .unwrap();
+        .patch_spec::<LunaVM>("watcher", json!({"powerState": "Stopped"}))
+        .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         world.sim.calls("vm/stop").await,
         0,
         "ObserveOnly never writes"
     );
-    world
-        .vms
-        .delete("watcher", &DeleteParams::default())
-        .await
-        .unwrap();
+    world.delete::<LunaVM>("watcher").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(world.sim.calls("vm/delete").await, 0);
     assert_eq!(world.sim.calls("vm/create").await, creates);
@@ -399,7 +252,7 @@ async fn import_adopts_and_observe_only_never_writes() {
 
 #[tokio::test]
 async fn dropped_create_response_and_a_crash_still_make_one_vm() {
-    let world = world('f', &[]).await;
+    let world = World::start("vm", 'f').await;
     // Every create is committed, then its response is dropped.
     world
         .sim
@@ -409,13 +262,8 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
         )
         .await;
     world
-        .vms
-        .create(
-            &PostParams::default(),
-            &vm("once", LunaVMSpec::new("once", "m.1", IMAGE)),
-        )
-        .await
-        .unwrap();
+        .create(&vm("once", LunaVMSpec::new("once", "m.1", IMAGE)))
+        .await;
     // Let the operator attempt the create and lose the answer, then crash it.
     let sim = &world.sim;
     support::eventually(WAIT, "a create attempt", || async move {
@@ -423,9 +271,9 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
     })
     .await;
     let mut world = world;
-    world.operator.restart();
+    world.operator_mut().restart();
     world.sim.admin_post("faults", json!({})).await;
-    let ready = wait_ready(&world, "once").await;
+    let ready = world.ready::<LunaVM>("once").await;
     let vms = world.sim.vms().await;
     assert_eq!(
         vms.len(),
@@ -437,8 +285,8 @@ async fn dropped_create_response_and_a_crash_still_make_one_vm() {
 
 #[tokio::test]
 async fn health_and_metrics_endpoints() {
-    let world = world('g', &[]).await;
-    let address = world.operator.metrics_address().await;
+    let world = World::start("vm", 'g').await;
+    let address = world.operator().metrics_address().await;
     let http = reqwest::Client::new();
     let get = |path: &str| {
         let http = http.clone();
@@ -453,14 +301,9 @@ async fn health_and_metrics_endpoints() {
     })
     .await;
     world
-        .vms
-        .create(
-            &PostParams::default(),
-            &vm("m", LunaVMSpec::new("metrics-vm", "m.1", IMAGE)),
-        )
-        .await
-        .unwrap();
-    let ready = wait_ready(&world, "m").await;
+        .create(&vm("m", LunaVMSpec::new("metrics-vm", "m.1", IMAGE)))
+        .await;
+    let ready = world.ready::<LunaVM>("m").await;
 
     // The status shape GitOps tools read: kstatus (Flux) and Argo CD health checks want a Ready
     // condition with reason, message and lastTransitionTime, and observedGeneration.

@@ -8,77 +8,42 @@ mod support;
 
 use std::time::Duration;
 
-use kube::{Api, api::PostParams};
-use lunanode_operator::api::{
-    common::is_condition_true,
-    vm::{LunaVM, LunaVMSpec},
-};
-use support::processes::{Operator, Simulator, count_calls, test_account};
+use lunanode_operator::api::vm::{LunaVM, LunaVMSpec};
+use support::{World, processes::count_calls, wait};
 
 const SLOW_POLL_SECONDS: u64 = 10;
 
 struct Fleet {
-    sim: Simulator,
-    _operator: Operator,
-    vms: Api<LunaVM>,
+    world: World,
     size: usize,
 }
 
-async fn fleet(client: &kube::Client, tag: char, size: usize) -> Fleet {
-    let ns = support::namespace(client, &format!("scale-{tag}")).await;
-    let account = test_account(tag);
-    let sim = Simulator::start(&account, &["--build-seconds", "2"]);
-    support::credentials_secret(client, &ns, "lunanode-credentials", &account.0, &account.1).await;
+async fn fleet(tag: char, size: usize) -> Fleet {
     let slow = SLOW_POLL_SECONDS.to_string();
-    let operator = Operator::start(
-        &support::control_plane().kubeconfig,
-        &sim.endpoint(),
-        &[
-            "--namespace",
-            &ns,
-            "--slow-poll-seconds",
-            &slow,
-            "--rate",
-            "50",
-        ],
-    );
-    let vms: Api<LunaVM> = Api::namespaced(client.clone(), &ns);
+    let world = World::setup("scale", tag)
+        .operator_args(&["--slow-poll-seconds", &slow, "--rate", "50"])
+        .start()
+        .await;
     for i in 0..size {
         let name = format!("vm-{i:03}");
-        vms.create(
-            &PostParams::default(),
-            &LunaVM::new(
+        world
+            .create(&LunaVM::new(
                 &name,
                 LunaVMSpec::new(&name, "m.1", "Ubuntu 22.04 64-bit (template)"),
-            ),
-        )
-        .await
-        .unwrap();
+            ))
+            .await;
     }
-    Fleet {
-        sim,
-        _operator: operator,
-        vms,
-        size,
-    }
+    Fleet { world, size }
 }
 
 async fn all_ready(fleet: &Fleet) {
-    let vms = fleet.vms.clone();
+    let vms = fleet.world.api::<LunaVM>();
     let size = fleet.size;
     support::eventually(Duration::from_secs(300), "every LunaVM Ready", || {
         let vms = vms.clone();
         async move {
             let list = vms.list(&Default::default()).await.ok()?;
-            let ready = list
-                .items
-                .iter()
-                .filter(|vm| {
-                    vm.status.as_ref().is_some_and(|status| {
-                        is_condition_true(&status.managed.conditions, "Ready")
-                    })
-                })
-                .count();
+            let ready = list.items.iter().filter(|vm| wait::is_ready(*vm)).count();
             (ready == size).then_some(())
         }
     })
@@ -87,16 +52,15 @@ async fn all_ready(fleet: &Fleet) {
 
 #[tokio::test]
 async fn steady_state_traffic_does_not_grow_with_the_number_of_vms() {
-    let client = support::client().await;
-    support::install_crds(&client).await;
-    let small = fleet(&client, 's', 10).await;
-    let large = fleet(&client, 'l', 100).await;
+    let small = fleet('s', 10).await;
+    let large = fleet('l', 100).await;
     tokio::join!(all_ready(&small), all_ready(&large));
 
     // Converged: let in-flight work settle, then count a steady-state minute.
     tokio::time::sleep(Duration::from_secs(2 * SLOW_POLL_SECONDS)).await;
     for fleet in [&small, &large] {
         fleet
+            .world
             .sim
             .admin_post("stats/reset", serde_json::json!({}))
             .await;
@@ -104,7 +68,7 @@ async fn steady_state_traffic_does_not_grow_with_the_number_of_vms() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let mut lists = Vec::new();
     for fleet in [&small, &large] {
-        let stats = fleet.sim.admin_get("stats").await;
+        let stats = fleet.world.sim.admin_get("stats").await;
         let list = count_calls(&stats, "vm/list");
         let info = count_calls(&stats, "vm/info");
         let total = stats["totals"]["calls"].as_u64().unwrap_or_default();

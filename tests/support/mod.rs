@@ -10,6 +10,13 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod processes;
+pub mod secrets;
+pub mod sim_process;
+pub mod wait;
+pub mod world;
+
+#[allow(unused_imports)]
+pub use world::World;
 
 use std::{
     path::{Path, PathBuf},
@@ -189,12 +196,6 @@ where
 /// build, with `LUNANODE_OPERATOR_BINARY`).
 pub async fn install_crds(client: &Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::{
-        ResourceExt,
-        api::{Patch, PatchParams},
-        runtime::{conditions, wait::await_condition},
-    };
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let wanted: Vec<CustomResourceDefinition> = match std::env::var("LUNANODE_TEST_CRDS_DIR") {
         Ok(dir) => {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -214,21 +215,54 @@ pub async fn install_crds(client: &Client) {
         Err(_) => lunanode_operator::api::crdgen::all(),
     };
     for crd in wanted {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("apply CRD");
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("watch CRD");
+        apply_crd(client, &crd, "tests").await;
+    }
+}
+
+/// Applies one CRD (server-side apply as `manager`) and waits until it is established.
+pub async fn apply_crd(
+    client: &Client,
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    manager: &str,
+) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::{
+        ResourceExt,
+        api::{Patch, PatchParams},
+        runtime::{conditions, wait::await_condition},
+    };
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.name_any();
+    crds.patch(
+        &name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(crd),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("the apiserver refused CRD {name}: {error}"));
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established in time")
+    .expect("watch CRD");
+}
+
+/// Asserts that the API server refused a write as invalid (422) with `needle` in its message.
+#[track_caller]
+pub fn assert_rejected<T>(result: Result<T, kube::Error>, needle: &str) {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains(needle),
+                "expected {needle:?} in: {}",
+                status.message
+            );
+        }
+        Err(other) => panic!("expected a validation error ({needle}), got {other}"),
+        Ok(_) => panic!("expected a validation error ({needle}), but it was accepted"),
     }
 }
 

@@ -3,7 +3,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -35,7 +34,7 @@ pub fn test_account(tag: char) -> (String, String) {
 
 /// A simulator process.
 pub struct Simulator {
-    child: Child,
+    _process: super::sim_process::SimProcess,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     http: reqwest::Client,
@@ -45,39 +44,17 @@ impl Simulator {
     /// Starts `lunanode-operator sim` on a free loopback port with one account and `extra`
     /// arguments, and waits for its `listening on` line.
     pub fn start(account: &(String, String), extra: &[&str]) -> Self {
-        let mut child = Command::new(binary())
-            .args([
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--api-id",
-                &account.0,
-                "--api-key",
-                &account.1,
-            ])
-            .args(extra)
-            .env("LUNANODE_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the simulator");
-        let stdout = child.stdout.take().expect("simulator stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the simulator printed its address")
-                .expect("read simulator output");
-            if let Some(address) = line.trim().strip_prefix("listening on ") {
-                break address.trim_end_matches('/').to_owned();
-            }
-        };
-        // Keep draining its standard output so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let mut args = vec![
+            "--api-id",
+            account.0.as_str(),
+            "--api-key",
+            account.1.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let process = super::sim_process::SimProcess::start(binary(), &args);
         Self {
-            child,
-            base,
+            base: process.base.trim_end_matches('/').to_owned(),
+            _process: process,
             http: reqwest::Client::new(),
         }
     }
@@ -164,21 +141,7 @@ pub fn cloud_client(
     endpoint: &str,
     account: &(String, String),
 ) -> lunanode_operator::lunanode::Client {
-    use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
-    let credentials = Credentials::new(
-        account.0.clone(),
-        secrecy::SecretString::from(account.1.clone()),
-    )
-    .expect("test credentials");
-    Client::new(
-        credentials,
-        ClientConfig {
-            endpoint: endpoint.to_owned(),
-            requests_per_second: 0.0,
-            ..ClientConfig::default()
-        },
-    )
-    .expect("a client")
+    super::sim_process::api_client(endpoint, &account.0, &account.1, |_| {})
 }
 
 /// The password of every VM of `account`, as the simulator reports it (`vm info` login
@@ -206,13 +169,6 @@ pub async fn reported_passwords(endpoint: &str, account: &(String, String)) -> V
 /// (`{"actions": {"vm/list": {"calls": 3, ...}}}`).
 pub fn count_calls(stats: &Value, action: &str) -> u64 {
     stats["actions"][action]["calls"].as_u64().unwrap_or(0)
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An operator process (`lunanode-operator run`).

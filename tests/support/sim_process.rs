@@ -146,6 +146,27 @@ impl InProcess {
     }
 }
 
+/// The project's API client of one account for the simulator's API at `endpoint`
+/// (`http://ADDR/api/`), without a rate limit; `adjust` changes the rest of its configuration
+/// (timeout, retry policy).
+pub fn api_client(
+    endpoint: &str,
+    api_id: &str,
+    key: &str,
+    adjust: impl FnOnce(&mut lunanode_operator::lunanode::ClientConfig),
+) -> lunanode_operator::lunanode::Client {
+    use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
+    let credentials =
+        Credentials::new(api_id.to_owned(), key.to_owned().into()).expect("test credentials");
+    let mut config = ClientConfig {
+        endpoint: endpoint.to_owned(),
+        requests_per_second: 0.0,
+        ..ClientConfig::default()
+    };
+    adjust(&mut config);
+    Client::new(credentials, config).expect("a client")
+}
+
 /// Signs and sends API calls.
 #[derive(Clone)]
 pub struct SignedClient {
@@ -195,15 +216,8 @@ impl SignedClient {
     /// The same account, with `call` (and so `ok` and `error`) made through
     /// `lunanode::Client`: its signing, transport and decoding.
     pub fn through_rust_client(mut self) -> Self {
-        use lunanode_operator::lunanode::{Client, ClientConfig, Credentials};
-        let credentials =
-            Credentials::new(self.api_id.clone(), self.key.clone().into()).expect("credentials");
-        let config = ClientConfig {
-            endpoint: format!("{}/api/", self.base),
-            requests_per_second: 0.0,
-            ..ClientConfig::default()
-        };
-        self.rust_client = Some(Client::new(credentials, config).expect("client"));
+        let endpoint = format!("{}/api/", self.base);
+        self.rust_client = Some(api_client(&endpoint, &self.api_id, &self.key, |_| {}));
         self
     }
 
@@ -325,24 +339,26 @@ pub struct SimProcess {
 }
 
 impl SimProcess {
-    /// Starts `lunanode-operator sim --listen 127.0.0.1:0 <extra args>` and waits for its
-    /// `listening on` line.
+    /// Starts `lunanode-operator sim --listen 127.0.0.1:0 <extra args>` (logging warnings
+    /// only) and waits for its `listening on` line, which must come first.
     pub fn start(binary: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(binary)
             .args(["sim", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("LUNANODE_API_ID")
             .env_remove("LUNANODE_API_KEY")
+            .env("LUNANODE_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the simulator binary");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the first line");
+        reader.read_line(&mut line).expect("read the first line");
+        // Keep draining its standard output so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
         let base = line
             .trim()
             .strip_prefix("listening on ")
