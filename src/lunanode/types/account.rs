@@ -1,27 +1,24 @@
 //! Account-wide things: SSH keys, startup scripts, monitoring checks and the credit balance.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{created_id, decode_keyed_list, field};
 use crate::lunanode::{
     Client, Error,
-    decode::{Keyed, entries, flag, number, parse_number, scalar_text, string},
+    decode::{entries, parse_number, scalar_text},
 };
 
-/// An SSH key of `sshkey/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct SshKey {
-    /// Key ID (for `vm/create key_id=`).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Label.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// The public key.
-    #[serde(deserialize_with = "string")]
-    pub value: String,
+wire_struct! {
+    /// An SSH key of `sshkey/list`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct SshKey {
+        /// Key ID (for `vm/create key_id=`).
+        pub id: String,
+        /// Label.
+        pub name: String,
+        /// The public key.
+        pub value: String,
+    }
 }
 
 impl SshKey {
@@ -48,69 +45,46 @@ impl SshKey {
     }
 }
 
-/// A startup script (`script/list` entry, or the answer of `script/get`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Script {
-    /// Script ID (for `vm/create scripts=`).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Content (CRLF line endings as stored).
-    #[serde(deserialize_with = "string")]
-    pub content: String,
-}
-
-/// A monitoring check of `monitor/check-list` (an object keyed by check ID on the wire).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct MonitorCheck {
-    /// Check ID.
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Check type, e.g. `icmp`.
-    #[serde(rename = "type", deserialize_with = "string")]
-    pub check_type: String,
-    /// Status, e.g. `online`.
-    #[serde(deserialize_with = "string")]
-    pub status: String,
-    /// Whether the check runs.
-    #[serde(deserialize_with = "flag")]
-    pub enabled: bool,
-    /// Seconds between checks.
-    #[serde(deserialize_with = "number")]
-    pub check_interval: Option<u32>,
-    /// Delay setting.
-    #[serde(deserialize_with = "number")]
-    pub delay: Option<u32>,
-    /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
-    #[serde(deserialize_with = "string")]
-    pub data: String,
-    /// A readable summary of `data`.
-    #[serde(deserialize_with = "string")]
-    pub data_summary: String,
-}
-
-impl Keyed for MonitorCheck {
-    fn set_key(&mut self, key: &str) {
-        if self.id.is_empty() {
-            self.id = key.to_owned();
-        }
+wire_struct! {
+    /// A startup script (`script/list` entry, or the answer of `script/get`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Script {
+        /// Script ID (for `vm/create scripts=`).
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// Content (CRLF line endings as stored).
+        pub content: String,
     }
 }
 
-impl Keyed for Script {
-    fn set_key(&mut self, key: &str) {
-        if self.id.is_empty() {
-            self.id = key.to_owned();
-        }
+wire_struct! {
+    /// A monitoring check of `monitor/check-list` (an object keyed by check ID on the wire).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct MonitorCheck {
+        /// Check ID.
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// Check type, e.g. `icmp`.
+        #[serde(rename = "type")]
+        pub check_type: String,
+        /// Status, e.g. `online`.
+        pub status: String,
+        /// Whether the check runs.
+        pub enabled: bool,
+        /// Seconds between checks.
+        pub check_interval: Option<u32>,
+        /// Delay setting.
+        pub delay: Option<u32>,
+        /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
+        pub data: String,
+        /// A readable summary of `data`.
+        pub data_summary: String,
     }
 }
+
+keyed_by_id!(MonitorCheck, Script);
 
 impl Client {
     /// `sshkey/list`.

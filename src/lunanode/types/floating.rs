@@ -1,38 +1,27 @@
 //! Floating IPs: `floating/list`, `add`, `delete`, and reverse DNS through `dns/set`.
 
-use serde::Deserialize;
-
 use super::{created_id, decode_list};
-use crate::lunanode::{
-    Client, Error,
-    decode::{opt_string, string},
-};
+use crate::lunanode::{Client, Error};
 
-/// One floating IP of `floating/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct FloatingIp {
-    /// Floating IP ID.
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// The address.
-    #[serde(deserialize_with = "string")]
-    pub ip: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// `vm` or `unattached`.
-    #[serde(deserialize_with = "string")]
-    pub attached_type: String,
-    /// The VM it is attached to, if any.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached_id: Option<String>,
-    /// The name of what it is attached to, if any.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached_name: Option<String>,
-    /// Its reverse DNS name.
-    #[serde(deserialize_with = "string")]
-    pub hostname: String,
+wire_struct! {
+    /// One floating IP of `floating/list`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct FloatingIp {
+        /// Floating IP ID.
+        pub id: String,
+        /// The address.
+        pub ip: String,
+        /// Region slug.
+        pub region: String,
+        /// `vm` or `unattached`.
+        pub attached_type: String,
+        /// The VM it is attached to, if any.
+        pub attached_id: Option<String>,
+        /// The name of what it is attached to, if any.
+        pub attached_name: Option<String>,
+        /// Its reverse DNS name.
+        pub hostname: String,
+    }
 }
 
 impl FloatingIp {

@@ -7,6 +7,94 @@
 //! [`Error::Decode`], whose [`Error::may_have_taken_effect`] tells the caller to look before
 //! creating again.
 
+/// Declares a response struct whose fields are each read by the lenient rule of their type
+/// ([`Lenient`](super::decode::Lenient)): it derives `Deserialize` with `#[serde(default)]`
+/// (a missing field is its default) and gives every field `deserialize_with = "lenient"`, or the
+/// rule named after `=>` where the type alone does not say it (HTML-escaped text). The struct
+/// also becomes a [`WireStruct`](super::decode::WireStruct), so a `Vec` of it is a collection
+/// field of another.
+///
+/// ```ignore
+/// wire_struct! {
+///     /// One thing of `thing/list`.
+///     #[derive(Debug, Clone, Default)]
+///     pub struct Thing {
+///         /// Read as `"string"`.
+///         pub id: String,
+///         /// Read as `"number"`.
+///         pub size: Option<u64>,
+///         /// Serde's own field attributes still apply.
+///         #[serde(rename = "type")]
+///         pub kind: String,
+///         /// A rule of its own.
+///         pub status: String => "crate::lunanode::decode::html_string",
+///     }
+/// }
+/// ```
+///
+/// It works through the fields one at a time (`@field` rules), moving each, with its
+/// `deserialize_with`, into the list of finished fields, and writes the struct when
+/// none is left.
+macro_rules! wire_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident { $($fields:tt)* }
+    ) => {
+        wire_struct!(@field [$(#[$attr])* pub struct $name] [] $($fields)*);
+    };
+    // A field with a rule of its own.
+    (
+        @field $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* pub $field:ident: $ty:ty => $rule:literal
+        $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@field $head [
+            $($done)*
+            $(#[$field_attr])* #[serde(deserialize_with = $rule)] pub $field: $ty,
+        ] $($($rest)*)?);
+    };
+    // A field read by the rule of its type.
+    (
+        @field $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* pub $field:ident: $ty:ty
+        $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@field $head [
+            $($done)*
+            $(#[$field_attr])*
+            #[serde(deserialize_with = "crate::lunanode::decode::lenient")]
+            pub $field: $ty,
+        ] $($($rest)*)?);
+    };
+    // No field left: the struct itself.
+    (@field [$(#[$attr:meta])* pub struct $name:ident] [$($done:tt)*]) => {
+        $(#[$attr])*
+        #[derive(serde::Deserialize)]
+        #[serde(default)]
+        pub struct $name { $($done)* }
+
+        impl crate::lunanode::decode::WireStruct for $name {}
+    };
+}
+
+/// Implements [`Keyed`] for entries whose `id` field, when empty, is filled in from the key
+/// they are listed under.
+///
+/// ```ignore
+/// keyed_by_id!(Script, DynEntry);
+/// ```
+macro_rules! keyed_by_id {
+    ($($name:ty),*) => {$(
+        impl crate::lunanode::decode::Keyed for $name {
+            fn set_key(&mut self, key: &str) {
+                if self.id.is_empty() {
+                    self.id = key.to_owned();
+                }
+            }
+        }
+    )*};
+}
+
 mod account;
 mod catalog;
 mod dns;

@@ -4,13 +4,8 @@
 //! The older API wanted `region` on every volume call and the newer one accepts it, so every
 //! method sends it.
 
-use serde::Deserialize;
-
 use super::{decode_list, decode_object};
-use crate::lunanode::{
-    Client, Error,
-    decode::{number, opt_string, string},
-};
+use crate::lunanode::{Client, Error};
 
 /// The parameters of `volume/create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,40 +22,31 @@ pub struct VolumeCreate {
     pub snapshot_id: Option<String>,
 }
 
-/// A volume, as `volume/list` and `volume/info` describe it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Volume {
-    /// Volume ID (numeric string).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// OpenStack UUID.
-    #[serde(deserialize_with = "string")]
-    pub identification: String,
-    /// Name (the label given at create).
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// Size in GB.
-    #[serde(deserialize_with = "number")]
-    pub size: Option<u64>,
-    /// `creating`, `downloading`, `available`, `in-use`, ...
-    #[serde(deserialize_with = "string")]
-    pub status: String,
-    /// The VM it is attached to; `None` when detached.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached: Option<String>,
-    /// Creation time (list form).
-    #[serde(deserialize_with = "string")]
-    pub time_created: String,
-    /// Creation time (info form).
-    #[serde(deserialize_with = "string")]
-    pub created: String,
-    /// Owner's user ID.
-    #[serde(deserialize_with = "string")]
-    pub user_id: String,
+wire_struct! {
+    /// A volume, as `volume/list` and `volume/info` describe it.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Volume {
+        /// Volume ID (numeric string).
+        pub id: String,
+        /// OpenStack UUID.
+        pub identification: String,
+        /// Name (the label given at create).
+        pub name: String,
+        /// Region slug.
+        pub region: String,
+        /// Size in GB.
+        pub size: Option<u64>,
+        /// `creating`, `downloading`, `available`, `in-use`, ...
+        pub status: String,
+        /// The VM it is attached to; `None` when detached.
+        pub attached: Option<String>,
+        /// Creation time (list form).
+        pub time_created: String,
+        /// Creation time (info form).
+        pub created: String,
+        /// Owner's user ID.
+        pub user_id: String,
+    }
 }
 
 impl Client {
