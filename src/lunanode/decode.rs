@@ -40,6 +40,31 @@ pub fn pick_number<T: FromStr>(map: &Map<String, Value>, keys: &[&str]) -> Optio
     parse_number(&pick(map, keys))
 }
 
+/// A field read from the first of several keys: `String` as [`pick`], `Option<number>` as
+/// [`pick_number`].
+pub trait Picked {
+    /// Reads the field from `map`.
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self;
+}
+
+impl Picked for String {
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self {
+        pick(map, keys)
+    }
+}
+
+impl<T: FromStr> Picked for Option<T> {
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self {
+        pick_number(map, keys)
+    }
+}
+
+/// A struct read field by field with [`Picked`] (declared by `picked_struct!` in `types`).
+pub trait PickedStruct: Sized {
+    /// Reads it from a JSON object.
+    fn from_map(map: &Map<String, Value>) -> Self;
+}
+
 /// A field type with one lenient reading of the wire, so that a response struct states only its
 /// fields and each is read by the rule of its type (see [`lenient`]):
 ///

@@ -13,11 +13,11 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct SshKey {
         /// Key ID (for `vm/create key_id=`).
-        pub id: String,
+        id: String,
         /// Label.
-        pub name: String,
+        name: String,
         /// The public key.
-        pub value: String,
+        value: String,
     }
 }
 
@@ -50,11 +50,11 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Script {
         /// Script ID (for `vm/create scripts=`).
-        pub id: String,
+        id: String,
         /// Name.
-        pub name: String,
+        name: String,
         /// Content (CRLF line endings as stored).
-        pub content: String,
+        content: String,
     }
 }
 
@@ -63,24 +63,24 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct MonitorCheck {
         /// Check ID.
-        pub id: String,
+        id: String,
         /// Name.
-        pub name: String,
+        name: String,
         /// Check type, e.g. `icmp`.
         #[serde(rename = "type")]
-        pub check_type: String,
+        check_type: String,
         /// Status, e.g. `online`.
-        pub status: String,
+        status: String,
         /// Whether the check runs.
-        pub enabled: bool,
+        enabled: bool,
         /// Seconds between checks.
-        pub check_interval: Option<u32>,
+        check_interval: Option<u32>,
         /// Delay setting.
-        pub delay: Option<u32>,
+        delay: Option<u32>,
         /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
-        pub data: String,
+        data: String,
         /// A readable summary of `data`.
-        pub data_summary: String,
+        data_summary: String,
     }
 }
 

@@ -15,27 +15,27 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq)]
     pub struct Plan {
         /// Numeric plan ID.
-        pub plan_id: String,
+        plan_id: String,
         /// Display name, e.g. `512 MB` or `m.2`.
-        pub name: String,
+        name: String,
         /// Plan family, e.g. `SSD-Cached`.
-        pub category: String,
+        category: String,
         /// RAM in MB.
-        pub ram: Option<u64>,
+        ram: Option<u64>,
         /// Virtual CPUs.
-        pub vcpu: Option<u32>,
+        vcpu: Option<u32>,
         /// Storage in GB.
-        pub storage: Option<u64>,
+        storage: Option<u64>,
         /// Bandwidth in GB per month.
-        pub bandwidth: Option<u64>,
+        bandwidth: Option<u64>,
         /// Hourly price in USD.
-        pub price: Option<f64>,
+        price: Option<f64>,
         /// Hourly price for display, e.g. `$0.005`.
-        pub price_nice: String,
+        price_nice: String,
         /// Monthly price for display, when sent.
-        pub price_monthly_nice: String,
+        price_monthly_nice: String,
         /// Regions offering the plan, for display, when sent.
-        pub regions_nice: String,
+        regions_nice: String,
     }
 }
 
@@ -53,13 +53,13 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Image {
         /// Image ID.
-        pub image_id: String,
+        image_id: String,
         /// Name; public ones end in ` (template)` or ` (ISO)`.
-        pub name: String,
+        name: String,
         /// Region slug.
-        pub region: String,
+        region: String,
         /// `active`, `queued`, `saving`, `killed`, `error`.
-        pub status: String,
+        status: String,
     }
 }
 
@@ -68,33 +68,33 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct ImageDetails {
         /// Name.
-        pub name: String,
+        name: String,
         /// Region slug.
-        pub region: String,
+        region: String,
         /// Status, as in [`Image::status`].
-        pub status: String,
+        status: String,
         /// Size in bytes.
-        pub size: Option<u64>,
+        size: Option<u64>,
         /// Checksum.
-        pub checksum: String,
+        checksum: String,
         /// Disk format, e.g. `qcow2`.
-        pub disk_format: String,
+        disk_format: String,
         /// Disk cache mode.
-        pub cache_mode: String,
+        cache_mode: String,
         /// `ide` or `virtio`.
-        pub hw_disk_bus: String,
+        hw_disk_bus: String,
         /// Video model.
-        pub hw_video_model: String,
+        hw_video_model: String,
         /// `e1000` or `virtio`.
-        pub hw_vif_model: String,
+        hw_vif_model: String,
         /// Read-only (sent as `"no"`/`"yes"`).
-        pub is_read_only: bool,
+        is_read_only: bool,
         /// libvirt CPU mode.
-        pub libvirt_cpu_mode: String,
+        libvirt_cpu_mode: String,
         /// Metadata (`[]` or `""` when empty).
-        pub metadata: BTreeMap<String, String>,
+        metadata: BTreeMap<String, String>,
         /// Creation time.
-        pub time_created: String,
+        time_created: String,
     }
 }
 

@@ -12,13 +12,13 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct RdnsEntry {
         /// The VM's name.
-        pub vm_name: String,
+        vm_name: String,
         /// The VM's ID.
-        pub vm_id: String,
+        vm_id: String,
         /// The address.
-        pub ip: String,
+        ip: String,
         /// Its reverse name, or `[not set]`.
-        pub hostname: String,
+        hostname: String,
     }
 }
 
@@ -35,11 +35,11 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct DynEntry {
         /// Entry ID (from the entry, else the key it was listed under).
-        pub id: String,
+        id: String,
         /// The label.
-        pub name: String,
+        name: String,
         /// The address it points at.
-        pub ip: String,
+        ip: String,
     }
 }
 

@@ -8,19 +8,19 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct FloatingIp {
         /// Floating IP ID.
-        pub id: String,
+        id: String,
         /// The address.
-        pub ip: String,
+        ip: String,
         /// Region slug.
-        pub region: String,
+        region: String,
         /// `vm` or `unattached`.
-        pub attached_type: String,
+        attached_type: String,
         /// The VM it is attached to, if any.
-        pub attached_id: Option<String>,
+        attached_id: Option<String>,
         /// The name of what it is attached to, if any.
-        pub attached_name: Option<String>,
+        attached_name: Option<String>,
         /// Its reverse DNS name.
-        pub hostname: String,
+        hostname: String,
     }
 }
 

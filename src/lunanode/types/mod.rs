@@ -9,7 +9,8 @@
 
 /// Declares a response struct whose fields are each read by the lenient rule of their type
 /// ([`Lenient`](super::decode::Lenient)): it derives `Deserialize` with `#[serde(default)]`
-/// (a missing field is its default) and gives every field `deserialize_with = "lenient"`, or the
+/// (a missing field is its default), makes every field `pub` (they are all public: a response
+/// is plain data) and gives it `deserialize_with = "lenient"`, or the
 /// rule named after `=>` where the type alone does not say it (HTML-escaped text). The struct
 /// also becomes a [`WireStruct`](super::decode::WireStruct), so a `Vec` of it is a collection
 /// field of another.
@@ -20,14 +21,14 @@
 ///     #[derive(Debug, Clone, Default)]
 ///     pub struct Thing {
 ///         /// Read as `"string"`.
-///         pub id: String,
+///         id: String,
 ///         /// Read as `"number"`.
-///         pub size: Option<u64>,
+///         size: Option<u64>,
 ///         /// Serde's own field attributes still apply.
 ///         #[serde(rename = "type")]
-///         pub kind: String,
+///         kind: String,
 ///         /// A rule of its own.
-///         pub status: String => "crate::lunanode::decode::html_string",
+///         status: String => "crate::lunanode::decode::html_string",
 ///     }
 /// }
 /// ```
@@ -45,7 +46,7 @@ macro_rules! wire_struct {
     // A field with a rule of its own.
     (
         @field $head:tt [$($done:tt)*]
-        $(#[$field_attr:meta])* pub $field:ident: $ty:ty => $rule:literal
+        $(#[$field_attr:meta])* $field:ident: $ty:ty => $rule:literal
         $(, $($rest:tt)*)?
     ) => {
         wire_struct!(@field $head [
@@ -56,7 +57,7 @@ macro_rules! wire_struct {
     // A field read by the rule of its type.
     (
         @field $head:tt [$($done:tt)*]
-        $(#[$field_attr:meta])* pub $field:ident: $ty:ty
+        $(#[$field_attr:meta])* $field:ident: $ty:ty
         $(, $($rest:tt)*)?
     ) => {
         wire_struct!(@field $head [
@@ -77,22 +78,75 @@ macro_rules! wire_struct {
     };
 }
 
-/// Implements [`Keyed`] for entries whose `id` field, when empty, is filled in from the key
-/// they are listed under.
+/// Declares a struct read from the shapes the reference does not pin down: each field names
+/// the keys it may arrive under, and takes the first non-empty one
+/// ([`Picked`](super::decode::Picked): text as is, numbers parsed leniently). The struct gets
+/// [`PickedStruct::from_map`](super::decode::PickedStruct) and a `Deserialize` that reads an
+/// object so (anything else is the default).
+///
+/// ```ignore
+/// picked_struct! {
+///     /// A thing.
+///     #[derive(Debug, Clone, Default)]
+///     pub struct Thing {
+///         /// ID (`id` or `thing_id`).
+///         id: String = ["id", "thing_id"],
+///         /// Size, when sent.
+///         size: Option<u64> = ["size"],
+///     }
+/// }
+/// ```
+macro_rules! picked_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $($(#[$field_attr:meta])* $field:ident: $ty:ty = [$($key:literal),+]),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $ty,)*
+        }
+
+        impl crate::lunanode::decode::PickedStruct for $name {
+            fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
+                use crate::lunanode::decode::Picked;
+                Self {
+                    $($field: Picked::pick_from(map, &[$($key),+]),)*
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                use crate::lunanode::decode::PickedStruct;
+                let value = serde_json::Value::deserialize(deserializer)?;
+                Ok(value.as_object().map(Self::from_map).unwrap_or_default())
+            }
+        }
+    };
+}
+
+/// Implements [`Keyed`] for entries whose ID field (`id` unless named), when empty, is filled
+/// in from the key they are listed under.
 ///
 /// ```ignore
 /// keyed_by_id!(Script, DynEntry);
+/// keyed_by_id!(member_id: LbMember);
 /// ```
 macro_rules! keyed_by_id {
-    ($($name:ty),*) => {$(
+    ($field:ident: $($name:ty),*) => {$(
         impl crate::lunanode::decode::Keyed for $name {
             fn set_key(&mut self, key: &str) {
-                if self.id.is_empty() {
-                    self.id = key.to_owned();
+                if self.$field.is_empty() {
+                    self.$field = key.to_owned();
                 }
             }
         }
     )*};
+    ($($name:ty),*) => {
+        keyed_by_id!(id: $($name),*);
+    };
 }
 
 mod account;
@@ -120,7 +174,7 @@ use serde_json::Value;
 
 use super::{
     Client, Error,
-    decode::{Keyed, entries, scalar_text},
+    decode::{Keyed, PickedStruct, entries, scalar_text},
 };
 
 /// Decodes the collection under the first of `keys` present in a response (an array, or an
@@ -158,6 +212,21 @@ fn decode_entry<T: DeserializeOwned>(keys: &[&str], item: Value) -> Result<T, Er
             keys.first().copied().unwrap_or("the list")
         ))
     })
+}
+
+/// The entries of a collection (an array, or an object keyed by ID: the key fills in an ID the
+/// entry lacks) read by [`PickedStruct::from_map`]; anything that is not an object is skipped.
+pub(crate) fn picked_list<T: PickedStruct + Keyed>(collection: Value) -> Vec<T> {
+    entries(collection)
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let mut entry = T::from_map(value.as_object()?);
+            if let Some(key) = key {
+                entry.set_key(&key);
+            }
+            Some(entry)
+        })
+        .collect()
 }
 
 /// Decodes the object under the first of `keys` that holds one (or the whole response when the

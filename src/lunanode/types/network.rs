@@ -8,13 +8,13 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Network {
         /// Network ID.
-        pub net_id: String,
+        net_id: String,
         /// Name.
-        pub name: String,
+        name: String,
         /// Subnet in CIDR form, e.g. `172.20.0.0/16` (sent as `172.20.0.0\/16`).
-        pub subnet: String,
+        subnet: String,
         /// Region slug, when the server includes it.
-        pub region: String,
+        region: String,
     }
 }
 

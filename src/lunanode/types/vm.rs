@@ -43,31 +43,31 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq)]
     pub struct VmListEntry {
         /// The VM ID (a UUID today, numeric before 2016; opaque either way).
-        pub vm_id: String,
+        vm_id: String,
         /// Display name.
-        pub name: String,
+        name: String,
         /// Hostname.
-        pub hostname: String,
+        hostname: String,
         /// Plan ID.
-        pub plan_id: String,
+        plan_id: String,
         /// Primary public IP (empty while building).
-        pub primaryip: String,
+        primaryip: String,
         /// Private IP.
-        pub privateip: String,
+        privateip: String,
         /// RAM in MB.
-        pub ram: Option<u64>,
+        ram: Option<u64>,
         /// Virtual CPUs.
-        pub vcpu: Option<u32>,
+        vcpu: Option<u32>,
         /// Storage in GB.
-        pub storage: Option<u64>,
+        storage: Option<u64>,
         /// Bandwidth in GB per month.
-        pub bandwidth: Option<u64>,
+        bandwidth: Option<u64>,
         /// Region slug.
-        pub region: String,
+        region: String,
         /// OpenStack status, e.g. `active` (seen in newer answers only).
-        pub os_status: String,
+        os_status: String,
         /// Friendly status, e.g. `Online`, when the server includes it in the list.
-        pub status_nohtml: String,
+        status_nohtml: String,
     }
 }
 
@@ -86,48 +86,48 @@ wire_struct! {
     #[derive(Debug, Clone, Default)]
     pub struct VmDetails {
         /// Hostname.
-        pub hostname: String,
+        hostname: String,
         /// Primary public IPv4; empty for a while after create.
-        pub ip: String,
+        ip: String,
         /// Private IP.
-        pub privateip: String,
+        privateip: String,
         /// Every address of the VM.
-        pub addresses: Vec<VmAddress>,
+        addresses: Vec<VmAddress>,
         /// Status as HTML, entities decoded: `<font color="green"><b>Online</b></font>`.
-        pub status: String => "crate::lunanode::decode::html_string",
+        status: String => "crate::lunanode::decode::html_string",
         /// Status as text: `BUILD`, `Online`, `Powering off`, `Offline`, ...
-        pub status_nohtml: String => "crate::lunanode::decode::html_string",
+        status_nohtml: String => "crate::lunanode::decode::html_string",
         /// OpenStack status: `active` when up.
-        pub status_raw: String,
+        status_raw: String,
         /// Status colour: `green` when online.
-        pub status_color: String,
+        status_color: String,
         /// OpenStack task state, when one runs.
-        pub task_state: String,
+        task_state: String,
         /// Image name.
-        pub image: String => "crate::lunanode::decode::html_string",
+        image: String => "crate::lunanode::decode::html_string",
         /// Operating system name (same as `image` in practice).
-        pub os: String => "crate::lunanode::decode::html_string",
+        os: String => "crate::lunanode::decode::html_string",
         /// Security group names (the server sends them under two keys).
-        pub security_groups: Vec<String>,
+        security_groups: Vec<String>,
         /// The same list under the other key.
-        pub securitygroups: Vec<String>,
+        securitygroups: Vec<String>,
         /// Additional public IPs.
-        pub additionalip: Vec<String>,
+        additionalip: Vec<String>,
         /// Additional private IPs.
-        pub additionalprivateip: Vec<String>,
+        additionalprivateip: Vec<String>,
         /// IPv6 addresses.
-        pub ipv6: Vec<String>,
+        ipv6: Vec<String>,
         /// `username: ubuntu; password: XXXX` or `password: XXXX`: a secret.
-        pub login_details: Option<SecretString>,
+        login_details: Option<SecretString>,
         /// Bandwidth used this month, in GB.
         #[serde(rename = "bandwidthUsedGB")]
-        pub bandwidth_used_gb: Option<f64>,
+        bandwidth_used_gb: Option<f64>,
         /// Present when a boot-order swap is possible (VMs installed from an ISO).
-        pub diskswap: Option<String>,
+        diskswap: Option<String>,
         /// Hypervisor host.
-        pub host_id: String,
+        host_id: String,
         /// Attached volumes.
-        pub volumes: Vec<VmVolume>,
+        volumes: Vec<VmVolume>,
     }
 }
 
@@ -136,13 +136,13 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct VmAddress {
         /// The address.
-        pub addr: String,
+        addr: String,
         /// `4` or `6`.
-        pub version: String,
+        version: String,
         /// Whether it is a public address.
-        pub external: bool,
+        external: bool,
         /// Reverse DNS name (trailing dot), when the server sends it.
-        pub reverse: Option<String>,
+        reverse: Option<String>,
     }
 }
 
@@ -151,9 +151,9 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct VmVolume {
         /// Volume ID.
-        pub id: String,
+        id: String,
         /// Volume name.
-        pub name: String,
+        name: String,
     }
 }
 

@@ -27,25 +27,25 @@ wire_struct! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Volume {
         /// Volume ID (numeric string).
-        pub id: String,
+        id: String,
         /// OpenStack UUID.
-        pub identification: String,
+        identification: String,
         /// Name (the label given at create).
-        pub name: String,
+        name: String,
         /// Region slug.
-        pub region: String,
+        region: String,
         /// Size in GB.
-        pub size: Option<u64>,
+        size: Option<u64>,
         /// `creating`, `downloading`, `available`, `in-use`, ...
-        pub status: String,
+        status: String,
         /// The VM it is attached to; `None` when detached.
-        pub attached: Option<String>,
+        attached: Option<String>,
         /// Creation time (list form).
-        pub time_created: String,
+        time_created: String,
         /// Creation time (info form).
-        pub created: String,
+        created: String,
         /// Owner's user ID.
-        pub user_id: String,
+        user_id: String,
     }
 }
 
