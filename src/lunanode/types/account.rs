@@ -104,11 +104,6 @@ impl Client {
         .await
     }
 
-    /// `sshkey/remove`.
-    pub async fn sshkey_remove(&self, key_id: &str) -> Result<(), Error> {
-        self.call("sshkey", "remove", &[("key_id", key_id)]).await
-    }
-
     /// `script/list`.
     pub async fn script_list(&self) -> Result<Vec<Script>, Error> {
         let response = self.request("script", "list", &[]).await?;
@@ -132,27 +127,6 @@ impl Client {
         .await
     }
 
-    /// `script/update`.
-    pub async fn script_update(
-        &self,
-        script_id: &str,
-        name: &str,
-        content: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("script_id", script_id),
-            ("name", name),
-            ("content", content),
-        ];
-        self.call("script", "update", &parameters).await
-    }
-
-    /// `script/delete`.
-    pub async fn script_delete(&self, script_id: &str) -> Result<(), Error> {
-        self.call("script", "delete", &[("script_id", script_id)])
-            .await
-    }
-
     /// `monitor/check-list`.
     pub async fn monitor_check_list(&self) -> Result<Vec<MonitorCheck>, Error> {
         let response = self.request("monitor", "check-list", &[]).await?;
@@ -164,6 +138,17 @@ impl Client {
         let response = self.request("billing", "credit", &[]).await?;
         credit_from_response(&response)
     }
+}
+
+plain_actions! {
+    /// `sshkey/remove`.
+    sshkey_remove = "sshkey"/"remove"(key_id);
+
+    /// `script/update`.
+    script_update = "script"/"update"(script_id, name, content);
+
+    /// `script/delete`.
+    script_delete = "script"/"delete"(script_id);
 }
 
 /// Reads the `credit` of a `billing/credit` answer (a string such as `"4.81033438"`).

@@ -60,12 +60,6 @@ impl Client {
         Ok(FloatingIpAdded { ip, id })
     }
 
-    /// `floating/delete`: releases `ip` from the account.
-    pub async fn floating_delete(&self, region: &str, ip: &str) -> Result<(), Error> {
-        self.call("floating", "delete", &[("region", region), ("ip", ip)])
-            .await
-    }
-
     /// `dns/set`: the reverse DNS name of `ip` (an address of the account); `vm_id` for the
     /// older form that wanted it.
     pub async fn dns_set(
@@ -81,4 +75,9 @@ impl Client {
         ];
         self.call("dns", "set", &parameters).await
     }
+}
+
+plain_actions! {
+    /// `floating/delete`: releases `ip` from the account.
+    floating_delete = "floating"/"delete"(region, ip);
 }

@@ -152,12 +152,6 @@ impl Client {
         Ok(info)
     }
 
-    /// `lb/delete`.
-    pub async fn lb_delete(&self, region: &str, lb_id: &str) -> Result<(), Error> {
-        self.call("lb", "delete", &[("region", region), ("lb_id", lb_id)])
-            .await
-    }
-
     /// `lb/member_add`: returns the member's ID when the answer has one (`member_id` or `id`);
     /// otherwise find it in `lb/info`.
     pub async fn lb_member_add(
@@ -177,25 +171,15 @@ impl Client {
         self.create_maybe_id("lb", "member_add", &parameters, &["member_id", "id"])
             .await
     }
+}
+
+plain_actions! {
+    /// `lb/delete`.
+    lb_delete = "lb"/"delete"(region, lb_id);
 
     /// `lb/member_remove`.
-    pub async fn lb_member_remove(
-        &self,
-        region: &str,
-        lb_id: &str,
-        member_id: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("region", region),
-            ("lb_id", lb_id),
-            ("member_id", member_id),
-        ];
-        self.call("lb", "member_remove", &parameters).await
-    }
+    lb_member_remove = "lb"/"member_remove"(region, lb_id, member_id);
 
     /// `lb/associate`: gives the balancer the floating IP `ip`.
-    pub async fn lb_associate(&self, region: &str, lb_id: &str, ip: &str) -> Result<(), Error> {
-        let parameters = [("region", region), ("lb_id", lb_id), ("ip", ip)];
-        self.call("lb", "associate", &parameters).await
-    }
+    lb_associate = "lb"/"associate"(region, lb_id, ip);
 }

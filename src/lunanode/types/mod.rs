@@ -149,6 +149,38 @@ macro_rules! keyed_by_id {
     };
 }
 
+/// Declares [`Client`] methods for actions that take only string parameters, each named as the
+/// API names it, and answer nothing but success: every argument is sent under its own name.
+///
+/// ```ignore
+/// plain_actions! {
+///     /// `vm/rename`.
+///     vm_rename = "vm"/"rename"(vm_id, hostname);
+/// }
+/// ```
+///
+/// declares `pub async fn vm_rename(&self, vm_id: &str, hostname: &str) -> Result<(), Error>`,
+/// which calls `vm/rename` with `[("vm_id", vm_id), ("hostname", hostname)]`.
+macro_rules! plain_actions {
+    ($(
+        $(#[$attr:meta])*
+        $method:ident = $category:literal / $action:literal ($($parameter:ident),*);
+    )*) => {
+        impl crate::lunanode::Client {
+            $(
+                $(#[$attr])*
+                pub async fn $method(
+                    &self,
+                    $($parameter: &str),*
+                ) -> Result<(), crate::lunanode::Error> {
+                    let parameters = [$((stringify!($parameter), $parameter)),*];
+                    self.call($category, $action, &parameters).await
+                }
+            )*
+        }
+    };
+}
+
 mod account;
 mod catalog;
 mod dns;

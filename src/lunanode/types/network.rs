@@ -52,14 +52,9 @@ impl Client {
         )
         .await
     }
+}
 
+plain_actions! {
     /// `network/delete`.
-    pub async fn network_delete(&self, region: &str, net_id: &str) -> Result<(), Error> {
-        self.call(
-            "network",
-            "delete",
-            &[("region", region), ("net_id", net_id)],
-        )
-        .await
-    }
+    network_delete = "network"/"delete"(region, net_id);
 }

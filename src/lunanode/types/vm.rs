@@ -206,55 +206,6 @@ impl Client {
         self.request_as("vm", "info", &[("vm_id", vm_id)]).await
     }
 
-    /// `vm/start`.
-    pub async fn vm_start(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "start", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/stop` (the VM goes `Powering off`, then `Offline`).
-    pub async fn vm_stop(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "stop", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/reboot`.
-    pub async fn vm_reboot(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "reboot", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/delete`. `invalid vm` ([`Error::is_not_found`]) means it is already gone.
-    pub async fn vm_delete(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "delete", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/reimage`: reinstalls the VM from `image_id` (its disk is wiped).
-    pub async fn vm_reimage(&self, vm_id: &str, image_id: &str) -> Result<(), Error> {
-        self.call("vm", "reimage", &[("vm_id", vm_id), ("image_id", image_id)])
-            .await
-    }
-
-    /// `vm/resize`. The server may report success and fail later (by e-mail); check the plan
-    /// in `vm/list` afterwards.
-    pub async fn vm_resize(&self, vm_id: &str, plan_id: &str) -> Result<(), Error> {
-        self.call("vm", "resize", &[("vm_id", vm_id), ("plan_id", plan_id)])
-            .await
-    }
-
-    /// `vm/shelve`.
-    pub async fn vm_shelve(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "shelve", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/unshelve`.
-    pub async fn vm_unshelve(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "unshelve", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/rename`.
-    pub async fn vm_rename(&self, vm_id: &str, hostname: &str) -> Result<(), Error> {
-        self.call("vm", "rename", &[("vm_id", vm_id), ("hostname", hostname)])
-            .await
-    }
-
     /// `vm/floatingip-add`: attaches `ip` (an unattached floating IP of the account), or a new
     /// one when `None`. The answer's shape is unknown; the attached IP is returned when the
     /// server names it (`ip` or `floating_ip`), otherwise read it from `vm/info`.
@@ -307,4 +258,34 @@ impl Client {
             .await?;
         Ok(SecretString::from(url))
     }
+}
+
+plain_actions! {
+    /// `vm/start`.
+    vm_start = "vm"/"start"(vm_id);
+
+    /// `vm/stop` (the VM goes `Powering off`, then `Offline`).
+    vm_stop = "vm"/"stop"(vm_id);
+
+    /// `vm/reboot`.
+    vm_reboot = "vm"/"reboot"(vm_id);
+
+    /// `vm/delete`. `invalid vm` ([`Error::is_not_found`]) means it is already gone.
+    vm_delete = "vm"/"delete"(vm_id);
+
+    /// `vm/reimage`: reinstalls the VM from `image_id` (its disk is wiped).
+    vm_reimage = "vm"/"reimage"(vm_id, image_id);
+
+    /// `vm/resize`. The server may report success and fail later (by e-mail); check the plan
+    /// in `vm/list` afterwards.
+    vm_resize = "vm"/"resize"(vm_id, plan_id);
+
+    /// `vm/shelve`.
+    vm_shelve = "vm"/"shelve"(vm_id);
+
+    /// `vm/unshelve`.
+    vm_unshelve = "vm"/"unshelve"(vm_id);
+
+    /// `vm/rename`.
+    vm_rename = "vm"/"rename"(vm_id, hostname);
 }

@@ -87,33 +87,6 @@ impl Client {
         decode_object(&response, &["volume", "info"])
     }
 
-    /// `volume/attach`: `target` is `auto` or a device path such as `/dev/vdc`.
-    pub async fn volume_attach(
-        &self,
-        region: &str,
-        volume_id: &str,
-        vm_id: &str,
-        target: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("region", region),
-            ("volume_id", volume_id),
-            ("vm_id", vm_id),
-            ("target", target),
-        ];
-        self.call("volume", "attach", &parameters).await
-    }
-
-    /// `volume/detach`.
-    pub async fn volume_detach(&self, region: &str, volume_id: &str) -> Result<(), Error> {
-        self.call(
-            "volume",
-            "detach",
-            &[("region", region), ("volume_id", volume_id)],
-        )
-        .await
-    }
-
     /// `volume/extend` to `size_gb` (volumes only grow).
     pub async fn volume_extend(
         &self,
@@ -129,15 +102,16 @@ impl Client {
         ];
         self.call("volume", "extend", &parameters).await
     }
+}
+
+plain_actions! {
+    /// `volume/attach`: `target` is `auto` or a device path such as `/dev/vdc`.
+    volume_attach = "volume"/"attach"(region, volume_id, vm_id, target);
+
+    /// `volume/detach`.
+    volume_detach = "volume"/"detach"(region, volume_id);
 
     /// `volume/delete`. An attached volume (or one still `in-use` just after its VM was
     /// deleted) is refused; try again later.
-    pub async fn volume_delete(&self, region: &str, volume_id: &str) -> Result<(), Error> {
-        self.call(
-            "volume",
-            "delete",
-            &[("region", region), ("volume_id", volume_id)],
-        )
-        .await
-    }
+    volume_delete = "volume"/"delete"(region, volume_id);
 }

@@ -144,12 +144,6 @@ impl Client {
         .await
     }
 
-    /// `dns/zone-remove`.
-    pub async fn dns_zone_remove(&self, zone_id: &str) -> Result<(), Error> {
-        self.call("dns", "zone-remove", &[("zone_id", zone_id)])
-            .await
-    }
-
     /// `dns/record-list`.
     pub async fn dns_record_list(&self, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
         self.record_list_in("dns", zone_id).await
@@ -194,12 +188,6 @@ impl Client {
         .await
     }
 
-    /// `dns2/zone-remove`.
-    pub async fn dns2_zone_remove(&self, zone_id: &str) -> Result<(), Error> {
-        self.call("dns2", "zone-remove", &[("zone_id", zone_id)])
-            .await
-    }
-
     /// `dns2/record-list`.
     pub async fn dns2_record_list(&self, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
         self.record_list_in("dns2", zone_id).await
@@ -209,14 +197,15 @@ impl Client {
     pub async fn dns2_record_add(&self, record: &DnsRecordAdd) -> Result<Option<String>, Error> {
         self.record_add_in("dns2", record, true).await
     }
+}
+
+plain_actions! {
+    /// `dns/zone-remove`.
+    dns_zone_remove = "dns"/"zone-remove"(zone_id);
+
+    /// `dns2/zone-remove`.
+    dns2_zone_remove = "dns2"/"zone-remove"(zone_id);
 
     /// `dns2/record-remove`.
-    pub async fn dns2_record_remove(&self, zone_id: &str, record_id: &str) -> Result<(), Error> {
-        self.call(
-            "dns2",
-            "record-remove",
-            &[("zone_id", zone_id), ("record_id", record_id)],
-        )
-        .await
-    }
+    dns2_record_remove = "dns2"/"record-remove"(zone_id, record_id);
 }
