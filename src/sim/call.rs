@@ -108,6 +108,17 @@ impl Params {
         self.get(name).ok_or_else(|| ApiError::not_set(name))
     }
 
+    /// A required name or label (see [`valid_text`], up to 255 characters), or `<name> not set`
+    /// / `invalid <name>`.
+    pub(crate) fn text(&self, name: &str) -> Result<&str, ApiError> {
+        let value = self.require(name)?;
+        if valid_text(value, 255) {
+            Ok(value)
+        } else {
+            Err(ApiError::invalid(name))
+        }
+    }
+
     /// A required number, or `<name> not set` / `invalid <name>`.
     pub(crate) fn number<T: FromStr>(&self, name: &str) -> Result<T, ApiError> {
         self.require(name)?

@@ -287,10 +287,7 @@ fn retrieve(ctx: &Ctx<'_>, params: &Params) -> Reply {
 }
 
 fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     params
         .find_mut(&mut ctx.account.images, "image_id", "image")?
         .name = name.trim().to_owned();

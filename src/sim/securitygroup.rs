@@ -7,10 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{
-        ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply,
-        valid_text,
-    },
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply},
     state::{Account, IdKind},
 };
 
@@ -83,10 +80,7 @@ fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Securit
 }
 
 fn valid_name(params: &Params) -> Result<String, ApiError> {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     Ok(name.trim().to_owned())
 }
 

@@ -311,19 +311,13 @@ fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     find(ctx.account, params)?.name = name.trim().to_owned();
     done()
 }
 
 fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let label = params.require("label")?;
-    if !valid_text(label, 255) {
-        return Err(ApiError::invalid("label"));
-    }
+    let label = params.text("label")?;
     let (volume_id, region, size) = {
         let volume = find(ctx.account, params)?;
         if matches!(volume.state, VolumeState::Creating { .. }) {
