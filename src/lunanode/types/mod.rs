@@ -312,8 +312,10 @@ impl Client {
         parameters: &[(&str, &str)],
         keys: &[&str],
     ) -> Result<String, Error> {
-        let response = self.request(category, action, parameters).await?;
-        created_id(&response, keys).ok_or_else(|| {
+        let id = self
+            .create_maybe_id(category, action, parameters, keys)
+            .await?;
+        id.ok_or_else(|| {
             Error::decode(format!(
                 "{category}/{action} succeeded without {}",
                 keys.first().copied().unwrap_or("an id")

@@ -82,6 +82,19 @@ impl Client {
         Ok(zones_from_response(&response))
     }
 
+    /// `zone-add` in either form; the zone's name goes under the form's own parameter.
+    async fn zone_add_in(
+        &self,
+        category: &str,
+        name: (&str, &str),
+        ttl: Option<u32>,
+    ) -> Result<Option<String>, Error> {
+        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
+        let parameters = [name, ("ttl", ttl.as_str())];
+        self.create_maybe_id(category, "zone-add", &parameters, &["zone_id", "id"])
+            .await
+    }
+
     async fn record_list_in(&self, category: &str, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
         let response = self
             .request(category, "record-list", &[("zone_id", zone_id)])
@@ -134,14 +147,7 @@ impl Client {
         origin: &str,
         ttl: Option<u32>,
     ) -> Result<Option<String>, Error> {
-        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
-        self.create_maybe_id(
-            "dns",
-            "zone-add",
-            &[("origin", origin), ("ttl", &ttl)],
-            &["zone_id", "id"],
-        )
-        .await
+        self.zone_add_in("dns", ("origin", origin), ttl).await
     }
 
     /// `dns/record-list`.
@@ -178,14 +184,7 @@ impl Client {
         name: &str,
         ttl: Option<u32>,
     ) -> Result<Option<String>, Error> {
-        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
-        self.create_maybe_id(
-            "dns2",
-            "zone-add",
-            &[("name", name), ("ttl", &ttl)],
-            &["zone_id", "id"],
-        )
-        .await
+        self.zone_add_in("dns2", ("name", name), ttl).await
     }
 
     /// `dns2/record-list`.
