@@ -119,7 +119,12 @@ impl Lenient for bool {
     }
 }
 
-/// `Option<$number>` reads as [`number`] does.
+/// Implements [`Lenient`] for `Option<$number>` of each number type named, read as [`number`]
+/// reads it.
+///
+/// ```ignore
+/// lenient_numbers!(u16, u32);
+/// ```
 macro_rules! lenient_numbers {
     ($($number:ty),*) => {$(
         impl Lenient for Option<$number> {
