@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::{
     actions::{self, ActionSpec},
-    config::{ClientConfig, Observer, RetryPolicy, legacy_endpoint, normalize_endpoint},
+    config::{Attempt, ClientConfig, Observer, RetryPolicy, legacy_endpoint, normalize_endpoint},
     credentials::Credentials,
     error::Error,
     transport::Transport,
@@ -156,7 +156,12 @@ impl Client {
             let result = self.inner.transport.send(spec, parameters).await;
             let outcome = result.as_ref().map_or_else(Error::category, |_| "ok");
             if let Some(observer) = &self.inner.observer {
-                observer.observe(spec.category, spec.action, outcome, started.elapsed());
+                observer.observe(&Attempt {
+                    category: spec.category,
+                    action: spec.action,
+                    outcome,
+                    duration: started.elapsed(),
+                });
             }
             let error = match result {
                 Ok(value) => return Ok(value),

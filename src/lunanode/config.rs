@@ -5,32 +5,29 @@ use std::{fmt, sync::Arc, time::Duration};
 /// The public API's base URL.
 pub const DEFAULT_ENDPOINT: &str = "https://dynamic.lunanode.com/api/";
 
-/// Called after every HTTP attempt, for metrics. It receives no parameters, IDs or secrets:
-/// the action's (static) category and name, the outcome (`"ok"` or [`super::Error::category`])
-/// and how long the attempt took. It runs on the request's task, so it must be quick.
-pub trait Observer: Send + Sync {
-    /// One HTTP attempt finished.
-    fn observe(
-        &self,
-        category: &'static str,
-        action: &'static str,
-        outcome: &'static str,
-        duration: Duration,
-    );
+/// One HTTP attempt, as an [`Observer`] sees it: no parameters, IDs or secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// The action's (static) category, e.g. `vm`.
+    pub category: &'static str,
+    /// The action's name, e.g. `list`.
+    pub action: &'static str,
+    /// `"ok"` or [`super::Error::category`].
+    pub outcome: &'static str,
+    /// How long the attempt took.
+    pub duration: Duration,
 }
 
-impl<F> Observer for F
-where
-    F: Fn(&'static str, &'static str, &'static str, Duration) + Send + Sync,
-{
-    fn observe(
-        &self,
-        category: &'static str,
-        action: &'static str,
-        outcome: &'static str,
-        duration: Duration,
-    ) {
-        self(category, action, outcome, duration);
+/// Called after every HTTP attempt, for metrics. It runs on the request's task, so it must be
+/// quick.
+pub trait Observer: Send + Sync {
+    /// One HTTP attempt finished.
+    fn observe(&self, attempt: &Attempt);
+}
+
+impl<F: Fn(&Attempt) + Send + Sync> Observer for F {
+    fn observe(&self, attempt: &Attempt) {
+        self(attempt);
     }
 }
 
@@ -197,9 +194,7 @@ mod tests {
     #[test]
     fn debug_mentions_the_observer_without_printing_it() {
         let config = ClientConfig {
-            observer: Some(Arc::new(
-                |_: &'static str, _: &'static str, _: &'static str, _: Duration| {},
-            )),
+            observer: Some(Arc::new(|_: &Attempt| {})),
             ..ClientConfig::default()
         };
         assert!(format!("{config:?}").contains("observer: Some(\"set\")"));

@@ -40,16 +40,147 @@ pub fn pick_number<T: FromStr>(map: &Map<String, Value>, keys: &[&str]) -> Optio
     parse_number(&pick(map, keys))
 }
 
+/// A field read from the first of several keys: `String` as [`pick`], `Option<number>` as
+/// [`pick_number`].
+pub trait Picked {
+    /// Reads the field from `map`.
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self;
+}
+
+impl Picked for String {
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self {
+        pick(map, keys)
+    }
+}
+
+impl<T: FromStr> Picked for Option<T> {
+    fn pick_from(map: &Map<String, Value>, keys: &[&str]) -> Self {
+        pick_number(map, keys)
+    }
+}
+
+/// A struct read field by field with [`Picked`] (declared by `picked_struct!` in `types`).
+pub trait PickedStruct: Sized {
+    /// Reads it from a JSON object.
+    fn from_map(map: &Map<String, Value>) -> Self;
+}
+
+/// A field type with one lenient reading of the wire, so that a response struct states only its
+/// fields and each is read by the rule of its type (see [`lenient`]):
+///
+/// | type | rule |
+/// | --- | --- |
+/// | `String` | any scalar as text ([`string`]) |
+/// | `Option<String>` | the same, `""` and `null` as `None` ([`opt_string`]) |
+/// | `Option<SecretString>` | the same, hidden from `Debug` ([`opt_secret`]) |
+/// | `Option<u16>`, `Option<u32>`, `Option<u64>`, `Option<i64>`, `Option<f64>` | a number, written or quoted ([`number`]) |
+/// | `bool` | a flag ([`flag`]) |
+/// | `Vec<String>` | a list of strings ([`string_list`]) |
+/// | `BTreeMap<String, String>` | a map of strings ([`string_map`]) |
+/// | `Vec<T>` of a [`WireStruct`] | a collection ([`collection`]) |
+pub trait Lenient: Sized {
+    /// Reads the field from its decoded JSON value (`Value::Null` when the field is null).
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E>;
+}
+
+/// A response struct read as a whole by serde, so that a list of them is a [`collection`]
+/// field. Implemented by `wire_struct!` (in `types`).
+pub trait WireStruct: DeserializeOwned {}
+
+/// Reads any [`Lenient`] field, by the rule of its type: `#[serde(deserialize_with =
+/// "lenient")]` on a `String` field is the same as `"string"`, on an `Option<u32>` the same as
+/// `"number"`, and so on.
+pub fn lenient<'de, D: Deserializer<'de>, T: Lenient>(deserializer: D) -> Result<T, D::Error> {
+    T::from_wire(Value::deserialize(deserializer)?)
+}
+
+impl Lenient for String {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(scalar_text(&value).unwrap_or_default())
+    }
+}
+
+impl Lenient for Option<String> {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        let text = String::from_wire::<E>(value)?;
+        Ok((!text.is_empty()).then_some(text))
+    }
+}
+
+impl Lenient for Option<SecretString> {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(Option::<String>::from_wire::<E>(value)?.map(SecretString::from))
+    }
+}
+
+impl Lenient for bool {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(flag_value(&value))
+    }
+}
+
+/// Implements [`Lenient`] for `Option<$number>` of each number type named, read as [`number`]
+/// reads it.
+///
+/// ```ignore
+/// lenient_numbers!(u16, u32);
+/// ```
+macro_rules! lenient_numbers {
+    ($($number:ty),*) => {$(
+        impl Lenient for Option<$number> {
+            fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+                Ok(scalar_text(&value).and_then(|text| parse_number(&text)))
+            }
+        }
+    )*};
+}
+
+lenient_numbers!(u16, u32, u64, i64, f64);
+
+impl Lenient for Vec<String> {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(match &value {
+            Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
+            Value::Object(map) => map.values().filter_map(scalar_text).collect(),
+            Value::String(text) if !text.is_empty() => vec![text.clone()],
+            _ => Vec::new(),
+        })
+    }
+}
+
+impl Lenient for BTreeMap<String, String> {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        Ok(match value {
+            Value::Object(map) => map
+                .into_iter()
+                .filter_map(|(key, value)| scalar_text(&value).map(|text| (key, text)))
+                .collect(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, value)| {
+                    scalar_text(value).map(|text| (index.to_string(), text))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        })
+    }
+}
+
+impl<T: WireStruct> Lenient for Vec<T> {
+    fn from_wire<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        decode_entries(value, |_: &mut T, _| {})
+    }
+}
+
 /// Any scalar as a string (`null`, arrays and objects become `""`).
 pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(scalar_text(&value).unwrap_or_default())
+    lenient(deserializer)
 }
 
 /// Any scalar as a string; `""` and `null` become `None`.
 pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    let text = string(deserializer)?;
-    Ok((!text.is_empty()).then_some(text))
+    lenient(deserializer)
 }
 
 /// A string with its HTML entities decoded (`&lt;b&gt;` becomes `<b>`), as `info.status` and
@@ -63,7 +194,7 @@ pub fn html_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String,
 pub fn opt_secret<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<SecretString>, D::Error> {
-    Ok(opt_string(deserializer)?.map(SecretString::from))
+    lenient(deserializer)
 }
 
 /// A number sent as a string or a number: `"1"`, `1`, `"1.5"`, `1.5`. `""`, `null` and anything
@@ -99,8 +230,7 @@ pub fn parse_number<T: FromStr>(text: &str) -> Option<T> {
 /// A flag: `"1"`, `"yes"`, `"true"`, `true` and non-zero numbers are set; `""`, `"0"`, `"no"`,
 /// `"false"`, `false`, `0` and `null` are not.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(flag_value(&value))
+    lenient(deserializer)
 }
 
 /// The rule of [`flag`] on an already decoded value.
@@ -119,13 +249,7 @@ pub fn flag_value(value: &Value) -> bool {
 /// A list of strings: an array of scalars, an object (its values), a single non-empty string,
 /// or `""`/`null` for none.
 pub fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(match &value {
-        Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
-        Value::Object(map) => map.values().filter_map(scalar_text).collect(),
-        Value::String(text) if !text.is_empty() => vec![text.clone()],
-        _ => Vec::new(),
-    })
+    lenient(deserializer)
 }
 
 /// A map of strings (e.g. `regions`: slug to display name, image `metadata`): an object, or
@@ -134,19 +258,7 @@ pub fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Str
 pub fn string_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    Ok(match value {
-        Value::Object(map) => map
-            .into_iter()
-            .filter_map(|(key, value)| scalar_text(&value).map(|text| (key, text)))
-            .collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(index, value)| scalar_text(value).map(|text| (index.to_string(), text)))
-            .collect(),
-        _ => BTreeMap::new(),
-    })
+    lenient(deserializer)
 }
 
 /// A collection sent as an array or as an object keyed by ID or index (its values, in the
@@ -156,11 +268,7 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    let value = Value::deserialize(deserializer)?;
-    entries(value)
-        .into_iter()
-        .map(|(_, item)| serde_json::from_value(item).map_err(serde::de::Error::custom))
-        .collect()
+    decode_entries(Value::deserialize(deserializer)?, |_: &mut T, _| {})
 }
 
 /// An entry of a collection that may be keyed by its ID: when the server sends an object keyed
@@ -176,13 +284,20 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned + Keyed,
 {
-    let value = Value::deserialize(deserializer)?;
+    decode_entries(Value::deserialize(deserializer)?, T::set_key)
+}
+
+/// Decodes the [`entries`] of a collection, handing each entry of an object its key.
+fn decode_entries<T: DeserializeOwned, E: serde::de::Error>(
+    value: Value,
+    set_key: impl Fn(&mut T, &str),
+) -> Result<Vec<T>, E> {
     entries(value)
         .into_iter()
         .map(|(key, item)| {
-            let mut entry: T = serde_json::from_value(item).map_err(serde::de::Error::custom)?;
+            let mut entry: T = serde_json::from_value(item).map_err(E::custom)?;
             if let Some(key) = key {
-                entry.set_key(&key);
+                set_key(&mut entry, &key);
             }
             Ok(entry)
         })

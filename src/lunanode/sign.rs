@@ -146,27 +146,17 @@ mod tests {
             "1",
             &sig.to_uppercase()
         ));
-        assert!(!verify(
-            key().as_bytes(),
-            "vm/list/",
-            &base_req(),
-            "2",
-            &sig
-        ));
-        assert!(!verify(
-            key().as_bytes(),
-            "vm/info/",
-            &base_req(),
-            "1",
-            &sig
-        ));
-        assert!(!verify(
-            key().as_bytes(),
-            "vm/list/",
-            &base_req(),
-            "1",
-            "zz"
-        ));
+        let tampered = [
+            ("vm/list/", "2", sig.as_str()),
+            ("vm/info/", "1", sig.as_str()),
+            ("vm/list/", "1", "zz"),
+        ];
+        for (handler, nonce, signature) in tampered {
+            assert!(
+                !verify(key().as_bytes(), handler, &base_req(), nonce, signature),
+                "{handler} {nonce} {signature}"
+            );
+        }
     }
 
     #[test]

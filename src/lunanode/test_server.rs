@@ -16,7 +16,7 @@ use axum::{
 };
 use secrecy::SecretString;
 
-use super::{Client, ClientConfig, Credentials, RetryPolicy};
+use super::{Attempt, Client, ClientConfig, Credentials, RetryPolicy};
 
 /// A canned answer: status, optional `Retry-After`, body, and a delay before answering.
 #[derive(Clone)]
@@ -137,14 +137,11 @@ pub fn new_client(endpoint: &str, configure: impl FnOnce(&mut ClientConfig)) -> 
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(20),
         },
-        observer: Some(Arc::new(
-            move |category: &'static str,
-                  action: &'static str,
-                  outcome: &'static str,
-                  _: Duration| {
-                log.lock().unwrap().push((category, action, outcome));
-            },
-        )),
+        observer: Some(Arc::new(move |attempt: &Attempt| {
+            log.lock()
+                .unwrap()
+                .push((attempt.category, attempt.action, attempt.outcome));
+        })),
         ..ClientConfig::default()
     };
     configure(&mut config);

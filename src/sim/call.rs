@@ -108,6 +108,17 @@ impl Params {
         self.get(name).ok_or_else(|| ApiError::not_set(name))
     }
 
+    /// A required name or label (see [`valid_text`], up to 255 characters), or `<name> not set`
+    /// / `invalid <name>`.
+    pub(crate) fn text(&self, name: &str) -> Result<&str, ApiError> {
+        let value = self.require(name)?;
+        if valid_text(value, 255) {
+            Ok(value)
+        } else {
+            Err(ApiError::invalid(name))
+        }
+    }
+
     /// A required number, or `<name> not set` / `invalid <name>`.
     pub(crate) fn number<T: FromStr>(&self, name: &str) -> Result<T, ApiError> {
         self.require(name)?
@@ -129,6 +140,69 @@ impl Params {
             self.get(name).map(str::to_ascii_lowercase).as_deref(),
             Some("yes" | "1" | "true")
         )
+    }
+
+    /// The object of `objects` whose ID the required parameter `name` holds (trimmed): `<name>
+    /// not set`, or `invalid <thing>` when there is none.
+    pub(crate) fn find<'m, T>(
+        &self,
+        objects: &'m BTreeMap<String, T>,
+        name: &str,
+        thing: &str,
+    ) -> Result<&'m T, ApiError> {
+        objects
+            .get(self.require(name)?.trim())
+            .ok_or_else(|| ApiError::invalid(thing))
+    }
+
+    /// Like [`Params::find`], for changing the object.
+    pub(crate) fn find_mut<'m, T>(
+        &self,
+        objects: &'m mut BTreeMap<String, T>,
+        name: &str,
+        thing: &str,
+    ) -> Result<&'m mut T, ApiError> {
+        self.find_where(objects, name, thing, |_| true)
+    }
+
+    /// Like [`Params::find_mut`], and the object must be in `region` when one is given (else
+    /// `invalid <thing>` as well).
+    pub(crate) fn find_in<'m, T: Regional>(
+        &self,
+        objects: &'m mut BTreeMap<String, T>,
+        name: &str,
+        thing: &str,
+        region: Option<&str>,
+    ) -> Result<&'m mut T, ApiError> {
+        self.find_where(objects, name, thing, |object| {
+            region.is_none_or(|region| region == object.region())
+        })
+    }
+
+    /// Like [`Params::find_mut`], and the object must pass `keep` (else `invalid <thing>`).
+    pub(crate) fn find_where<'m, T>(
+        &self,
+        objects: &'m mut BTreeMap<String, T>,
+        name: &str,
+        thing: &str,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<&'m mut T, ApiError> {
+        objects
+            .get_mut(self.require(name)?.trim())
+            .filter(|object| keep(object))
+            .ok_or_else(|| ApiError::invalid(thing))
+    }
+
+    /// Takes the object found as by [`Params::find`] out of `objects`.
+    pub(crate) fn remove<T>(
+        &self,
+        objects: &mut BTreeMap<String, T>,
+        name: &str,
+        thing: &str,
+    ) -> Result<T, ApiError> {
+        objects
+            .remove(self.require(name)?.trim())
+            .ok_or_else(|| ApiError::invalid(thing))
     }
 
     /// An optional `region`, validated; `None` when not given.
@@ -158,6 +232,84 @@ pub(crate) fn id_list(value: Option<&str>) -> Vec<String> {
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// An object kept in a region and listed in creation order (see [`in_region`]).
+pub(crate) trait Regional {
+    /// Its region slug.
+    fn region(&self) -> &str;
+    /// Its creation sequence number.
+    fn seq(&self) -> u64;
+}
+
+/// Implements [`Regional`] for types with `region: String` and `seq: u64` fields.
+///
+/// ```ignore
+/// regional!(Network, Volume);
+/// ```
+macro_rules! regional {
+    ($($name:ty),*) => {$(
+        impl $crate::sim::call::Regional for $name {
+            fn region(&self) -> &str {
+                &self.region
+            }
+            fn seq(&self) -> u64 {
+                self.seq
+            }
+        }
+    )*};
+}
+pub(crate) use regional;
+
+/// The `objects` in `region` (all when `None`), in creation order.
+pub(crate) fn in_region<'a, T: Regional>(
+    objects: &'a BTreeMap<String, T>,
+    region: Option<&str>,
+) -> Vec<&'a T> {
+    let mut listed: Vec<&T> = objects
+        .values()
+        .filter(|object| region.is_none_or(|region| region == object.region()))
+        .collect();
+    listed.sort_by_key(|object| object.seq());
+    listed
+}
+
+/// `objects` as a JSON object keyed by their IDs, each written by `entry` (the PHP server's
+/// shape for lists read from an associative array).
+pub(crate) fn keyed<'a, T: 'a>(
+    objects: impl IntoIterator<Item = (&'a String, &'a T)>,
+    entry: impl Fn(&'a T) -> Value,
+) -> Value {
+    Value::Object(
+        objects
+            .into_iter()
+            .map(|(id, object)| (id.clone(), entry(object)))
+            .collect(),
+    )
+}
+
+/// Stores the new object `make(id)` under `id` and answers `{"<key>": id}`, as every create
+/// does.
+pub(crate) fn created<T>(
+    objects: &mut BTreeMap<String, T>,
+    key: &str,
+    id: String,
+    make: impl FnOnce(String) -> T,
+) -> Reply {
+    objects.insert(id.clone(), make(id.clone()));
+    reply([(key, Value::String(id))])
+}
+
+/// Removes the object found as by [`Params::find`] from `objects` and answers success, as
+/// every delete does.
+pub(crate) fn deleted<T>(
+    objects: &mut BTreeMap<String, T>,
+    params: &Params,
+    name: &str,
+    thing: &str,
+) -> Reply {
+    params.remove(objects, name, thing)?;
+    done()
 }
 
 /// Everything a handler may touch.

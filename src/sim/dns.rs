@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply},
     floating::{self, Attachment},
     state::{Account, IdKind},
 };
@@ -69,16 +69,11 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
         "list" => rdns_list(ctx),
         "set" => rdns_set(ctx, params),
         "zone-list" => {
-            let zones: Map<String, Value> = ctx
-                .account
-                .zones
-                .values()
-                .map(|z| {
-                    let entry = json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl});
-                    (z.id.clone(), entry)
-                })
-                .collect();
-            reply([("zones", Value::Object(zones))])
+            let zones = keyed(
+                &ctx.account.zones,
+                |z| json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl}),
+            );
+            reply([("zones", zones)])
         }
         "zone-add" => zone_add(ctx, params, "origin"),
         "zone-remove" => zone_remove(ctx, params),
@@ -98,29 +93,15 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
             done()
         }
         "dyn-list" => {
-            let dyns: Map<String, Value> = ctx
-                .account
-                .dyns
-                .values()
-                .map(|d| {
-                    (
-                        d.id.clone(),
-                        json!({"id": d.id, "name": d.name, "ip": d.ip}),
-                    )
-                })
-                .collect();
-            reply([("dyns", Value::Object(dyns))])
+            let dyns = keyed(
+                &ctx.account.dyns,
+                |d| json!({"id": d.id, "name": d.name, "ip": d.ip}),
+            );
+            reply([("dyns", dyns)])
         }
         "dyn-add" => dyn_add(ctx, params),
         "dyn-update" => dyn_update(ctx, params),
-        "dyn-remove" => {
-            let id = params.require("dyn_id")?.trim();
-            ctx.account
-                .dyns
-                .remove(id)
-                .ok_or_else(|| ApiError::invalid("dyn"))?;
-            done()
-        }
+        "dyn-remove" => deleted(&mut ctx.account.dyns, params, "dyn_id", "dyn"),
         _ => Err(ApiError::invalid("action")),
     }
 }
@@ -129,25 +110,20 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
 pub(crate) fn handle2(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
     match action {
         "zone-list" => {
-            let zones: Vec<Value> = ctx
+            let zones = ctx
                 .account
                 .zones
                 .values()
-                .map(|z| json!({"id": z.id, "name": z.name, "ttl": z.ttl}))
-                .collect();
-            reply([("zones", Value::Array(zones))])
+                .map(|z| json!({"id": z.id, "name": z.name, "ttl": z.ttl}));
+            reply([("zones", zones.collect())])
         }
         "zone-add" => zone_add(ctx, params, "name"),
         "zone-remove" => zone_remove(ctx, params),
         "record-list" => record_list(ctx, params),
         "record-add" => record_add(ctx, params),
         "record-remove" => {
-            let record_id = params.require("record_id")?.trim().to_owned();
             let zone = find_zone(ctx.account, params)?;
-            zone.records
-                .remove(&record_id)
-                .ok_or_else(|| ApiError::invalid("record"))?;
-            done()
+            deleted(&mut zone.records, params, "record_id", "record")
         }
         _ => Err(ApiError::invalid("action")),
     }
@@ -180,7 +156,7 @@ fn rdns_list(ctx: &Ctx<'_>) -> Reply {
 fn rdns_set(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let ip = params.require("ip")?;
     let hostname = params.require("hostname")?.trim().trim_end_matches('.');
-    let id = floating::find_by_ip(ctx.account, ip).ok_or_else(|| ApiError::invalid("ip"))?;
+    let id = floating::find_by_ip(ctx.account, ip, |_| true)?;
     if let Some(vm_id) = params.get("vm_id") {
         let attached = ctx
             .account
@@ -237,48 +213,37 @@ fn zone_add(ctx: &mut Ctx<'_>, params: &Params, name_parameter: &str) -> Reply {
         return Err(ApiError::new("the zone already exists"));
     }
     let id = ctx.id(IdKind::Zone);
-    let zone = Zone {
-        id: id.clone(),
+    created(&mut ctx.account.zones, "zone_id", id, |id| Zone {
+        id,
         name,
         ttl,
         records: BTreeMap::new(),
-    };
-    ctx.account.zones.insert(id.clone(), zone);
-    reply([("zone_id", json!(id))])
+    })
 }
 
 fn find_zone<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Zone, ApiError> {
-    account
-        .zones
-        .get_mut(params.require("zone_id")?.trim())
-        .ok_or_else(|| ApiError::invalid("zone"))
+    params.find_mut(&mut account.zones, "zone_id", "zone")
 }
 
 fn zone_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let id = find_zone(ctx.account, params)?.id.clone();
-    ctx.account.zones.remove(&id);
-    done()
+    deleted(&mut ctx.account.zones, params, "zone_id", "zone")
 }
 
 fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let zone = find_zone(ctx.account, params)?;
-    let records: Vec<Value> = zone
-        .records
-        .values()
-        .map(|r| {
-            let mut entry = Map::new();
-            for (key, value) in &r.extra {
-                entry.insert(key.clone(), json!(value));
-            }
-            entry.insert("id".into(), json!(r.id));
-            entry.insert("name".into(), json!(r.name));
-            entry.insert("type".into(), json!(r.kind));
-            entry.insert("data".into(), json!(r.data));
-            entry.insert("ttl".into(), json!(r.ttl));
-            Value::Object(entry)
-        })
-        .collect();
-    reply([("records", Value::Array(records))])
+    let records = zone.records.values().map(|r| {
+        let mut entry = Map::new();
+        for (key, value) in &r.extra {
+            entry.insert(key.clone(), json!(value));
+        }
+        entry.insert("id".into(), json!(r.id));
+        entry.insert("name".into(), json!(r.name));
+        entry.insert("type".into(), json!(r.kind));
+        entry.insert("data".into(), json!(r.data));
+        entry.insert("ttl".into(), json!(r.ttl));
+        Value::Object(entry)
+    });
+    reply([("records", records.collect())])
 }
 
 fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -317,18 +282,14 @@ fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         .collect();
     let id = ctx.id(IdKind::Record);
     let zone = find_zone(ctx.account, params)?;
-    zone.records.insert(
-        id.clone(),
-        Record {
-            id: id.clone(),
-            name,
-            kind,
-            data,
-            ttl,
-            extra,
-        },
-    );
-    reply([("record_id", json!(id))])
+    created(&mut zone.records, "record_id", id, |id| Record {
+        id,
+        name,
+        kind,
+        data,
+        ttl,
+        extra,
+    })
 }
 
 fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
@@ -349,24 +310,16 @@ fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
 fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let (name, ip) = dyn_fields(params)?;
     let id = ctx.id(IdKind::Dyn);
-    ctx.account.dyns.insert(
-        id.clone(),
-        DynRecord {
-            id: id.clone(),
-            name,
-            ip,
-        },
-    );
-    reply([("dyn_id", json!(id))])
+    created(&mut ctx.account.dyns, "dyn_id", id, |id| DynRecord {
+        id,
+        name,
+        ip,
+    })
 }
 
 fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let (name, ip) = dyn_fields(params)?;
-    let entry = ctx
-        .account
-        .dyns
-        .get_mut(params.require("dyn_id")?.trim())
-        .ok_or_else(|| ApiError::invalid("dyn"))?;
+    let entry = params.find_mut(&mut ctx.account.dyns, "dyn_id", "dyn")?;
     entry.name = name;
     entry.ip = ip;
     done()

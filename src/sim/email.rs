@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, reply},
     state::{Account, IdKind},
 };
 
@@ -47,10 +47,7 @@ pub(crate) struct EmailAlias {
 }
 
 fn domain<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut EmailDomain, ApiError> {
-    account
-        .email_domains
-        .get_mut(params.require("domain_id")?.trim())
-        .ok_or_else(|| ApiError::invalid("domain"))
+    params.find_mut(&mut account.email_domains, "domain_id", "domain")
 }
 
 fn local_part(params: &Params, name: &str) -> Result<String, ApiError> {
@@ -90,16 +87,11 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
             ])
         }
         "domain-list" => {
-            let list: Vec<Value> = ctx
-                .account
-                .email_domains
-                .values()
-                .map(|d| {
-                    json!({"id": d.id, "name": d.name, "dkim": d.dkim_selector.is_some(),
-                        "dkim_selector": d.dkim_selector.clone().unwrap_or_default()})
-                })
-                .collect();
-            reply([("domains", Value::Array(list))])
+            let list = ctx.account.email_domains.values().map(|d| {
+                json!({"id": d.id, "name": d.name, "dkim": d.dkim_selector.is_some(),
+                    "dkim_selector": d.dkim_selector.clone().unwrap_or_default()})
+            });
+            reply([("domains", list.collect())])
         }
         "domain-add" => {
             let name = params
@@ -118,21 +110,22 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
                 return Err(ApiError::new("the domain already exists"));
             }
             let id = ctx.id(IdKind::Domain);
-            let domain = EmailDomain {
-                id: id.clone(),
-                name,
-                dkim_selector: None,
-                users: BTreeMap::new(),
-                aliases: BTreeMap::new(),
-            };
-            ctx.account.email_domains.insert(id.clone(), domain);
-            reply([("domain_id", json!(id))])
+            created(&mut ctx.account.email_domains, "domain_id", id, |id| {
+                EmailDomain {
+                    id,
+                    name,
+                    dkim_selector: None,
+                    users: BTreeMap::new(),
+                    aliases: BTreeMap::new(),
+                }
+            })
         }
-        "domain-remove" => {
-            let id = domain(ctx.account, params)?.id.clone();
-            ctx.account.email_domains.remove(&id);
-            done()
-        }
+        "domain-remove" => deleted(
+            &mut ctx.account.email_domains,
+            params,
+            "domain_id",
+            "domain",
+        ),
         "domain-dkim-set" => {
             let selector = local_part(params, "selector")?;
             if !params.require("private_key")?.contains("PRIVATE KEY") {
@@ -147,15 +140,11 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
         }
         "user-list" => {
             let d = domain(ctx.account, params)?;
-            let users: Vec<Value> = d
-                .users
-                .values()
-                .map(|u| {
-                    json!({"id": u.id, "username": u.username,
-                        "email": format!("{}@{}", u.username, d.name)})
-                })
-                .collect();
-            reply([("users", Value::Array(users))])
+            let users = d.users.values().map(|u| {
+                json!({"id": u.id, "username": u.username,
+                    "email": format!("{}@{}", u.username, d.name)})
+            });
+            reply([("users", users.collect())])
         }
         "user-add" => {
             let username = local_part(params, "username")?;
@@ -165,39 +154,21 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
             if d.users.values().any(|u| u.username == username) {
                 return Err(ApiError::new("the user already exists"));
             }
-            d.users.insert(
-                id.clone(),
-                EmailUser {
-                    id: id.clone(),
-                    username,
-                },
-            );
-            reply([("user_id", json!(id))])
+            created(&mut d.users, "user_id", id, |id| EmailUser { id, username })
         }
         "user-set-password" => {
             password(params)?;
-            let user_id = params.require("user_id")?.trim().to_owned();
-            if !domain(ctx.account, params)?.users.contains_key(&user_id) {
-                return Err(ApiError::invalid("user"));
-            }
+            params.find(&domain(ctx.account, params)?.users, "user_id", "user")?;
             done()
         }
         "user-remove" => {
-            let user_id = params.require("user_id")?.trim().to_owned();
-            domain(ctx.account, params)?
-                .users
-                .remove(&user_id)
-                .ok_or_else(|| ApiError::invalid("user"))?;
-            done()
+            let d = domain(ctx.account, params)?;
+            deleted(&mut d.users, params, "user_id", "user")
         }
         "alias-list" => {
-            let d = domain(ctx.account, params)?;
-            let aliases: Vec<Value> = d
-                .aliases
-                .values()
-                .map(|a| json!({"id": a.id, "name": a.name, "target": a.target}))
-                .collect();
-            reply([("aliases", Value::Array(aliases))])
+            let aliases = domain(ctx.account, params)?.aliases.values();
+            let aliases = aliases.map(|a| json!({"id": a.id, "name": a.name, "target": a.target}));
+            reply([("aliases", aliases.collect())])
         }
         "alias-add" => {
             let name = local_part(params, "name")?;
@@ -207,23 +178,16 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
                 return Err(ApiError::invalid("target"));
             }
             let id = ctx.id(IdKind::Alias);
-            domain(ctx.account, params)?.aliases.insert(
-                id.clone(),
-                EmailAlias {
-                    id: id.clone(),
-                    name,
-                    target,
-                },
-            );
-            reply([("alias_id", json!(id))])
+            let aliases = &mut domain(ctx.account, params)?.aliases;
+            created(aliases, "alias_id", id, |id| EmailAlias {
+                id,
+                name,
+                target,
+            })
         }
         "alias-remove" => {
-            let alias_id = params.require("alias_id")?.trim().to_owned();
-            domain(ctx.account, params)?
-                .aliases
-                .remove(&alias_id)
-                .ok_or_else(|| ApiError::invalid("alias"))?;
-            done()
+            let d = domain(ctx.account, params)?;
+            deleted(&mut d.aliases, params, "alias_id", "alias")
         }
         _ => Err(ApiError::invalid("action")),
     }

@@ -1,11 +1,13 @@
 //! Floating IPs (`floating/*`): public addresses owned by the account, attached to a VM, to a
 //! load balancer, or to nothing. Attaching them to VMs lives in `vm_net`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply},
+    call::{ApiError, Ctx, Params, Reply, done, in_region, regional, reply},
     state::{Account, IdKind, Shared},
 };
 
@@ -88,14 +90,32 @@ pub(crate) fn release(account: &mut Account, shared: &mut Shared, id: &str) {
     }
 }
 
-/// The ID of the account's floating IP with this address.
-pub(crate) fn find_by_ip(account: &Account, ip: &str) -> Option<String> {
+/// The ID of the account's floating IP with this address, if it passes `keep`; else `invalid
+/// ip`.
+pub(crate) fn find_by_ip(
+    account: &Account,
+    ip: &str,
+    keep: impl Fn(&FloatingIp) -> bool,
+) -> Result<String, ApiError> {
     account
         .floating_ips
         .values()
         .find(|floating| floating.ip == ip.trim())
+        .filter(|floating| keep(floating))
         .map(|floating| floating.id.clone())
+        .ok_or_else(|| ApiError::invalid("ip"))
 }
+
+/// The address of the account's floating IP with this ID (`""` if there is none).
+pub(crate) fn address_of(account: &Account, id: &str) -> String {
+    account
+        .floating_ips
+        .get(id)
+        .map(|floating| floating.ip.clone())
+        .unwrap_or_default()
+}
+
+regional!(FloatingIp);
 
 /// Handles `floating/<action>`.
 pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
@@ -108,29 +128,22 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
 }
 
 fn list(ctx: &Ctx<'_>) -> Reply {
-    let mut ips: Vec<&FloatingIp> = ctx.account.floating_ips.values().collect();
-    ips.sort_by_key(|floating| floating.seq);
-    let entries: Vec<Value> = ips
+    // The name of what an address is attached to, `""` when it is gone.
+    fn name_of<T>(objects: &BTreeMap<String, T>, id: &str, name: impl Fn(&T) -> &String) -> String {
+        objects.get(id).map(name).cloned().unwrap_or_default()
+    }
+    let entries: Vec<Value> = in_region(&ctx.account.floating_ips, None)
         .into_iter()
         .map(|floating| {
             let (attached_id, attached_type, attached_name) = match &floating.attachment {
                 Attachment::Unattached => (String::new(), "unattached", String::new()),
-                Attachment::Vm(id) => {
-                    let name = ctx
-                        .account
-                        .vms
-                        .get(id)
-                        .map(|vm| vm.hostname.clone())
-                        .unwrap_or_default();
-                    (id.clone(), "vm", name)
-                }
+                Attachment::Vm(id) => (
+                    id.clone(),
+                    "vm",
+                    name_of(&ctx.account.vms, id, |vm| &vm.hostname),
+                ),
                 Attachment::Lb(id) => {
-                    let name = ctx
-                        .account
-                        .load_balancers
-                        .get(id)
-                        .map(|lb| lb.name.clone())
-                        .unwrap_or_default();
+                    let name = name_of(&ctx.account.load_balancers, id, |lb| &lb.name);
                     (id.clone(), "lb", name)
                 }
             };
@@ -151,26 +164,14 @@ fn list(ctx: &Ctx<'_>) -> Reply {
 fn add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let id = allocate(ctx.account, ctx.shared, region, Attachment::Unattached)?;
-    let ip = ctx
-        .account
-        .floating_ips
-        .get(&id)
-        .map(|floating| floating.ip.clone())
-        .unwrap_or_default();
+    let ip = address_of(ctx.account, &id);
     reply([("ip", json!(ip)), ("id", json!(id))])
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let ip = params.require("ip")?;
-    let id = find_by_ip(ctx.account, ip)
-        .filter(|id| {
-            ctx.account
-                .floating_ips
-                .get(id)
-                .is_some_and(|floating| floating.region == region)
-        })
-        .ok_or_else(|| ApiError::invalid("ip"))?;
+    let id = find_by_ip(ctx.account, ip, |floating| floating.region == region)?;
     if ctx
         .account
         .floating_ips

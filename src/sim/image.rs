@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, done, in_region, regional, reply, valid_text},
     catalog::{self, PUBLIC_IMAGE_CREATED_MS},
     clock::{Millis, after, iso_micros},
     state::{Account, IdKind},
@@ -123,6 +123,8 @@ pub(crate) fn create(
     id
 }
 
+regional!(Image);
+
 /// Handles `image/<action>`.
 pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
     match action {
@@ -147,25 +149,19 @@ fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
                 "status": "active"})
         })
         .collect();
-    let mut own: Vec<&Image> = ctx
-        .account
-        .images
-        .values()
-        .filter(|i| wanted(&i.region))
-        .collect();
-    own.sort_by_key(|image| image.seq);
-    entries.extend(own.into_iter().map(|image| {
-        json!({"image_id": image.id, "name": image.name, "region": image.region,
+    entries.extend(
+        in_region(&ctx.account.images, region)
+            .into_iter()
+            .map(|image| {
+                json!({"image_id": image.id, "name": image.name, "region": image.region,
             "status": image.status(ctx.now)})
-    }));
+            }),
+    );
     reply([("images", Value::Array(entries))])
 }
 
 fn own<'a>(account: &'a Account, params: &Params) -> Result<&'a Image, ApiError> {
-    account
-        .images
-        .get(params.require("image_id")?.trim())
-        .ok_or_else(|| ApiError::invalid("image"))
+    params.find(&account.images, "image_id", "image")
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -291,14 +287,10 @@ fn retrieve(ctx: &Ctx<'_>, params: &Params) -> Reply {
 }
 
 fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
-    let id = own(ctx.account, params)?.id.clone();
-    if let Some(image) = ctx.account.images.get_mut(&id) {
-        image.name = name.trim().to_owned();
-    }
+    let name = params.text("name")?;
+    params
+        .find_mut(&mut ctx.account.images, "image_id", "image")?
+        .name = name.trim().to_owned();
     done()
 }
 

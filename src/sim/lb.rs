@@ -6,7 +6,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{
+        ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply,
+        valid_text,
+    },
     clock::{Millis, after},
     floating::{self, Attachment},
     state::{Account, IdKind},
@@ -64,31 +67,27 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
     }
 }
 
+regional!(LoadBalancer);
+
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut LoadBalancer, ApiError> {
     let region = params.require_region()?;
-    account
-        .load_balancers
-        .get_mut(params.require("lb_id")?.trim())
-        .filter(|lb| lb.region == region)
-        .ok_or_else(|| ApiError::invalid("load balancer"))
+    params.find_in(
+        &mut account.load_balancers,
+        "lb_id",
+        "load balancer",
+        Some(region),
+    )
 }
 
 fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let net_id = params.get("net_id");
-    let mut lbs: Vec<&LoadBalancer> = ctx
-        .account
-        .load_balancers
-        .values()
-        .filter(|lb| lb.region == region && net_id.is_none_or(|n| n == lb.net_id))
-        .collect();
-    lbs.sort_by_key(|lb| lb.seq);
-    let entries: Vec<Value> = lbs
+    let entries = in_region(&ctx.account.load_balancers, Some(region))
         .into_iter()
-        .map(|lb| json!({"id": lb.id, "name": lb.name, "region": lb.region, "net_id": lb.net_id}))
-        .collect();
+        .filter(|lb| net_id.is_none_or(|n| n == lb.net_id))
+        .map(|lb| json!({"id": lb.id, "name": lb.name, "region": lb.region, "net_id": lb.net_id}));
     // The real key is the singular `lb`.
-    reply([("lb", Value::Array(entries))])
+    reply([("lb", entries.collect())])
 }
 
 fn port(params: &Params) -> Result<u16, ApiError> {
@@ -130,21 +129,22 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         return Err(ApiError::invalid("connection_limit"));
     }
     let id = ctx.id(IdKind::LoadBalancer);
-    let lb = LoadBalancer {
-        id: id.clone(),
-        name: name.trim().to_owned(),
-        region: region.to_owned(),
-        net_id: net_id.to_owned(),
-        method,
-        protocol,
-        port,
-        connection_limit,
-        active_at: after(ctx.now, ctx.timing.lb_create),
-        members: BTreeMap::new(),
-        seq: ctx.seq(),
-    };
-    ctx.account.load_balancers.insert(id.clone(), lb);
-    reply([("lb_id", json!(id))])
+    let seq = ctx.seq();
+    created(&mut ctx.account.load_balancers, "lb_id", id, |id| {
+        LoadBalancer {
+            id,
+            name: name.trim().to_owned(),
+            region: region.to_owned(),
+            net_id: net_id.to_owned(),
+            method,
+            protocol,
+            port,
+            connection_limit,
+            active_at: after(ctx.now, ctx.timing.lb_create),
+            members: BTreeMap::new(),
+            seq,
+        }
+    })
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -194,24 +194,16 @@ fn member_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     }
     let member_id = ctx.id(IdKind::Member);
     let lb = find(ctx.account, params)?;
-    lb.members.insert(
-        member_id.clone(),
-        Member {
-            id: member_id.clone(),
-            ip,
-            port,
-        },
-    );
-    reply([("member_id", json!(member_id))])
+    created(&mut lb.members, "member_id", member_id, |id| Member {
+        id,
+        ip,
+        port,
+    })
 }
 
 fn member_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let member_id = params.require("member_id")?.trim().to_owned();
     let lb = find(ctx.account, params)?;
-    lb.members
-        .remove(&member_id)
-        .ok_or_else(|| ApiError::invalid("member"))?;
-    done()
+    deleted(&mut lb.members, params, "member_id", "member")
 }
 
 fn associate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -220,15 +212,11 @@ fn associate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         let lb = find(ctx.account, params)?;
         (lb.id.clone(), lb.region.clone())
     };
-    let floating_id = floating::find_by_ip(ctx.account, ip)
-        .filter(|id| {
-            ctx.account.floating_ips.get(id).is_some_and(|f| {
-                f.region == region
-                    && (f.attachment == Attachment::Unattached
-                        || f.attachment == Attachment::Lb(lb_id.clone()))
-            })
-        })
-        .ok_or_else(|| ApiError::invalid("ip"))?;
+    let floating_id = floating::find_by_ip(ctx.account, ip, |f| {
+        f.region == region
+            && (f.attachment == Attachment::Unattached
+                || f.attachment == Attachment::Lb(lb_id.clone()))
+    })?;
     for floating in ctx.account.floating_ips.values_mut() {
         if floating.attachment == Attachment::Lb(lb_id.clone()) {
             floating.attachment = Attachment::Unattached;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, reply, valid_text},
     catalog,
     state::IdKind,
 };
@@ -89,20 +89,13 @@ fn script_fields(params: &Params) -> Result<(String, String), ApiError> {
 pub(crate) fn script(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
     match action {
         "list" => {
-            let scripts: Vec<Value> = ctx
-                .account
-                .scripts
-                .values()
-                .map(|s| json!({"id": s.id, "name": s.name, "content": s.content}))
-                .collect();
-            reply([("scripts", Value::Array(scripts))])
+            let scripts = ctx.account.scripts.values();
+            let scripts =
+                scripts.map(|s| json!({"id": s.id, "name": s.name, "content": s.content}));
+            reply([("scripts", scripts.collect())])
         }
         "get" => {
-            let script = ctx
-                .account
-                .scripts
-                .get(params.require("script_id")?.trim())
-                .ok_or_else(|| ApiError::invalid("script"))?;
+            let script = params.find(&ctx.account.scripts, "script_id", "script")?;
             reply([
                 ("id", json!(script.id)),
                 ("name", json!(script.name)),
@@ -112,34 +105,20 @@ pub(crate) fn script(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
         "create" => {
             let (name, content) = script_fields(params)?;
             let id = ctx.id(IdKind::Script);
-            ctx.account.scripts.insert(
-                id.clone(),
-                Script {
-                    id: id.clone(),
-                    name,
-                    content,
-                },
-            );
-            reply([("script_id", json!(id))])
+            created(&mut ctx.account.scripts, "script_id", id, |id| Script {
+                id,
+                name,
+                content,
+            })
         }
         "update" => {
             let (name, content) = script_fields(params)?;
-            let script = ctx
-                .account
-                .scripts
-                .get_mut(params.require("script_id")?.trim())
-                .ok_or_else(|| ApiError::invalid("script"))?;
+            let script = params.find_mut(&mut ctx.account.scripts, "script_id", "script")?;
             script.name = name;
             script.content = content;
             done()
         }
-        "delete" => {
-            ctx.account
-                .scripts
-                .remove(params.require("script_id")?.trim())
-                .ok_or_else(|| ApiError::invalid("script"))?;
-            done()
-        }
+        "delete" => deleted(&mut ctx.account.scripts, params, "script_id", "script"),
         _ => Err(ApiError::invalid("action")),
     }
 }
@@ -173,21 +152,13 @@ pub(crate) fn sshkey(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
                 return Err(ApiError::invalid("sshkey"));
             }
             let id = ctx.id(IdKind::SshKey);
-            let key = SshKey {
-                id: id.clone(),
+            created(&mut ctx.account.ssh_keys, "key_id", id, |id| SshKey {
+                id,
                 name: label.trim().to_owned(),
                 value: value.to_owned(),
-            };
-            ctx.account.ssh_keys.insert(id.clone(), key);
-            reply([("key_id", json!(id))])
+            })
         }
-        "remove" => {
-            ctx.account
-                .ssh_keys
-                .remove(params.require("key_id")?.trim())
-                .ok_or_else(|| ApiError::invalid("key"))?;
-            done()
-        }
+        "remove" => deleted(&mut ctx.account.ssh_keys, params, "key_id", "key"),
         _ => Err(ApiError::invalid("action")),
     }
 }

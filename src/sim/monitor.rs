@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply, valid_text},
     state::IdKind,
 };
 
@@ -55,49 +55,44 @@ pub(crate) struct Alert {
 /// One parameter of a check type: name, label, required, help.
 type ParamSpec = (&'static str, &'static str, bool, &'static str);
 
+/// The host a check probes.
+const TARGET: ParamSpec = ("target", "Target", true, "hostname or IP address");
+/// The page an HTTP(S) check fetches.
+const PATH: ParamSpec = ("path", "Path", false, "defaults to /");
+/// The text an HTTP(S) page must contain.
+const EXPECTED_TEXT: ParamSpec = (
+    "expected",
+    "Expected text",
+    false,
+    "text the page must contain",
+);
+
 /// Check types: key, display name, parameters.
 const CHECK_TYPES: &[(&str, &str, &[ParamSpec])] = &[
-    (
-        "icmp",
-        "Ping",
-        &[("target", "Target", true, "hostname or IP address")],
-    ),
+    ("icmp", "Ping", &[TARGET]),
     (
         "tcp",
         "TCP connect",
-        &[
-            ("target", "Target", true, "hostname or IP address"),
-            ("port", "Port", true, "TCP port"),
-        ],
+        &[TARGET, ("port", "Port", true, "TCP port")],
     ),
     (
         "http",
         "HTTP",
         &[
-            ("target", "Target", true, "hostname or IP address"),
+            TARGET,
             ("port", "Port", false, "defaults to 80"),
-            ("path", "Path", false, "defaults to /"),
-            (
-                "expected",
-                "Expected text",
-                false,
-                "text the page must contain",
-            ),
+            PATH,
+            EXPECTED_TEXT,
         ],
     ),
     (
         "https",
         "HTTPS",
         &[
-            ("target", "Target", true, "hostname or IP address"),
+            TARGET,
             ("port", "Port", false, "defaults to 443"),
-            ("path", "Path", false, "defaults to /"),
-            (
-                "expected",
-                "Expected text",
-                false,
-                "text the page must contain",
-            ),
+            PATH,
+            EXPECTED_TEXT,
         ],
     ),
     (
@@ -145,81 +140,51 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
         }
         "check-add" => check_add(ctx, params),
         "check-remove" => {
-            let id = params.require("check_id")?.trim().to_owned();
-            ctx.account
-                .checks
-                .remove(&id)
-                .ok_or_else(|| ApiError::invalid("check"))?;
+            let id = params
+                .remove(&mut ctx.account.checks, "check_id", "check")?
+                .id;
             ctx.account.alerts.retain(|_, alert| alert.check_id != id);
             done()
         }
         "contact-list" => {
-            let contacts: Map<String, Value> = ctx
-                .account
-                .contacts
-                .values()
-                .map(|c| {
-                    (
-                        c.id.clone(),
-                        json!({"id": c.id, "type": c.kind, "rel": c.rel}),
-                    )
-                })
-                .collect();
-            reply([("contacts", Value::Object(contacts))])
+            let contacts = keyed(
+                &ctx.account.contacts,
+                |c| json!({"id": c.id, "type": c.kind, "rel": c.rel}),
+            );
+            reply([("contacts", contacts)])
         }
         "contact-add" => contact_add(ctx, params),
         "contact-remove" => {
-            let id = params.require("contact_id")?.trim().to_owned();
-            ctx.account
-                .contacts
-                .remove(&id)
-                .ok_or_else(|| ApiError::invalid("contact"))?;
+            let id = params
+                .remove(&mut ctx.account.contacts, "contact_id", "contact")?
+                .id;
             ctx.account.alerts.retain(|_, alert| alert.contact_id != id);
             done()
         }
         "alert-list" => {
-            let check_id = params.require("check_id")?.trim();
-            if !ctx.account.checks.contains_key(check_id) {
-                return Err(ApiError::invalid("check"));
-            }
-            let alerts: Map<String, Value> = ctx
-                .account
-                .alerts
-                .values()
-                .filter(|a| a.check_id == check_id)
-                .map(|a| {
-                    let contact = ctx.account.contacts.get(&a.contact_id);
-                    let entry = json!({
-                        "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
-                        "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
-                        "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
-                    });
-                    (a.id.clone(), entry)
+            let check_id = &params.find(&ctx.account.checks, "check_id", "check")?.id;
+            let alerts = ctx.account.alerts.iter();
+            let alerts = keyed(alerts.filter(|(_, a)| a.check_id == *check_id), |a| {
+                let contact = ctx.account.contacts.get(&a.contact_id);
+                json!({
+                    "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
+                    "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
+                    "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
                 })
-                .collect();
-            reply([("alerts", Value::Object(alerts))])
+            });
+            reply([("alerts", alerts)])
         }
         "alert-add" => alert_add(ctx, params),
-        "alert-remove" => {
-            ctx.account
-                .alerts
-                .remove(params.require("alert_id")?.trim())
-                .ok_or_else(|| ApiError::invalid("alert"))?;
-            done()
-        }
+        "alert-remove" => deleted(&mut ctx.account.alerts, params, "alert_id", "alert"),
         _ => Err(ApiError::invalid("action")),
     }
 }
 
 fn check_list(ctx: &Ctx<'_>) -> Reply {
-    let checks: Map<String, Value> = ctx
-        .account
-        .checks
-        .values()
-        .map(|check| {
-            let data_json = serde_json::to_string(&check.data).unwrap_or_default();
-            let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let entry = json!({
+    let checks = keyed(&ctx.account.checks, |check| {
+        let data_json = serde_json::to_string(&check.data).unwrap_or_default();
+        let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        json!({
                 "id": check.id,
                 "name": check.name,
                 "type": check.kind,
@@ -231,11 +196,9 @@ fn check_list(ctx: &Ctx<'_>) -> Reply {
                 "data_nice": check.data,
                 "data_summary": summary.join(", "),
                 "type_details": type_details(&check.kind).unwrap_or_default(),
-            });
-            (check.id.clone(), entry)
         })
-        .collect();
-    reply([("checks", Value::Object(checks))])
+    });
+    reply([("checks", checks)])
 }
 
 fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -271,18 +234,14 @@ fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         return Err(ApiError::invalid("check_interval"));
     }
     let id = ctx.id(IdKind::Check);
-    ctx.account.checks.insert(
-        id.clone(),
-        Check {
-            id: id.clone(),
-            name: name.trim().to_owned(),
-            kind,
-            check_interval,
-            delay,
-            data,
-        },
-    );
-    reply([("check_id", json!(id))])
+    created(&mut ctx.account.checks, "check_id", id, |id| Check {
+        id,
+        name: name.trim().to_owned(),
+        kind,
+        check_interval,
+        delay,
+        data,
+    })
 }
 
 fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -300,15 +259,11 @@ fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         return Err(ApiError::invalid("rel"));
     }
     let id = ctx.id(IdKind::Contact);
-    ctx.account.contacts.insert(
-        id.clone(),
-        Contact {
-            id: id.clone(),
-            kind,
-            rel,
-        },
-    );
-    reply([("contact_id", json!(id))])
+    created(&mut ctx.account.contacts, "contact_id", id, |id| Contact {
+        id,
+        kind,
+        rel,
+    })
 }
 
 fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -321,13 +276,9 @@ fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         return Err(ApiError::invalid("contact"));
     }
     let id = ctx.id(IdKind::Alert);
-    ctx.account.alerts.insert(
-        id.clone(),
-        Alert {
-            id: id.clone(),
-            check_id,
-            contact_id,
-        },
-    );
-    reply([("alert_id", json!(id))])
+    created(&mut ctx.account.alerts, "alert_id", id, |id| Alert {
+        id,
+        check_id,
+        contact_id,
+    })
 }

@@ -4,10 +4,10 @@
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
     state::IdKind,
 };
 
@@ -28,6 +28,8 @@ pub(crate) struct Network {
     pub seq: u64,
 }
 
+regional!(Network);
+
 /// Handles `network/<action>`.
 pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
     match action {
@@ -40,23 +42,15 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
 
 fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
-    let mut networks: Vec<&Network> = ctx
-        .account
-        .networks
-        .values()
-        .filter(|n| region.is_none_or(|r| r == n.region))
-        .collect();
-    networks.sort_by_key(|n| n.seq);
-    let entries: Vec<Value> = networks
+    let entries = in_region(&ctx.account.networks, region)
         .into_iter()
         .map(|n| {
             json!({
                 "net_id": n.id, "name": n.name, "region": n.region,
                 "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
             })
-        })
-        .collect();
-    reply([("networks", Value::Array(entries))])
+        });
+    reply([("networks", entries.collect())])
 }
 
 /// `192.168.30` or `192.168.30.0/24` → `192.168.30` (private ranges only).
@@ -96,29 +90,24 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         ));
     }
     let id = ctx.id(IdKind::Network);
-    let network = Network {
-        id: id.clone(),
+    let seq = ctx.seq();
+    created(&mut ctx.account.networks, "net_id", id, |id| Network {
+        id,
         name: name.trim().to_owned(),
         region: region.to_owned(),
         prefix,
         dns: dns.trim().to_owned(),
-        seq: ctx.seq(),
-    };
-    ctx.account.networks.insert(id.clone(), network);
-    reply([("net_id", json!(id))])
+        seq,
+    })
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
-    let id = params.require("net_id")?.trim().to_owned();
-    if ctx
-        .account
-        .networks
-        .get(&id)
-        .is_none_or(|n| n.region != region)
-    {
-        return Err(ApiError::invalid("network"));
-    }
+    let networks = &mut ctx.account.networks;
+    let id = params
+        .find_in(networks, "net_id", "network", Some(region))?
+        .id
+        .clone();
     let used = ctx
         .account
         .vms

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply},
     state::{Account, IdKind},
 };
 
@@ -64,63 +64,48 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
         "rule-list" => rule_list(ctx, params),
         "rule-insert" => rule_insert(ctx, params),
         "rule-delete" => {
-            let rule_id = params.require("rule_id")?.trim().to_owned();
-            find(ctx.account, params)?
-                .rules
-                .remove(&rule_id)
-                .ok_or_else(|| ApiError::invalid("rule"))?;
-            done()
+            let group = find(ctx.account, params)?;
+            deleted(&mut group.rules, params, "rule_id", "rule")
         }
         _ => Err(ApiError::invalid("action")),
     }
 }
 
+regional!(SecurityGroup);
+
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut SecurityGroup, ApiError> {
     let region = params.require_region()?;
-    account
-        .security_groups
-        .get_mut(params.require("group_id")?.trim())
-        .filter(|g| g.region == region)
-        .ok_or_else(|| ApiError::invalid("security group"))
+    let groups = &mut account.security_groups;
+    params.find_in(groups, "group_id", "security group", Some(region))
 }
 
 fn valid_name(params: &Params) -> Result<String, ApiError> {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     Ok(name.trim().to_owned())
 }
 
 fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
-    let mut groups: Vec<&SecurityGroup> = ctx
-        .account
-        .security_groups
-        .values()
-        .filter(|g| region.is_none_or(|r| r == g.region))
-        .collect();
-    groups.sort_by_key(|g| g.seq);
-    let entries: Vec<Value> = groups
+    let entries = in_region(&ctx.account.security_groups, region)
         .into_iter()
-        .map(|g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}))
-        .collect();
-    reply([("securitygroups", Value::Array(entries))])
+        .map(|g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}));
+    reply([("securitygroups", entries.collect())])
 }
 
 fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = valid_name(params)?;
     let id = ctx.id(IdKind::SecurityGroup);
-    let group = SecurityGroup {
-        id: id.clone(),
-        name,
-        region: region.to_owned(),
-        rules: BTreeMap::new(),
-        seq: ctx.seq(),
-    };
-    ctx.account.security_groups.insert(id.clone(), group);
-    reply([("group_id", json!(id))])
+    let seq = ctx.seq();
+    created(&mut ctx.account.security_groups, "group_id", id, |id| {
+        SecurityGroup {
+            id,
+            name,
+            region: region.to_owned(),
+            rules: BTreeMap::new(),
+            seq,
+        }
+    })
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -191,8 +176,8 @@ fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     }
     let label = params.get("label").unwrap_or("").trim().to_owned();
     let rule_id = ctx.id(IdKind::Rule);
-    let rule = Rule {
-        id: rule_id.clone(),
+    let rule = |id| Rule {
+        id,
         direction,
         kind,
         protocol,
@@ -202,8 +187,6 @@ fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         remote_value,
         label,
     };
-    find(ctx.account, params)?
-        .rules
-        .insert(rule_id.clone(), rule);
-    reply([("rule_id", json!(rule_id))])
+    let group = find(ctx.account, params)?;
+    created(&mut group.rules, "rule_id", rule_id, rule)
 }

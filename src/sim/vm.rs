@@ -111,11 +111,7 @@ impl Vm {
 
 /// Finds one of the caller's VMs, or `invalid vm`.
 pub(crate) fn find<'a>(account: &'a Account, params: &Params) -> Result<&'a Vm, ApiError> {
-    let id = params.require("vm_id")?;
-    account
-        .vms
-        .get(id.trim())
-        .ok_or_else(|| ApiError::invalid("vm"))
+    params.find(&account.vms, "vm_id", "vm")
 }
 
 /// Finds one of the caller's VMs for changing, or `invalid vm`.
@@ -123,11 +119,7 @@ pub(crate) fn find_mut<'a>(
     account: &'a mut Account,
     params: &Params,
 ) -> Result<&'a mut Vm, ApiError> {
-    let id = params.require("vm_id")?;
-    account
-        .vms
-        .get_mut(id.trim())
-        .ok_or_else(|| ApiError::invalid("vm"))
+    params.find_mut(&mut account.vms, "vm_id", "vm")
 }
 
 /// Handles `vm/<action>`.
@@ -188,15 +180,9 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         ),
     };
     let floating_id = match params.get("ip") {
-        Some(ip) => Some(
-            floating::find_by_ip(ctx.account, ip)
-                .filter(|id| {
-                    ctx.account.floating_ips.get(id).is_some_and(|f| {
-                        f.region == region && f.attachment == Attachment::Unattached
-                    })
-                })
-                .ok_or_else(|| ApiError::invalid("ip"))?,
-        ),
+        Some(ip) => Some(floating::find_by_ip(ctx.account, ip, |f| {
+            f.region == region && f.attachment == Attachment::Unattached
+        })?),
         None => None,
     };
     let net_id = match params.get("net_id") {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, done, reply},
     image,
     vm::{find, find_mut, valid_hostname},
     vm_status::Phase,
@@ -43,10 +43,7 @@ fn vnc(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 fn snapshot(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     let (region, user, size) = {
         let vm = find(ctx.account, params)?;
         let storage = vm.plan().map_or(10, |p| p.storage);

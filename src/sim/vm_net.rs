@@ -166,14 +166,9 @@ fn floating_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         None => vm.private_ip.clone(),
     };
     let floating_id = match params.get("ip") {
-        Some(ip) => floating::find_by_ip(ctx.account, ip)
-            .filter(|id| {
-                ctx.account
-                    .floating_ips
-                    .get(id)
-                    .is_some_and(|f| f.region == region && f.attachment == Attachment::Unattached)
-            })
-            .ok_or_else(|| ApiError::invalid("ip"))?,
+        Some(ip) => floating::find_by_ip(ctx.account, ip, |f| {
+            f.region == region && f.attachment == Attachment::Unattached
+        })?,
         None => floating::allocate(ctx.account, ctx.shared, &region, Attachment::Unattached)?,
     };
     let Some(floating) = ctx.account.floating_ips.get_mut(&floating_id) else {
@@ -195,16 +190,9 @@ fn floating_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = vm::find(ctx.account, params)?;
     let vm_id = vm.id.clone();
     let target = match params.get("ip") {
-        Some(ip) => Some(
-            floating::find_by_ip(ctx.account, ip)
-                .filter(|id| {
-                    ctx.account
-                        .floating_ips
-                        .get(id)
-                        .is_some_and(|f| f.is_on_vm(&vm_id))
-                })
-                .ok_or_else(|| ApiError::invalid("ip"))?,
-        ),
+        Some(ip) => Some(floating::find_by_ip(ctx.account, ip, |f| {
+            f.is_on_vm(&vm_id)
+        })?),
         None => {
             let primary = vm.primary_ip.clone();
             let on_vm = floating_of(ctx.account, &vm_id);
@@ -223,12 +211,7 @@ fn floating_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         }
         return Err(ApiError::new("the VM has no floating IP"));
     };
-    let address = ctx
-        .account
-        .floating_ips
-        .get(&floating_id)
-        .map(|f| f.ip.clone())
-        .unwrap_or_default();
+    let address = floating::address_of(ctx.account, &floating_id);
     if params.is_yes("keep") {
         if let Some(floating) = ctx.account.floating_ips.get_mut(&floating_id) {
             floating.attachment = Attachment::Unattached;

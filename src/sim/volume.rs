@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
     catalog,
     clock::{Millis, after, rfc3339, sql_time},
     image,
@@ -134,6 +134,8 @@ pub(crate) fn attached_to<'a>(account: &'a Account, vm_id: &str) -> Vec<&'a Volu
     volumes
 }
 
+regional!(Volume, VolumeSnapshot);
+
 /// Handles `volume/<action>`.
 pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
     match action {
@@ -156,11 +158,7 @@ pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply 
 /// One of the caller's volumes; a given `region` must match it.
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Volume, ApiError> {
     let region = params.region()?;
-    account
-        .volumes
-        .get_mut(params.require("volume_id")?.trim())
-        .filter(|v| region.is_none_or(|r| r == v.region))
-        .ok_or_else(|| ApiError::invalid("volume"))
+    params.find_in(&mut account.volumes, "volume_id", "volume", region)
 }
 
 fn entry(volume: &Volume) -> Value {
@@ -180,17 +178,8 @@ fn entry(volume: &Volume) -> Value {
 
 fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
-    let mut volumes: Vec<&Volume> = ctx
-        .account
-        .volumes
-        .values()
-        .filter(|v| region.is_none_or(|r| r == v.region))
-        .collect();
-    volumes.sort_by_key(|v| v.seq);
-    reply([(
-        "volumes",
-        Value::Array(volumes.into_iter().map(entry).collect()),
-    )])
+    let volumes = in_region(&ctx.account.volumes, region).into_iter();
+    reply([("volumes", volumes.map(entry).collect())])
 }
 
 fn parse_size(params: &Params) -> Result<u64, ApiError> {
@@ -226,8 +215,9 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         size = size.max(snapshot.size);
     }
     let id = ctx.id(IdKind::Volume);
-    let volume = Volume {
-        id: id.clone(),
+    let seq = ctx.seq();
+    created(&mut ctx.account.volumes, "volume_id", id, |id| Volume {
+        id,
         identification: ctx.shared.uuid(),
         name: label.trim().to_owned(),
         region: region.to_owned(),
@@ -238,10 +228,8 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         },
         attachment: None,
         created_at: ctx.now,
-        seq: ctx.seq(),
-    };
-    ctx.account.volumes.insert(id.clone(), volume);
-    reply([("volume_id", json!(id))])
+        seq,
+    })
 }
 
 fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -323,19 +311,13 @@ fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let name = params.require("name")?;
-    if !valid_text(name, 255) {
-        return Err(ApiError::invalid("name"));
-    }
+    let name = params.text("name")?;
     find(ctx.account, params)?.name = name.trim().to_owned();
     done()
 }
 
 fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let label = params.require("label")?;
-    if !valid_text(label, 255) {
-        return Err(ApiError::invalid("label"));
-    }
+    let label = params.text("label")?;
     let (volume_id, region, size) = {
         let volume = find(ctx.account, params)?;
         if matches!(volume.state, VolumeState::Creating { .. }) {
@@ -344,30 +326,24 @@ fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         (volume.id.clone(), volume.region.clone(), volume.size)
     };
     let id = ctx.id(IdKind::VolumeSnapshot);
-    let snapshot = VolumeSnapshot {
-        id: id.clone(),
+    let seq = ctx.seq();
+    let snapshot = |id| VolumeSnapshot {
+        id,
         name: label.trim().to_owned(),
         volume_id,
         region,
         size,
         created_at: ctx.now,
         ready_at: after(ctx.now, ctx.timing.volume_create),
-        seq: ctx.seq(),
+        seq,
     };
-    ctx.account.volume_snapshots.insert(id.clone(), snapshot);
-    reply([("snapshot_id", json!(id))])
+    let snapshots = &mut ctx.account.volume_snapshots;
+    created(snapshots, "snapshot_id", id, snapshot)
 }
 
 fn snapshot_list(ctx: &Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
-    let mut snapshots: Vec<&VolumeSnapshot> = ctx
-        .account
-        .volume_snapshots
-        .values()
-        .filter(|s| region.is_none_or(|r| r == s.region))
-        .collect();
-    snapshots.sort_by_key(|s| s.seq);
-    let entries: Vec<Value> = snapshots
+    let entries = in_region(&ctx.account.volume_snapshots, region)
         .into_iter()
         .map(|s| {
             json!({
@@ -375,21 +351,21 @@ fn snapshot_list(ctx: &Ctx<'_>, params: &Params) -> Reply {
                 "size": s.size, "time_created": rfc3339(s.created_at),
                 "status": if ctx.now >= s.ready_at { "available" } else { "creating" },
             })
-        })
-        .collect();
-    reply([("snapshots", Value::Array(entries))])
+        });
+    reply([("snapshots", entries.collect())])
 }
 
 fn find_snapshot<'a>(
-    account: &'a Account,
+    account: &'a mut Account,
     params: &Params,
-) -> Result<&'a VolumeSnapshot, ApiError> {
+) -> Result<&'a mut VolumeSnapshot, ApiError> {
     let region = params.region()?;
-    account
-        .volume_snapshots
-        .get(params.require("snapshot_id")?.trim())
-        .filter(|s| region.is_none_or(|r| r == s.region))
-        .ok_or_else(|| ApiError::invalid("snapshot"))
+    params.find_in(
+        &mut account.volume_snapshots,
+        "snapshot_id",
+        "snapshot",
+        region,
+    )
 }
 
 fn snapshot_replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {

@@ -10,58 +10,76 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::lunanode::Observer;
+use crate::lunanode::{Attempt, Observer};
 
-/// Labels of a cloud API request.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    /// The API category, e.g. `vm`.
-    pub category: &'static str,
-    /// The action, e.g. `list`.
-    pub action: &'static str,
-    /// `ok` or the error category (`api`, `auth`, `throttled`, `transient`, `decode`, ...).
-    pub outcome: &'static str,
+/// Declares label sets: structs whose every label is a `&'static str` (so the number of series
+/// stays bounded), with what a metric family needs derived.
+///
+/// ```ignore
+/// label_sets! {
+///     /// Labels of a kind.
+///     KindLabels {
+///         /// The kind.
+///         kind,
+///     }
+/// }
+/// ```
+macro_rules! label_sets {
+    ($($(#[$attr:meta])* $name:ident { $($(#[$label_attr:meta])* $label:ident,)* })*) => {$(
+        $(#[$attr])*
+        #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+        pub struct $name {
+            $($(#[$label_attr])* pub $label: &'static str,)*
+        }
+    )*};
 }
 
-/// Labels of a request's latency.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ActionLabels {
-    /// The API category.
-    pub category: &'static str,
-    /// The action.
-    pub action: &'static str,
-}
+label_sets! {
+    /// Labels of a cloud API request.
+    RequestLabels {
+        /// The API category, e.g. `vm`.
+        category,
+        /// The action, e.g. `list`.
+        action,
+        /// `ok` or the error category (`api`, `auth`, `throttled`, `transient`, `decode`, ...).
+        outcome,
+    }
 
-/// Labels of a reconcile.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReconcileLabels {
-    /// The kind, e.g. `LunaVM`.
-    pub kind: &'static str,
-    /// `ok` or the error category.
-    pub outcome: &'static str,
-}
+    /// Labels of a request's latency.
+    ActionLabels {
+        /// The API category.
+        category,
+        /// The action.
+        action,
+    }
 
-/// Labels of a kind.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabels {
-    /// The kind.
-    pub kind: &'static str,
-}
+    /// Labels of a reconcile.
+    ReconcileLabels {
+        /// The kind, e.g. `LunaVM`.
+        kind,
+        /// `ok` or the error category.
+        outcome,
+    }
 
-/// Labels of the managed-objects gauge.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ManagedLabels {
-    /// The kind.
-    pub kind: &'static str,
-    /// `true` or `false`: the Ready condition.
-    pub ready: &'static str,
-}
+    /// Labels of a kind.
+    KindLabels {
+        /// The kind.
+        kind,
+    }
 
-/// Labels of a list cache.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CacheLabels {
-    /// The list, e.g. `vm list`.
-    pub cache: &'static str,
+    /// Labels of the managed-objects gauge.
+    ManagedLabels {
+        /// The kind.
+        kind,
+        /// `true` or `false`: the Ready condition.
+        ready,
+    }
+
+    /// Labels of a list cache.
+    CacheLabels {
+        /// The list, e.g. `vm list`.
+        cache,
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -211,13 +229,13 @@ impl Metrics {
 }
 
 impl Observer for Metrics {
-    fn observe(
-        &self,
-        category: &'static str,
-        action: &'static str,
-        outcome: &'static str,
-        duration: Duration,
-    ) {
+    fn observe(&self, attempt: &Attempt) {
+        let Attempt {
+            category,
+            action,
+            outcome,
+            duration,
+        } = *attempt;
         self.requests
             .get_or_create(&RequestLabels {
                 category,
@@ -238,7 +256,12 @@ mod tests {
     #[test]
     fn renders_every_family_with_static_labels() {
         let metrics = Metrics::default();
-        metrics.observe("vm", "list", "ok", Duration::from_millis(20));
+        metrics.observe(&Attempt {
+            category: "vm",
+            action: "list",
+            outcome: "ok",
+            duration: Duration::from_millis(20),
+        });
         metrics.reconciled("LunaVM", "ok", Duration::from_millis(5));
         metrics.refreshed("vm list");
         metrics.managed("LunaVM", 3, 1);

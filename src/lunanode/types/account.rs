@@ -1,27 +1,24 @@
 //! Account-wide things: SSH keys, startup scripts, monitoring checks and the credit balance.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{created_id, decode_keyed_list, field};
 use crate::lunanode::{
     Client, Error,
-    decode::{Keyed, entries, flag, number, parse_number, scalar_text, string},
+    decode::{entries, parse_number, scalar_text},
 };
 
-/// An SSH key of `sshkey/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct SshKey {
-    /// Key ID (for `vm/create key_id=`).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Label.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// The public key.
-    #[serde(deserialize_with = "string")]
-    pub value: String,
+wire_struct! {
+    /// An SSH key of `sshkey/list`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct SshKey {
+        /// Key ID (for `vm/create key_id=`).
+        id: String,
+        /// Label.
+        name: String,
+        /// The public key.
+        value: String,
+    }
 }
 
 impl SshKey {
@@ -48,69 +45,46 @@ impl SshKey {
     }
 }
 
-/// A startup script (`script/list` entry, or the answer of `script/get`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Script {
-    /// Script ID (for `vm/create scripts=`).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Content (CRLF line endings as stored).
-    #[serde(deserialize_with = "string")]
-    pub content: String,
-}
-
-/// A monitoring check of `monitor/check-list` (an object keyed by check ID on the wire).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct MonitorCheck {
-    /// Check ID.
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Check type, e.g. `icmp`.
-    #[serde(rename = "type", deserialize_with = "string")]
-    pub check_type: String,
-    /// Status, e.g. `online`.
-    #[serde(deserialize_with = "string")]
-    pub status: String,
-    /// Whether the check runs.
-    #[serde(deserialize_with = "flag")]
-    pub enabled: bool,
-    /// Seconds between checks.
-    #[serde(deserialize_with = "number")]
-    pub check_interval: Option<u32>,
-    /// Delay setting.
-    #[serde(deserialize_with = "number")]
-    pub delay: Option<u32>,
-    /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
-    #[serde(deserialize_with = "string")]
-    pub data: String,
-    /// A readable summary of `data`.
-    #[serde(deserialize_with = "string")]
-    pub data_summary: String,
-}
-
-impl Keyed for MonitorCheck {
-    fn set_key(&mut self, key: &str) {
-        if self.id.is_empty() {
-            self.id = key.to_owned();
-        }
+wire_struct! {
+    /// A startup script (`script/list` entry, or the answer of `script/get`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Script {
+        /// Script ID (for `vm/create scripts=`).
+        id: String,
+        /// Name.
+        name: String,
+        /// Content (CRLF line endings as stored).
+        content: String,
     }
 }
 
-impl Keyed for Script {
-    fn set_key(&mut self, key: &str) {
-        if self.id.is_empty() {
-            self.id = key.to_owned();
-        }
+wire_struct! {
+    /// A monitoring check of `monitor/check-list` (an object keyed by check ID on the wire).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct MonitorCheck {
+        /// Check ID.
+        id: String,
+        /// Name.
+        name: String,
+        /// Check type, e.g. `icmp`.
+        #[serde(rename = "type")]
+        check_type: String,
+        /// Status, e.g. `online`.
+        status: String,
+        /// Whether the check runs.
+        enabled: bool,
+        /// Seconds between checks.
+        check_interval: Option<u32>,
+        /// Delay setting.
+        delay: Option<u32>,
+        /// The type's parameters as a JSON string, e.g. `{"target":"1.2.3.4"}`.
+        data: String,
+        /// A readable summary of `data`.
+        data_summary: String,
     }
 }
+
+keyed_by_id!(MonitorCheck, Script);
 
 impl Client {
     /// `sshkey/list`.
@@ -128,11 +102,6 @@ impl Client {
             &["key_id", "id"],
         )
         .await
-    }
-
-    /// `sshkey/remove`.
-    pub async fn sshkey_remove(&self, key_id: &str) -> Result<(), Error> {
-        self.call("sshkey", "remove", &[("key_id", key_id)]).await
     }
 
     /// `script/list`.
@@ -158,27 +127,6 @@ impl Client {
         .await
     }
 
-    /// `script/update`.
-    pub async fn script_update(
-        &self,
-        script_id: &str,
-        name: &str,
-        content: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("script_id", script_id),
-            ("name", name),
-            ("content", content),
-        ];
-        self.call("script", "update", &parameters).await
-    }
-
-    /// `script/delete`.
-    pub async fn script_delete(&self, script_id: &str) -> Result<(), Error> {
-        self.call("script", "delete", &[("script_id", script_id)])
-            .await
-    }
-
     /// `monitor/check-list`.
     pub async fn monitor_check_list(&self) -> Result<Vec<MonitorCheck>, Error> {
         let response = self.request("monitor", "check-list", &[]).await?;
@@ -190,6 +138,17 @@ impl Client {
         let response = self.request("billing", "credit", &[]).await?;
         credit_from_response(&response)
     }
+}
+
+plain_actions! {
+    /// `sshkey/remove`.
+    sshkey_remove = "sshkey"/"remove"(key_id);
+
+    /// `script/update`.
+    script_update = "script"/"update"(script_id, name, content);
+
+    /// `script/delete`.
+    script_delete = "script"/"delete"(script_id);
 }
 
 /// Reads the `credit` of a `billing/credit` answer (a string such as `"4.81033438"`).

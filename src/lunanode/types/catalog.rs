@@ -2,52 +2,41 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::{decode_list, decode_object, field};
 use crate::lunanode::{
     Client, Error,
-    decode::{entries, flag, number, pick, scalar_text, string, string_map},
+    decode::{entries, pick, scalar_text},
 };
 
-/// One plan of `plan/list`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Plan {
-    /// Numeric plan ID.
-    #[serde(deserialize_with = "string")]
-    pub plan_id: String,
-    /// Display name, e.g. `512 MB` or `m.2`.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Plan family, e.g. `SSD-Cached`.
-    #[serde(deserialize_with = "string")]
-    pub category: String,
-    /// RAM in MB.
-    #[serde(deserialize_with = "number")]
-    pub ram: Option<u64>,
-    /// Virtual CPUs.
-    #[serde(deserialize_with = "number")]
-    pub vcpu: Option<u32>,
-    /// Storage in GB.
-    #[serde(deserialize_with = "number")]
-    pub storage: Option<u64>,
-    /// Bandwidth in GB per month.
-    #[serde(deserialize_with = "number")]
-    pub bandwidth: Option<u64>,
-    /// Hourly price in USD.
-    #[serde(deserialize_with = "number")]
-    pub price: Option<f64>,
-    /// Hourly price for display, e.g. `$0.005`.
-    #[serde(deserialize_with = "string")]
-    pub price_nice: String,
-    /// Monthly price for display, when sent.
-    #[serde(deserialize_with = "string")]
-    pub price_monthly_nice: String,
-    /// Regions offering the plan, for display, when sent.
-    #[serde(deserialize_with = "string")]
-    pub regions_nice: String,
+wire_struct! {
+    /// One plan of `plan/list`.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct Plan {
+        /// Numeric plan ID.
+        plan_id: String,
+        /// Display name, e.g. `512 MB` or `m.2`.
+        name: String,
+        /// Plan family, e.g. `SSD-Cached`.
+        category: String,
+        /// RAM in MB.
+        ram: Option<u64>,
+        /// Virtual CPUs.
+        vcpu: Option<u32>,
+        /// Storage in GB.
+        storage: Option<u64>,
+        /// Bandwidth in GB per month.
+        bandwidth: Option<u64>,
+        /// Hourly price in USD.
+        price: Option<f64>,
+        /// Hourly price for display, e.g. `$0.005`.
+        price_nice: String,
+        /// Monthly price for display, when sent.
+        price_monthly_nice: String,
+        /// Regions offering the plan, for display, when sent.
+        regions_nice: String,
+    }
 }
 
 /// A region: its slug (`toronto`) and display name (`Toronto, Canada`).
@@ -59,70 +48,54 @@ pub struct Region {
     pub name: String,
 }
 
-/// One image of `image/list` (public templates and the account's own images and snapshots).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Image {
-    /// Image ID.
-    #[serde(deserialize_with = "string")]
-    pub image_id: String,
-    /// Name; public ones end in ` (template)` or ` (ISO)`.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// `active`, `queued`, `saving`, `killed`, `error`.
-    #[serde(deserialize_with = "string")]
-    pub status: String,
+wire_struct! {
+    /// One image of `image/list` (public templates and the account's own images and snapshots).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Image {
+        /// Image ID.
+        image_id: String,
+        /// Name; public ones end in ` (template)` or ` (ISO)`.
+        name: String,
+        /// Region slug.
+        region: String,
+        /// `active`, `queued`, `saving`, `killed`, `error`.
+        status: String,
+    }
 }
 
-/// The `details` of `image/details`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct ImageDetails {
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// Status, as in [`Image::status`].
-    #[serde(deserialize_with = "string")]
-    pub status: String,
-    /// Size in bytes.
-    #[serde(deserialize_with = "number")]
-    pub size: Option<u64>,
-    /// Checksum.
-    #[serde(deserialize_with = "string")]
-    pub checksum: String,
-    /// Disk format, e.g. `qcow2`.
-    #[serde(deserialize_with = "string")]
-    pub disk_format: String,
-    /// Disk cache mode.
-    #[serde(deserialize_with = "string")]
-    pub cache_mode: String,
-    /// `ide` or `virtio`.
-    #[serde(deserialize_with = "string")]
-    pub hw_disk_bus: String,
-    /// Video model.
-    #[serde(deserialize_with = "string")]
-    pub hw_video_model: String,
-    /// `e1000` or `virtio`.
-    #[serde(deserialize_with = "string")]
-    pub hw_vif_model: String,
-    /// Read-only (sent as `"no"`/`"yes"`).
-    #[serde(deserialize_with = "flag")]
-    pub is_read_only: bool,
-    /// libvirt CPU mode.
-    #[serde(deserialize_with = "string")]
-    pub libvirt_cpu_mode: String,
-    /// Metadata (`[]` or `""` when empty).
-    #[serde(deserialize_with = "string_map")]
-    pub metadata: BTreeMap<String, String>,
-    /// Creation time.
-    #[serde(deserialize_with = "string")]
-    pub time_created: String,
+wire_struct! {
+    /// The `details` of `image/details`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ImageDetails {
+        /// Name.
+        name: String,
+        /// Region slug.
+        region: String,
+        /// Status, as in [`Image::status`].
+        status: String,
+        /// Size in bytes.
+        size: Option<u64>,
+        /// Checksum.
+        checksum: String,
+        /// Disk format, e.g. `qcow2`.
+        disk_format: String,
+        /// Disk cache mode.
+        cache_mode: String,
+        /// `ide` or `virtio`.
+        hw_disk_bus: String,
+        /// Video model.
+        hw_video_model: String,
+        /// `e1000` or `virtio`.
+        hw_vif_model: String,
+        /// Read-only (sent as `"no"`/`"yes"`).
+        is_read_only: bool,
+        /// libvirt CPU mode.
+        libvirt_cpu_mode: String,
+        /// Metadata (`[]` or `""` when empty).
+        metadata: BTreeMap<String, String>,
+        /// Creation time.
+        time_created: String,
+    }
 }
 
 impl Region {

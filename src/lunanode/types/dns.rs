@@ -1,33 +1,25 @@
 //! Reverse DNS (`dns/list`) and dynamic DNS (`dns/dyn-*`). Hosted zones are in `zones.rs`;
 //! setting a reverse name (`dns/set`) is with the floating IPs.
 
-use serde::Deserialize;
-
 use super::{decode_keyed_list, decode_list};
-use crate::lunanode::{
-    Client, Error,
-    decode::{Keyed, string},
-};
+use crate::lunanode::{Client, Error};
 
 /// What `dns/list` shows for an address without a reverse name.
 pub const RDNS_NOT_SET: &str = "[not set]";
 
-/// One address of `dns/list` and its reverse DNS name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct RdnsEntry {
-    /// The VM's name.
-    #[serde(deserialize_with = "string")]
-    pub vm_name: String,
-    /// The VM's ID.
-    #[serde(deserialize_with = "string")]
-    pub vm_id: String,
-    /// The address.
-    #[serde(deserialize_with = "string")]
-    pub ip: String,
-    /// Its reverse name, or `[not set]`.
-    #[serde(deserialize_with = "string")]
-    pub hostname: String,
+wire_struct! {
+    /// One address of `dns/list` and its reverse DNS name.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct RdnsEntry {
+        /// The VM's name.
+        vm_name: String,
+        /// The VM's ID.
+        vm_id: String,
+        /// The address.
+        ip: String,
+        /// Its reverse name, or `[not set]`.
+        hostname: String,
+    }
 }
 
 impl RdnsEntry {
@@ -38,28 +30,20 @@ impl RdnsEntry {
     }
 }
 
-/// One dynamic DNS name of `dns/dyn-list` (`name` under the account's dynamic domain).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct DynEntry {
-    /// Entry ID (from the entry, else the key it was listed under).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// The label.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// The address it points at.
-    #[serde(deserialize_with = "string")]
-    pub ip: String,
-}
-
-impl Keyed for DynEntry {
-    fn set_key(&mut self, key: &str) {
-        if self.id.is_empty() {
-            self.id = key.to_owned();
-        }
+wire_struct! {
+    /// One dynamic DNS name of `dns/dyn-list` (`name` under the account's dynamic domain).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct DynEntry {
+        /// Entry ID (from the entry, else the key it was listed under).
+        id: String,
+        /// The label.
+        name: String,
+        /// The address it points at.
+        ip: String,
     }
 }
+
+keyed_by_id!(DynEntry);
 
 impl Client {
     /// `dns/list`: the reverse names of the account's addresses.

@@ -1,38 +1,27 @@
 //! Floating IPs: `floating/list`, `add`, `delete`, and reverse DNS through `dns/set`.
 
-use serde::Deserialize;
-
 use super::{created_id, decode_list};
-use crate::lunanode::{
-    Client, Error,
-    decode::{opt_string, string},
-};
+use crate::lunanode::{Client, Error};
 
-/// One floating IP of `floating/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct FloatingIp {
-    /// Floating IP ID.
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// The address.
-    #[serde(deserialize_with = "string")]
-    pub ip: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// `vm` or `unattached`.
-    #[serde(deserialize_with = "string")]
-    pub attached_type: String,
-    /// The VM it is attached to, if any.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached_id: Option<String>,
-    /// The name of what it is attached to, if any.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached_name: Option<String>,
-    /// Its reverse DNS name.
-    #[serde(deserialize_with = "string")]
-    pub hostname: String,
+wire_struct! {
+    /// One floating IP of `floating/list`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct FloatingIp {
+        /// Floating IP ID.
+        id: String,
+        /// The address.
+        ip: String,
+        /// Region slug.
+        region: String,
+        /// `vm` or `unattached`.
+        attached_type: String,
+        /// The VM it is attached to, if any.
+        attached_id: Option<String>,
+        /// The name of what it is attached to, if any.
+        attached_name: Option<String>,
+        /// Its reverse DNS name.
+        hostname: String,
+    }
 }
 
 impl FloatingIp {
@@ -71,12 +60,6 @@ impl Client {
         Ok(FloatingIpAdded { ip, id })
     }
 
-    /// `floating/delete`: releases `ip` from the account.
-    pub async fn floating_delete(&self, region: &str, ip: &str) -> Result<(), Error> {
-        self.call("floating", "delete", &[("region", region), ("ip", ip)])
-            .await
-    }
-
     /// `dns/set`: the reverse DNS name of `ip` (an address of the account); `vm_id` for the
     /// older form that wanted it.
     pub async fn dns_set(
@@ -92,4 +75,9 @@ impl Client {
         ];
         self.call("dns", "set", &parameters).await
     }
+}
+
+plain_actions! {
+    /// `floating/delete`: releases `ip` from the account.
+    floating_delete = "floating"/"delete"(region, ip);
 }

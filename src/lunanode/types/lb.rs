@@ -6,13 +6,12 @@
 //! alternatives: IDs as `id` or `lb_id`/`member_id`, the details wrapped in `info` (or `lb`) or
 //! flat, members inside the details or next to them, arrays or maps keyed by ID.
 
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{field, unwrap_object};
+use super::{field, picked_list, unwrap_object};
 use crate::lunanode::{
     Client, Error,
-    decode::{entries, pick, pick_number},
+    decode::{PickedStruct, entries},
 };
 
 /// The parameters of `lb/create`.
@@ -34,83 +33,49 @@ pub struct LbCreate {
     pub port: u16,
 }
 
-/// A load balancer: an `lb/list` entry, or the details of `lb/info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadBalancer {
-    /// Load balancer ID (`id` or `lb_id`).
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Region slug.
-    pub region: String,
-    /// Network ID, when sent.
-    pub net_id: String,
-    /// Balancing method, when sent.
-    pub method: String,
-    /// Protocol, when sent.
-    pub protocol: String,
-    /// Listening port, when sent.
-    pub port: Option<u16>,
-    /// Connection limit, when sent.
-    pub connection_limit: Option<i64>,
-    /// The balancer's address (`ip`, `vip` or `address`), when sent.
-    pub ip: String,
-    /// Status, when sent.
-    pub status: String,
-}
-
-impl LoadBalancer {
-    fn from_map(map: &Map<String, Value>) -> Self {
-        Self {
-            id: pick(map, &["id", "lb_id"]),
-            name: pick(map, &["name"]),
-            region: pick(map, &["region"]),
-            net_id: pick(map, &["net_id", "network_id"]),
-            method: pick(map, &["method"]),
-            protocol: pick(map, &["protocol"]),
-            port: pick_number(map, &["port"]),
-            connection_limit: pick_number(map, &["connection_limit"]),
-            ip: pick(map, &["ip", "vip", "address", "vip_address"]),
-            status: pick(map, &["status"]),
-        }
+picked_struct! {
+    /// A load balancer: an `lb/list` entry, or the details of `lb/info`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct LoadBalancer {
+        /// Load balancer ID (`id` or `lb_id`).
+        id: String = ["id", "lb_id"],
+        /// Name.
+        name: String = ["name"],
+        /// Region slug.
+        region: String = ["region"],
+        /// Network ID, when sent.
+        net_id: String = ["net_id", "network_id"],
+        /// Balancing method, when sent.
+        method: String = ["method"],
+        /// Protocol, when sent.
+        protocol: String = ["protocol"],
+        /// Listening port, when sent.
+        port: Option<u16> = ["port"],
+        /// Connection limit, when sent.
+        connection_limit: Option<i64> = ["connection_limit"],
+        /// The balancer's address (`ip`, `vip` or `address`), when sent.
+        ip: String = ["ip", "vip", "address", "vip_address"],
+        /// Status, when sent.
+        status: String = ["status"],
     }
 }
 
-impl<'de> Deserialize<'de> for LoadBalancer {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Ok(value.as_object().map(Self::from_map).unwrap_or_default())
+picked_struct! {
+    /// A pool member of a load balancer.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct LbMember {
+        /// Member ID (`member_id` or `id`, else the key it was listed under).
+        member_id: String = ["member_id", "id"],
+        /// Backend address.
+        ip: String = ["ip", "address"],
+        /// Backend port.
+        port: Option<u16> = ["port", "protocol_port"],
+        /// Status, when sent.
+        status: String = ["status"],
     }
 }
 
-/// A pool member of a load balancer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LbMember {
-    /// Member ID (`member_id` or `id`, else the key it was listed under).
-    pub member_id: String,
-    /// Backend address.
-    pub ip: String,
-    /// Backend port.
-    pub port: Option<u16>,
-    /// Status, when sent.
-    pub status: String,
-}
-
-impl LbMember {
-    fn from_entry(key: Option<String>, value: &Value) -> Option<Self> {
-        let map = value.as_object()?;
-        let mut member_id = pick(map, &["member_id", "id"]);
-        if member_id.is_empty() {
-            member_id = key.unwrap_or_default();
-        }
-        Some(Self {
-            member_id,
-            ip: pick(map, &["ip", "address"]),
-            port: pick_number(map, &["port", "protocol_port"]),
-            status: pick(map, &["status"]),
-        })
-    }
-}
+keyed_by_id!(member_id: LbMember);
 
 /// The answer of `lb/info`: the balancer and its members.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,11 +98,10 @@ impl LbInfo {
             Some(members) => members.clone(),
             None => field(response, &["members"]).clone(),
         };
-        let members = entries(members)
-            .into_iter()
-            .filter_map(|(key, value)| LbMember::from_entry(key, &value))
-            .collect();
-        Self { lb, members }
+        Self {
+            lb,
+            members: picked_list(members),
+        }
     }
 }
 
@@ -188,12 +152,6 @@ impl Client {
         Ok(info)
     }
 
-    /// `lb/delete`.
-    pub async fn lb_delete(&self, region: &str, lb_id: &str) -> Result<(), Error> {
-        self.call("lb", "delete", &[("region", region), ("lb_id", lb_id)])
-            .await
-    }
-
     /// `lb/member_add`: returns the member's ID when the answer has one (`member_id` or `id`);
     /// otherwise find it in `lb/info`.
     pub async fn lb_member_add(
@@ -213,25 +171,15 @@ impl Client {
         self.create_maybe_id("lb", "member_add", &parameters, &["member_id", "id"])
             .await
     }
+}
+
+plain_actions! {
+    /// `lb/delete`.
+    lb_delete = "lb"/"delete"(region, lb_id);
 
     /// `lb/member_remove`.
-    pub async fn lb_member_remove(
-        &self,
-        region: &str,
-        lb_id: &str,
-        member_id: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("region", region),
-            ("lb_id", lb_id),
-            ("member_id", member_id),
-        ];
-        self.call("lb", "member_remove", &parameters).await
-    }
+    lb_member_remove = "lb"/"member_remove"(region, lb_id, member_id);
 
     /// `lb/associate`: gives the balancer the floating IP `ip`.
-    pub async fn lb_associate(&self, region: &str, lb_id: &str, ip: &str) -> Result<(), Error> {
-        let parameters = [("region", region), ("lb_id", lb_id), ("ip", ip)];
-        self.call("lb", "associate", &parameters).await
-    }
+    lb_associate = "lb"/"associate"(region, lb_id, ip);
 }

@@ -7,6 +7,180 @@
 //! [`Error::Decode`], whose [`Error::may_have_taken_effect`] tells the caller to look before
 //! creating again.
 
+/// Declares a response struct whose fields are each read by the lenient rule of their type
+/// ([`Lenient`](super::decode::Lenient)): it derives `Deserialize` with `#[serde(default)]`
+/// (a missing field is its default), makes every field `pub` (they are all public: a response
+/// is plain data) and gives it `deserialize_with = "lenient"`, or the
+/// rule named after `=>` where the type alone does not say it (HTML-escaped text). The struct
+/// also becomes a [`WireStruct`](super::decode::WireStruct), so a `Vec` of it is a collection
+/// field of another.
+///
+/// ```ignore
+/// wire_struct! {
+///     /// One thing of `thing/list`.
+///     #[derive(Debug, Clone, Default)]
+///     pub struct Thing {
+///         /// Read as `"string"`.
+///         id: String,
+///         /// Read as `"number"`.
+///         size: Option<u64>,
+///         /// Serde's own field attributes still apply.
+///         #[serde(rename = "type")]
+///         kind: String,
+///         /// A rule of its own.
+///         status: String => "crate::lunanode::decode::html_string",
+///     }
+/// }
+/// ```
+///
+/// It works through the fields one at a time (`@field` rules), moving each, with its
+/// `deserialize_with`, into the list of finished fields, and writes the struct when
+/// none is left.
+macro_rules! wire_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident { $($fields:tt)* }
+    ) => {
+        wire_struct!(@field [$(#[$attr])* pub struct $name] [] $($fields)*);
+    };
+    // A field with a rule of its own.
+    (
+        @field $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* $field:ident: $ty:ty => $rule:literal
+        $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@field $head [
+            $($done)*
+            $(#[$field_attr])* #[serde(deserialize_with = $rule)] pub $field: $ty,
+        ] $($($rest)*)?);
+    };
+    // A field read by the rule of its type.
+    (
+        @field $head:tt [$($done:tt)*]
+        $(#[$field_attr:meta])* $field:ident: $ty:ty
+        $(, $($rest:tt)*)?
+    ) => {
+        wire_struct!(@field $head [
+            $($done)*
+            $(#[$field_attr])*
+            #[serde(deserialize_with = "crate::lunanode::decode::lenient")]
+            pub $field: $ty,
+        ] $($($rest)*)?);
+    };
+    // No field left: the struct itself.
+    (@field [$(#[$attr:meta])* pub struct $name:ident] [$($done:tt)*]) => {
+        $(#[$attr])*
+        #[derive(serde::Deserialize)]
+        #[serde(default)]
+        pub struct $name { $($done)* }
+
+        impl crate::lunanode::decode::WireStruct for $name {}
+    };
+}
+
+/// Declares a struct read from the shapes the reference does not pin down: each field names
+/// the keys it may arrive under, and takes the first non-empty one
+/// ([`Picked`](super::decode::Picked): text as is, numbers parsed leniently). The struct gets
+/// [`PickedStruct::from_map`](super::decode::PickedStruct) and a `Deserialize` that reads an
+/// object so (anything else is the default).
+///
+/// ```ignore
+/// picked_struct! {
+///     /// A thing.
+///     #[derive(Debug, Clone, Default)]
+///     pub struct Thing {
+///         /// ID (`id` or `thing_id`).
+///         id: String = ["id", "thing_id"],
+///         /// Size, when sent.
+///         size: Option<u64> = ["size"],
+///     }
+/// }
+/// ```
+macro_rules! picked_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $($(#[$field_attr:meta])* $field:ident: $ty:ty = [$($key:literal),+]),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $ty,)*
+        }
+
+        impl crate::lunanode::decode::PickedStruct for $name {
+            fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
+                use crate::lunanode::decode::Picked;
+                Self {
+                    $($field: Picked::pick_from(map, &[$($key),+]),)*
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                use crate::lunanode::decode::PickedStruct;
+                let value = serde_json::Value::deserialize(deserializer)?;
+                Ok(value.as_object().map(Self::from_map).unwrap_or_default())
+            }
+        }
+    };
+}
+
+/// Implements [`Keyed`] for entries whose ID field (`id` unless named), when empty, is filled
+/// in from the key they are listed under.
+///
+/// ```ignore
+/// keyed_by_id!(Script, DynEntry);
+/// keyed_by_id!(member_id: LbMember);
+/// ```
+macro_rules! keyed_by_id {
+    ($field:ident: $($name:ty),*) => {$(
+        impl crate::lunanode::decode::Keyed for $name {
+            fn set_key(&mut self, key: &str) {
+                if self.$field.is_empty() {
+                    self.$field = key.to_owned();
+                }
+            }
+        }
+    )*};
+    ($($name:ty),*) => {
+        keyed_by_id!(id: $($name),*);
+    };
+}
+
+/// Declares [`Client`] methods for actions that take only string parameters, each named as the
+/// API names it, and answer nothing but success: every argument is sent under its own name.
+///
+/// ```ignore
+/// plain_actions! {
+///     /// `vm/rename`.
+///     vm_rename = "vm"/"rename"(vm_id, hostname);
+/// }
+/// ```
+///
+/// declares `pub async fn vm_rename(&self, vm_id: &str, hostname: &str) -> Result<(), Error>`,
+/// which calls `vm/rename` with `[("vm_id", vm_id), ("hostname", hostname)]`.
+macro_rules! plain_actions {
+    ($(
+        $(#[$attr:meta])*
+        $method:ident = $category:literal / $action:literal ($($parameter:ident),*);
+    )*) => {
+        impl crate::lunanode::Client {
+            $(
+                $(#[$attr])*
+                pub async fn $method(
+                    &self,
+                    $($parameter: &str),*
+                ) -> Result<(), crate::lunanode::Error> {
+                    let parameters = [$((stringify!($parameter), $parameter)),*];
+                    self.call($category, $action, &parameters).await
+                }
+            )*
+        }
+    };
+}
+
 mod account;
 mod catalog;
 mod dns;
@@ -32,7 +206,7 @@ use serde_json::Value;
 
 use super::{
     Client, Error,
-    decode::{Keyed, entries, scalar_text},
+    decode::{Keyed, PickedStruct, entries, scalar_text},
 };
 
 /// Decodes the collection under the first of `keys` present in a response (an array, or an
@@ -70,6 +244,21 @@ fn decode_entry<T: DeserializeOwned>(keys: &[&str], item: Value) -> Result<T, Er
             keys.first().copied().unwrap_or("the list")
         ))
     })
+}
+
+/// The entries of a collection (an array, or an object keyed by ID: the key fills in an ID the
+/// entry lacks) read by [`PickedStruct::from_map`]; anything that is not an object is skipped.
+pub(crate) fn picked_list<T: PickedStruct + Keyed>(collection: Value) -> Vec<T> {
+    entries(collection)
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let mut entry = T::from_map(value.as_object()?);
+            if let Some(key) = key {
+                entry.set_key(&key);
+            }
+            Some(entry)
+        })
+        .collect()
 }
 
 /// Decodes the object under the first of `keys` that holds one (or the whole response when the
@@ -123,8 +312,10 @@ impl Client {
         parameters: &[(&str, &str)],
         keys: &[&str],
     ) -> Result<String, Error> {
-        let response = self.request(category, action, parameters).await?;
-        created_id(&response, keys).ok_or_else(|| {
+        let id = self
+            .create_maybe_id(category, action, parameters, keys)
+            .await?;
+        id.ok_or_else(|| {
             Error::decode(format!(
                 "{category}/{action} succeeded without {}",
                 keys.first().copied().unwrap_or("an id")

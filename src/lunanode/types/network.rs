@@ -1,26 +1,21 @@
 //! Virtual networks: `network/list`, `create`, `delete`.
 
-use serde::Deserialize;
-
 use super::decode_list;
-use crate::lunanode::{Client, Error, decode::string};
+use crate::lunanode::{Client, Error};
 
-/// One network of `network/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Network {
-    /// Network ID.
-    #[serde(deserialize_with = "string")]
-    pub net_id: String,
-    /// Name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Subnet in CIDR form, e.g. `172.20.0.0/16` (sent as `172.20.0.0\/16`).
-    #[serde(deserialize_with = "string")]
-    pub subnet: String,
-    /// Region slug, when the server includes it.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
+wire_struct! {
+    /// One network of `network/list`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Network {
+        /// Network ID.
+        net_id: String,
+        /// Name.
+        name: String,
+        /// Subnet in CIDR form, e.g. `172.20.0.0/16` (sent as `172.20.0.0\/16`).
+        subnet: String,
+        /// Region slug, when the server includes it.
+        region: String,
+    }
 }
 
 impl Client {
@@ -57,14 +52,9 @@ impl Client {
         )
         .await
     }
+}
 
+plain_actions! {
     /// `network/delete`.
-    pub async fn network_delete(&self, region: &str, net_id: &str) -> Result<(), Error> {
-        self.call(
-            "network",
-            "delete",
-            &[("region", region), ("net_id", net_id)],
-        )
-        .await
-    }
+    network_delete = "network"/"delete"(region, net_id);
 }

@@ -4,10 +4,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::decode_list;
-use crate::lunanode::{
-    Client, Error,
-    decode::{collection, flag, html_string, number, opt_secret, opt_string, string, string_list},
-};
+use crate::lunanode::{Client, Error};
 
 /// The parameters of `vm/create`. `hostname`, `plan_id` and one of `image_id`/`volume_id` are
 /// needed; everything else is optional and left out when unset.
@@ -41,49 +38,37 @@ pub struct VmCreate {
     pub affinity_group: Option<String>,
 }
 
-/// One entry of `vm/list` (also the `extra` object of `vm/info`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct VmListEntry {
-    /// The VM ID (a UUID today, numeric before 2016; opaque either way).
-    #[serde(deserialize_with = "string")]
-    pub vm_id: String,
-    /// Display name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Hostname.
-    #[serde(deserialize_with = "string")]
-    pub hostname: String,
-    /// Plan ID.
-    #[serde(deserialize_with = "string")]
-    pub plan_id: String,
-    /// Primary public IP (empty while building).
-    #[serde(deserialize_with = "string")]
-    pub primaryip: String,
-    /// Private IP.
-    #[serde(deserialize_with = "string")]
-    pub privateip: String,
-    /// RAM in MB.
-    #[serde(deserialize_with = "number")]
-    pub ram: Option<u64>,
-    /// Virtual CPUs.
-    #[serde(deserialize_with = "number")]
-    pub vcpu: Option<u32>,
-    /// Storage in GB.
-    #[serde(deserialize_with = "number")]
-    pub storage: Option<u64>,
-    /// Bandwidth in GB per month.
-    #[serde(deserialize_with = "number")]
-    pub bandwidth: Option<u64>,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// OpenStack status, e.g. `active` (seen in newer answers only).
-    #[serde(deserialize_with = "string")]
-    pub os_status: String,
-    /// Friendly status, e.g. `Online`, when the server includes it in the list.
-    #[serde(deserialize_with = "string")]
-    pub status_nohtml: String,
+wire_struct! {
+    /// One entry of `vm/list` (also the `extra` object of `vm/info`).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct VmListEntry {
+        /// The VM ID (a UUID today, numeric before 2016; opaque either way).
+        vm_id: String,
+        /// Display name.
+        name: String,
+        /// Hostname.
+        hostname: String,
+        /// Plan ID.
+        plan_id: String,
+        /// Primary public IP (empty while building).
+        primaryip: String,
+        /// Private IP.
+        privateip: String,
+        /// RAM in MB.
+        ram: Option<u64>,
+        /// Virtual CPUs.
+        vcpu: Option<u32>,
+        /// Storage in GB.
+        storage: Option<u64>,
+        /// Bandwidth in GB per month.
+        bandwidth: Option<u64>,
+        /// Region slug.
+        region: String,
+        /// OpenStack status, e.g. `active` (seen in newer answers only).
+        os_status: String,
+        /// Friendly status, e.g. `Online`, when the server includes it in the list.
+        status_nohtml: String,
+    }
 }
 
 /// The answer of `vm/info`.
@@ -96,103 +81,80 @@ pub struct VmInfo {
     pub extra: VmListEntry,
 }
 
-/// The `info` object of `vm/info`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct VmDetails {
-    /// Hostname.
-    #[serde(deserialize_with = "string")]
-    pub hostname: String,
-    /// Primary public IPv4; empty for a while after create.
-    #[serde(deserialize_with = "string")]
-    pub ip: String,
-    /// Private IP.
-    #[serde(deserialize_with = "string")]
-    pub privateip: String,
-    /// Every address of the VM.
-    #[serde(deserialize_with = "collection")]
-    pub addresses: Vec<VmAddress>,
-    /// Status as HTML, entities decoded: `<font color="green"><b>Online</b></font>`.
-    #[serde(deserialize_with = "html_string")]
-    pub status: String,
-    /// Status as text: `BUILD`, `Online`, `Powering off`, `Offline`, ...
-    #[serde(deserialize_with = "html_string")]
-    pub status_nohtml: String,
-    /// OpenStack status: `active` when up.
-    #[serde(deserialize_with = "string")]
-    pub status_raw: String,
-    /// Status colour: `green` when online.
-    #[serde(deserialize_with = "string")]
-    pub status_color: String,
-    /// OpenStack task state, when one runs.
-    #[serde(deserialize_with = "string")]
-    pub task_state: String,
-    /// Image name.
-    #[serde(deserialize_with = "html_string")]
-    pub image: String,
-    /// Operating system name (same as `image` in practice).
-    #[serde(deserialize_with = "html_string")]
-    pub os: String,
-    /// Security group names (the server sends them under two keys).
-    #[serde(deserialize_with = "string_list")]
-    pub security_groups: Vec<String>,
-    /// The same list under the other key.
-    #[serde(deserialize_with = "string_list")]
-    pub securitygroups: Vec<String>,
-    /// Additional public IPs.
-    #[serde(deserialize_with = "string_list")]
-    pub additionalip: Vec<String>,
-    /// Additional private IPs.
-    #[serde(deserialize_with = "string_list")]
-    pub additionalprivateip: Vec<String>,
-    /// IPv6 addresses.
-    #[serde(deserialize_with = "string_list")]
-    pub ipv6: Vec<String>,
-    /// `username: ubuntu; password: XXXX` or `password: XXXX`: a secret.
-    #[serde(deserialize_with = "opt_secret")]
-    pub login_details: Option<SecretString>,
-    /// Bandwidth used this month, in GB.
-    #[serde(rename = "bandwidthUsedGB", deserialize_with = "number")]
-    pub bandwidth_used_gb: Option<f64>,
-    /// Present when a boot-order swap is possible (VMs installed from an ISO).
-    #[serde(deserialize_with = "opt_string")]
-    pub diskswap: Option<String>,
-    /// Hypervisor host.
-    #[serde(deserialize_with = "string")]
-    pub host_id: String,
-    /// Attached volumes.
-    #[serde(deserialize_with = "collection")]
-    pub volumes: Vec<VmVolume>,
+wire_struct! {
+    /// The `info` object of `vm/info`.
+    #[derive(Debug, Clone, Default)]
+    pub struct VmDetails {
+        /// Hostname.
+        hostname: String,
+        /// Primary public IPv4; empty for a while after create.
+        ip: String,
+        /// Private IP.
+        privateip: String,
+        /// Every address of the VM.
+        addresses: Vec<VmAddress>,
+        /// Status as HTML, entities decoded: `<font color="green"><b>Online</b></font>`.
+        status: String => "crate::lunanode::decode::html_string",
+        /// Status as text: `BUILD`, `Online`, `Powering off`, `Offline`, ...
+        status_nohtml: String => "crate::lunanode::decode::html_string",
+        /// OpenStack status: `active` when up.
+        status_raw: String,
+        /// Status colour: `green` when online.
+        status_color: String,
+        /// OpenStack task state, when one runs.
+        task_state: String,
+        /// Image name.
+        image: String => "crate::lunanode::decode::html_string",
+        /// Operating system name (same as `image` in practice).
+        os: String => "crate::lunanode::decode::html_string",
+        /// Security group names (the server sends them under two keys).
+        security_groups: Vec<String>,
+        /// The same list under the other key.
+        securitygroups: Vec<String>,
+        /// Additional public IPs.
+        additionalip: Vec<String>,
+        /// Additional private IPs.
+        additionalprivateip: Vec<String>,
+        /// IPv6 addresses.
+        ipv6: Vec<String>,
+        /// `username: ubuntu; password: XXXX` or `password: XXXX`: a secret.
+        login_details: Option<SecretString>,
+        /// Bandwidth used this month, in GB.
+        #[serde(rename = "bandwidthUsedGB")]
+        bandwidth_used_gb: Option<f64>,
+        /// Present when a boot-order swap is possible (VMs installed from an ISO).
+        diskswap: Option<String>,
+        /// Hypervisor host.
+        host_id: String,
+        /// Attached volumes.
+        volumes: Vec<VmVolume>,
+    }
 }
 
-/// One address in `vm/info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct VmAddress {
-    /// The address.
-    #[serde(deserialize_with = "string")]
-    pub addr: String,
-    /// `4` or `6`.
-    #[serde(deserialize_with = "string")]
-    pub version: String,
-    /// Whether it is a public address.
-    #[serde(deserialize_with = "flag")]
-    pub external: bool,
-    /// Reverse DNS name (trailing dot), when the server sends it.
-    #[serde(deserialize_with = "opt_string")]
-    pub reverse: Option<String>,
+wire_struct! {
+    /// One address in `vm/info`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct VmAddress {
+        /// The address.
+        addr: String,
+        /// `4` or `6`.
+        version: String,
+        /// Whether it is a public address.
+        external: bool,
+        /// Reverse DNS name (trailing dot), when the server sends it.
+        reverse: Option<String>,
+    }
 }
 
-/// A volume attached to a VM, as `vm/info` lists it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct VmVolume {
-    /// Volume ID.
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// Volume name.
-    #[serde(deserialize_with = "string")]
-    pub name: String,
+wire_struct! {
+    /// A volume attached to a VM, as `vm/info` lists it.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct VmVolume {
+        /// Volume ID.
+        id: String,
+        /// Volume name.
+        name: String,
+    }
 }
 
 impl Client {
@@ -242,55 +204,6 @@ impl Client {
     /// `vm/info`.
     pub async fn vm_info(&self, vm_id: &str) -> Result<VmInfo, Error> {
         self.request_as("vm", "info", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/start`.
-    pub async fn vm_start(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "start", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/stop` (the VM goes `Powering off`, then `Offline`).
-    pub async fn vm_stop(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "stop", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/reboot`.
-    pub async fn vm_reboot(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "reboot", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/delete`. `invalid vm` ([`Error::is_not_found`]) means it is already gone.
-    pub async fn vm_delete(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "delete", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/reimage`: reinstalls the VM from `image_id` (its disk is wiped).
-    pub async fn vm_reimage(&self, vm_id: &str, image_id: &str) -> Result<(), Error> {
-        self.call("vm", "reimage", &[("vm_id", vm_id), ("image_id", image_id)])
-            .await
-    }
-
-    /// `vm/resize`. The server may report success and fail later (by e-mail); check the plan
-    /// in `vm/list` afterwards.
-    pub async fn vm_resize(&self, vm_id: &str, plan_id: &str) -> Result<(), Error> {
-        self.call("vm", "resize", &[("vm_id", vm_id), ("plan_id", plan_id)])
-            .await
-    }
-
-    /// `vm/shelve`.
-    pub async fn vm_shelve(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "shelve", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/unshelve`.
-    pub async fn vm_unshelve(&self, vm_id: &str) -> Result<(), Error> {
-        self.call("vm", "unshelve", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/rename`.
-    pub async fn vm_rename(&self, vm_id: &str, hostname: &str) -> Result<(), Error> {
-        self.call("vm", "rename", &[("vm_id", vm_id), ("hostname", hostname)])
-            .await
     }
 
     /// `vm/floatingip-add`: attaches `ip` (an unattached floating IP of the account), or a new
@@ -345,4 +258,34 @@ impl Client {
             .await?;
         Ok(SecretString::from(url))
     }
+}
+
+plain_actions! {
+    /// `vm/start`.
+    vm_start = "vm"/"start"(vm_id);
+
+    /// `vm/stop` (the VM goes `Powering off`, then `Offline`).
+    vm_stop = "vm"/"stop"(vm_id);
+
+    /// `vm/reboot`.
+    vm_reboot = "vm"/"reboot"(vm_id);
+
+    /// `vm/delete`. `invalid vm` ([`Error::is_not_found`]) means it is already gone.
+    vm_delete = "vm"/"delete"(vm_id);
+
+    /// `vm/reimage`: reinstalls the VM from `image_id` (its disk is wiped).
+    vm_reimage = "vm"/"reimage"(vm_id, image_id);
+
+    /// `vm/resize`. The server may report success and fail later (by e-mail); check the plan
+    /// in `vm/list` afterwards.
+    vm_resize = "vm"/"resize"(vm_id, plan_id);
+
+    /// `vm/shelve`.
+    vm_shelve = "vm"/"shelve"(vm_id);
+
+    /// `vm/unshelve`.
+    vm_unshelve = "vm"/"unshelve"(vm_id);
+
+    /// `vm/rename`.
+    vm_rename = "vm"/"rename"(vm_id, hostname);
 }

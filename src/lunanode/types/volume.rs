@@ -4,13 +4,8 @@
 //! The older API wanted `region` on every volume call and the newer one accepts it, so every
 //! method sends it.
 
-use serde::Deserialize;
-
 use super::{decode_list, decode_object};
-use crate::lunanode::{
-    Client, Error,
-    decode::{number, opt_string, string},
-};
+use crate::lunanode::{Client, Error};
 
 /// The parameters of `volume/create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,40 +22,31 @@ pub struct VolumeCreate {
     pub snapshot_id: Option<String>,
 }
 
-/// A volume, as `volume/list` and `volume/info` describe it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Volume {
-    /// Volume ID (numeric string).
-    #[serde(deserialize_with = "string")]
-    pub id: String,
-    /// OpenStack UUID.
-    #[serde(deserialize_with = "string")]
-    pub identification: String,
-    /// Name (the label given at create).
-    #[serde(deserialize_with = "string")]
-    pub name: String,
-    /// Region slug.
-    #[serde(deserialize_with = "string")]
-    pub region: String,
-    /// Size in GB.
-    #[serde(deserialize_with = "number")]
-    pub size: Option<u64>,
-    /// `creating`, `downloading`, `available`, `in-use`, ...
-    #[serde(deserialize_with = "string")]
-    pub status: String,
-    /// The VM it is attached to; `None` when detached.
-    #[serde(deserialize_with = "opt_string")]
-    pub attached: Option<String>,
-    /// Creation time (list form).
-    #[serde(deserialize_with = "string")]
-    pub time_created: String,
-    /// Creation time (info form).
-    #[serde(deserialize_with = "string")]
-    pub created: String,
-    /// Owner's user ID.
-    #[serde(deserialize_with = "string")]
-    pub user_id: String,
+wire_struct! {
+    /// A volume, as `volume/list` and `volume/info` describe it.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Volume {
+        /// Volume ID (numeric string).
+        id: String,
+        /// OpenStack UUID.
+        identification: String,
+        /// Name (the label given at create).
+        name: String,
+        /// Region slug.
+        region: String,
+        /// Size in GB.
+        size: Option<u64>,
+        /// `creating`, `downloading`, `available`, `in-use`, ...
+        status: String,
+        /// The VM it is attached to; `None` when detached.
+        attached: Option<String>,
+        /// Creation time (list form).
+        time_created: String,
+        /// Creation time (info form).
+        created: String,
+        /// Owner's user ID.
+        user_id: String,
+    }
 }
 
 impl Client {
@@ -101,33 +87,6 @@ impl Client {
         decode_object(&response, &["volume", "info"])
     }
 
-    /// `volume/attach`: `target` is `auto` or a device path such as `/dev/vdc`.
-    pub async fn volume_attach(
-        &self,
-        region: &str,
-        volume_id: &str,
-        vm_id: &str,
-        target: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("region", region),
-            ("volume_id", volume_id),
-            ("vm_id", vm_id),
-            ("target", target),
-        ];
-        self.call("volume", "attach", &parameters).await
-    }
-
-    /// `volume/detach`.
-    pub async fn volume_detach(&self, region: &str, volume_id: &str) -> Result<(), Error> {
-        self.call(
-            "volume",
-            "detach",
-            &[("region", region), ("volume_id", volume_id)],
-        )
-        .await
-    }
-
     /// `volume/extend` to `size_gb` (volumes only grow).
     pub async fn volume_extend(
         &self,
@@ -143,15 +102,16 @@ impl Client {
         ];
         self.call("volume", "extend", &parameters).await
     }
+}
+
+plain_actions! {
+    /// `volume/attach`: `target` is `auto` or a device path such as `/dev/vdc`.
+    volume_attach = "volume"/"attach"(region, volume_id, vm_id, target);
+
+    /// `volume/detach`.
+    volume_detach = "volume"/"detach"(region, volume_id);
 
     /// `volume/delete`. An attached volume (or one still `in-use` just after its VM was
     /// deleted) is refused; try again later.
-    pub async fn volume_delete(&self, region: &str, volume_id: &str) -> Result<(), Error> {
-        self.call(
-            "volume",
-            "delete",
-            &[("region", region), ("volume_id", volume_id)],
-        )
-        .await
-    }
+    volume_delete = "volume"/"delete"(region, volume_id);
 }

@@ -7,44 +7,46 @@
 //! key), its type as `type`, its value as `data` (or `content`/`value`). Creates return
 //! `zone_id`/`record_id` (or `id`) when the answer has one.
 
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::field;
-use crate::lunanode::{
-    Client, Error,
-    decode::{entries, pick, pick_number},
-};
+use super::{field, picked_list};
+use crate::lunanode::{Client, Error};
 
-/// A hosted zone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsZone {
-    /// Zone ID.
-    pub id: String,
-    /// The origin, e.g. `example.com.` (`name` in the newer form).
-    pub name: String,
-    /// Default TTL, when sent.
-    pub ttl: Option<u32>,
+picked_struct! {
+    /// A hosted zone.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct DnsZone {
+        /// Zone ID (`id` or `zone_id`, else the key it was listed under).
+        id: String = ["id", "zone_id"],
+        /// The origin, e.g. `example.com.` (`name` in the newer form).
+        name: String = ["name", "origin"],
+        /// Default TTL, when sent.
+        ttl: Option<u32> = ["ttl", "default_ttl"],
+    }
 }
 
-/// A record of a hosted zone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DnsRecord {
-    /// Record ID.
-    pub id: String,
-    /// The zone's ID, when sent.
-    pub zone_id: String,
-    /// Name relative to the zone (`www`, `@`) or absolute, as the server writes it.
-    pub name: String,
-    /// `A`, `AAAA`, `CNAME`, `MX`, `TXT`, ...
-    pub record_type: String,
-    /// The value, e.g. `1.2.3.4`.
-    pub data: String,
-    /// TTL, when sent.
-    pub ttl: Option<u32>,
-    /// MX/SRV priority (`aux` or `priority`), when sent.
-    pub aux: Option<u32>,
+picked_struct! {
+    /// A record of a hosted zone.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct DnsRecord {
+        /// Record ID (`id` or `record_id`, else the key it was listed under).
+        id: String = ["id", "record_id"],
+        /// The zone's ID, when sent.
+        zone_id: String = ["zone_id"],
+        /// Name relative to the zone (`www`, `@`) or absolute, as the server writes it.
+        name: String = ["name"],
+        /// `A`, `AAAA`, `CNAME`, `MX`, `TXT`, ...
+        record_type: String = ["type", "record_type"],
+        /// The value, e.g. `1.2.3.4`.
+        data: String = ["data", "content", "value"],
+        /// TTL, when sent.
+        ttl: Option<u32> = ["ttl"],
+        /// MX/SRV priority (`aux` or `priority`), when sent.
+        aux: Option<u32> = ["aux", "priority"],
+    }
 }
+
+keyed_by_id!(DnsZone, DnsRecord);
 
 /// The parameters of a record add (either form).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,68 +66,33 @@ pub struct DnsRecordAdd {
     pub extra: Vec<(String, String)>,
 }
 
-fn zone_from(key: Option<String>, value: &Value) -> Option<DnsZone> {
-    let map = value.as_object()?;
-    let mut id = pick(map, &["id", "zone_id"]);
-    if id.is_empty() {
-        id = key.unwrap_or_default();
-    }
-    Some(DnsZone {
-        id,
-        name: pick(map, &["name", "origin"]),
-        ttl: pick_number(map, &["ttl", "default_ttl"]),
-    })
-}
-
-fn record_from(key: Option<String>, value: &Value) -> Option<DnsRecord> {
-    let map = value.as_object()?;
-    let mut id = pick(map, &["id", "record_id"]);
-    if id.is_empty() {
-        id = key.unwrap_or_default();
-    }
-    Some(DnsRecord {
-        id,
-        zone_id: pick(map, &["zone_id"]),
-        name: pick(map, &["name"]),
-        record_type: pick(map, &["type", "record_type"]),
-        data: pick(map, &["data", "content", "value"]),
-        ttl: pick_number(map, &["ttl"]),
-        aux: pick_number(map, &["aux", "priority"]),
-    })
-}
-
-impl<'de> Deserialize<'de> for DnsZone {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(zone_from(None, &Value::deserialize(deserializer)?).unwrap_or_default())
-    }
-}
-
-impl<'de> Deserialize<'de> for DnsRecord {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(record_from(None, &Value::deserialize(deserializer)?).unwrap_or_default())
-    }
-}
-
 /// The zones of a `zone-list` answer (either form).
 pub fn zones_from_response(response: &Value) -> Vec<DnsZone> {
-    entries(field(response, &["zones"]).clone())
-        .into_iter()
-        .filter_map(|(key, value)| zone_from(key, &value))
-        .collect()
+    picked_list(field(response, &["zones"]).clone())
 }
 
 /// The records of a `record-list` answer (either form).
 pub fn records_from_response(response: &Value) -> Vec<DnsRecord> {
-    entries(field(response, &["records"]).clone())
-        .into_iter()
-        .filter_map(|(key, value)| record_from(key, &value))
-        .collect()
+    picked_list(field(response, &["records"]).clone())
 }
 
 impl Client {
     async fn zone_list_in(&self, category: &str) -> Result<Vec<DnsZone>, Error> {
         let response = self.request(category, "zone-list", &[]).await?;
         Ok(zones_from_response(&response))
+    }
+
+    /// `zone-add` in either form; the zone's name goes under the form's own parameter.
+    async fn zone_add_in(
+        &self,
+        category: &str,
+        name: (&str, &str),
+        ttl: Option<u32>,
+    ) -> Result<Option<String>, Error> {
+        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
+        let parameters = [name, ("ttl", ttl.as_str())];
+        self.create_maybe_id(category, "zone-add", &parameters, &["zone_id", "id"])
+            .await
     }
 
     async fn record_list_in(&self, category: &str, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
@@ -180,20 +147,7 @@ impl Client {
         origin: &str,
         ttl: Option<u32>,
     ) -> Result<Option<String>, Error> {
-        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
-        self.create_maybe_id(
-            "dns",
-            "zone-add",
-            &[("origin", origin), ("ttl", &ttl)],
-            &["zone_id", "id"],
-        )
-        .await
-    }
-
-    /// `dns/zone-remove`.
-    pub async fn dns_zone_remove(&self, zone_id: &str) -> Result<(), Error> {
-        self.call("dns", "zone-remove", &[("zone_id", zone_id)])
-            .await
+        self.zone_add_in("dns", ("origin", origin), ttl).await
     }
 
     /// `dns/record-list`.
@@ -230,20 +184,7 @@ impl Client {
         name: &str,
         ttl: Option<u32>,
     ) -> Result<Option<String>, Error> {
-        let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
-        self.create_maybe_id(
-            "dns2",
-            "zone-add",
-            &[("name", name), ("ttl", &ttl)],
-            &["zone_id", "id"],
-        )
-        .await
-    }
-
-    /// `dns2/zone-remove`.
-    pub async fn dns2_zone_remove(&self, zone_id: &str) -> Result<(), Error> {
-        self.call("dns2", "zone-remove", &[("zone_id", zone_id)])
-            .await
+        self.zone_add_in("dns2", ("name", name), ttl).await
     }
 
     /// `dns2/record-list`.
@@ -255,14 +196,15 @@ impl Client {
     pub async fn dns2_record_add(&self, record: &DnsRecordAdd) -> Result<Option<String>, Error> {
         self.record_add_in("dns2", record, true).await
     }
+}
+
+plain_actions! {
+    /// `dns/zone-remove`.
+    dns_zone_remove = "dns"/"zone-remove"(zone_id);
+
+    /// `dns2/zone-remove`.
+    dns2_zone_remove = "dns2"/"zone-remove"(zone_id);
 
     /// `dns2/record-remove`.
-    pub async fn dns2_record_remove(&self, zone_id: &str, record_id: &str) -> Result<(), Error> {
-        self.call(
-            "dns2",
-            "record-remove",
-            &[("zone_id", zone_id), ("record_id", record_id)],
-        )
-        .await
-    }
+    dns2_record_remove = "dns2"/"record-remove"(zone_id, record_id);
 }
