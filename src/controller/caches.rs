@@ -10,8 +10,7 @@ use futures::{FutureExt, future::BoxFuture};
 
 use super::{
     list_cache::{CacheTiming, ListCache},
-    vm_cloud,
-    vm_decide::ObservedVm,
+    vm::{cloud as vm_cloud, decide::ObservedVm},
 };
 use crate::lunanode::{self, Client};
 

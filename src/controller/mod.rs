@@ -17,9 +17,6 @@ pub mod report;
 pub mod run;
 pub mod secret;
 pub mod vm;
-mod vm_act;
-pub mod vm_cloud;
-pub mod vm_decide;
 pub mod volume;
 
 use std::sync::Arc;

@@ -26,11 +26,8 @@
 //! when the address appears. A record that already follows the reference keeps its last value
 //! meanwhile.
 //!
-//! Beside this file: `records` (the pure comparison: what to add, remove, take over or prune,
+//! Beside this file: `decide` (the pure comparison: what to add, remove, take over or prune,
 //! and in which order) and `references` (resolving `vmRef` and `floatingIPRef`).
-
-mod records;
-mod references;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -44,7 +41,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
@@ -67,11 +64,11 @@ use crate::{
     },
 };
 
-pub use self::records::{
+pub use super::decide::{
     Listed, Plan, RecordKey, Waiting, Wanted, Write, data_key, order, plan, relative_name,
 };
-use self::{
-    records::wanted_key,
+use super::{
+    decide::wanted_key,
     references::{desired, floating_refs, vm_refs},
 };
 

@@ -15,7 +15,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
@@ -47,7 +47,7 @@ fn list(
 }
 
 /// The LunaVM an address is attached to by reference.
-pub(super) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
+pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
     ip.spec
         .attach_to
         .as_ref()

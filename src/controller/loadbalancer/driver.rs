@@ -1,6 +1,6 @@
 //! The LunaLoadBalancer controller: create (crash-safely, found again by name), adopt and
 //! delete load balancers; keep their pool equal to `spec.members`; associate the floating IP.
-//! The decisions (the pool to reach, the writes, when to read) are pure functions in [`pool`].
+//! The decisions (the pool to reach, the writes, when to read) are pure functions in [`super::decide`].
 //!
 //! What it costs in API calls:
 //! - Observation goes through one shared `lb list` cache per account and region, like every
@@ -36,8 +36,6 @@
 //! - Luna Node has no call to detach a floating IP from a load balancer: removing it from the
 //!   spec leaves it associated; a different address replaces it.
 
-pub mod pool;
-
 use std::{
     collections::HashMap,
     sync::{Arc, LazyLock, Mutex},
@@ -50,12 +48,12 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use self::pool::{
+use super::decide::{
     DesiredPool, LbState, MemberPlan, WantedFloating, create_only_mismatch, desired_pool,
     floating_associated, floating_from_ref, lb_state, member_plan, must_read, non_empty,
     record_info,
 };
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kube::runtime::{Controller, controller::Action, watcher};
 
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,

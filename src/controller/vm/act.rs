@@ -4,14 +4,17 @@
 use kube::ResourceExt;
 
 use super::{
+    cloud as vm_cloud,
+    decide::{ObservedVm, Step},
+    driver::set,
+};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
+    managed::cloud,
     report::{event, key},
     secret,
-    vm::{cloud, set},
-    vm_cloud,
-    vm_decide::{ObservedVm, Step},
 };
 use crate::{
     api::{

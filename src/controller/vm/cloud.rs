@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use secrecy::ExposeSecret;
 
-use super::{accounts::Account, caches::ObservedImage, vm_decide::ObservedVm};
+use super::decide::ObservedVm;
+use crate::controller::{accounts::Account, caches::ObservedImage};
 use crate::{
     api::vm::LunaVMSpec,
     lunanode::{

@@ -1,4 +1,4 @@
-//! The LunaVM controller, on the shared skeleton ([`super::managed`]): it is an [`External`]
+//! The LunaVM controller, on the shared skeleton ([`crate::controller::managed`]): it is an [`External`]
 //! kind like the others — identity, adoption, the crash-safe create, confirmation before a
 //! re-create and the cleanup are the skeleton's. What is the VM's own lives here and beside it:
 //! - the plan of a create: references resolved (`networkRef`, `floatingIPRef`) and the image
@@ -6,7 +6,7 @@
 //! - observation through the account's shared `vm list` cache, completed with `vm info` only
 //!   after the operator's own power, resize or reimage write (the list shows just the OpenStack
 //!   state) — never a per-VM call in steady state;
-//! - the update: the one next step from [`vm_decide::next_step`] carried out by `vm_act` (at most
+//! - the update: the one next step from [`decide::next_step`] carried out by `act` (at most
 //!   one cloud write per reconcile, with an Event), then the connection Secret;
 //! - the deletion: detach the manifest's floating IP (Luna Node would release it with the VM),
 //!   then `vm delete`.
@@ -22,13 +22,15 @@ use kube::{
 };
 
 use super::{
+    act, cloud,
+    decide::{self, ObservedVm},
+};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::{CacheTiming, ListCache},
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, external::Read},
-    vm_cloud,
-    vm_decide::{self, ObservedVm},
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read},
 };
 use crate::{
     api::{
@@ -75,12 +77,14 @@ impl Reconciler for LunaVM {
             .watches(
                 managed::scoped::<LunaVolume>(ctx),
                 watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaVolume>(super::volume::attached_vm),
+                managed::referenced::<LunaVM, LunaVolume>(crate::controller::volume::attached_vm),
             )
             .watches(
                 managed::scoped::<LunaFloatingIP>(ctx),
                 watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaFloatingIP>(super::floating::attached_vm),
+                managed::referenced::<LunaVM, LunaFloatingIP>(
+                    crate::controller::floating::attached_vm,
+                ),
             )
     }
 }
@@ -89,11 +93,21 @@ impl Reconciler for LunaVM {
 pub(super) async fn holders(vm: &LunaVM, ctx: &Context) -> Result<Vec<String>, Error> {
     let namespace = vm.namespace().unwrap_or_default();
     let name = vm.name_any();
-    let mut holders =
-        managed::holders::<LunaVolume>(ctx, &namespace, &name, super::volume::attached_vm).await?;
+    let mut holders = managed::holders::<LunaVolume>(
+        ctx,
+        &namespace,
+        &name,
+        crate::controller::volume::attached_vm,
+    )
+    .await?;
     holders.extend(
-        managed::holders::<LunaFloatingIP>(ctx, &namespace, &name, super::floating::attached_vm)
-            .await?,
+        managed::holders::<LunaFloatingIP>(
+            ctx,
+            &namespace,
+            &name,
+            crate::controller::floating::attached_vm,
+        )
+        .await?,
     );
     Ok(holders)
 }
@@ -145,7 +159,7 @@ impl External for LunaVM {
         };
         let image_id = match &resolved.spec.image {
             Some(image) => {
-                let found = vm_cloud::resolve_image(account, image, &resolved.spec.region)
+                let found = cloud::resolve_image(account, image, &resolved.spec.region)
                     .await
                     .map_err(|source| cloud("list images", &cx.object, source))?;
                 match found {
@@ -170,7 +184,7 @@ impl External for LunaVM {
         plan: &VmPlan,
         account: &Arc<Account>,
     ) -> Result<String, lunanode::Error> {
-        vm_cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
+        cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
     }
 
     /// Adoption (no plan) takes the VM's current plan and image as what the manifest asks for;
@@ -189,7 +203,7 @@ impl External for LunaVM {
         id: &str,
         account: &Arc<Account>,
     ) -> Result<Read<ObservedVm>, lunanode::Error> {
-        match vm_cloud::info(&account.client, id).await {
+        match cloud::info(&account.client, id).await {
             Ok(found) => Ok(Read::Found(found)),
             Err(error) if error.is_not_found() => Ok(Read::Gone),
             Err(error) => Err(error),
@@ -208,13 +222,13 @@ impl External for LunaVM {
         let uid = self.uid().unwrap_or_default();
         let vms = &account.caches.vms;
         let needs_detail = vms.wants_detail(&uid)
-            || (vm_decide::power_state(&observed.status).is_none()
-                && !vm_decide::is_building(&observed.status));
+            || (decide::power_state(&observed.status).is_none()
+                && !decide::is_building(&observed.status));
         if !needs_detail {
             return Ok(observed);
         }
         let read_at = Instant::now();
-        let fresh = vm_cloud::info(&account.client, &observed.id)
+        let fresh = cloud::info(&account.client, &observed.id)
             .await
             .map_err(|source| cloud("read vm", &cx.object, source))?;
         vms.record(&fresh.id, fresh.clone(), read_at);
@@ -244,19 +258,19 @@ impl External for LunaVM {
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
         let vms = &account.caches.vms;
-        let step = vm_decide::next_step(&vm.spec, status, observed);
-        let ready = vm_decide::is_ready(&step);
+        let step = decide::next_step(&vm.spec, status, observed);
+        let ready = decide::is_ready(&step);
         if ready {
             vms.want_detail(&uid, false);
         }
         if status.applied_plan_id.is_none() && ready {
             status.applied_plan_id = Some(observed.plan_id.clone());
         }
-        super::vm_act::act(vm, status, account, ctx, observed, &step).await?;
+        act::act(vm, status, account, ctx, observed, &step).await?;
         report_observed(vm, status, observed, ready);
         status.attached_volumes = attached_volumes(ctx, account, vm, &observed.id);
         if ready {
-            super::vm_act::write_connection_secret(vm, status, account, ctx, observed).await?;
+            act::write_connection_secret(vm, status, account, ctx, observed).await?;
             Ok(Action::await_change())
         } else {
             Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
@@ -366,7 +380,11 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
 fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> Vec<String> {
     let Some(snapshot) = account
         .caches
-        .keyed("volume list", &vm.spec.region, super::volume::list)
+        .keyed(
+            "volume list",
+            &vm.spec.region,
+            crate::controller::volume::list,
+        )
         .current()
     else {
         return Vec::new();
@@ -441,7 +459,7 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
     }
 }
 
-pub(super) fn set(
+pub(crate) fn set(
     status: &mut LunaVMStatus,
     vm: &LunaVM,
     kind: &str,
@@ -452,8 +470,6 @@ pub(super) fn set(
     managed::set(status, vm, kind, ok, reason, message);
 }
 
-pub(super) use managed::cloud;
-
-pub(super) fn non_empty(value: &str) -> Option<String> {
+pub(crate) fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }

@@ -21,7 +21,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
@@ -29,7 +29,7 @@ use super::{
     managed::{
         self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set, stuck,
     },
-    vm_cloud,
+    vm::cloud as vm_cloud,
 };
 use crate::{
     api::{
@@ -43,7 +43,7 @@ use crate::{
     },
 };
 
-pub(super) fn list(
+pub(crate) fn list(
     client: lunanode::Client,
     region: String,
 ) -> futures::future::BoxFuture<'static, Result<Vec<(String, Volume)>, lunanode::Error>> {
@@ -59,7 +59,7 @@ pub(super) fn list(
 }
 
 /// The LunaVM a volume is attached to by reference.
-pub(super) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
+pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
     volume
         .spec
         .attach_to

@@ -1,0 +1,7 @@
+//! The LunaNetwork controller.
+//!
+//! - [`driver`]: the [`crate::controller::managed::External`] impl.
+
+pub mod driver;
+
+pub use driver::ObservedNetwork;
