@@ -71,6 +71,14 @@ pub struct Account {
     pub caches: ListCaches,
 }
 
+impl Account {
+    /// The account's one instance of `T` (see [`ListCaches::state`]): what a kind remembers
+    /// per account between reconciles.
+    pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.caches.state()
+    }
+}
+
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Account")
@@ -164,6 +172,16 @@ impl Accounts {
         name: &str,
     ) -> Result<Arc<Account>, CredentialsError> {
         self.get(namespace, name).await
+    }
+
+    /// The account for the Secret `namespace/name` if it is already in the pool, without
+    /// waiting or starting anything: for forgetting per-account state of an object that goes.
+    pub fn existing(&self, namespace: &str, name: &str) -> Option<Arc<Account>> {
+        let secret = self.watched(namespace, name)?;
+        let credentials = parse(namespace, name, &secret).ok()?;
+        lock(&self.accounts)
+            .get(&fingerprint(&credentials))
+            .cloned()
     }
 
     /// The Secret `namespace/name` as its watch last delivered it, without waiting: `None` when

@@ -31,7 +31,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::{Arc, LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -173,17 +173,24 @@ struct Memo {
     rejected: BTreeMap<String, (RecordKey, u32, String)>,
 }
 
-static MEMOS: LazyLock<Mutex<HashMap<String, Memo>>> = LazyLock::new(Mutex::default);
+/// The memos of one account's zones, by object uid: per-account state
+/// ([`Account::state`]).
+#[derive(Debug, Default)]
+struct Memos(Mutex<HashMap<String, Memo>>);
 
-fn memo<T>(uid: &str, f: impl FnOnce(&mut Memo) -> T) -> T {
-    let mut memos = MEMOS
+fn memo<T>(account: &Account, uid: &str, f: impl FnOnce(&mut Memo) -> T) -> T {
+    let memos = account.state::<Memos>();
+    let mut memos = memos
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(memos.entry(uid.to_owned()).or_default())
 }
 
-fn forget(uid: &str) {
-    MEMOS
+fn forget(account: &Account, uid: &str) {
+    account
+        .state::<Memos>()
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(uid);
@@ -215,7 +222,14 @@ impl Reconciler for LunaDnsZone {
     }
 
     async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        forget(&object.uid().unwrap_or_default());
+        let namespace = object.namespace().unwrap_or_default();
+        if let Some(account) = cx
+            .ctx
+            .accounts
+            .existing(&namespace, object.credentials_secret_name())
+        {
+            forget(&account, &object.uid().unwrap_or_default());
+        }
         if let Some(action) = keep_shared_zone(object, cx).await? {
             return Ok(action);
         }
@@ -371,15 +385,15 @@ impl External for LunaDnsZone {
             })
     }
 
-    fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>) {
+    fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>, account: &Account) {
         // A new zone (or one just adopted) holds none of the records an earlier zone had: read
         // it before anything else.
         status.records.clear();
         status.counts = None;
         let uid = self.uid().unwrap_or_default();
-        forget(&uid);
+        forget(account, &uid);
         // Made just now (not adopted): empty but for the service records.
-        memo(&uid, |memo| memo.fresh = plan.is_some());
+        memo(account, &uid, |memo| memo.fresh = plan.is_some());
     }
 
     fn report(&self, status: &mut LunaDnsZoneStatus, observed: &ObservedZone) {
@@ -459,7 +473,7 @@ async fn sync_records(
 
     // Adds the API refused for this generation are not retried until the spec changes (or a
     // reconcile is requested).
-    let rejected: Vec<(RecordKey, u32, String)> = memo(&uid, |memo| {
+    let rejected: Vec<(RecordKey, u32, String)> = memo(account, &uid, |memo| {
         if memo.rejected_generation != generation || requested_again {
             memo.rejected.clear();
             memo.rejected_generation = generation;
@@ -481,7 +495,7 @@ async fn sync_records(
         None,
         zone.spec.prune,
     );
-    let due = memo(&uid, |memo| {
+    let due = memo(account, &uid, |memo| {
         memo.listed_generation != generation
             || memo.listed_at.is_none_or(|at| at.elapsed() >= drift)
     });
@@ -496,7 +510,7 @@ async fn sync_records(
     if dry.writes() || due || requested_again {
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
-        let (fresh, uncertain) = memo(&uid, |memo| {
+        let (fresh, uncertain) = memo(account, &uid, |memo| {
             let seen = (memo.fresh, memo.uncertain || memo.listed_at.is_none());
             memo.fresh = false;
             memo.listed_at = Some(started);
@@ -551,7 +565,7 @@ async fn sync_records(
         }
         applied.adopted = plan.adopt.len();
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
-        memo(&uid, |memo| {
+        memo(account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
         });
         // Record what was done even when a write failed part way.
@@ -567,7 +581,7 @@ async fn sync_records(
     }
 
     // Remember refusals, and report.
-    memo(&uid, |memo| {
+    memo(account, &uid, |memo| {
         for (record, message) in &applied.rejected {
             memo.rejected.insert(
                 record.describe(),
@@ -575,7 +589,7 @@ async fn sync_records(
             );
         }
     });
-    let rejected: Vec<String> = memo(&uid, |memo| {
+    let rejected: Vec<String> = memo(account, &uid, |memo| {
         memo.rejected
             .iter()
             .map(|(what, (_, _, message))| format!("{what}: {message}"))

@@ -38,7 +38,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -135,14 +135,18 @@ fn floating_refs(lb: &LunaLoadBalancer) -> Vec<String> {
         .collect()
 }
 
-/// When each load balancer's pool was last read, by object uid. Kept in memory only: after a
-/// restart every pool is read once.
-static POOL_READS: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(Mutex::default);
+/// When each load balancer of an account had its pool last read, by object uid: per-account
+/// state ([`Account::state`]). Kept in memory only: after a restart every pool is read once.
+#[derive(Debug, Default)]
+struct PoolReads(Mutex<HashMap<String, Instant>>);
 
-fn pool_reads() -> std::sync::MutexGuard<'static, HashMap<String, Instant>> {
-    POOL_READS
+fn pool_reads<T>(account: &Account, f: impl FnOnce(&mut HashMap<String, Instant>) -> T) -> T {
+    let reads = account.state::<PoolReads>();
+    let mut reads = reads
+        .0
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(&mut reads)
 }
 
 /// How often a converged pool is read again, to find members changed outside the operator.
@@ -335,7 +339,15 @@ impl Reconciler for LunaLoadBalancer {
 
     async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
         let action = managed::cleanup_external(object, cx).await?;
-        pool_reads().remove(&object.uid().unwrap_or_default());
+        let namespace = object.namespace().unwrap_or_default();
+        if let Some(account) = cx
+            .ctx
+            .accounts
+            .existing(&namespace, object.credentials_secret_name())
+        {
+            let uid = object.uid().unwrap_or_default();
+            pool_reads(&account, |reads| reads.remove(&uid));
+        }
         Ok(action)
     }
 
@@ -446,11 +458,12 @@ impl External for LunaLoadBalancer {
             })
     }
 
-    fn created(&self, status: &mut Self::Status, _plan: Option<&String>) {
+    fn created(&self, status: &mut Self::Status, _plan: Option<&String>, account: &Account) {
         // A new cloud object: nothing read of it yet.
         status.at_provider = None;
         status.applied_floating_ip = None;
-        pool_reads().remove(&self.uid().unwrap_or_default());
+        let uid = self.uid().unwrap_or_default();
+        pool_reads(account, |reads| reads.remove(&uid));
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedLb) {
@@ -481,9 +494,9 @@ impl External for LunaLoadBalancer {
             .reconcile_requested_at()
             .is_some_and(|requested| status.last_reconcile_request.as_deref() != Some(requested));
         let stale = requested
-            || pool_reads()
-                .get(&uid)
-                .is_none_or(|read| read.elapsed() >= verify);
+            || pool_reads(account, |reads| {
+                reads.get(&uid).is_none_or(|read| read.elapsed() >= verify)
+            });
 
         if must_read(
             status.at_provider.as_ref(),
@@ -502,7 +515,7 @@ impl External for LunaLoadBalancer {
                 }
                 Err(error) => return Err(cloud("read the load balancer", &cx.object, error)),
             };
-            pool_reads().insert(uid.clone(), Instant::now());
+            pool_reads(account, |reads| reads.insert(uid.clone(), Instant::now()));
             record_info(status, &info);
         }
 
@@ -533,7 +546,7 @@ impl External for LunaLoadBalancer {
         });
         if !plan.is_empty() || associate.is_some() {
             // Whatever happens, the next reconcile reads the pool again.
-            pool_reads().remove(&uid);
+            pool_reads(account, |reads| reads.remove(&uid));
             return self
                 .write(status, lb_id, &plan, associate, account, cx)
                 .await;

@@ -136,7 +136,7 @@ pub async fn find_or_create<K: External>(
         Ok(id) => {
             status.set_pending_create(None);
             status.set_id(Some(id.clone()));
-            object.created(status, Some(&plan));
+            object.created(status, Some(&plan), account);
             record_id(object, cx, account, &id).await?;
             set(
                 status,
@@ -222,7 +222,7 @@ async fn recover<K: External>(
         Recovery::Adopt(found) => {
             status.set_pending_create(None);
             status.set_id(Some(found.clone()));
-            object.created(status, None);
+            object.created(status, None, account);
             record_id(object, cx, account, &found).await?;
             cx.event(
                 object,
@@ -294,7 +294,7 @@ async fn adopt<K: External>(
     }
     status.set_pending_create(None);
     status.set_id(Some(id.to_owned()));
-    object.created(status, None);
+    object.created(status, None, account);
     record_id(object, cx, account, id).await?;
     cx.event(
         object,

@@ -94,7 +94,7 @@ pub trait External: Reconciler {
     ) -> impl Future<Output = Result<String, lunanode::Error>> + Send;
 
     /// After a create (with its plan) or an adoption (without): records what was applied.
-    fn created(&self, _status: &mut Self::Status, _plan: Option<&Self::Plan>) {}
+    fn created(&self, _status: &mut Self::Status, _plan: Option<&Self::Plan>, _account: &Account) {}
 
     /// Reads one cloud object by ID, for kinds whose API has a per-object read: the evidence
     /// that settles an absence from a list answer.
@@ -252,7 +252,7 @@ pub async fn apply_external<K: External>(
         if let Some(id) = identity.external_id.clone() {
             status.set_id(Some(id.clone()));
             status.set_pending_create(None);
-            object.created(status, None);
+            object.created(status, None, account);
             cx.event(
                 object,
                 false,

@@ -136,8 +136,9 @@ pub(super) async fn act(
     };
     tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
     let uid = vm.uid().unwrap_or_default();
-    account.caches.vms.track(&uid, true);
-    account.caches.vms.want_detail(&uid, true);
+    let vms = vm_cloud::vms(account);
+    vms.track(&uid, true);
+    vms.want_detail(&uid, true);
     event(&ctx.recorder, vm, false, reason, action, note).await;
     Ok(())
 }

@@ -123,7 +123,7 @@ impl External for LunaVM {
     type Plan = VmPlan;
 
     fn cache(&self, account: &Account) -> Arc<ListCache<ObservedVm>> {
-        account.caches.vms.clone()
+        cloud::vms(account)
     }
 
     /// The list is polled (fast while any VM is in transition): a reconcile acts on the last
@@ -189,7 +189,7 @@ impl External for LunaVM {
 
     /// Adoption (no plan) takes the VM's current plan and image as what the manifest asks for;
     /// a later change of `spec.plan` resizes it.
-    fn created(&self, status: &mut LunaVMStatus, plan: Option<&VmPlan>) {
+    fn created(&self, status: &mut LunaVMStatus, plan: Option<&VmPlan>, _account: &Account) {
         status.applied_plan = Some(self.spec.plan.clone());
         status.applied_image = self.spec.image.clone();
         status.applied_floating_ip = match plan {
@@ -220,7 +220,7 @@ impl External for LunaVM {
         cx: &Cx<'_, Self>,
     ) -> Result<ObservedVm, Error> {
         let uid = self.uid().unwrap_or_default();
-        let vms = &account.caches.vms;
+        let vms = &cloud::vms(account);
         let needs_detail = vms.wants_detail(&uid)
             || (decide::power_state(&observed.status).is_none()
                 && !decide::is_building(&observed.status));
@@ -257,7 +257,7 @@ impl External for LunaVM {
         };
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
-        let vms = &account.caches.vms;
+        let vms = &cloud::vms(account);
         let step = decide::next_step(&vm.spec, status, observed);
         let ready = decide::is_ready(&step);
         if ready {
