@@ -71,6 +71,7 @@ use super::{
     decide::wanted_key,
     references::{desired, floating_refs, vm_refs},
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 
 /// A zone as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -613,8 +614,22 @@ async fn sync_records(
             )
         }));
         let message = format!("the API refused: {}", problems.join("; "));
-        set(status, zone, READY, false, "RecordRejected", &message);
-        set(status, zone, SYNCED, false, "RecordRejected", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::False,
+            Reason::RecordRejected,
+            &message,
+        );
+        set(
+            status,
+            zone,
+            SYNCED,
+            ConditionStatus::False,
+            Reason::RecordRejected,
+            &message,
+        );
     } else if !waiting.is_empty() {
         let mut reasons: Vec<String> = waiting.iter().map(|w| w.why.clone()).collect();
         reasons.sort();
@@ -624,14 +639,28 @@ async fn sync_records(
             waiting.len(),
             reasons.join("; ")
         );
-        set(status, zone, READY, false, "WaitingForReferences", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::False,
+            Reason::WaitingForReferences,
+            &message,
+        );
     } else {
         let message = format!(
             "zone {} holds the {} record(s) of the spec",
             observed.id,
             wanted.len()
         );
-        set(status, zone, READY, true, "Available", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
     }
     Ok(Action::requeue(drift))
 }

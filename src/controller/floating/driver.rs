@@ -15,6 +15,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
@@ -182,17 +183,38 @@ impl External for LunaFloatingIP {
                             if !is_condition_true(object.conditions(), READY) {
                                 let message =
                                     format!("waiting for LunaVM {} to be ready", reference.name);
-                                set(status, self, READY, false, "WaitingForVM", &message);
+                                set(
+                                    status,
+                                    self,
+                                    READY,
+                                    ConditionStatus::False,
+                                    Reason::WaitingForVM,
+                                    &message,
+                                );
                                 return Ok(Action::requeue(Duration::from_secs(60)));
                             }
                             id
                         }
                         Reference::Waiting(message) => {
-                            set(status, self, READY, false, "WaitingForVM", &message);
+                            set(
+                                status,
+                                self,
+                                READY,
+                                ConditionStatus::False,
+                                Reason::WaitingForVM,
+                                &message,
+                            );
                             return Ok(Action::requeue(Duration::from_secs(60)));
                         }
                         Reference::Missing(message) => {
-                            set(status, self, READY, false, "VMNotFound", &message);
+                            set(
+                                status,
+                                self,
+                                READY,
+                                ConditionStatus::False,
+                                Reason::VMNotFound,
+                                &message,
+                            );
                             return Ok(Action::await_change());
                         }
                     }
@@ -222,8 +244,8 @@ impl External for LunaFloatingIP {
                         status,
                         self,
                         READY,
-                        false,
-                        "Attaching",
+                        ConditionStatus::False,
+                        Reason::Attaching,
                         "moving to another vm",
                     );
                     return Ok(Action::requeue(Duration::from_secs(1)));
@@ -252,16 +274,30 @@ impl External for LunaFloatingIP {
                                 status,
                                 self,
                                 READY,
-                                false,
-                                "Attaching",
+                                ConditionStatus::False,
+                                Reason::Attaching,
                                 "attached; confirming",
                             );
                             return Ok(Action::requeue(Duration::from_secs(1)));
                         }
                         Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
                             let message = format!("unable to attach to vm {wanted}: {error}");
-                            set(status, self, READY, false, "AttachFailed", &message);
-                            set(status, self, SYNCED, false, "AttachFailed", &message);
+                            set(
+                                status,
+                                self,
+                                READY,
+                                ConditionStatus::False,
+                                Reason::AttachFailed,
+                                &message,
+                            );
+                            set(
+                                status,
+                                self,
+                                SYNCED,
+                                ConditionStatus::False,
+                                Reason::AttachFailed,
+                                &message,
+                            );
                             return Ok(Action::requeue(Duration::from_secs(300)));
                         }
                         Err(error) => {
@@ -295,8 +331,8 @@ impl External for LunaFloatingIP {
                     status,
                     self,
                     READY,
-                    false,
-                    "Updating",
+                    ConditionStatus::False,
+                    Reason::Updating,
                     "reverse dns set; confirming",
                 );
                 return Ok(Action::requeue(Duration::from_secs(1)));
@@ -307,7 +343,14 @@ impl External for LunaFloatingIP {
             Some(vm) => format!("{} is attached to vm {vm}", observed.ip),
             None => format!("{} is allocated", observed.ip),
         };
-        set(status, self, READY, true, "Available", &message);
+        set(
+            status,
+            self,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
         Ok(Action::await_change())
     }
 

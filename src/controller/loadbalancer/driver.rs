@@ -53,6 +53,7 @@ use super::decide::{
     floating_associated, floating_from_ref, lb_state, member_plan, must_read, non_empty,
     record_info,
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
@@ -222,21 +223,49 @@ impl LunaLoadBalancer {
                 pool.waiting.len(),
                 pool.waiting.join("; ")
             );
-            set(status, self, READY, false, "MembersPending", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::MembersPending,
+                &message,
+            );
         } else if let WantedFloating::Waiting(why) = floating {
-            set(status, self, READY, false, "FloatingIPPending", why);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::FloatingIPPending,
+                why,
+            );
         } else if !mismatch.is_empty() {
             let message = format!(
                 "load balancer {lb_id} differs from the spec where Luna Node cannot change it: {}",
                 mismatch.join(", ")
             );
-            set(status, self, READY, false, "SpecMismatch", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::SpecMismatch,
+                &message,
+            );
         } else {
             let message = format!(
                 "load balancer {lb_id} is active with {} member(s)",
                 pool.backends.len()
             );
-            set(status, self, READY, true, "Available", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::True,
+                Reason::Available,
+                &message,
+            );
         }
     }
 
@@ -308,14 +337,35 @@ impl LunaLoadBalancer {
         match failure {
             None => {
                 let message = format!("updating load balancer {lb_id}");
-                set(status, self, READY, false, "Updating", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::Updating,
+                    &message,
+                );
                 Ok(Action::requeue(Duration::from_millis(500)))
             }
             // Refused by the API: terminal until something changes (no retry loop).
             Some((action, error)) if !error.is_retryable() && !error.may_have_taken_effect() => {
                 let message = format!("unable to {action}: {error}");
-                set(status, self, READY, false, "UpdateFailed", &message);
-                set(status, self, SYNCED, false, "UpdateFailed", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::UpdateFailed,
+                    &message,
+                );
+                set(
+                    status,
+                    self,
+                    SYNCED,
+                    ConditionStatus::False,
+                    Reason::UpdateFailed,
+                    &message,
+                );
                 cx.event(self, true, "UpdateFailed", "Update", message)
                     .await;
                 Ok(Action::await_change())
@@ -400,7 +450,7 @@ impl External for LunaLoadBalancer {
         }
         let Some(reference) = &self.spec.network_ref else {
             return Ok(Err(Blocked::new(
-                "NetworkRequired",
+                Reason::NetworkRequired,
                 "set spec.networkRef or spec.netId: a load balancer is created in a network",
             )));
         };
@@ -409,7 +459,7 @@ impl External for LunaLoadBalancer {
             match managed::resolve::<LunaNetwork>(cx.ctx, &namespace, &reference.name) {
                 Reference::Ready { object, .. } if object.spec.region != self.spec.region => {
                     Err(Blocked::new(
-                        "NetworkInOtherRegion",
+                        Reason::NetworkInOtherRegion,
                         format!(
                             "LunaNetwork {namespace}/{} is in region {}, the load balancer in {}",
                             reference.name, object.spec.region, self.spec.region
@@ -417,8 +467,8 @@ impl External for LunaLoadBalancer {
                     ))
                 }
                 Reference::Ready { id, .. } => Ok(id),
-                Reference::Waiting(why) => Err(Blocked::new("NetworkNotReady", why)),
-                Reference::Missing(why) => Err(Blocked::new("NetworkNotFound", why)),
+                Reference::Waiting(why) => Err(Blocked::new(Reason::NetworkNotReady, why)),
+                Reference::Missing(why) => Err(Blocked::new(Reason::NetworkNotFound, why)),
             },
         )
     }
@@ -525,12 +575,26 @@ impl External for LunaLoadBalancer {
             LbState::Active => {}
             LbState::Provisioning => {
                 let message = format!("load balancer {lb_id} is {state}");
-                set(status, self, READY, false, "Provisioning", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::Provisioning,
+                    &message,
+                );
                 return Ok(Action::requeue(timing.fast_interval));
             }
             LbState::Failed => {
                 let message = format!("load balancer {lb_id} is {state} on Luna Node");
-                set(status, self, READY, false, "LoadBalancerFailed", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::LoadBalancerFailed,
+                    &message,
+                );
                 return Ok(Action::requeue(verify));
             }
         }

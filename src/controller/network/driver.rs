@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kube::runtime::{Controller, controller::Action, watcher};
 
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
@@ -160,7 +161,14 @@ impl External for LunaNetwork {
         _cx: &Cx<'_, Self>,
     ) -> Result<Action, Error> {
         let message = format!("network {} exists", observed.id);
-        set(status, self, READY, true, "Available", &message);
+        set(
+            status,
+            self,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
         Ok(Action::await_change())
     }
 

@@ -6,13 +6,13 @@ use kube::ResourceExt;
 use super::{
     cloud as vm_cloud,
     decide::{ObservedVm, Step},
-    driver::set,
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
-    managed::cloud,
+    managed::{cloud, set},
     report::{event, key},
     secret,
 };
@@ -42,8 +42,8 @@ pub(super) async fn act(
                 status,
                 vm,
                 SYNCED,
-                false,
-                "ReimageNotAllowed",
+                ConditionStatus::False,
+                Reason::ReimageNotAllowed,
                 "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)",
             );
             return Ok(());
@@ -53,7 +53,14 @@ pub(super) async fn act(
                 Ok(()) => {}
                 Err(error) if !error.is_retryable() => {
                     let message = error.to_string();
-                    set(status, vm, SYNCED, false, "ResizeFailed", &message);
+                    set(
+                        status,
+                        vm,
+                        SYNCED,
+                        ConditionStatus::False,
+                        Reason::ResizeFailed,
+                        &message,
+                    );
                     status.applied_plan = Some(plan.clone());
                     event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
                     return Ok(());
@@ -77,8 +84,8 @@ pub(super) async fn act(
                     status,
                     vm,
                     SYNCED,
-                    false,
-                    "ImageNotFound",
+                    ConditionStatus::False,
+                    Reason::ImageNotFound,
                     &format!("image {image} not found in region {}", vm.spec.region),
                 );
                 return Ok(());
@@ -220,12 +227,12 @@ async fn connection_secret_conflict(
     name: &str,
     foreign: &secret::Foreign,
 ) -> Result<(), Error> {
-    const REASON: &str = "ConnectionSecretConflict";
+    const REASON: Reason = Reason::ConnectionSecretConflict;
     let message = format!(
         "Secret {}/{name} exists and is not owned by this LunaVM ({foreign}); choose another name in spec.writeConnectionSecretToRef or delete that Secret",
         vm.namespace().unwrap_or_default(),
     );
-    set(status, vm, SYNCED, false, REASON, &message);
+    set(status, vm, SYNCED, ConditionStatus::False, REASON, &message);
     let reported = vm
         .status
         .as_ref()
@@ -246,7 +253,7 @@ async fn connection_secret_conflict(
                 &ctx.recorder,
                 vm,
                 true,
-                REASON,
+                REASON.as_str(),
                 "WriteConnectionSecret",
                 message,
             )

@@ -25,12 +25,13 @@ use super::{
     act, cloud,
     decide::{self, ObservedVm},
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::{CacheTiming, ListCache},
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read},
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
 };
 use crate::{
     api::{
@@ -138,7 +139,7 @@ impl External for LunaVM {
         timing.fast_interval * 3
     }
 
-    const STANDING_FAILURES: &'static [&'static str] = &STANDING_FAILURES;
+    const STANDING_FAILURES: &'static [Reason] = &STANDING_FAILURES;
 
     fn create_name(&self) -> String {
         self.spec.hostname.clone()
@@ -167,7 +168,7 @@ impl External for LunaVM {
                     None => {
                         let message =
                             format!("image {image} not found in region {}", resolved.spec.region);
-                        return Ok(Err(Blocked::new("ImageNotFound", message)));
+                        return Ok(Err(Blocked::new(Reason::ImageNotFound, message)));
                     }
                 }
             }
@@ -331,12 +332,11 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
         match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
             Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
             Reference::Waiting(message) => {
-                return Err(
-                    Blocked::waiting("WaitingForNetwork", message).retry(Duration::from_secs(60))
-                );
+                return Err(Blocked::waiting(Reason::WaitingForNetwork, message)
+                    .retry(Duration::from_secs(60)));
             }
             Reference::Missing(message) => {
-                return Err(Blocked::waiting("NetworkNotFound", message));
+                return Err(Blocked::waiting(Reason::NetworkNotFound, message));
             }
         }
     }
@@ -348,10 +348,10 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
                 .and_then(|status| status.address.clone())
                 .ok_or_else(|| {
                     let message = format!("LunaFloatingIP {} has no address yet", reference.name);
-                    ("WaitingForFloatingIP", message)
+                    (Reason::WaitingForFloatingIP, message)
                 }),
-            Reference::Waiting(message) => Err(("WaitingForFloatingIP", message)),
-            Reference::Missing(message) => Err(("FloatingIPNotFound", message)),
+            Reference::Waiting(message) => Err((Reason::WaitingForFloatingIP, message)),
+            Reference::Missing(message) => Err((Reason::FloatingIPNotFound, message)),
         };
         match address {
             Ok(address) => resolved.spec.floating_ip = Some(address),
@@ -362,7 +362,7 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
             Err((reason, message)) => {
                 let blocked = Blocked::waiting(reason, message);
-                return Err(if reason == "FloatingIPNotFound" {
+                return Err(if reason == Reason::FloatingIPNotFound {
                     blocked
                 } else {
                     blocked.retry(Duration::from_secs(60))
@@ -424,7 +424,11 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
 
 /// The Synced failures that stand until the manifest changes: a later reconcile of the same
 /// generation keeps them.
-const STANDING_FAILURES: [&str; 3] = ["ReimageNotAllowed", "ResizeFailed", "ImageNotFound"];
+const STANDING_FAILURES: [Reason; 3] = [
+    Reason::ReimageNotAllowed,
+    Reason::ResizeFailed,
+    Reason::ImageNotFound,
+];
 
 fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
     report_at_provider(vm, status, observed);
@@ -433,18 +437,25 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             status,
             vm,
             READY,
-            true,
-            "Available",
+            ConditionStatus::True,
+            Reason::Available,
             "the vm matches the manifest",
         );
     } else {
         let message = format!("vm {} is {}", observed.id, observed.status);
-        set(status, vm, READY, false, "InProgress", &message);
+        set(
+            status,
+            vm,
+            READY,
+            ConditionStatus::False,
+            Reason::InProgress,
+            &message,
+        );
     }
     let standing = status.conditions.iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
-            && STANDING_FAILURES.contains(&c.reason.as_str())
+            && STANDING_FAILURES.iter().any(|reason| c.reason == *reason)
             && c.observed_generation == vm.metadata.generation
     });
     if !standing {
@@ -452,22 +463,11 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             status,
             vm,
             SYNCED,
-            true,
-            "ReconcileSuccess",
+            ConditionStatus::True,
+            Reason::ReconcileSuccess,
             "the last reconcile succeeded",
         );
     }
-}
-
-pub(crate) fn set(
-    status: &mut LunaVMStatus,
-    vm: &LunaVM,
-    kind: &str,
-    ok: bool,
-    reason: &str,
-    message: &str,
-) {
-    managed::set(status, vm, kind, ok, reason, message);
 }
 
 pub(crate) fn non_empty(value: &str) -> Option<String> {

@@ -21,6 +21,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
@@ -96,16 +97,37 @@ fn wanted_vm(
         }
         Reference::Ready { .. } => {
             let message = format!("waiting for LunaVM {} to be ready", reference.name);
-            set(status, volume, READY, false, "WaitingForVM", &message);
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::WaitingForVM,
+                &message,
+            );
             // The LunaVM watch wakes this object when the VM changes.
             Err(Action::requeue(Duration::from_secs(60)))
         }
         Reference::Waiting(message) => {
-            set(status, volume, READY, false, "WaitingForVM", &message);
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::WaitingForVM,
+                &message,
+            );
             Err(Action::requeue(Duration::from_secs(60)))
         }
         Reference::Missing(message) => {
-            set(status, volume, READY, false, "VMNotFound", &message);
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::VMNotFound,
+                &message,
+            );
             Err(Action::await_change())
         }
     }
@@ -177,7 +199,7 @@ impl External for LunaVolume {
         Ok(match resolved {
             Some(id) => Ok(VolumePlan { image: Some(id) }),
             None => Err(Blocked::new(
-                "ImageNotFound",
+                Reason::ImageNotFound,
                 format!("image {image} not found in region {}", self.spec.region),
             )),
         })
@@ -224,7 +246,14 @@ impl External for LunaVolume {
         let confirm = Action::requeue(Duration::from_secs(1));
         if is_busy(&observed.status) {
             let message = format!("volume {} is {}", observed.id, observed.status);
-            set(status, self, READY, false, "InProgress", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::InProgress,
+                &message,
+            );
             return Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval * 3));
         }
 
@@ -246,12 +275,19 @@ impl External for LunaVolume {
                         format!("extended volume {} to {wanted_size} GB", observed.id),
                     )
                     .await;
-                    set(status, self, READY, false, "Extending", "extending");
+                    set(
+                        status,
+                        self,
+                        READY,
+                        ConditionStatus::False,
+                        Reason::Extending,
+                        "extending",
+                    );
                     return Ok(confirm);
                 }
                 Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
                     let message = format!("unable to extend to {wanted_size} GB: {error}");
-                    stuck(status, self, "ExtendFailed", &message);
+                    stuck(status, self, Reason::ExtendFailed, &message);
                     return Ok(Action::requeue(Duration::from_secs(300)));
                 }
                 Err(error) => return Err(cloud("extend volume", &cx.object, error)),
@@ -284,8 +320,8 @@ impl External for LunaVolume {
                     status,
                     self,
                     READY,
-                    false,
-                    "Detaching",
+                    ConditionStatus::False,
+                    Reason::Detaching,
                     "detached; confirming",
                 );
                 return Ok(confirm);
@@ -294,7 +330,14 @@ impl External for LunaVolume {
                 if observed.status != "available" {
                     // Still in use after a detach or after its VM was deleted: wait.
                     let message = format!("volume {} is {}", observed.id, observed.status);
-                    set(status, self, READY, false, "InProgress", &message);
+                    set(
+                        status,
+                        self,
+                        READY,
+                        ConditionStatus::False,
+                        Reason::InProgress,
+                        &message,
+                    );
                     return Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval * 3));
                 }
                 let target = self
@@ -321,16 +364,30 @@ impl External for LunaVolume {
                             status,
                             self,
                             READY,
-                            false,
-                            "Attaching",
+                            ConditionStatus::False,
+                            Reason::Attaching,
                             "attached; confirming",
                         );
                         return Ok(confirm);
                     }
                     Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
                         let message = format!("unable to attach to vm {vm}: {error}");
-                        set(status, self, READY, false, "AttachFailed", &message);
-                        set(status, self, SYNCED, false, "AttachFailed", &message);
+                        set(
+                            status,
+                            self,
+                            READY,
+                            ConditionStatus::False,
+                            Reason::AttachFailed,
+                            &message,
+                        );
+                        set(
+                            status,
+                            self,
+                            SYNCED,
+                            ConditionStatus::False,
+                            Reason::AttachFailed,
+                            &message,
+                        );
                         return Ok(Action::requeue(Duration::from_secs(300)));
                     }
                     Err(error) => return Err(cloud("attach volume", &cx.object, error)),
@@ -342,7 +399,14 @@ impl External for LunaVolume {
             Some(vm) => format!("volume {} is attached to vm {vm}", observed.id),
             None => format!("volume {} is {}", observed.id, observed.status),
         };
-        set(status, self, READY, true, "Available", &message);
+        set(
+            status,
+            self,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
         Ok(Action::await_change())
     }
 
