@@ -72,6 +72,12 @@ pub struct Account {
 }
 
 impl Account {
+    /// How logs name the account: a short hash of the API ID.
+    pub fn log_id(&self) -> String {
+        let digest = Sha256::digest(self.api_id.as_bytes());
+        hex::encode(&digest[..4])
+    }
+
     /// The account's one instance of `T` (see [`ListCaches::state`]): what a kind remembers
     /// per account between reconciles.
     pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {

@@ -549,14 +549,12 @@ async fn sync_records(
         owned.extend(plan.remove.iter().filter(|r| !plan.is_adopted(r)).cloned());
         if plan.vanished > 0 {
             tracing::info!(
-                object = %cx.object,
                 vanished = plan.vanished,
                 "records of the operator were removed outside it"
             );
         }
         if plan.writes() {
             tracing::info!(
-                object = %cx.object,
                 add = plan.add.len(),
                 remove = plan.remove.len(),
                 prune = plan.prune.len(),

@@ -285,7 +285,7 @@ impl LunaLoadBalancer {
         let mut failure = None;
         // Adds first: a member that moves to a new address keeps serving meanwhile.
         for backend in &plan.add {
-            tracing::info!(object = %cx.object, lb = lb_id, member = %backend, "adding member");
+            tracing::info!(lb = lb_id, member = %backend, "adding member");
             match client
                 .lb_member_add(region, lb_id, &backend.ip, backend.port)
                 .await
@@ -300,7 +300,7 @@ impl LunaLoadBalancer {
         if failure.is_none() {
             for member in &plan.remove {
                 let port = member.port.map(|port| port.to_string()).unwrap_or_default();
-                tracing::info!(object = %cx.object, lb = lb_id, member = %member.member_id, "removing member");
+                tracing::info!(lb = lb_id, member = %member.member_id, "removing member");
                 match client
                     .lb_member_remove(region, lb_id, &member.member_id)
                     .await
@@ -323,7 +323,7 @@ impl LunaLoadBalancer {
                 .await;
         }
         if let (None, Some(address)) = (&failure, associate) {
-            tracing::info!(object = %cx.object, lb = lb_id, "associating the floating IP");
+            tracing::info!(lb = lb_id, "associating the floating IP");
             match client.lb_associate(region, lb_id, address).await {
                 Ok(()) => {
                     status.applied_floating_ip = Some(address.to_owned());

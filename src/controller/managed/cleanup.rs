@@ -56,6 +56,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
             object: cx.object.clone(),
             source,
         })?;
+    super::driver::record_account(&account);
     if let AccountCheck::Changed { recorded } = ownership::check_account(
         identity.account.as_deref(),
         &account.api_id,

@@ -147,7 +147,7 @@ pub async fn find_or_create<K: External>(
     // right) must not make cloud objects nobody sees.
     cx.save(object, status).await?;
 
-    tracing::info!(kind = K::KIND, name = %name, "creating {}", K::KIND);
+    tracing::info!(natural_key = %name, "creating {}", K::KIND);
     match object.create(&plan, account).await {
         Ok(id) => {
             status.set_pending_create(None);

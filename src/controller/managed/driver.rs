@@ -28,6 +28,7 @@ use kube::{
     },
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::ownership::{Claim, Identity};
 use crate::controller::reason::{ConditionStatus, Reason};
@@ -389,7 +390,30 @@ fn backoff_key<K: Reconciler>(object: &K) -> String {
     format!("{}/{}", K::KIND, key(object))
 }
 
+/// One reconcile, in a span that names the object: its kind, namespace, name and generation,
+/// and the account (a short hash of the API ID) once the credentials resolve. Log lines inside
+/// carry these fields; they do not name the object themselves.
 async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = %object.namespace().unwrap_or_default(),
+        name = %object.name_any(),
+        generation = object.meta().generation,
+        account = tracing::field::Empty,
+    );
+    reconcile_object(object, ctx).instrument(span).await
+}
+
+/// Records the account in the current reconcile's span.
+pub(crate) fn record_account(account: &Account) {
+    tracing::Span::current().record("account", account.log_id());
+}
+
+async fn reconcile_object<K: Reconciler>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &namespace);
     let backoff = backoff_key(&*object);
@@ -572,7 +596,10 @@ async fn steps<K: Reconciler>(
         .get(&namespace, object.credentials_secret_name())
         .await
     {
-        Ok(account) => account,
+        Ok(account) => {
+            record_account(&account);
+            account
+        }
         Err(error) => {
             let reason = match error {
                 CredentialsError::NotReady { .. } => Reason::CredentialsUnavailable,

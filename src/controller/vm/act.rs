@@ -141,7 +141,7 @@ pub(super) async fn act(
             )
         }
     };
-    tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
+    tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
     let uid = vm.uid().unwrap_or_default();
     let vms = vm_cloud::vms(account);
     vms.track(&uid, true);
@@ -209,7 +209,7 @@ pub(super) async fn write_connection_secret(
             connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await
         }
         written => {
-            tracing::debug!(object = %object, secret = %target.name, ?written, "connection secret");
+            tracing::debug!(secret = %target.name, ?written, "connection secret");
             status.connection_secret_ip = Some(observed.ip.clone());
             Ok(())
         }
@@ -248,7 +248,7 @@ async fn connection_secret_conflict(
             now.last_transition_time = reported.last_transition_time.clone();
         }
         _ => {
-            tracing::info!(object = %key(vm), secret = %name, %foreign, "connection secret not owned; not written");
+            tracing::info!(secret = %name, %foreign, "connection secret not owned; not written");
             event(
                 &ctx.recorder,
                 vm,
