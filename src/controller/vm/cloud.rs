@@ -64,6 +64,24 @@ fn observed(entry: VmListEntry) -> ObservedVm {
     }
 }
 
+/// The status a LunaVM reports (`status.atProvider.status`, the STATUS column), in one
+/// vocabulary whichever call observed it: the lowercase OpenStack state of `vm list`
+/// (`active`, `stopped`, `building`, `shelved_offloaded`, `rescued`). The friendly text of
+/// `vm info` (read only after the operator's own write) maps to the same words; a transition
+/// only `vm info` shows (`Powering off`, `Resizing`, ...) is reported in lowercase.
+pub fn status_word(status: &str) -> String {
+    let status = status.trim();
+    let word = match status.to_ascii_lowercase().as_str() {
+        "online" | "running" => "active",
+        "offline" | "shutoff" => "stopped",
+        "build" => "building",
+        "shelved" => "shelved_offloaded",
+        "rescue" => "rescued",
+        other => return other.to_owned(),
+    };
+    word.to_owned()
+}
+
 /// `vm list`, keyed by VM ID.
 fn list_vms(
     client: Client,
@@ -198,4 +216,25 @@ pub async fn connection_details(
         }
     }
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_calls_report_one_vocabulary() {
+        for (info, list) in [
+            ("Online", "active"),
+            ("Offline", "stopped"),
+            ("BUILD", "building"),
+            ("Shelved", "shelved_offloaded"),
+            ("Rescue", "rescued"),
+        ] {
+            assert_eq!(status_word(info), list);
+            assert_eq!(status_word(list), list);
+        }
+        assert_eq!(status_word("Powering off"), "powering off");
+        assert_eq!(status_word("Resizing"), "resizing");
+    }
 }

@@ -408,7 +408,7 @@ fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> 
 fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
     status.at_provider = Some(AtProvider {
-        status: Some(observed.status.clone()),
+        status: Some(cloud::status_word(&observed.status)),
         ip: non_empty(&observed.ip),
         private_ip: non_empty(&observed.private_ip),
         plan: non_empty(&observed.plan_id),
@@ -442,7 +442,11 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             "the vm matches the manifest",
         );
     } else {
-        let message = format!("vm {} is {}", observed.id, observed.status);
+        let message = format!(
+            "vm {} is {}",
+            observed.id,
+            cloud::status_word(&observed.status)
+        );
         set(
             status,
             vm,
