@@ -9,12 +9,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::FutureExt;
 use kube::{
     ResourceExt,
     runtime::{Controller, controller::Action, watcher},
 };
 
+use super::{act, cloud as floating_cloud, decide};
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
@@ -25,27 +25,12 @@ use crate::controller::{
 };
 use crate::{
     api::{
-        common::{ManagedResource, READY, SYNCED, is_condition_true},
+        common::{ManagedResource, READY, is_condition_true},
         floating::{FloatingIPAtProvider, LunaFloatingIP},
         vm::LunaVM,
     },
     lunanode::{self, types::FloatingIp},
 };
-
-fn list(
-    client: lunanode::Client,
-    _key: String,
-) -> futures::future::BoxFuture<'static, Result<Vec<(String, FloatingIp)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .floating_list()
-            .await?
-            .into_iter()
-            .map(|ip| (ip.id.clone(), ip))
-            .collect())
-    }
-    .boxed()
-}
 
 /// The LunaVM an address is attached to by reference.
 pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
@@ -64,11 +49,6 @@ fn vm_floating_refs(vm: &LunaVM) -> Vec<String> {
         .iter()
         .map(|reference| reference.name.clone())
         .collect()
-}
-
-/// A reverse DNS name in the form to compare: lowercase, without the final dot.
-fn normalize(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl Reconciler for LunaFloatingIP {
@@ -93,12 +73,37 @@ impl Reconciler for LunaFloatingIP {
     }
 }
 
+impl LunaFloatingIP {
+    /// The ID of the LunaVM `name` to attach to, or why not yet: a condition reason, its
+    /// message, and when to look again (`None`: when the LunaVM changes).
+    fn attach_target(
+        &self,
+        name: &str,
+        cx: &Cx<'_, Self>,
+    ) -> Result<String, (Reason, String, Option<Duration>)> {
+        let namespace = self.namespace().unwrap_or_default();
+        let wait = Some(Duration::from_secs(60));
+        match managed::resolve::<LunaVM>(cx.ctx, &namespace, name) {
+            Reference::Ready { id, object } if is_condition_true(object.conditions(), READY) => {
+                Ok(id)
+            }
+            Reference::Ready { .. } => Err((
+                Reason::WaitingForVM,
+                format!("waiting for LunaVM {name} to be ready"),
+                wait,
+            )),
+            Reference::Waiting(message) => Err((Reason::WaitingForVM, message, wait)),
+            Reference::Missing(message) => Err((Reason::VMNotFound, message, None)),
+        }
+    }
+}
+
 impl External for LunaFloatingIP {
     type Observed = FloatingIp;
     type Plan = ();
 
     fn cache(&self, account: &Account) -> Arc<ListCache<FloatingIp>> {
-        account.caches.keyed("floating list", "", list)
+        floating_cloud::addresses(account)
     }
 
     fn create_name(&self) -> String {
@@ -124,22 +129,7 @@ impl External for LunaFloatingIP {
     }
 
     async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        let added = account.client.floating_add(&self.spec.region).await?;
-        if let Some(id) = added.id {
-            return Ok(id);
-        }
-        // The answer named only the address: its ID is in the list.
-        account
-            .client
-            .floating_list()
-            .await?
-            .into_iter()
-            .find(|ip| ip.ip == added.ip)
-            .map(|ip| ip.id)
-            .ok_or_else(|| lunanode::Error::Decode {
-                message: "floating/add answered with an address the list does not show".into(),
-                snippet: String::new(),
-            })
+        floating_cloud::allocate(&account.client, &self.spec.region).await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &FloatingIp) {
@@ -166,192 +156,43 @@ impl External for LunaFloatingIP {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<Action, Error> {
-        let uid = self.uid().unwrap_or_default();
-        let cache = self.cache(account);
-        let attached = observed
-            .is_attached()
-            .then(|| observed.attached_id.clone())
-            .flatten();
-
-        // Attachment: only when the spec asks for one (or removes one it had asked for).
-        if let Some(attach) = &self.spec.attach_to {
-            let wanted = match (&attach.vm_ref, &attach.vm_id) {
-                (Some(reference), _) => {
-                    let namespace = self.namespace().unwrap_or_default();
-                    match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
-                        Reference::Ready { id, object } => {
-                            if !is_condition_true(object.conditions(), READY) {
-                                let message =
-                                    format!("waiting for LunaVM {} to be ready", reference.name);
-                                set(
-                                    status,
-                                    self,
-                                    READY,
-                                    ConditionStatus::False,
-                                    Reason::WaitingForVM,
-                                    &message,
-                                );
-                                return Ok(Action::requeue(Duration::from_secs(60)));
-                            }
-                            id
-                        }
-                        Reference::Waiting(message) => {
-                            set(
-                                status,
-                                self,
-                                READY,
-                                ConditionStatus::False,
-                                Reason::WaitingForVM,
-                                &message,
-                            );
-                            return Ok(Action::requeue(Duration::from_secs(60)));
-                        }
-                        Reference::Missing(message) => {
-                            set(
-                                status,
-                                self,
-                                READY,
-                                ConditionStatus::False,
-                                Reason::VMNotFound,
-                                &message,
-                            );
-                            return Ok(Action::await_change());
-                        }
+        // The VM to attach to: only when the spec asks for one; a reference must be ready.
+        let wanted = match &self.spec.attach_to {
+            None => None,
+            Some(attach) => match (&attach.vm_ref, &attach.vm_id) {
+                (Some(reference), _) => match self.attach_target(&reference.name, cx) {
+                    Ok(id) => Some(id),
+                    Err((reason, message, retry)) => {
+                        set(
+                            status,
+                            self,
+                            READY,
+                            ConditionStatus::False,
+                            reason,
+                            &message,
+                        );
+                        return Ok(retry.map_or_else(Action::await_change, Action::requeue));
                     }
-                }
-                (None, Some(id)) => id.clone(),
-                (None, None) => String::new(),
-            };
-            match attached.as_deref() {
-                Some(current) if current == wanted => {}
-                Some(current) => {
-                    // On the wrong VM: detach (the address stays on the account), then attach.
-                    account
-                        .client
-                        .vm_floatingip_delete(current, Some(&observed.ip), true)
-                        .await
-                        .map_err(|source| cloud("detach floating ip", &cx.object, source))?;
-                    cache.wrote(&uid);
-                    cx.event(
-                        self,
-                        false,
-                        "Detached",
-                        "Detach",
-                        format!("detached {} from vm {current}", observed.ip),
-                    )
-                    .await;
-                    set(
-                        status,
-                        self,
-                        READY,
-                        ConditionStatus::False,
-                        Reason::Attaching,
-                        "moving to another vm",
-                    );
-                    return Ok(Action::requeue(Duration::from_secs(1)));
-                }
-                None => {
-                    let attached = account
-                        .client
-                        .vm_floatingip_add(
-                            &wanted,
-                            Some(&observed.ip),
-                            attach.private_ip.as_deref(),
-                        )
-                        .await;
-                    match attached {
-                        Ok(_) => {
-                            cache.wrote(&uid);
-                            cx.event(
-                                self,
-                                false,
-                                "Attached",
-                                "Attach",
-                                format!("attached {} to vm {wanted}", observed.ip),
-                            )
-                            .await;
-                            set(
-                                status,
-                                self,
-                                READY,
-                                ConditionStatus::False,
-                                Reason::Attaching,
-                                "attached; confirming",
-                            );
-                            return Ok(Action::requeue(Duration::from_secs(1)));
-                        }
-                        Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
-                            let message = format!("unable to attach to vm {wanted}: {error}");
-                            set(
-                                status,
-                                self,
-                                READY,
-                                ConditionStatus::False,
-                                Reason::AttachFailed,
-                                &message,
-                            );
-                            set(
-                                status,
-                                self,
-                                SYNCED,
-                                ConditionStatus::False,
-                                Reason::AttachFailed,
-                                &message,
-                            );
-                            return Ok(Action::requeue(Duration::from_secs(300)));
-                        }
-                        Err(error) => {
-                            cache.wrote(&uid);
-                            return Err(cloud("attach floating ip", &cx.object, error));
-                        }
-                    }
-                }
-            }
-        }
-
-        // Reverse DNS.
-        if let Some(name) = &self.spec.reverse_dns {
-            if normalize(&observed.hostname) != normalize(name) {
-                account
-                    .client
-                    .dns_set(&observed.ip, name, attached.as_deref())
-                    .await
-                    .map_err(|source| cloud("set reverse dns", &cx.object, source))?;
-                cache.wrote(&uid);
-                status.applied_reverse_dns = Some(name.clone());
-                cx.event(
-                    self,
-                    false,
-                    "ReverseDNSSet",
-                    "Update",
-                    format!("reverse dns of {} set to {name}", observed.ip),
-                )
-                .await;
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Updating,
-                    "reverse dns set; confirming",
-                );
-                return Ok(Action::requeue(Duration::from_secs(1)));
-            }
-        }
-
-        let message = match &attached {
-            Some(vm) => format!("{} is attached to vm {vm}", observed.ip),
-            None => format!("{} is allocated", observed.ip),
+                },
+                (None, Some(id)) => Some(id.clone()),
+                (None, None) => Some(String::new()),
+            },
         };
-        set(
-            status,
-            self,
-            READY,
-            ConditionStatus::True,
-            Reason::Available,
-            &message,
+        let step = decide::next_step(
+            wanted.as_deref(),
+            self.spec.reverse_dns.as_deref(),
+            observed,
         );
-        Ok(Action::await_change())
+        act::act(
+            self,
+            status,
+            observed,
+            step,
+            account,
+            &self.cache(account),
+            cx,
+        )
+        .await
     }
 
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
