@@ -21,20 +21,19 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
+use super::{act, decide};
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{
-        self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set, stuck,
-    },
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
     vm::cloud as vm_cloud,
 };
 use crate::{
     api::{
-        common::{ManagedResource, READY, SYNCED, is_condition_true},
+        common::{ManagedResource, READY, is_condition_true},
         vm::LunaVM,
         volume::{LunaVolume, VolumeAtProvider},
     },
@@ -68,13 +67,6 @@ pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
         .and_then(|attach| attach.vm_ref.as_ref())
         .map(|reference| vec![reference.name.clone()])
         .unwrap_or_default()
-}
-
-fn is_busy(status: &str) -> bool {
-    matches!(
-        status,
-        "creating" | "downloading" | "extending" | "attaching" | "detaching"
-    )
 }
 
 /// Where the spec wants the volume: `Ok(None)` detached, `Ok(Some(vm id))`, or `Err(action)`
@@ -240,174 +232,14 @@ impl External for LunaVolume {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<Action, Error> {
-        let uid = self.uid().unwrap_or_default();
-        let cache = self.cache(account);
-        let region = &self.spec.region;
-        let confirm = Action::requeue(Duration::from_secs(1));
-        if is_busy(&observed.status) {
-            let message = format!("volume {} is {}", observed.id, observed.status);
-            set(
-                status,
-                self,
-                READY,
-                ConditionStatus::False,
-                Reason::InProgress,
-                &message,
-            );
-            return Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval * 3));
-        }
-
-        // Size: volumes only grow (a CEL rule rejects a smaller spec).
-        let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
-        if observed.size.is_some_and(|size| size < wanted_size) {
-            let result = account
-                .client
-                .volume_extend(region, &observed.id, wanted_size)
-                .await;
-            cache.wrote(&uid);
-            match result {
-                Ok(()) => {
-                    cx.event(
-                        self,
-                        false,
-                        "Extended",
-                        "Update",
-                        format!("extended volume {} to {wanted_size} GB", observed.id),
-                    )
-                    .await;
-                    set(
-                        status,
-                        self,
-                        READY,
-                        ConditionStatus::False,
-                        Reason::Extending,
-                        "extending",
-                    );
-                    return Ok(confirm);
-                }
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
-                    let message = format!("unable to extend to {wanted_size} GB: {error}");
-                    stuck(status, self, Reason::ExtendFailed, &message);
-                    return Ok(Action::requeue(Duration::from_secs(300)));
-                }
-                Err(error) => return Err(cloud("extend volume", &cx.object, error)),
-            }
-        }
-
-        // Attachment.
         // While a referenced VM is not ready the attachment is left as it is.
-        let wanted = match wanted_vm(self, status, cx) {
-            Ok(wanted) => wanted,
-            Err(action) => return Ok(action),
+        let (wanted, blocked) = match wanted_vm(self, status, cx) {
+            Ok(wanted) => (Some(wanted), Action::await_change()),
+            Err(action) => (None, action),
         };
-        match (&observed.attached, &wanted) {
-            (Some(current), wanted) if wanted.as_deref() != Some(current.as_str()) => {
-                account
-                    .client
-                    .volume_detach(region, &observed.id)
-                    .await
-                    .map_err(|source| cloud("detach volume", &cx.object, source))?;
-                cache.wrote(&uid);
-                cx.event(
-                    self,
-                    false,
-                    "Detached",
-                    "Detach",
-                    format!("detached volume {} from vm {current}", observed.id),
-                )
-                .await;
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Detaching,
-                    "detached; confirming",
-                );
-                return Ok(confirm);
-            }
-            (None, Some(vm)) => {
-                if observed.status != "available" {
-                    // Still in use after a detach or after its VM was deleted: wait.
-                    let message = format!("volume {} is {}", observed.id, observed.status);
-                    set(
-                        status,
-                        self,
-                        READY,
-                        ConditionStatus::False,
-                        Reason::InProgress,
-                        &message,
-                    );
-                    return Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval * 3));
-                }
-                let target = self
-                    .spec
-                    .attach_to
-                    .as_ref()
-                    .map_or("auto", |attach| attach.target.as_str());
-                let result = account
-                    .client
-                    .volume_attach(region, &observed.id, vm, target)
-                    .await;
-                cache.wrote(&uid);
-                match result {
-                    Ok(()) => {
-                        cx.event(
-                            self,
-                            false,
-                            "Attached",
-                            "Attach",
-                            format!("attached volume {} to vm {vm}", observed.id),
-                        )
-                        .await;
-                        set(
-                            status,
-                            self,
-                            READY,
-                            ConditionStatus::False,
-                            Reason::Attaching,
-                            "attached; confirming",
-                        );
-                        return Ok(confirm);
-                    }
-                    Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
-                        let message = format!("unable to attach to vm {vm}: {error}");
-                        set(
-                            status,
-                            self,
-                            READY,
-                            ConditionStatus::False,
-                            Reason::AttachFailed,
-                            &message,
-                        );
-                        set(
-                            status,
-                            self,
-                            SYNCED,
-                            ConditionStatus::False,
-                            Reason::AttachFailed,
-                            &message,
-                        );
-                        return Ok(Action::requeue(Duration::from_secs(300)));
-                    }
-                    Err(error) => return Err(cloud("attach volume", &cx.object, error)),
-                }
-            }
-            _ => {}
-        }
-        let message = match &observed.attached {
-            Some(vm) => format!("volume {} is attached to vm {vm}", observed.id),
-            None => format!("volume {} is {}", observed.id, observed.status),
-        };
-        set(
-            status,
-            self,
-            READY,
-            ConditionStatus::True,
-            Reason::Available,
-            &message,
-        );
-        Ok(Action::await_change())
+        let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
+        let step = decide::next_step(observed, wanted_size, wanted.as_ref().map(Option::as_deref));
+        act::act(self, status, observed, step, blocked, account, cx).await
     }
 
     async fn delete(
