@@ -221,24 +221,16 @@ impl External for LunaFloatingIP {
                 return Ok(());
             }
         }
-        match account
+        let result = account
             .client
             .floating_delete(&observed.region, &observed.ip)
-            .await
-        {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("released {}", observed.ip),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("release floating ip", &cx.object, error)),
-        }
+            .await;
+        cx.deleted(
+            self,
+            "release floating ip",
+            result,
+            format!("released {}", observed.ip),
+        )
+        .await
     }
 }

@@ -632,25 +632,17 @@ impl External for LunaLoadBalancer {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<(), Error> {
-        match account
+        let result = account
             .client
             .lb_delete(&self.spec.region, &observed.id)
-            .await
-        {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted load balancer {}", observed.id),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete the load balancer", &cx.object, error)),
-        }
+            .await;
+        cx.deleted(
+            self,
+            "delete the load balancer",
+            result,
+            format!("deleted load balancer {}", observed.id),
+        )
+        .await
     }
 }
 

@@ -196,6 +196,25 @@ impl<K: ManagedResource> Cx<'_, K> {
     pub async fn event(&self, object: &K, warning: bool, reason: &str, action: &str, note: String) {
         event(&self.ctx.recorder, object, warning, reason, action, note).await;
     }
+
+    /// The end of a delete call: success publishes the `Deleted` Event with `note`, "not found"
+    /// is success too (someone was faster), anything else is the cloud error of `action`.
+    pub async fn deleted(
+        &self,
+        object: &K,
+        action: &'static str,
+        result: Result<(), lunanode::Error>,
+        note: String,
+    ) -> Result<(), Error> {
+        match result {
+            Ok(()) => {
+                self.event(object, false, "Deleted", "Delete", note).await;
+                Ok(())
+            }
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(cloud(action, &self.object, error)),
+        }
+    }
 }
 
 /// Counts the controllers whose caches have not synced yet; readiness once all have.

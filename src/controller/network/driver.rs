@@ -14,7 +14,7 @@ use crate::controller::{
     error::Error,
     list_cache::ListCache,
     loadbalancer::lb_networks,
-    managed::{self, Blocked, Cx, External, Reconciler, cloud, set},
+    managed::{self, Blocked, Cx, External, Reconciler, set},
 };
 use crate::{
     api::{
@@ -188,24 +188,16 @@ impl External for LunaNetwork {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<(), Error> {
-        match account
+        let result = account
             .client
             .network_delete(&self.spec.region, &observed.id)
-            .await
-        {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted network {}", observed.id),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete network", &cx.object, error)),
-        }
+            .await;
+        cx.deleted(
+            self,
+            "delete network",
+            result,
+            format!("deleted network {}", observed.id),
+        )
+        .await
     }
 }

@@ -262,20 +262,13 @@ impl External for LunaVolume {
             // the driver looks again (the list poller runs fast while this is in transition).
             return Ok(());
         }
-        match account.client.volume_delete(region, &observed.id).await {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted volume {}", observed.id),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete volume", &cx.object, error)),
-        }
+        let result = account.client.volume_delete(region, &observed.id).await;
+        cx.deleted(
+            self,
+            "delete volume",
+            result,
+            format!("deleted volume {}", observed.id),
+        )
+        .await
     }
 }
