@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use futures::FutureExt;
 use kube::runtime::{Controller, controller::Action, watcher};
 
+use super::cloud::{self, ObservedNetwork};
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
@@ -25,44 +25,6 @@ use crate::{
     },
     lunanode,
 };
-
-/// A network as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedNetwork {
-    /// `net_id`.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its subnet (CIDR).
-    pub subnet: String,
-    /// Its region.
-    pub region: String,
-}
-
-fn list(
-    client: lunanode::Client,
-    _key: String,
-) -> futures::future::BoxFuture<'static, Result<Vec<(String, ObservedNetwork)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .network_list(None)
-            .await?
-            .into_iter()
-            .map(|network| {
-                (
-                    network.net_id.clone(),
-                    ObservedNetwork {
-                        id: network.net_id,
-                        name: network.name,
-                        subnet: network.subnet,
-                        region: network.region,
-                    },
-                )
-            })
-            .collect())
-    }
-    .boxed()
-}
 
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {
@@ -99,7 +61,7 @@ impl External for LunaNetwork {
     type Plan = ();
 
     fn cache(&self, account: &Account) -> Arc<ListCache<ObservedNetwork>> {
-        account.caches.keyed("network list", "", list)
+        cloud::networks(account)
     }
 
     fn create_name(&self) -> String {

@@ -1,7 +1,10 @@
 //! The LunaNetwork controller.
 //!
-//! - [`driver`]: the [`crate::controller::managed::External`] impl.
+//! - [`driver`]: the [`crate::controller::managed::External`] impl (a network cannot be
+//!   changed: there is no update to decide or carry out);
+//! - [`cloud`]: the shared `network list` and its conversion.
 
+pub mod cloud;
 pub mod driver;
 
-pub use driver::ObservedNetwork;
+pub use cloud::ObservedNetwork;

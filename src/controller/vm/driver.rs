@@ -378,14 +378,8 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
 /// own reconciles keep fresh), named by the LunaVolumes holding those IDs. Reading the
 /// LunaVolumes' status instead would race with their controller's cache.
 fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> Vec<String> {
-    let Some(snapshot) = account
-        .caches
-        .keyed(
-            "volume list",
-            &vm.spec.region,
-            crate::controller::volume::list,
-        )
-        .current()
+    let Some(snapshot) =
+        crate::controller::volume::cloud::volumes(account, &vm.spec.region).current()
     else {
         return Vec::new();
     };

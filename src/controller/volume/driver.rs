@@ -15,13 +15,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::FutureExt;
 use kube::{
     ResourceExt,
     runtime::{Controller, controller::Action, watcher},
 };
 
-use super::{act, decide};
+use super::{act, cloud, decide};
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
     Context,
@@ -42,21 +41,6 @@ use crate::{
         types::{Volume, VolumeCreate},
     },
 };
-
-pub(crate) fn list(
-    client: lunanode::Client,
-    region: String,
-) -> futures::future::BoxFuture<'static, Result<Vec<(String, Volume)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .volume_list(&region)
-            .await?
-            .into_iter()
-            .map(|volume| (volume.id.clone(), volume))
-            .collect())
-    }
-    .boxed()
-}
 
 /// The LunaVM a volume is attached to by reference.
 pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
@@ -149,7 +133,7 @@ impl External for LunaVolume {
     type Plan = VolumePlan;
 
     fn cache(&self, account: &Account) -> Arc<ListCache<Volume>> {
-        account.caches.keyed("volume list", &self.spec.region, list)
+        cloud::volumes(account, &self.spec.region)
     }
 
     fn create_name(&self) -> String {
