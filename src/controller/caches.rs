@@ -11,7 +11,7 @@ use std::{
 
 use futures::future::BoxFuture;
 
-use super::list_cache::{CacheTiming, ListCache};
+use super::list_cache::{CacheTiming, ListCache, lock};
 use crate::lunanode::{self, Client};
 
 /// The caches of one account.
@@ -115,13 +115,6 @@ impl ListCaches {
             Err(_) => Arc::new(T::default()),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave the maps half-updated.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
