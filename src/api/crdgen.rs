@@ -7,24 +7,17 @@ use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{
-    dnszone::LunaDnsZone, floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer,
-    network::LunaNetwork, vm::LunaVM, volume::LunaVolume,
-};
-
-/// Every CRD this operator serves, in a stable order (new kinds are appended).
+/// Every CRD this operator serves, in the stable order of [`super::kinds`].
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
-        LunaVM::crd(),
-        LunaVolume::crd(),
-        LunaFloatingIP::crd(),
-        LunaNetwork::crd(),
-        LunaLoadBalancer::crd(),
-        LunaDnsZone::crd(),
-    ]
-    .into_iter()
-    .map(unwrap_descriptions)
-    .collect()
+    macro_rules! crds {
+        ($($kind:ty),* $(,)?) => {
+            vec![$(<$kind>::crd()),*]
+        };
+    }
+    crate::for_each_kind!(crds)
+        .into_iter()
+        .map(unwrap_descriptions)
+        .collect()
 }
 
 /// Joins the hard-wrapped lines of the `///` comments that became schema descriptions, keeping

@@ -10,6 +10,7 @@ pub mod common;
 pub mod crdgen;
 pub mod dnszone;
 pub mod floating;
+pub mod kinds;
 pub mod loadbalancer;
 pub mod network;
 pub mod vm;

@@ -71,6 +71,20 @@ pub struct Account {
     pub caches: ListCaches,
 }
 
+impl Account {
+    /// How logs name the account: a short hash of the API ID.
+    pub fn log_id(&self) -> String {
+        let digest = Sha256::digest(self.api_id.as_bytes());
+        hex::encode(&digest[..4])
+    }
+
+    /// The account's one instance of `T` (see [`ListCaches::state`]): what a kind remembers
+    /// per account between reconciles.
+    pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.caches.state()
+    }
+}
+
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Account")
@@ -164,6 +178,16 @@ impl Accounts {
         name: &str,
     ) -> Result<Arc<Account>, CredentialsError> {
         self.get(namespace, name).await
+    }
+
+    /// The account for the Secret `namespace/name` if it is already in the pool, without
+    /// waiting or starting anything: for forgetting per-account state of an object that goes.
+    pub fn existing(&self, namespace: &str, name: &str) -> Option<Arc<Account>> {
+        let secret = self.watched(namespace, name)?;
+        let credentials = parse(namespace, name, &secret).ok()?;
+        lock(&self.accounts)
+            .get(&fingerprint(&credentials))
+            .cloned()
     }
 
     /// The Secret `namespace/name` as its watch last delivered it, without waiting: `None` when

@@ -1,4 +1,7 @@
-//! The list caches of one account: what each kind observes through.
+//! The list caches of one account: what each kind observes through, and the per-account state
+//! a kind keeps beside them. Nothing here knows a kind: each kind names its caches (a list call
+//! and its conversion, in the kind's `cloud.rs`) and its state type, and gets the one instance
+//! of the account.
 
 use std::{
     any::{Any, TypeId},
@@ -6,38 +9,21 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use futures::{FutureExt, future::BoxFuture};
+use futures::future::BoxFuture;
 
-use super::{
-    list_cache::{CacheTiming, ListCache},
-    vm_cloud,
-    vm_decide::ObservedVm,
-};
+use super::list_cache::{CacheTiming, ListCache, lock};
 use crate::lunanode::{self, Client};
-
-/// An image as the controllers need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedImage {
-    /// The image ID.
-    pub id: String,
-    /// Its exact name.
-    pub name: String,
-    /// Its region.
-    pub region: String,
-}
 
 /// The caches of one account.
 pub struct ListCaches {
-    /// `vm list`, polled.
-    pub vms: Arc<ListCache<ObservedVm>>,
-    /// `image list`, read on demand (images change rarely; used to resolve names).
-    pub images: Arc<ListCache<ObservedImage>>,
     client: Client,
     timing: CacheTiming,
     metrics: Arc<crate::telemetry::metrics::Metrics>,
-    /// The caches of the other kinds, made on first use: by entry type and key (a region, or
-    /// `""` for an account-wide list).
+    /// The caches, made on first use: by entry type and key (a region, or `""` for an
+    /// account-wide list).
     keyed: Mutex<HashMap<(TypeId, String), Arc<dyn Any + Send + Sync>>>,
+    /// The kinds' per-account state, made on first use: by type.
+    state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// What a keyed cache lists: the account's client and the cache's key (e.g. the region).
@@ -51,37 +37,12 @@ impl ListCaches {
         timing: &CacheTiming,
         metrics: &Arc<crate::telemetry::metrics::Metrics>,
     ) -> Self {
-        let vm_client = client.clone();
-        let image_client = client.clone();
-        let (vm_metrics, image_metrics) = (metrics.clone(), metrics.clone());
-        let vms = ListCache::new(
-            "vm list",
-            timing.clone(),
-            true,
-            Box::new(move || {
-                let client = vm_client.clone();
-                vm_metrics.refreshed("vm list");
-                async move { vm_cloud::list_vms(&client).await }.boxed()
-            }),
-        );
-        let suspect_metrics = metrics.clone();
-        vms.on_suspect(Arc::new(move |name| suspect_metrics.suspect_list(name)));
         Self {
-            vms,
-            images: ListCache::new(
-                "image list",
-                timing.clone(),
-                false,
-                Box::new(move || {
-                    let client = image_client.clone();
-                    image_metrics.refreshed("image list");
-                    async move { vm_cloud::list_images(&client).await }.boxed()
-                }),
-            ),
             client: client.clone(),
             timing: timing.clone(),
             metrics: metrics.clone(),
             keyed: Mutex::default(),
+            state: Mutex::default(),
         }
     }
 
@@ -94,10 +55,28 @@ impl ListCaches {
         key: &str,
         fetch: KeyedFetch<T>,
     ) -> Arc<ListCache<T>> {
-        let mut keyed = self
-            .keyed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.cache(name, key, true, fetch)
+    }
+
+    /// Like [`Self::keyed`], for a list read on demand only (never polled): for what changes
+    /// rarely, such as images.
+    pub fn on_demand<T: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+        key: &str,
+        fetch: KeyedFetch<T>,
+    ) -> Arc<ListCache<T>> {
+        self.cache(name, key, false, fetch)
+    }
+
+    fn cache<T: Clone + PartialEq + Send + Sync + 'static>(
+        &self,
+        name: &'static str,
+        key: &str,
+        poll: bool,
+        fetch: KeyedFetch<T>,
+    ) -> Arc<ListCache<T>> {
+        let mut keyed = lock(&self.keyed);
         let slot = (TypeId::of::<T>(), key.to_owned());
         if let Some(cache) = keyed.get(&slot).and_then(|any| any.clone().downcast().ok()) {
             return cache;
@@ -108,15 +87,59 @@ impl ListCaches {
         let cache = ListCache::new(
             name,
             self.timing.clone(),
-            true,
+            poll,
             Box::new(move || {
                 metrics.refreshed(name);
                 fetch(client.clone(), owned_key.clone())
             }),
         );
-        let suspect_metrics = self.metrics.clone();
-        cache.on_suspect(Arc::new(move |name| suspect_metrics.suspect_list(name)));
+        if poll {
+            let suspect_metrics = self.metrics.clone();
+            cache.on_suspect(Arc::new(move |name| suspect_metrics.suspect_list(name)));
+        }
         keyed.insert(slot, cache.clone());
         cache
+    }
+
+    /// The account's one instance of `T`, made with `T::default()` on first use: what a kind
+    /// remembers per account between reconciles (memos, read times), without a process-wide
+    /// static and without this pool knowing the kind.
+    pub fn state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut state = lock(&self.state);
+        let entry = state
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()));
+        match entry.clone().downcast() {
+            Ok(value) => value,
+            // Unreachable: the slot is keyed by the type it holds.
+            Err(_) => Arc::new(T::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Memo(Mutex<u32>);
+
+    #[test]
+    fn state_is_one_instance_per_type() {
+        let client = Client::new(
+            lunanode::Credentials::new("a".repeat(16), "b".repeat(128).into()).unwrap(),
+            lunanode::ClientConfig::default(),
+        )
+        .unwrap();
+        let caches = ListCaches::new(
+            &client,
+            &CacheTiming::default(),
+            &Arc::new(crate::telemetry::metrics::Metrics::default()),
+        );
+        *caches.state::<Memo>().0.lock().unwrap() = 7;
+        assert_eq!(*caches.state::<Memo>().0.lock().unwrap(), 7);
+        assert!(caches.state::<Mutex<String>>().lock().unwrap().is_empty());
     }
 }

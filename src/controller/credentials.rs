@@ -41,15 +41,7 @@ use super::{
     managed::Reconciler,
     report::key,
 };
-use crate::api::{
-    common::{CREDENTIALS_FINALIZER, FIELD_MANAGER, ManagedResource},
-    dnszone::LunaDnsZone,
-    floating::LunaFloatingIP,
-    loadbalancer::LunaLoadBalancer,
-    network::LunaNetwork,
-    vm::LunaVM,
-    volume::LunaVolume,
-};
+use crate::api::common::{CREDENTIALS_FINALIZER, FIELD_MANAGER, ManagedResource};
 
 /// How often the sweep looks at every watched Secret (in memory; API calls only for a Secret
 /// that looks unused).
@@ -234,12 +226,12 @@ async fn check(
 /// The Secrets that cached objects name, as (namespace, name).
 fn cached_users(ctx: &Context) -> HashSet<SecretKey> {
     let mut users = HashSet::new();
-    cached::<LunaVM>(ctx, &mut users);
-    cached::<LunaVolume>(ctx, &mut users);
-    cached::<LunaFloatingIP>(ctx, &mut users);
-    cached::<LunaNetwork>(ctx, &mut users);
-    cached::<LunaLoadBalancer>(ctx, &mut users);
-    cached::<LunaDnsZone>(ctx, &mut users);
+    macro_rules! each {
+        ($($kind:ty),* $(,)?) => {
+            $(cached::<$kind>(ctx, &mut users);)*
+        };
+    }
+    crate::for_each_kind!(each);
     users
 }
 
@@ -261,13 +253,12 @@ fn cached<K: Reconciler>(ctx: &Context, users: &mut HashSet<SecretKey>) {
 /// cache for unused Secrets.
 async fn wait_for_caches(ctx: &Context) {
     loop {
-        if synced::<LunaVM>(ctx).await
-            && synced::<LunaVolume>(ctx).await
-            && synced::<LunaFloatingIP>(ctx).await
-            && synced::<LunaNetwork>(ctx).await
-            && synced::<LunaLoadBalancer>(ctx).await
-            && synced::<LunaDnsZone>(ctx).await
-        {
+        macro_rules! all_synced {
+            ($($kind:ty),* $(,)?) => {
+                true $(&& synced::<$kind>(ctx).await)*
+            };
+        }
+        if crate::for_each_kind!(all_synced) {
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -324,22 +315,15 @@ async fn user(
     secret: &str,
     except_uid: &str,
 ) -> Result<Option<String>, Error> {
-    if let Some(found) = listed::<LunaVM>(ctx, namespace, secret, except_uid).await? {
-        return Ok(Some(found));
+    macro_rules! first {
+        ($($kind:ty),* $(,)?) => {
+            $(if let Some(found) = listed::<$kind>(ctx, namespace, secret, except_uid).await? {
+                return Ok(Some(found));
+            })*
+        };
     }
-    if let Some(found) = listed::<LunaVolume>(ctx, namespace, secret, except_uid).await? {
-        return Ok(Some(found));
-    }
-    if let Some(found) = listed::<LunaFloatingIP>(ctx, namespace, secret, except_uid).await? {
-        return Ok(Some(found));
-    }
-    if let Some(found) = listed::<LunaNetwork>(ctx, namespace, secret, except_uid).await? {
-        return Ok(Some(found));
-    }
-    if let Some(found) = listed::<LunaLoadBalancer>(ctx, namespace, secret, except_uid).await? {
-        return Ok(Some(found));
-    }
-    listed::<LunaDnsZone>(ctx, namespace, secret, except_uid).await
+    crate::for_each_kind!(first);
+    Ok(None)
 }
 
 async fn listed<K: Reconciler>(
@@ -424,7 +408,10 @@ mod tests {
     use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
     use super::*;
-    use crate::api::{vm::LunaVMSpec, volume::LunaVolumeSpec};
+    use crate::api::{
+        vm::{LunaVM, LunaVMSpec},
+        volume::{LunaVolume, LunaVolumeSpec},
+    };
 
     fn vm(name: &str, uid: &str, secret: Option<&str>) -> LunaVM {
         let mut spec = LunaVMSpec::new(name, "m.1", "image");

@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use kube::runtime::controller::Action;
 use rand::Rng;
 
-use crate::lunanode;
+use crate::{controller::reason::Reason, lunanode};
 
 /// A reconcile failure that is worth retrying.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +77,8 @@ pub enum Error {
     DeletionBlocked {
         /// `namespace/name`.
         object: String,
-        /// CamelCase condition reason.
-        reason: &'static str,
+        /// The condition reason.
+        reason: Reason,
         /// What is wrong and what to do.
         message: String,
     },
@@ -86,40 +86,122 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-impl Error {
-    /// A static label for metrics and Event reasons.
-    pub fn category(&self) -> &'static str {
+/// What kind of failure an error is: the label of metrics and logs, and (through
+/// [`Category::reason`]) the reason of the `Synced` condition it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// The API refused the call (`success: "no"`).
+    Api,
+    /// The API refused the credentials.
+    Auth,
+    /// The API throttled the call.
+    Throttled,
+    /// 5xx, timeout, connection reset.
+    Transient,
+    /// An answer that could not be decoded.
+    Decode,
+    /// A request the client would not send.
+    InvalidRequest,
+    /// Credentials the client would not use.
+    InvalidCredentials,
+    /// A client configuration that is not usable.
+    InvalidConfig,
+    /// The Kubernetes API failed.
+    Kubernetes,
+    /// A deletion was started and is being confirmed.
+    DeletionInProgress,
+    /// Deletion waits for the objects that use this one.
+    InUse,
+    /// The credentials Secret is missing or invalid.
+    Credentials,
+    /// Reconciling is paused.
+    Paused,
+    /// Deletion needs a human.
+    DeletionBlocked,
+    /// The finalizer machinery failed.
+    Finalizer,
+}
+
+impl Category {
+    /// The label, as in metrics and logs.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Error::Cloud { source, .. } => source.category(),
-            Error::Kube { .. } => "kubernetes",
-            Error::DeletionInProgress { .. } => "deletion_in_progress",
-            Error::InUse { .. } => "in_use",
-            Error::Credentials { .. } => "credentials",
-            Error::Paused { .. } => "paused",
-            Error::DeletionBlocked { .. } => "deletion_blocked",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(error)
-                | kube::runtime::finalizer::Error::CleanupFailed(error) => error.category(),
-                _ => "finalizer",
-            },
+            Self::Api => "api",
+            Self::Auth => "auth",
+            Self::Throttled => "throttled",
+            Self::Transient => "transient",
+            Self::Decode => "decode",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidConfig => "invalid_config",
+            Self::Kubernetes => "kubernetes",
+            Self::DeletionInProgress => "deletion_in_progress",
+            Self::InUse => "in_use",
+            Self::Credentials => "credentials",
+            Self::Paused => "paused",
+            Self::DeletionBlocked => "deletion_blocked",
+            Self::Finalizer => "finalizer",
         }
     }
 
-    /// A CamelCase condition reason for this error.
-    pub fn category_reason(&self) -> &'static str {
-        match self.category() {
-            "throttled" => "Throttled",
-            "transient" => "CloudUnavailable",
-            "auth" => "AuthenticationFailed",
-            "decode" => "UnexpectedAnswer",
-            "kubernetes" => "KubernetesError",
-            "deletion_in_progress" => "Deleting",
-            "in_use" => "InUse",
-            "credentials" => "CredentialsInvalid",
-            "paused" => "ReconcilePaused",
-            "deletion_blocked" => "DeletionBlocked",
-            "api" => "CloudRefused",
-            _ => "ReconcileError",
+    /// The condition reason for an error of this category.
+    pub const fn reason(self) -> Reason {
+        match self {
+            Self::Throttled => Reason::Throttled,
+            Self::Transient => Reason::CloudUnavailable,
+            Self::Auth => Reason::AuthenticationFailed,
+            Self::Decode => Reason::UnexpectedAnswer,
+            Self::Kubernetes => Reason::KubernetesError,
+            Self::DeletionInProgress => Reason::Deleting,
+            Self::InUse => Reason::InUse,
+            Self::Credentials => Reason::CredentialsInvalid,
+            Self::Paused => Reason::ReconcilePaused,
+            Self::DeletionBlocked => Reason::DeletionBlocked,
+            Self::Api => Reason::CloudRefused,
+            Self::InvalidRequest
+            | Self::InvalidCredentials
+            | Self::InvalidConfig
+            | Self::Finalizer => Reason::ReconcileError,
+        }
+    }
+
+    /// The category of an error of the API client.
+    pub fn of_cloud(error: &lunanode::Error) -> Self {
+        match error {
+            lunanode::Error::Api { .. } => Self::Api,
+            lunanode::Error::Auth { .. } => Self::Auth,
+            lunanode::Error::Throttled { .. } => Self::Throttled,
+            lunanode::Error::Transient { .. } => Self::Transient,
+            lunanode::Error::Decode { .. } => Self::Decode,
+            lunanode::Error::InvalidRequest { .. } => Self::InvalidRequest,
+            lunanode::Error::InvalidCredentials { .. } => Self::InvalidCredentials,
+            lunanode::Error::InvalidConfig { .. } => Self::InvalidConfig,
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn category(&self) -> Category {
+        match self {
+            Error::Cloud { source, .. } => Category::of_cloud(source),
+            Error::Kube { .. } => Category::Kubernetes,
+            Error::DeletionInProgress { .. } => Category::DeletionInProgress,
+            Error::InUse { .. } => Category::InUse,
+            Error::Credentials { .. } => Category::Credentials,
+            Error::Paused { .. } => Category::Paused,
+            Error::DeletionBlocked { .. } => Category::DeletionBlocked,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(error)
+                | kube::runtime::finalizer::Error::CleanupFailed(error) => error.category(),
+                _ => Category::Finalizer,
+            },
         }
     }
 
@@ -238,7 +320,7 @@ pub fn requeue(backoff: &Backoff, key: &str, error: &Error) -> Action {
         tracing::info!(object = key, error = %error, retry_in = ?delay, "deletion waits");
         return Action::requeue(delay);
     }
-    tracing::warn!(object = key, category = error.category(), error = %error, retry_in = ?delay, "reconcile failed");
+    tracing::warn!(object = key, category = error.category().as_str(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 

@@ -1,4 +1,5 @@
-//! Every kind's controller, started together.
+//! Every kind's controller, started together: one per entry of the registry
+//! ([`crate::for_each_kind`], in `src/api/kinds.rs`), counted from the same list for readiness.
 
 use std::{
     future::Future,
@@ -11,10 +12,6 @@ use super::{
     Context,
     managed::{self, Readiness},
 };
-use crate::api::{
-    dnszone::LunaDnsZone, floating::LunaFloatingIP, loadbalancer::LunaLoadBalancer,
-    network::LunaNetwork, vm::LunaVM, volume::LunaVolume,
-};
 
 /// Runs the controllers of every kind, and the sweep of the credentials Secrets' finalizer,
 /// until `shutdown` completes; `ready` turns true once all controllers have synced their object
@@ -25,14 +22,14 @@ pub async fn run_all(
     ready: Arc<AtomicBool>,
 ) {
     let shutdown: Shared<_> = shutdown.boxed().shared();
-    let readiness = Readiness::new(6, ready);
-    futures::join!(
-        managed::run::<LunaVM>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        managed::run::<LunaNetwork>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        managed::run::<LunaFloatingIP>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        managed::run::<LunaVolume>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        managed::run::<LunaLoadBalancer>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        managed::run::<LunaDnsZone>(ctx.clone(), shutdown.clone(), readiness.clone()),
-        super::credentials::sweep(ctx.clone(), shutdown.clone()),
-    );
+    macro_rules! controllers {
+        ($($kind:ty),* $(,)?) => {{
+            let readiness = Readiness::new([$(stringify!($kind)),*].len(), ready);
+            futures::join!(
+                $(managed::run::<$kind>(ctx.clone(), shutdown.clone(), readiness.clone()),)*
+                super::credentials::sweep(ctx.clone(), shutdown.clone()),
+            );
+        }};
+    }
+    crate::for_each_kind!(controllers);
 }

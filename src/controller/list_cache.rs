@@ -402,7 +402,9 @@ async fn poll_loop<T: Clone + PartialEq + Send + Sync + 'static>(cache: Weak<Lis
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `mutex`; a poisoned lock is still used: a panic while holding the pool's locks cannot
+/// leave their maps half-updated.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -13,13 +13,11 @@ pub mod list_cache;
 pub mod loadbalancer;
 pub mod managed;
 pub mod network;
+pub mod reason;
 pub mod report;
 pub mod run;
 pub mod secret;
 pub mod vm;
-mod vm_act;
-pub mod vm_cloud;
-pub mod vm_decide;
 pub mod volume;
 
 use std::sync::Arc;

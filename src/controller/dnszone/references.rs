@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use kube::{Api, Resource, ResourceExt};
 
-use super::records::{Waiting, Wanted, same};
+use super::decide::{Waiting, Wanted, same};
 use crate::{
     api::{dnszone::LunaDnsZone, floating::LunaFloatingIP, vm::LunaVM},
     controller::{

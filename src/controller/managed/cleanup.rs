@@ -12,6 +12,7 @@ use super::{
     ownership::{self, AccountCheck, Identity, Target},
     references::wait_for_holders,
 };
+use crate::controller::reason::Reason;
 use crate::{
     api::common::{DeletionPolicy, ManagedStatus, ManagementPolicy},
     controller::{accounts::Account, error::Error, list_cache::ListCache},
@@ -55,6 +56,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
             object: cx.object.clone(),
             source,
         })?;
+    super::driver::record_account(&account);
     if let AccountCheck::Changed { recorded } = ownership::check_account(
         identity.account.as_deref(),
         &account.api_id,
@@ -63,7 +65,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     ) {
         return Err(Error::DeletionBlocked {
             object: cx.object.clone(),
-            reason: "AccountChanged",
+            reason: Reason::AccountChanged,
             message: format!(
                 "the cloud object was made in Luna Node account {recorded} but the credentials now point at {}: nothing is deleted in either; point spec.credentialsSecretRef back at the old account, or set spec.deletionPolicy: Orphan to let the object go",
                 account.api_id
@@ -85,7 +87,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
         Target::Ambiguous(ids) => {
             return Err(Error::DeletionBlocked {
                 object: cx.object.clone(),
-                reason: "AmbiguousCreate",
+                reason: Reason::AmbiguousCreate,
                 message: format!(
                     "an interrupted create may have made any of {}; none is deleted. Delete the right one by hand, then set spec.deletionPolicy: Orphan",
                     ids.join(", ")

@@ -13,6 +13,7 @@ use super::{
     external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
     api::common::{ManagedStatus, ManagementPolicy, PendingCreate, READY, SYNCED},
     controller::{accounts::Account, error::Error, list_cache::ListCache},
@@ -41,7 +42,7 @@ pub async fn find_or_create<K: External>(
             let message = format!(
                 "{import_id} named by spec.import.id does not exist on the account of the credentials"
             );
-            stuck(status, object, "ImportNotFound", &message);
+            stuck(status, object, Reason::ImportNotFound, &message);
             return Ok(Action::await_change());
         }
         return adopt(object, status, account, cx, &import_id, "Import").await;
@@ -50,7 +51,7 @@ pub async fn find_or_create<K: External>(
         stuck(
             status,
             object,
-            "NothingToObserve",
+            Reason::NothingToObserve,
             "ObserveOnly needs spec.import.id: the operator never creates in this mode",
         );
         return Ok(Action::await_change());
@@ -61,7 +62,7 @@ pub async fn find_or_create<K: External>(
     let refused = status.conditions().iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
-            && c.reason == "CreateFailed"
+            && c.reason == Reason::CreateFailed
             && c.observed_generation == object.meta().generation
     });
     let requested_again = object
@@ -100,13 +101,28 @@ pub async fn find_or_create<K: External>(
                 return adopt(object, status, account, cx, &id, "AdoptIfUnique").await;
             }
             Fresh::Wait(message) => {
-                set(status, object, READY, false, "WaitingForName", &message);
-                set(status, object, SYNCED, true, "WaitingForName", &message);
+                set(
+                    status,
+                    object,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::WaitingForName,
+                    &message,
+                );
+                set(
+                    status,
+                    object,
+                    SYNCED,
+                    ConditionStatus::True,
+                    Reason::WaitingForName,
+                    &message,
+                );
                 return Ok(Action::requeue(Duration::from_secs(10)));
             }
             Fresh::Stop(reason, message) => {
                 stuck(status, object, reason, &message);
-                cx.event(object, true, reason, "Create", message).await;
+                cx.event(object, true, reason.as_str(), "Create", message)
+                    .await;
                 return Ok(Action::await_change());
             }
         }
@@ -131,27 +147,27 @@ pub async fn find_or_create<K: External>(
     // right) must not make cloud objects nobody sees.
     cx.save(object, status).await?;
 
-    tracing::info!(kind = K::KIND, name = %name, "creating {}", K::KIND);
+    tracing::info!(natural_key = %name, "creating {}", K::KIND);
     match object.create(&plan, account).await {
         Ok(id) => {
             status.set_pending_create(None);
             status.set_id(Some(id.clone()));
-            object.created(status, Some(&plan));
+            object.created(status, Some(&plan), account);
             record_id(object, cx, account, &id).await?;
             set(
                 status,
                 object,
                 READY,
-                false,
-                "Creating",
+                ConditionStatus::False,
+                Reason::Creating,
                 &format!("{id} was created"),
             );
             set(
                 status,
                 object,
                 SYNCED,
-                true,
-                "Created",
+                ConditionStatus::True,
+                Reason::Created,
                 &format!("created {id}"),
             );
             cache.track(&uid, true);
@@ -168,7 +184,7 @@ pub async fn find_or_create<K: External>(
             };
             cx.save_identity(object, &refused, false).await?;
             let message = error.to_string();
-            stuck(status, object, "CreateFailed", &message);
+            stuck(status, object, Reason::CreateFailed, &message);
             cx.event(object, true, "CreateFailed", "Create", message)
                 .await;
             Ok(Action::await_change())
@@ -222,7 +238,7 @@ async fn recover<K: External>(
         Recovery::Adopt(found) => {
             status.set_pending_create(None);
             status.set_id(Some(found.clone()));
-            object.created(status, None);
+            object.created(status, None, account);
             record_id(object, cx, account, &found).await?;
             cx.event(
                 object,
@@ -242,7 +258,7 @@ async fn recover<K: External>(
                 pending.name,
                 ids.join(", ")
             );
-            stuck(status, object, "AmbiguousCreate", &message);
+            stuck(status, object, Reason::AmbiguousCreate, &message);
             cx.event(object, true, "AmbiguousCreate", "Create", message)
                 .await;
             Ok(Some(Action::await_change()))
@@ -256,7 +272,14 @@ async fn recover<K: External>(
                     "looking for {} created by an interrupted attempt",
                     pending.name
                 );
-                set(status, object, READY, false, "Creating", &message);
+                set(
+                    status,
+                    object,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::Creating,
+                    &message,
+                );
                 return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
             }
             status.set_pending_create(None);
@@ -287,14 +310,14 @@ async fn adopt<K: External>(
             "{id} is already managed by {} {other}: one cloud object has one manager",
             K::KIND
         );
-        stuck(status, object, "AlreadyManaged", &message);
+        stuck(status, object, Reason::AlreadyManaged, &message);
         cx.event(object, true, "AlreadyManaged", "Import", message)
             .await;
         return Ok(Action::await_change());
     }
     status.set_pending_create(None);
     status.set_id(Some(id.to_owned()));
-    object.created(status, None);
+    object.created(status, None, account);
     record_id(object, cx, account, id).await?;
     cx.event(
         object,

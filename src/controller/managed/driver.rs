@@ -28,8 +28,10 @@ use kube::{
     },
 };
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::ownership::{Claim, Identity};
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
     api::common::{
         Condition, ManagedResource, ManagedStatus, READY, SYNCED, find_condition, is_condition_true,
@@ -193,6 +195,25 @@ impl<K: ManagedResource> Cx<'_, K> {
     /// Publishes an Event about `object`.
     pub async fn event(&self, object: &K, warning: bool, reason: &str, action: &str, note: String) {
         event(&self.ctx.recorder, object, warning, reason, action, note).await;
+    }
+
+    /// The end of a delete call: success publishes the `Deleted` Event with `note`, "not found"
+    /// is success too (someone was faster), anything else is the cloud error of `action`.
+    pub async fn deleted(
+        &self,
+        object: &K,
+        action: &'static str,
+        result: Result<(), lunanode::Error>,
+        note: String,
+    ) -> Result<(), Error> {
+        match result {
+            Ok(()) => {
+                self.event(object, false, "Deleted", "Delete", note).await;
+                Ok(())
+            }
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(cloud(action, &self.object, error)),
+        }
     }
 }
 
@@ -388,7 +409,30 @@ fn backoff_key<K: Reconciler>(object: &K) -> String {
     format!("{}/{}", K::KIND, key(object))
 }
 
+/// One reconcile, in a span that names the object: its kind, namespace, name and generation,
+/// and the account (a short hash of the API ID) once the credentials resolve. Log lines inside
+/// carry these fields; they do not name the object themselves.
 async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = %object.namespace().unwrap_or_default(),
+        name = %object.name_any(),
+        generation = object.meta().generation,
+        account = tracing::field::Empty,
+    );
+    reconcile_object(object, ctx).instrument(span).await
+}
+
+/// Records the account in the current reconcile's span.
+pub(crate) fn record_account(account: &Account) {
+    tracing::Span::current().record("account", account.log_id());
+}
+
+async fn reconcile_object<K: Reconciler>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &namespace);
     let backoff = backoff_key(&*object);
@@ -428,7 +472,7 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     }
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(error) => error.category(),
+        Err(error) => error.category().as_str(),
     };
     ctx.metrics.reconciled(K::KIND, outcome, started.elapsed());
     result
@@ -447,14 +491,14 @@ async fn cleanup<K: Reconciler>(object: &K, cx: &Cx<'_, K>) -> Result<Action, Er
 /// `kubectl describe` shows it, not only in the operator's log).
 async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, error: &Error) {
     let (reason, warning) = match error.root() {
-        Error::DeletionInProgress { .. } => ("Deleting", false),
+        Error::DeletionInProgress { .. } => (Reason::Deleting, false),
         // `wait_for_holders` reports its own condition; a stale copy retries at once.
         Error::InUse { .. } => return,
         error if error.is_stale_copy() => return,
-        Error::Paused { .. } => ("DeletionPaused", true),
-        Error::Credentials { .. } => ("DeletionWaitsForCredentials", true),
+        Error::Paused { .. } => (Reason::DeletionPaused, true),
+        Error::Credentials { .. } => (Reason::DeletionWaitsForCredentials, true),
         Error::DeletionBlocked { reason, .. } => (*reason, true),
-        _ => ("DeleteFailed", true),
+        _ => (Reason::DeleteFailed, true),
     };
     let message = error.root().to_string();
     let latest = cx.latest(object);
@@ -464,7 +508,14 @@ async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, erro
     }
     let new_reason = current.is_none_or(|c| c.reason != reason);
     let mut status = latest.managed_status().cloned().unwrap_or_default();
-    set(&mut status, object, READY, false, reason, &message);
+    set(
+        &mut status,
+        object,
+        READY,
+        ConditionStatus::False,
+        reason,
+        &message,
+    );
     if let Err(error) = cx.save(object, &status).await {
         tracing::debug!(%error, "unable to report why the deletion waits");
     }
@@ -472,7 +523,7 @@ async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, erro
         cx.event(
             object,
             true,
-            reason,
+            reason.as_str(),
             "Delete",
             format!("deletion waits: {message}"),
         )
@@ -502,7 +553,12 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
             // refusal. Wait for the Secret to change (its watch wakes this object); look again
             // after an hour in case the key was re-enabled in the panel.
             let message = format!("the Luna Node API refused the credentials: {source}");
-            stuck(&mut status, &*object, "AuthenticationFailed", &message);
+            stuck(
+                &mut status,
+                &*object,
+                Reason::AuthenticationFailed,
+                &message,
+            );
             Ok(Action::requeue(Duration::from_secs(3600)))
         }
         Err(error) => {
@@ -511,8 +567,8 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
                 &mut status,
                 &*object,
                 SYNCED,
-                false,
-                error.category_reason(),
+                ConditionStatus::False,
+                error.category().reason(),
                 &error.to_string(),
             );
             Err(error)
@@ -546,8 +602,8 @@ async fn steps<K: Reconciler>(
             status,
             object,
             SYNCED,
-            false,
-            "ReconcilePaused",
+            ConditionStatus::False,
+            Reason::ReconcilePaused,
             "reconciliation is paused by the lunanode.com/paused annotation",
         );
         return Ok(Action::await_change());
@@ -559,14 +615,31 @@ async fn steps<K: Reconciler>(
         .get(&namespace, object.credentials_secret_name())
         .await
     {
-        Ok(account) => account,
+        Ok(account) => {
+            record_account(&account);
+            account
+        }
         Err(error) => {
             let reason = match error {
-                CredentialsError::NotReady { .. } => "CredentialsUnavailable",
-                _ => "CredentialsInvalid",
+                CredentialsError::NotReady { .. } => Reason::CredentialsUnavailable,
+                _ => Reason::CredentialsInvalid,
             };
-            set(status, object, READY, false, reason, &error.to_string());
-            set(status, object, SYNCED, false, reason, &error.to_string());
+            set(
+                status,
+                object,
+                READY,
+                ConditionStatus::False,
+                reason,
+                &error.to_string(),
+            );
+            set(
+                status,
+                object,
+                SYNCED,
+                ConditionStatus::False,
+                reason,
+                &error.to_string(),
+            );
             // The Secret watch wakes this object when the Secret appears or changes.
             return Ok(match error {
                 CredentialsError::NotReady { .. } => Action::requeue(Duration::from_secs(30)),
@@ -585,16 +658,16 @@ pub fn set<K: ManagedResource>(
     status: &mut K::Status,
     object: &K,
     kind: &str,
-    ok: bool,
-    reason: &str,
+    holds: ConditionStatus,
+    reason: Reason,
     message: &str,
 ) {
     crate::api::common::set_condition(
         status.conditions_mut(),
         Condition::new(
             kind,
-            ok,
-            reason,
+            holds.holds(),
+            reason.as_str(),
             message,
             object.meta().generation,
             Timestamp::now(),
@@ -603,9 +676,28 @@ pub fn set<K: ManagedResource>(
 }
 
 /// Sets Ready and Synced false with the same reason: a terminal state until the spec changes.
-pub fn stuck<K: ManagedResource>(status: &mut K::Status, object: &K, reason: &str, message: &str) {
-    set(status, object, READY, false, reason, message);
-    set(status, object, SYNCED, false, reason, message);
+pub fn stuck<K: ManagedResource>(
+    status: &mut K::Status,
+    object: &K,
+    reason: Reason,
+    message: &str,
+) {
+    set(
+        status,
+        object,
+        READY,
+        ConditionStatus::False,
+        reason,
+        message,
+    );
+    set(
+        status,
+        object,
+        SYNCED,
+        ConditionStatus::False,
+        reason,
+        message,
+    );
 }
 
 /// A cloud error, with the action and the object.

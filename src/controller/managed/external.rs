@@ -16,6 +16,7 @@ use super::{
     driver::{Cx, Reconciler, cloud, set, stuck},
     ownership::{self, AccountCheck, Identity, Presence},
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
     api::common::{
         ManagedResource, ManagedStatus, ManagementPolicy, READY, SYNCED, is_condition_true,
@@ -64,7 +65,7 @@ pub trait External: Reconciler {
 
     /// Synced=False reasons that stand, for the generation they were set at, until the
     /// manifest changes: a reconcile that merely finds nothing to do keeps them.
-    const STANDING_FAILURES: &'static [&'static str] = &[];
+    const STANDING_FAILURES: &'static [Reason] = &[];
 
     /// The natural key: what a lost create is found by, recorded before the create, and what
     /// a new object must not silently duplicate.
@@ -94,7 +95,7 @@ pub trait External: Reconciler {
     ) -> impl Future<Output = Result<String, lunanode::Error>> + Send;
 
     /// After a create (with its plan) or an adoption (without): records what was applied.
-    fn created(&self, _status: &mut Self::Status, _plan: Option<&Self::Plan>) {}
+    fn created(&self, _status: &mut Self::Status, _plan: Option<&Self::Plan>, _account: &Account) {}
 
     /// Reads one cloud object by ID, for kinds whose API has a per-object read: the evidence
     /// that settles an absence from a list answer.
@@ -155,7 +156,7 @@ pub trait External: Reconciler {
 #[derive(Debug, Clone)]
 pub struct Blocked {
     /// CamelCase condition reason.
-    pub reason: &'static str,
+    pub reason: Reason,
     /// The message.
     pub message: String,
     /// When to look again (`None`: when the object or a referenced one changes).
@@ -166,7 +167,7 @@ pub struct Blocked {
 
 impl Blocked {
     /// Blocked until something changes.
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             reason,
             message: message.into(),
@@ -176,7 +177,7 @@ impl Blocked {
     }
 
     /// Waiting for another object, which will come by itself: Ready is false, Synced true.
-    pub fn waiting(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn waiting(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             waiting: true,
             ..Self::new(reason, message)
@@ -191,8 +192,22 @@ impl Blocked {
 
     pub fn apply<K: ManagedResource>(self, status: &mut K::Status, object: &K) -> Action {
         if self.waiting {
-            set(status, object, READY, false, self.reason, &self.message);
-            set(status, object, SYNCED, true, self.reason, &self.message);
+            set(
+                status,
+                object,
+                READY,
+                ConditionStatus::False,
+                self.reason,
+                &self.message,
+            );
+            set(
+                status,
+                object,
+                SYNCED,
+                ConditionStatus::True,
+                self.reason,
+                &self.message,
+            );
         } else {
             stuck(status, object, self.reason, &self.message);
         }
@@ -234,7 +249,7 @@ pub async fn apply_external<K: External>(
                 account.api_id,
                 held.as_ref().map(|id| format!(" {id}")).unwrap_or_default(),
             );
-            stuck(status, object, "AccountChanged", &message);
+            stuck(status, object, Reason::AccountChanged, &message);
             cache.untrack(&uid);
             return Ok(Action::await_change());
         }
@@ -252,7 +267,7 @@ pub async fn apply_external<K: External>(
         if let Some(id) = identity.external_id.clone() {
             status.set_id(Some(id.clone()));
             status.set_pending_create(None);
-            object.created(status, None);
+            object.created(status, None, account);
             cx.event(
                 object,
                 false,
@@ -295,8 +310,22 @@ pub async fn apply_external<K: External>(
         cache.track(&uid, false);
         if object.management_policy() == ManagementPolicy::ObserveOnly {
             let message = format!("{id} no longer exists");
-            set(status, object, READY, false, "NotFound", &message);
-            set(status, object, SYNCED, true, "Observed", "observed");
+            set(
+                status,
+                object,
+                READY,
+                ConditionStatus::False,
+                Reason::NotFound,
+                &message,
+            );
+            set(
+                status,
+                object,
+                SYNCED,
+                ConditionStatus::True,
+                Reason::Observed,
+                "observed",
+            );
             return Ok(Action::await_change());
         }
         cx.ctx.metrics.recreated(K::KIND);
@@ -321,15 +350,31 @@ pub async fn apply_external<K: External>(
     let observed = object.refine(observed, account, cx).await?;
     object.report(status, &observed);
     if object.management_policy() == ManagementPolicy::ObserveOnly {
-        set(status, object, READY, true, "Observed", "observed");
-        set(status, object, SYNCED, true, "Observed", "observed");
+        set(
+            status,
+            object,
+            READY,
+            ConditionStatus::True,
+            Reason::Observed,
+            "observed",
+        );
+        set(
+            status,
+            object,
+            SYNCED,
+            ConditionStatus::True,
+            Reason::Observed,
+            "observed",
+        );
         cache.track(&uid, false);
         return Ok(Action::await_change());
     }
     let standing = status.conditions().iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
-            && K::STANDING_FAILURES.contains(&c.reason.as_str())
+            && K::STANDING_FAILURES
+                .iter()
+                .any(|reason| c.reason == *reason)
             && c.observed_generation == object.meta().generation
     });
     if !standing {
@@ -337,8 +382,8 @@ pub async fn apply_external<K: External>(
             status,
             object,
             SYNCED,
-            true,
-            "ReconcileSuccess",
+            ConditionStatus::True,
+            Reason::ReconcileSuccess,
             "the last reconcile succeeded",
         );
     }

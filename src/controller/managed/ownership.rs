@@ -12,6 +12,7 @@ use crate::api::common::{
     ACCOUNT_ANNOTATION, AdoptionPolicy, CREATE_PENDING_ANNOTATION, EXTERNAL_ID_ANNOTATION,
     ManagedResource, ManagedStatus, PendingCreate,
 };
+use crate::controller::reason::Reason;
 
 /// What an object records in its metadata about its cloud object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,7 +165,7 @@ pub enum Fresh {
     /// tells whether the match is its.
     Wait(String),
     /// Stop with this reason and message until the spec changes.
-    Stop(&'static str, String),
+    Stop(Reason, String),
 }
 
 /// Decides for a new object named `name` (its natural key), given the IDs of the listed cloud
@@ -206,7 +207,7 @@ pub fn decide_fresh(
     match (policy, ids.as_slice()) {
         (AdoptionPolicy::AdoptIfUnique, [one]) => Fresh::Adopt((*one).to_owned()),
         (AdoptionPolicy::AdoptIfUnique, many) => Fresh::Stop(
-            "AmbiguousAdoption",
+            Reason::AmbiguousAdoption,
             format!(
                 "{} objects named {name} exist on the account and none is managed ({}); set spec.import.id to the one to adopt",
                 many.len(),
@@ -214,7 +215,7 @@ pub fn decide_fresh(
             ),
         ),
         (_, ids) => Fresh::Stop(
-            "AlreadyExists",
+            Reason::AlreadyExists,
             format!(
                 "a {kind} named {name} already exists on the account and is not managed by any object ({}); to manage it set spec.import.id: {} (or spec.adoptionPolicy: AdoptIfUnique); to create another one anyway set spec.adoptionPolicy: CreateDuplicate",
                 ids.join(", "),
@@ -387,7 +388,7 @@ mod tests {
         let Fresh::Stop(reason, message) = decision else {
             panic!("{decision:?}")
         };
-        assert_eq!(reason, "AlreadyExists");
+        assert_eq!(reason, Reason::AlreadyExists);
         assert!(message.contains("spec.import.id: 9"), "{message}");
     }
 
@@ -425,7 +426,9 @@ mod tests {
             "acct",
             "me",
         );
-        assert!(matches!(many, Fresh::Stop("AmbiguousAdoption", ref m) if m.contains("8, 9")));
+        assert!(
+            matches!(many, Fresh::Stop(Reason::AmbiguousAdoption, ref m) if m.contains("8, 9"))
+        );
     }
 
     #[test]

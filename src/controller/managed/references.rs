@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
 
 use super::driver::{Cx, Reconciler, set};
+use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
     api::common::{ManagedResource, READY},
     controller::{Context, error::Error, report::key},
@@ -123,7 +124,14 @@ pub async fn wait_for_holders<K: ManagedResource>(
     let holders = holders.join(", ");
     let mut blocked = status.clone();
     let message = format!("deletion waits: in use by {holders}");
-    set(&mut blocked, object, READY, false, "InUse", &message);
+    set(
+        &mut blocked,
+        object,
+        READY,
+        ConditionStatus::False,
+        Reason::InUse,
+        &message,
+    );
     if let Err(error) = cx.save(object, &blocked).await {
         tracing::debug!(%error, "unable to report the in-use state");
     }

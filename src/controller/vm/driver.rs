@@ -1,4 +1,4 @@
-//! The LunaVM controller, on the shared skeleton ([`super::managed`]): it is an [`External`]
+//! The LunaVM controller, on the shared skeleton ([`crate::controller::managed`]): it is an [`External`]
 //! kind like the others — identity, adoption, the crash-safe create, confirmation before a
 //! re-create and the cleanup are the skeleton's. What is the VM's own lives here and beside it:
 //! - the plan of a create: references resolved (`networkRef`, `floatingIPRef`) and the image
@@ -6,7 +6,7 @@
 //! - observation through the account's shared `vm list` cache, completed with `vm info` only
 //!   after the operator's own power, resize or reimage write (the list shows just the OpenStack
 //!   state) — never a per-VM call in steady state;
-//! - the update: the one next step from [`vm_decide::next_step`] carried out by `vm_act` (at most
+//! - the update: the one next step from [`decide::next_step`] carried out by `act` (at most
 //!   one cloud write per reconcile, with an Event), then the connection Secret;
 //! - the deletion: detach the manifest's floating IP (Luna Node would release it with the VM),
 //!   then `vm delete`.
@@ -22,13 +22,16 @@ use kube::{
 };
 
 use super::{
+    act, cloud,
+    decide::{self, ObservedVm},
+};
+use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::{CacheTiming, ListCache},
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, external::Read},
-    vm_cloud,
-    vm_decide::{self, ObservedVm},
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
 };
 use crate::{
     api::{
@@ -75,12 +78,14 @@ impl Reconciler for LunaVM {
             .watches(
                 managed::scoped::<LunaVolume>(ctx),
                 watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaVolume>(super::volume::attached_vm),
+                managed::referenced::<LunaVM, LunaVolume>(crate::controller::volume::attached_vm),
             )
             .watches(
                 managed::scoped::<LunaFloatingIP>(ctx),
                 watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaFloatingIP>(super::floating::attached_vm),
+                managed::referenced::<LunaVM, LunaFloatingIP>(
+                    crate::controller::floating::attached_vm,
+                ),
             )
     }
 }
@@ -89,11 +94,21 @@ impl Reconciler for LunaVM {
 pub(super) async fn holders(vm: &LunaVM, ctx: &Context) -> Result<Vec<String>, Error> {
     let namespace = vm.namespace().unwrap_or_default();
     let name = vm.name_any();
-    let mut holders =
-        managed::holders::<LunaVolume>(ctx, &namespace, &name, super::volume::attached_vm).await?;
+    let mut holders = managed::holders::<LunaVolume>(
+        ctx,
+        &namespace,
+        &name,
+        crate::controller::volume::attached_vm,
+    )
+    .await?;
     holders.extend(
-        managed::holders::<LunaFloatingIP>(ctx, &namespace, &name, super::floating::attached_vm)
-            .await?,
+        managed::holders::<LunaFloatingIP>(
+            ctx,
+            &namespace,
+            &name,
+            crate::controller::floating::attached_vm,
+        )
+        .await?,
     );
     Ok(holders)
 }
@@ -109,7 +124,7 @@ impl External for LunaVM {
     type Plan = VmPlan;
 
     fn cache(&self, account: &Account) -> Arc<ListCache<ObservedVm>> {
-        account.caches.vms.clone()
+        cloud::vms(account)
     }
 
     /// The list is polled (fast while any VM is in transition): a reconcile acts on the last
@@ -124,7 +139,7 @@ impl External for LunaVM {
         timing.fast_interval * 3
     }
 
-    const STANDING_FAILURES: &'static [&'static str] = &STANDING_FAILURES;
+    const STANDING_FAILURES: &'static [Reason] = &STANDING_FAILURES;
 
     fn create_name(&self) -> String {
         self.spec.hostname.clone()
@@ -145,7 +160,7 @@ impl External for LunaVM {
         };
         let image_id = match &resolved.spec.image {
             Some(image) => {
-                let found = vm_cloud::resolve_image(account, image, &resolved.spec.region)
+                let found = cloud::resolve_image(account, image, &resolved.spec.region)
                     .await
                     .map_err(|source| cloud("list images", &cx.object, source))?;
                 match found {
@@ -153,7 +168,7 @@ impl External for LunaVM {
                     None => {
                         let message =
                             format!("image {image} not found in region {}", resolved.spec.region);
-                        return Ok(Err(Blocked::new("ImageNotFound", message)));
+                        return Ok(Err(Blocked::new(Reason::ImageNotFound, message)));
                     }
                 }
             }
@@ -170,12 +185,12 @@ impl External for LunaVM {
         plan: &VmPlan,
         account: &Arc<Account>,
     ) -> Result<String, lunanode::Error> {
-        vm_cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
+        cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
     }
 
     /// Adoption (no plan) takes the VM's current plan and image as what the manifest asks for;
     /// a later change of `spec.plan` resizes it.
-    fn created(&self, status: &mut LunaVMStatus, plan: Option<&VmPlan>) {
+    fn created(&self, status: &mut LunaVMStatus, plan: Option<&VmPlan>, _account: &Account) {
         status.applied_plan = Some(self.spec.plan.clone());
         status.applied_image = self.spec.image.clone();
         status.applied_floating_ip = match plan {
@@ -189,7 +204,7 @@ impl External for LunaVM {
         id: &str,
         account: &Arc<Account>,
     ) -> Result<Read<ObservedVm>, lunanode::Error> {
-        match vm_cloud::info(&account.client, id).await {
+        match cloud::info(&account.client, id).await {
             Ok(found) => Ok(Read::Found(found)),
             Err(error) if error.is_not_found() => Ok(Read::Gone),
             Err(error) => Err(error),
@@ -206,15 +221,15 @@ impl External for LunaVM {
         cx: &Cx<'_, Self>,
     ) -> Result<ObservedVm, Error> {
         let uid = self.uid().unwrap_or_default();
-        let vms = &account.caches.vms;
+        let vms = &cloud::vms(account);
         let needs_detail = vms.wants_detail(&uid)
-            || (vm_decide::power_state(&observed.status).is_none()
-                && !vm_decide::is_building(&observed.status));
+            || (decide::power_state(&observed.status).is_none()
+                && !decide::is_building(&observed.status));
         if !needs_detail {
             return Ok(observed);
         }
         let read_at = Instant::now();
-        let fresh = vm_cloud::info(&account.client, &observed.id)
+        let fresh = cloud::info(&account.client, &observed.id)
             .await
             .map_err(|source| cloud("read vm", &cx.object, source))?;
         vms.record(&fresh.id, fresh.clone(), read_at);
@@ -243,20 +258,20 @@ impl External for LunaVM {
         };
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
-        let vms = &account.caches.vms;
-        let step = vm_decide::next_step(&vm.spec, status, observed);
-        let ready = vm_decide::is_ready(&step);
+        let vms = &cloud::vms(account);
+        let step = decide::next_step(&vm.spec, status, observed);
+        let ready = decide::is_ready(&step);
         if ready {
             vms.want_detail(&uid, false);
         }
         if status.applied_plan_id.is_none() && ready {
             status.applied_plan_id = Some(observed.plan_id.clone());
         }
-        super::vm_act::act(vm, status, account, ctx, observed, &step).await?;
+        act::act(vm, status, account, ctx, observed, &step).await?;
         report_observed(vm, status, observed, ready);
         status.attached_volumes = attached_volumes(ctx, account, vm, &observed.id);
         if ready {
-            super::vm_act::write_connection_secret(vm, status, account, ctx, observed).await?;
+            act::write_connection_secret(vm, status, account, ctx, observed).await?;
             Ok(Action::await_change())
         } else {
             Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
@@ -317,12 +332,11 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
         match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
             Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
             Reference::Waiting(message) => {
-                return Err(
-                    Blocked::waiting("WaitingForNetwork", message).retry(Duration::from_secs(60))
-                );
+                return Err(Blocked::waiting(Reason::WaitingForNetwork, message)
+                    .retry(Duration::from_secs(60)));
             }
             Reference::Missing(message) => {
-                return Err(Blocked::waiting("NetworkNotFound", message));
+                return Err(Blocked::waiting(Reason::NetworkNotFound, message));
             }
         }
     }
@@ -334,10 +348,10 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
                 .and_then(|status| status.address.clone())
                 .ok_or_else(|| {
                     let message = format!("LunaFloatingIP {} has no address yet", reference.name);
-                    ("WaitingForFloatingIP", message)
+                    (Reason::WaitingForFloatingIP, message)
                 }),
-            Reference::Waiting(message) => Err(("WaitingForFloatingIP", message)),
-            Reference::Missing(message) => Err(("FloatingIPNotFound", message)),
+            Reference::Waiting(message) => Err((Reason::WaitingForFloatingIP, message)),
+            Reference::Missing(message) => Err((Reason::FloatingIPNotFound, message)),
         };
         match address {
             Ok(address) => resolved.spec.floating_ip = Some(address),
@@ -348,7 +362,7 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
             Err((reason, message)) => {
                 let blocked = Blocked::waiting(reason, message);
-                return Err(if reason == "FloatingIPNotFound" {
+                return Err(if reason == Reason::FloatingIPNotFound {
                     blocked
                 } else {
                     blocked.retry(Duration::from_secs(60))
@@ -364,10 +378,8 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
 /// own reconciles keep fresh), named by the LunaVolumes holding those IDs. Reading the
 /// LunaVolumes' status instead would race with their controller's cache.
 fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> Vec<String> {
-    let Some(snapshot) = account
-        .caches
-        .keyed("volume list", &vm.spec.region, super::volume::list)
-        .current()
+    let Some(snapshot) =
+        crate::controller::volume::cloud::volumes(account, &vm.spec.region).current()
     else {
         return Vec::new();
     };
@@ -390,7 +402,7 @@ fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> 
 fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
     status.at_provider = Some(AtProvider {
-        status: Some(observed.status.clone()),
+        status: Some(cloud::status_word(&observed.status)),
         ip: non_empty(&observed.ip),
         private_ip: non_empty(&observed.private_ip),
         plan: non_empty(&observed.plan_id),
@@ -406,7 +418,11 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
 
 /// The Synced failures that stand until the manifest changes: a later reconcile of the same
 /// generation keeps them.
-const STANDING_FAILURES: [&str; 3] = ["ReimageNotAllowed", "ResizeFailed", "ImageNotFound"];
+const STANDING_FAILURES: [Reason; 3] = [
+    Reason::ReimageNotAllowed,
+    Reason::ResizeFailed,
+    Reason::ImageNotFound,
+];
 
 fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
     report_at_provider(vm, status, observed);
@@ -415,18 +431,29 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             status,
             vm,
             READY,
-            true,
-            "Available",
+            ConditionStatus::True,
+            Reason::Available,
             "the vm matches the manifest",
         );
     } else {
-        let message = format!("vm {} is {}", observed.id, observed.status);
-        set(status, vm, READY, false, "InProgress", &message);
+        let message = format!(
+            "vm {} is {}",
+            observed.id,
+            cloud::status_word(&observed.status)
+        );
+        set(
+            status,
+            vm,
+            READY,
+            ConditionStatus::False,
+            Reason::InProgress,
+            &message,
+        );
     }
     let standing = status.managed.conditions.iter().any(|c| {
         c.type_ == SYNCED
             && !c.is_true()
-            && STANDING_FAILURES.contains(&c.reason.as_str())
+            && STANDING_FAILURES.iter().any(|reason| c.reason == *reason)
             && c.observed_generation == vm.metadata.generation
     });
     if !standing {
@@ -434,26 +461,13 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             status,
             vm,
             SYNCED,
-            true,
-            "ReconcileSuccess",
+            ConditionStatus::True,
+            Reason::ReconcileSuccess,
             "the last reconcile succeeded",
         );
     }
 }
 
-pub(super) fn set(
-    status: &mut LunaVMStatus,
-    vm: &LunaVM,
-    kind: &str,
-    ok: bool,
-    reason: &str,
-    message: &str,
-) {
-    managed::set(status, vm, kind, ok, reason, message);
-}
-
-pub(super) use managed::cloud;
-
-pub(super) fn non_empty(value: &str) -> Option<String> {
+pub(crate) fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }

@@ -26,15 +26,12 @@
 //! when the address appears. A record that already follows the reference keeps its last value
 //! meanwhile.
 //!
-//! Beside this file: `records` (the pure comparison: what to add, remove, take over or prune,
+//! Beside this file: `decide` (the pure comparison: what to add, remove, take over or prune,
 //! and in which order) and `references` (resolving `vmRef` and `floatingIPRef`).
-
-mod records;
-mod references;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    sync::{Arc, LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -44,7 +41,7 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use super::{
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
@@ -67,13 +64,14 @@ use crate::{
     },
 };
 
-pub use self::records::{
+pub use super::decide::{
     Listed, Plan, RecordKey, Waiting, Wanted, Write, data_key, order, plan, relative_name,
 };
-use self::{
-    records::wanted_key,
+use super::{
+    decide::wanted_key,
     references::{desired, floating_refs, vm_refs},
 };
+use crate::controller::reason::{ConditionStatus, Reason};
 
 /// A zone as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,17 +174,24 @@ struct Memo {
     rejected: BTreeMap<String, (RecordKey, u32, String)>,
 }
 
-static MEMOS: LazyLock<Mutex<HashMap<String, Memo>>> = LazyLock::new(Mutex::default);
+/// The memos of one account's zones, by object uid: per-account state
+/// ([`Account::state`]).
+#[derive(Debug, Default)]
+struct Memos(Mutex<HashMap<String, Memo>>);
 
-fn memo<T>(uid: &str, f: impl FnOnce(&mut Memo) -> T) -> T {
-    let mut memos = MEMOS
+fn memo<T>(account: &Account, uid: &str, f: impl FnOnce(&mut Memo) -> T) -> T {
+    let memos = account.state::<Memos>();
+    let mut memos = memos
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(memos.entry(uid.to_owned()).or_default())
 }
 
-fn forget(uid: &str) {
-    MEMOS
+fn forget(account: &Account, uid: &str) {
+    account
+        .state::<Memos>()
+        .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(uid);
@@ -218,7 +223,14 @@ impl Reconciler for LunaDnsZone {
     }
 
     async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        forget(&object.uid().unwrap_or_default());
+        let namespace = object.namespace().unwrap_or_default();
+        if let Some(account) = cx
+            .ctx
+            .accounts
+            .existing(&namespace, object.credentials_secret_name())
+        {
+            forget(&account, &object.uid().unwrap_or_default());
+        }
         if let Some(action) = keep_shared_zone(object, cx).await? {
             return Ok(action);
         }
@@ -374,15 +386,15 @@ impl External for LunaDnsZone {
             })
     }
 
-    fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>) {
+    fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>, account: &Account) {
         // A new zone (or one just adopted) holds none of the records an earlier zone had: read
         // it before anything else.
         status.records.clear();
         status.counts = None;
         let uid = self.uid().unwrap_or_default();
-        forget(&uid);
+        forget(account, &uid);
         // Made just now (not adopted): empty but for the service records.
-        memo(&uid, |memo| memo.fresh = plan.is_some());
+        memo(account, &uid, |memo| memo.fresh = plan.is_some());
     }
 
     fn report(&self, status: &mut LunaDnsZoneStatus, observed: &ObservedZone) {
@@ -462,7 +474,7 @@ async fn sync_records(
 
     // Adds the API refused for this generation are not retried until the spec changes (or a
     // reconcile is requested).
-    let rejected: Vec<(RecordKey, u32, String)> = memo(&uid, |memo| {
+    let rejected: Vec<(RecordKey, u32, String)> = memo(account, &uid, |memo| {
         if memo.rejected_generation != generation || requested_again {
             memo.rejected.clear();
             memo.rejected_generation = generation;
@@ -484,7 +496,7 @@ async fn sync_records(
         None,
         zone.spec.prune,
     );
-    let due = memo(&uid, |memo| {
+    let due = memo(account, &uid, |memo| {
         memo.listed_generation != generation
             || memo.listed_at.is_none_or(|at| at.elapsed() >= drift)
     });
@@ -499,7 +511,7 @@ async fn sync_records(
     if dry.writes() || due || requested_again {
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
-        let (fresh, uncertain) = memo(&uid, |memo| {
+        let (fresh, uncertain) = memo(account, &uid, |memo| {
             let seen = (memo.fresh, memo.uncertain || memo.listed_at.is_none());
             memo.fresh = false;
             memo.listed_at = Some(started);
@@ -537,14 +549,12 @@ async fn sync_records(
         owned.extend(plan.remove.iter().filter(|r| !plan.is_adopted(r)).cloned());
         if plan.vanished > 0 {
             tracing::info!(
-                object = %cx.object,
                 vanished = plan.vanished,
                 "records of the operator were removed outside it"
             );
         }
         if plan.writes() {
             tracing::info!(
-                object = %cx.object,
                 add = plan.add.len(),
                 remove = plan.remove.len(),
                 prune = plan.prune.len(),
@@ -554,7 +564,7 @@ async fn sync_records(
         }
         applied.adopted = plan.adopt.len();
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
-        memo(&uid, |memo| {
+        memo(account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
         });
         // Record what was done even when a write failed part way.
@@ -570,7 +580,7 @@ async fn sync_records(
     }
 
     // Remember refusals, and report.
-    memo(&uid, |memo| {
+    memo(account, &uid, |memo| {
         for (record, message) in &applied.rejected {
             memo.rejected.insert(
                 record.describe(),
@@ -578,7 +588,7 @@ async fn sync_records(
             );
         }
     });
-    let rejected: Vec<String> = memo(&uid, |memo| {
+    let rejected: Vec<String> = memo(account, &uid, |memo| {
         memo.rejected
             .iter()
             .map(|(what, (_, _, message))| format!("{what}: {message}"))
@@ -602,8 +612,22 @@ async fn sync_records(
             )
         }));
         let message = format!("the API refused: {}", problems.join("; "));
-        set(status, zone, READY, false, "RecordRejected", &message);
-        set(status, zone, SYNCED, false, "RecordRejected", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::False,
+            Reason::RecordRejected,
+            &message,
+        );
+        set(
+            status,
+            zone,
+            SYNCED,
+            ConditionStatus::False,
+            Reason::RecordRejected,
+            &message,
+        );
     } else if !waiting.is_empty() {
         let mut reasons: Vec<String> = waiting.iter().map(|w| w.why.clone()).collect();
         reasons.sort();
@@ -613,14 +637,28 @@ async fn sync_records(
             waiting.len(),
             reasons.join("; ")
         );
-        set(status, zone, READY, false, "WaitingForReferences", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::False,
+            Reason::WaitingForReferences,
+            &message,
+        );
     } else {
         let message = format!(
             "zone {} holds the {} record(s) of the spec",
             observed.id,
             wanted.len()
         );
-        set(status, zone, READY, true, "Available", &message);
+        set(
+            status,
+            zone,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
     }
     Ok(Action::requeue(drift))
 }

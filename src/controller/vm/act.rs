@@ -4,14 +4,17 @@
 use kube::ResourceExt;
 
 use super::{
+    cloud as vm_cloud,
+    decide::{ObservedVm, Step},
+};
+use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
+    managed::{cloud, set},
     report::{event, key},
     secret,
-    vm::{cloud, set},
-    vm_cloud,
-    vm_decide::{ObservedVm, Step},
 };
 use crate::{
     api::{
@@ -39,8 +42,8 @@ pub(super) async fn act(
                 status,
                 vm,
                 SYNCED,
-                false,
-                "ReimageNotAllowed",
+                ConditionStatus::False,
+                Reason::ReimageNotAllowed,
                 "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)",
             );
             return Ok(());
@@ -50,7 +53,14 @@ pub(super) async fn act(
                 Ok(()) => {}
                 Err(error) if !error.is_retryable() => {
                     let message = error.to_string();
-                    set(status, vm, SYNCED, false, "ResizeFailed", &message);
+                    set(
+                        status,
+                        vm,
+                        SYNCED,
+                        ConditionStatus::False,
+                        Reason::ResizeFailed,
+                        &message,
+                    );
                     status.applied_plan = Some(plan.clone());
                     event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
                     return Ok(());
@@ -74,8 +84,8 @@ pub(super) async fn act(
                     status,
                     vm,
                     SYNCED,
-                    false,
-                    "ImageNotFound",
+                    ConditionStatus::False,
+                    Reason::ImageNotFound,
                     &format!("image {image} not found in region {}", vm.spec.region),
                 );
                 return Ok(());
@@ -131,10 +141,11 @@ pub(super) async fn act(
             )
         }
     };
-    tracing::info!(object = %object, action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
+    tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
     let uid = vm.uid().unwrap_or_default();
-    account.caches.vms.track(&uid, true);
-    account.caches.vms.want_detail(&uid, true);
+    let vms = vm_cloud::vms(account);
+    vms.track(&uid, true);
+    vms.want_detail(&uid, true);
     event(&ctx.recorder, vm, false, reason, action, note).await;
     Ok(())
 }
@@ -198,7 +209,7 @@ pub(super) async fn write_connection_secret(
             connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await
         }
         written => {
-            tracing::debug!(object = %object, secret = %target.name, ?written, "connection secret");
+            tracing::debug!(secret = %target.name, ?written, "connection secret");
             status.connection_secret_ip = Some(observed.ip.clone());
             Ok(())
         }
@@ -216,12 +227,12 @@ async fn connection_secret_conflict(
     name: &str,
     foreign: &secret::Foreign,
 ) -> Result<(), Error> {
-    const REASON: &str = "ConnectionSecretConflict";
+    const REASON: Reason = Reason::ConnectionSecretConflict;
     let message = format!(
         "Secret {}/{name} exists and is not owned by this LunaVM ({foreign}); choose another name in spec.writeConnectionSecretToRef or delete that Secret",
         vm.namespace().unwrap_or_default(),
     );
-    set(status, vm, SYNCED, false, REASON, &message);
+    set(status, vm, SYNCED, ConditionStatus::False, REASON, &message);
     let reported = vm
         .status
         .as_ref()
@@ -241,12 +252,12 @@ async fn connection_secret_conflict(
             now.last_transition_time = reported.last_transition_time.clone();
         }
         _ => {
-            tracing::info!(object = %key(vm), secret = %name, %foreign, "connection secret not owned; not written");
+            tracing::info!(secret = %name, %foreign, "connection secret not owned; not written");
             event(
                 &ctx.recorder,
                 vm,
                 true,
-                REASON,
+                REASON.as_str(),
                 "WriteConnectionSecret",
                 message,
             )

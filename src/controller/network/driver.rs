@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use futures::FutureExt;
 use kube::runtime::{Controller, controller::Action, watcher};
 
-use super::{
+use super::cloud::{self, ObservedNetwork};
+use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
     loadbalancer::lb_networks,
-    managed::{self, Blocked, Cx, External, Reconciler, cloud, set},
+    managed::{self, Blocked, Cx, External, Reconciler, set},
 };
 use crate::{
     api::{
@@ -24,44 +25,6 @@ use crate::{
     },
     lunanode,
 };
-
-/// A network as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedNetwork {
-    /// `net_id`.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its subnet (CIDR).
-    pub subnet: String,
-    /// Its region.
-    pub region: String,
-}
-
-fn list(
-    client: lunanode::Client,
-    _key: String,
-) -> futures::future::BoxFuture<'static, Result<Vec<(String, ObservedNetwork)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .network_list(None)
-            .await?
-            .into_iter()
-            .map(|network| {
-                (
-                    network.net_id.clone(),
-                    ObservedNetwork {
-                        id: network.net_id,
-                        name: network.name,
-                        subnet: network.subnet,
-                        region: network.region,
-                    },
-                )
-            })
-            .collect())
-    }
-    .boxed()
-}
 
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {
@@ -98,7 +61,7 @@ impl External for LunaNetwork {
     type Plan = ();
 
     fn cache(&self, account: &Account) -> Arc<ListCache<ObservedNetwork>> {
-        account.caches.keyed("network list", "", list)
+        cloud::networks(account)
     }
 
     fn create_name(&self) -> String {
@@ -160,7 +123,14 @@ impl External for LunaNetwork {
         _cx: &Cx<'_, Self>,
     ) -> Result<Action, Error> {
         let message = format!("network {} exists", observed.id);
-        set(status, self, READY, true, "Available", &message);
+        set(
+            status,
+            self,
+            READY,
+            ConditionStatus::True,
+            Reason::Available,
+            &message,
+        );
         Ok(Action::await_change())
     }
 
@@ -180,24 +150,16 @@ impl External for LunaNetwork {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<(), Error> {
-        match account
+        let result = account
             .client
             .network_delete(&self.spec.region, &observed.id)
-            .await
-        {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted network {}", observed.id),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete network", &cx.object, error)),
-        }
+            .await;
+        cx.deleted(
+            self,
+            "delete network",
+            result,
+            format!("deleted network {}", observed.id),
+        )
+        .await
     }
 }

@@ -1,6 +1,6 @@
 //! The LunaLoadBalancer controller: create (crash-safely, found again by name), adopt and
 //! delete load balancers; keep their pool equal to `spec.members`; associate the floating IP.
-//! The decisions (the pool to reach, the writes, when to read) are pure functions in [`pool`].
+//! The decisions (the pool to reach, the writes, when to read) are pure functions in [`super::decide`].
 //!
 //! What it costs in API calls:
 //! - Observation goes through one shared `lb list` cache per account and region, like every
@@ -36,11 +36,9 @@
 //! - Luna Node has no call to detach a floating IP from a load balancer: removing it from the
 //!   spec leaves it associated; a different address replaces it.
 
-pub mod pool;
-
 use std::{
     collections::HashMap,
-    sync::{Arc, LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -50,12 +48,13 @@ use kube::{
     runtime::{Controller, controller::Action, watcher},
 };
 
-use self::pool::{
+use super::decide::{
     DesiredPool, LbState, MemberPlan, WantedFloating, create_only_mismatch, desired_pool,
     floating_associated, floating_from_ref, lb_state, member_plan, must_read, non_empty,
     record_info,
 };
-use super::{
+use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
@@ -137,14 +136,18 @@ fn floating_refs(lb: &LunaLoadBalancer) -> Vec<String> {
         .collect()
 }
 
-/// When each load balancer's pool was last read, by object uid. Kept in memory only: after a
-/// restart every pool is read once.
-static POOL_READS: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(Mutex::default);
+/// When each load balancer of an account had its pool last read, by object uid: per-account
+/// state ([`Account::state`]). Kept in memory only: after a restart every pool is read once.
+#[derive(Debug, Default)]
+struct PoolReads(Mutex<HashMap<String, Instant>>);
 
-fn pool_reads() -> std::sync::MutexGuard<'static, HashMap<String, Instant>> {
-    POOL_READS
+fn pool_reads<T>(account: &Account, f: impl FnOnce(&mut HashMap<String, Instant>) -> T) -> T {
+    let reads = account.state::<PoolReads>();
+    let mut reads = reads
+        .0
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(&mut reads)
 }
 
 /// How often a converged pool is read again, to find members changed outside the operator.
@@ -220,21 +223,49 @@ impl LunaLoadBalancer {
                 pool.waiting.len(),
                 pool.waiting.join("; ")
             );
-            set(status, self, READY, false, "MembersPending", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::MembersPending,
+                &message,
+            );
         } else if let WantedFloating::Waiting(why) = floating {
-            set(status, self, READY, false, "FloatingIPPending", why);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::FloatingIPPending,
+                why,
+            );
         } else if !mismatch.is_empty() {
             let message = format!(
                 "load balancer {lb_id} differs from the spec where Luna Node cannot change it: {}",
                 mismatch.join(", ")
             );
-            set(status, self, READY, false, "SpecMismatch", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::False,
+                Reason::SpecMismatch,
+                &message,
+            );
         } else {
             let message = format!(
                 "load balancer {lb_id} is active with {} member(s)",
                 pool.backends.len()
             );
-            set(status, self, READY, true, "Available", &message);
+            set(
+                status,
+                self,
+                READY,
+                ConditionStatus::True,
+                Reason::Available,
+                &message,
+            );
         }
     }
 
@@ -254,7 +285,7 @@ impl LunaLoadBalancer {
         let mut failure = None;
         // Adds first: a member that moves to a new address keeps serving meanwhile.
         for backend in &plan.add {
-            tracing::info!(object = %cx.object, lb = lb_id, member = %backend, "adding member");
+            tracing::info!(lb = lb_id, member = %backend, "adding member");
             match client
                 .lb_member_add(region, lb_id, &backend.ip, backend.port)
                 .await
@@ -269,7 +300,7 @@ impl LunaLoadBalancer {
         if failure.is_none() {
             for member in &plan.remove {
                 let port = member.port.map(|port| port.to_string()).unwrap_or_default();
-                tracing::info!(object = %cx.object, lb = lb_id, member = %member.member_id, "removing member");
+                tracing::info!(lb = lb_id, member = %member.member_id, "removing member");
                 match client
                     .lb_member_remove(region, lb_id, &member.member_id)
                     .await
@@ -292,7 +323,7 @@ impl LunaLoadBalancer {
                 .await;
         }
         if let (None, Some(address)) = (&failure, associate) {
-            tracing::info!(object = %cx.object, lb = lb_id, "associating the floating IP");
+            tracing::info!(lb = lb_id, "associating the floating IP");
             match client.lb_associate(region, lb_id, address).await {
                 Ok(()) => {
                     status.applied_floating_ip = Some(address.to_owned());
@@ -306,14 +337,35 @@ impl LunaLoadBalancer {
         match failure {
             None => {
                 let message = format!("updating load balancer {lb_id}");
-                set(status, self, READY, false, "Updating", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::Updating,
+                    &message,
+                );
                 Ok(Action::requeue(Duration::from_millis(500)))
             }
             // Refused by the API: terminal until something changes (no retry loop).
             Some((action, error)) if !error.is_retryable() && !error.may_have_taken_effect() => {
                 let message = format!("unable to {action}: {error}");
-                set(status, self, READY, false, "UpdateFailed", &message);
-                set(status, self, SYNCED, false, "UpdateFailed", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::UpdateFailed,
+                    &message,
+                );
+                set(
+                    status,
+                    self,
+                    SYNCED,
+                    ConditionStatus::False,
+                    Reason::UpdateFailed,
+                    &message,
+                );
                 cx.event(self, true, "UpdateFailed", "Update", message)
                     .await;
                 Ok(Action::await_change())
@@ -337,7 +389,15 @@ impl Reconciler for LunaLoadBalancer {
 
     async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
         let action = managed::cleanup_external(object, cx).await?;
-        pool_reads().remove(&object.uid().unwrap_or_default());
+        let namespace = object.namespace().unwrap_or_default();
+        if let Some(account) = cx
+            .ctx
+            .accounts
+            .existing(&namespace, object.credentials_secret_name())
+        {
+            let uid = object.uid().unwrap_or_default();
+            pool_reads(&account, |reads| reads.remove(&uid));
+        }
         Ok(action)
     }
 
@@ -390,7 +450,7 @@ impl External for LunaLoadBalancer {
         }
         let Some(reference) = &self.spec.network_ref else {
             return Ok(Err(Blocked::new(
-                "NetworkRequired",
+                Reason::NetworkRequired,
                 "set spec.networkRef or spec.netId: a load balancer is created in a network",
             )));
         };
@@ -399,7 +459,7 @@ impl External for LunaLoadBalancer {
             match managed::resolve::<LunaNetwork>(cx.ctx, &namespace, &reference.name) {
                 Reference::Ready { object, .. } if object.spec.region != self.spec.region => {
                     Err(Blocked::new(
-                        "NetworkInOtherRegion",
+                        Reason::NetworkInOtherRegion,
                         format!(
                             "LunaNetwork {namespace}/{} is in region {}, the load balancer in {}",
                             reference.name, object.spec.region, self.spec.region
@@ -407,8 +467,8 @@ impl External for LunaLoadBalancer {
                     ))
                 }
                 Reference::Ready { id, .. } => Ok(id),
-                Reference::Waiting(why) => Err(Blocked::new("NetworkNotReady", why)),
-                Reference::Missing(why) => Err(Blocked::new("NetworkNotFound", why)),
+                Reference::Waiting(why) => Err(Blocked::new(Reason::NetworkNotReady, why)),
+                Reference::Missing(why) => Err(Blocked::new(Reason::NetworkNotFound, why)),
             },
         )
     }
@@ -448,11 +508,12 @@ impl External for LunaLoadBalancer {
             })
     }
 
-    fn created(&self, status: &mut Self::Status, _plan: Option<&String>) {
+    fn created(&self, status: &mut Self::Status, _plan: Option<&String>, account: &Account) {
         // A new cloud object: nothing read of it yet.
         status.at_provider = None;
         status.applied_floating_ip = None;
-        pool_reads().remove(&self.uid().unwrap_or_default());
+        let uid = self.uid().unwrap_or_default();
+        pool_reads(account, |reads| reads.remove(&uid));
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedLb) {
@@ -483,9 +544,9 @@ impl External for LunaLoadBalancer {
             status.managed.last_reconcile_request.as_deref() != Some(requested)
         });
         let stale = requested
-            || pool_reads()
-                .get(&uid)
-                .is_none_or(|read| read.elapsed() >= verify);
+            || pool_reads(account, |reads| {
+                reads.get(&uid).is_none_or(|read| read.elapsed() >= verify)
+            });
 
         if must_read(
             status.at_provider.as_ref(),
@@ -504,7 +565,7 @@ impl External for LunaLoadBalancer {
                 }
                 Err(error) => return Err(cloud("read the load balancer", &cx.object, error)),
             };
-            pool_reads().insert(uid.clone(), Instant::now());
+            pool_reads(account, |reads| reads.insert(uid.clone(), Instant::now()));
             record_info(status, &info);
         }
 
@@ -514,12 +575,26 @@ impl External for LunaLoadBalancer {
             LbState::Active => {}
             LbState::Provisioning => {
                 let message = format!("load balancer {lb_id} is {state}");
-                set(status, self, READY, false, "Provisioning", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::Provisioning,
+                    &message,
+                );
                 return Ok(Action::requeue(timing.fast_interval));
             }
             LbState::Failed => {
                 let message = format!("load balancer {lb_id} is {state} on Luna Node");
-                set(status, self, READY, false, "LoadBalancerFailed", &message);
+                set(
+                    status,
+                    self,
+                    READY,
+                    ConditionStatus::False,
+                    Reason::LoadBalancerFailed,
+                    &message,
+                );
                 return Ok(Action::requeue(verify));
             }
         }
@@ -535,7 +610,7 @@ impl External for LunaLoadBalancer {
         });
         if !plan.is_empty() || associate.is_some() {
             // Whatever happens, the next reconcile reads the pool again.
-            pool_reads().remove(&uid);
+            pool_reads(account, |reads| reads.remove(&uid));
             return self
                 .write(status, lb_id, &plan, associate, account, cx)
                 .await;
@@ -557,25 +632,17 @@ impl External for LunaLoadBalancer {
         account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<(), Error> {
-        match account
+        let result = account
             .client
             .lb_delete(&self.spec.region, &observed.id)
-            .await
-        {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted load balancer {}", observed.id),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete the load balancer", &cx.object, error)),
-        }
+            .await;
+        cx.deleted(
+            self,
+            "delete the load balancer",
+            result,
+            format!("deleted load balancer {}", observed.id),
+        )
+        .await
     }
 }
 

@@ -1,11 +1,13 @@
 //! The cloud calls of the LunaVM controller, on the typed client, and the conversion of their
 //! answers into the small observed model the controller keeps (see [`ObservedVm`]).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
+use futures::{FutureExt, future::BoxFuture};
 use secrecy::ExposeSecret;
 
-use super::{accounts::Account, caches::ObservedImage, vm_decide::ObservedVm};
+use super::decide::ObservedVm;
+use crate::controller::{accounts::Account, list_cache::ListCache};
 use crate::{
     api::vm::LunaVMSpec,
     lunanode::{
@@ -13,6 +15,28 @@ use crate::{
         types::{VmCreate, VmListEntry},
     },
 };
+
+/// An image as the controllers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedImage {
+    /// The image ID.
+    pub id: String,
+    /// Its exact name.
+    pub name: String,
+    /// Its region.
+    pub region: String,
+}
+
+/// The account's `vm list` cache (all regions), polled.
+pub fn vms(account: &Account) -> Arc<ListCache<ObservedVm>> {
+    account.caches.keyed("vm list", "", list_vms)
+}
+
+/// The account's `image list` cache (all regions), read on demand: images change rarely and
+/// are used only to resolve names.
+pub fn images(account: &Account) -> Arc<ListCache<ObservedImage>> {
+    account.caches.on_demand("image list", "", list_images)
+}
 
 fn observed(entry: VmListEntry) -> ObservedVm {
     // The list carries only the OpenStack state; `vm info` adds the friendly text.
@@ -40,15 +64,39 @@ fn observed(entry: VmListEntry) -> ObservedVm {
     }
 }
 
+/// The status a LunaVM reports (`status.atProvider.status`, the STATUS column), in one
+/// vocabulary whichever call observed it: the lowercase OpenStack state of `vm list`
+/// (`active`, `stopped`, `building`, `shelved_offloaded`, `rescued`). The friendly text of
+/// `vm info` (read only after the operator's own write) maps to the same words; a transition
+/// only `vm info` shows (`Powering off`, `Resizing`, ...) is reported in lowercase.
+pub fn status_word(status: &str) -> String {
+    let status = status.trim();
+    let word = match status.to_ascii_lowercase().as_str() {
+        "online" | "running" => "active",
+        "offline" | "shutoff" => "stopped",
+        "build" => "building",
+        "shelved" => "shelved_offloaded",
+        "rescue" => "rescued",
+        other => return other.to_owned(),
+    };
+    word.to_owned()
+}
+
 /// `vm list`, keyed by VM ID.
-pub async fn list_vms(client: &Client) -> Result<Vec<(String, ObservedVm)>, lunanode::Error> {
-    Ok(client
-        .vm_list()
-        .await?
-        .into_iter()
-        .filter(|entry| !entry.vm_id.is_empty())
-        .map(|entry| (entry.vm_id.clone(), observed(entry)))
-        .collect())
+fn list_vms(
+    client: Client,
+    _key: String,
+) -> BoxFuture<'static, Result<Vec<(String, ObservedVm)>, lunanode::Error>> {
+    async move {
+        Ok(client
+            .vm_list()
+            .await?
+            .into_iter()
+            .filter(|entry| !entry.vm_id.is_empty())
+            .map(|entry| (entry.vm_id.clone(), observed(entry)))
+            .collect())
+    }
+    .boxed()
 }
 
 /// `vm info` of one VM, as an observation: the list's fields plus the friendly status and the
@@ -68,23 +116,29 @@ pub async fn info(client: &Client, id: &str) -> Result<ObservedVm, lunanode::Err
 }
 
 /// `image list` (all regions), keyed by image ID.
-pub async fn list_images(client: &Client) -> Result<Vec<(String, ObservedImage)>, lunanode::Error> {
-    Ok(client
-        .image_list(None)
-        .await?
-        .into_iter()
-        .filter(|image| !image.image_id.is_empty())
-        .map(|image| {
-            (
-                image.image_id.clone(),
-                ObservedImage {
-                    id: image.image_id,
-                    name: image.name,
-                    region: image.region,
-                },
-            )
-        })
-        .collect())
+fn list_images(
+    client: Client,
+    _key: String,
+) -> BoxFuture<'static, Result<Vec<(String, ObservedImage)>, lunanode::Error>> {
+    async move {
+        Ok(client
+            .image_list(None)
+            .await?
+            .into_iter()
+            .filter(|image| !image.image_id.is_empty())
+            .map(|image| {
+                (
+                    image.image_id.clone(),
+                    ObservedImage {
+                        id: image.image_id,
+                        name: image.name,
+                        region: image.region,
+                    },
+                )
+            })
+            .collect())
+    }
+    .boxed()
 }
 
 /// Resolves `image` (an ID, or an exact name in `region`) to an image ID; `None` when no image
@@ -97,9 +151,7 @@ pub async fn resolve_image(
     if !image.is_empty() && image.chars().all(|c| c.is_ascii_digit()) {
         return Ok(Some(image.to_owned()));
     }
-    let snapshot = account
-        .caches
-        .images
+    let snapshot = images(account)
         .get(std::time::Duration::from_secs(600))
         .await?;
     let mut matches: Vec<&ObservedImage> = snapshot
@@ -164,4 +216,25 @@ pub async fn connection_details(
         }
     }
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_calls_report_one_vocabulary() {
+        for (info, list) in [
+            ("Online", "active"),
+            ("Offline", "stopped"),
+            ("BUILD", "building"),
+            ("Shelved", "shelved_offloaded"),
+            ("Rescue", "rescued"),
+        ] {
+            assert_eq!(status_word(info), list);
+            assert_eq!(status_word(list), list);
+        }
+        assert_eq!(status_word("Powering off"), "powering off");
+        assert_eq!(status_word("Resizing"), "resizing");
+    }
 }

@@ -1,0 +1,20 @@
+//! The registry of kinds: the one list every per-kind list is made from (the CRDs in
+//! [`super::crdgen`], the controllers started by `controller::kinds`, the credentials sweep).
+//! Adding a kind is one line here, once its types (`src/api/<kind>.rs`) and its controller
+//! (`src/controller/<kind>/`) exist.
+
+/// Expands to `$callback!(Kind, Kind, ...)` with the type of every kind, in the stable order of
+/// the CRDs (new kinds are appended). `$callback` is a `macro_rules!` macro in scope at the call.
+#[macro_export]
+macro_rules! for_each_kind {
+    ($callback:ident) => {
+        $callback!(
+            $crate::api::vm::LunaVM,
+            $crate::api::volume::LunaVolume,
+            $crate::api::floating::LunaFloatingIP,
+            $crate::api::network::LunaNetwork,
+            $crate::api::loadbalancer::LunaLoadBalancer,
+            $crate::api::dnszone::LunaDnsZone,
+        )
+    };
+}

@@ -1,0 +1,50 @@
+//! The cloud reads and calls of the LunaFloatingIP controller: the shared `floating list` and
+//! the allocation.
+
+use std::sync::Arc;
+
+use futures::{FutureExt, future::BoxFuture};
+
+use crate::{
+    controller::{accounts::Account, list_cache::ListCache},
+    lunanode::{self, Client, types::FloatingIp},
+};
+
+/// The account's `floating list` cache (all regions), polled.
+pub fn addresses(account: &Account) -> Arc<ListCache<FloatingIp>> {
+    account.caches.keyed("floating list", "", list)
+}
+
+fn list(
+    client: Client,
+    _key: String,
+) -> BoxFuture<'static, Result<Vec<(String, FloatingIp)>, lunanode::Error>> {
+    async move {
+        Ok(client
+            .floating_list()
+            .await?
+            .into_iter()
+            .map(|ip| (ip.id.clone(), ip))
+            .collect())
+    }
+    .boxed()
+}
+
+/// `floating add` in `region`; returns the new address's ID.
+pub async fn allocate(client: &Client, region: &str) -> Result<String, lunanode::Error> {
+    let added = client.floating_add(region).await?;
+    if let Some(id) = added.id {
+        return Ok(id);
+    }
+    // The answer named only the address: its ID is in the list.
+    client
+        .floating_list()
+        .await?
+        .into_iter()
+        .find(|ip| ip.ip == added.ip)
+        .map(|ip| ip.id)
+        .ok_or_else(|| lunanode::Error::Decode {
+            message: "floating/add answered with an address the list does not show".into(),
+            snippet: String::new(),
+        })
+}

@@ -1,0 +1,15 @@
+//! The LunaVM controller.
+//!
+//! - [`driver`]: the [`crate::controller::managed::External`] impl, the glue of the steps below;
+//! - [`decide`]: the next step from spec, status and observation (pure);
+//! - [`act`]: carrying a step out (one cloud write, its Event, conditions), and the connection
+//!   Secret;
+//! - [`cloud`]: the `vm list`, `vm info` and `image list` reads and their conversion, and the
+//!   create call.
+
+pub mod act;
+pub mod cloud;
+pub mod decide;
+pub mod driver;
+
+pub use driver::FINALIZER;

@@ -1,0 +1,258 @@
+//! The LunaVolume controller: create (from nothing, an image or a snapshot), grow, attach,
+//! move and delete volumes.
+//!
+//! Observed through one `volume list` per account and region, shared by every LunaVolume of
+//! that region; after its own write (extend, attach, detach) an object reads a list started
+//! after the write. One write per reconcile, then a short requeue to confirm it:
+//! - `creating`/`downloading`: wait (the list poller runs fast while any volume is in transition);
+//! - smaller than the spec: `volume extend`;
+//! - attached elsewhere than the spec says (or attached with no `attachTo`): `volume detach`;
+//! - detached and `attachTo` names a VM: wait for the VM to be ready (a LunaVM by reference:
+//!   its Ready condition), then `volume attach`.
+//!
+//! Deleting detaches first, then waits while the volume is still `in-use` (Luna Node keeps a
+//! volume `in-use` for a while after its VM is deleted) without calling the API, then deletes.
+
+use std::{sync::Arc, time::Duration};
+
+use kube::{
+    ResourceExt,
+    runtime::{Controller, controller::Action, watcher},
+};
+
+use super::{act, cloud, decide};
+use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::{
+    Context,
+    accounts::Account,
+    error::Error,
+    list_cache::ListCache,
+    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
+    vm::cloud as vm_cloud,
+};
+use crate::{
+    api::{
+        common::{ManagedResource, READY, is_condition_true},
+        vm::LunaVM,
+        volume::{LunaVolume, VolumeAtProvider},
+    },
+    lunanode::{
+        self,
+        types::{Volume, VolumeCreate},
+    },
+};
+
+/// The LunaVM a volume is attached to by reference.
+pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
+    volume
+        .spec
+        .attach_to
+        .as_ref()
+        .and_then(|attach| attach.vm_ref.as_ref())
+        .map(|reference| vec![reference.name.clone()])
+        .unwrap_or_default()
+}
+
+/// Where the spec wants the volume: `Ok(None)` detached, `Ok(Some(vm id))`, or `Err(action)`
+/// when a referenced LunaVM is not ready yet.
+fn wanted_vm(
+    volume: &LunaVolume,
+    status: &mut <LunaVolume as ManagedResource>::Status,
+    cx: &Cx<'_, LunaVolume>,
+) -> Result<Option<String>, Action> {
+    let Some(attach) = &volume.spec.attach_to else {
+        return Ok(None);
+    };
+    let Some(reference) = &attach.vm_ref else {
+        return Ok(attach.vm_id.clone());
+    };
+    let namespace = volume.namespace().unwrap_or_default();
+    match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
+        Reference::Ready { id, object } if is_condition_true(object.conditions(), READY) => {
+            Ok(Some(id))
+        }
+        Reference::Ready { .. } => {
+            let message = format!("waiting for LunaVM {} to be ready", reference.name);
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::WaitingForVM,
+                &message,
+            );
+            // The LunaVM watch wakes this object when the VM changes.
+            Err(Action::requeue(Duration::from_secs(60)))
+        }
+        Reference::Waiting(message) => {
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::WaitingForVM,
+                &message,
+            );
+            Err(Action::requeue(Duration::from_secs(60)))
+        }
+        Reference::Missing(message) => {
+            set(
+                status,
+                volume,
+                READY,
+                ConditionStatus::False,
+                Reason::VMNotFound,
+                &message,
+            );
+            Err(Action::await_change())
+        }
+    }
+}
+
+impl Reconciler for LunaVolume {
+    const KIND: &'static str = "LunaVolume";
+
+    managed::external_steps!();
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        controller.watches(
+            managed::scoped::<LunaVM>(ctx),
+            watcher::Config::default().any_semantic(),
+            managed::referrers::<LunaVolume, LunaVM>(ctx, attached_vm),
+        )
+    }
+}
+
+/// What a volume create needs resolved: the image ID.
+pub struct VolumePlan {
+    image: Option<String>,
+}
+
+impl External for LunaVolume {
+    type Observed = Volume;
+    type Plan = VolumePlan;
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<Volume>> {
+        cloud::volumes(account, &self.spec.region)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.label.clone()
+    }
+
+    fn is_create_of(&self, label: &str, observed: &Volume) -> bool {
+        observed.name == label
+    }
+
+    async fn read(
+        &self,
+        id: &str,
+        account: &Arc<Account>,
+    ) -> Result<Read<Volume>, lunanode::Error> {
+        match account.client.volume_info(&self.spec.region, id).await {
+            Ok(mut volume) => {
+                if volume.id.is_empty() {
+                    id.clone_into(&mut volume.id);
+                }
+                Ok(Read::Found(volume))
+            }
+            Err(error) if error.is_not_found() => Ok(Read::Gone),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn plan(
+        &self,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<Result<VolumePlan, Blocked>, Error> {
+        let Some(image) = &self.spec.image else {
+            return Ok(Ok(VolumePlan { image: None }));
+        };
+        let resolved = vm_cloud::resolve_image(account, image, &self.spec.region)
+            .await
+            .map_err(|source| cloud("list images", &cx.object, source))?;
+        Ok(match resolved {
+            Some(id) => Ok(VolumePlan { image: Some(id) }),
+            None => Err(Blocked::new(
+                Reason::ImageNotFound,
+                format!("image {image} not found in region {}", self.spec.region),
+            )),
+        })
+    }
+
+    async fn create(
+        &self,
+        plan: &VolumePlan,
+        account: &Arc<Account>,
+    ) -> Result<String, lunanode::Error> {
+        let spec = &self.spec;
+        account
+            .client
+            .volume_create(&VolumeCreate {
+                region: spec.region.clone(),
+                label: spec.label.clone(),
+                size_gb: u64::try_from(spec.size).unwrap_or(1),
+                image: plan.image.clone(),
+                snapshot_id: spec.snapshot_id.clone(),
+            })
+            .await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &Volume) {
+        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        status.at_provider = Some(VolumeAtProvider {
+            status: non_empty(&observed.status),
+            size: observed.size.and_then(|size| i64::try_from(size).ok()),
+            region: non_empty(&observed.region),
+            attached_to: observed.attached.clone(),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &Volume,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<Action, Error> {
+        // While a referenced VM is not ready the attachment is left as it is.
+        let (wanted, blocked) = match wanted_vm(self, status, cx) {
+            Ok(wanted) => (Some(wanted), Action::await_change()),
+            Err(action) => (None, action),
+        };
+        let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
+        let step = decide::next_step(observed, wanted_size, wanted.as_ref().map(Option::as_deref));
+        act::act(self, status, observed, step, blocked, account, cx).await
+    }
+
+    async fn delete(
+        &self,
+        observed: &Volume,
+        account: &Arc<Account>,
+        cx: &Cx<'_, Self>,
+    ) -> Result<(), Error> {
+        let region = &self.spec.region;
+        if observed.attached.is_some() {
+            match account.client.volume_detach(region, &observed.id).await {
+                Ok(()) => {}
+                Err(error) if error.is_not_found() => {}
+                Err(error) => return Err(cloud("detach volume", &cx.object, error)),
+            }
+            return Ok(());
+        }
+        if observed.status != "available" && observed.status != "error" {
+            // In use for a while after its VM was deleted, or still being created: no call now;
+            // the driver looks again (the list poller runs fast while this is in transition).
+            return Ok(());
+        }
+        let result = account.client.volume_delete(region, &observed.id).await;
+        cx.deleted(
+            self,
+            "delete volume",
+            result,
+            format!("deleted volume {}", observed.id),
+        )
+        .await
+    }
+}
