@@ -30,7 +30,7 @@
 //! and in which order) and `references` (resolving `vmRef` and `floatingIPRef`).
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -168,10 +168,45 @@ struct Memo {
     /// A write may have taken effect without its answer (an error part way, an add answered
     /// without an ID): the next adds are planned on confirmed lists.
     uncertain: bool,
+    /// The IDs of the records this process held after its last adds, until a copy of the
+    /// object whose status lists them all is seen. A reconcile from an older copy (the status
+    /// write after the adds failed, or the cache has not caught up) plans its adds on confirmed
+    /// lists: one list that leaves a new record out would otherwise add it a second time.
+    unsaved: BTreeSet<String>,
     listed_at: Option<Instant>,
     listed_generation: Option<i64>,
     rejected_generation: Option<i64>,
     rejected: BTreeMap<String, (RecordKey, u32, String)>,
+}
+
+impl Memo {
+    /// Notes a list started at `started` for `generation`, with the object's status showing
+    /// `records`, and says what the adds may be planned on: `(fresh, uncertain)`. Fresh: the
+    /// zone is new and this is its first list, which nothing can be missing from. Uncertain:
+    /// a write may have landed without its answer, this process has not listed the zone yet,
+    /// or the copy of the object predates this process's last adds.
+    fn listing(
+        &mut self,
+        records: &[AppliedRecord],
+        started: Instant,
+        generation: Option<i64>,
+    ) -> (bool, bool) {
+        let behind = self
+            .unsaved
+            .iter()
+            .any(|id| !records.iter().any(|record| record.id == *id));
+        if !behind {
+            self.unsaved.clear();
+        }
+        let seen = (
+            self.fresh && !behind,
+            self.uncertain || self.listed_at.is_none() || behind,
+        );
+        self.fresh = false;
+        self.listed_at = Some(started);
+        self.listed_generation = generation;
+        seen
+    }
 }
 
 /// The memos of one account's zones, by object uid: per-account state
@@ -512,11 +547,7 @@ async fn sync_records(
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
         let (fresh, uncertain) = memo(account, &uid, |memo| {
-            let seen = (memo.fresh, memo.uncertain || memo.listed_at.is_none());
-            memo.fresh = false;
-            memo.listed_at = Some(started);
-            memo.listed_generation = generation;
-            seen
+            memo.listing(&status.records, started, generation)
         });
         let mut plan = plan(
             &wanted_now,
@@ -566,6 +597,9 @@ async fn sync_records(
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
         memo(account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
+            if applied.added > 0 {
+                memo.unsaved = owned.iter().map(|record| record.id.clone()).collect();
+            }
         });
         // Record what was done even when a write failed part way.
         finish(status, &owned);
@@ -774,5 +808,69 @@ async fn report_writes(
             ),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> AppliedRecord {
+        AppliedRecord {
+            name: "www".into(),
+            record_type: "A".into(),
+            data: "192.0.2.1".into(),
+            ttl: 3600,
+            vm_ref: None,
+            floating_ip_ref: None,
+            id: id.into(),
+        }
+    }
+
+    fn listed_once() -> Memo {
+        let mut memo = Memo::default();
+        memo.listing(&[], Instant::now(), Some(1));
+        memo
+    }
+
+    #[test]
+    fn the_first_list_of_a_process_is_uncertain() {
+        let (fresh, uncertain) = Memo::default().listing(&[], Instant::now(), Some(1));
+        assert!(!fresh);
+        assert!(uncertain);
+    }
+
+    #[test]
+    fn a_list_after_a_clean_one_is_trusted() {
+        let (_, uncertain) = listed_once().listing(&[], Instant::now(), Some(1));
+        assert!(!uncertain);
+    }
+
+    #[test]
+    fn a_copy_that_predates_the_last_adds_plans_on_confirmed_lists() {
+        let mut memo = listed_once();
+        memo.unsaved = ["r1".to_owned(), "r2".to_owned()].into();
+        // The status write after the adds failed, or the cache lags: r2 is not in this copy.
+        let (_, uncertain) = memo.listing(&[record("r1")], Instant::now(), Some(1));
+        assert!(uncertain);
+        assert_eq!(memo.unsaved.len(), 2, "kept until a copy shows them");
+        // A copy with both: the adds are saved, and the next list is trusted again.
+        let (_, uncertain) = memo.listing(&[record("r1"), record("r2")], Instant::now(), Some(1));
+        assert!(!uncertain);
+        assert!(memo.unsaved.is_empty());
+        let (_, uncertain) = memo.listing(&[], Instant::now(), Some(1));
+        assert!(!uncertain);
+    }
+
+    #[test]
+    fn a_new_zone_is_fresh_only_while_its_adds_are_saved() {
+        let mut memo = Memo {
+            fresh: true,
+            ..Memo::default()
+        };
+        memo.unsaved = ["r1".to_owned()].into();
+        let (fresh, uncertain) = memo.listing(&[], Instant::now(), Some(1));
+        assert!(!fresh);
+        assert!(uncertain);
     }
 }
