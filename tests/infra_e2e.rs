@@ -12,7 +12,8 @@ use kube::{
 };
 use lunanode_operator::api::{
     common::{
-        DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource, is_condition_true,
+        AttachedVm, DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource,
+        is_condition_true,
     },
     floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
@@ -125,8 +126,7 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
 
     let mut spec = LunaFloatingIPSpec::new();
     spec.attach_to = Some(FloatingIPAttachment {
-        vm_ref: Some(LocalObjectReference::new("web")),
-        vm_id: None,
+        vm: AttachedVm::vm_ref("web"),
         private_ip: None,
     });
     spec.reverse_dns = Some("www.example.com".into());

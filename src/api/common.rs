@@ -8,7 +8,10 @@
 use std::fmt::Debug;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
-use kube::{Resource, ResourceExt};
+use kube::{
+    KubeSchema, Resource, ResourceExt,
+    core::{Message, Rule},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -190,6 +193,52 @@ impl LocalObjectReference {
     /// A reference to `name`.
     pub fn new(name: impl Into<String>) -> Self {
         Self { name: name.into() }
+    }
+}
+
+/// A CEL transition rule for the object it is set on: its field `field` never changes, with the
+/// message `<field> is immutable` reported at `.<field>`.
+pub fn immutable(field: &str) -> Rule {
+    Rule::new(format!("self.{field} == oldSelf.{field}"))
+        .message(Message::Message(format!("{field} is immutable")))
+        .field_path(format!(".{field}"))
+}
+
+/// A CEL transition rule for the object it is set on: its optional field `field` is neither set
+/// nor left out later and, while set, keeps its value (compared at `field` + `compared`, say
+/// `.name` for a reference); `<field> is immutable` is reported at `.<field>`.
+pub fn immutable_optional(field: &str, compared: &str) -> Rule {
+    Rule::new(format!(
+        "has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || self.{field}{compared} == oldSelf.{field}{compared})"
+    ))
+    .message(Message::Message(format!("{field} is immutable")))
+    .field_path(format!(".{field}"))
+}
+
+/// The VM something is attached to: a LunaVM of the namespace or the Luna Node ID of a VM,
+/// exactly one of them. Flattened into the attachment of a volume and of a floating IP.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachedVm {
+    /// A LunaVM in the same namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<LocalObjectReference>,
+    /// The Luna Node ID of a VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub vm_id: Option<String>,
+}
+
+impl AttachedVm {
+    /// The LunaVM `name`.
+    pub fn vm_ref(name: impl Into<String>) -> Self {
+        Self {
+            vm_ref: Some(LocalObjectReference::new(name)),
+            vm_id: None,
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub(super) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
     ip.spec
         .attach_to
         .as_ref()
-        .and_then(|attach| attach.vm_ref.as_ref())
+        .and_then(|attach| attach.vm.vm_ref.as_ref())
         .map(|reference| vec![reference.name.clone()])
         .unwrap_or_default()
 }
@@ -174,7 +174,7 @@ impl External for LunaFloatingIP {
 
         // Attachment: only when the spec asks for one (or removes one it had asked for).
         if let Some(attach) = &self.spec.attach_to {
-            let wanted = match (&attach.vm_ref, &attach.vm_id) {
+            let wanted = match (&attach.vm.vm_ref, &attach.vm.vm_id) {
                 (Some(reference), _) => {
                     let namespace = self.namespace().unwrap_or_default();
                     match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
