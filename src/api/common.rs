@@ -215,6 +215,52 @@ pub fn immutable_optional(field: &str, compared: &str) -> Rule {
     .field_path(format!(".{field}"))
 }
 
+/// Where a VM or load balancer lives and the floating IP it takes as its public address:
+/// a network (`networkRef` or `netId`, at most one; both immutable) and an address
+/// (`floatingIP` or `floatingIPRef`, at most one). Flattened into the spec of both kinds, which
+/// say what leaving them out means.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
+        .message("set at most one of networkRef and netId"),
+    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
+        .message("set at most one of floatingIP and floatingIPRef"),
+    validation = immutable_optional("networkRef", ".name"),
+    validation = immutable_optional("netId", ""),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct Placement {
+    /// A `LunaNetwork` in the same namespace to create the object in. At most one of
+    /// `networkRef` and `netId`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_ref: Option<LocalObjectReference>,
+
+    /// ID of an existing Luna Node network to create the object in. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub net_id: Option<String>,
+
+    /// A floating IP already on the account (same region) to take as the public address. At
+    /// most one of `floatingIP` and `floatingIPRef`.
+    #[serde(
+        default,
+        rename = "floatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(ipv4, length(max = 15))]
+    pub floating_ip: Option<String>,
+
+    /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to take as the
+    /// public address.
+    #[serde(
+        default,
+        rename = "floatingIPRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating_ip_ref: Option<LocalObjectReference>,
+}
+
 /// The VM something is attached to: a LunaVM of the namespace or the Luna Node ID of a VM,
 /// exactly one of them. Flattened into the attachment of a volume and of a floating IP.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

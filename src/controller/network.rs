@@ -66,6 +66,7 @@ fn list(
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {
     vm.spec
+        .placement
         .network_ref
         .iter()
         .map(|reference| reference.name.clone())
