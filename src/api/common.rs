@@ -204,6 +204,12 @@ pub fn immutable(field: &str) -> Rule {
         .field_path(format!(".{field}"))
 }
 
+/// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
+pub fn at_most_one(a: &str, b: &str) -> Rule {
+    Rule::new(format!("!(has(self.{a}) && has(self.{b}))"))
+        .message(Message::Message(format!("set at most one of {a} and {b}")))
+}
+
 /// A CEL transition rule for the object it is set on: its optional field `field` is neither set
 /// nor left out later and, while set, keeps its value (compared at `field` + `compared`, say
 /// `.name` for a reference); `<field> is immutable` is reported at `.<field>`.
@@ -218,16 +224,10 @@ pub fn immutable_optional(field: &str, compared: &str) -> Rule {
 /// Where a VM or load balancer lives and the floating IP it takes as its public address:
 /// a network (`networkRef` or `netId`, at most one; both immutable) and an address
 /// (`floatingIP` or `floatingIPRef`, at most one). Flattened into the spec of both kinds, which
-/// say what leaving them out means.
-#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[x_kube(
-    validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
-        .message("set at most one of networkRef and netId"),
-    validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
-        .message("set at most one of floatingIP and floatingIPRef"),
-    validation = immutable_optional("networkRef", ".name"),
-    validation = immutable_optional("netId", ""),
-)]
+/// say what leaving them out means and carry the CEL rules (built with [`at_most_one`] and
+/// [`immutable_optional`]) among their own: rules of a flattened part would come first, out of
+/// the order the stored CRDs have.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = not_nullable)]
 pub struct Placement {

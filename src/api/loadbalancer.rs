@@ -13,7 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    LocalObjectReference, ManagedSpec, ManagedStatusFields, Placement, immutable_optional,
+    LocalObjectReference, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
+    immutable_optional,
 };
 
 crate::managed_crd! {
@@ -57,13 +58,17 @@ crate::managed_crd! {
     /// leaves the address associated: Luna Node has no call to take it back short of deleting
     /// the load balancer.
     #[x_kube(
+        validation = at_most_one("networkRef", "netId"),
         validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
             .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
+        validation = at_most_one("floatingIP", "floatingIPRef"),
         validation = Rule::new(
             "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
         )
         .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
         validation = immutable_optional("name", ""),
+        validation = immutable_optional("networkRef", ".name"),
+        validation = immutable_optional("netId", ""),
     )]
     pub struct LunaLoadBalancerSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.

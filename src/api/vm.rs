@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ConnectionSecretRef, ManagedSpec, ManagedStatusFields, Placement, immutable_optional,
+    ConnectionSecretRef, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
+    immutable_optional,
 };
 
 /// The region a VM is created in when the spec names none (Luna Node's own default).
@@ -56,12 +57,16 @@ crate::managed_crd! {
     #[x_kube(
         validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
             .message("exactly one of image and bootVolumeId must be set"),
+        validation = at_most_one("networkRef", "netId"),
+        validation = at_most_one("floatingIP", "floatingIPRef"),
         validation = immutable_optional("bootVolumeId", ""),
         validation = Rule::new(
             "!has(self.image) || !has(oldSelf.image) || self.image == oldSelf.image || self.allowReimage"
         )
         .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
         .field_path(".image"),
+        validation = immutable_optional("networkRef", ".name"),
+        validation = immutable_optional("netId", ""),
     )]
     pub struct LunaVMSpec {
         /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.

@@ -7,7 +7,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AttachedVm, ManagedSpec, ManagedStatusFields, immutable, immutable_optional};
+use super::common::{
+    AttachedVm, ManagedSpec, ManagedStatusFields, at_most_one, immutable, immutable_optional,
+};
 
 crate::managed_crd! {
     kube(
@@ -34,7 +36,7 @@ crate::managed_crd! {
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
         validation = immutable("region"),
         validation = immutable("label"),
-        validation = Rule::new("!(has(self.image) && has(self.snapshotId))").message("set at most one of image and snapshotId"),
+        validation = at_most_one("image", "snapshotId"),
         validation = immutable_optional("image", ""),
         validation = immutable_optional("snapshotId", ""),
     )]
