@@ -12,7 +12,8 @@ use kube::{
 };
 use lunanode_operator::api::{
     common::{
-        DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource, is_condition_true,
+        AttachedVm, DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource,
+        is_condition_true,
     },
     floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
@@ -47,7 +48,7 @@ async fn network_is_used_by_reference_and_protected_while_in_use() {
 
     // A LunaVM on the network by reference.
     let mut spec = LunaVMSpec::new("net-app", "m.1", IMAGE);
-    spec.network_ref = Some(LocalObjectReference::new("backend"));
+    spec.placement.network_ref = Some(LocalObjectReference::new("backend"));
     world.create(&LunaVM::new("app", spec)).await;
     let vm: LunaVM = world.ready("app").await;
     let vms = world.sim.vms().await;
@@ -125,8 +126,7 @@ async fn floating_ip_attaches_by_reference_and_is_released() {
 
     let mut spec = LunaFloatingIPSpec::new();
     spec.attach_to = Some(FloatingIPAttachment {
-        vm_ref: Some(LocalObjectReference::new("web")),
-        vm_id: None,
+        vm: AttachedVm::vm_ref("web"),
         private_ip: None,
     });
     spec.reverse_dns = Some("www.example.com".into());
@@ -224,7 +224,7 @@ async fn vm_takes_its_address_from_a_floating_ip_reference() {
     let ip: LunaFloatingIP = world.ready("addr").await;
     let address = ip.status.unwrap().address.unwrap();
     let mut spec = LunaVMSpec::new("ref-web", "m.1", IMAGE);
-    spec.floating_ip_ref = Some(LocalObjectReference::new("addr"));
+    spec.placement.floating_ip_ref = Some(LocalObjectReference::new("addr"));
     world.create(&LunaVM::new("web", spec)).await;
     let vm: LunaVM = world.ready("web").await;
     assert_eq!(
@@ -403,7 +403,7 @@ async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
     assert_eq!(world.sim.calls("volume/attach").await, 0);
 
     let mut spec = LunaVMSpec::new("netless", "m.1", IMAGE);
-    spec.network_ref = Some(LocalObjectReference::new("absent"));
+    spec.placement.network_ref = Some(LocalObjectReference::new("absent"));
     world.create(&LunaVM::new("netless", spec)).await;
     let condition = world
         .condition::<LunaVM>("netless", "NetworkNotFound", |c| {

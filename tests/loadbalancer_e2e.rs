@@ -15,7 +15,8 @@ use kube::{
 use lunanode_operator::{
     api::{
         common::{
-            DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource, find_condition,
+            DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource, Placement,
+            find_condition,
         },
         floating::{LunaFloatingIP, LunaFloatingIPSpec},
         loadbalancer::{LbMemberSpec, LbProtocol, LunaLoadBalancer, LunaLoadBalancerSpec},
@@ -199,7 +200,7 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
         .await;
     support::assert_rejected(refused, "networkRef is immutable");
     let mut both = LunaLoadBalancerSpec::new("lb-net", 80);
-    both.net_id = Some("9".into());
+    both.placement.net_id = Some("9".into());
     support::assert_rejected(
         world
             .api::<LunaLoadBalancer>()
@@ -313,8 +314,10 @@ async fn a_member_follows_its_vm_and_leaves_with_it() {
         .expect("a net_id");
     create_vm(&world, "app-1").await;
     let mut spec = LunaLoadBalancerSpec {
-        network_ref: None,
-        net_id: Some(net_id.clone()),
+        placement: Placement {
+            net_id: Some(net_id.clone()),
+            ..Placement::default()
+        },
         ..LunaLoadBalancerSpec::new("unused", 80)
     };
     // No port: the member takes the load balancer's.
@@ -440,15 +443,17 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
         .unwrap();
 
     let mut spec = LunaLoadBalancerSpec {
-        network_ref: None,
-        net_id: Some(net_id.clone()),
+        placement: Placement {
+            net_id: Some(net_id.clone()),
+            ..Placement::default()
+        },
         ..LunaLoadBalancerSpec::new("unused", 80)
     };
     spec.managed.import = Some(ImportSpec {
         id: Some(lb_id.clone()),
     });
     spec.members = vec![LbMemberSpec::ip("10.60.70.10", 8080)];
-    spec.floating_ip_ref = Some(LocalObjectReference::new("front-ip"));
+    spec.placement.floating_ip_ref = Some(LocalObjectReference::new("front-ip"));
     world.create(&LunaLoadBalancer::new("adopted", spec)).await;
 
     // The pool becomes the spec's at once; the association waits for the LunaFloatingIP's
@@ -530,8 +535,10 @@ async fn a_lost_create_answer_and_a_crash_still_make_one_load_balancer() {
         )
         .await;
     let spec = LunaLoadBalancerSpec {
-        network_ref: None,
-        net_id: Some(net_id.clone()),
+        placement: Placement {
+            net_id: Some(net_id.clone()),
+            ..Placement::default()
+        },
         members: vec![LbMemberSpec::ip("10.80.90.5", 80)],
         ..LunaLoadBalancerSpec::new("unused", 80)
     };

@@ -40,7 +40,7 @@ async fn a_deleted_namespace_leaves_nothing_even_across_a_restart() {
         .await
         .unwrap();
     let mut spec = LunaVMSpec::new("ns-web", "m.1", IMAGE);
-    spec.network_ref = Some(LocalObjectReference::new("net"));
+    spec.placement.network_ref = Some(LocalObjectReference::new("net"));
     spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
         name: "web-connection".into(),
     });

@@ -8,7 +8,10 @@
 use std::fmt::Debug;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
-use kube::{Resource, ResourceExt};
+use kube::{
+    KubeSchema, Resource, ResourceExt,
+    core::{Message, Rule},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -190,6 +193,98 @@ impl LocalObjectReference {
     /// A reference to `name`.
     pub fn new(name: impl Into<String>) -> Self {
         Self { name: name.into() }
+    }
+}
+
+/// A CEL transition rule for the object it is set on: its field `field` never changes, with the
+/// message `<field> is immutable` reported at `.<field>`.
+pub fn immutable(field: &str) -> Rule {
+    Rule::new(format!("self.{field} == oldSelf.{field}"))
+        .message(Message::Message(format!("{field} is immutable")))
+        .field_path(format!(".{field}"))
+}
+
+/// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
+pub fn at_most_one(a: &str, b: &str) -> Rule {
+    Rule::new(format!("!(has(self.{a}) && has(self.{b}))"))
+        .message(Message::Message(format!("set at most one of {a} and {b}")))
+}
+
+/// A CEL transition rule for the object it is set on: its optional field `field` is neither set
+/// nor left out later and, while set, keeps its value (compared at `field` + `compared`, say
+/// `.name` for a reference); `<field> is immutable` is reported at `.<field>`.
+pub fn immutable_optional(field: &str, compared: &str) -> Rule {
+    Rule::new(format!(
+        "has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || self.{field}{compared} == oldSelf.{field}{compared})"
+    ))
+    .message(Message::Message(format!("{field} is immutable")))
+    .field_path(format!(".{field}"))
+}
+
+/// Where a VM or load balancer lives and the floating IP it takes as its public address:
+/// a network (`networkRef` or `netId`, at most one; both immutable) and an address
+/// (`floatingIP` or `floatingIPRef`, at most one). Flattened into the spec of both kinds, which
+/// say what leaving them out means and carry the CEL rules (built with [`at_most_one`] and
+/// [`immutable_optional`]) among their own: rules of a flattened part would come first, out of
+/// the order the stored CRDs have.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = not_nullable)]
+pub struct Placement {
+    /// A `LunaNetwork` in the same namespace to create the object in. At most one of
+    /// `networkRef` and `netId`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_ref: Option<LocalObjectReference>,
+
+    /// ID of an existing Luna Node network to create the object in. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub net_id: Option<String>,
+
+    /// A floating IP already on the account (same region) to take as the public address. At
+    /// most one of `floatingIP` and `floatingIPRef`.
+    #[serde(
+        default,
+        rename = "floatingIP",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(ipv4, length(max = 15))]
+    pub floating_ip: Option<String>,
+
+    /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to take as the
+    /// public address.
+    #[serde(
+        default,
+        rename = "floatingIPRef",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub floating_ip_ref: Option<LocalObjectReference>,
+}
+
+/// The VM something is attached to: a LunaVM of the namespace or the Luna Node ID of a VM,
+/// exactly one of them. Flattened into the attachment of a volume and of a floating IP.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[x_kube(
+    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachedVm {
+    /// A LunaVM in the same namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_ref: Option<LocalObjectReference>,
+    /// The Luna Node ID of a VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub vm_id: Option<String>,
+}
+
+impl AttachedVm {
+    /// The LunaVM `name`.
+    pub fn vm_ref(name: impl Into<String>) -> Self {
+        Self {
+            vm_ref: Some(LocalObjectReference::new(name)),
+            vm_id: None,
+        }
     }
 }
 

@@ -4,11 +4,10 @@
 //! Without `attachTo` the operator leaves the attachment alone (and reports it): that is how a
 //! LunaVM takes its address through `floatingIPRef` without the two objects fighting over it.
 
-use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
+use super::common::{AttachedVm, ManagedSpec, ManagedStatusFields, immutable};
 
 crate::managed_crd! {
     kube(
@@ -27,7 +26,7 @@ crate::managed_crd! {
     ),
     /// Desired state of a LunaFloatingIP.
     #[x_kube(
-        validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
+        validation = immutable("region"),
     )]
     pub struct LunaFloatingIPSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
@@ -58,19 +57,12 @@ crate::managed_crd! {
 }
 
 /// Where a floating IP is attached: a LunaVM of the namespace or a VM ID.
-#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[x_kube(
-    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
-)]
+#[derive(JsonSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FloatingIPAttachment {
-    /// A LunaVM in the same namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vm_ref: Option<LocalObjectReference>,
-    /// The Luna Node ID of a VM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub vm_id: Option<String>,
+    /// The VM: `vmRef` or `vmId`.
+    #[serde(flatten)]
+    pub vm: AttachedVm,
     /// The VM's private IP to map the address to (default: its first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(ipv4, length(max = 15))]

@@ -12,7 +12,10 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
+use super::common::{
+    LocalObjectReference, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
+    immutable_optional,
+};
 
 crate::managed_crd! {
     kube(
@@ -50,33 +53,22 @@ crate::managed_crd! {
             priority = 1
         ),
     ),
-    /// Desired state of a LunaLoadBalancer.
+    /// Desired state of a LunaLoadBalancer. It lives in the network of `networkRef` or `netId`
+    /// (exactly one; an import may leave both out). Removing `floatingIP` or `floatingIPRef`
+    /// leaves the address associated: Luna Node has no call to take it back short of deleting
+    /// the load balancer.
     #[x_kube(
-        validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
-            .message("set at most one of networkRef and netId"),
+        validation = at_most_one("networkRef", "netId"),
         validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
             .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
-        validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
-            .message("set at most one of floatingIP and floatingIPRef"),
+        validation = at_most_one("floatingIP", "floatingIPRef"),
         validation = Rule::new(
             "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
         )
         .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
-        validation = Rule::new(
-            "has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)"
-        )
-        .message("name is immutable")
-        .field_path(".name"),
-        validation = Rule::new(
-            "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
-        )
-        .message("networkRef is immutable")
-        .field_path(".networkRef"),
-        validation = Rule::new(
-            "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
-        )
-        .message("netId is immutable")
-        .field_path(".netId"),
+        validation = immutable_optional("name", ""),
+        validation = immutable_optional("networkRef", ".name"),
+        validation = immutable_optional("netId", ""),
     )]
     pub struct LunaLoadBalancerSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
@@ -93,16 +85,6 @@ crate::managed_crd! {
             regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
         )]
         pub name: Option<String>,
-
-        /// A `LunaNetwork` in the same namespace to create the load balancer in. Exactly one of
-        /// `networkRef` and `netId` (an import may leave both out). Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub network_ref: Option<LocalObjectReference>,
-
-        /// ID of an existing Luna Node network to create the load balancer in. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(min = 1, max = 64))]
-        pub net_id: Option<String>,
 
         /// How connections are spread: `ROUND_ROBIN` (default), `LEAST_CONNECTIONS` or
         /// `SOURCE_IP`. Immutable.
@@ -129,24 +111,12 @@ crate::managed_crd! {
         #[schemars(length(max = 64))]
         pub members: Vec<LbMemberSpec>,
 
-        /// A floating IP already on the account (same region) to associate with the load balancer.
-        /// At most one of `floatingIP` and `floatingIPRef`. Removing it leaves the address
-        /// associated: Luna Node has no call to take it back short of deleting the load balancer.
-        #[serde(
-            default,
-            rename = "floatingIP",
-            skip_serializing_if = "Option::is_none"
-        )]
-        #[schemars(ipv4, length(max = 15))]
-        pub floating_ip: Option<String>,
-
-        /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to associate.
-        #[serde(
-            default,
-            rename = "floatingIPRef",
-            skip_serializing_if = "Option::is_none"
-        )]
-        pub floating_ip_ref: Option<LocalObjectReference>,
+        /// The network (exactly one of `networkRef` and `netId`; an import may leave both out)
+        /// and the floating IP to associate with the load balancer. Removing the floating IP
+        /// leaves the address associated: Luna Node has no call to take it back short of
+        /// deleting the load balancer.
+        #[serde(flatten)]
+        pub placement: Placement,
 
         /// The fields every kind has: policies, import and credentials.
         #[serde(flatten)]
@@ -256,15 +226,15 @@ impl LunaLoadBalancerSpec {
         Self {
             region: super::vm::default_region(),
             name: None,
-            network_ref: Some(LocalObjectReference::new(network)),
-            net_id: None,
             method: LbMethod::default(),
             protocol: LbProtocol::default(),
             port,
             connection_limit: unlimited(),
             members: Vec::new(),
-            floating_ip: None,
-            floating_ip_ref: None,
+            placement: Placement {
+                network_ref: Some(LocalObjectReference::new(network)),
+                ..Placement::default()
+            },
             managed: ManagedSpec::default(),
         }
     }

@@ -9,7 +9,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{ConnectionSecretRef, LocalObjectReference, ManagedSpec, ManagedStatusFields};
+use super::common::{
+    ConnectionSecretRef, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
+    immutable_optional,
+};
 
 /// The region a VM is created in when the spec names none (Luna Node's own default).
 pub const DEFAULT_REGION: &str = "toronto";
@@ -48,34 +51,22 @@ crate::managed_crd! {
             priority = 1
         ),
     ),
-    /// Desired state of a LunaVM: the VM the operator creates and keeps matched.
+    /// Desired state of a LunaVM: the VM the operator creates and keeps matched. Without
+    /// `networkRef` and `netId` the VM joins the account's default network; without `floatingIP`
+    /// and `floatingIPRef` Luna Node allocates a new public IP.
     #[x_kube(
         validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
             .message("exactly one of image and bootVolumeId must be set"),
-        validation = Rule::new("!(has(self.networkRef) && has(self.netId))")
-            .message("set at most one of networkRef and netId"),
-        validation = Rule::new("!(has(self.floatingIP) && has(self.floatingIPRef))")
-            .message("set at most one of floatingIP and floatingIPRef"),
-        validation = Rule::new(
-            "has(self.bootVolumeId) == has(oldSelf.bootVolumeId) && (!has(self.bootVolumeId) || self.bootVolumeId == oldSelf.bootVolumeId)"
-        )
-        .message("bootVolumeId is immutable")
-        .field_path(".bootVolumeId"),
+        validation = at_most_one("networkRef", "netId"),
+        validation = at_most_one("floatingIP", "floatingIPRef"),
+        validation = immutable_optional("bootVolumeId", ""),
         validation = Rule::new(
             "!has(self.image) || !has(oldSelf.image) || self.image == oldSelf.image || self.allowReimage"
         )
         .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
         .field_path(".image"),
-        validation = Rule::new(
-            "has(self.networkRef) == has(oldSelf.networkRef) && (!has(self.networkRef) || self.networkRef.name == oldSelf.networkRef.name)"
-        )
-        .message("networkRef is immutable")
-        .field_path(".networkRef"),
-        validation = Rule::new(
-            "has(self.netId) == has(oldSelf.netId) && (!has(self.netId) || self.netId == oldSelf.netId)"
-        )
-        .message("netId is immutable")
-        .field_path(".netId"),
+        validation = immutable_optional("networkRef", ".name"),
+        validation = immutable_optional("netId", ""),
     )]
     pub struct LunaVMSpec {
         /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
@@ -127,34 +118,11 @@ crate::managed_crd! {
         #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
         pub startup_scripts: Vec<String>,
 
-        /// A `LunaNetwork` in the same namespace to attach the VM to. At most one of `networkRef` and
-        /// `netId`; without either, the VM joins the account's default network. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub network_ref: Option<LocalObjectReference>,
-
-        /// ID of an existing Luna Node network to attach the VM to. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(min = 1, max = 64))]
-        pub net_id: Option<String>,
-
-        /// An unattached floating IP already on the account, to use as the VM's public IP. Without it
-        /// (and without `floatingIPRef`) Luna Node allocates a new one.
-        #[serde(
-            default,
-            rename = "floatingIP",
-            skip_serializing_if = "Option::is_none"
-        )]
-        #[schemars(ipv4, length(max = 15))]
-        pub floating_ip: Option<String>,
-
-        /// A `LunaFloatingIP` in the same namespace whose address becomes the VM's public IP. At most
-        /// one of `floatingIP` and `floatingIPRef`.
-        #[serde(
-            default,
-            rename = "floatingIPRef",
-            skip_serializing_if = "Option::is_none"
-        )]
-        pub floating_ip_ref: Option<LocalObjectReference>,
+        /// The network (without `networkRef` and `netId` the VM joins the account's default
+        /// network) and the public address (without `floatingIP` and `floatingIPRef` Luna Node
+        /// allocates a new one).
+        #[serde(flatten)]
+        pub placement: Placement,
 
         /// Desired power state: `Running` (default), `Stopped` or `Shelved` (stopped and moved off
         /// its host, which stops most billing).
@@ -197,10 +165,7 @@ impl LunaVMSpec {
             ssh_key_id: None,
             security_groups: Vec::new(),
             startup_scripts: Vec::new(),
-            network_ref: None,
-            net_id: None,
-            floating_ip: None,
-            floating_ip_ref: None,
+            placement: Placement::default(),
             power_state: PowerState::default(),
             allow_reimage: false,
             managed: ManagedSpec::default(),
@@ -337,8 +302,8 @@ mod tests {
 
     use super::*;
     use crate::api::common::{
-        DEFAULT_CREDENTIALS_SECRET, DeletionPolicy, ImportSpec, ManagedResource, SecretRef,
-        finalizer_for,
+        DEFAULT_CREDENTIALS_SECRET, DeletionPolicy, ImportSpec, LocalObjectReference,
+        ManagedResource, SecretRef, finalizer_for,
     };
 
     #[test]
@@ -361,8 +326,8 @@ mod tests {
     #[test]
     fn the_wire_names_are_the_documented_ones() {
         let mut spec = LunaVMSpec::new("web-1", "m.2", "42");
-        spec.floating_ip = Some("203.0.113.7".into());
-        spec.network_ref = Some(LocalObjectReference::new("private"));
+        spec.placement.floating_ip = Some("203.0.113.7".into());
+        spec.placement.network_ref = Some(LocalObjectReference::new("private"));
         spec.security_groups = vec!["7".into()];
         let value = serde_json::to_value(&spec).unwrap();
         for key in [

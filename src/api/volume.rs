@@ -4,11 +4,12 @@
 //! Growing `size` extends the volume; a smaller size is rejected by a CEL rule (volumes only
 //! grow). Moving `attachTo` detaches, then attaches; deleting detaches first.
 
-use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields};
+use super::common::{
+    AttachedVm, ManagedSpec, ManagedStatusFields, at_most_one, immutable, immutable_optional,
+};
 
 crate::managed_crd! {
     kube(
@@ -33,11 +34,11 @@ crate::managed_crd! {
     /// Desired state of a LunaVolume.
     #[x_kube(
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
-        validation = Rule::new("self.region == oldSelf.region").message("region is immutable").field_path(".region"),
-        validation = Rule::new("self.label == oldSelf.label").message("label is immutable").field_path(".label"),
-        validation = Rule::new("!(has(self.image) && has(self.snapshotId))").message("set at most one of image and snapshotId"),
-        validation = Rule::new("has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)").message("image is immutable").field_path(".image"),
-        validation = Rule::new("has(self.snapshotId) == has(oldSelf.snapshotId) && (!has(self.snapshotId) || self.snapshotId == oldSelf.snapshotId)").message("snapshotId is immutable").field_path(".snapshotId"),
+        validation = immutable("region"),
+        validation = immutable("label"),
+        validation = at_most_one("image", "snapshotId"),
+        validation = immutable_optional("image", ""),
+        validation = immutable_optional("snapshotId", ""),
     )]
     pub struct LunaVolumeSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
@@ -79,19 +80,12 @@ crate::managed_crd! {
 }
 
 /// Where a volume is attached: a LunaVM of the namespace or a VM ID, at a device.
-#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[x_kube(
-    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
-)]
+#[derive(JsonSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeAttachment {
-    /// A LunaVM in the same namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vm_ref: Option<LocalObjectReference>,
-    /// The Luna Node ID of a VM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
-    pub vm_id: Option<String>,
+    /// The VM: `vmRef` or `vmId`.
+    #[serde(flatten)]
+    pub vm: AttachedVm,
     /// The device: `auto` (default) or a path such as `/dev/vdc`.
     #[serde(default = "default_target")]
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^(auto|/dev/[a-z0-9]+)$"))]
@@ -106,8 +100,7 @@ impl VolumeAttachment {
     /// Attached to the LunaVM `name` at an automatic device.
     pub fn vm_ref(name: impl Into<String>) -> Self {
         Self {
-            vm_ref: Some(LocalObjectReference::new(name)),
-            vm_id: None,
+            vm: AttachedVm::vm_ref(name),
             target: default_target(),
         }
     }

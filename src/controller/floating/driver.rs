@@ -37,7 +37,7 @@ pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
     ip.spec
         .attach_to
         .as_ref()
-        .and_then(|attach| attach.vm_ref.as_ref())
+        .and_then(|attach| attach.vm.vm_ref.as_ref())
         .map(|reference| vec![reference.name.clone()])
         .unwrap_or_default()
 }
@@ -45,6 +45,7 @@ pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
 /// The LunaVMs that take their address from `floatingIPRef`.
 fn vm_floating_refs(vm: &LunaVM) -> Vec<String> {
     vm.spec
+        .placement
         .floating_ip_ref
         .iter()
         .map(|reference| reference.name.clone())
@@ -159,7 +160,7 @@ impl External for LunaFloatingIP {
         // The VM to attach to: only when the spec asks for one; a reference must be ready.
         let wanted = match &self.spec.attach_to {
             None => None,
-            Some(attach) => match (&attach.vm_ref, &attach.vm_id) {
+            Some(attach) => match (&attach.vm.vm_ref, &attach.vm.vm_id) {
                 (Some(reference), _) => match self.attach_target(&reference.name, cx) {
                     Ok(id) => Some(id),
                     Err((reason, message, retry)) => {

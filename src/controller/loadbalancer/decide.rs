@@ -202,7 +202,7 @@ pub fn create_only_mismatch(
         recorded.protocol.as_ref(),
         spec.protocol.as_str(),
     );
-    if let (Some(wanted), Some(reported)) = (&spec.net_id, &recorded.net_id) {
+    if let (Some(wanted), Some(reported)) = (&spec.placement.net_id, &recorded.net_id) {
         if !reported.is_empty() && reported != wanted {
             differences.push(format!("netId is {reported} (spec: {wanted})"));
         }
@@ -459,7 +459,7 @@ mod tests {
     fn create_only_differences_are_named() {
         let mut spec = spec_with(Vec::new());
         spec.method = LbMethod::SourceIp;
-        spec.net_id = Some("7".into());
+        spec.placement.net_id = Some("7".into());
         let same = LoadBalancerAtProvider {
             method: Some("source_ip".into()),
             protocol: Some("TCP".into()),

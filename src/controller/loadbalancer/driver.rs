@@ -113,6 +113,7 @@ fn list(
 /// The LunaNetworks a load balancer names (its deletion waits for the load balancer).
 pub fn lb_networks(lb: &LunaLoadBalancer) -> Vec<String> {
     lb.spec
+        .placement
         .network_ref
         .iter()
         .map(|reference| reference.name.clone())
@@ -130,6 +131,7 @@ pub fn member_vms(lb: &LunaLoadBalancer) -> Vec<String> {
 
 fn floating_refs(lb: &LunaLoadBalancer) -> Vec<String> {
     lb.spec
+        .placement
         .floating_ip_ref
         .iter()
         .map(|reference| reference.name.clone())
@@ -174,10 +176,10 @@ impl LunaLoadBalancer {
     }
 
     async fn wanted_floating(&self, cx: &Cx<'_, Self>) -> Result<WantedFloating, Error> {
-        if let Some(address) = &self.spec.floating_ip {
+        if let Some(address) = &self.spec.placement.floating_ip {
             return Ok(WantedFloating::Address(address.clone()));
         }
-        let Some(reference) = &self.spec.floating_ip_ref else {
+        let Some(reference) = &self.spec.placement.floating_ip_ref else {
             return Ok(WantedFloating::Nothing);
         };
         let namespace = self.namespace().unwrap_or_default();
@@ -445,10 +447,10 @@ impl External for LunaLoadBalancer {
         _account: &Arc<Account>,
         cx: &Cx<'_, Self>,
     ) -> Result<Result<String, Blocked>, Error> {
-        if let Some(net_id) = &self.spec.net_id {
+        if let Some(net_id) = &self.spec.placement.net_id {
             return Ok(Ok(net_id.clone()));
         }
-        let Some(reference) = &self.spec.network_ref else {
+        let Some(reference) = &self.spec.placement.network_ref else {
             return Ok(Err(Blocked::new(
                 Reason::NetworkRequired,
                 "set spec.networkRef or spec.netId: a load balancer is created in a network",
@@ -671,7 +673,8 @@ mod tests {
         assert_eq!(member_vms(&lb), ["web-1"]);
         assert_eq!(lb_networks(&lb), ["net"]);
         assert!(floating_refs(&lb).is_empty());
-        lb.spec.floating_ip_ref = Some(crate::api::common::LocalObjectReference::new("ip"));
+        lb.spec.placement.floating_ip_ref =
+            Some(crate::api::common::LocalObjectReference::new("ip"));
         assert_eq!(floating_refs(&lb), ["ip"]);
         assert_eq!(lb.lb_name(), "front");
     }

@@ -29,6 +29,7 @@ use crate::{
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {
     vm.spec
+        .placement
         .network_ref
         .iter()
         .map(|reference| reference.name.clone())

@@ -137,7 +137,7 @@ pub fn next_step(spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
             hostname: spec.hostname.clone(),
         };
     }
-    match (&spec.floating_ip, &status.applied_floating_ip) {
+    match (&spec.placement.floating_ip, &status.applied_floating_ip) {
         (Some(wanted), _) if !observed.ip.is_empty() && &observed.ip != wanted => {
             return Step::AttachFloatingIp { ip: wanted.clone() };
         }
@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn floating_ip_attach_and_detach() {
         let mut wanted = spec();
-        wanted.floating_ip = Some("198.51.100.7".into());
+        wanted.placement.floating_ip = Some("198.51.100.7".into());
         assert_eq!(
             next_step(&wanted, &applied(), &online()),
             Step::AttachFloatingIp {

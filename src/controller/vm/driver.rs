@@ -59,7 +59,12 @@ impl Reconciler for LunaVM {
                 managed::scoped::<LunaNetwork>(ctx),
                 watcher::Config::default().any_semantic(),
                 managed::referrers::<LunaVM, LunaNetwork>(ctx, |vm: &LunaVM| {
-                    vm.spec.network_ref.iter().map(|r| r.name.clone()).collect()
+                    vm.spec
+                        .placement
+                        .network_ref
+                        .iter()
+                        .map(|r| r.name.clone())
+                        .collect()
                 }),
             )
             .watches(
@@ -67,6 +72,7 @@ impl Reconciler for LunaVM {
                 watcher::Config::default().any_semantic(),
                 managed::referrers::<LunaVM, LunaFloatingIP>(ctx, |vm: &LunaVM| {
                     vm.spec
+                        .placement
                         .floating_ip_ref
                         .iter()
                         .map(|r| r.name.clone())
@@ -194,8 +200,8 @@ impl External for LunaVM {
         status.applied_plan = Some(self.spec.plan.clone());
         status.applied_image = self.spec.image.clone();
         status.applied_floating_ip = match plan {
-            Some(plan) => plan.spec.floating_ip.clone(),
-            None => self.spec.floating_ip.clone(),
+            Some(plan) => plan.spec.placement.floating_ip.clone(),
+            None => self.spec.placement.floating_ip.clone(),
         };
     }
 
@@ -328,9 +334,9 @@ impl External for LunaVM {
 fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<LunaVM, Blocked> {
     let mut resolved = vm.clone();
     let namespace = vm.namespace().unwrap_or_default();
-    if let (Some(reference), None) = (&vm.spec.network_ref, &status.managed.id) {
+    if let (Some(reference), None) = (&vm.spec.placement.network_ref, &status.managed.id) {
         match managed::resolve::<LunaNetwork>(ctx, &namespace, &reference.name) {
-            Reference::Ready { id, .. } => resolved.spec.net_id = Some(id),
+            Reference::Ready { id, .. } => resolved.spec.placement.net_id = Some(id),
             Reference::Waiting(message) => {
                 return Err(Blocked::waiting(Reason::WaitingForNetwork, message)
                     .retry(Duration::from_secs(60)));
@@ -340,7 +346,7 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             }
         }
     }
-    if let Some(reference) = &vm.spec.floating_ip_ref {
+    if let Some(reference) = &vm.spec.placement.floating_ip_ref {
         let address = match managed::resolve::<LunaFloatingIP>(ctx, &namespace, &reference.name) {
             Reference::Ready { object, .. } => object
                 .status
@@ -354,10 +360,10 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             Reference::Missing(message) => Err((Reason::FloatingIPNotFound, message)),
         };
         match address {
-            Ok(address) => resolved.spec.floating_ip = Some(address),
+            Ok(address) => resolved.spec.placement.floating_ip = Some(address),
             // A running VM keeps the address it has until the reference resolves again.
             Err(_) if status.managed.id.is_some() => {
-                resolved.spec.floating_ip = status.applied_floating_ip.clone();
+                resolved.spec.placement.floating_ip = status.applied_floating_ip.clone();
             }
             // The LunaFloatingIP watch wakes the VM when the object appears or gets its address.
             Err((reason, message)) => {

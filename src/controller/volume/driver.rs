@@ -48,7 +48,7 @@ pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
         .spec
         .attach_to
         .as_ref()
-        .and_then(|attach| attach.vm_ref.as_ref())
+        .and_then(|attach| attach.vm.vm_ref.as_ref())
         .map(|reference| vec![reference.name.clone()])
         .unwrap_or_default()
 }
@@ -63,8 +63,8 @@ fn wanted_vm(
     let Some(attach) = &volume.spec.attach_to else {
         return Ok(None);
     };
-    let Some(reference) = &attach.vm_ref else {
-        return Ok(attach.vm_id.clone());
+    let Some(reference) = &attach.vm.vm_ref else {
+        return Ok(attach.vm.vm_id.clone());
     };
     let namespace = volume.namespace().unwrap_or_default();
     match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
