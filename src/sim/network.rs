@@ -30,17 +30,7 @@ pub(crate) struct Network {
 
 regional!(Network);
 
-/// Handles `network/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "create" => create(ctx, params),
-        "delete" => delete(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
     let entries = in_region(&ctx.account.networks, region)
         .into_iter()
@@ -64,7 +54,7 @@ fn parse_subnet(subnet: &str) -> Option<String> {
     address.is_private().then(|| prefix.to_owned())
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = params.require("name")?;
     let prefix =
@@ -101,7 +91,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let networks = &mut ctx.account.networks;
     let id = params
