@@ -141,7 +141,12 @@ pub(crate) fn check_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = params
         .remove(&mut ctx.account.checks, "check_id", "check")?
         .id;
-    ctx.account.alerts.retain(|_, alert| alert.check_id != id);
+    remove_alerts(ctx, &id, |alert| &alert.check_id)
+}
+
+/// Drops the alerts that `link` ties to the removed check or contact `id`, and answers success.
+fn remove_alerts(ctx: &mut Ctx<'_>, id: &str, link: fn(&Alert) -> &String) -> Reply {
+    ctx.account.alerts.retain(|_, alert| link(alert) != id);
     done()
 }
 
@@ -159,8 +164,7 @@ pub(crate) fn contact_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = params
         .remove(&mut ctx.account.contacts, "contact_id", "contact")?
         .id;
-    ctx.account.alerts.retain(|_, alert| alert.contact_id != id);
-    done()
+    remove_alerts(ctx, &id, |alert| &alert.contact_id)
 }
 
 /// `monitor/alert-list`.
