@@ -274,18 +274,17 @@ pub(crate) fn in_region<'a, T: Regional>(
     listed
 }
 
-/// `objects` as a JSON object keyed by their IDs, each written by `entry` (the PHP server's
-/// shape for lists read from an associative array).
+/// Answers `{"<key>": {...}}`: `objects` as a JSON object keyed by their IDs, each written by
+/// `entry` (the PHP server's shape for lists read from an associative array).
 pub(crate) fn keyed<'a, T: 'a>(
+    key: &str,
     objects: impl IntoIterator<Item = (&'a String, &'a T)>,
     entry: impl Fn(&'a T) -> Value,
-) -> Value {
-    Value::Object(
-        objects
-            .into_iter()
-            .map(|(id, object)| (id.clone(), entry(object)))
-            .collect(),
-    )
+) -> Reply {
+    let objects = objects
+        .into_iter()
+        .map(|(id, object)| (id.clone(), entry(object)));
+    reply([(key, Value::Object(objects.collect()))])
 }
 
 /// Stores the new object `make(id)` under `id` and answers `{"<key>": id}`, as every create

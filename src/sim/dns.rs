@@ -65,11 +65,11 @@ pub(crate) struct DynRecord {
 
 /// `dns/zone-list`.
 pub(crate) fn zone_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
-    let zones = keyed(
+    keyed(
+        "zones",
         &ctx.account.zones,
         |z| json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl}),
-    );
-    reply([("zones", zones)])
+    )
 }
 
 /// `dns/record-remove`.
@@ -89,11 +89,11 @@ pub(crate) fn record_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `dns/dyn-list`.
 pub(crate) fn dyn_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
-    let dyns = keyed(
+    keyed(
+        "dyns",
         &ctx.account.dyns,
         |d| json!({"id": d.id, "name": d.name, "ip": d.ip}),
-    );
-    reply([("dyns", dyns)])
+    )
 }
 
 /// `dns/dyn-remove`.

@@ -152,11 +152,11 @@ fn remove_alerts(ctx: &mut Ctx<'_>, id: &str, link: fn(&Alert) -> &String) -> Re
 
 /// `monitor/contact-list`.
 pub(crate) fn contact_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
-    let contacts = keyed(
+    keyed(
+        "contacts",
         &ctx.account.contacts,
         |c| json!({"id": c.id, "type": c.kind, "rel": c.rel}),
-    );
-    reply([("contacts", contacts)])
+    )
 }
 
 /// `monitor/contact-remove`.
@@ -171,15 +171,18 @@ pub(crate) fn contact_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 pub(crate) fn alert_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let check_id = &params.find(&ctx.account.checks, "check_id", "check")?.id;
     let alerts = ctx.account.alerts.iter();
-    let alerts = keyed(alerts.filter(|(_, a)| a.check_id == *check_id), |a| {
-        let contact = ctx.account.contacts.get(&a.contact_id);
-        json!({
-            "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
-            "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
-            "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
-        })
-    });
-    reply([("alerts", alerts)])
+    keyed(
+        "alerts",
+        alerts.filter(|(_, a)| a.check_id == *check_id),
+        |a| {
+            let contact = ctx.account.contacts.get(&a.contact_id);
+            json!({
+                "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
+                "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
+                "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
+            })
+        },
+    )
 }
 
 /// `monitor/alert-remove`.
@@ -188,7 +191,7 @@ pub(crate) fn alert_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 pub(crate) fn check_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
-    let checks = keyed(&ctx.account.checks, |check| {
+    keyed("checks", &ctx.account.checks, |check| {
         let data_json = serde_json::to_string(&check.data).unwrap_or_default();
         let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
         json!({
@@ -204,8 +207,7 @@ pub(crate) fn check_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
                 "data_summary": summary.join(", "),
                 "type_details": type_details(&check.kind).unwrap_or_default(),
         })
-    });
-    reply([("checks", checks)])
+    })
 }
 
 pub(crate) fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
