@@ -274,6 +274,18 @@ pub(crate) fn in_region<'a, T: Regional>(
     listed
 }
 
+/// Answers `{"<key>": [...]}`: `entry` of each of `objects` in the optional `region`
+/// parameter (all without it), in creation order.
+pub(crate) fn regional_list<T: Regional>(
+    params: &Params,
+    key: &str,
+    objects: &BTreeMap<String, T>,
+    entry: impl Fn(&T) -> Value,
+) -> Reply {
+    let listed = in_region(objects, params.region()?).into_iter().map(entry);
+    reply([(key, listed.collect())])
+}
+
 /// Answers `{"<key>": {...}}`: `objects` as a JSON object keyed by their IDs, each written by
 /// `entry` (the PHP server's shape for lists read from an associative array).
 pub(crate) fn keyed<'a, T: 'a>(

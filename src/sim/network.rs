@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, done, regional, regional_list, valid_text},
     state::IdKind,
 };
 
@@ -31,16 +31,12 @@ pub(crate) struct Network {
 regional!(Network);
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.networks, region)
-        .into_iter()
-        .map(|n| {
-            json!({
-                "net_id": n.id, "name": n.name, "region": n.region,
-                "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
-            })
-        });
-    reply([("networks", entries.collect())])
+    regional_list(params, "networks", &ctx.account.networks, |n| {
+        json!({
+            "net_id": n.id, "name": n.name, "region": n.region,
+            "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
+        })
+    })
 }
 
 /// `192.168.30` or `192.168.30.0/24` → `192.168.30` (private ranges only).

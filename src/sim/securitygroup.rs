@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, regional, regional_list, reply},
     state::{Account, IdKind},
 };
 
@@ -77,11 +77,13 @@ fn valid_name(params: &Params) -> Result<String, ApiError> {
 }
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.security_groups, region)
-        .into_iter()
-        .map(|g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}));
-    reply([("securitygroups", entries.collect())])
+    let groups = &ctx.account.security_groups;
+    regional_list(
+        params,
+        "securitygroups",
+        groups,
+        |g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}),
+    )
 }
 
 pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {

@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
+    call::{
+        ApiError, Ctx, Params, Reply, created, done, regional, regional_list, reply, valid_text,
+    },
     catalog,
     clock::{Millis, after, rfc3339, sql_time},
     image,
@@ -158,9 +160,7 @@ fn entry(volume: &Volume) -> Value {
 }
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let volumes = in_region(&ctx.account.volumes, region).into_iter();
-    reply([("volumes", volumes.map(entry).collect())])
+    regional_list(params, "volumes", &ctx.account.volumes, entry)
 }
 
 fn parse_size(params: &Params) -> Result<u64, ApiError> {
@@ -323,17 +323,14 @@ pub(crate) fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 pub(crate) fn snapshot_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.volume_snapshots, region)
-        .into_iter()
-        .map(|s| {
-            json!({
-                "id": s.id, "name": s.name, "volume_id": s.volume_id, "region": s.region,
-                "size": s.size, "time_created": rfc3339(s.created_at),
-                "status": if ctx.now >= s.ready_at { "available" } else { "creating" },
-            })
-        });
-    reply([("snapshots", entries.collect())])
+    let snapshots = &ctx.account.volume_snapshots;
+    regional_list(params, "snapshots", snapshots, |s| {
+        json!({
+            "id": s.id, "name": s.name, "volume_id": s.volume_id, "region": s.region,
+            "size": s.size, "time_created": rfc3339(s.created_at),
+            "status": if ctx.now >= s.ready_at { "available" } else { "creating" },
+        })
+    })
 }
 
 fn find_snapshot<'a>(
