@@ -55,16 +55,9 @@ impl fmt::Debug for ApiArgs {
             .iter()
             .map(|(name, _)| name.as_str())
             .collect();
-        f.debug_struct("ApiArgs")
-            .field("endpoint", &self.endpoint)
-            .field("api_id", &self.api_id)
-            .field("api_key", &self.api_key)
-            .field("legacy", &self.legacy)
-            .field("list", &self.list)
-            .field("category", &self.category)
-            .field("action", &self.action)
-            .field("parameters", &names)
-            .finish()
+        super::debug_fields!(f, self, "ApiArgs" {
+            endpoint, api_id, api_key, legacy, list, category, action, parameters: names,
+        })
     }
 }
 

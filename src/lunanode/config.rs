@@ -108,15 +108,10 @@ impl Default for ClientConfig {
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientConfig")
-            .field("endpoint", &self.endpoint)
-            .field("timeout", &self.timeout)
-            .field("requests_per_second", &self.requests_per_second)
-            .field("burst", &self.burst)
-            .field("retry", &self.retry)
-            .field("legacy", &self.legacy)
-            .field("observer", &self.observer.as_ref().map(|_| "set"))
-            .finish()
+        super::debug_fields!(f, self, "ClientConfig" {
+            endpoint, timeout, requests_per_second, burst, retry, legacy,
+            observer: self.observer.as_ref().map(|_| "set"),
+        })
     }
 }
 

@@ -35,3 +35,29 @@ pub use config::{Attempt, ClientConfig, DEFAULT_ENDPOINT, Observer, RetryPolicy}
 pub use credentials::Credentials;
 pub use error::{Error, SNIPPET_LEN, decode_reason};
 pub use transport::NonceCounter;
+
+/// The body of a hand-written `Debug` impl: `$name`'s fields in the order listed, each shown
+/// as itself or, written `field: expr`, as `expr` instead (a secret redacted, a list reduced to
+/// its names).
+///
+/// ```ignore
+/// debug_fields!(f, self, "Args" { endpoint, api_key: "[redacted]" })
+/// ```
+macro_rules! debug_fields {
+    (@shown $this:ident, $field:ident) => {
+        &$this.$field
+    };
+    (@shown $this:ident, $field:ident, $shown:expr) => {
+        &$shown
+    };
+    ($f:expr, $this:ident, $name:literal { $($field:ident $(: $shown:expr)?),* $(,)? }) => {
+        $f.debug_struct($name)
+            $(.field(
+                stringify!($field),
+                $crate::lunanode::debug_fields!(@shown $this, $field $(, $shown)?),
+            ))*
+            .finish()
+    };
+}
+
+pub(crate) use debug_fields;

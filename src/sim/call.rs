@@ -274,18 +274,29 @@ pub(crate) fn in_region<'a, T: Regional>(
     listed
 }
 
-/// `objects` as a JSON object keyed by their IDs, each written by `entry` (the PHP server's
-/// shape for lists read from an associative array).
+/// Answers `{"<key>": [...]}`: `entry` of each of `objects` in the optional `region`
+/// parameter (all without it), in creation order.
+pub(crate) fn regional_list<T: Regional>(
+    params: &Params,
+    key: &str,
+    objects: &BTreeMap<String, T>,
+    entry: impl Fn(&T) -> Value,
+) -> Reply {
+    let listed = in_region(objects, params.region()?).into_iter().map(entry);
+    reply([(key, listed.collect())])
+}
+
+/// Answers `{"<key>": {...}}`: `objects` as a JSON object keyed by their IDs, each written by
+/// `entry` (the PHP server's shape for lists read from an associative array).
 pub(crate) fn keyed<'a, T: 'a>(
+    key: &str,
     objects: impl IntoIterator<Item = (&'a String, &'a T)>,
     entry: impl Fn(&'a T) -> Value,
-) -> Value {
-    Value::Object(
-        objects
-            .into_iter()
-            .map(|(id, object)| (id.clone(), entry(object)))
-            .collect(),
-    )
+) -> Reply {
+    let objects = objects
+        .into_iter()
+        .map(|(id, object)| (id.clone(), entry(object)));
+    reply([(key, Value::Object(objects.collect()))])
 }
 
 /// Stores the new object `make(id)` under `id` and answers `{"<key>": id}`, as every create

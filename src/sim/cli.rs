@@ -46,19 +46,11 @@ pub struct SimArgs {
 impl fmt::Debug for SimArgs {
     // The keys are secrets: never printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimArgs")
-            .field("listen", &self.listen)
-            .field("api_id", &self.api_id)
-            .field(
-                "api_key",
-                &format_args!("[{} redacted]", self.api_key.len()),
-            )
-            .field("build_seconds", &self.build_seconds)
-            .field("latency_ms", &self.latency_ms)
-            .field("nonce_window_seconds", &self.nonce_window_seconds)
-            .field("reject_replays", &self.reject_replays)
-            .field("seed", &self.seed)
-            .finish()
+        crate::lunanode::debug_fields!(f, self, "SimArgs" {
+            listen, api_id,
+            api_key: format_args!("[{} redacted]", self.api_key.len()),
+            build_seconds, latency_ms, nonce_window_seconds, reject_replays, seed,
+        })
     }
 }
 

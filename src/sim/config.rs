@@ -50,14 +50,9 @@ impl fmt::Debug for SimConfig {
     // The keys are secrets: only the IDs are shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<&str> = self.accounts.iter().map(|(id, _)| id.as_str()).collect();
-        f.debug_struct("SimConfig")
-            .field("accounts", &ids)
-            .field("timing", &self.timing)
-            .field("nonce_window", &self.nonce_window)
-            .field("reject_replays", &self.reject_replays)
-            .field("faults", &self.faults)
-            .field("seed", &self.seed)
-            .finish()
+        crate::lunanode::debug_fields!(f, self, "SimConfig" {
+            accounts: ids, timing, nonce_window, reject_replays, faults, seed,
+        })
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::{
     call::{ApiError, Ctx, Params, Reply},
-    dns, email, floating, image, lb, misc, monitor, network, securitygroup, vm, volume,
+    dns, email, floating, image, lb, misc, monitor, network, securitygroup, vm, vm_misc, vm_net,
+    vm_status::PowerOp,
+    volume,
 };
 use crate::lunanode::actions::ActionSpec;
 
@@ -15,24 +17,155 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, spec: &ActionSpec, params: &Params) ->
             return Err(ApiError::not_set(missing));
         }
     }
-    let action = spec.action;
-    match spec.category {
-        "vm" => vm::handle(ctx, action, params),
-        "volume" => volume::handle(ctx, action, params),
-        "image" => image::handle(ctx, action, params),
-        "floating" => floating::handle(ctx, action, params),
-        "network" => network::handle(ctx, action, params),
-        "lb" => lb::handle(ctx, action, params),
-        "dns" => dns::handle(ctx, action, params),
-        "dns2" => dns::handle2(ctx, action, params),
-        "monitor" => monitor::handle(ctx, action, params),
-        "securitygroup" => securitygroup::handle(ctx, action, params),
-        "script" => misc::script(ctx, action, params),
-        "sshkey" => misc::sshkey(ctx, action, params),
-        "plan" => misc::plan(action),
-        "region" => misc::region(action),
-        "billing" => misc::billing(action),
-        "email" => email::handle(ctx, action, params),
-        _ => Err(ApiError::invalid("action")),
+    ROUTES
+        .iter()
+        .find(|(category, action, _)| *category == spec.category && *action == spec.action)
+        .map_or_else(
+            || Err(ApiError::invalid("action")),
+            |(_, _, handler)| handler(ctx, params),
+        )
+}
+
+/// What answers one action.
+type Handler = fn(&mut Ctx<'_>, &Params) -> Reply;
+
+/// Every action the simulator answers: category, action and handler. Any other is an
+/// `invalid action`.
+const ROUTES: &[(&str, &str, Handler)] = &[
+    ("vm", "create", vm::create),
+    ("vm", "list", vm::list),
+    ("vm", "info", vm::info),
+    ("vm", "start", |c, p| vm::power(c, p, PowerOp::Start)),
+    ("vm", "stop", |c, p| vm::power(c, p, PowerOp::Stop)),
+    ("vm", "reboot", |c, p| vm::power(c, p, PowerOp::Reboot)),
+    ("vm", "shelve", |c, p| vm::power(c, p, PowerOp::Shelve)),
+    ("vm", "unshelve", |c, p| vm::power(c, p, PowerOp::Unshelve)),
+    ("vm", "rescue", |c, p| vm::power(c, p, PowerOp::Rescue)),
+    ("vm", "delete", vm::delete),
+    ("vm", "reimage", vm::reimage),
+    ("vm", "resize", vm::resize),
+    ("vm", "diskswap", vm_misc::diskswap),
+    ("vm", "vnc", vm_misc::vnc),
+    ("vm", "snapshot", vm_misc::snapshot),
+    ("vm", "rename", vm_misc::rename),
+    ("vm", "usage", vm_misc::usage),
+    ("vm", "set-fairshare", vm_misc::set_fairshare),
+    ("vm", "floatingip-add", vm_net::floating_add),
+    ("vm", "floatingip-delete", vm_net::floating_delete),
+    ("vm", "iplist", vm_net::iplist),
+    ("vm", "ip-add", vm_net::ip_add),
+    ("vm", "ip-delete", vm_net::ip_delete),
+    ("vm", "securitygroup-add", vm_net::group_add),
+    ("vm", "securitygroup-remove", vm_net::group_remove),
+    ("volume", "list", volume::list),
+    ("volume", "create", volume::create),
+    ("volume", "delete", volume::delete),
+    ("volume", "attach", volume::attach),
+    ("volume", "detach", volume::detach),
+    ("volume", "info", volume::info),
+    ("volume", "extend", volume::extend),
+    ("volume", "rename", volume::rename),
+    ("volume", "snapshot-create", volume::snapshot_create),
+    ("volume", "snapshot-list", volume::snapshot_list),
+    ("volume", "snapshot-replicate", volume::snapshot_replicate),
+    ("volume", "snapshot-delete", volume::snapshot_delete),
+    ("image", "list", image::list),
+    ("image", "delete", image::delete),
+    ("image", "details", image::details),
+    ("image", "replicate", image::replicate),
+    ("image", "fetch", image::fetch),
+    ("image", "retrieve", image::retrieve),
+    ("image", "rename", image::rename),
+    ("floating", "list", floating::list),
+    ("floating", "add", floating::add),
+    ("floating", "delete", floating::delete),
+    ("network", "list", network::list),
+    ("network", "create", network::create),
+    ("network", "delete", network::delete),
+    ("lb", "list", lb::list),
+    ("lb", "create", lb::create),
+    ("lb", "delete", lb::delete),
+    ("lb", "info", lb::info),
+    ("lb", "member_add", lb::member_add),
+    ("lb", "member_remove", lb::member_remove),
+    ("lb", "associate", lb::associate),
+    ("dns", "list", dns::rdns_list),
+    ("dns", "set", dns::rdns_set),
+    ("dns", "zone-list", dns::zone_list),
+    ("dns", "zone-add", dns::zone_add),
+    ("dns", "zone-remove", dns::zone_remove),
+    ("dns", "record-list", dns::record_list),
+    ("dns", "record-add", dns::record_add),
+    ("dns", "record-remove", dns::record_remove),
+    ("dns", "dyn-list", dns::dyn_list),
+    ("dns", "dyn-add", dns::dyn_add),
+    ("dns", "dyn-update", dns::dyn_update),
+    ("dns", "dyn-remove", dns::dyn_remove),
+    ("dns2", "zone-list", dns::dns2_zone_list),
+    ("dns2", "zone-add", dns::dns2_zone_add),
+    ("dns2", "zone-remove", dns::zone_remove),
+    ("dns2", "record-list", dns::record_list),
+    ("dns2", "record-add", dns::record_add),
+    ("dns2", "record-remove", dns::dns2_record_remove),
+    ("monitor", "check-list", monitor::check_list),
+    ("monitor", "check-types", monitor::check_types),
+    ("monitor", "check-add", monitor::check_add),
+    ("monitor", "check-remove", monitor::check_remove),
+    ("monitor", "contact-list", monitor::contact_list),
+    ("monitor", "contact-add", monitor::contact_add),
+    ("monitor", "contact-remove", monitor::contact_remove),
+    ("monitor", "alert-list", monitor::alert_list),
+    ("monitor", "alert-add", monitor::alert_add),
+    ("monitor", "alert-remove", monitor::alert_remove),
+    ("securitygroup", "list", securitygroup::list),
+    ("securitygroup", "create", securitygroup::create),
+    ("securitygroup", "delete", securitygroup::delete),
+    ("securitygroup", "rename", securitygroup::rename),
+    ("securitygroup", "rule-list", securitygroup::rule_list),
+    ("securitygroup", "rule-insert", securitygroup::rule_insert),
+    ("securitygroup", "rule-delete", securitygroup::rule_delete),
+    ("script", "list", misc::script_list),
+    ("script", "get", misc::script_get),
+    ("script", "create", misc::script_create),
+    ("script", "update", misc::script_update),
+    ("script", "delete", misc::script_delete),
+    ("sshkey", "list", misc::sshkey_list),
+    ("sshkey", "add", misc::sshkey_add),
+    ("sshkey", "remove", misc::sshkey_remove),
+    ("plan", "list", misc::plan_list),
+    ("region", "list", misc::region_list),
+    ("billing", "credit", misc::billing_credit),
+    ("email", "usage", email::usage),
+    ("email", "domain-list", email::domain_list),
+    ("email", "domain-add", email::domain_add),
+    ("email", "domain-remove", email::domain_remove),
+    ("email", "domain-dkim-set", email::domain_dkim_set),
+    ("email", "domain-dkim-unset", email::domain_dkim_unset),
+    ("email", "user-list", email::user_list),
+    ("email", "user-add", email::user_add),
+    ("email", "user-set-password", email::user_set_password),
+    ("email", "user-remove", email::user_remove),
+    ("email", "alias-list", email::alias_list),
+    ("email", "alias-add", email::alias_add),
+    ("email", "alias-remove", email::alias_remove),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::ROUTES;
+    use crate::lunanode::actions::ACTIONS;
+
+    #[test]
+    fn every_catalog_action_has_one_handler() {
+        let routed: Vec<(&str, &str)> = ROUTES.iter().map(|(c, a, _)| (*c, *a)).collect();
+        let unique: BTreeSet<&(&str, &str)> = routed.iter().collect();
+        assert_eq!(unique.len(), routed.len(), "an action is routed twice");
+        let listed: BTreeSet<(&str, &str)> = ACTIONS
+            .iter()
+            .map(|spec| (spec.category, spec.action))
+            .collect();
+        assert_eq!(unique.into_iter().copied().collect::<BTreeSet<_>>(), listed);
     }
 }

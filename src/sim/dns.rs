@@ -63,73 +63,61 @@ pub(crate) struct DynRecord {
     pub ip: String,
 }
 
-/// Handles `dns/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => rdns_list(ctx),
-        "set" => rdns_set(ctx, params),
-        "zone-list" => {
-            let zones = keyed(
-                &ctx.account.zones,
-                |z| json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl}),
-            );
-            reply([("zones", zones)])
-        }
-        "zone-add" => zone_add(ctx, params, "origin"),
-        "zone-remove" => zone_remove(ctx, params),
-        "record-list" => record_list(ctx, params),
-        "record-add" => record_add(ctx, params),
-        "record-remove" => {
-            let record_id = params.require("record_id")?.trim();
-            let zone_filter = params.get("zone_id").map(str::trim);
-            let zone = ctx
-                .account
-                .zones
-                .values_mut()
-                .filter(|z| zone_filter.is_none_or(|id| id == z.id))
-                .find(|z| z.records.contains_key(record_id))
-                .ok_or_else(|| ApiError::invalid("record"))?;
-            zone.records.remove(record_id);
-            done()
-        }
-        "dyn-list" => {
-            let dyns = keyed(
-                &ctx.account.dyns,
-                |d| json!({"id": d.id, "name": d.name, "ip": d.ip}),
-            );
-            reply([("dyns", dyns)])
-        }
-        "dyn-add" => dyn_add(ctx, params),
-        "dyn-update" => dyn_update(ctx, params),
-        "dyn-remove" => deleted(&mut ctx.account.dyns, params, "dyn_id", "dyn"),
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `dns/zone-list`.
+pub(crate) fn zone_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    keyed(
+        "zones",
+        &ctx.account.zones,
+        |z| json!({"id": z.id, "origin": z.name, "name": z.name, "ttl": z.ttl}),
+    )
 }
 
-/// Handles `dns2/<action>`.
-pub(crate) fn handle2(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "zone-list" => {
-            let zones = ctx
-                .account
-                .zones
-                .values()
-                .map(|z| json!({"id": z.id, "name": z.name, "ttl": z.ttl}));
-            reply([("zones", zones.collect())])
-        }
-        "zone-add" => zone_add(ctx, params, "name"),
-        "zone-remove" => zone_remove(ctx, params),
-        "record-list" => record_list(ctx, params),
-        "record-add" => record_add(ctx, params),
-        "record-remove" => {
-            let zone = find_zone(ctx.account, params)?;
-            deleted(&mut zone.records, params, "record_id", "record")
-        }
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `dns/record-remove`.
+pub(crate) fn record_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let record_id = params.require("record_id")?.trim();
+    let zone_filter = params.get("zone_id").map(str::trim);
+    let zone = ctx
+        .account
+        .zones
+        .values_mut()
+        .filter(|z| zone_filter.is_none_or(|id| id == z.id))
+        .find(|z| z.records.contains_key(record_id))
+        .ok_or_else(|| ApiError::invalid("record"))?;
+    zone.records.remove(record_id);
+    done()
 }
 
-fn rdns_list(ctx: &Ctx<'_>) -> Reply {
+/// `dns/dyn-list`.
+pub(crate) fn dyn_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    keyed(
+        "dyns",
+        &ctx.account.dyns,
+        |d| json!({"id": d.id, "name": d.name, "ip": d.ip}),
+    )
+}
+
+/// `dns/dyn-remove`.
+pub(crate) fn dyn_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    deleted(&mut ctx.account.dyns, params, "dyn_id", "dyn")
+}
+
+/// `dns2/zone-list`.
+pub(crate) fn dns2_zone_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    let zones = ctx
+        .account
+        .zones
+        .values()
+        .map(|z| json!({"id": z.id, "name": z.name, "ttl": z.ttl}));
+    reply([("zones", zones.collect())])
+}
+
+/// `dns2/record-remove`.
+pub(crate) fn dns2_record_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let zone = find_zone(ctx.account, params)?;
+    deleted(&mut zone.records, params, "record_id", "record")
+}
+
+pub(crate) fn rdns_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
     let mut ips: Vec<_> = ctx.account.floating_ips.values().collect();
     ips.sort_by_key(|f| f.seq);
     let entries: Vec<Value> = ips
@@ -153,7 +141,7 @@ fn rdns_list(ctx: &Ctx<'_>) -> Reply {
     reply([("dns", Value::Array(entries))])
 }
 
-fn rdns_set(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rdns_set(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let ip = params.require("ip")?;
     let hostname = params.require("hostname")?.trim().trim_end_matches('.');
     let id = floating::find_by_ip(ctx.account, ip, |_| true)?;
@@ -202,7 +190,17 @@ fn ttl(params: &Params, name: &str, default: Option<u32>) -> Result<u32, ApiErro
     }
 }
 
-fn zone_add(ctx: &mut Ctx<'_>, params: &Params, name_parameter: &str) -> Reply {
+/// `dns/zone-add`: the domain is `origin`.
+pub(crate) fn zone_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    zone_add_named(ctx, params, "origin")
+}
+
+/// `dns2/zone-add`: the domain is `name`.
+pub(crate) fn dns2_zone_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    zone_add_named(ctx, params, "name")
+}
+
+fn zone_add_named(ctx: &mut Ctx<'_>, params: &Params, name_parameter: &str) -> Reply {
     let name = params.require(name_parameter)?.trim().to_ascii_lowercase();
     if !valid_domain(&name) {
         return Err(ApiError::invalid(name_parameter));
@@ -225,11 +223,11 @@ fn find_zone<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Zo
     params.find_mut(&mut account.zones, "zone_id", "zone")
 }
 
-fn zone_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn zone_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     deleted(&mut ctx.account.zones, params, "zone_id", "zone")
 }
 
-fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let zone = find_zone(ctx.account, params)?;
     let records = zone.records.values().map(|r| {
         let mut entry = Map::new();
@@ -246,7 +244,7 @@ fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("records", records.collect())])
 }
 
-fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     find_zone(ctx.account, params)?;
     let name = params.require("name")?.trim().to_owned();
     let data = params.require("data")?.trim().to_owned();
@@ -307,7 +305,7 @@ fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
     Ok((name, ip))
 }
 
-fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let (name, ip) = dyn_fields(params)?;
     let id = ctx.id(IdKind::Dyn);
     created(&mut ctx.account.dyns, "dyn_id", id, |id| DynRecord {
@@ -317,7 +315,7 @@ fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let (name, ip) = dyn_fields(params)?;
     let entry = params.find_mut(&mut ctx.account.dyns, "dyn_id", "dyn")?;
     entry.name = name;

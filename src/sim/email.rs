@@ -72,123 +72,143 @@ fn password(params: &Params) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Handles `email/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "usage" => {
-            let domains = &ctx.account.email_domains;
-            let users: usize = domains.values().map(|d| d.users.len()).sum();
-            let aliases: usize = domains.values().map(|d| d.aliases.len()).sum();
-            reply([
-                ("domains", json!(domains.len())),
-                ("users", json!(users)),
-                ("aliases", json!(aliases)),
-                ("storage", json!(0)),
-            ])
-        }
-        "domain-list" => {
-            let list = ctx.account.email_domains.values().map(|d| {
-                json!({"id": d.id, "name": d.name, "dkim": d.dkim_selector.is_some(),
-                    "dkim_selector": d.dkim_selector.clone().unwrap_or_default()})
-            });
-            reply([("domains", list.collect())])
-        }
-        "domain-add" => {
-            let name = params
-                .require("name")?
-                .trim()
-                .trim_end_matches('.')
-                .to_ascii_lowercase();
-            let ok = name.contains('.')
-                && name.split('.').all(|l| {
-                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-            if !ok {
-                return Err(ApiError::invalid("name"));
-            }
-            if ctx.account.email_domains.values().any(|d| d.name == name) {
-                return Err(ApiError::new("the domain already exists"));
-            }
-            let id = ctx.id(IdKind::Domain);
-            created(&mut ctx.account.email_domains, "domain_id", id, |id| {
-                EmailDomain {
-                    id,
-                    name,
-                    dkim_selector: None,
-                    users: BTreeMap::new(),
-                    aliases: BTreeMap::new(),
-                }
-            })
-        }
-        "domain-remove" => deleted(
-            &mut ctx.account.email_domains,
-            params,
-            "domain_id",
-            "domain",
-        ),
-        "domain-dkim-set" => {
-            let selector = local_part(params, "selector")?;
-            if !params.require("private_key")?.contains("PRIVATE KEY") {
-                return Err(ApiError::invalid("private_key"));
-            }
-            domain(ctx.account, params)?.dkim_selector = Some(selector);
-            done()
-        }
-        "domain-dkim-unset" => {
-            domain(ctx.account, params)?.dkim_selector = None;
-            done()
-        }
-        "user-list" => {
-            let d = domain(ctx.account, params)?;
-            let users = d.users.values().map(|u| {
-                json!({"id": u.id, "username": u.username,
-                    "email": format!("{}@{}", u.username, d.name)})
-            });
-            reply([("users", users.collect())])
-        }
-        "user-add" => {
-            let username = local_part(params, "username")?;
-            password(params)?;
-            let id = ctx.id(IdKind::User);
-            let d = domain(ctx.account, params)?;
-            if d.users.values().any(|u| u.username == username) {
-                return Err(ApiError::new("the user already exists"));
-            }
-            created(&mut d.users, "user_id", id, |id| EmailUser { id, username })
-        }
-        "user-set-password" => {
-            password(params)?;
-            params.find(&domain(ctx.account, params)?.users, "user_id", "user")?;
-            done()
-        }
-        "user-remove" => {
-            let d = domain(ctx.account, params)?;
-            deleted(&mut d.users, params, "user_id", "user")
-        }
-        "alias-list" => {
-            let aliases = domain(ctx.account, params)?.aliases.values();
-            let aliases = aliases.map(|a| json!({"id": a.id, "name": a.name, "target": a.target}));
-            reply([("aliases", aliases.collect())])
-        }
-        "alias-add" => {
-            let name = local_part(params, "name")?;
-            let target = params.require("target")?.trim().to_owned();
-            if !target.contains('@') || target.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(ApiError::invalid("target"));
-            }
-            let id = ctx.id(IdKind::Alias);
-            let aliases = &mut domain(ctx.account, params)?.aliases;
-            created(aliases, "alias_id", id, |id| EmailAlias {
-                id,
-                name,
-                target,
-            })
-        }
-        "alias-remove" => {
-            let d = domain(ctx.account, params)?;
-            deleted(&mut d.aliases, params, "alias_id", "alias")
-        }
-        _ => Err(ApiError::invalid("action")),
+/// `email/usage`.
+pub(crate) fn usage(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    let domains = &ctx.account.email_domains;
+    let users: usize = domains.values().map(|d| d.users.len()).sum();
+    let aliases: usize = domains.values().map(|d| d.aliases.len()).sum();
+    reply([
+        ("domains", json!(domains.len())),
+        ("users", json!(users)),
+        ("aliases", json!(aliases)),
+        ("storage", json!(0)),
+    ])
+}
+
+/// `email/domain-list`.
+pub(crate) fn domain_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    let list = ctx.account.email_domains.values().map(|d| {
+        json!({"id": d.id, "name": d.name, "dkim": d.dkim_selector.is_some(),
+                "dkim_selector": d.dkim_selector.clone().unwrap_or_default()})
+    });
+    reply([("domains", list.collect())])
+}
+
+/// `email/domain-add`.
+pub(crate) fn domain_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let name = params
+        .require("name")?
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let ok = name.contains('.')
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if !ok {
+        return Err(ApiError::invalid("name"));
     }
+    if ctx.account.email_domains.values().any(|d| d.name == name) {
+        return Err(ApiError::new("the domain already exists"));
+    }
+    let id = ctx.id(IdKind::Domain);
+    created(&mut ctx.account.email_domains, "domain_id", id, |id| {
+        EmailDomain {
+            id,
+            name,
+            dkim_selector: None,
+            users: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+        }
+    })
+}
+
+/// `email/domain-remove`.
+pub(crate) fn domain_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    deleted(
+        &mut ctx.account.email_domains,
+        params,
+        "domain_id",
+        "domain",
+    )
+}
+
+/// `email/domain-dkim-set`.
+pub(crate) fn domain_dkim_set(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let selector = local_part(params, "selector")?;
+    if !params.require("private_key")?.contains("PRIVATE KEY") {
+        return Err(ApiError::invalid("private_key"));
+    }
+    domain(ctx.account, params)?.dkim_selector = Some(selector);
+    done()
+}
+
+/// `email/domain-dkim-unset`.
+pub(crate) fn domain_dkim_unset(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    domain(ctx.account, params)?.dkim_selector = None;
+    done()
+}
+
+/// `email/user-list`.
+pub(crate) fn user_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let d = domain(ctx.account, params)?;
+    let users = d.users.values().map(|u| {
+        json!({"id": u.id, "username": u.username,
+                "email": format!("{}@{}", u.username, d.name)})
+    });
+    reply([("users", users.collect())])
+}
+
+/// `email/user-add`.
+pub(crate) fn user_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let username = local_part(params, "username")?;
+    password(params)?;
+    let id = ctx.id(IdKind::User);
+    let d = domain(ctx.account, params)?;
+    if d.users.values().any(|u| u.username == username) {
+        return Err(ApiError::new("the user already exists"));
+    }
+    created(&mut d.users, "user_id", id, |id| EmailUser { id, username })
+}
+
+/// `email/user-set-password`.
+pub(crate) fn user_set_password(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    password(params)?;
+    params.find(&domain(ctx.account, params)?.users, "user_id", "user")?;
+    done()
+}
+
+/// `email/user-remove`.
+pub(crate) fn user_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let d = domain(ctx.account, params)?;
+    deleted(&mut d.users, params, "user_id", "user")
+}
+
+/// `email/alias-list`.
+pub(crate) fn alias_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let aliases = domain(ctx.account, params)?.aliases.values();
+    let aliases = aliases.map(|a| json!({"id": a.id, "name": a.name, "target": a.target}));
+    reply([("aliases", aliases.collect())])
+}
+
+/// `email/alias-add`.
+pub(crate) fn alias_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let name = local_part(params, "name")?;
+    let target = params.require("target")?.trim().to_owned();
+    if !target.contains('@') || target.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid("target"));
+    }
+    let id = ctx.id(IdKind::Alias);
+    let aliases = &mut domain(ctx.account, params)?.aliases;
+    created(aliases, "alias_id", id, |id| EmailAlias {
+        id,
+        name,
+        target,
+    })
+}
+
+/// `email/alias-remove`.
+pub(crate) fn alias_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let d = domain(ctx.account, params)?;
+    deleted(&mut d.aliases, params, "alias_id", "alias")
 }

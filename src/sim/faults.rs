@@ -311,14 +311,19 @@ mod tests {
         assert!(known.validate().is_ok());
     }
 
-    #[test]
-    fn rates_of_one_always_fire_and_respect_the_filter() {
-        let faults = Faults {
-            http_5xx_rate: 1.0,
-            actions: Some(vec!["vm/create".into()]),
+    /// An engine (seed 1) with the default faults changed by `set` and limited to `action`.
+    fn engine_on(action: &str, set: impl FnOnce(&mut Faults)) -> FaultEngine {
+        let mut faults = Faults {
+            actions: Some(vec![action.to_owned()]),
             ..Faults::default()
         };
-        let mut engine = FaultEngine::new(faults, Some(1));
+        set(&mut faults);
+        FaultEngine::new(faults, Some(1))
+    }
+
+    #[test]
+    fn rates_of_one_always_fire_and_respect_the_filter() {
+        let mut engine = engine_on("vm/create", |faults| faults.http_5xx_rate = 1.0);
         assert!(matches!(
             engine.early("vm/create"),
             Some(EarlyFault::Http(_))
@@ -367,12 +372,7 @@ mod tests {
 
     #[test]
     fn list_faults_thin_only_list_answers_and_respect_the_filter() {
-        let faults = Faults {
-            list_omit_rate: 1.0,
-            actions: Some(vec!["vm/list".into()]),
-            ..Faults::default()
-        };
-        let mut engine = FaultEngine::new(faults, Some(1));
+        let mut engine = engine_on("vm/list", |faults| faults.list_omit_rate = 1.0);
         let mut data = vm_list(3);
         let hidden = engine.thin_list("vm/list", &mut data);
         assert_eq!(hidden.omitted, 3);

@@ -117,17 +117,7 @@ pub(crate) fn address_of(account: &Account, id: &str) -> String {
 
 regional!(FloatingIp);
 
-/// Handles `floating/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx),
-        "add" => add(ctx, params),
-        "delete" => delete(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
-fn list(ctx: &Ctx<'_>) -> Reply {
+pub(crate) fn list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
     // The name of what an address is attached to, `""` when it is gone.
     fn name_of<T>(objects: &BTreeMap<String, T>, id: &str, name: impl Fn(&T) -> &String) -> String {
         objects.get(id).map(name).cloned().unwrap_or_default()
@@ -161,14 +151,14 @@ fn list(ctx: &Ctx<'_>) -> Reply {
     reply([("ips", Value::Array(entries))])
 }
 
-fn add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let id = allocate(ctx.account, ctx.shared, region, Attachment::Unattached)?;
     let ip = address_of(ctx.account, &id);
     reply([("ip", json!(ip)), ("id", json!(id))])
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let ip = params.require("ip")?;
     let id = find_by_ip(ctx.account, ip, |floating| floating.region == region)?;

@@ -125,21 +125,7 @@ pub(crate) fn create(
 
 regional!(Image);
 
-/// Handles `image/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "delete" => delete(ctx, params),
-        "details" => details(ctx, params),
-        "replicate" => replicate(ctx, params),
-        "fetch" => fetch(ctx, params),
-        "retrieve" => retrieve(ctx, params),
-        "rename" => rename(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.region()?;
     let wanted = |r: &str| region.is_none_or(|wanted| wanted == r);
     let mut entries: Vec<Value> = catalog::public_images()
@@ -164,13 +150,13 @@ fn own<'a>(account: &'a Account, params: &Params) -> Result<&'a Image, ApiError>
     params.find(&account.images, "image_id", "image")
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = own(ctx.account, params)?.id.clone();
     ctx.account.images.remove(&id);
     done()
 }
 
-fn details(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn details(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = params.require("image_id")?;
     let (name, region, size, status, created, virtio, format) = match catalog::public_image(id) {
         Some(public) => (
@@ -227,7 +213,7 @@ fn details(ctx: &Ctx<'_>, params: &Params) -> Reply {
     )])
 }
 
-fn replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let (name, user, size, format) = {
         let image = own(ctx.account, params)?;
@@ -243,7 +229,7 @@ fn replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("image_id", json!(id))])
 }
 
-fn fetch(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn fetch(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = params.require("name")?;
     let location = params.require("location")?;
@@ -275,7 +261,7 @@ fn fetch(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("image_id", json!(id))])
 }
 
-fn retrieve(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn retrieve(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = params.require("image_id")?;
     if catalog::public_image(id).is_none() {
         own(ctx.account, params)?;
@@ -286,7 +272,7 @@ fn retrieve(ctx: &Ctx<'_>, params: &Params) -> Reply {
     ))
 }
 
-fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let name = params.text("name")?;
     params
         .find_mut(&mut ctx.account.images, "image_id", "image")?

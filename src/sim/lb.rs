@@ -53,20 +53,6 @@ pub(crate) struct LoadBalancer {
     pub seq: u64,
 }
 
-/// Handles `lb/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "create" => create(ctx, params),
-        "delete" => delete(ctx, params),
-        "info" => info(ctx, params),
-        "member_add" => member_add(ctx, params),
-        "member_remove" => member_remove(ctx, params),
-        "associate" => associate(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
 regional!(LoadBalancer);
 
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut LoadBalancer, ApiError> {
@@ -79,7 +65,7 @@ fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut LoadBal
     )
 }
 
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let net_id = params.get("net_id");
     let entries = in_region(&ctx.account.load_balancers, Some(region))
@@ -97,7 +83,7 @@ fn port(params: &Params) -> Result<u16, ApiError> {
     }
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let net_id = params.require("net_id")?.trim();
     let name = params.require("name")?;
@@ -147,7 +133,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = find(ctx.account, params)?.id.clone();
     ctx.account.load_balancers.remove(&id);
     // Its floating IP stays on the account, unattached.
@@ -159,7 +145,7 @@ fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let now = ctx.now;
     let lb = find(ctx.account, params)?.clone();
     let ip = ctx
@@ -186,7 +172,7 @@ fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     )])
 }
 
-fn member_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn member_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let ip = params.require("ip")?.trim().to_owned();
     let port = port(params)?;
     if ip.parse::<Ipv4Addr>().is_err() {
@@ -201,12 +187,12 @@ fn member_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn member_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn member_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let lb = find(ctx.account, params)?;
     deleted(&mut lb.members, params, "member_id", "member")
 }
 
-fn associate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn associate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let ip = params.require("ip")?;
     let (lb_id, region) = {
         let lb = find(ctx.account, params)?;

@@ -35,37 +35,24 @@ pub(crate) struct SshKey {
 /// The credit every account shows (USD).
 const CREDIT: &str = "100.00000000";
 
-/// Handles `plan/<action>`.
-pub(crate) fn plan(action: &str) -> Reply {
-    match action {
-        "list" => {
-            let plans: Vec<Value> = catalog::PLANS.iter().map(|plan| plan.entry()).collect();
-            reply([("plans", Value::Array(plans))])
-        }
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `plan/list`.
+pub(crate) fn plan_list(_: &mut Ctx<'_>, _: &Params) -> Reply {
+    let plans: Vec<Value> = catalog::PLANS.iter().map(|plan| plan.entry()).collect();
+    reply([("plans", Value::Array(plans))])
 }
 
-/// Handles `region/<action>`.
-pub(crate) fn region(action: &str) -> Reply {
-    match action {
-        "list" => {
-            let regions: Map<String, Value> = catalog::REGIONS
-                .iter()
-                .map(|(slug, name)| ((*slug).to_owned(), json!(name)))
-                .collect();
-            reply([("regions", Value::Object(regions))])
-        }
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `region/list`.
+pub(crate) fn region_list(_: &mut Ctx<'_>, _: &Params) -> Reply {
+    let regions: Map<String, Value> = catalog::REGIONS
+        .iter()
+        .map(|(slug, name)| ((*slug).to_owned(), json!(name)))
+        .collect();
+    reply([("regions", Value::Object(regions))])
 }
 
-/// Handles `billing/<action>`.
-pub(crate) fn billing(action: &str) -> Reply {
-    match action {
-        "credit" => reply([("credit", json!(CREDIT))]),
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `billing/credit`.
+pub(crate) fn billing_credit(_: &mut Ctx<'_>, _: &Params) -> Reply {
+    reply([("credit", json!(CREDIT))])
 }
 
 /// Normalises line endings to CRLF.
@@ -85,82 +72,89 @@ fn script_fields(params: &Params) -> Result<(String, String), ApiError> {
     Ok((name.trim().to_owned(), crlf(content)))
 }
 
-/// Handles `script/<action>`.
-pub(crate) fn script(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => {
-            let scripts = ctx.account.scripts.values();
-            let scripts =
-                scripts.map(|s| json!({"id": s.id, "name": s.name, "content": s.content}));
-            reply([("scripts", scripts.collect())])
-        }
-        "get" => {
-            let script = params.find(&ctx.account.scripts, "script_id", "script")?;
-            reply([
-                ("id", json!(script.id)),
-                ("name", json!(script.name)),
-                ("content", json!(script.content)),
-            ])
-        }
-        "create" => {
-            let (name, content) = script_fields(params)?;
-            let id = ctx.id(IdKind::Script);
-            created(&mut ctx.account.scripts, "script_id", id, |id| Script {
-                id,
-                name,
-                content,
-            })
-        }
-        "update" => {
-            let (name, content) = script_fields(params)?;
-            let script = params.find_mut(&mut ctx.account.scripts, "script_id", "script")?;
-            script.name = name;
-            script.content = content;
-            done()
-        }
-        "delete" => deleted(&mut ctx.account.scripts, params, "script_id", "script"),
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `script/list`.
+pub(crate) fn script_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    let scripts = ctx.account.scripts.values();
+    let scripts = scripts.map(|s| json!({"id": s.id, "name": s.name, "content": s.content}));
+    reply([("scripts", scripts.collect())])
 }
 
-/// Handles `sshkey/<action>`.
-pub(crate) fn sshkey(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        // Keyed "0", "1", ... next to "success": array indices, not key IDs.
-        "list" => Ok(ctx
-            .account
-            .ssh_keys
-            .values()
-            .enumerate()
-            .map(|(index, key)| {
-                let entry =
-                    json!({"id": key.id, "name": key.name, "value": key.value, "val": key.value});
-                (index.to_string(), entry)
-            })
-            .collect()),
-        "add" => {
-            let label = params.require("label")?;
-            let value = params.require("sshkey")?.trim();
-            if !valid_text(label, 255) {
-                return Err(ApiError::invalid("label"));
-            }
-            let mut parts = value.split_whitespace();
-            let kind_ok = parts
-                .next()
-                .is_some_and(|kind| kind.starts_with("ssh-") || kind.starts_with("ecdsa-"));
-            if !kind_ok || parts.next().is_none() || value.chars().any(char::is_control) {
-                return Err(ApiError::invalid("sshkey"));
-            }
-            let id = ctx.id(IdKind::SshKey);
-            created(&mut ctx.account.ssh_keys, "key_id", id, |id| SshKey {
-                id,
-                name: label.trim().to_owned(),
-                value: value.to_owned(),
-            })
-        }
-        "remove" => deleted(&mut ctx.account.ssh_keys, params, "key_id", "key"),
-        _ => Err(ApiError::invalid("action")),
+/// `script/get`.
+pub(crate) fn script_get(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let script = params.find(&ctx.account.scripts, "script_id", "script")?;
+    reply([
+        ("id", json!(script.id)),
+        ("name", json!(script.name)),
+        ("content", json!(script.content)),
+    ])
+}
+
+/// `script/create`.
+pub(crate) fn script_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let (name, content) = script_fields(params)?;
+    let id = ctx.id(IdKind::Script);
+    created(&mut ctx.account.scripts, "script_id", id, |id| Script {
+        id,
+        name,
+        content,
+    })
+}
+
+/// `script/update`.
+pub(crate) fn script_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let (name, content) = script_fields(params)?;
+    let script = params.find_mut(&mut ctx.account.scripts, "script_id", "script")?;
+    script.name = name;
+    script.content = content;
+    done()
+}
+
+/// `script/delete`.
+pub(crate) fn script_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    deleted(&mut ctx.account.scripts, params, "script_id", "script")
+}
+
+/// `sshkey/list`.
+pub(crate) fn sshkey_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    // Keyed "0", "1", ... next to "success": array indices, not key IDs.
+    Ok(ctx
+        .account
+        .ssh_keys
+        .values()
+        .enumerate()
+        .map(|(index, key)| {
+            let entry =
+                json!({"id": key.id, "name": key.name, "value": key.value, "val": key.value});
+            (index.to_string(), entry)
+        })
+        .collect())
+}
+
+/// `sshkey/add`.
+pub(crate) fn sshkey_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let label = params.require("label")?;
+    let value = params.require("sshkey")?.trim();
+    if !valid_text(label, 255) {
+        return Err(ApiError::invalid("label"));
     }
+    let mut parts = value.split_whitespace();
+    let kind_ok = parts
+        .next()
+        .is_some_and(|kind| kind.starts_with("ssh-") || kind.starts_with("ecdsa-"));
+    if !kind_ok || parts.next().is_none() || value.chars().any(char::is_control) {
+        return Err(ApiError::invalid("sshkey"));
+    }
+    let id = ctx.id(IdKind::SshKey);
+    created(&mut ctx.account.ssh_keys, "key_id", id, |id| SshKey {
+        id,
+        name: label.trim().to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// `sshkey/remove`.
+pub(crate) fn sshkey_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    deleted(&mut ctx.account.ssh_keys, params, "key_id", "key")
 }
 
 #[cfg(test)]

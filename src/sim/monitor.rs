@@ -127,61 +127,71 @@ fn type_details(key: &str) -> Option<Value> {
     Some(json!({"name": name, "short_name": key, "params": params}))
 }
 
-/// Handles `monitor/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "check-list" => check_list(ctx),
-        "check-types" => {
-            let types: Map<String, Value> = CHECK_TYPES
-                .iter()
-                .filter_map(|(key, _, _)| Some(((*key).to_owned(), type_details(key)?)))
-                .collect();
-            reply([("types", Value::Object(types))])
-        }
-        "check-add" => check_add(ctx, params),
-        "check-remove" => {
-            let id = params
-                .remove(&mut ctx.account.checks, "check_id", "check")?
-                .id;
-            ctx.account.alerts.retain(|_, alert| alert.check_id != id);
-            done()
-        }
-        "contact-list" => {
-            let contacts = keyed(
-                &ctx.account.contacts,
-                |c| json!({"id": c.id, "type": c.kind, "rel": c.rel}),
-            );
-            reply([("contacts", contacts)])
-        }
-        "contact-add" => contact_add(ctx, params),
-        "contact-remove" => {
-            let id = params
-                .remove(&mut ctx.account.contacts, "contact_id", "contact")?
-                .id;
-            ctx.account.alerts.retain(|_, alert| alert.contact_id != id);
-            done()
-        }
-        "alert-list" => {
-            let check_id = &params.find(&ctx.account.checks, "check_id", "check")?.id;
-            let alerts = ctx.account.alerts.iter();
-            let alerts = keyed(alerts.filter(|(_, a)| a.check_id == *check_id), |a| {
-                let contact = ctx.account.contacts.get(&a.contact_id);
-                json!({
-                    "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
-                    "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
-                    "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
-                })
-            });
-            reply([("alerts", alerts)])
-        }
-        "alert-add" => alert_add(ctx, params),
-        "alert-remove" => deleted(&mut ctx.account.alerts, params, "alert_id", "alert"),
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `monitor/check-types`.
+pub(crate) fn check_types(_: &mut Ctx<'_>, _: &Params) -> Reply {
+    let types: Map<String, Value> = CHECK_TYPES
+        .iter()
+        .filter_map(|(key, _, _)| Some(((*key).to_owned(), type_details(key)?)))
+        .collect();
+    reply([("types", Value::Object(types))])
 }
 
-fn check_list(ctx: &Ctx<'_>) -> Reply {
-    let checks = keyed(&ctx.account.checks, |check| {
+/// `monitor/check-remove`.
+pub(crate) fn check_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let id = params
+        .remove(&mut ctx.account.checks, "check_id", "check")?
+        .id;
+    remove_alerts(ctx, &id, |alert| &alert.check_id)
+}
+
+/// Drops the alerts that `link` ties to the removed check or contact `id`, and answers success.
+fn remove_alerts(ctx: &mut Ctx<'_>, id: &str, link: fn(&Alert) -> &String) -> Reply {
+    ctx.account.alerts.retain(|_, alert| link(alert) != id);
+    done()
+}
+
+/// `monitor/contact-list`.
+pub(crate) fn contact_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    keyed(
+        "contacts",
+        &ctx.account.contacts,
+        |c| json!({"id": c.id, "type": c.kind, "rel": c.rel}),
+    )
+}
+
+/// `monitor/contact-remove`.
+pub(crate) fn contact_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let id = params
+        .remove(&mut ctx.account.contacts, "contact_id", "contact")?
+        .id;
+    remove_alerts(ctx, &id, |alert| &alert.contact_id)
+}
+
+/// `monitor/alert-list`.
+pub(crate) fn alert_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let check_id = &params.find(&ctx.account.checks, "check_id", "check")?.id;
+    let alerts = ctx.account.alerts.iter();
+    keyed(
+        "alerts",
+        alerts.filter(|(_, a)| a.check_id == *check_id),
+        |a| {
+            let contact = ctx.account.contacts.get(&a.contact_id);
+            json!({
+                "id": a.id, "check_id": a.check_id, "contact_id": a.contact_id,
+                "type": contact.map(|c| c.kind.clone()).unwrap_or_default(),
+                "rel": contact.map(|c| c.rel.clone()).unwrap_or_default(),
+            })
+        },
+    )
+}
+
+/// `monitor/alert-remove`.
+pub(crate) fn alert_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    deleted(&mut ctx.account.alerts, params, "alert_id", "alert")
+}
+
+pub(crate) fn check_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
+    keyed("checks", &ctx.account.checks, |check| {
         let data_json = serde_json::to_string(&check.data).unwrap_or_default();
         let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
         json!({
@@ -197,11 +207,10 @@ fn check_list(ctx: &Ctx<'_>) -> Reply {
                 "data_summary": summary.join(", "),
                 "type_details": type_details(&check.kind).unwrap_or_default(),
         })
-    });
-    reply([("checks", checks)])
+    })
 }
 
-fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let name = params.require("name")?;
     let kind = params.require("type")?.trim().to_ascii_lowercase();
     if !valid_text(name, 255) {
@@ -244,7 +253,7 @@ fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let kind = params.require("type")?.trim().to_ascii_lowercase();
     let rel = params.require("rel")?.trim().to_owned();
     if !matches!(kind.as_str(), "email" | "sms" | "sms_twilio" | "http") {
@@ -266,7 +275,7 @@ fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let check_id = params.require("check_id")?.trim().to_owned();
     let contact_id = params.require("contact_id")?.trim().to_owned();
     if !ctx.account.checks.contains_key(&check_id) {

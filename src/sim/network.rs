@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, done, regional, regional_list, valid_text},
     state::IdKind,
 };
 
@@ -30,27 +30,13 @@ pub(crate) struct Network {
 
 regional!(Network);
 
-/// Handles `network/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "create" => create(ctx, params),
-        "delete" => delete(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.networks, region)
-        .into_iter()
-        .map(|n| {
-            json!({
-                "net_id": n.id, "name": n.name, "region": n.region,
-                "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
-            })
-        });
-    reply([("networks", entries.collect())])
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    regional_list(params, "networks", &ctx.account.networks, |n| {
+        json!({
+            "net_id": n.id, "name": n.name, "region": n.region,
+            "subnet": format!("{}.0/24", n.prefix), "dns": n.dns,
+        })
+    })
 }
 
 /// `192.168.30` or `192.168.30.0/24` → `192.168.30` (private ranges only).
@@ -64,7 +50,7 @@ fn parse_subnet(subnet: &str) -> Option<String> {
     address.is_private().then(|| prefix.to_owned())
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = params.require("name")?;
     let prefix =
@@ -101,7 +87,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let networks = &mut ctx.account.networks;
     let id = params

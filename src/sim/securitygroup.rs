@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, regional, regional_list, reply},
     state::{Account, IdKind},
 };
 
@@ -50,25 +50,17 @@ pub(crate) struct Rule {
     pub label: String,
 }
 
-/// Handles `securitygroup/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "create" => create(ctx, params),
-        "delete" => delete(ctx, params),
-        "rename" => {
-            let name = valid_name(params)?;
-            find(ctx.account, params)?.name = name;
-            done()
-        }
-        "rule-list" => rule_list(ctx, params),
-        "rule-insert" => rule_insert(ctx, params),
-        "rule-delete" => {
-            let group = find(ctx.account, params)?;
-            deleted(&mut group.rules, params, "rule_id", "rule")
-        }
-        _ => Err(ApiError::invalid("action")),
-    }
+/// `securitygroup/rename`.
+pub(crate) fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let name = valid_name(params)?;
+    find(ctx.account, params)?.name = name;
+    done()
+}
+
+/// `securitygroup/rule-delete`.
+pub(crate) fn rule_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let group = find(ctx.account, params)?;
+    deleted(&mut group.rules, params, "rule_id", "rule")
 }
 
 regional!(SecurityGroup);
@@ -84,15 +76,17 @@ fn valid_name(params: &Params) -> Result<String, ApiError> {
     Ok(name.trim().to_owned())
 }
 
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.security_groups, region)
-        .into_iter()
-        .map(|g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}));
-    reply([("securitygroups", entries.collect())])
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let groups = &ctx.account.security_groups;
+    regional_list(
+        params,
+        "securitygroups",
+        groups,
+        |g| json!({"securitygroup_id": g.id, "id": g.id, "name": g.name, "region": g.region}),
+    )
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = valid_name(params)?;
     let id = ctx.id(IdKind::SecurityGroup);
@@ -108,7 +102,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = find(ctx.account, params)?.id.clone();
     if ctx
         .account
@@ -122,7 +116,7 @@ fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn rule_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rule_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let group = find(ctx.account, params)?;
     let rules: Vec<Value> = group
         .rules
@@ -147,7 +141,7 @@ fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<String, ApiEr
     }
 }
 
-fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let direction = one_of(params, "direction", &["ingress", "egress"])?;
     let kind = one_of(params, "type", &["ipv4", "ipv6"])?;
     let protocol = one_of(params, "protocol", &["any", "tcp", "udp", "icmp"])?;

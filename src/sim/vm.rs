@@ -12,7 +12,7 @@ use super::{
     floating::{self, Attachment},
     image,
     state::Account,
-    vm_misc, vm_net,
+    vm_net,
     vm_status::{self, Phase, PowerOp},
     volume::{self, VolumeState},
 };
@@ -122,35 +122,13 @@ pub(crate) fn find_mut<'a>(
     params.find_mut(&mut account.vms, "vm_id", "vm")
 }
 
-/// Handles `vm/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "create" => create(ctx, params),
-        "list" => list(ctx),
-        "info" => info(ctx, params),
-        "start" => power(ctx, params, PowerOp::Start),
-        "stop" => power(ctx, params, PowerOp::Stop),
-        "reboot" => power(ctx, params, PowerOp::Reboot),
-        "shelve" => power(ctx, params, PowerOp::Shelve),
-        "unshelve" => power(ctx, params, PowerOp::Unshelve),
-        "rescue" => power(ctx, params, PowerOp::Rescue),
-        "delete" => delete(ctx, params),
-        "reimage" => reimage(ctx, params),
-        "resize" => resize(ctx, params),
-        "diskswap" | "vnc" | "snapshot" | "rename" | "usage" | "set-fairshare" => {
-            vm_misc::handle(ctx, action, params)
-        }
-        _ => vm_net::handle(ctx, action, params),
-    }
-}
-
 /// What a VM boots from.
 enum Boot {
     Image(image::Usable),
     Volume(String),
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let (Some(hostname), Some(plan_selection)) = (params.get("hostname"), params.get("plan_id"))
     else {
         return Err(ApiError::new(CREATE_NOT_SET));
@@ -284,14 +262,14 @@ pub(crate) fn valid_hostname(hostname: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
 
-fn list(ctx: &Ctx<'_>) -> Reply {
+pub(crate) fn list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
     let mut vms: Vec<&Vm> = ctx.account.vms.values().collect();
     vms.sort_by_key(|vm| vm.seq);
     let entries: Vec<Value> = vms.into_iter().map(Vm::list_entry).collect();
     reply([("vms", Value::Array(entries))])
 }
 
-fn info(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = find(ctx.account, params)?;
     let view = vm_status::view(&vm.phase);
     let addresses = vm_net::addresses(ctx.account, vm);
@@ -340,7 +318,7 @@ fn info(ctx: &Ctx<'_>, params: &Params) -> Reply {
     reply([("info", info), ("extra", vm.list_entry())])
 }
 
-fn power(ctx: &mut Ctx<'_>, params: &Params, op: PowerOp) -> Reply {
+pub(crate) fn power(ctx: &mut Ctx<'_>, params: &Params, op: PowerOp) -> Reply {
     let (now, timing) = (ctx.now, ctx.timing);
     let vm = find_mut(ctx.account, params)?;
     if let Some(next) = vm_status::power(&vm.phase, op, now, timing)? {
@@ -349,7 +327,7 @@ fn power(ctx: &mut Ctx<'_>, params: &Params, op: PowerOp) -> Reply {
     done()
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm_id = find(ctx.account, params)?.id.clone();
     ctx.account.vms.remove(&vm_id);
     // Its floating IPs go with it (detach with keep=yes first to keep one).
@@ -374,7 +352,7 @@ fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn reimage(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn reimage(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let image_id = params.require("image_id")?;
     let (region, busy) = {
         let vm = find(ctx.account, params)?;
@@ -397,7 +375,7 @@ fn reimage(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn resize(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn resize(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let plan = catalog::plan_lookup(params.require("plan_id")?)
         .ok_or_else(|| ApiError::invalid("plan selection"))?;
     let until = after(ctx.now, ctx.timing.resize);

@@ -10,20 +10,7 @@ use super::{
     vm_status::Phase,
 };
 
-/// Handles the small actions of `vm/`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "diskswap" => diskswap(ctx, params),
-        "vnc" => vnc(ctx, params),
-        "snapshot" => snapshot(ctx, params),
-        "rename" => rename(ctx, params),
-        "usage" => usage(ctx, params),
-        "set-fairshare" => set_fairshare(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
-fn diskswap(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn diskswap(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = find_mut(ctx.account, params)?;
     if vm.phase != Phase::Stopped {
         return Err(ApiError::new(
@@ -34,7 +21,7 @@ fn diskswap(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn vnc(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn vnc(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = find(ctx.account, params)?.region.clone();
     let token = ctx.shared.uuid();
     // A `.invalid` host: the simulator must never send anyone to the real console.
@@ -42,7 +29,7 @@ fn vnc(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("vnc_url", json!(url))])
 }
 
-fn snapshot(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn snapshot(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let name = params.text("name")?;
     let (region, user, size) = {
         let vm = find(ctx.account, params)?;
@@ -58,7 +45,7 @@ fn snapshot(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("image_id", json!(id))])
 }
 
-fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let hostname = params.require("hostname")?;
     if !valid_hostname(hostname) {
         return Err(ApiError::invalid("hostname"));
@@ -68,7 +55,7 @@ fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn usage(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn usage(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = find(ctx.account, params)?;
     let key = params.require("key")?;
     if !matches!(key, "bandwidth" | "cpu" | "io") {
@@ -99,7 +86,7 @@ fn usage(ctx: &Ctx<'_>, params: &Params) -> Reply {
     reply([("usage", Value::Array(samples))])
 }
 
-fn set_fairshare(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn set_fairshare(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let flag = |name: &str| -> Result<Option<bool>, ApiError> {
         match params.get(name) {
             None => Ok(None),

@@ -13,20 +13,6 @@ use super::{
     vm::{self, Vm},
 };
 
-/// Handles the address and security-group actions of `vm/`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "floatingip-add" => floating_add(ctx, params),
-        "floatingip-delete" => floating_delete(ctx, params),
-        "iplist" => iplist(ctx, params),
-        "ip-add" => ip_add(ctx, params),
-        "ip-delete" => ip_delete(ctx, params),
-        "securitygroup-add" => group_add(ctx, params),
-        "securitygroup-remove" => group_remove(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
 /// Gives a freshly built VM the floating IP vm/create promised (unless it got one meanwhile).
 pub(crate) fn assign_pending_ip(account: &mut Account, shared: &mut Shared, vm_id: &str) {
     let Some(vm) = account.vms.get(vm_id) else {
@@ -152,7 +138,7 @@ pub(crate) fn allocate_private(
     Err(ApiError::new("no free private address left"))
 }
 
-fn floating_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn floating_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = vm::find(ctx.account, params)?;
     let (vm_id, region) = (vm.id.clone(), vm.region.clone());
     let private_ip = match params.get("private_ip") {
@@ -186,7 +172,7 @@ fn floating_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("ip", json!(address))])
 }
 
-fn floating_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn floating_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = vm::find(ctx.account, params)?;
     let vm_id = vm.id.clone();
     let target = match params.get("ip") {
@@ -234,7 +220,7 @@ fn floating_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn iplist(ctx: &Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn iplist(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm = vm::find(ctx.account, params)?;
     let mut ips: Vec<Value> = std::iter::once(&vm.private_ip)
         .chain(&vm.additional_private_ips)
@@ -257,7 +243,7 @@ fn iplist(ctx: &Ctx<'_>, params: &Params) -> Reply {
     reply([("ips", Value::Array(ips))])
 }
 
-fn ip_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn ip_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let net_id = vm::find(ctx.account, params)?.net_id.clone();
     let address = allocate_private(ctx.account, net_id.as_deref(), params.get("ip"))?;
     vm::find_mut(ctx.account, params)?
@@ -266,7 +252,7 @@ fn ip_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("ip", json!(address))])
 }
 
-fn ip_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn ip_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let ip = params.require("ip")?.trim().to_owned();
     let vm = vm::find_mut(ctx.account, params)?;
     let before = vm.additional_private_ips.len();
@@ -287,7 +273,7 @@ fn group_in_region(ctx: &Ctx<'_>, params: &Params, region: &str) -> Result<Strin
         .ok_or_else(|| ApiError::invalid("security group"))
 }
 
-fn group_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn group_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = vm::find(ctx.account, params)?.region.clone();
     let group_id = group_in_region(ctx, params, &region)?;
     let vm = vm::find_mut(ctx.account, params)?;
@@ -297,7 +283,7 @@ fn group_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn group_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn group_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = vm::find(ctx.account, params)?.region.clone();
     let group_id = group_in_region(ctx, params, &region)?;
     let vm = vm::find_mut(ctx.account, params)?;

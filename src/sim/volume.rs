@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, done, in_region, regional, reply, valid_text},
+    call::{
+        ApiError, Ctx, Params, Reply, created, done, regional, regional_list, reply, valid_text,
+    },
     catalog,
     clock::{Millis, after, rfc3339, sql_time},
     image,
@@ -136,25 +138,6 @@ pub(crate) fn attached_to<'a>(account: &'a Account, vm_id: &str) -> Vec<&'a Volu
 
 regional!(Volume, VolumeSnapshot);
 
-/// Handles `volume/<action>`.
-pub(crate) fn handle(ctx: &mut Ctx<'_>, action: &str, params: &Params) -> Reply {
-    match action {
-        "list" => list(ctx, params),
-        "create" => create(ctx, params),
-        "delete" => delete(ctx, params),
-        "attach" => attach(ctx, params),
-        "detach" => detach(ctx, params),
-        "info" => info(ctx, params),
-        "extend" => extend(ctx, params),
-        "rename" => rename(ctx, params),
-        "snapshot-create" => snapshot_create(ctx, params),
-        "snapshot-list" => snapshot_list(ctx, params),
-        "snapshot-replicate" => snapshot_replicate(ctx, params),
-        "snapshot-delete" => snapshot_delete(ctx, params),
-        _ => Err(ApiError::invalid("action")),
-    }
-}
-
 /// One of the caller's volumes; a given `region` must match it.
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Volume, ApiError> {
     let region = params.region()?;
@@ -176,10 +159,8 @@ fn entry(volume: &Volume) -> Value {
     })
 }
 
-fn list(ctx: &Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let volumes = in_region(&ctx.account.volumes, region).into_iter();
-    reply([("volumes", volumes.map(entry).collect())])
+pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    regional_list(params, "volumes", &ctx.account.volumes, entry)
 }
 
 fn parse_size(params: &Params) -> Result<u64, ApiError> {
@@ -190,7 +171,7 @@ fn parse_size(params: &Params) -> Result<u64, ApiError> {
     Ok(size)
 }
 
-fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let label = params.require("label")?;
     let mut size = parse_size(params)?;
@@ -232,7 +213,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let volume = find(ctx.account, params)?;
     if volume.status() == "in-use" {
         return Err(ApiError::new("the volume is in use; detach it first"));
@@ -242,7 +223,7 @@ fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn attach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn attach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let target = params.require("target")?.trim().to_owned();
     let (vm_id, vm_region) = {
         let vm = vm::find(ctx.account, params)?;
@@ -278,7 +259,7 @@ fn attach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn detach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn detach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let volume = find(ctx.account, params)?;
     if volume.attachment.is_none() {
         return Err(ApiError::new("the volume is not attached"));
@@ -288,7 +269,7 @@ fn detach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let volume = find(ctx.account, params)?;
     let mut value = entry(volume);
     if let Some(object) = value.as_object_mut() {
@@ -297,7 +278,7 @@ fn info(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("volume", value)])
 }
 
-fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let size = parse_size(params)?;
     let volume = find(ctx.account, params)?;
     if size <= volume.size {
@@ -310,13 +291,13 @@ fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     done()
 }
 
-fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let name = params.text("name")?;
     find(ctx.account, params)?.name = name.trim().to_owned();
     done()
 }
 
-fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let label = params.text("label")?;
     let (volume_id, region, size) = {
         let volume = find(ctx.account, params)?;
@@ -341,18 +322,15 @@ fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     created(snapshots, "snapshot_id", id, snapshot)
 }
 
-fn snapshot_list(ctx: &Ctx<'_>, params: &Params) -> Reply {
-    let region = params.region()?;
-    let entries = in_region(&ctx.account.volume_snapshots, region)
-        .into_iter()
-        .map(|s| {
-            json!({
-                "id": s.id, "name": s.name, "volume_id": s.volume_id, "region": s.region,
-                "size": s.size, "time_created": rfc3339(s.created_at),
-                "status": if ctx.now >= s.ready_at { "available" } else { "creating" },
-            })
-        });
-    reply([("snapshots", entries.collect())])
+pub(crate) fn snapshot_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let snapshots = &ctx.account.volume_snapshots;
+    regional_list(params, "snapshots", snapshots, |s| {
+        json!({
+            "id": s.id, "name": s.name, "volume_id": s.volume_id, "region": s.region,
+            "size": s.size, "time_created": rfc3339(s.created_at),
+            "status": if ctx.now >= s.ready_at { "available" } else { "creating" },
+        })
+    })
 }
 
 fn find_snapshot<'a>(
@@ -368,7 +346,7 @@ fn find_snapshot<'a>(
     )
 }
 
-fn snapshot_replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn snapshot_replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let image_name = params.require("image_name")?;
     let dst_region = catalog::region(params.require("dst_region")?)
         .ok_or_else(|| ApiError::invalid("dst_region"))?;
@@ -394,7 +372,7 @@ fn snapshot_replicate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     reply([("image_id", json!(id))])
 }
 
-fn snapshot_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+pub(crate) fn snapshot_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let id = find_snapshot(ctx.account, params)?.id.clone();
     ctx.account.volume_snapshots.remove(&id);
     done()
