@@ -44,12 +44,7 @@ pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
 
 /// The LunaVMs that take their address from `floatingIPRef`.
 fn vm_floating_refs(vm: &LunaVM) -> Vec<String> {
-    vm.spec
-        .placement
-        .floating_ip_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(vm.spec.placement.floating_ip_ref.as_ref())
 }
 
 impl Reconciler for LunaFloatingIP {

@@ -73,12 +73,7 @@ use crate::{
 
 /// The LunaNetworks a load balancer names (its deletion waits for the load balancer).
 pub fn lb_networks(lb: &LunaLoadBalancer) -> Vec<String> {
-    lb.spec
-        .placement
-        .network_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(lb.spec.placement.network_ref.as_ref())
 }
 
 /// The LunaVMs a load balancer has as members.
@@ -91,12 +86,7 @@ pub fn member_vms(lb: &LunaLoadBalancer) -> Vec<String> {
 }
 
 fn floating_refs(lb: &LunaLoadBalancer) -> Vec<String> {
-    lb.spec
-        .placement
-        .floating_ip_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(lb.spec.placement.floating_ip_ref.as_ref())
 }
 
 /// When each load balancer of an account had its pool last read, by object uid: per-account
