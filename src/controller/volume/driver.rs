@@ -44,13 +44,13 @@ use crate::{
 
 /// The LunaVM a volume is attached to by reference.
 pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
-    volume
-        .spec
-        .attach_to
-        .as_ref()
-        .and_then(|attach| attach.vm.vm_ref.as_ref())
-        .map(|reference| vec![reference.name.clone()])
-        .unwrap_or_default()
+    managed::named(
+        volume
+            .spec
+            .attach_to
+            .as_ref()
+            .and_then(|attach| attach.vm.vm_ref.as_ref()),
+    )
 }
 
 /// Where the spec wants the volume: `Ok(None)` detached, `Ok(Some(vm id))`, or `Err(action)`
