@@ -34,22 +34,17 @@ use crate::{
 
 /// The LunaVM an address is attached to by reference.
 pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {
-    ip.spec
-        .attach_to
-        .as_ref()
-        .and_then(|attach| attach.vm.vm_ref.as_ref())
-        .map(|reference| vec![reference.name.clone()])
-        .unwrap_or_default()
+    managed::named(
+        ip.spec
+            .attach_to
+            .as_ref()
+            .and_then(|attach| attach.vm.vm_ref.as_ref()),
+    )
 }
 
 /// The LunaVMs that take their address from `floatingIPRef`.
 fn vm_floating_refs(vm: &LunaVM) -> Vec<String> {
-    vm.spec
-        .placement
-        .floating_ip_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(vm.spec.placement.floating_ip_ref.as_ref())
 }
 
 impl Reconciler for LunaFloatingIP {

@@ -42,16 +42,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::FutureExt;
 use kube::{
     Api, ResourceExt,
     runtime::{Controller, controller::Action, watcher},
 };
 
+use super::cloud::{ObservedLb, list};
 use super::decide::{
-    DesiredPool, LbState, MemberPlan, WantedFloating, create_only_mismatch, desired_pool,
-    floating_associated, floating_from_ref, lb_state, member_plan, must_read, non_empty,
-    record_info,
+    DesiredPool, LbState, WantedFloating, create_only_mismatch, desired_pool, floating_associated,
+    floating_from_ref, lb_state, member_plan, must_read, non_empty, record_info,
 };
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::controller::{
@@ -63,7 +62,7 @@ use crate::controller::{
 };
 use crate::{
     api::{
-        common::{ManagedResource, READY, SYNCED},
+        common::{ManagedResource, READY},
         floating::LunaFloatingIP,
         loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus},
         network::LunaNetwork,
@@ -72,52 +71,9 @@ use crate::{
     lunanode::{self, types::LbCreate},
 };
 
-/// A load balancer as `lb/list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedLb {
-    /// Its ID.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its region.
-    pub region: String,
-    /// Its network, when listed.
-    pub net_id: String,
-}
-
-fn list(
-    client: lunanode::Client,
-    region: String,
-) -> futures::future::BoxFuture<'static, Result<Vec<(String, ObservedLb)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .lb_list(&region, None)
-            .await?
-            .into_iter()
-            .map(|lb| {
-                (
-                    lb.id.clone(),
-                    ObservedLb {
-                        id: lb.id,
-                        name: lb.name,
-                        region: lb.region,
-                        net_id: lb.net_id,
-                    },
-                )
-            })
-            .collect())
-    }
-    .boxed()
-}
-
 /// The LunaNetworks a load balancer names (its deletion waits for the load balancer).
 pub fn lb_networks(lb: &LunaLoadBalancer) -> Vec<String> {
-    lb.spec
-        .placement
-        .network_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(lb.spec.placement.network_ref.as_ref())
 }
 
 /// The LunaVMs a load balancer has as members.
@@ -130,12 +86,7 @@ pub fn member_vms(lb: &LunaLoadBalancer) -> Vec<String> {
 }
 
 fn floating_refs(lb: &LunaLoadBalancer) -> Vec<String> {
-    lb.spec
-        .placement
-        .floating_ip_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(lb.spec.placement.floating_ip_ref.as_ref())
 }
 
 /// When each load balancer of an account had its pool last read, by object uid: per-account
@@ -268,111 +219,6 @@ impl LunaLoadBalancer {
                 Reason::Available,
                 &message,
             );
-        }
-    }
-
-    /// Adds and removes members, then associates the floating IP: the writes of one reconcile.
-    async fn write(
-        &self,
-        status: &mut LunaLoadBalancerStatus,
-        lb_id: &str,
-        plan: &MemberPlan,
-        associate: Option<&str>,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Action, Error> {
-        let region = self.spec.region.as_str();
-        let client = &account.client;
-        let mut done = Vec::new();
-        let mut failure = None;
-        // Adds first: a member that moves to a new address keeps serving meanwhile.
-        for backend in &plan.add {
-            tracing::info!(lb = lb_id, member = %backend, "adding member");
-            match client
-                .lb_member_add(region, lb_id, &backend.ip, backend.port)
-                .await
-            {
-                Ok(_) => done.push(format!("added {backend}")),
-                Err(error) => {
-                    failure = Some(("add a member", error));
-                    break;
-                }
-            }
-        }
-        if failure.is_none() {
-            for member in &plan.remove {
-                let port = member.port.map(|port| port.to_string()).unwrap_or_default();
-                tracing::info!(lb = lb_id, member = %member.member_id, "removing member");
-                match client
-                    .lb_member_remove(region, lb_id, &member.member_id)
-                    .await
-                {
-                    Ok(()) => done.push(format!(
-                        "removed {}:{port} (member {})",
-                        member.ip, member.member_id
-                    )),
-                    Err(error) if error.is_not_found() => {}
-                    Err(error) => {
-                        failure = Some(("remove a member", error));
-                        break;
-                    }
-                }
-            }
-        }
-        if !done.is_empty() {
-            let note = format!("load balancer {lb_id}: {}", done.join(", "));
-            cx.event(self, false, "MembersUpdated", "Update", note)
-                .await;
-        }
-        if let (None, Some(address)) = (&failure, associate) {
-            tracing::info!(lb = lb_id, "associating the floating IP");
-            match client.lb_associate(region, lb_id, address).await {
-                Ok(()) => {
-                    status.applied_floating_ip = Some(address.to_owned());
-                    let note = format!("associated {address} with load balancer {lb_id}");
-                    cx.event(self, false, "FloatingIPAssociated", "Update", note)
-                        .await;
-                }
-                Err(error) => failure = Some(("associate the floating IP", error)),
-            }
-        }
-        match failure {
-            None => {
-                let message = format!("updating load balancer {lb_id}");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Updating,
-                    &message,
-                );
-                Ok(Action::requeue(Duration::from_millis(500)))
-            }
-            // Refused by the API: terminal until something changes (no retry loop).
-            Some((action, error)) if !error.is_retryable() && !error.may_have_taken_effect() => {
-                let message = format!("unable to {action}: {error}");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::UpdateFailed,
-                    &message,
-                );
-                set(
-                    status,
-                    self,
-                    SYNCED,
-                    ConditionStatus::False,
-                    Reason::UpdateFailed,
-                    &message,
-                );
-                cx.event(self, true, "UpdateFailed", "Update", message)
-                    .await;
-                Ok(Action::await_change())
-            }
-            Some((action, error)) => Err(cloud(action, &cx.object, error)),
         }
     }
 }

@@ -24,4 +24,4 @@ pub use cleanup::cleanup_external;
 pub(crate) use driver::external_steps;
 pub use driver::{Cx, Readiness, Reconciler, Registry, Waker, cloud, run, scoped, set, stuck};
 pub use external::{Blocked, External, apply_external};
-pub use references::{Reference, holders, referenced, referrers, resolve, wait_for_holders};
+pub use references::{Reference, holders, named, referenced, referrers, resolve, wait_for_holders};

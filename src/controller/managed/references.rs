@@ -8,9 +8,18 @@ use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
 use super::driver::{Cx, Reconciler, set};
 use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
-    api::common::{ManagedResource, READY},
+    api::common::{LocalObjectReference, ManagedResource, READY},
     controller::{Context, error::Error, report::key},
 };
+
+/// The name an optional reference holds, as a list: what the functions given to [`referenced`]
+/// and [`holders`] return for a spec with one reference of a kind.
+pub fn named(reference: Option<&LocalObjectReference>) -> Vec<String> {
+    reference
+        .map(|reference| reference.name.clone())
+        .into_iter()
+        .collect()
+}
 
 /// A referenced object of kind `T`, as its controller last saw it.
 pub enum Reference<T> {

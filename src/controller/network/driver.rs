@@ -28,12 +28,7 @@ use crate::{
 
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {
-    vm.spec
-        .placement
-        .network_ref
-        .iter()
-        .map(|reference| reference.name.clone())
-        .collect()
+    managed::named(vm.spec.placement.network_ref.as_ref())
 }
 
 impl Reconciler for LunaNetwork {

@@ -44,13 +44,13 @@ use crate::{
 
 /// The LunaVM a volume is attached to by reference.
 pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
-    volume
-        .spec
-        .attach_to
-        .as_ref()
-        .and_then(|attach| attach.vm.vm_ref.as_ref())
-        .map(|reference| vec![reference.name.clone()])
-        .unwrap_or_default()
+    managed::named(
+        volume
+            .spec
+            .attach_to
+            .as_ref()
+            .and_then(|attach| attach.vm.vm_ref.as_ref()),
+    )
 }
 
 /// Where the spec wants the volume: `Ok(None)` detached, `Ok(Some(vm id))`, or `Err(action)`
@@ -67,34 +67,12 @@ fn wanted_vm(
         return Ok(attach.vm.vm_id.clone());
     };
     let namespace = volume.namespace().unwrap_or_default();
-    match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
+    let message = match managed::resolve::<LunaVM>(cx.ctx, &namespace, &reference.name) {
         Reference::Ready { id, object } if is_condition_true(object.conditions(), READY) => {
-            Ok(Some(id))
+            return Ok(Some(id));
         }
-        Reference::Ready { .. } => {
-            let message = format!("waiting for LunaVM {} to be ready", reference.name);
-            set(
-                status,
-                volume,
-                READY,
-                ConditionStatus::False,
-                Reason::WaitingForVM,
-                &message,
-            );
-            // The LunaVM watch wakes this object when the VM changes.
-            Err(Action::requeue(Duration::from_secs(60)))
-        }
-        Reference::Waiting(message) => {
-            set(
-                status,
-                volume,
-                READY,
-                ConditionStatus::False,
-                Reason::WaitingForVM,
-                &message,
-            );
-            Err(Action::requeue(Duration::from_secs(60)))
-        }
+        Reference::Ready { .. } => format!("waiting for LunaVM {} to be ready", reference.name),
+        Reference::Waiting(message) => message,
         Reference::Missing(message) => {
             set(
                 status,
@@ -104,9 +82,19 @@ fn wanted_vm(
                 Reason::VMNotFound,
                 &message,
             );
-            Err(Action::await_change())
+            return Err(Action::await_change());
         }
-    }
+    };
+    set(
+        status,
+        volume,
+        READY,
+        ConditionStatus::False,
+        Reason::WaitingForVM,
+        &message,
+    );
+    // The LunaVM watch wakes this object when the VM changes.
+    Err(Action::requeue(Duration::from_secs(60)))
 }
 
 impl Reconciler for LunaVolume {
