@@ -92,8 +92,8 @@ fn start_control_plane() -> ControlPlane {
     // The watchdog: start, then wait until this process is gone, then stop and clean up.
     let script = format!(
         r#"parent={parent}
-"{up}" "{dir}" > "{dir}/up.log" 2>&1 || {{ echo failed > "{dir}/up.status"; exit 1; }}
-echo ok > "{dir}/up.status"
+"{up}" "{dir}" > "{dir}/up.log" 2>&1 || {{ echo failed > "{dir}/up.status.new"; mv "{dir}/up.status.new" "{dir}/up.status"; exit 1; }}
+echo ok > "{dir}/up.status.new" && mv "{dir}/up.status.new" "{dir}/up.status"
 while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
 "{down}" "{dir}""#,
         parent = std::process::id(),
@@ -116,12 +116,15 @@ while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
     let deadline = Instant::now() + Duration::from_secs(1800);
     let status = dir.join("up.status");
     loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if text.trim() == "ok" {
-                break;
+        // The status file appears whole (written aside, then renamed); an empty read is still
+        // taken as "not yet" rather than as a failure.
+        match std::fs::read_to_string(&status).as_deref().map(str::trim) {
+            Ok("ok") => break,
+            Ok("failed") => {
+                let log = std::fs::read_to_string(dir.join("up.log")).unwrap_or_default();
+                panic!("the control plane did not start:\n{log}");
             }
-            let log = std::fs::read_to_string(dir.join("up.log")).unwrap_or_default();
-            panic!("the control plane did not start:\n{log}");
+            _ => {}
         }
         assert!(
             Instant::now() < deadline,
