@@ -16,7 +16,7 @@ use std::{path::PathBuf, time::Duration};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client, Resource,
-    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+    api::{DynamicObject, Patch, PatchParams, PostParams},
     runtime::{conditions, wait::await_condition},
 };
 use lunanode_operator::api::{
@@ -229,19 +229,6 @@ fn old_schemas_are_kept() {
 
 // --- Against a real kube-apiserver -------------------------------------------------------------
 
-fn api(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
-    let resource = match kind {
-        "LunaVM" => ApiResource::erase::<LunaVM>(&()),
-        "LunaVolume" => ApiResource::erase::<LunaVolume>(&()),
-        "LunaFloatingIP" => ApiResource::erase::<LunaFloatingIP>(&()),
-        "LunaNetwork" => ApiResource::erase::<LunaNetwork>(&()),
-        "LunaLoadBalancer" => ApiResource::erase::<LunaLoadBalancer>(&()),
-        "LunaDnsZone" => ApiResource::erase::<LunaDnsZone>(&()),
-        other => panic!("no API for kind {other}"),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 async fn apply_crds(client: &Client, crds: Vec<Value>) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in crds {
@@ -307,9 +294,9 @@ async fn objects_stored_under_the_old_crds_survive_the_new_ones() {
     )
     .await;
     for (kind, object) in fixtures() {
-        store(&api(&client, &ns, &kind), &kind, &object).await;
+        store(&support::dynamic(&client, &ns, &kind), &kind, &object).await;
         let name = object["metadata"]["name"].as_str().unwrap();
-        let back = stored(&api(&client, &ns, &kind), name).await;
+        let back = stored(&support::dynamic(&client, &ns, &kind), name).await;
         assert_same(
             &format!("{kind} under the old CRD"),
             &spec_and_status(&object),
@@ -329,7 +316,7 @@ async fn objects_stored_under_the_old_crds_survive_the_new_ones() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (kind, object) in fixtures() {
-        let api = api(&client, &ns, &kind);
+        let api = support::dynamic(&client, &ns, &kind);
         let name = object["metadata"]["name"].as_str().unwrap();
         let expected = spec_and_status(&object);
         let back = stored(&api, name).await;

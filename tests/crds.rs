@@ -15,7 +15,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, CustomResourceExt,
-    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+    api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
@@ -327,20 +327,6 @@ async fn install_crds(client: &Client) {
     }
 }
 
-fn dynamic(client: &Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
-    let resource = match kind {
-        "LunaVM" => ApiResource::erase::<LunaVM>(&()),
-        "LunaVolume" => ApiResource::erase::<LunaVolume>(&()),
-        "LunaFloatingIP" => ApiResource::erase::<LunaFloatingIP>(&()),
-        "LunaNetwork" => ApiResource::erase::<LunaNetwork>(&()),
-        "LunaLoadBalancer" => ApiResource::erase::<LunaLoadBalancer>(&()),
-        "LunaDnsZone" => ApiResource::erase::<LunaDnsZone>(&()),
-        "Secret" => ApiResource::erase::<Secret>(&()),
-        other => panic!("no API for kind {other}"),
-    };
-    Api::namespaced_with(client.clone(), namespace, &resource)
-}
-
 async fn create_vm(vms: &Api<DynamicObject>, name: &str, spec: Value) -> Result<(), kube::Error> {
     let object = json!({
         "apiVersion": "lunanode.com/v1alpha1",
@@ -375,7 +361,7 @@ async fn the_apiserver_enforces_the_rules() {
     // The examples apply as they are, and the server fills in the defaults.
     for (name, document) in example_documents() {
         let kind = document["kind"].as_str().unwrap().to_owned();
-        dynamic(&client, &ns, &kind)
+        support::dynamic(&client, &ns, &kind)
             .create(
                 &PostParams::default(),
                 &serde_json::from_value(document).unwrap(),
@@ -390,7 +376,7 @@ async fn the_apiserver_enforces_the_rules() {
     assert_eq!(web["managementPolicy"], "Managed");
     assert_eq!(web["allowReimage"], false);
 
-    let vms = dynamic(&client, &ns, "LunaVM");
+    let vms = support::dynamic(&client, &ns, "LunaVM");
     let base = json!({"hostname": "a", "plan": "m.2"});
     let with = |extra: Value| {
         let mut spec = base.clone();
@@ -599,7 +585,7 @@ async fn volume_floating_ip_and_network_rules() {
     install_crds(&client).await;
     let ns = support::namespace(&client, "crds-infra").await;
 
-    let volumes = dynamic(&client, &ns, "LunaVolume");
+    let volumes = support::dynamic(&client, &ns, "LunaVolume");
     let volume = json!({"label": "data", "size": 10});
     create_kind(&volumes, "LunaVolume", "data", volume.clone())
         .await
@@ -650,7 +636,7 @@ async fn volume_floating_ip_and_network_rules() {
         "spec.size",
     );
 
-    let networks = dynamic(&client, &ns, "LunaNetwork");
+    let networks = support::dynamic(&client, &ns, "LunaNetwork");
     create_kind(
         &networks,
         "LunaNetwork",
@@ -676,7 +662,7 @@ async fn volume_floating_ip_and_network_rules() {
         "spec.subnet",
     );
 
-    let ips = dynamic(&client, &ns, "LunaFloatingIP");
+    let ips = support::dynamic(&client, &ns, "LunaFloatingIP");
     create_kind(&ips, "LunaFloatingIP", "ip", json!({}))
         .await
         .expect("an address with every default");

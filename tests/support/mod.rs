@@ -312,3 +312,34 @@ pub fn helm() -> PathBuf {
         )
     })
 }
+
+/// An untyped API for one of the kinds (or Secrets) in `namespace`, by kind name: for objects
+/// written as raw JSON, the way a manifest reaches the apiserver.
+#[allow(dead_code)]
+pub fn dynamic(
+    client: &kube::Client,
+    namespace: &str,
+    kind: &str,
+) -> kube::Api<kube::api::DynamicObject> {
+    let resource = match kind {
+        "LunaVM" => kube::api::ApiResource::erase::<lunanode_operator::api::vm::LunaVM>(&()),
+        "LunaVolume" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::volume::LunaVolume>(&())
+        }
+        "LunaFloatingIP" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::floating::LunaFloatingIP>(&())
+        }
+        "LunaNetwork" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::network::LunaNetwork>(&())
+        }
+        "LunaLoadBalancer" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::loadbalancer::LunaLoadBalancer,
+        >(&()),
+        "LunaDnsZone" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::dnszone::LunaDnsZone>(&())
+        }
+        "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+        other => panic!("no API for kind {other}"),
+    };
+    kube::Api::namespaced_with(client.clone(), namespace, &resource)
+}
