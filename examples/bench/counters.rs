@@ -63,6 +63,11 @@ impl Sim {
             .collect())
     }
 
+    /// Everything the simulator holds (`/_sim/state`).
+    pub async fn state(&self) -> Result<Value> {
+        self.get("state").await
+    }
+
     /// How many VMs the account holds.
     pub async fn vm_count(&self, api_id: &str) -> Result<usize> {
         let state = self.get("state").await?;
@@ -88,7 +93,37 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 4] = ["lunavms", "secrets", "events", "leases"];
+const RESOURCES: [&str; 9] = [
+    "lunavms",
+    "lunavolumes",
+    "lunafloatingips",
+    "lunanetworks",
+    "lunaloadbalancers",
+    "lunadnszones",
+    "secrets",
+    "events",
+    "leases",
+];
+
+/// The operator's `lunanode_reconciles_total` for `kind`, all outcomes, from its `/metrics` on
+/// loopback port `port`.
+pub async fn reconciles(port: u16, kind: &str) -> Result<u64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(parse_reconciles(&text, kind))
+}
+
+fn parse_reconciles(text: &str, kind: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("lunanode_reconciles_total{"))
+        .filter_map(|rest| rest.rsplit_once("} "))
+        .filter(|(labels, _)| parse_labels(labels).get("kind").map(String::as_str) == Some(kind))
+        .map(|(_, value)| value.trim().parse::<f64>().unwrap_or(0.0) as u64)
+        .sum()
+}
 const WRITE_VERBS: [&str; 6] = [
     "POST",
     "PUT",
@@ -201,5 +236,14 @@ mod tests {
         assert_eq!(counts.get("lunavms/status PATCH"), Some(&7));
         assert_eq!(counts.get("events POST"), Some(&3));
         assert_eq!(counts.len(), 2);
+    }
+
+    #[test]
+    fn sums_reconciles_of_one_kind() {
+        let text = "lunanode_reconciles_total{kind=\"LunaVM\",outcome=\"ok\"} 7\n\
+                    lunanode_reconciles_total{kind=\"LunaVM\",outcome=\"api\"} 2\n\
+                    lunanode_reconciles_total{kind=\"LunaVolume\",outcome=\"ok\"} 5\n";
+        assert_eq!(parse_reconciles(text, "LunaVM"), 9);
+        assert_eq!(parse_reconciles(text, "LunaNetwork"), 0);
     }
 }

@@ -5,11 +5,13 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- --n 1000 --json bench-results/n1000.json
+//! cargo run --release --example bench -- --scenario zones --json bench-results/zones.json
 //! ```
 
 mod counters;
 mod procs;
 mod report;
+mod scenario;
 
 use std::{
     path::PathBuf,
@@ -44,9 +46,16 @@ const NEW_PLAN: &str = "m.2";
 /// Benchmark of the operator against the simulator on a local control plane.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Number of LunaVMs.
-    #[arg(long)]
+    /// What to run: N LunaVMs, or one of the mixed scenarios of the other kinds.
+    #[arg(long, value_enum, default_value_t = scenario::Scenario::Vms)]
+    scenario: scenario::Scenario,
+    /// Number of LunaVMs (the `vms` scenario).
+    #[arg(long, default_value_t = 1000)]
     n: usize,
+    /// Size of a mixed scenario relative to its nominal one (1.0: 5,000 records, 200 members,
+    /// 500 volumes, 100 floating IPs).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
     /// Simulated latency of every cloud API call, in milliseconds.
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
@@ -103,6 +112,9 @@ async fn main() -> Result<()> {
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        bail!("--scale must be a positive number");
+    }
     if !args.no_build {
         procs::build_release().await?;
     }
@@ -131,6 +143,27 @@ fn per_minute(counts: &Counts, seconds: f64) -> serde_json::Map<String, serde_js
         .iter()
         .map(|(k, n)| (k.clone(), json!(report::round2(*n as f64 * 60.0 / seconds))))
         .collect()
+}
+
+/// The run's settings, as stored in the JSON.
+fn parameters(args: &Args) -> serde_json::Value {
+    json!({
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "n": args.n, "scale": args.scale, "latency_ms": args.latency_ms,
+        "build_seconds": args.build_seconds,
+        "steady_seconds": args.steady_seconds, "settle_seconds": args.settle_seconds,
+        "rate": args.rate, "fast_poll_seconds": args.fast_poll_seconds,
+        "slow_poll_seconds": args.slow_poll_seconds, "concurrency": args.concurrency,
+        "resize_fraction": args.resize_fraction, "apply_concurrency": args.apply_concurrency,
+        "operator_log": args.operator_log,
+    })
+}
+
+/// A free loopback port for the operator's metrics (read by the restart phase).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The writes that can be the operator's: all but `leases`, which without `--leader-elect` are
@@ -214,30 +247,49 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
         ],
     )?;
     let sim = Sim::new(base.clone());
-    let pid = harness.start_operator(
-        &[
-            "--endpoint".into(),
-            format!("{base}/api/"),
-            "--namespace".into(),
-            NAMESPACE.into(),
-            "--rate".into(),
-            args.rate.to_string(),
-            "--fast-poll-seconds".into(),
-            args.fast_poll_seconds.to_string(),
-            "--slow-poll-seconds".into(),
-            args.slow_poll_seconds.to_string(),
-            "--concurrency".into(),
-            args.concurrency.to_string(),
-            "--metrics-addr".into(),
-            "127.0.0.1:0".into(),
-        ],
-        &args.operator_log,
-    )?;
+    let metrics_port = free_port()?;
+    let operator_args = [
+        "--endpoint".into(),
+        format!("{base}/api/"),
+        "--namespace".into(),
+        NAMESPACE.into(),
+        "--rate".into(),
+        args.rate.to_string(),
+        "--fast-poll-seconds".into(),
+        args.fast_poll_seconds.to_string(),
+        "--slow-poll-seconds".into(),
+        args.slow_poll_seconds.to_string(),
+        "--concurrency".into(),
+        args.concurrency.to_string(),
+        "--metrics-addr".into(),
+        format!("127.0.0.1:{metrics_port}"),
+    ];
+    let pid = harness.start_operator(&operator_args, &args.operator_log)?;
     harness.operator_started(Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = procs::status_kib(pid, "VmRSS")?;
     let idle_cpu = procs::cpu_seconds(pid, ticks)?;
     eprintln!("operator up (pid {pid}), idle RSS {idle_rss} KiB");
+
+    if args.scenario != scenario::Scenario::Vms {
+        let env = scenario::Env {
+            args,
+            client,
+            apiserver,
+            sim,
+            api_id: account.0.clone(),
+            pid,
+            ticks,
+            idle_rss_kib: idle_rss,
+            idle_cpu,
+            machine,
+        };
+        let results = scenario::run(env, &mut harness).await?;
+        println!("{}", scenario::table(&results));
+        write_json(args, &results)?;
+        harness.ok = true;
+        return Ok(());
+    }
 
     // --- Convergence.
     let vms: Api<LunaVM> = Api::namespaced(client.clone(), NAMESPACE);
@@ -308,6 +360,40 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     let steady_writes = diff(&writes3, &writes2);
     let steady_millicores = (cpu3 - cpu2) / steady_len * 1000.0;
 
+    // --- Restart: the operator starts again over N converged objects; until it has reconciled
+    // every one, it should make no cloud write and one list per kind and account.
+    let first_peak = procs::status_kib(pid, "VmHWM")?;
+    let first_cpu = procs::cpu_seconds(pid, ticks)?;
+    harness.stop_operator();
+    let list_start = Instant::now();
+    let listed = vms.list(&ListParams::default()).await?.items.len();
+    let list_floor = list_start.elapsed().as_secs_f64();
+    let calls_r0 = sim.calls().await?;
+    let writes_r0 = apiserver.writes().await?;
+    let restart_start = Instant::now();
+    let pid = harness.start_operator(&operator_args, &args.operator_log)?;
+    let reconciled = loop {
+        let count = counters::reconciles(metrics_port, "LunaVM")
+            .await
+            .unwrap_or(0);
+        if count >= n as u64 {
+            break restart_start.elapsed();
+        }
+        if restart_start.elapsed() > timeout(list_floor.max(60.0)) {
+            bail!("only {count}/{n} reconciled after the restart");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let calls_r1 = sim.calls().await?;
+    let writes_r1 = apiserver.writes().await?;
+    let restart_calls = diff(&calls_r1, &calls_r0);
+    let restart_writes = operator_writes(&diff(&writes_r1, &writes_r0));
+    eprintln!(
+        "restart: {n} reconciled after {:.1} s",
+        reconciled.as_secs_f64()
+    );
+    let calls3 = calls_r1;
+
     // --- Resize.
     let resized_count = ((n as f64 * args.resize_fraction).round() as usize).clamp(0, n);
     let resized: Vec<String> = all.iter().take(resized_count).cloned().collect();
@@ -358,22 +444,22 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     };
     let calls5 = sim.calls().await?;
     let delete_calls = diff(&calls5, &calls4);
-    let peak_rss = procs::status_kib(pid, "VmHWM")?;
-    let cpu_end = procs::cpu_seconds(pid, ticks)?;
+    let peak_rss = procs::status_kib(pid, "VmHWM")?.max(first_peak);
+    let cpu_end = first_cpu + procs::cpu_seconds(pid, ticks)?;
     harness.stop_operator();
 
     // --- Report.
     let conv_total = total(&conv_calls);
     let lists_at_floor = (floor_convergence / args.fast_poll_seconds as f64).ceil();
+    let operator_conv_writes = total(&operator_writes(&conv_writes)).saturating_sub(n as u64);
+    let restart_cloud_writes: u64 = restart_calls
+        .iter()
+        .filter(|(action, _)| !action.ends_with("/list") && !action.ends_with("/info"))
+        .map(|(_, n)| n)
+        .sum();
     let results = json!({
-        "parameters": {
-            "n": n, "latency_ms": args.latency_ms, "build_seconds": args.build_seconds,
-            "steady_seconds": args.steady_seconds, "settle_seconds": args.settle_seconds,
-            "rate": args.rate, "fast_poll_seconds": args.fast_poll_seconds,
-            "slow_poll_seconds": args.slow_poll_seconds, "concurrency": args.concurrency,
-            "resize_fraction": args.resize_fraction, "apply_concurrency": args.apply_concurrency,
-            "operator_log": args.operator_log,
-        },
+        "scenario": "vms",
+        "parameters": parameters(args),
         "machine": machine,
         "note": args.note,
         "apply_seconds": secs(apply),
@@ -388,6 +474,7 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             "floor_calls_per_object": report::round2(1.0 + lists_at_floor / n as f64),
             "kube_writes": conv_writes,
             "kube_writes_total": total(&operator_writes(&conv_writes)),
+            "operator_kube_writes_per_object": report::round2(operator_conv_writes as f64 / n as f64),
             "operator_cpu_seconds": report::round2(cpu1 - cpu0),
         },
         "steady": {
@@ -403,6 +490,17 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             "operator_cpu_seconds": report::round2(cpu3 - cpu2),
             "operator_millicores": report::round2(steady_millicores),
             "operator_rss_mib": report::mib(steady_rss),
+        },
+        "restart": {
+            "seconds_to_reconcile_all": secs(reconciled),
+            "list_floor_seconds": report::round2(list_floor),
+            "listed": listed,
+            "ratio_to_list_floor": report::round2(reconciled.as_secs_f64() / list_floor),
+            "floor": "one LIST of the N LunaVMs from the apiserver, timed by the benchmark",
+            "cloud_calls": restart_calls,
+            "cloud_writes": restart_cloud_writes,
+            "kube_writes": restart_writes,
+            "note": "'reconciled all' = the operator's reconciles counter for LunaVM reached N after the restart",
         },
         "resize": {
             "count": resized_count,
@@ -422,6 +520,8 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             "idle_rss_mib": report::mib(idle_rss),
             "steady_rss_mib": report::mib(steady_rss),
             "peak_rss_mib": report::mib(peak_rss),
+            "steady_kib_per_object_above_idle": report::round2(steady_rss.saturating_sub(idle_rss) as f64 / n as f64),
+            "peak_note": "the larger VmHWM of the two operator processes (before and after the restart, whose initial list is a full relist)",
         },
         "cpu": {
             "total_seconds": report::round2(cpu_end),
@@ -430,14 +530,19 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
         },
     });
     println!("{}", report::table(&results));
+    write_json(args, &results)?;
+    harness.ok = true;
+    Ok(())
+}
+
+fn write_json(args: &Args, results: &serde_json::Value) -> Result<()> {
     if let Some(path) = &args.json {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(&results)? + "\n")?;
+        std::fs::write(path, serde_json::to_string_pretty(results)? + "\n")?;
         eprintln!("wrote {}", path.display());
     }
-    harness.ok = true;
     Ok(())
 }
 

@@ -64,11 +64,11 @@ pub fn table(r: &Value) -> String {
     row(
         "convergence: cloud calls per object",
         format!("{per_object} ({} calls)", conv["cloud_calls_total"]),
-        "<= 1.1",
+        "<= 1.05",
         format!(
             "floor {} {}",
             conv["floor_calls_per_object"],
-            met(per_object <= 1.1)
+            met(per_object <= 1.05)
         ),
     );
     row(
@@ -82,6 +82,13 @@ pub fn table(r: &Value) -> String {
         counts(&conv["kube_writes"]),
         "",
         String::new(),
+    );
+    let writes_per_object = num(&conv["operator_kube_writes_per_object"]);
+    row(
+        "convergence: operator Kubernetes writes per object",
+        format!("{writes_per_object}"),
+        "<= 4",
+        met(writes_per_object <= 4.0),
     );
     let steady_calls = num(&steady["cloud_calls_per_minute_total"]);
     row(
@@ -113,17 +120,50 @@ pub fn table(r: &Value) -> String {
         "",
         String::new(),
     );
+    let restart = &r["restart"];
+    let restart_ratio = num(&restart["ratio_to_list_floor"]);
+    row(
+        "restart: every LunaVM reconciled (s)",
+        format!(
+            "{} ({restart_ratio} x list floor)",
+            restart["seconds_to_reconcile_all"]
+        ),
+        "<= 1.3 x list floor",
+        format!(
+            "floor {} {}",
+            restart["list_floor_seconds"],
+            met(restart_ratio <= 1.3)
+        ),
+    );
+    row(
+        "restart: cloud calls by action",
+        counts(&restart["cloud_calls"]),
+        "no write, one list per kind",
+        met(restart["cloud_writes"].as_u64() == Some(0)),
+    );
+    let resize_ratio = num(&resize["seconds"]) / num(&resize["floor_seconds"]);
     row(
         &format!("resize {} VMs: all Ready again (s)", resize["count"]),
-        format!("{}", resize["seconds"]),
-        "",
-        format!("floor {}", resize["floor_seconds"]),
+        format!("{} ({:.2} x floor)", resize["seconds"], resize_ratio),
+        "<= 1.3 x floor",
+        format!(
+            "floor {} {}",
+            resize["floor_seconds"],
+            met(resize_ratio <= 1.3)
+        ),
     );
+    let infos = num(&resize["cloud_calls"]["vm/info"]).max(0.0);
+    let infos = if infos.is_nan() { 0.0 } else { infos };
+    let per_resized = infos / num(&resize["count"]).max(1.0);
     row(
         "resize: cloud calls by action",
         counts(&resize["cloud_calls"]),
-        "",
-        format!("floor vm/resize: {}", resize["count"]),
+        "<= 1.2 vm/info per resized VM",
+        format!(
+            "floor vm/resize: {}; {per_resized:.2} vm/info each {}",
+            resize["count"],
+            met(per_resized <= 1.2)
+        ),
     );
     row(
         "delete all: nothing left (s)",
@@ -145,16 +185,23 @@ pub fn table(r: &Value) -> String {
         met(idle <= 16.0),
     );
     let steady_rss = num(&memory["steady_rss_mib"]);
-    let steady_target = if n >= 5000 {
+    let steady_target = if n >= 10_000 {
         met(steady_rss <= 64.0)
     } else {
-        "(target at N=5000)".into()
+        "(target at N=10000)".into()
     };
     row(
         "operator RSS steady (MiB)",
         format!("{steady_rss}"),
-        "<= 64 (N=5000)",
+        "<= 64 (N=10000)",
         steady_target,
+    );
+    let per_object = num(&memory["steady_kib_per_object_above_idle"]);
+    row(
+        "operator RSS per object above idle (KiB)",
+        format!("{per_object}"),
+        "<= 5",
+        met(per_object <= 5.0),
     );
     let peak = num(&memory["peak_rss_mib"]);
     row(

@@ -171,6 +171,10 @@ pub async fn find_or_create<K: External>(
                 &format!("created {id}"),
             );
             cache.track(&uid, true);
+            // The next look waits for a list started after the create: one shared list then
+            // shows every object created meanwhile, where an older one would send each new ID
+            // to a per-object read.
+            cache.wrote(&uid);
             cx.event(object, false, "Created", "Create", format!("created {id}"))
                 .await;
             Ok(Action::requeue(K::after_create(timing)))

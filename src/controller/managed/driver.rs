@@ -20,10 +20,10 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         finalizer::{Event as FinalizerEvent, finalizer},
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -336,8 +336,12 @@ pub async fn run<K: Reconciler>(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     readiness: Arc<Readiness>,
 ) {
-    let controller = Controller::new(scoped::<K>(&ctx), watcher::Config::default().any_semantic());
-    let store = controller.store();
+    let (store, writer) = reflector::store();
+    let objects = watcher(scoped::<K>(&ctx), watcher::Config::default().any_semantic())
+        .modify(compact::<K>)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, store.clone());
     let (wake, woken) = mpsc::unbounded_channel::<ObjectRef<K>>();
     ctx.registry.insert(Waker {
         store: store.clone(),
@@ -402,6 +406,18 @@ pub async fn run<K: Reconciler>(
             }
         })
         .await;
+}
+
+/// Drops from a watched object what no step reads and the cache would otherwise hold for every
+/// object: the server-side apply bookkeeping (`managedFields`, often larger than the spec) and
+/// `kubectl apply`'s copy of the last manifest. Status writes go through the API with their own
+/// patches, never by sending the cached object back, so nothing is lost on the server.
+fn compact<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// The backoff key of an object: kinds may share names.
