@@ -63,38 +63,7 @@ pub async fn hold(ctx: &Context, namespace: &str, secret: &str) -> Result<(), Er
             return Ok(());
         }
     }
-    let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), namespace);
-    let failed = |source: kube::Error| Error::Kube {
-        action: "add the credentials finalizer",
-        object: format!("{namespace}/{secret}"),
-        source: Box::new(source),
-    };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(current) = api.get_metadata_opt(secret).await.map_err(failed)? else {
-            return Ok(());
-        };
-        if carries(&current.metadata) || current.metadata.deletion_timestamp.is_some() {
-            return Ok(());
-        }
-        let mut finalizers = current.metadata.finalizers.clone().unwrap_or_default();
-        finalizers.push(CREDENTIALS_FINALIZER.to_owned());
-        match patch_finalizers(&api, secret, &current.metadata, finalizers).await {
-            Ok(()) => {
-                tracing::info!(
-                    namespace,
-                    secret,
-                    "credentials secret in use: finalizer added"
-                );
-                return Ok(());
-            }
-            // Changed since the read: read again.
-            Err(error) if is_conflict(&error) && attempt < ATTEMPTS => {}
-            Err(error) if is_not_found(&error) => return Ok(()),
-            Err(error) => return Err(failed(error)),
-        }
-    }
+    set_finalizer(ctx, namespace, secret, true).await
 }
 
 /// Removes the finalizer from the Secret `namespace/secret` unless an object of one of the six
@@ -117,34 +86,52 @@ pub async fn release_if_unused(
         tracing::debug!(namespace, secret, %user, "credentials secret still in use");
         return Ok(());
     }
+    set_finalizer(ctx, namespace, secret, false).await
+}
+
+/// Adds (`hold`) or removes the credentials finalizer of the Secret `namespace/secret`, from a
+/// fresh read of its metadata; a conflict (the Secret changed since the read) reads again, up to
+/// [`ATTEMPTS`] times. A Secret gone, or being deleted when the finalizer would be added, is
+/// left as it is.
+async fn set_finalizer(
+    ctx: &Context,
+    namespace: &str,
+    secret: &str,
+    hold: bool,
+) -> Result<(), Error> {
     let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), namespace);
-    let failed = |source: kube::Error| Error::Kube {
-        action: "remove the credentials finalizer",
-        object: format!("{namespace}/{secret}"),
-        source: Box::new(source),
+    let (action, done) = if hold {
+        (
+            "add the credentials finalizer",
+            "credentials secret in use: finalizer added",
+        )
+    } else {
+        (
+            "remove the credentials finalizer",
+            "credentials secret no longer in use: finalizer removed",
+        )
     };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(current) = api.get_metadata_opt(secret).await.map_err(failed)? else {
+    let failed = Error::kube(action, format!("{namespace}/{secret}"));
+    for attempt in 1..=ATTEMPTS {
+        let Some(current) = api.get_metadata_opt(secret).await.map_err(&failed)? else {
             return Ok(());
         };
-        if !carries(&current.metadata) {
+        let held = carries(&current.metadata);
+        if held == hold || (hold && current.metadata.deletion_timestamp.is_some()) {
             return Ok(());
         }
-        let rest: Vec<String> = current
+        let mut finalizers: Vec<String> = current
             .finalizers()
             .iter()
             .filter(|finalizer| *finalizer != CREDENTIALS_FINALIZER)
             .cloned()
             .collect();
-        match patch_finalizers(&api, secret, &current.metadata, rest).await {
+        if hold {
+            finalizers.push(CREDENTIALS_FINALIZER.to_owned());
+        }
+        match patch_finalizers(&api, secret, &current.metadata, finalizers).await {
             Ok(()) => {
-                tracing::info!(
-                    namespace,
-                    secret,
-                    "credentials secret no longer in use: finalizer removed"
-                );
+                tracing::info!(namespace, secret, "{done}");
                 return Ok(());
             }
             // Changed since the read: read again.
@@ -153,6 +140,7 @@ pub async fn release_if_unused(
             Err(error) => return Err(failed(error)),
         }
     }
+    Ok(())
 }
 
 /// Runs the sweep until `shutdown` completes (see the module documentation).
@@ -333,14 +321,10 @@ async fn listed<K: Reconciler>(
     except_uid: &str,
 ) -> Result<Option<String>, Error> {
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), namespace);
-    let listed = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Kube {
-            action: "list the users of a credentials secret",
-            object: format!("{namespace}/{secret}"),
-            source: Box::new(source),
-        })?;
+    let listed = api.list(&ListParams::default()).await.map_err(Error::kube(
+        "list the users of a credentials secret",
+        format!("{namespace}/{secret}"),
+    ))?;
     Ok(listed
         .items
         .iter()

@@ -187,6 +187,20 @@ impl std::fmt::Display for Category {
 }
 
 impl Error {
+    /// The error of a failed Kubernetes call about `object` (`namespace/name`), for `map_err`:
+    /// `.map_err(Error::kube("read the object", &key))`.
+    pub fn kube(
+        action: &'static str,
+        object: impl Into<String>,
+    ) -> impl Fn(kube::Error) -> Error + Clone {
+        let object = object.into();
+        move |source| Error::Kube {
+            action,
+            object: object.clone(),
+            source: Box::new(source),
+        }
+    }
+
     /// What kind of failure this is.
     pub fn category(&self) -> Category {
         match self {

@@ -26,11 +26,7 @@ where
     if current == Some(status) {
         return Ok(None);
     }
-    let failed = |source: kube::Error| Error::Kube {
-        action: "write status",
-        object: key(object),
-        source: Box::new(source),
-    };
+    let failed = Error::kube("write status", key(object));
     let mut body = serde_json::to_value(object).map_err(|e| failed(kube::Error::SerdeError(e)))?;
     body["status"] =
         serde_json::to_value(status).map_err(|e| failed(kube::Error::SerdeError(e)))?;

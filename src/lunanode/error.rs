@@ -143,6 +143,12 @@ impl Error {
         }
     }
 
+    /// Whether the API refused the request: it was not carried out, and asking again as it is
+    /// will not help (neither retryable nor possibly taken effect). A condition, not a retry.
+    pub fn is_refused(&self) -> bool {
+        !self.is_retryable() && !self.may_have_taken_effect()
+    }
+
     /// Whether the API said the object does not exist: `invalid vm`, `invalid volume`, ... (but
     /// not `invalid plan selection`, which is a bad argument), or a text saying "not found".
     pub fn is_not_found(&self) -> bool {
@@ -313,6 +319,11 @@ mod tests {
         assert!(Error::decode("no vm_id").may_have_taken_effect());
         assert!(!Error::decode("no vm_id").is_retryable());
         assert!(!Error::from_api_text("invalid image").may_have_taken_effect());
+        // Refused: only an answer that says no, not a failure to get one.
+        assert!(Error::from_api_text("invalid image").is_refused());
+        assert!(!refused.is_refused());
+        assert!(!timeout.is_refused());
+        assert!(!Error::decode("no vm_id").is_refused());
         assert_eq!(
             Error::Throttled {
                 retry_after: Some(Duration::from_secs(7))

@@ -9,15 +9,16 @@ use std::{
 
 use kube::{Resource, ResourceExt, runtime::controller::Action};
 
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
-    managed::{Cx, cloud, ownership, set},
+    managed::{Cx, cloud, mark, ownership},
 };
 use crate::{
     api::{
-        common::{ManagedResource, READY, SYNCED},
+        common::ManagedResource,
         dnszone::{AppliedRecord, LunaDnsZone, LunaDnsZoneStatus, RecordCounts},
     },
     lunanode,
@@ -28,7 +29,6 @@ use super::{
     decide::{Listed, Plan, RecordKey, Wanted, Write, order, plan, wanted_key},
     references::desired,
 };
-use crate::controller::reason::{ConditionStatus, Reason};
 
 // --- What the controller remembers between reconciles ------------------------------------------
 
@@ -280,22 +280,9 @@ pub(super) async fn sync_records(
             )
         }));
         let message = format!("the API refused: {}", problems.join("; "));
-        set(
-            status,
-            zone,
-            READY,
-            ConditionStatus::False,
-            Reason::RecordRejected,
-            &message,
-        );
-        set(
-            status,
-            zone,
-            SYNCED,
-            ConditionStatus::False,
-            Reason::RecordRejected,
-            &message,
-        );
+        mark(status, zone)
+            .not_ready(Reason::RecordRejected, &message)
+            .not_synced(Reason::RecordRejected, &message);
     } else if !waiting.is_empty() {
         let mut reasons: Vec<String> = waiting.iter().map(|w| w.why.clone()).collect();
         reasons.sort();
@@ -305,28 +292,14 @@ pub(super) async fn sync_records(
             waiting.len(),
             reasons.join("; ")
         );
-        set(
-            status,
-            zone,
-            READY,
-            ConditionStatus::False,
-            Reason::WaitingForReferences,
-            &message,
-        );
+        mark(status, zone).not_ready(Reason::WaitingForReferences, &message);
     } else {
         let message = format!(
             "zone {} holds the {} record(s) of the spec",
             observed.id,
             wanted.len()
         );
-        set(
-            status,
-            zone,
-            READY,
-            ConditionStatus::True,
-            Reason::Available,
-            &message,
-        );
+        mark(status, zone).ready(Reason::Available, &message);
     }
     Ok(Action::requeue(drift))
 }
@@ -389,7 +362,7 @@ async fn write(
                         applied.removed += 1;
                     }
                 }
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                Err(error) if error.is_refused() => {
                     applied.refused.push((record, error.to_string()));
                 }
                 Err(error) => return Err(error),

@@ -34,7 +34,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use kube::{
     ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, controller::Action},
 };
 
 use crate::controller::{
@@ -42,7 +42,7 @@ use crate::controller::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, cloud},
+    managed::{self, Cx, External, Follow, Reconciler, cloud},
 };
 use crate::{
     api::{
@@ -102,16 +102,8 @@ impl Reconciler for LunaDnsZone {
         // A referenced VM or floating IP whose address changes re-reconciles the zones that
         // name it.
         controller
-            .watches(
-                managed::scoped::<LunaVM>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<LunaDnsZone, LunaVM>(ctx, vm_refs),
-            )
-            .watches(
-                managed::scoped::<LunaFloatingIP>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<LunaDnsZone, LunaFloatingIP>(ctx, floating_refs),
-            )
+            .follows::<LunaVM>(ctx, vm_refs)
+            .follows::<LunaFloatingIP>(ctx, floating_refs)
     }
 }
 
@@ -207,13 +199,7 @@ impl External for LunaDnsZone {
         observed.origin == name
     }
 
-    async fn plan(
-        &self,
-        _account: &Arc<Account>,
-        _cx: &Cx<'_, Self>,
-    ) -> Result<Result<(), Blocked>, Error> {
-        Ok(Ok(()))
-    }
+    managed::no_plan!();
 
     async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         let origin = self.spec.canonical_origin();
@@ -227,24 +213,17 @@ impl External for LunaDnsZone {
             }
             DnsApi::Dns => account.client.dns_zone_add(&origin, ttl).await?,
         };
-        if let Some(id) = created {
-            return Ok(id);
-        }
-        // The answer carried no ID: the zone is the one of that origin.
-        let listed = match self.spec.api {
-            DnsApi::Dns2 => account.client.dns2_zone_list().await?,
-            DnsApi::Dns => account.client.dns_zone_list().await?,
+        // An answer without an ID: the zone is the listed one of that origin.
+        let list = || async {
+            match self.spec.api {
+                DnsApi::Dns2 => account.client.dns2_zone_list().await,
+                DnsApi::Dns => account.client.dns_zone_list().await,
+            }
         };
-        listed
-            .into_iter()
-            .find(|zone| canonical_origin(&zone.name) == origin)
-            .map(|zone| zone.id)
-            .ok_or_else(|| lunanode::Error::Decode {
-                message:
-                    "zone-add answered without a zone_id, and no zone of that origin is listed"
-                        .into(),
-                snippet: String::new(),
-            })
+        managed::create::answered_or_listed(created, "zone-add", list, |zone| {
+            (canonical_origin(&zone.name) == origin).then(|| zone.id.clone())
+        })
+        .await
     }
 
     fn created(&self, status: &mut LunaDnsZoneStatus, plan: Option<&()>, account: &Account) {
@@ -285,20 +264,7 @@ impl External for LunaDnsZone {
             DnsApi::Dns2 => account.client.dns2_zone_remove(&observed.id).await,
             DnsApi::Dns => account.client.dns_zone_remove(&observed.id).await,
         };
-        match removed {
-            Ok(()) => {
-                cx.event(
-                    self,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted zone {} ({})", observed.id, observed.origin),
-                )
-                .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete zone", &cx.object, error)),
-        }
+        let note = format!("deleted zone {} ({})", observed.id, observed.origin);
+        cx.deleted(self, "delete zone", removed, note).await
     }
 }

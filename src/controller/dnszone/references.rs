@@ -108,11 +108,10 @@ async fn floating_address(
         Api::<LunaFloatingIP>::namespaced(ctx.kube.clone(), namespace)
             .get_opt(name)
             .await
-            .map_err(|source| Error::Kube {
-                action: "read a LunaFloatingIP",
-                object: format!("{namespace}/{name}"),
-                source: Box::new(source),
-            })?
+            .map_err(Error::kube(
+                "read a LunaFloatingIP",
+                format!("{namespace}/{name}"),
+            ))?
     };
     let Some(object) = object else {
         return Ok(Err(format!(

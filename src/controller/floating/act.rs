@@ -7,16 +7,13 @@ use kube::{ResourceExt, runtime::controller::Action};
 
 use super::decide::Step;
 use crate::{
-    api::{
-        common::{READY, SYNCED},
-        floating::{LunaFloatingIP, LunaFloatingIPStatus},
-    },
+    api::floating::{LunaFloatingIP, LunaFloatingIPStatus},
     controller::{
         accounts::Account,
         error::Error,
         list_cache::ListCache,
-        managed::{Cx, cloud, set},
-        reason::{ConditionStatus, Reason},
+        managed::{Cx, cloud, mark},
+        reason::Reason,
     },
     lunanode::types::FloatingIp,
 };
@@ -33,7 +30,7 @@ pub(super) async fn act(
 ) -> Result<Action, Error> {
     let uid = ip.uid().unwrap_or_default();
     let not_ready = |status: &mut LunaFloatingIPStatus, reason: Reason, message: &str| {
-        set(status, ip, READY, ConditionStatus::False, reason, message);
+        mark(status, ip).not_ready(reason, message);
     };
     match step {
         Step::Detach { from } => {
@@ -68,17 +65,10 @@ pub(super) async fn act(
                     not_ready(status, Reason::Attaching, "attached; confirming");
                     Ok(Action::requeue(Duration::from_secs(1)))
                 }
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                Err(error) if error.is_refused() => {
                     let message = format!("unable to attach to vm {to}: {error}");
                     not_ready(status, Reason::AttachFailed, &message);
-                    set(
-                        status,
-                        ip,
-                        SYNCED,
-                        ConditionStatus::False,
-                        Reason::AttachFailed,
-                        &message,
-                    );
+                    mark(status, ip).not_synced(Reason::AttachFailed, &message);
                     Ok(Action::requeue(Duration::from_secs(300)))
                 }
                 Err(error) => {
@@ -106,14 +96,7 @@ pub(super) async fn act(
                 Some(vm) => format!("{} is attached to vm {vm}", observed.ip),
                 None => format!("{} is allocated", observed.ip),
             };
-            set(
-                status,
-                ip,
-                READY,
-                ConditionStatus::True,
-                Reason::Available,
-                &message,
-            );
+            mark(status, ip).ready(Reason::Available, &message);
             Ok(Action::await_change())
         }
     }

@@ -15,13 +15,13 @@ use kube::{
 };
 
 use super::{act, cloud as floating_cloud, decide};
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, set},
+    managed::{self, Cx, External, Reconciler, Reference, cloud, mark},
 };
 use crate::{
     api::{
@@ -116,13 +116,7 @@ impl External for LunaFloatingIP {
         false
     }
 
-    async fn plan(
-        &self,
-        _account: &Arc<Account>,
-        _cx: &Cx<'_, Self>,
-    ) -> Result<Result<(), Blocked>, Error> {
-        Ok(Ok(()))
-    }
+    managed::no_plan!();
 
     async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         floating_cloud::allocate(&account.client, &self.spec.region).await
@@ -159,14 +153,7 @@ impl External for LunaFloatingIP {
                 (Some(reference), _) => match self.attach_target(&reference.name, cx) {
                     Ok(id) => Some(id),
                     Err((reason, message, retry)) => {
-                        set(
-                            status,
-                            self,
-                            READY,
-                            ConditionStatus::False,
-                            reason,
-                            &message,
-                        );
+                        mark(status, self).not_ready(reason, &message);
                         return Ok(retry.map_or_else(Action::await_change, Action::requeue));
                     }
                 },

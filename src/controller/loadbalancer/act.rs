@@ -6,15 +6,12 @@ use std::{sync::Arc, time::Duration};
 use kube::runtime::controller::Action;
 
 use super::decide::MemberPlan;
-use crate::api::{
-    common::{READY, SYNCED},
-    loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus},
-};
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::api::loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus};
+use crate::controller::reason::Reason;
 use crate::controller::{
     accounts::Account,
     error::Error,
-    managed::{Cx, cloud, set},
+    managed::{Cx, cloud, mark},
 };
 
 impl LunaLoadBalancer {
@@ -86,35 +83,15 @@ impl LunaLoadBalancer {
         match failure {
             None => {
                 let message = format!("updating load balancer {lb_id}");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Updating,
-                    &message,
-                );
+                mark(status, self).not_ready(Reason::Updating, &message);
                 Ok(Action::requeue(Duration::from_millis(500)))
             }
             // Refused by the API: terminal until something changes (no retry loop).
-            Some((action, error)) if !error.is_retryable() && !error.may_have_taken_effect() => {
+            Some((action, error)) if error.is_refused() => {
                 let message = format!("unable to {action}: {error}");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::UpdateFailed,
-                    &message,
-                );
-                set(
-                    status,
-                    self,
-                    SYNCED,
-                    ConditionStatus::False,
-                    Reason::UpdateFailed,
-                    &message,
-                );
+                mark(status, self)
+                    .not_ready(Reason::UpdateFailed, &message)
+                    .not_synced(Reason::UpdateFailed, &message);
                 cx.event(self, true, "UpdateFailed", "Update", message)
                     .await;
                 Ok(Action::await_change())

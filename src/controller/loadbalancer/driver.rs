@@ -44,7 +44,7 @@ use std::{
 
 use kube::{
     Api, ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, controller::Action},
 };
 
 use super::cloud::{ObservedLb, list};
@@ -52,17 +52,17 @@ use super::decide::{
     DesiredPool, LbState, WantedFloating, create_only_mismatch, desired_pool, floating_associated,
     floating_from_ref, lb_state, member_plan, must_read, non_empty, record_info,
 };
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, set},
+    managed::{self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, mark},
 };
 use crate::{
     api::{
-        common::{ManagedResource, READY},
+        common::ManagedResource,
         floating::LunaFloatingIP,
         loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus},
         network::LunaNetwork,
@@ -146,11 +146,7 @@ impl LunaLoadBalancer {
             Api::<LunaFloatingIP>::namespaced(cx.ctx.kube.clone(), &namespace)
                 .get_opt(name)
                 .await
-                .map_err(|source| Error::Kube {
-                    action: "read the LunaFloatingIP",
-                    object: cx.object.clone(),
-                    source: Box::new(source),
-                })?
+                .map_err(Error::kube("read the LunaFloatingIP", cx.object.clone()))?
         };
         Ok(floating_from_ref(
             found.as_ref(),
@@ -176,49 +172,21 @@ impl LunaLoadBalancer {
                 pool.waiting.len(),
                 pool.waiting.join("; ")
             );
-            set(
-                status,
-                self,
-                READY,
-                ConditionStatus::False,
-                Reason::MembersPending,
-                &message,
-            );
+            mark(status, self).not_ready(Reason::MembersPending, &message);
         } else if let WantedFloating::Waiting(why) = floating {
-            set(
-                status,
-                self,
-                READY,
-                ConditionStatus::False,
-                Reason::FloatingIPPending,
-                why,
-            );
+            mark(status, self).not_ready(Reason::FloatingIPPending, why);
         } else if !mismatch.is_empty() {
             let message = format!(
                 "load balancer {lb_id} differs from the spec where Luna Node cannot change it: {}",
                 mismatch.join(", ")
             );
-            set(
-                status,
-                self,
-                READY,
-                ConditionStatus::False,
-                Reason::SpecMismatch,
-                &message,
-            );
+            mark(status, self).not_ready(Reason::SpecMismatch, &message);
         } else {
             let message = format!(
                 "load balancer {lb_id} is active with {} member(s)",
                 pool.backends.len()
             );
-            set(
-                status,
-                self,
-                READY,
-                ConditionStatus::True,
-                Reason::Available,
-                &message,
-            );
+            mark(status, self).ready(Reason::Available, &message);
         }
     }
 }
@@ -253,21 +221,9 @@ impl Reconciler for LunaLoadBalancer {
         // Members follow their LunaVMs; a network or floating IP that gets its ID or address
         // unblocks the load balancers waiting for it.
         controller
-            .watches(
-                managed::scoped::<LunaVM>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<Self, LunaVM>(ctx, member_vms),
-            )
-            .watches(
-                managed::scoped::<LunaNetwork>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<Self, LunaNetwork>(ctx, lb_networks),
-            )
-            .watches(
-                managed::scoped::<LunaFloatingIP>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<Self, LunaFloatingIP>(ctx, floating_refs),
-            )
+            .follows::<LunaVM>(ctx, member_vms)
+            .follows::<LunaNetwork>(ctx, lb_networks)
+            .follows::<LunaFloatingIP>(ctx, floating_refs)
     }
 }
 
@@ -337,23 +293,12 @@ impl External for LunaLoadBalancer {
             connection_limit: spec.connection_limit,
             port: spec.port,
         };
-        if let Some(id) = account.client.lb_create(&request).await? {
-            return Ok(id);
-        }
-        // The answer carried no ID: the load balancer is the one of that name.
-        account
-            .client
-            .lb_list(&spec.region, None)
-            .await?
-            .into_iter()
-            .find(|lb| lb.name == name)
-            .map(|lb| lb.id)
-            .ok_or_else(|| lunanode::Error::Decode {
-                message:
-                    "lb/create answered without an ID, and no load balancer of that name is listed"
-                        .into(),
-                snippet: String::new(),
-            })
+        let created = account.client.lb_create(&request).await?;
+        let list = || account.client.lb_list(&spec.region, None);
+        managed::create::answered_or_listed(created, "lb/create", list, |lb| {
+            (lb.name == name).then(|| lb.id.clone())
+        })
+        .await
     }
 
     fn created(&self, status: &mut Self::Status, _plan: Option<&String>, account: &Account) {
@@ -423,26 +368,12 @@ impl External for LunaLoadBalancer {
             LbState::Active => {}
             LbState::Provisioning => {
                 let message = format!("load balancer {lb_id} is {state}");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Provisioning,
-                    &message,
-                );
+                mark(status, self).not_ready(Reason::Provisioning, &message);
                 return Ok(Action::requeue(timing.fast_interval));
             }
             LbState::Failed => {
                 let message = format!("load balancer {lb_id} is {state} on Luna Node");
-                set(
-                    status,
-                    self,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::LoadBalancerFailed,
-                    &message,
-                );
+                mark(status, self).not_ready(Reason::LoadBalancerFailed, &message);
                 return Ok(Action::requeue(verify));
             }
         }

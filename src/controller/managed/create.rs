@@ -5,17 +5,19 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::controller::reason::Reason;
+use crate::lunanode;
+
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    driver::{Cx, cloud, set, stuck},
+    driver::{Cx, cloud, mark, stuck},
     external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
-use crate::controller::reason::{ConditionStatus, Reason};
 use crate::{
-    api::common::{ManagedStatus, ManagementPolicy, PendingCreate, READY, SYNCED},
+    api::common::{ManagedStatus, ManagementPolicy, PendingCreate, SYNCED},
     controller::{accounts::Account, error::Error, list_cache::ListCache},
 };
 
@@ -101,22 +103,9 @@ pub async fn find_or_create<K: External>(
                 return adopt(object, status, account, cx, &id, "AdoptIfUnique").await;
             }
             Fresh::Wait(message) => {
-                set(
-                    status,
-                    object,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::WaitingForName,
-                    &message,
-                );
-                set(
-                    status,
-                    object,
-                    SYNCED,
-                    ConditionStatus::True,
-                    Reason::WaitingForName,
-                    &message,
-                );
+                mark(status, object)
+                    .not_ready(Reason::WaitingForName, &message)
+                    .synced(Reason::WaitingForName, &message);
                 return Ok(Action::requeue(Duration::from_secs(10)));
             }
             Fresh::Stop(reason, message) => {
@@ -154,22 +143,9 @@ pub async fn find_or_create<K: External>(
             status.set_id(Some(id.clone()));
             object.created(status, Some(&plan), account);
             record_id(object, cx, account, &id).await?;
-            set(
-                status,
-                object,
-                READY,
-                ConditionStatus::False,
-                Reason::Creating,
-                &format!("{id} was created"),
-            );
-            set(
-                status,
-                object,
-                SYNCED,
-                ConditionStatus::True,
-                Reason::Created,
-                &format!("created {id}"),
-            );
+            mark(status, object)
+                .not_ready(Reason::Creating, &format!("{id} was created"))
+                .synced(Reason::Created, &format!("created {id}"));
             cache.track(&uid, true);
             // The next look waits for a list started after the create: one shared list then
             // shows every object created meanwhile, where an older one would send each new ID
@@ -179,7 +155,7 @@ pub async fn find_or_create<K: External>(
                 .await;
             Ok(Action::requeue(K::after_create(timing)))
         }
-        Err(error) if !error.may_have_taken_effect() && !error.is_retryable() => {
+        Err(error) if error.is_refused() => {
             // The API refused: nothing was created. Terminal until the spec changes.
             status.set_pending_create(None);
             let refused = Identity {
@@ -216,11 +192,7 @@ async fn recover<K: External>(
         .api
         .get(&object.name_any())
         .await
-        .map_err(|source| Error::Kube {
-            action: "read the object",
-            object: cx.object.clone(),
-            source: Box::new(source),
-        })?;
+        .map_err(Error::kube("read the object", cx.object.clone()))?;
     let identity = Identity::of(&fresh);
     let still_pending = fresh
         .managed_status()
@@ -276,14 +248,7 @@ async fn recover<K: External>(
                     "looking for {} created by an interrupted attempt",
                     pending.name
                 );
-                set(
-                    status,
-                    object,
-                    READY,
-                    ConditionStatus::False,
-                    Reason::Creating,
-                    &message,
-                );
+                mark(status, object).not_ready(Reason::Creating, &message);
                 return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
             }
             status.set_pending_create(None);
@@ -347,4 +312,26 @@ async fn record_id<K: External>(
         pending: None,
     };
     cx.save_identity(object, &identity, false).await
+}
+
+/// The ID a create call answered or, when the answer carried none, the ID `pick` finds in a
+/// list made after it (the listed object of the created name). `call` names the create for the
+/// error when neither has it.
+pub async fn answered_or_listed<T, Fut>(
+    answered: Option<String>,
+    call: &str,
+    list: impl FnOnce() -> Fut,
+    pick: impl Fn(&T) -> Option<String>,
+) -> Result<String, lunanode::Error>
+where
+    Fut: Future<Output = Result<Vec<T>, lunanode::Error>>,
+{
+    if let Some(id) = answered {
+        return Ok(id);
+    }
+    list().await?.iter().find_map(pick).ok_or_else(|| {
+        lunanode::Error::decode(format!(
+            "{call} answered without an ID, and no object of the name it was given is listed"
+        ))
+    })
 }

@@ -94,6 +94,24 @@ macro_rules! external_steps {
 }
 pub(crate) use external_steps;
 
+/// The `plan` of an [`External`](super::External) kind whose create needs nothing resolved
+/// (`type Plan = ();`): write `no_plan!();` in its `impl External` block.
+macro_rules! no_plan {
+    () => {
+        async fn plan(
+            &self,
+            _account: &std::sync::Arc<$crate::controller::accounts::Account>,
+            _cx: &$crate::controller::managed::Cx<'_, Self>,
+        ) -> Result<
+            Result<(), $crate::controller::managed::Blocked>,
+            $crate::controller::error::Error,
+        > {
+            Ok(Ok(()))
+        }
+    };
+}
+pub(crate) use no_plan;
+
 /// What a reconcile step gets besides the object.
 pub struct Cx<'a, K: Resource> {
     /// The shared context.
@@ -148,11 +166,10 @@ impl<K: ManagedResource> Cx<'_, K> {
                 &Patch::Merge(&patch),
             )
             .await
-            .map_err(|source| Error::Kube {
-                action: "record the cloud identity",
-                object: self.object.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(Error::kube(
+                "record the cloud identity",
+                self.object.clone(),
+            ))?;
         *self
             .written
             .lock()
@@ -175,11 +192,7 @@ impl<K: ManagedResource> Cx<'_, K> {
         let listed = scoped::<K>(self.ctx)
             .list(&kube::api::ListParams::default())
             .await
-            .map_err(|source| Error::Kube {
-                action: "list the claims",
-                object: self.object.clone(),
-                source: Box::new(source),
-            })?;
+            .map_err(Error::kube("list the claims", self.object.clone()))?;
         Ok(listed.items.iter().map(Claim::of).collect())
     }
 
@@ -524,14 +537,7 @@ async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, erro
     }
     let new_reason = current.is_none_or(|c| c.reason != reason);
     let mut status = latest.managed_status().cloned().unwrap_or_default();
-    set(
-        &mut status,
-        object,
-        READY,
-        ConditionStatus::False,
-        reason,
-        &message,
-    );
+    mark(&mut status, object).not_ready(reason, &message);
     if let Err(error) = cx.save(object, &status).await {
         tracing::debug!(%error, "unable to report why the deletion waits");
     }
@@ -579,14 +585,7 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
         }
         Err(error) => {
             // A retryable failure: say so in Synced, keep the rest of the status.
-            set(
-                &mut status,
-                &*object,
-                SYNCED,
-                ConditionStatus::False,
-                error.category().reason(),
-                &error.to_string(),
-            );
+            mark(&mut status, &*object).not_synced(error.category().reason(), &error.to_string());
             Err(error)
         }
     };
@@ -614,11 +613,7 @@ async fn steps<K: Reconciler>(
     cx: &Cx<'_, K>,
 ) -> Result<Action, Error> {
     if object.is_paused() {
-        set(
-            status,
-            object,
-            SYNCED,
-            ConditionStatus::False,
+        mark(status, object).not_synced(
             Reason::ReconcilePaused,
             "reconciliation is paused by the lunanode.com/paused annotation",
         );
@@ -640,22 +635,9 @@ async fn steps<K: Reconciler>(
                 CredentialsError::NotReady { .. } => Reason::CredentialsUnavailable,
                 _ => Reason::CredentialsInvalid,
             };
-            set(
-                status,
-                object,
-                READY,
-                ConditionStatus::False,
-                reason,
-                &error.to_string(),
-            );
-            set(
-                status,
-                object,
-                SYNCED,
-                ConditionStatus::False,
-                reason,
-                &error.to_string(),
-            );
+            mark(status, object)
+                .not_ready(reason, &error.to_string())
+                .not_synced(reason, &error.to_string());
             // The Secret watch wakes this object when the Secret appears or changes.
             return Ok(match error {
                 CredentialsError::NotReady { .. } => Action::requeue(Duration::from_secs(30)),
@@ -691,6 +673,45 @@ pub fn set<K: ManagedResource>(
     );
 }
 
+/// Sets conditions of `object`'s status, at the object's generation, one call a condition:
+/// `mark(status, object).not_ready(Reason::Creating, &message).synced(Reason::Created, &note)`.
+pub fn mark<'a, K: ManagedResource>(status: &'a mut K::Status, object: &'a K) -> Mark<'a, K> {
+    Mark { status, object }
+}
+
+/// The conditions being set by [`mark`].
+pub struct Mark<'a, K: ManagedResource> {
+    status: &'a mut K::Status,
+    object: &'a K,
+}
+
+impl<K: ManagedResource> Mark<'_, K> {
+    fn condition(self, kind: &str, holds: ConditionStatus, reason: Reason, message: &str) -> Self {
+        set(self.status, self.object, kind, holds, reason, message);
+        self
+    }
+
+    /// Ready=True.
+    pub fn ready(self, reason: Reason, message: &str) -> Self {
+        self.condition(READY, ConditionStatus::True, reason, message)
+    }
+
+    /// Ready=False.
+    pub fn not_ready(self, reason: Reason, message: &str) -> Self {
+        self.condition(READY, ConditionStatus::False, reason, message)
+    }
+
+    /// Synced=True.
+    pub fn synced(self, reason: Reason, message: &str) -> Self {
+        self.condition(SYNCED, ConditionStatus::True, reason, message)
+    }
+
+    /// Synced=False.
+    pub fn not_synced(self, reason: Reason, message: &str) -> Self {
+        self.condition(SYNCED, ConditionStatus::False, reason, message)
+    }
+}
+
 /// Sets Ready and Synced false with the same reason: a terminal state until the spec changes.
 pub fn stuck<K: ManagedResource>(
     status: &mut K::Status,
@@ -698,22 +719,9 @@ pub fn stuck<K: ManagedResource>(
     reason: Reason,
     message: &str,
 ) {
-    set(
-        status,
-        object,
-        READY,
-        ConditionStatus::False,
-        reason,
-        message,
-    );
-    set(
-        status,
-        object,
-        SYNCED,
-        ConditionStatus::False,
-        reason,
-        message,
-    );
+    mark(status, object)
+        .not_ready(reason, message)
+        .not_synced(reason, message);
 }
 
 /// A cloud error, with the action and the object.

@@ -13,10 +13,10 @@ use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
     create::find_or_create,
-    driver::{Cx, Reconciler, cloud, set, stuck},
+    driver::{Cx, Reconciler, cloud, mark, stuck},
     ownership::{self, AccountCheck, Identity, Presence},
 };
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::{
     api::common::{
         ManagedResource, ManagedStatus, ManagementPolicy, READY, SYNCED, is_condition_true,
@@ -192,22 +192,9 @@ impl Blocked {
 
     pub fn apply<K: ManagedResource>(self, status: &mut K::Status, object: &K) -> Action {
         if self.waiting {
-            set(
-                status,
-                object,
-                READY,
-                ConditionStatus::False,
-                self.reason,
-                &self.message,
-            );
-            set(
-                status,
-                object,
-                SYNCED,
-                ConditionStatus::True,
-                self.reason,
-                &self.message,
-            );
+            mark(status, object)
+                .not_ready(self.reason, &self.message)
+                .synced(self.reason, &self.message);
         } else {
             stuck(status, object, self.reason, &self.message);
         }
@@ -310,22 +297,9 @@ pub async fn apply_external<K: External>(
         cache.track(&uid, false);
         if object.management_policy() == ManagementPolicy::ObserveOnly {
             let message = format!("{id} no longer exists");
-            set(
-                status,
-                object,
-                READY,
-                ConditionStatus::False,
-                Reason::NotFound,
-                &message,
-            );
-            set(
-                status,
-                object,
-                SYNCED,
-                ConditionStatus::True,
-                Reason::Observed,
-                "observed",
-            );
+            mark(status, object)
+                .not_ready(Reason::NotFound, &message)
+                .synced(Reason::Observed, "observed");
             return Ok(Action::await_change());
         }
         cx.ctx.metrics.recreated(K::KIND);
@@ -350,22 +324,9 @@ pub async fn apply_external<K: External>(
     let observed = object.refine(observed, account, cx).await?;
     object.report(status, &observed);
     if object.management_policy() == ManagementPolicy::ObserveOnly {
-        set(
-            status,
-            object,
-            READY,
-            ConditionStatus::True,
-            Reason::Observed,
-            "observed",
-        );
-        set(
-            status,
-            object,
-            SYNCED,
-            ConditionStatus::True,
-            Reason::Observed,
-            "observed",
-        );
+        mark(status, object)
+            .ready(Reason::Observed, "observed")
+            .synced(Reason::Observed, "observed");
         cache.track(&uid, false);
         return Ok(Action::await_change());
     }
@@ -378,14 +339,7 @@ pub async fn apply_external<K: External>(
             && c.observed_generation == object.meta().generation
     });
     if !standing {
-        set(
-            status,
-            object,
-            SYNCED,
-            ConditionStatus::True,
-            Reason::ReconcileSuccess,
-            "the last reconcile succeeded",
-        );
+        mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
     let action = object.sync(status, &observed, account, cx).await?;
     let ready = is_condition_true(status.conditions(), READY);

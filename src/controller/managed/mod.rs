@@ -21,7 +21,11 @@ pub mod ownership;
 pub mod references;
 
 pub use cleanup::cleanup_external;
-pub(crate) use driver::external_steps;
-pub use driver::{Cx, Readiness, Reconciler, Registry, Waker, cloud, run, scoped, set, stuck};
+pub use driver::{
+    Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, scoped, set, stuck,
+};
+pub(crate) use driver::{external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};
-pub use references::{Reference, holders, named, referenced, referrers, resolve, wait_for_holders};
+pub use references::{
+    Follow, Reference, holders, named, referenced, referrers, resolve, wait_for_holders,
+};

@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
-use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
+use kube::{
+    Api, ResourceExt,
+    runtime::{Controller, reflector::ObjectRef, watcher},
+};
 
-use super::driver::{Cx, Reconciler, set};
-use crate::controller::reason::{ConditionStatus, Reason};
+use super::driver::{Cx, Reconciler, mark, scoped};
+use crate::controller::reason::Reason;
 use crate::{
-    api::common::{LocalObjectReference, ManagedResource, READY},
+    api::common::{LocalObjectReference, ManagedResource},
     controller::{Context, error::Error, report::key},
 };
 
@@ -75,11 +78,7 @@ pub async fn holders<R: Reconciler>(
     let listed = api
         .list(&kube::api::ListParams::default())
         .await
-        .map_err(|source| Error::Kube {
-            action: "list referrers",
-            object: format!("{namespace}/{name}"),
-            source: Box::new(source),
-        })?;
+        .map_err(Error::kube("list referrers", format!("{namespace}/{name}")))?;
     Ok(listed
         .items
         .iter()
@@ -118,6 +117,52 @@ pub fn referrers<K: Reconciler, T: ManagedResource>(
             .collect()
     }
 }
+
+/// The watches a kind's controller adds for its references (in [`Reconciler::configure`]).
+pub trait Follow<K: Reconciler>: Sized {
+    /// Wakes the objects of `K` that name, by `refers`, an object of `T` that changed: a
+    /// referenced network, VM or floating IP that got its ID or address.
+    fn follows<T: Reconciler>(
+        self,
+        ctx: &Arc<Context>,
+        refers: impl Fn(&K) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self;
+
+    /// Wakes the objects of `K` that an object of `R` names, by `refers`, when that object
+    /// changes: a holder that lets go of what it held.
+    fn named_by<R: Reconciler>(
+        self,
+        ctx: &Arc<Context>,
+        refers: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self;
+}
+
+impl<K: Reconciler> Follow<K> for Controller<K> {
+    fn follows<T: Reconciler>(
+        self,
+        ctx: &Arc<Context>,
+        refers: impl Fn(&K) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.watches(
+            scoped::<T>(ctx),
+            watcher::Config::default().any_semantic(),
+            referrers::<K, T>(ctx, refers),
+        )
+    }
+
+    fn named_by<R: Reconciler>(
+        self,
+        ctx: &Arc<Context>,
+        refers: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.watches(
+            scoped::<R>(ctx),
+            watcher::Config::default().any_semantic(),
+            referenced::<K, R>(refers),
+        )
+    }
+}
+
 /// Keeps a deletion waiting while `holders` (other managed objects that name this one) exist:
 /// says so in the Ready condition (reason `InUse`) and returns [`Error::InUse`], which keeps the
 /// finalizer. The holders' own changes wake the object.
@@ -133,14 +178,7 @@ pub async fn wait_for_holders<K: ManagedResource>(
     let holders = holders.join(", ");
     let mut blocked = status.clone();
     let message = format!("deletion waits: in use by {holders}");
-    set(
-        &mut blocked,
-        object,
-        READY,
-        ConditionStatus::False,
-        Reason::InUse,
-        &message,
-    );
+    mark(&mut blocked, object).not_ready(Reason::InUse, &message);
     if let Err(error) = cx.save(object, &blocked).await {
         tracing::debug!(%error, "unable to report the in-use state");
     }

@@ -4,21 +4,20 @@
 
 use std::sync::Arc;
 
-use kube::runtime::{Controller, controller::Action, watcher};
+use kube::runtime::{Controller, controller::Action};
 
 use super::cloud::{self, ObservedNetwork};
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
     loadbalancer::lb_networks,
-    managed::{self, Blocked, Cx, External, Reconciler, set},
+    managed::{self, Cx, External, Follow, Reconciler, mark},
 };
 use crate::{
     api::{
-        common::READY,
         loadbalancer::LunaLoadBalancer,
         network::{LunaNetwork, NetworkAtProvider},
         vm::LunaVM,
@@ -39,16 +38,8 @@ impl Reconciler for LunaNetwork {
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // A referrer that goes away (or changes) may release a network waiting to be deleted.
         controller
-            .watches(
-                managed::scoped::<LunaVM>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaNetwork, LunaVM>(vm_networks),
-            )
-            .watches(
-                managed::scoped::<LunaLoadBalancer>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaNetwork, LunaLoadBalancer>(lb_networks),
-            )
+            .named_by::<LunaVM>(ctx, vm_networks)
+            .named_by::<LunaLoadBalancer>(ctx, lb_networks)
     }
 }
 
@@ -68,13 +59,7 @@ impl External for LunaNetwork {
         observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
     }
 
-    async fn plan(
-        &self,
-        _account: &Arc<Account>,
-        _cx: &Cx<'_, Self>,
-    ) -> Result<Result<(), Blocked>, Error> {
-        Ok(Ok(()))
-    }
+    managed::no_plan!();
 
     async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
@@ -87,19 +72,11 @@ impl External for LunaNetwork {
                 &spec.dns.join(","),
             )
             .await?;
-        if let Some(id) = created {
-            return Ok(id);
-        }
-        // The answer carried no ID: the network is the one of that name.
-        let networks = account.client.network_list(Some(&spec.region)).await?;
-        networks
-            .into_iter()
-            .find(|network| network.name == spec.name)
-            .map(|network| network.net_id)
-            .ok_or_else(|| lunanode::Error::Decode {
-                message: "network/create answered without a net_id, and no network of that name is listed".into(),
-                snippet: String::new(),
-            })
+        let list = || account.client.network_list(Some(&spec.region));
+        managed::create::answered_or_listed(created, "network/create", list, |network| {
+            (network.name == spec.name).then(|| network.net_id.clone())
+        })
+        .await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedNetwork) {
@@ -119,14 +96,7 @@ impl External for LunaNetwork {
         _cx: &Cx<'_, Self>,
     ) -> Result<Action, Error> {
         let message = format!("network {} exists", observed.id);
-        set(
-            status,
-            self,
-            READY,
-            ConditionStatus::True,
-            Reason::Available,
-            &message,
-        );
+        mark(status, self).ready(Reason::Available, &message);
         Ok(Action::await_change())
     }
 

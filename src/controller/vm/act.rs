@@ -7,12 +7,12 @@ use super::{
     cloud as vm_cloud,
     decide::{ObservedVm, Step},
 };
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
-    managed::{cloud, set},
+    managed::{cloud, mark},
     report::{event, key},
     secret,
 };
@@ -35,112 +35,75 @@ pub(super) async fn act(
     let object = key(vm);
     let client = &account.client;
     let id = observed.id.as_str();
-    let (action, reason, note): (&'static str, &str, String) = match step {
+    // Each step: its call's result, then the action, Event reason and note of a success.
+    let (result, action, reason, note): (_, &'static str, &str, String) = match step {
         Step::Converged | Step::Wait => return Ok(()),
         Step::ReimageNotAllowed => {
-            set(
-                status,
-                vm,
-                SYNCED,
-                ConditionStatus::False,
-                Reason::ReimageNotAllowed,
-                "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)",
-            );
+            mark(status, vm).not_synced(Reason::ReimageNotAllowed, "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)");
             return Ok(());
         }
         Step::Resize { plan } => {
-            match client.vm_resize(id, plan).await {
-                Ok(()) => {}
-                Err(error) if !error.is_retryable() => {
-                    let message = error.to_string();
-                    set(
-                        status,
-                        vm,
-                        SYNCED,
-                        ConditionStatus::False,
-                        Reason::ResizeFailed,
-                        &message,
-                    );
-                    status.applied_plan = Some(plan.clone());
-                    event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
-                    return Ok(());
-                }
-                Err(error) => return Err(cloud("resize vm", &object, error)),
+            let result = client.vm_resize(id, plan).await;
+            if let Err(error) = &result
+                && !error.is_retryable()
+            {
+                let message = error.to_string();
+                mark(status, vm).not_synced(Reason::ResizeFailed, &message);
+                status.applied_plan = Some(plan.clone());
+                event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
+                return Ok(());
             }
-            status.applied_plan = Some(plan.clone());
-            status.applied_plan_id = None;
-            (
-                "resize vm",
-                "Resized",
-                format!("resized vm {id} to plan {plan}"),
-            )
+            let note = format!("resized vm {id} to plan {plan}");
+            (result, "resize vm", "Resized", note)
         }
         Step::Reimage { image } => {
             let image_id = vm_cloud::resolve_image(account, image, &vm.spec.region)
                 .await
                 .map_err(|source| cloud("list images", &object, source))?;
             let Some(image_id) = image_id else {
-                set(
-                    status,
-                    vm,
-                    SYNCED,
-                    ConditionStatus::False,
-                    Reason::ImageNotFound,
-                    &format!("image {image} not found in region {}", vm.spec.region),
-                );
+                let message = format!("image {image} not found in region {}", vm.spec.region);
+                mark(status, vm).not_synced(Reason::ImageNotFound, &message);
                 return Ok(());
             };
-            client
-                .vm_reimage(id, &image_id)
-                .await
-                .map_err(|source| cloud("reimage vm", &object, source))?;
-            status.applied_image = Some(image.clone());
-            (
-                "reimage vm",
-                "Reimaged",
-                format!("reinstalled vm {id} from image {image}"),
-            )
+            let note = format!("reinstalled vm {id} from image {image}");
+            let result = client.vm_reimage(id, &image_id).await;
+            (result, "reimage vm", "Reimaged", note)
         }
         Step::Rename { hostname } => {
-            client
-                .vm_rename(id, hostname)
-                .await
-                .map_err(|source| cloud("rename vm", &object, source))?;
+            let note = format!("renamed vm {id} to {hostname}");
             (
+                client.vm_rename(id, hostname).await,
                 "rename vm",
                 "Renamed",
-                format!("renamed vm {id} to {hostname}"),
+                note,
             )
         }
-        Step::Start => power(client, id, "start", &object).await?,
-        Step::Stop => power(client, id, "stop", &object).await?,
-        Step::Shelve => power(client, id, "shelve", &object).await?,
-        Step::Unshelve => power(client, id, "unshelve", &object).await?,
+        Step::Start => power(client, id, "start").await,
+        Step::Stop => power(client, id, "stop").await,
+        Step::Shelve => power(client, id, "shelve").await,
+        Step::Unshelve => power(client, id, "unshelve").await,
         Step::AttachFloatingIp { ip } => {
-            client
-                .vm_floatingip_add(id, Some(ip), None)
-                .await
-                .map_err(|source| cloud("attach floating ip", &object, source))?;
-            status.applied_floating_ip = Some(ip.clone());
-            (
-                "attach floating ip",
-                "FloatingIPAttached",
-                format!("attached {ip} to vm {id}"),
-            )
+            let result = client.vm_floatingip_add(id, Some(ip), None).await.map(drop);
+            let note = format!("attached {ip} to vm {id}");
+            (result, "attach floating ip", "FloatingIPAttached", note)
         }
         Step::DetachFloatingIp { ip } => {
-            client
-                .vm_floatingip_delete(id, Some(ip), true)
-                .await
-                .map_err(|source| cloud("detach floating ip", &object, source))?;
-            status.applied_floating_ip = None;
-            (
-                "detach floating ip",
-                "FloatingIPDetached",
-                format!("detached {ip} from vm {id}; it stays on the account"),
-            )
+            let result = client.vm_floatingip_delete(id, Some(ip), true).await;
+            let note = format!("detached {ip} from vm {id}; it stays on the account");
+            (result, "detach floating ip", "FloatingIPDetached", note)
         }
     };
+    result.map_err(|source| cloud(action, &object, source))?;
+    match step {
+        Step::Resize { plan } => {
+            status.applied_plan = Some(plan.clone());
+            status.applied_plan_id = None;
+        }
+        Step::Reimage { image } => status.applied_image = Some(image.clone()),
+        Step::AttachFloatingIp { ip } => status.applied_floating_ip = Some(ip.clone()),
+        Step::DetachFloatingIp { .. } => status.applied_floating_ip = None,
+        _ => {}
+    }
     tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
     let uid = vm.uid().unwrap_or_default();
     let vms = vm_cloud::vms(account);
@@ -150,20 +113,29 @@ pub(super) async fn act(
     Ok(())
 }
 
+/// A power change: its call's result, action, Event reason and note.
 async fn power(
     client: &lunanode::Client,
     id: &str,
     verb: &'static str,
-    object: &str,
-) -> Result<(&'static str, &'static str, String), Error> {
+) -> (
+    Result<(), lunanode::Error>,
+    &'static str,
+    &'static str,
+    String,
+) {
     let (result, reason) = match verb {
         "start" => (client.vm_start(id).await, "Started"),
         "stop" => (client.vm_stop(id).await, "Stopped"),
         "shelve" => (client.vm_shelve(id).await, "Shelved"),
         _ => (client.vm_unshelve(id).await, "Unshelved"),
     };
-    result.map_err(|source| cloud("change power state", object, source))?;
-    Ok(("change power state", reason, format!("{verb} vm {id}")))
+    (
+        result,
+        "change power state",
+        reason,
+        format!("{verb} vm {id}"),
+    )
 }
 
 /// Writes the connection Secret when the VM's IP differs from the one last written. A Secret of
@@ -186,15 +158,11 @@ pub(super) async fn write_connection_secret(
         return Ok(());
     }
     let object = key(vm);
-    let kube_error = |source: kube::Error| Error::Kube {
-        action: "write connection secret",
-        object: object.clone(),
-        source: Box::new(source),
-    };
+    let kube_error = Error::kube("write connection secret", object.clone());
     // Look before asking the cloud for the login details: a conflict costs no API call.
     if let secret::Target::NotOwned(foreign) = secret::inspect(&ctx.kube, vm, &target.name)
         .await
-        .map_err(kube_error)?
+        .map_err(&kube_error)?
     {
         return connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await;
     }
@@ -203,7 +171,7 @@ pub(super) async fn write_connection_secret(
         .map_err(|source| cloud("read vm login details", &object, source))?;
     match secret::write(&ctx.kube, vm, &target.name, details)
         .await
-        .map_err(kube_error)?
+        .map_err(&kube_error)?
     {
         secret::Written::NotOwned(foreign) => {
             connection_secret_conflict(vm, status, ctx, &target.name, &foreign).await
@@ -232,7 +200,7 @@ async fn connection_secret_conflict(
         "Secret {}/{name} exists and is not owned by this LunaVM ({foreign}); choose another name in spec.writeConnectionSecretToRef or delete that Secret",
         vm.namespace().unwrap_or_default(),
     );
-    set(status, vm, SYNCED, ConditionStatus::False, REASON, &message);
+    mark(status, vm).not_synced(REASON, &message);
     let reported = vm
         .status
         .as_ref()

@@ -18,24 +18,26 @@ use std::{
 
 use kube::{
     ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, controller::Action},
 };
 
 use super::{
     act, cloud,
     decide::{self, ObservedVm},
 };
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::{CacheTiming, ListCache},
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
+    managed::{
+        self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, external::Read, mark,
+    },
 };
 use crate::{
     api::{
-        common::{ManagedResource as _, READY, SYNCED},
+        common::{ManagedResource as _, SYNCED},
         floating::LunaFloatingIP,
         network::LunaNetwork,
         vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus},
@@ -55,44 +57,16 @@ impl Reconciler for LunaVM {
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         controller
             // A referenced network or floating IP became ready.
-            .watches(
-                managed::scoped::<LunaNetwork>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<LunaVM, LunaNetwork>(ctx, |vm: &LunaVM| {
-                    vm.spec
-                        .placement
-                        .network_ref
-                        .iter()
-                        .map(|r| r.name.clone())
-                        .collect()
-                }),
-            )
-            .watches(
-                managed::scoped::<LunaFloatingIP>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referrers::<LunaVM, LunaFloatingIP>(ctx, |vm: &LunaVM| {
-                    vm.spec
-                        .placement
-                        .floating_ip_ref
-                        .iter()
-                        .map(|r| r.name.clone())
-                        .collect()
-                }),
-            )
-            // A volume attached by reference changed (status.attachedVolumes), or one that held
-            // a VM waiting to be deleted let go.
-            .watches(
-                managed::scoped::<LunaVolume>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaVolume>(crate::controller::volume::attached_vm),
-            )
-            .watches(
-                managed::scoped::<LunaFloatingIP>(ctx),
-                watcher::Config::default().any_semantic(),
-                managed::referenced::<LunaVM, LunaFloatingIP>(
-                    crate::controller::floating::attached_vm,
-                ),
-            )
+            .follows::<LunaNetwork>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.placement.network_ref.as_ref())
+            })
+            .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.placement.floating_ip_ref.as_ref())
+            })
+            // A volume or floating IP attached by reference changed (status.attachedVolumes),
+            // or one that held a VM waiting to be deleted let go.
+            .named_by::<LunaVolume>(ctx, crate::controller::volume::attached_vm)
+            .named_by::<LunaFloatingIP>(ctx, crate::controller::floating::attached_vm)
     }
 }
 
@@ -309,21 +283,15 @@ impl External for LunaVM {
             {
                 Ok(()) => {}
                 // Refused: not attached (any more); the delete goes ahead.
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                Err(error) if error.is_refused() => {
                     tracing::debug!(%error, "floating ip not detached before delete");
                 }
                 Err(error) => return Err(cloud("detach floating ip", &cx.object, error)),
             }
         }
-        match account.client.vm_delete(id).await {
-            Ok(()) => {
-                cx.event(self, false, "Deleted", "Delete", format!("deleted vm {id}"))
-                    .await;
-                Ok(())
-            }
-            Err(error) if error.is_not_found() => Ok(()),
-            Err(error) => Err(cloud("delete vm", &cx.object, error)),
-        }
+        let result = account.client.vm_delete(id).await;
+        cx.deleted(self, "delete vm", result, format!("deleted vm {id}"))
+            .await
     }
 }
 
@@ -433,28 +401,14 @@ const STANDING_FAILURES: [Reason; 3] = [
 fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
     report_at_provider(vm, status, observed);
     if ready {
-        set(
-            status,
-            vm,
-            READY,
-            ConditionStatus::True,
-            Reason::Available,
-            "the vm matches the manifest",
-        );
+        mark(status, vm).ready(Reason::Available, "the vm matches the manifest");
     } else {
         let message = format!(
             "vm {} is {}",
             observed.id,
             cloud::status_word(&observed.status)
         );
-        set(
-            status,
-            vm,
-            READY,
-            ConditionStatus::False,
-            Reason::InProgress,
-            &message,
-        );
+        mark(status, vm).not_ready(Reason::InProgress, &message);
     }
     let standing = status.managed.conditions.iter().any(|c| {
         c.type_ == SYNCED
@@ -463,14 +417,7 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             && c.observed_generation == vm.metadata.generation
     });
     if !standing {
-        set(
-            status,
-            vm,
-            SYNCED,
-            ConditionStatus::True,
-            Reason::ReconcileSuccess,
-            "the last reconcile succeeded",
-        );
+        mark(status, vm).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
 }
 

@@ -7,15 +7,12 @@ use kube::{ResourceExt, runtime::controller::Action};
 
 use super::decide::Step;
 use crate::{
-    api::{
-        common::{READY, SYNCED},
-        volume::{LunaVolume, LunaVolumeStatus},
-    },
+    api::volume::{LunaVolume, LunaVolumeStatus},
     controller::{
         accounts::Account,
         error::Error,
-        managed::{Cx, External, cloud, set, stuck},
-        reason::{ConditionStatus, Reason},
+        managed::{Cx, External, cloud, mark, stuck},
+        reason::Reason,
     },
     lunanode::types::Volume,
 };
@@ -37,14 +34,7 @@ pub(super) async fn act(
     let confirm = Action::requeue(Duration::from_secs(1));
     let wait = Action::requeue(cx.ctx.accounts.timing().fast_interval * 3);
     let not_ready = |status: &mut LunaVolumeStatus, reason: Reason, message: &str| {
-        set(
-            status,
-            volume,
-            READY,
-            ConditionStatus::False,
-            reason,
-            message,
-        );
+        mark(status, volume).not_ready(reason, message);
     };
     match step {
         Step::Busy | Step::InUse => {
@@ -66,7 +56,7 @@ pub(super) async fn act(
                     not_ready(status, Reason::Extending, "extending");
                     Ok(confirm)
                 }
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                Err(error) if error.is_refused() => {
                     let message = format!("unable to extend to {size} GB: {error}");
                     stuck(status, volume, Reason::ExtendFailed, &message);
                     Ok(Action::requeue(Duration::from_secs(300)))
@@ -104,17 +94,10 @@ pub(super) async fn act(
                     not_ready(status, Reason::Attaching, "attached; confirming");
                     Ok(confirm)
                 }
-                Err(error) if !error.is_retryable() && !error.may_have_taken_effect() => {
+                Err(error) if error.is_refused() => {
                     let message = format!("unable to attach to vm {to}: {error}");
                     not_ready(status, Reason::AttachFailed, &message);
-                    set(
-                        status,
-                        volume,
-                        SYNCED,
-                        ConditionStatus::False,
-                        Reason::AttachFailed,
-                        &message,
-                    );
+                    mark(status, volume).not_synced(Reason::AttachFailed, &message);
                     Ok(Action::requeue(Duration::from_secs(300)))
                 }
                 Err(error) => Err(cloud("attach volume", &cx.object, error)),
@@ -125,14 +108,7 @@ pub(super) async fn act(
                 Some(vm) => format!("volume {} is attached to vm {vm}", observed.id),
                 None => format!("volume {} is {}", observed.id, observed.status),
             };
-            set(
-                status,
-                volume,
-                READY,
-                ConditionStatus::True,
-                Reason::Available,
-                &message,
-            );
+            mark(status, volume).ready(Reason::Available, &message);
             Ok(Action::await_change())
         }
     }

@@ -17,17 +17,19 @@ use std::{sync::Arc, time::Duration};
 
 use kube::{
     ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, controller::Action},
 };
 
 use super::{act, cloud, decide};
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::Reason;
 use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Reconciler, Reference, cloud, external::Read, set},
+    managed::{
+        self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, external::Read, mark,
+    },
     vm::cloud as vm_cloud,
 };
 use crate::{
@@ -74,25 +76,11 @@ fn wanted_vm(
         Reference::Ready { .. } => format!("waiting for LunaVM {} to be ready", reference.name),
         Reference::Waiting(message) => message,
         Reference::Missing(message) => {
-            set(
-                status,
-                volume,
-                READY,
-                ConditionStatus::False,
-                Reason::VMNotFound,
-                &message,
-            );
+            mark(status, volume).not_ready(Reason::VMNotFound, &message);
             return Err(Action::await_change());
         }
     };
-    set(
-        status,
-        volume,
-        READY,
-        ConditionStatus::False,
-        Reason::WaitingForVM,
-        &message,
-    );
+    mark(status, volume).not_ready(Reason::WaitingForVM, &message);
     // The LunaVM watch wakes this object when the VM changes.
     Err(Action::requeue(Duration::from_secs(60)))
 }
@@ -103,11 +91,7 @@ impl Reconciler for LunaVolume {
     managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        controller.watches(
-            managed::scoped::<LunaVM>(ctx),
-            watcher::Config::default().any_semantic(),
-            managed::referrers::<LunaVolume, LunaVM>(ctx, attached_vm),
-        )
+        controller.follows::<LunaVM>(ctx, attached_vm)
     }
 }
 
