@@ -6,13 +6,10 @@ use std::collections::HashMap;
 use kube::{Api, Resource, ResourceExt};
 
 use super::decide::{Waiting, Wanted, same};
+use crate::controller::vm::{VmIp, vm_ip};
 use crate::{
-    api::{dnszone::LunaDnsZone, floating::LunaFloatingIP, vm::LunaVM},
-    controller::{
-        Context,
-        error::Error,
-        managed::{self, Reference},
-    },
+    api::{dnszone::LunaDnsZone, floating::LunaFloatingIP},
+    controller::{Context, error::Error},
 };
 
 /// The spec's records with their references resolved: the records to keep, and those that wait
@@ -33,7 +30,7 @@ pub async fn desired(
         let address = if let Some(data) = &record.data {
             Ok(data.trim().to_owned())
         } else if let Some(vm) = &vm_ref {
-            vm_address(ctx, &namespace, vm)
+            vm_ip(ctx, &namespace, vm, VmIp::Public)
         } else if let Some(name) = &floating_ip_ref {
             if !floating.contains_key(name) {
                 let address = floating_address(ctx, &namespace, name).await?;
@@ -76,19 +73,6 @@ pub async fn desired(
         }
     }
     Ok((wanted, waiting))
-}
-
-fn vm_address(ctx: &Context, namespace: &str, name: &str) -> Result<String, String> {
-    match managed::resolve::<LunaVM>(ctx, namespace, name) {
-        Reference::Ready { object, .. } => object
-            .status
-            .as_ref()
-            .and_then(|status| status.at_provider.as_ref())
-            .and_then(|at| at.ip.clone())
-            .filter(|ip| !ip.is_empty())
-            .ok_or_else(|| format!("LunaVM {namespace}/{name} has no public IP yet")),
-        Reference::Waiting(why) | Reference::Missing(why) => Err(why),
-    }
 }
 
 /// The address of a LunaFloatingIP: from its controller's cache when that controller runs in

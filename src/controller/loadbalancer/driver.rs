@@ -53,6 +53,7 @@ use super::decide::{
     floating_from_ref, lb_state, member_plan, must_read, non_empty, record_info,
 };
 use crate::controller::reason::Reason;
+use crate::controller::vm::{VmIp, vm_ip};
 use crate::controller::{
     Context,
     accounts::Account,
@@ -106,19 +107,6 @@ fn pool_reads<T>(account: &Account, f: impl FnOnce(&mut HashMap<String, Instant>
 /// How often a converged pool is read again, to find members changed outside the operator.
 fn verify_interval(ctx: &Context) -> Duration {
     ctx.accounts.timing().slow_interval.saturating_mul(10)
-}
-
-fn vm_private_ip(ctx: &Context, namespace: &str, name: &str) -> Result<String, String> {
-    match managed::resolve::<LunaVM>(ctx, namespace, name) {
-        Reference::Ready { object, .. } => object
-            .status
-            .as_ref()
-            .and_then(|status| status.at_provider.as_ref())
-            .and_then(|at| at.private_ip.clone())
-            .filter(|ip| !ip.is_empty())
-            .ok_or_else(|| format!("LunaVM {namespace}/{name} has no private IP yet")),
-        Reference::Waiting(why) | Reference::Missing(why) => Err(why),
-    }
 }
 
 impl LunaLoadBalancer {
@@ -194,14 +182,7 @@ impl LunaLoadBalancer {
 impl Reconciler for LunaLoadBalancer {
     const KIND: &'static str = "LunaLoadBalancer";
 
-    async fn apply(
-        object: &Self,
-        status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Action, Error> {
-        managed::apply_external(object, status, account, cx).await
-    }
+    managed::external_apply!();
 
     async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
         let action = managed::cleanup_external(object, cx).await?;
@@ -331,7 +312,9 @@ impl External for LunaLoadBalancer {
         let timing = cx.ctx.accounts.timing();
         let verify = verify_interval(cx.ctx);
 
-        let pool = desired_pool(&self.spec, |name| vm_private_ip(cx.ctx, &namespace, name));
+        let pool = desired_pool(&self.spec, |name| {
+            vm_ip(cx.ctx, &namespace, name, VmIp::Private)
+        });
         let floating = self.wanted_floating(cx).await?;
         let requested = self.reconcile_requested_at().is_some_and(|requested| {
             status.managed.last_reconcile_request.as_deref() != Some(requested)

@@ -71,9 +71,9 @@ pub trait Reconciler: ManagedResource {
     }
 }
 
-/// The `apply` and `cleanup` of a [`Reconciler`] whose steps are all the standard ones of
-/// [`External`]: write `external_steps!();` in its `impl Reconciler` block.
-macro_rules! external_steps {
+/// The `apply` of a [`Reconciler`] whose apply is the standard one of [`External`]: write
+/// `external_apply!();` in its `impl Reconciler` block (a kind with its own cleanup).
+macro_rules! external_apply {
     () => {
         async fn apply(
             object: &Self,
@@ -83,6 +83,15 @@ macro_rules! external_steps {
         ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
             $crate::controller::managed::apply_external(object, status, account, cx).await
         }
+    };
+}
+pub(crate) use external_apply;
+
+/// The `apply` and `cleanup` of a [`Reconciler`] whose steps are all the standard ones of
+/// [`External`]: write `external_steps!();` in its `impl Reconciler` block.
+macro_rules! external_steps {
+    () => {
+        $crate::controller::managed::external_apply!();
 
         async fn cleanup(
             object: &Self,

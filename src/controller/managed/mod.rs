@@ -24,7 +24,7 @@ pub use cleanup::cleanup_external;
 pub use driver::{
     Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, scoped, set, stuck,
 };
-pub(crate) use driver::{external_steps, no_plan};
+pub(crate) use driver::{external_apply, external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};
 pub use references::{
     Follow, Reference, holders, named, referenced, referrers, resolve, wait_for_holders,

@@ -122,44 +122,22 @@ pub fn referrers<K: Reconciler, T: ManagedResource>(
 pub trait Follow<K: Reconciler>: Sized {
     /// Wakes the objects of `K` that name, by `refers`, an object of `T` that changed: a
     /// referenced network, VM or floating IP that got its ID or address.
-    fn follows<T: Reconciler>(
-        self,
-        ctx: &Arc<Context>,
-        refers: impl Fn(&K) -> Vec<String> + Send + Sync + 'static,
-    ) -> Self;
+    fn follows<T: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&K) -> Vec<String>) -> Self;
 
     /// Wakes the objects of `K` that an object of `R` names, by `refers`, when that object
     /// changes: a holder that lets go of what it held.
-    fn named_by<R: Reconciler>(
-        self,
-        ctx: &Arc<Context>,
-        refers: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
-    ) -> Self;
+    fn named_by<R: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&R) -> Vec<String>) -> Self;
 }
 
 impl<K: Reconciler> Follow<K> for Controller<K> {
-    fn follows<T: Reconciler>(
-        self,
-        ctx: &Arc<Context>,
-        refers: impl Fn(&K) -> Vec<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.watches(
-            scoped::<T>(ctx),
-            watcher::Config::default().any_semantic(),
-            referrers::<K, T>(ctx, refers),
-        )
+    fn follows<T: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&K) -> Vec<String>) -> Self {
+        let config = watcher::Config::default().any_semantic();
+        self.watches(scoped::<T>(ctx), config, referrers::<K, T>(ctx, refers))
     }
 
-    fn named_by<R: Reconciler>(
-        self,
-        ctx: &Arc<Context>,
-        refers: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.watches(
-            scoped::<R>(ctx),
-            watcher::Config::default().any_semantic(),
-            referenced::<K, R>(refers),
-        )
+    fn named_by<R: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&R) -> Vec<String>) -> Self {
+        let config = watcher::Config::default().any_semantic();
+        self.watches(scoped::<R>(ctx), config, referenced::<K, R>(refers))
     }
 }
 

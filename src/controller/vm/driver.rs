@@ -70,6 +70,42 @@ impl Reconciler for LunaVM {
     }
 }
 
+/// Which address of a LunaVM a reference follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VmIp {
+    /// `status.atProvider.ip` (DNS records).
+    Public,
+    /// `status.atProvider.privateIp` (load-balancer members).
+    Private,
+}
+
+/// The address of the LunaVM `namespace/name` from its controller's cache, or why there is
+/// none yet (the reference's own wait message, or no such address reported).
+pub(crate) fn vm_ip(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    which: VmIp,
+) -> Result<String, String> {
+    let (address, what): (fn(&crate::api::vm::AtProvider) -> Option<String>, &str) = match which {
+        VmIp::Public => (|at: &crate::api::vm::AtProvider| at.ip.clone(), "public"),
+        VmIp::Private => (
+            |at: &crate::api::vm::AtProvider| at.private_ip.clone(),
+            "private",
+        ),
+    };
+    match managed::resolve::<LunaVM>(ctx, namespace, name) {
+        Reference::Ready { object, .. } => object
+            .status
+            .as_ref()
+            .and_then(|status| status.at_provider.as_ref())
+            .and_then(address)
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| format!("LunaVM {namespace}/{name} has no {what} IP yet")),
+        Reference::Waiting(why) | Reference::Missing(why) => Err(why),
+    }
+}
+
 /// The objects that hold VM `vm` by reference: its deletion waits for them to let go.
 pub(super) async fn holders(vm: &LunaVM, ctx: &Context) -> Result<Vec<String>, Error> {
     let namespace = vm.namespace().unwrap_or_default();

@@ -13,3 +13,4 @@ pub mod decide;
 pub mod driver;
 
 pub use driver::FINALIZER;
+pub(crate) use driver::{VmIp, vm_ip};
