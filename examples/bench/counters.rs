@@ -6,6 +6,53 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+/// `read`, tried again (up to ten times, a second apart) when it fails: a poll of the
+/// apiserver or the simulator can meet a connection the server just closed, and one lost poll
+/// must not end a run of many minutes.
+pub async fn retrying<T, F, Fut>(what: &str, mut read: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt < 10 => {
+                eprintln!("  {what} failed (attempt {attempt}), trying again: {error:#}");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.context(format!("{what} failed ten times"))),
+        }
+    }
+}
+
+/// Creates `object`, again after a failure; "already exists" after a lost answer is the
+/// earlier attempt's success (the benchmark works in a namespace of its own).
+pub async fn create<K>(api: &kube::Api<K>, object: &K) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let mut attempt = 1;
+    loop {
+        match api.create(&kube::api::PostParams::default(), object).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(()),
+            // Refused (invalid, forbidden): asking again will not help.
+            Err(kube::Error::Api(status)) if status.code < 500 && status.code != 429 => {
+                anyhow::bail!("create refused: {}", status.message)
+            }
+            Err(error) if attempt < 10 => {
+                eprintln!("  create an object failed (attempt {attempt}), trying again: {error}");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(anyhow::Error::from(error).context("create failed ten times")),
+        }
+    }
+}
+
 /// Calls per `category/action`, or writes per `resource[/subresource] VERB`.
 pub type Counts = BTreeMap<String, u64>;
 
@@ -43,14 +90,17 @@ impl Sim {
     }
 
     async fn get(&self, path: &str) -> Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}/_sim/{path}", self.base))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
+        retrying(&format!("GET /_sim/{path}"), || async {
+            Ok(self
+                .http
+                .get(format!("{}/_sim/{path}", self.base))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?)
+        })
+        .await
     }
 
     /// Calls answered so far, per action.
@@ -158,15 +208,18 @@ impl Apiserver {
 
     /// Writes so far to the counted resources, per `resource[/subresource] VERB`.
     pub async fn writes(&self) -> Result<Counts> {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let text = retrying("GET the apiserver's /metrics", || async {
+            Ok(self
+                .http
+                .get(format!("{}/metrics", self.url))
+                .bearer_auth(&self.token)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?)
+        })
+        .await?;
         Ok(parse_writes(&text))
     }
 }

@@ -35,7 +35,7 @@ use kube::{
 use lunanode_operator::api::vm::{LunaVM, LunaVMSpec};
 use serde_json::json;
 
-use counters::{Apiserver, Counts, Sim, diff, total};
+use counters::{Apiserver, Counts, Sim, diff, retrying, total};
 use procs::Harness;
 
 const NAMESPACE: &str = "bench";
@@ -101,6 +101,15 @@ struct Args {
     /// A free-text note stored in the JSON (for example, other load on the machine).
     #[arg(long)]
     note: Option<String>,
+    /// Run the operator under this program, split at spaces (e.g. `heaptrack -o /tmp/op` for a
+    /// heap profile). With a wrapper, the PID measured is the wrapper's child only when the
+    /// wrapper execs it; heaptrack's figures come from its own report.
+    #[arg(long)]
+    operator_wrapper: Option<String>,
+    /// Print the Markdown tables of the README and docs/benchmarks.md from these JSON files
+    /// (written by earlier runs) and exit; nothing is started.
+    #[arg(long, num_args = 1..)]
+    markdown: Vec<PathBuf>,
     /// Do not run `cargo build --release --bin lunanode-operator` first.
     #[arg(long)]
     no_build: bool,
@@ -109,6 +118,19 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if !args.markdown.is_empty() {
+        let runs = args
+            .markdown
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("read {}", path.display()))?;
+                Ok(serde_json::from_str(&text)?)
+            })
+            .collect::<Result<Vec<serde_json::Value>>>()?;
+        println!("{}", report::markdown(&runs));
+        return Ok(());
+    }
     if args.n == 0 {
         bail!("--n must be at least 1");
     }
@@ -119,7 +141,14 @@ async fn main() -> Result<()> {
         procs::build_release().await?;
     }
     procs::require(&procs::operator_binary(), "the release binary")?;
-    let harness = Harness::new(args.keep_logs.clone())?;
+    let wrapper = args
+        .operator_wrapper
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let harness = Harness::new(args.keep_logs.clone(), wrapper)?;
     tokio::select! {
         result = run(&args, harness) => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted; everything started was stopped"),
@@ -317,7 +346,7 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             async move {
                 let name = format!("vm-{i:05}");
                 let vm = LunaVM::new(&name, LunaVMSpec::new(&name, PLAN, IMAGE));
-                vms.create(&PostParams::default(), &vm).await
+                counters::create(&vms, &vm).await
             }
         })
         .buffer_unordered(args.apply_concurrency)
@@ -326,7 +355,9 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
         .context("create the LunaVMs")?;
     let apply = start.elapsed();
     let all: Vec<String> = (0..n).map(|i| format!("vm-{i:05}")).collect();
-    let convergence = wait_ready(&vms, &all, None, start, timeout(floor_convergence)).await?;
+    let every = poll_interval(n);
+    let convergence =
+        wait_ready(&vms, &all, None, start, timeout(floor_convergence), every).await?;
     let calls1 = sim.calls().await?;
     let writes1 = apiserver.writes().await?;
     let cpu1 = procs::cpu_seconds(pid, ticks)?;
@@ -366,7 +397,12 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     let first_cpu = procs::cpu_seconds(pid, ticks)?;
     harness.stop_operator();
     let list_start = Instant::now();
-    let listed = vms.list(&ListParams::default()).await?.items.len();
+    let listed = retrying("list the LunaVMs", || async {
+        Ok(vms.list(&ListParams::default()).await?)
+    })
+    .await?
+    .items
+    .len();
     let list_floor = list_start.elapsed().as_secs_f64();
     let calls_r0 = sim.calls().await?;
     let writes_r0 = apiserver.writes().await?;
@@ -406,7 +442,10 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             let vms = vms.clone();
             async move {
                 let patch = Patch::Merge(json!({"spec": {"plan": NEW_PLAN}}));
-                vms.patch(name, &PatchParams::default(), &patch).await
+                retrying("patch a plan", || async {
+                    Ok(vms.patch(name, &PatchParams::default(), &patch).await?)
+                })
+                .await
             }
         })
         .buffer_unordered(args.apply_concurrency)
@@ -419,6 +458,7 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
         Some(NEW_PLAN),
         resize_start,
         timeout(floor_resize),
+        every,
     )
     .await?;
     let calls4 = sim.calls().await?;
@@ -428,19 +468,30 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     eprintln!("deleting everything");
     let floor_delete = n as f64 / args.rate + rtt;
     let delete_start = Instant::now();
-    vms.delete_collection(&DeleteParams::default(), &ListParams::default())
-        .await?;
+    retrying("delete the LunaVMs", || async {
+        Ok(vms
+            .delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?)
+    })
+    .await?;
     let deadline = delete_start + timeout(floor_delete);
     let delete = loop {
         let left_cloud = sim.vm_count(&account.0).await?;
-        let left_kube = vms.list(&ListParams::default()).await?.items.len();
+        let left_kube = retrying("list the LunaVMs", || async {
+            Ok(vms
+                .list_metadata(&ListParams::default().match_any())
+                .await?)
+        })
+        .await?
+        .items
+        .len();
         if left_cloud == 0 && left_kube == 0 {
             break delete_start.elapsed();
         }
         if Instant::now() > deadline {
             bail!("{left_cloud} VMs and {left_kube} LunaVMs left after {deadline:?}");
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(every).await;
     };
     let calls5 = sim.calls().await?;
     let delete_calls = diff(&calls5, &calls4);
@@ -555,11 +606,15 @@ async fn wait_ready(
     plan: Option<&str>,
     start: Instant,
     timeout: Duration,
+    every: Duration,
 ) -> Result<Duration> {
     let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut last_report = Instant::now();
     loop {
-        let list = vms.list(&ListParams::default()).await?;
+        let list = retrying("list the LunaVMs", || async {
+            Ok(vms.list(&ListParams::default().match_any()).await?)
+        })
+        .await?;
         let done = list
             .items
             .iter()
@@ -585,8 +640,16 @@ async fn wait_ready(
             );
             last_report = Instant::now();
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(every).await;
     }
+}
+
+/// How often the benchmark lists the objects while it waits: once a second up to 1,000
+/// objects, then one second more per thousand (at most ten). Each poll is a LIST of every
+/// object from the apiserver's watch cache; polled every second, 5,000 of them cost the
+/// apiserver more CPU than the operator's own writes on two cores.
+fn poll_interval(objects: usize) -> Duration {
+    Duration::from_secs((objects as u64 / 1000).clamp(1, 10))
 }
 
 fn named(name: &str) -> Namespace {

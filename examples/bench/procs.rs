@@ -58,10 +58,12 @@ pub struct Harness {
     pub ok: bool,
     /// Where to copy the logs before the folder is removed.
     pub keep_logs: Option<PathBuf>,
+    /// A program (and its arguments) the operator runs under, e.g. a heap profiler.
+    pub wrapper: Vec<String>,
 }
 
 impl Harness {
-    pub fn new(keep_logs: Option<PathBuf>) -> Result<Self> {
+    pub fn new(keep_logs: Option<PathBuf>, wrapper: Vec<String>) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("lunanode-bench-")
             .tempdir()?
@@ -72,6 +74,7 @@ impl Harness {
             operator: None,
             ok: false,
             keep_logs,
+            wrapper,
         })
     }
 
@@ -135,7 +138,16 @@ impl Harness {
     /// Starts the operator; returns its PID.
     pub fn start_operator(&mut self, args: &[String], log_filter: &str) -> Result<u32> {
         let log = std::fs::File::create(self.operator_log())?;
-        let child = Command::new(operator_binary())
+        // `--operator-wrapper "heaptrack -o FILE"` runs the operator under a profiler.
+        let mut command = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(operator_binary());
+                command
+            }
+            None => Command::new(operator_binary()),
+        };
+        let child = command
             .arg("run")
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())

@@ -261,3 +261,279 @@ pub fn table(r: &Value) -> String {
     }
     out
 }
+
+/// A figure of the Markdown table: its name, its target, and how to read it from one run (the
+/// cell, and whether the target is met when it applies to that run).
+type Figure = (
+    &'static str,
+    &'static str,
+    fn(&Value) -> (String, Option<bool>),
+);
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+fn counts_cell(v: &Value) -> String {
+    counts(v).replace(": ", " ")
+}
+
+const VM_FIGURES: &[Figure] = &[
+    ("apply N LunaVMs (s)", "", |r| {
+        (cell(&r["apply_seconds"]), None)
+    }),
+    ("convergence: all Ready", "≤ 1.3 × floor", |r| {
+        let c = &r["convergence"];
+        let ratio = num(&c["ratio_to_floor"]);
+        (
+            format!(
+                "{} s = {ratio} × floor ({} s)",
+                c["seconds"], c["floor_seconds"]
+            ),
+            Some(ratio <= 1.3),
+        )
+    }),
+    ("cloud calls per converged object", "≤ 1.05", |r| {
+        let c = &r["convergence"];
+        let v = num(&c["cloud_calls_per_object"]);
+        (
+            format!("{v} (floor {})", c["floor_calls_per_object"]),
+            Some(v <= 1.05),
+        )
+    }),
+    ("convergence calls by action", "", |r| {
+        (counts_cell(&r["convergence"]["cloud_calls"]), None)
+    }),
+    (
+        "operator Kubernetes writes per converged object",
+        "≤ 4",
+        |r| {
+            let v = num(&r["convergence"]["operator_kube_writes_per_object"]);
+            (format!("{v}"), Some(v <= 4.0))
+        },
+    ),
+    ("convergence writes by resource", "", |r| {
+        (counts_cell(&r["convergence"]["kube_writes"]), None)
+    }),
+    (
+        "steady: cloud calls per minute",
+        "≤ 30, not growing with N",
+        |r| {
+            let s = &r["steady"];
+            let v = num(&s["cloud_calls_per_minute_total"]);
+            (
+                format!("{v} ({})", counts_cell(&s["cloud_calls_per_minute"])),
+                Some(v <= 30.0),
+            )
+        },
+    ),
+    ("steady: operator Kubernetes writes per minute", "0", |r| {
+        let v = num(&r["steady"]["kube_writes_per_minute_total"]);
+        (format!("{v}"), Some(v == 0.0))
+    }),
+    (
+        "restart: every LunaVM reconciled",
+        "≤ 1.3 × list floor (N = 10,000)",
+        |r| {
+            let x = &r["restart"];
+            let ratio = num(&x["ratio_to_list_floor"]);
+            let applies = r["parameters"]["n"].as_u64() == Some(10_000);
+            (
+                format!(
+                    "{} s = {ratio} × list floor ({} s)",
+                    x["seconds_to_reconcile_all"], x["list_floor_seconds"]
+                ),
+                applies.then_some(ratio <= 1.3),
+            )
+        },
+    ),
+    ("restart: cloud calls", "no write, one list per kind", |r| {
+        let x = &r["restart"];
+        (
+            counts_cell(&x["cloud_calls"]),
+            Some(x["cloud_writes"].as_u64() == Some(0)),
+        )
+    }),
+    ("resize 10 %: all Ready again", "≤ 1.3 × floor", |r| {
+        let x = &r["resize"];
+        let ratio = round2(num(&x["seconds"]) / num(&x["floor_seconds"]));
+        (
+            format!(
+                "{} s = {ratio} × floor ({} s)",
+                x["seconds"], x["floor_seconds"]
+            ),
+            Some(ratio <= 1.3),
+        )
+    }),
+    ("resize: `vm info` per resized VM", "≤ 1.2", |r| {
+        let x = &r["resize"];
+        let infos = x["cloud_calls"]["vm/info"].as_f64().unwrap_or(0.0);
+        let per = round2(infos / num(&x["count"]).max(1.0));
+        (
+            format!("{per} ({})", counts_cell(&x["cloud_calls"])),
+            Some(per <= 1.2),
+        )
+    }),
+    ("delete all, nothing left", "", |r| {
+        let x = &r["delete"];
+        (
+            format!(
+                "{} s (floor {} s); {}",
+                x["seconds"],
+                x["floor_seconds"],
+                counts_cell(&x["cloud_calls"])
+            ),
+            None,
+        )
+    }),
+    ("operator RSS idle (MiB)", "≤ 16", |r| {
+        let v = num(&r["memory"]["idle_rss_mib"]);
+        (format!("{v}"), Some(v <= 16.0))
+    }),
+    ("operator RSS steady (MiB)", "≤ 64 at N = 10,000", |r| {
+        let v = num(&r["memory"]["steady_rss_mib"]);
+        let applies = r["parameters"]["n"].as_u64() == Some(10_000);
+        (format!("{v}"), applies.then_some(v <= 64.0))
+    }),
+    ("RSS per object above idle (KiB)", "≤ 5", |r| {
+        let v = num(&r["memory"]["steady_kib_per_object_above_idle"]);
+        (format!("{v}"), Some(v <= 5.0))
+    }),
+    ("operator RSS peak, with a relist (MiB)", "≤ 128", |r| {
+        let v = num(&r["memory"]["peak_rss_mib"]);
+        (format!("{v}"), Some(v <= 128.0))
+    }),
+    (
+        "operator CPU steady (millicores)",
+        "≤ 5 at N = 1000",
+        |r| {
+            let v = num(&r["cpu"]["steady_millicores"]);
+            let applies = r["parameters"]["n"].as_u64() == Some(1000);
+            (format!("{v}"), applies.then_some(v <= 5.0))
+        },
+    ),
+];
+
+const MIXED_FIGURES: &[Figure] = &[
+    ("objects", "", |r| {
+        (counts_cell(&r["objects_by_kind"]), None)
+    }),
+    ("convergence: all Ready", "", |r| {
+        let c = &r["convergence"];
+        (
+            format!(
+                "{} s = {} × floor ({} s)",
+                c["seconds"], c["ratio_to_floor"], c["floor_seconds"]
+            ),
+            None,
+        )
+    }),
+    ("convergence calls by action", "", |r| {
+        (counts_cell(&r["convergence"]["cloud_calls"]), None)
+    }),
+    ("cloud writes at the floor", "", |r| {
+        (counts_cell(&r["convergence"]["floor_cloud_writes"]), None)
+    }),
+    ("operator Kubernetes writes per object", "≤ 4", |r| {
+        let v = num(&r["convergence"]["operator_kube_writes_per_object"]);
+        (format!("{v}"), Some(v <= 4.0))
+    }),
+    (
+        "steady: cloud calls per minute",
+        "not growing with N",
+        |r| {
+            let s = &r["steady"];
+            (
+                format!(
+                    "{} ({})",
+                    s["cloud_calls_per_minute_total"],
+                    counts_cell(&s["cloud_calls_per_minute"])
+                ),
+                None,
+            )
+        },
+    ),
+    ("steady: operator Kubernetes writes per minute", "0", |r| {
+        let v = num(&r["steady"]["kube_writes_per_minute_total"]);
+        (format!("{v}"), Some(v == 0.0))
+    }),
+    ("delete all, nothing left", "", |r| {
+        let x = &r["delete"];
+        (
+            format!("{} s; {}", x["seconds"], counts_cell(&x["cloud_calls"])),
+            None,
+        )
+    }),
+    ("RSS steady / peak (MiB)", "", |r| {
+        let m = &r["memory"];
+        (
+            format!("{} / {}", m["steady_rss_mib"], m["peak_rss_mib"]),
+            None,
+        )
+    }),
+    ("RSS per object above idle (KiB)", "≤ 5", |r| {
+        let v = num(&r["memory"]["steady_kib_per_object_above_idle"]);
+        (format!("{v}"), Some(v <= 5.0))
+    }),
+];
+
+fn markdown_table(
+    runs: &[&Value],
+    heading: impl Fn(&Value) -> String,
+    figures: &[Figure],
+) -> String {
+    let mut out = String::from("| Figure |");
+    for run in runs {
+        out += &format!(" {} |", heading(run));
+    }
+    out += " Target | Met? |\n|---|";
+    out += &"---|".repeat(runs.len() + 2);
+    out.push('\n');
+    for (name, target, read) in figures {
+        let cells: Vec<(String, Option<bool>)> = runs.iter().map(|run| read(run)).collect();
+        let verdicts: Vec<String> = cells
+            .iter()
+            .zip(runs)
+            .filter_map(|((_, met), run)| met.map(|met| (met, heading(run))))
+            .map(|(met, run)| format!("{} {run}", if met { "yes" } else { "**no**" }))
+            .collect();
+        out += &format!("| {name} |");
+        for (value, _) in &cells {
+            out += &format!(" {value} |");
+        }
+        let met = if target.is_empty() {
+            String::new()
+        } else {
+            verdicts.join(", ")
+        };
+        out += &format!(" {target} | {met} |\n");
+    }
+    out
+}
+
+/// The Markdown tables of a set of runs: the LunaVM runs by N, then the mixed scenarios.
+pub fn markdown(runs: &[Value]) -> String {
+    let mut vms: Vec<&Value> = runs.iter().filter(|r| r["scenario"] == "vms").collect();
+    vms.sort_by_key(|r| r["parameters"]["n"].as_u64().unwrap_or(0));
+    let mixed: Vec<&Value> = runs.iter().filter(|r| r["scenario"] != "vms").collect();
+    let mut out = String::new();
+    if !vms.is_empty() {
+        out += &markdown_table(
+            &vms,
+            |r| format!("N = {}", r["parameters"]["n"]),
+            VM_FIGURES,
+        );
+    }
+    if !mixed.is_empty() {
+        out.push('\n');
+        out += &markdown_table(
+            &mixed,
+            |r| format!("`{}`", r["scenario"].as_str().unwrap_or("?")),
+            MIXED_FIGURES,
+        );
+    }
+    out
+}

@@ -15,11 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
     Api, Client, Resource,
-    api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams},
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams},
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVolume,
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     IMAGE, NAMESPACE, PLAN,
-    counters::{Apiserver, Sim, diff, total},
+    counters::{Apiserver, Sim, diff, retrying, total},
     per_minute, procs, report, secs,
 };
 
@@ -115,7 +115,7 @@ fn plan(scenario: Scenario, scale: f64) -> (Vec<Batch>, Vec<(&'static str, usize
             let network = object(
                 "LunaNetwork",
                 "lb-net",
-                json!({"name": "lb-net", "subnet": "10.20.0.0/22", "region": "toronto"}),
+                json!({"name": "lb-net", "subnet": "10.20.40.0/24", "region": "toronto"}),
             );
             let members = |b: usize| -> Vec<Value> {
                 (0..per_lb)
@@ -214,9 +214,11 @@ fn api(client: &Client, resource: &ApiResource) -> Api<DynamicObject> {
 async fn census(client: &Client, batches: &[Batch]) -> Result<(usize, usize)> {
     let mut counts = (0, 0);
     for batch in batches {
-        let list = api(client, &batch.resource)
-            .list(&ListParams::default())
-            .await?;
+        let api = api(client, &batch.resource);
+        let list = retrying("list the objects", || async {
+            Ok(api.list(&ListParams::default().match_any()).await?)
+        })
+        .await?;
         counts.0 += list.items.iter().filter(|o| ready(o)).count();
         counts.1 += list.items.len();
     }
@@ -300,9 +302,7 @@ pub async fn run(env: Env<'_>, harness: &mut procs::Harness) -> Result<Value> {
                 let api = api.clone();
                 async move {
                     let object: DynamicObject = serde_json::from_value(value.clone())?;
-                    api.create(&PostParams::default(), &object)
-                        .await
-                        .context("create an object")
+                    crate::counters::create(&api, &object).await
                 }
             })
             .buffer_unordered(args.apply_concurrency)
@@ -360,9 +360,13 @@ pub async fn run(env: Env<'_>, harness: &mut procs::Harness) -> Result<Value> {
     eprintln!("deleting everything");
     let delete_start = Instant::now();
     for batch in batches.iter().rev() {
-        api(&client, &batch.resource)
-            .delete_collection(&DeleteParams::default(), &ListParams::default())
-            .await?;
+        let api = api(&client, &batch.resource);
+        retrying("delete the objects", || async {
+            Ok(api
+                .delete_collection(&DeleteParams::default(), &ListParams::default())
+                .await?)
+        })
+        .await?;
     }
     let delete = loop {
         let left_cloud = cloud_objects(&sim, &api_id).await?;
