@@ -432,6 +432,37 @@ mod tests {
     }
 
     #[test]
+    fn nothing_of_the_name_means_create_whatever_the_claims() {
+        // The driver skips building the claims when nothing of the name is listed: the
+        // decision must not depend on them then, even with another object creating that name.
+        let creating = Claim {
+            uid: "other".into(),
+            object: "ns/other".into(),
+            id: None,
+            account: Some("acct".into()),
+            pending_name: Some("web".into()),
+        };
+        for policy in [
+            AdoptionPolicy::Refuse,
+            AdoptionPolicy::AdoptIfUnique,
+            AdoptionPolicy::CreateDuplicate,
+        ] {
+            let with = decide_fresh(
+                policy,
+                "LunaVM",
+                "web",
+                &[],
+                std::slice::from_ref(&creating),
+                "acct",
+                "me",
+            );
+            let without = decide_fresh(policy, "LunaVM", "web", &[], &[], "acct", "me");
+            assert_eq!(with, Fresh::Create);
+            assert_eq!(without, Fresh::Create);
+        }
+    }
+
+    #[test]
     fn create_duplicate_creates_whatever_exists() {
         assert_eq!(
             decide_fresh(
