@@ -174,6 +174,48 @@ fn per_minute(counts: &Counts, seconds: f64) -> serde_json::Map<String, serde_js
         .collect()
 }
 
+/// What a steady-state window measured.
+struct Steady {
+    /// The simulator's call counts at the window's end.
+    end_calls: Counts,
+    /// Cloud calls during the window.
+    calls: Counts,
+    /// Kubernetes writes during the window (all counted resources).
+    writes: Counts,
+    /// The window's length.
+    seconds: f64,
+    /// The operator's `VmRSS` at the end.
+    rss_kib: u64,
+    /// The operator's CPU time during the window.
+    cpu_seconds: f64,
+}
+
+/// After `--settle-seconds`, a window of `--steady-seconds` with nothing changing: the calls,
+/// writes, CPU and memory of an operator that should be idle.
+async fn steady_window(
+    args: &Args,
+    sim: &Sim,
+    apiserver: &Apiserver,
+    pid: u32,
+    ticks: f64,
+) -> Result<Steady> {
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    let (calls0, writes0) = (sim.calls().await?, apiserver.writes().await?);
+    let cpu0 = procs::cpu_seconds(pid, ticks)?;
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.steady_seconds)).await;
+    let (end_calls, writes1) = (sim.calls().await?, apiserver.writes().await?);
+    let cpu_seconds = procs::cpu_seconds(pid, ticks)? - cpu0;
+    Ok(Steady {
+        calls: diff(&end_calls, &calls0),
+        writes: diff(&writes1, &writes0),
+        end_calls,
+        seconds: start.elapsed().as_secs_f64(),
+        rss_kib: procs::status_kib(pid, "VmRSS")?,
+        cpu_seconds,
+    })
+}
+
 /// The run's settings, as stored in the JSON.
 fn parameters(args: &Args) -> serde_json::Value {
     json!({
@@ -376,20 +418,10 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
         "settling {} s, then a steady-state window of {} s",
         args.settle_seconds, args.steady_seconds
     );
-    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
-    let calls2 = sim.calls().await?;
-    let writes2 = apiserver.writes().await?;
-    let cpu2 = procs::cpu_seconds(pid, ticks)?;
-    let steady_start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.steady_seconds)).await;
-    let calls3 = sim.calls().await?;
-    let writes3 = apiserver.writes().await?;
-    let cpu3 = procs::cpu_seconds(pid, ticks)?;
-    let steady_len = steady_start.elapsed().as_secs_f64();
-    let steady_rss = procs::status_kib(pid, "VmRSS")?;
-    let steady_calls = diff(&calls3, &calls2);
-    let steady_writes = diff(&writes3, &writes2);
-    let steady_millicores = (cpu3 - cpu2) / steady_len * 1000.0;
+    let steady = steady_window(args, &sim, &apiserver, pid, ticks).await?;
+    let (steady_len, steady_rss) = (steady.seconds, steady.rss_kib);
+    let (steady_calls, steady_writes) = (steady.calls, steady.writes);
+    let steady_millicores = steady.cpu_seconds / steady_len * 1000.0;
 
     // --- Restart: the operator starts again over N converged objects; until it has reconciled
     // every one, it should make no cloud write and one list per kind and account.
@@ -538,7 +570,7 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
             "kube_writes_per_minute": per_minute(&steady_writes, steady_len),
             "kube_writes_per_minute_total": report::round2(total(&operator_writes(&steady_writes)) as f64 * 60.0 / steady_len),
             "kube_writes_note": "leases PUT are the kube-apiserver's own identity-lease heartbeat (kube-system, every 10 s); the operator runs without --leader-elect and holds no lease, so they are left out of the total",
-            "operator_cpu_seconds": report::round2(cpu3 - cpu2),
+            "operator_cpu_seconds": report::round2(steady.cpu_seconds),
             "operator_millicores": report::round2(steady_millicores),
             "operator_rss_mib": report::mib(steady_rss),
         },

@@ -342,19 +342,10 @@ pub async fn run(env: Env<'_>, harness: &mut procs::Harness) -> Result<Value> {
     );
 
     // --- Steady state.
-    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
-    let calls2 = sim.calls().await?;
-    let writes2 = apiserver.writes().await?;
-    let cpu2 = procs::cpu_seconds(pid, ticks)?;
-    let steady_start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.steady_seconds)).await;
-    let calls3 = sim.calls().await?;
-    let writes3 = apiserver.writes().await?;
-    let cpu3 = procs::cpu_seconds(pid, ticks)?;
-    let steady_len = steady_start.elapsed().as_secs_f64();
-    let steady_rss = procs::status_kib(pid, "VmRSS")?;
-    let steady_calls = diff(&calls3, &calls2);
-    let steady_writes = crate::operator_writes(&diff(&writes3, &writes2));
+    let steady = crate::steady_window(args, &sim, &apiserver, pid, ticks).await?;
+    let (calls3, steady_len, steady_rss) = (steady.end_calls, steady.seconds, steady.rss_kib);
+    let steady_calls = steady.calls;
+    let steady_writes = crate::operator_writes(&steady.writes);
 
     // --- Delete.
     eprintln!("deleting everything");
@@ -419,7 +410,7 @@ pub async fn run(env: Env<'_>, harness: &mut procs::Harness) -> Result<Value> {
             "cloud_calls_per_minute_total": report::round2(steady_total),
             "kube_writes": steady_writes,
             "kube_writes_per_minute_total": report::round2(total(&steady_writes) as f64 * 60.0 / steady_len),
-            "operator_millicores": report::round2((cpu3 - cpu2) / steady_len * 1000.0),
+            "operator_millicores": report::round2(steady.cpu_seconds / steady_len * 1000.0),
         },
         "delete": {
             "seconds": secs(delete),

@@ -741,3 +741,33 @@ pub fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Err
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::compact;
+    use crate::api::vm::{LunaVM, LunaVMSpec};
+
+    #[test]
+    fn cached_objects_lose_the_apply_bookkeeping_and_keep_the_identity() {
+        let mut vm = LunaVM::new("web", LunaVMSpec::new("web", "m.1", "ubuntu"));
+        vm.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        vm.metadata.annotations = Some(BTreeMap::from([
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+                "{\"spec\":{}}".to_owned(),
+            ),
+            ("lunanode.com/external-id".to_owned(), "vm-1".to_owned()),
+        ]));
+        compact(&mut vm);
+        assert_eq!(vm.metadata.managed_fields, None);
+        let annotations = vm.metadata.annotations.unwrap();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations["lunanode.com/external-id"], "vm-1");
+    }
+}
