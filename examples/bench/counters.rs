@@ -53,6 +53,32 @@ where
     }
 }
 
+/// Deletes the object `name`, again after a failure; "not found" after a lost answer is the
+/// earlier attempt's success. One DELETE per object, as `kubectl delete -f` sends them: a single
+/// `deletecollection` of thousands of objects holds one request open until every one is marked,
+/// and the apiserver closed it before the end at N = 5000.
+pub async fn delete<K>(api: &kube::Api<K>, name: &str) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut attempt = 1;
+    loop {
+        match api.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code < 500 && status.code != 429 => {
+                anyhow::bail!("delete refused: {}", status.message)
+            }
+            Err(error) if attempt < 10 => {
+                eprintln!("  delete an object failed (attempt {attempt}), trying again: {error}");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(anyhow::Error::from(error).context("delete failed ten times")),
+        }
+    }
+}
+
 /// Calls per `category/action`, or writes per `resource[/subresource] VERB`.
 pub type Counts = BTreeMap<String, u64>;
 

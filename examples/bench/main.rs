@@ -28,7 +28,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Config, ResourceExt,
-    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
     runtime::{conditions, wait::await_condition},
 };
@@ -500,12 +500,12 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     eprintln!("deleting everything");
     let floor_delete = n as f64 / args.rate + rtt;
     let delete_start = Instant::now();
-    retrying("delete the LunaVMs", || async {
-        Ok(vms
-            .delete_collection(&DeleteParams::default(), &ListParams::default())
-            .await?)
-    })
-    .await?;
+    stream::iter(all.iter())
+        .map(|name| counters::delete(&vms, name))
+        .buffer_unordered(args.apply_concurrency)
+        .try_collect::<Vec<_>>()
+        .await
+        .context("delete the LunaVMs")?;
     let deadline = delete_start + timeout(floor_delete);
     let delete = loop {
         let left_cloud = sim.vm_count(&account.0).await?;

@@ -14,7 +14,8 @@
 //!   any kind in the namespace still names the Secret (read from the API server, not a cache),
 //!   the finalizer goes.
 //! - [`sweep`] catches what those two cannot see: an object that switched to another Secret, a
-//!   release that failed, a change made while the operator was down. It looks at the Secrets
+//!   release that failed, a change made while the operator was down, an object deleted before it
+//!   held anything in the cloud (it had no finalizer of its own yet, so no reconcile saw it go). It looks at the Secrets
 //!   that carry the finalizer (once at start, on every change of a watched Secret, and every
 //!   [`SWEEP_INTERVAL`]) and checks their users in the controllers' caches, which costs nothing;
 //!   only a Secret the caches show unused is checked against the API server, at most once per
@@ -81,6 +82,12 @@ pub async fn release_if_unused(
             // finalizer wakes the sweep.
             return Ok(());
         }
+    }
+    // Another user in the controllers' caches keeps it, at no cost: a deletion of N objects
+    // then reads the API server once (for the last), not N lists of up to N objects. A cache
+    // that still shows a user already gone only delays the release until the sweep.
+    if used_in_caches(ctx, namespace, secret, except_uid) {
+        return Ok(());
     }
     if let Some(user) = user(ctx, namespace, secret, except_uid).await? {
         tracing::debug!(namespace, secret, %user, "credentials secret still in use");
@@ -235,6 +242,21 @@ fn cached<K: Reconciler>(ctx: &Context, users: &mut HashSet<SecretKey>) {
             ));
         }
     }
+}
+
+/// Whether an object of the controllers' caches, other than the one with UID `except_uid`,
+/// uses the Secret `namespace/secret`.
+fn used_in_caches(ctx: &Context, namespace: &str, secret: &str, except_uid: &str) -> bool {
+    macro_rules! any {
+        ($($kind:ty),* $(,)?) => {
+            false $(|| ctx
+                .registry
+                .objects::<$kind>(namespace)
+                .iter()
+                .any(|object| uses(&**object, secret, except_uid)))*
+        };
+    }
+    crate::for_each_kind!(any)
 }
 
 /// Waits until every kind's object cache has synced, so that the sweep does not take an empty

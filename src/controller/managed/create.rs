@@ -139,9 +139,14 @@ pub async fn find_or_create<K: External>(
         pending: Some(pending),
     };
     cx.save_identity(object, &intent, true).await?;
-    // And in status: an operator that cannot report what it does (a role without the status
-    // right) must not make cloud objects nobody sees.
-    cx.save(object, status).await?;
+    // And in status, until a status write of the kind has succeeded in the namespace: an
+    // operator that cannot report what it does (a role without the status right) must not make
+    // cloud objects nobody sees. Once one has, the status is written after the create only: the
+    // intent in the metadata is what a lost answer is recovered from.
+    let namespace = object.namespace().unwrap_or_default();
+    if !cx.ctx.registry.status_writable::<K>(&namespace) {
+        cx.save(object, status).await?;
+    }
 
     tracing::info!(natural_key = %name, "creating {}", K::KIND);
     match object.create(&plan, account).await {

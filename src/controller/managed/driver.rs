@@ -131,6 +131,9 @@ pub struct Cx<'a, K: Resource> {
     pub object: String,
     /// The object as last written during this reconcile.
     written: Mutex<Option<K>>,
+    /// The kind's finalizer is still to be added, together with the first identity write (see
+    /// [`fresh_without_finalizer`]).
+    add_finalizer: AtomicBool,
 }
 
 impl<K: ManagedResource> Cx<'_, K> {
@@ -140,6 +143,9 @@ impl<K: ManagedResource> Cx<'_, K> {
         let base = self.latest(object);
         let written = write_status(self.api, &base, base.managed_status(), status).await?;
         if let Some(written) = written {
+            self.ctx
+                .registry
+                .status_written::<K>(&written.namespace().unwrap_or_default());
             *self
                 .written
                 .lock()
@@ -150,7 +156,9 @@ impl<K: ManagedResource> Cx<'_, K> {
 
     /// Writes the identity annotations now (see [`Identity`]). With `guarded`, the write is
     /// conditional on the object's `resourceVersion`, so a reconcile working from a stale copy
-    /// fails here instead of acting twice: the create intent is written this way.
+    /// fails here instead of acting twice: the create intent is written this way. A fresh
+    /// object's first identity write adds the kind's finalizer too (one write instead of two),
+    /// always guarded: the merge patch replaces the whole finalizer list.
     pub async fn save_identity(
         &self,
         object: &K,
@@ -158,13 +166,19 @@ impl<K: ManagedResource> Cx<'_, K> {
         guarded: bool,
     ) -> Result<(), Error> {
         let base = self.latest(object);
-        if Identity::of(&base) == *identity {
+        let add_finalizer = self.add_finalizer.load(Ordering::SeqCst);
+        if Identity::of(&base) == *identity && !add_finalizer {
             return Ok(());
         }
         let mut patch = serde_json::json!({
             "metadata": { "annotations": identity.merge_patch() }
         });
-        if guarded {
+        if add_finalizer {
+            let mut finalizers = base.finalizers().to_vec();
+            finalizers.push(K::finalizer());
+            patch["metadata"]["finalizers"] = finalizers.into();
+        }
+        if guarded || add_finalizer {
             patch["metadata"]["resourceVersion"] = base.resource_version().into();
         }
         let written = self
@@ -179,6 +193,7 @@ impl<K: ManagedResource> Cx<'_, K> {
                 "record the cloud identity",
                 self.object.clone(),
             ))?;
+        self.add_finalizer.store(false, Ordering::SeqCst);
         *self
             .written
             .lock()
@@ -203,6 +218,17 @@ impl<K: ManagedResource> Cx<'_, K> {
             .await
             .map_err(Error::kube("list the claims", self.object.clone()))?;
         Ok(listed.items.iter().map(Claim::of).collect())
+    }
+
+    /// Whether the API server's copy of `object` has a cloud ID in its status (this copy, from
+    /// the watch, may be behind a status write that added it).
+    pub async fn status_id_written(&self, object: &K) -> Result<bool, Error> {
+        let fresh = self
+            .api
+            .get(&object.name_any())
+            .await
+            .map_err(Error::kube("read the object", self.object.clone()))?;
+        Ok(fresh.status_id().is_some())
     }
 
     /// The object as last written in this reconcile (or as given).
@@ -265,6 +291,8 @@ impl Readiness {
 #[derive(Default)]
 pub struct Registry {
     entries: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// The kinds and namespaces where a status write has succeeded since the start.
+    status_rights: Mutex<std::collections::HashSet<(TypeId, String)>>,
 }
 
 /// Wakes objects of one kind: by reference, or by the cloud IDs their status holds.
@@ -312,6 +340,24 @@ impl<K: ManagedResource> Waker<K> {
 }
 
 impl Registry {
+    /// Records that a status write of kind `K` in `namespace` succeeded.
+    pub fn status_written<K: ManagedResource>(&self, namespace: &str) {
+        let mut rights = self
+            .status_rights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rights.insert((TypeId::of::<K>(), namespace.to_owned()));
+    }
+
+    /// Whether a status write of kind `K` in `namespace` has succeeded since the start: the
+    /// operator's role lets it report what it does there.
+    pub fn status_writable<K: ManagedResource>(&self, namespace: &str) -> bool {
+        self.status_rights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(TypeId::of::<K>(), namespace.to_owned()))
+    }
+
     fn insert<K: ManagedResource>(&self, waker: Waker<K>) {
         self.entries
             .lock()
@@ -475,11 +521,13 @@ async fn reconcile_object<K: Reconciler>(
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &namespace);
     let backoff = backoff_key(&*object);
     let started = Instant::now();
+    let fresh = fresh_without_finalizer(&*object);
     let cx = Cx {
         ctx: &ctx,
         api: &api,
         object: key(&*object),
         written: Mutex::default(),
+        add_finalizer: AtomicBool::new(fresh),
     };
     // Credentials finalizer: what a released object needs to let go of its Secret.
     let deleting = object.meta().deletion_timestamp.is_some().then(|| {
@@ -488,13 +536,19 @@ async fn reconcile_object<K: Reconciler>(
             object.credentials_secret_name().to_owned(),
         )
     });
-    let result = finalizer(&api, &K::finalizer(), object, |event| async {
-        match event {
-            FinalizerEvent::Apply(object) => apply::<K>(object, &cx).await,
-            FinalizerEvent::Cleanup(object) => cleanup::<K>(&object, &cx).await,
-        }
-    })
-    .await
+    let result = if fresh {
+        apply::<K>(object, &cx)
+            .await
+            .map_err(kube::runtime::finalizer::Error::ApplyFailed)
+    } else {
+        finalizer(&api, &K::finalizer(), object, |event| async {
+            match event {
+                FinalizerEvent::Apply(object) => apply::<K>(object, &cx).await,
+                FinalizerEvent::Cleanup(object) => cleanup::<K>(&object, &cx).await,
+            }
+        })
+        .await
+    }
     .map_err(|error| Error::Finalizer(Box::new(error)));
     // Credentials finalizer: a deleted object whose finalizer is gone no longer needs its
     // Secret. On failure the sweep (`credentials::sweep`) catches it later.
@@ -514,6 +568,21 @@ async fn reconcile_object<K: Reconciler>(
     };
     ctx.metrics.reconciled(K::KIND, outcome, started.elapsed());
     result
+}
+
+/// An object that holds nothing in the cloud yet — no finalizer, no cloud ID, no create
+/// intent, not being deleted — is reconciled without the finalizer's own write first: its first
+/// identity write (the create intent, or the ID it adopts) adds the finalizer in the same
+/// guarded patch, before any cloud object can be its own. Until then there is nothing to clean
+/// up, so nothing is lost when it is deleted without one. Every other object (a paused one
+/// too) goes through the finalizer as usual.
+fn fresh_without_finalizer<K: ManagedResource>(object: &K) -> bool {
+    let meta = object.meta();
+    meta.deletion_timestamp.is_none()
+        && !object.is_paused()
+        && !object.finalizers().contains(&K::finalizer())
+        && object.status_id().is_none()
+        && Identity::of(object) == Identity::default()
 }
 
 async fn cleanup<K: Reconciler>(object: &K, cx: &Cx<'_, K>) -> Result<Action, Error> {
@@ -601,7 +670,14 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
     let base = cx.latest(&object);
     match status_after {
         Ok(action) => {
-            write_status(cx.api, &base, base.managed_status(), &status).await?;
+            if write_status(cx.api, &base, base.managed_status(), &status)
+                .await?
+                .is_some()
+            {
+                cx.ctx
+                    .registry
+                    .status_written::<K>(&object.namespace().unwrap_or_default());
+            }
             Ok(action)
         }
         Err(error) => {
@@ -750,8 +826,57 @@ mod tests {
 
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
-    use super::compact;
-    use crate::api::vm::{LunaVM, LunaVMSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::Resource;
+
+    use super::{compact, fresh_without_finalizer};
+    use crate::api::{
+        common::{ManagedResource, ManagedStatus},
+        vm::{LunaVM, LunaVMSpec, LunaVMStatus},
+    };
+
+    #[test]
+    fn only_an_object_holding_nothing_skips_the_finalizer_write() {
+        let fresh = LunaVM::new("web", LunaVMSpec::new("web", "m.1", "ubuntu"));
+        assert!(fresh_without_finalizer(&fresh));
+
+        let mut finalized = fresh.clone();
+        finalized.meta_mut().finalizers = Some(vec![LunaVM::finalizer()]);
+        assert!(!fresh_without_finalizer(&finalized));
+
+        // Another controller's finalizer does not count as ours.
+        let mut foreign = fresh.clone();
+        foreign.meta_mut().finalizers = Some(vec!["example.com/keep".to_owned()]);
+        assert!(fresh_without_finalizer(&foreign));
+
+        for annotation in [
+            "lunanode.com/external-id",
+            "lunanode.com/account",
+            "lunanode.com/create-pending",
+        ] {
+            let mut recorded = fresh.clone();
+            recorded.meta_mut().annotations =
+                Some(BTreeMap::from([(annotation.to_owned(), "x".to_owned())]));
+            assert!(!fresh_without_finalizer(&recorded), "{annotation}");
+        }
+
+        let mut with_id = fresh.clone();
+        let mut status = LunaVMStatus::default();
+        status.set_id(Some("vm-1".into()));
+        with_id.status = Some(status);
+        assert!(!fresh_without_finalizer(&with_id));
+
+        let mut paused = fresh.clone();
+        paused.meta_mut().annotations = Some(BTreeMap::from([(
+            "lunanode.com/paused".to_owned(),
+            "true".to_owned(),
+        )]));
+        assert!(!fresh_without_finalizer(&paused));
+
+        let mut deleting = fresh.clone();
+        deleting.meta_mut().deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        assert!(!fresh_without_finalizer(&deleting));
+    }
 
     #[test]
     fn cached_objects_lose_the_apply_bookkeeping_and_keep_the_identity() {

@@ -249,8 +249,15 @@ pub async fn apply_external<K: External>(
         }
     }
 
-    // A status lost (a restore, a copy into another cluster): the metadata still knows.
+    // A status lost (a restore, a copy into another cluster): the metadata still knows. Or only
+    // this copy is behind: a create writes the ID into the metadata first and into the status
+    // next, and the watch may deliver the object between the two. Read the object itself before
+    // taking the status as lost (one read, where acting on the stale copy cost a conflicting
+    // status write, a retry and a false Event).
     if status.id().is_none() {
+        if identity.external_id.is_some() && cx.status_id_written(object).await? {
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        }
         if let Some(id) = identity.external_id.clone() {
             status.set_id(Some(id.clone()));
             status.set_pending_create(None);
