@@ -34,23 +34,12 @@ pub async fn create<K>(api: &kube::Api<K>, object: &K) -> Result<()>
 where
     K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    let mut attempt = 1;
-    loop {
-        match api.create(&kube::api::PostParams::default(), object).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(()),
-            // Refused (invalid, forbidden): asking again will not help.
-            Err(kube::Error::Api(status)) if status.code < 500 && status.code != 429 => {
-                anyhow::bail!("create refused: {}", status.message)
-            }
-            Err(error) if attempt < 10 => {
-                eprintln!("  create an object failed (attempt {attempt}), trying again: {error}");
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-            Err(error) => return Err(anyhow::Error::from(error).context("create failed ten times")),
-        }
-    }
+    settled("create", 409, || async {
+        api.create(&kube::api::PostParams::default(), object)
+            .await
+            .map(drop)
+    })
+    .await
 }
 
 /// Deletes the object `name`, again after a failure; "not found" after a lost answer is the
@@ -61,20 +50,37 @@ pub async fn delete<K>(api: &kube::Api<K>, name: &str) -> Result<()>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
+    settled("delete", 404, || async {
+        api.delete(name, &kube::api::DeleteParams::default())
+            .await
+            .map(drop)
+    })
+    .await
+}
+
+/// Runs the write `call` until it succeeds or answers `done_code` (what a repeat after a lost
+/// answer gets), up to ten times; a refusal (invalid, forbidden) ends it at once.
+async fn settled<F, Fut>(what: &str, done_code: u16, mut call: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), kube::Error>>,
+{
     let mut attempt = 1;
     loop {
-        match api.delete(name, &kube::api::DeleteParams::default()).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        match call().await {
+            Ok(()) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == done_code => return Ok(()),
             Err(kube::Error::Api(status)) if status.code < 500 && status.code != 429 => {
-                anyhow::bail!("delete refused: {}", status.message)
+                anyhow::bail!("{what} refused: {}", status.message)
             }
             Err(error) if attempt < 10 => {
-                eprintln!("  delete an object failed (attempt {attempt}), trying again: {error}");
+                eprintln!("  {what} an object failed (attempt {attempt}), trying again: {error}");
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-            Err(error) => return Err(anyhow::Error::from(error).context("delete failed ten times")),
+            Err(error) => {
+                return Err(anyhow::Error::from(error).context(format!("{what} failed ten times")));
+            }
         }
     }
 }

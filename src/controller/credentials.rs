@@ -249,11 +249,15 @@ fn cached<K: Reconciler>(ctx: &Context, users: &mut HashSet<SecretKey>) {
 fn used_in_caches(ctx: &Context, namespace: &str, secret: &str, except_uid: &str) -> bool {
     macro_rules! any {
         ($($kind:ty),* $(,)?) => {
-            false $(|| ctx
-                .registry
-                .objects::<$kind>(namespace)
-                .iter()
-                .any(|object| uses(&**object, secret, except_uid)))*
+            false $(|| ctx.registry.waker::<$kind>().is_some_and(|waker| {
+                waker
+                    .store
+                    .find(|object| {
+                        object.namespace().as_deref() == Some(namespace)
+                            && uses(object, secret, except_uid)
+                    })
+                    .is_some()
+            }))*
         };
     }
     crate::for_each_kind!(any)

@@ -94,6 +94,12 @@ pub async fn find_or_create<K: External>(
         let claims = if preexisting.is_empty() {
             Vec::new()
         } else {
+            // This copy may be behind this object's own create (the watch lags under load): the
+            // listed object would then be its own, taken for someone else's. Read the object
+            // itself before judging the name taken.
+            if cx.behind(object).await? {
+                return Ok(Action::requeue(super::driver::STALE_RETRY));
+            }
             cx.claims()
         };
         match ownership::decide_fresh(
@@ -200,11 +206,7 @@ async fn recover<K: External>(
     let list_error = |source| cloud("list", &cx.object, source);
     // The watch cache may lag behind this object's own last write (the ID recorded right after
     // the create): read the object itself before taking the create as interrupted.
-    let fresh = cx
-        .api
-        .get(&object.name_any())
-        .await
-        .map_err(Error::kube("read the object", cx.object.clone()))?;
+    let fresh = cx.read_fresh(object).await?;
     let identity = Identity::of(&fresh);
     let still_pending = fresh
         .managed_status()
@@ -213,7 +215,8 @@ async fn recover<K: External>(
         || identity.pending.is_some();
     if fresh.status_id().is_some() || identity.external_id.is_some() || !still_pending {
         // Settled meanwhile (an ID recorded, or the create refused): this copy is stale.
-        return Ok(Some(Action::requeue(Duration::from_millis(200))));
+        cx.stale();
+        return Ok(Some(Action::requeue(super::driver::STALE_RETRY)));
     }
     // Every candidate that any of several lists shows (a list may leave one out), judged
     // against the claims as the API server has them: the watch cache may not show yet the claim
@@ -326,9 +329,12 @@ async fn record_id<K: External>(
     cx.save_identity(object, &identity, false).await
 }
 
-/// The ID a create call answered or, when the answer carried none, the ID `pick` finds in a
-/// list made after it (the listed object of the created name). `call` names the create for the
-/// error when neither has it.
+/// The ID a create call answered or, when the answer carried none, the ID of the one object of
+/// the created name that a list made after it shows (`pick` gives the ID of a listed object of
+/// that name). Where none or several are listed (the name was taken before, under
+/// `CreateDuplicate`), the create's outcome stays unknown: the error keeps the pending intent,
+/// and its recovery tells the new object from those listed before the create. `call` names the
+/// create for the error.
 pub async fn answered_or_listed<T, Fut>(
     answered: Option<String>,
     call: &str,
@@ -341,9 +347,54 @@ where
     if let Some(id) = answered {
         return Ok(id);
     }
-    list().await?.iter().find_map(pick).ok_or_else(|| {
-        lunanode::Error::decode(format!(
+    let listed: Vec<String> = list().await?.iter().filter_map(pick).collect();
+    match listed.as_slice() {
+        [id] => Ok(id.clone()),
+        [] => Err(lunanode::Error::decode(format!(
             "{call} answered without an ID, and no object of the name it was given is listed"
-        ))
-    })
+        ))),
+        _ => Err(lunanode::Error::decode(format!(
+            "{call} answered without an ID, and {} objects of the name it was given are listed",
+            listed.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::answered_or_listed;
+    use crate::lunanode;
+
+    async fn pick(answered: Option<&str>, listed: &[(&str, &str)]) -> Option<String> {
+        let listed: Vec<(String, String)> = listed
+            .iter()
+            .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
+            .collect();
+        let result = answered_or_listed(
+            answered.map(str::to_owned),
+            "net/create",
+            || async { Ok::<_, lunanode::Error>(listed) },
+            |(id, name)| (name == "web").then(|| id.clone()),
+        )
+        .await;
+        if let Err(error) = &result {
+            // An unknown outcome, never a refusal: the pending intent stays.
+            assert!(error.may_have_taken_effect(), "{error}");
+        }
+        result.ok()
+    }
+
+    #[tokio::test]
+    async fn the_answer_wins_and_a_list_names_only_a_single_object() {
+        assert_eq!(pick(Some("7"), &[("1", "web")]).await.as_deref(), Some("7"));
+        assert_eq!(
+            pick(None, &[("1", "db"), ("2", "web")]).await.as_deref(),
+            Some("2")
+        );
+        // Nothing of the name, or two of it (one from before): not for this step to guess.
+        assert_eq!(pick(None, &[("1", "db")]).await, None);
+        assert_eq!(pick(None, &[("1", "web"), ("2", "web")]).await, None);
+    }
 }

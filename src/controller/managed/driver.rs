@@ -121,6 +121,10 @@ macro_rules! no_plan {
 }
 pub(crate) use no_plan;
 
+/// When a reconcile that found its copy behind the API server's looks again, unless the watch
+/// brings the newer copy first (which it normally does: the copy was behind a write).
+pub const STALE_RETRY: Duration = Duration::from_secs(1);
+
 /// What a reconcile step gets besides the object.
 pub struct Cx<'a, K: Resource> {
     /// The shared context.
@@ -134,6 +138,9 @@ pub struct Cx<'a, K: Resource> {
     /// The kind's finalizer is still to be added, together with the first identity write (see
     /// [`fresh_without_finalizer`]).
     add_finalizer: AtomicBool,
+    /// The object turned out to be a copy behind the API server's: this reconcile writes
+    /// nothing more (its status write would conflict) and the next starts from a fresher one.
+    stale: AtomicBool,
 }
 
 impl<K: ManagedResource> Cx<'_, K> {
@@ -220,15 +227,39 @@ impl<K: ManagedResource> Cx<'_, K> {
         Ok(listed.items.iter().map(Claim::of).collect())
     }
 
-    /// Whether the API server's copy of `object` has a cloud ID in its status (this copy, from
-    /// the watch, may be behind a status write that added it).
-    pub async fn status_id_written(&self, object: &K) -> Result<bool, Error> {
-        let fresh = self
-            .api
+    /// The object as the API server has it now.
+    pub async fn read_fresh(&self, object: &K) -> Result<K, Error> {
+        self.api
             .get(&object.name_any())
             .await
-            .map_err(Error::kube("read the object", self.object.clone()))?;
-        Ok(fresh.status_id().is_some())
+            .map_err(Error::kube("read the object", self.object.clone()))
+    }
+
+    /// Whether `object`, a copy from the watch, is behind the API server's on what it holds:
+    /// its cloud ID (status or annotation) or a pending create. The watch lags under load, and
+    /// a copy from before this object's own last writes would take its own cloud object for
+    /// someone else's, or its status for lost.
+    pub async fn behind(&self, object: &K) -> Result<bool, Error> {
+        let fresh = self.read_fresh(object).await?;
+        let pending = |object: &K| {
+            object
+                .managed_status()
+                .and_then(|status| status.pending_create())
+                .cloned()
+        };
+        let behind = fresh.status_id() != object.status_id()
+            || Identity::of(&fresh) != Identity::of(object)
+            || pending(&fresh) != pending(object);
+        if behind {
+            self.stale();
+        }
+        Ok(behind)
+    }
+
+    /// Records that the object is a copy behind the API server's (see [`Cx::behind`]): the
+    /// reconcile ends without writing its status.
+    pub fn stale(&self) {
+        self.stale.store(true, Ordering::SeqCst);
     }
 
     /// The object as last written in this reconcile (or as given).
@@ -319,11 +350,9 @@ impl<K: ManagedResource> Waker<K> {
 
     /// Reconciles the objects whose `status.id` is among `ids`.
     pub fn wake_ids(&self, ids: &[String]) {
+        let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         for object in self.store.state() {
-            if object
-                .status_id()
-                .is_some_and(|id| ids.iter().any(|changed| changed == id))
-            {
+            if object.status_id().is_some_and(|id| ids.contains(id)) {
                 self.wake(&object);
             }
         }
@@ -528,6 +557,7 @@ async fn reconcile_object<K: Reconciler>(
         object: key(&*object),
         written: Mutex::default(),
         add_finalizer: AtomicBool::new(fresh),
+        stale: AtomicBool::new(false),
     };
     // Credentials finalizer: what a released object needs to let go of its Secret.
     let deleting = object.meta().deletion_timestamp.is_some().then(|| {
@@ -669,6 +699,7 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
     };
     let base = cx.latest(&object);
     match status_after {
+        Ok(action) if cx.stale.load(Ordering::SeqCst) => Ok(action),
         Ok(action) => {
             if write_status(cx.api, &base, base.managed_status(), &status)
                 .await?

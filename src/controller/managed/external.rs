@@ -255,8 +255,8 @@ pub async fn apply_external<K: External>(
     // taking the status as lost (one read, where acting on the stale copy cost a conflicting
     // status write, a retry and a false Event).
     if status.id().is_none() {
-        if identity.external_id.is_some() && cx.status_id_written(object).await? {
-            return Ok(Action::requeue(Duration::from_millis(200)));
+        if identity.external_id.is_some() && cx.behind(object).await? {
+            return Ok(Action::requeue(super::driver::STALE_RETRY));
         }
         if let Some(id) = identity.external_id.clone() {
             status.set_id(Some(id.clone()));
