@@ -15,11 +15,11 @@
 //!   the finalizer goes.
 //! - [`sweep`] catches what those two cannot see: an object that switched to another Secret, a
 //!   release that failed, a change made while the operator was down, an object deleted before it
-//!   held anything in the cloud (it had no finalizer of its own yet, so no reconcile saw it go). It looks at the Secrets
-//!   that carry the finalizer (once at start, on every change of a watched Secret, and every
-//!   [`SWEEP_INTERVAL`]) and checks their users in the controllers' caches, which costs nothing;
-//!   only a Secret the caches show unused is checked against the API server, at most once per
-//!   [`CONFIRM_INTERVAL`].
+//!   held anything in the cloud (it had no finalizer of its own yet, so no reconcile saw it go).
+//!   It looks at the Secrets that carry the finalizer (once at start, on every change of a
+//!   watched Secret, and every [`SWEEP_INTERVAL`]) and checks their users in the controllers'
+//!   caches, which costs nothing; only a Secret the caches show unused is checked against the API
+//!   server, at most once per [`CONFIRM_INTERVAL`].
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
