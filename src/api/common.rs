@@ -2,8 +2,8 @@
 //! references of the spec, the spec and status fields every kind has ([`ManagedSpec`],
 //! [`ManagedStatusFields`], flattened into each kind), the standard `Condition` and its update
 //! rule, the [`ManagedResource`] / [`ManagedStatus`] traits the generic controller skeleton is
-//! written against, and the macros that declare a kind (`managed_crd!`) and implement the traits
-//! for it (`managed_kind!`).
+//! written against, and the macros that declare a kind (`managed_crd!`), its status types
+//! (`status_types!`) and implement the traits for it (`managed_kind!`).
 
 use std::fmt::Debug;
 
@@ -140,6 +140,7 @@ pub enum AdoptionPolicy {
 
 /// Adopt an existing cloud object instead of creating one. Read only while the object has no
 /// `status.id`: once adopted (or created), later edits here have no effect.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 // An empty `import: {}` says nothing; room is left for a lookup filter besides `id`.
@@ -148,7 +149,6 @@ pub struct ImportSpec {
     /// The Luna Node ID of the object to adopt. It must exist on the account of the credentials;
     /// once adopted, the object is managed (and, with `deletionPolicy: Delete`, deleted) like one
     /// the operator created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub id: Option<String>,
 }
@@ -227,42 +227,34 @@ pub fn immutable_optional(field: &str, compared: &str) -> Rule {
 /// say what leaving them out means and carry the CEL rules (built with [`at_most_one`] and
 /// [`immutable_optional`]) among their own: rules of a flattened part would come first, out of
 /// the order the stored CRDs have.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = not_nullable)]
 pub struct Placement {
     /// A `LunaNetwork` in the same namespace to create the object in. At most one of
     /// `networkRef` and `netId`. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_ref: Option<LocalObjectReference>,
 
     /// ID of an existing Luna Node network to create the object in. Immutable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub net_id: Option<String>,
 
     /// A floating IP already on the account (same region) to take as the public address. At
     /// most one of `floatingIP` and `floatingIPRef`.
-    #[serde(
-        default,
-        rename = "floatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "floatingIP")]
     #[schemars(ipv4, length(max = 15))]
     pub floating_ip: Option<String>,
 
     /// A `LunaFloatingIP` in the same namespace whose address (`status.address`) to take as the
     /// public address.
-    #[serde(
-        default,
-        rename = "floatingIPRef",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "floatingIPRef")]
     pub floating_ip_ref: Option<LocalObjectReference>,
 }
 
 /// The VM something is attached to: a LunaVM of the namespace or the Luna Node ID of a VM,
 /// exactly one of them. Flattened into the attachment of a volume and of a floating IP.
+#[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
     validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
@@ -270,10 +262,8 @@ pub struct Placement {
 #[serde(rename_all = "camelCase")]
 pub struct AttachedVm {
     /// A LunaVM in the same namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_ref: Option<LocalObjectReference>,
     /// The Luna Node ID of a VM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub vm_id: Option<String>,
 }
@@ -305,6 +295,7 @@ pub struct ConnectionSecretRef {
 /// The spec fields every kind has: how far the operator may act on the cloud object, what
 /// happens to it on deletion, how an existing one is adopted, and which credentials to use.
 /// Flattened into every kind's spec: on the wire the fields sit directly under `spec`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = not_nullable)]
@@ -325,7 +316,6 @@ pub struct ManagedSpec {
     /// ID) instead of creating one. An adopted load balancer's pool becomes the operator's
     /// (members not in `spec.members` are removed); an adopted zone's records are left alone
     /// unless the spec lists them verbatim (those are taken over) or `prune` is true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSpec>,
 
     /// Without `import.id`, what to do when the account already holds an unclaimed object with
@@ -336,18 +326,17 @@ pub struct ManagedSpec {
 
     /// The Secret with the API credentials, in the same namespace. Default:
     /// `lunanode-credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 }
 
 /// The status fields every kind has: the cloud ID, the standard conditions and the bookkeeping
 /// of the reconcile loop and of the crash-safe create. Flattened into every kind's status: on
 /// the wire the fields sit directly under `status`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedStatusFields {
     /// The Luna Node ID of the cloud object (a network's `net_id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 
     /// `Ready`: the cloud object exists and matches the spec; when it is not, the reason says
@@ -359,7 +348,6 @@ pub struct ManagedStatusFields {
     pub conditions: Vec<Condition>,
 
     /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
     /// Set just before the create call and cleared once `id` is recorded. If it is present
@@ -367,12 +355,10 @@ pub struct ManagedStatusFields {
     /// reconcile looks the object up by its natural key (a VM's hostname, a volume's label, a
     /// network's or load balancer's name, a zone's origin; for a floating IP, an unattached
     /// address that was not there before) before it creates anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_create: Option<PendingCreate>,
 
     /// The value of the `lunanode.com/reconcile-requested-at` annotation last acted on: a new
     /// value makes the operator retry what it had given up on (e.g. a create the API refused).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile_request: Option<String>,
 }
 
@@ -424,6 +410,7 @@ impl From<bool> for ConditionStatus {
 
 /// A standard Kubernetes condition (the shape of `metav1.Condition`), as read by
 /// `kubectl wait --for=condition=Ready`, kstatus, Flux and Argo CD.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
@@ -453,7 +440,6 @@ pub struct Condition {
     /// When the status last changed (RFC 3339).
     pub last_transition_time: Time,
     /// The `metadata.generation` the condition was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub observed_generation: Option<i64>,
 }
@@ -703,6 +689,51 @@ macro_rules! managed_kind {
     };
 }
 
+/// Declares the types of a kind's status, with what every status type has: the derives
+/// (`Clone, Debug, Default, PartialEq`, serde, `JsonSchema`; more with an extra `#[derive]`),
+/// camelCase wire names, and optional fields left out of the JSON while empty. The struct written
+/// `pub struct LunaXStatus for LunaX { .. }` is the kind's status: the fields every kind has
+/// ([`ManagedStatusFields`]) come first in it, flattened as `managed`, and [`managed_kind!`]
+/// implements the skeleton's traits for the kind. The other structs are the parts it is made of
+/// (`atProvider`, ...).
+#[macro_export]
+macro_rules! status_types {
+    () => {};
+    (@struct $(#[$attr:meta])* pub struct $name:ident { $($field:tt)* }) => {
+        #[::serde_with::skip_serializing_none]
+        #[derive(
+            Clone,
+            Debug,
+            Default,
+            PartialEq,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::schemars::JsonSchema,
+        )]
+        #[serde(rename_all = "camelCase")]
+        $(#[$attr])*
+        pub struct $name { $($field)* }
+    };
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident for $kind:ident { $($field:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::status_types!(@struct $(#[$attr])* pub struct $name {
+            /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
+            #[serde(flatten)]
+            pub managed: $crate::api::common::ManagedStatusFields,
+            $($field)*
+        });
+        $crate::managed_kind!($kind, $name);
+        $crate::status_types!($($rest)*);
+    };
+    ($(#[$attr:meta])* pub struct $name:ident { $($field:tt)* } $($rest:tt)*) => {
+        $crate::status_types!(@struct $(#[$attr])* pub struct $name { $($field)* });
+        $crate::status_types!($($rest)*);
+    };
+}
+
 /// Declares the spec struct of a kind with its `CustomResource` derive, and what every kind has
 /// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
 /// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
@@ -716,6 +747,7 @@ macro_rules! managed_crd {
         $(#[$attr:meta])*
         $vis:vis struct $name:ident $body:tt
     ) => {
+        #[::serde_with::skip_serializing_none]
         // The lint mistakes the repeated `type_ = "string"` of the printer columns for
         // duplicates.
         #[allow(clippy::duplicated_attributes)]

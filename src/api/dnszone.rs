@@ -18,7 +18,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectReference, ManagedSpec, ManagedStatusFields, not_nullable};
+use super::common::{LocalObjectReference, ManagedSpec, not_nullable};
 
 /// Most records one LunaDnsZone holds (keeps the CEL cost and the status bounded).
 pub const MAX_RECORDS: usize = 500;
@@ -180,6 +180,7 @@ fn default_ttl() -> u32 {
 }
 
 /// One record of a zone.
+#[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
     validation = Rule::new("(has(self.data) ? 1 : 0) + (has(self.vmRef) ? 1 : 0) + (has(self.floatingIPRef) ? 1 : 0) == 1")
@@ -231,26 +232,19 @@ pub struct DnsRecordSpec {
     /// The value in zone-file form: `192.0.2.10` (A), `2001:db8::10` (AAAA), `www.example.com.`
     /// (CNAME, NS, PTR), `10 mail.example.com.` (MX), `10 5 5060 sip.example.com.` (SRV), any
     /// text (TXT, up to 1024 characters). Exactly one of `data`, `vmRef` and `floatingIPRef`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_DATA_LENGTH), regex(pattern = DATA_PATTERN))]
     pub data: Option<String>,
 
     /// A LunaVM in the same namespace: the record follows its public IP
     /// (`status.atProvider.ip`). Type A only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_ref: Option<LocalObjectReference>,
 
     /// A LunaFloatingIP in the same namespace: the record follows its address
     /// (`status.address`). Type A only.
-    #[serde(
-        default,
-        rename = "floatingIPRef",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "floatingIPRef")]
     pub floating_ip_ref: Option<LocalObjectReference>,
 
     /// TTL in seconds (60 to 604800). Default: the zone's `ttl`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = MIN_TTL, max = MAX_TTL))]
     pub ttl: Option<u32>,
 }
@@ -312,87 +306,66 @@ pub fn canonical_origin(origin: &str) -> String {
     )
 }
 
-/// Observed state of a LunaDnsZone.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaDnsZoneStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaDnsZone.
+    pub struct LunaDnsZoneStatus for LunaDnsZone {
+        /// The zone as the API last reported it.
+        pub at_provider: Option<ZoneAtProvider>,
 
-    /// The zone as the API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<ZoneAtProvider>,
+        /// The records the operator created (or took over because the spec lists them verbatim),
+        /// with the values they were created with: the only records it ever deletes unless `prune`
+        /// is true.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub records: Vec<AppliedRecord>,
 
-    /// The records the operator created (or took over because the spec lists them verbatim),
-    /// with the values they were created with: the only records it ever deletes unless `prune`
-    /// is true.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub records: Vec<AppliedRecord>,
+        /// Record counts.
+        pub counts: Option<RecordCounts>,
+    }
 
-    /// Record counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counts: Option<RecordCounts>,
+    /// A zone as the API reports it.
+    pub struct ZoneAtProvider {
+        /// The zone's name (origin).
+        pub origin: Option<String>,
+        /// The zone's default TTL, when reported.
+        pub ttl: Option<u32>,
+    }
+
+    /// A record the operator owns, as it was created.
+    #[derive(Eq, PartialOrd, Ord)]
+    pub struct AppliedRecord {
+        /// Name relative to the origin (`@` for the origin).
+        pub name: String,
+        /// Record type.
+        #[serde(rename = "type")]
+        pub record_type: String,
+        /// The value it was created with.
+        pub data: String,
+        /// Its TTL.
+        pub ttl: u32,
+        /// The LunaVM it follows, if any.
+        pub vm_ref: Option<String>,
+        /// The LunaFloatingIP it follows, if any.
+        #[serde(rename = "floatingIPRef")]
+        pub floating_ip_ref: Option<String>,
+        /// The record's Luna Node ID.
+        pub id: String,
+    }
+
+    /// How many records are where.
+    #[derive(Eq)]
+    pub struct RecordCounts {
+        /// Distinct records in the spec.
+        pub desired: u32,
+        /// Records the operator owns in the zone (`status.records`).
+        pub managed: u32,
+        /// Records in the zone the operator does not own, as of the last record list.
+        pub external: u32,
+        /// Spec records waiting for a vmRef or floatingIPRef to have an address.
+        pub waiting: u32,
+        /// Spec records the API refused.
+        pub rejected: u32,
+    }
 }
-
-/// A zone as the API reports it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ZoneAtProvider {
-    /// The zone's name (origin).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
-    /// The zone's default TTL, when reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<u32>,
-}
-
-/// A record the operator owns, as it was created.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub struct AppliedRecord {
-    /// Name relative to the origin (`@` for the origin).
-    pub name: String,
-    /// Record type.
-    #[serde(rename = "type")]
-    pub record_type: String,
-    /// The value it was created with.
-    pub data: String,
-    /// Its TTL.
-    pub ttl: u32,
-    /// The LunaVM it follows, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vm_ref: Option<String>,
-    /// The LunaFloatingIP it follows, if any.
-    #[serde(
-        default,
-        rename = "floatingIPRef",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub floating_ip_ref: Option<String>,
-    /// The record's Luna Node ID.
-    pub id: String,
-}
-
-/// How many records are where.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordCounts {
-    /// Distinct records in the spec.
-    pub desired: u32,
-    /// Records the operator owns in the zone (`status.records`).
-    pub managed: u32,
-    /// Records in the zone the operator does not own, as of the last record list.
-    pub external: u32,
-    /// Spec records waiting for a vmRef or floatingIPRef to have an address.
-    pub waiting: u32,
-    /// Spec records the API refused.
-    pub rejected: u32,
-}
-
-crate::managed_kind!(LunaDnsZone, LunaDnsZoneStatus);
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AttachedVm, ManagedSpec, ManagedStatusFields, immutable};
+use super::common::{AttachedVm, ManagedSpec, immutable};
 
 crate::managed_crd! {
     kube(
@@ -36,12 +36,10 @@ crate::managed_crd! {
 
         /// The VM to attach the address to. Without it the attachment is left as it is (a LunaVM
         /// may take the address through `floatingIPRef`); removing it detaches.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub attach_to: Option<FloatingIPAttachment>,
 
         /// Reverse DNS (PTR) name of the address, e.g. `www.example.com`. Removing it leaves the
         /// last name in place.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(
             length(min = 1, max = 253),
             regex(
@@ -57,6 +55,7 @@ crate::managed_crd! {
 }
 
 /// Where a floating IP is attached: a LunaVM of the namespace or a VM ID.
+#[serde_with::skip_serializing_none]
 #[derive(JsonSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FloatingIPAttachment {
@@ -64,7 +63,6 @@ pub struct FloatingIPAttachment {
     #[serde(flatten)]
     pub vm: AttachedVm,
     /// The VM's private IP to map the address to (default: its first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(ipv4, length(max = 15))]
     pub private_ip: Option<String>,
 }
@@ -87,43 +85,28 @@ impl Default for LunaFloatingIPSpec {
     }
 }
 
-/// Observed state of a LunaFloatingIP.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaFloatingIPStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaFloatingIP.
+    pub struct LunaFloatingIPStatus for LunaFloatingIP {
+        /// The address.
+        pub address: Option<String>,
 
-    /// The address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+        /// The floating IP as the API last reported it.
+        pub at_provider: Option<FloatingIPAtProvider>,
 
-    /// The floating IP as the API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<FloatingIPAtProvider>,
+        /// The reverse DNS name last set by the operator.
+        pub applied_reverse_dns: Option<String>,
+    }
 
-    /// The reverse DNS name last set by the operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied_reverse_dns: Option<String>,
+    /// A floating IP as the API reports it.
+    pub struct FloatingIPAtProvider {
+        /// Its region.
+        pub region: Option<String>,
+        /// The VM it is attached to.
+        pub attached_id: Option<String>,
+        /// The name of what it is attached to.
+        pub attached_name: Option<String>,
+        /// Its reverse DNS name.
+        pub reverse_dns: Option<String>,
+    }
 }
-
-/// A floating IP as the API reports it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FloatingIPAtProvider {
-    /// Its region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// The VM it is attached to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attached_id: Option<String>,
-    /// The name of what it is attached to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attached_name: Option<String>,
-    /// Its reverse DNS name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reverse_dns: Option<String>,
-}
-
-crate::managed_kind!(LunaFloatingIP, LunaFloatingIPStatus);

@@ -13,8 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    LocalObjectReference, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
-    immutable_optional,
+    LocalObjectReference, ManagedSpec, Placement, at_most_one, immutable_optional,
 };
 
 crate::managed_crd! {
@@ -79,7 +78,6 @@ crate::managed_crd! {
         /// Name of the load balancer on Luna Node (default: the object's name); also how a load
         /// balancer whose create answer was lost is found again, so keep it unique on the account.
         /// Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(
             length(min = 1, max = 64),
             regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
@@ -177,6 +175,7 @@ impl LbProtocol {
 }
 
 /// One member of the pool: a LunaVM (its private IP) or an address, and a port.
+#[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
     validation = Rule::new("has(self.vmRef) != has(self.ip)").message("set exactly one of vmRef and ip"),
@@ -185,16 +184,13 @@ impl LbProtocol {
 pub struct LbMemberSpec {
     /// A LunaVM in the same namespace: the member is its private IP, and follows it. The VM's
     /// deletion does not wait for the load balancer: the member is removed when the VM goes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_ref: Option<LocalObjectReference>,
 
     /// A backend address (IPv4), reachable from the load balancer's network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(ipv4, length(max = 15))]
     pub ip: Option<String>,
 
     /// The backend port (default: the load balancer's `port`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
 }
@@ -240,85 +236,56 @@ impl LunaLoadBalancerSpec {
     }
 }
 
-/// Observed state of a LunaLoadBalancer.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaLoadBalancerStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaLoadBalancer.
+    pub struct LunaLoadBalancerStatus for LunaLoadBalancer {
+        /// The load balancer as the API last reported it.
+        pub at_provider: Option<LoadBalancerAtProvider>,
 
-    /// The load balancer as the API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<LoadBalancerAtProvider>,
+        /// The floating IP the operator last associated.
+        #[serde(rename = "appliedFloatingIP")]
+        pub applied_floating_ip: Option<String>,
+    }
 
-    /// The floating IP the operator last associated.
-    #[serde(
-        default,
-        rename = "appliedFloatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub applied_floating_ip: Option<String>,
+    /// A load balancer as the API reports it: the `lb/list` fields, and the `lb/info` ones as of
+    /// the last read.
+    pub struct LoadBalancerAtProvider {
+        /// Its name.
+        pub name: Option<String>,
+        /// Its region.
+        pub region: Option<String>,
+        /// Its network.
+        pub net_id: Option<String>,
+        /// Its state, e.g. `creating` or `active`.
+        pub status: Option<String>,
+        /// Its balancing method.
+        pub method: Option<String>,
+        /// Its protocol.
+        pub protocol: Option<String>,
+        /// Its listening port.
+        pub port: Option<u16>,
+        /// Its connection limit.
+        pub connection_limit: Option<i64>,
+        /// The floating IP associated with it.
+        #[serde(rename = "floatingIP")]
+        pub floating_ip: Option<String>,
+        /// How many members its pool has.
+        pub member_count: Option<u32>,
+        /// Its pool, as of the last `lb/info` (absent until the first read).
+        pub members: Option<Vec<LbMemberStatus>>,
+    }
+
+    /// A pool member as the API reports it.
+    #[derive(Eq)]
+    pub struct LbMemberStatus {
+        /// Its member ID.
+        pub member_id: String,
+        /// Its address.
+        pub ip: String,
+        /// Its port.
+        pub port: Option<u16>,
+    }
 }
-
-/// A load balancer as the API reports it: the `lb/list` fields, and the `lb/info` ones as of
-/// the last read.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LoadBalancerAtProvider {
-    /// Its name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Its region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Its network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub net_id: Option<String>,
-    /// Its state, e.g. `creating` or `active`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Its balancing method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// Its protocol.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    /// Its listening port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// Its connection limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connection_limit: Option<i64>,
-    /// The floating IP associated with it.
-    #[serde(
-        default,
-        rename = "floatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub floating_ip: Option<String>,
-    /// How many members its pool has.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member_count: Option<u32>,
-    /// Its pool, as of the last `lb/info` (absent until the first read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub members: Option<Vec<LbMemberStatus>>,
-}
-
-/// A pool member as the API reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LbMemberStatus {
-    /// Its member ID.
-    pub member_id: String,
-    /// Its address.
-    pub ip: String,
-    /// Its port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-}
-
-crate::managed_kind!(LunaLoadBalancer, LunaLoadBalancerStatus);
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,7 @@
 //! `kubectl apply` time). Deleting a LunaNetwork waits while a LunaVM or LunaLoadBalancer of the
 //! namespace still references it, and says so in its Ready condition.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::common::{ManagedSpec, ManagedStatusFields};
+use super::common::ManagedSpec;
 
 /// Pattern of a private /24 subnet: `10.x.y.0/24`, `172.16-31.x.0/24` or `192.168.x.0/24`.
 const SUBNET_PATTERN: &str = r"^(10\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.0/24$";
@@ -85,32 +82,20 @@ impl LunaNetworkSpec {
     }
 }
 
-/// Observed state of a LunaNetwork.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaNetworkStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaNetwork.
+    pub struct LunaNetworkStatus for LunaNetwork {
+        /// The network as the API last reported it.
+        pub at_provider: Option<NetworkAtProvider>,
+    }
 
-    /// The network as the API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<NetworkAtProvider>,
+    /// A network as the API reports it.
+    pub struct NetworkAtProvider {
+        /// Its name.
+        pub name: Option<String>,
+        /// Its subnet.
+        pub subnet: Option<String>,
+        /// Its region.
+        pub region: Option<String>,
+    }
 }
-
-/// A network as the API reports it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkAtProvider {
-    /// Its name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Its subnet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet: Option<String>,
-    /// Its region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-}
-
-crate::managed_kind!(LunaNetwork, LunaNetworkStatus);

@@ -9,10 +9,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    ConnectionSecretRef, ManagedSpec, ManagedStatusFields, Placement, at_most_one,
-    immutable_optional,
-};
+use super::common::{ConnectionSecretRef, ManagedSpec, Placement, at_most_one, immutable_optional};
 
 /// The region a VM is created in when the spec names none (Luna Node's own default).
 pub const DEFAULT_REGION: &str = "toronto";
@@ -86,12 +83,10 @@ crate::managed_crd! {
         /// Image to boot from: an image ID, or the exact name of an image of the account or a public
         /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image` and `bootVolumeId`
         /// is set. Immutable unless `allowReimage` is true.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 255))]
         pub image: Option<String>,
 
         /// ID of an existing volume to boot from instead of an image. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 64))]
         pub boot_volume_id: Option<String>,
 
@@ -102,7 +97,6 @@ crate::managed_crd! {
         pub region: String,
 
         /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
         pub ssh_key_id: Option<String>,
 
@@ -140,7 +134,6 @@ crate::managed_crd! {
 
         /// A Secret (same namespace) to write the VM's connection details to: `vm_id`, `ip`,
         /// `private_ip`, `hostname` and, when Luna Node reports them, `username` and `password`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
     }
 }
@@ -186,112 +179,80 @@ pub enum PowerState {
     Shelved,
 }
 
-/// Observed state of a LunaVM.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaVMStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaVM.
+    pub struct LunaVMStatus for LunaVM {
+        /// The VM as the Luna Node API last reported it.
+        pub at_provider: Option<AtProvider>,
 
-    /// The VM as the Luna Node API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<AtProvider>,
+        /// The `spec.plan` last applied (at create, resize or adoption), as written in the spec. A
+        /// resize happens when the spec's plan differs from this one, not when Luna Node merely
+        /// reports the same plan under its numeric ID.
+        pub applied_plan: Option<String>,
 
-    /// The `spec.plan` last applied (at create, resize or adoption), as written in the spec. A
-    /// resize happens when the spec's plan differs from this one, not when Luna Node merely
-    /// reports the same plan under its numeric ID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied_plan: Option<String>,
+        /// The numeric plan ID the VM had once `appliedPlan` took effect; a different ID reported
+        /// later means the VM was resized outside the operator.
+        pub applied_plan_id: Option<String>,
 
-    /// The numeric plan ID the VM had once `appliedPlan` took effect; a different ID reported
-    /// later means the VM was resized outside the operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied_plan_id: Option<String>,
+        /// The `spec.image` last applied (at create, reimage or adoption), as written in the
+        /// spec. A reimage happens only when the spec's image differs from this one.
+        pub applied_image: Option<String>,
 
-    /// The `spec.image` last applied (at create, reimage or adoption), as written in the spec. A
-    /// reimage happens only when the spec's image differs from this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied_image: Option<String>,
+        /// The `spec.floatingIP` last attached.
+        #[serde(rename = "appliedFloatingIP")]
+        pub applied_floating_ip: Option<String>,
 
-    /// The `spec.floatingIP` last attached.
-    #[serde(
-        default,
-        rename = "appliedFloatingIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub applied_floating_ip: Option<String>,
+        /// The public IP last written to the connection Secret; the Secret is rewritten when the
+        /// VM's IP differs from it.
+        #[serde(rename = "connectionSecretIP")]
+        pub connection_secret_ip: Option<String>,
 
-    /// The public IP last written to the connection Secret; the Secret is rewritten when the
-    /// VM's IP differs from it.
-    #[serde(
-        default,
-        rename = "connectionSecretIP",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub connection_secret_ip: Option<String>,
+        /// The LunaVolumes of the namespace that are attached to this VM, by name.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub attached_volumes: Vec<String>,
+    }
 
-    /// The LunaVolumes of the namespace that are attached to this VM, by name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attached_volumes: Vec<String>,
+    /// A VM as the Luna Node API reports it (`vm info` and `vm list`).
+    pub struct AtProvider {
+        /// Status as the API words it, e.g. `BUILD`, `Online`, `Powering off`, `Offline`.
+        pub status: Option<String>,
+        /// Primary public IPv4 address (empty for a while after the create).
+        pub ip: Option<String>,
+        /// Private IP address.
+        pub private_ip: Option<String>,
+        /// Numeric ID of the current plan.
+        pub plan: Option<String>,
+        /// Name of the current plan, when known.
+        pub plan_name: Option<String>,
+        /// Region the VM runs in.
+        pub region: Option<String>,
+        /// Name of the image the VM was installed from.
+        pub image: Option<String>,
+        /// Every address of the VM.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub addresses: Vec<VmAddress>,
+        /// Hostname as Luna Node has it.
+        pub hostname: Option<String>,
+        /// Memory in MB.
+        pub ram: Option<i64>,
+        /// Number of virtual CPUs.
+        pub vcpu: Option<i64>,
+        /// Local storage in GB.
+        pub storage: Option<i64>,
+    }
+
+    /// One address of a VM.
+    #[derive(Eq)]
+    pub struct VmAddress {
+        /// The address.
+        pub addr: String,
+        /// IP version: 4 or 6.
+        pub version: i32,
+        /// Whether the address is reachable from the internet.
+        #[serde(default)]
+        pub external: bool,
+    }
 }
-
-/// A VM as the Luna Node API reports it (`vm info` and `vm list`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AtProvider {
-    /// Status as the API words it, e.g. `BUILD`, `Online`, `Powering off`, `Offline`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Primary public IPv4 address (empty for a while after the create).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// Private IP address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_ip: Option<String>,
-    /// Numeric ID of the current plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
-    /// Name of the current plan, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan_name: Option<String>,
-    /// Region the VM runs in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// Name of the image the VM was installed from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    /// Every address of the VM.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<VmAddress>,
-    /// Hostname as Luna Node has it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hostname: Option<String>,
-    /// Memory in MB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ram: Option<i64>,
-    /// Number of virtual CPUs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vcpu: Option<i64>,
-    /// Local storage in GB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<i64>,
-}
-
-/// One address of a VM.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VmAddress {
-    /// The address.
-    pub addr: String,
-    /// IP version: 4 or 6.
-    pub version: i32,
-    /// Whether the address is reachable from the internet.
-    #[serde(default)]
-    pub external: bool,
-}
-
-crate::managed_kind!(LunaVM, LunaVMStatus);
 
 #[cfg(test)]
 mod tests {
@@ -303,7 +264,7 @@ mod tests {
     use super::*;
     use crate::api::common::{
         DEFAULT_CREDENTIALS_SECRET, DeletionPolicy, ImportSpec, LocalObjectReference,
-        ManagedResource, SecretRef, finalizer_for,
+        ManagedResource, ManagedStatusFields, SecretRef, finalizer_for,
     };
 
     #[test]

@@ -7,9 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AttachedVm, ManagedSpec, ManagedStatusFields, at_most_one, immutable, immutable_optional,
-};
+use super::common::{AttachedVm, ManagedSpec, at_most_one, immutable, immutable_optional};
 
 crate::managed_crd! {
     kube(
@@ -59,18 +57,15 @@ crate::managed_crd! {
         pub label: String,
 
         /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 255))]
         pub image: Option<String>,
 
         /// ID of a volume snapshot to make the volume from. Immutable.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 64))]
         pub snapshot_id: Option<String>,
 
         /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
         /// detaches.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub attach_to: Option<VolumeAttachment>,
 
         /// The fields every kind has: policies, import and credentials.
@@ -121,35 +116,22 @@ impl LunaVolumeSpec {
     }
 }
 
-/// Observed state of a LunaVolume.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LunaVolumeStatus {
-    /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
-    #[serde(flatten)]
-    pub managed: ManagedStatusFields,
+crate::status_types! {
+    /// Observed state of a LunaVolume.
+    pub struct LunaVolumeStatus for LunaVolume {
+        /// The volume as the API last reported it.
+        pub at_provider: Option<VolumeAtProvider>,
+    }
 
-    /// The volume as the API last reported it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<VolumeAtProvider>,
+    /// A volume as the API reports it.
+    pub struct VolumeAtProvider {
+        /// `creating`, `available`, `in-use`, ...
+        pub status: Option<String>,
+        /// Size in GB.
+        pub size: Option<i64>,
+        /// Its region.
+        pub region: Option<String>,
+        /// The ID of the VM it is attached to.
+        pub attached_to: Option<String>,
+    }
 }
-
-/// A volume as the API reports it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeAtProvider {
-    /// `creating`, `available`, `in-use`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Size in GB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<i64>,
-    /// Its region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// The ID of the VM it is attached to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attached_to: Option<String>,
-}
-
-crate::managed_kind!(LunaVolume, LunaVolumeStatus);

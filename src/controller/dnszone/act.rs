@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -14,7 +14,7 @@ use crate::controller::{
     Context,
     accounts::Account,
     error::Error,
-    managed::{Cx, cloud, mark, ownership},
+    managed::{CloudCx, Cx, cloud, mark, ownership},
 };
 use crate::{
     api::{
@@ -130,8 +130,7 @@ pub(super) async fn sync_records(
     zone: &LunaDnsZone,
     status: &mut LunaDnsZoneStatus,
     observed: &ObservedZone,
-    account: &Arc<Account>,
-    cx: &Cx<'_, LunaDnsZone>,
+    cx: &CloudCx<'_, LunaDnsZone>,
 ) -> Result<Action, Error> {
     let uid = zone.uid().unwrap_or_default();
     let generation = zone.meta().generation;
@@ -143,7 +142,7 @@ pub(super) async fn sync_records(
 
     // Adds the API refused for this generation are not retried until the spec changes (or a
     // reconcile is requested).
-    let rejected: Vec<(RecordKey, u32, String)> = memo(account, &uid, |memo| {
+    let rejected: Vec<(RecordKey, u32, String)> = memo(cx.account, &uid, |memo| {
         if memo.rejected_generation != generation || requested_again {
             memo.rejected.clear();
             memo.rejected_generation = generation;
@@ -165,12 +164,12 @@ pub(super) async fn sync_records(
         None,
         zone.spec.prune,
     );
-    let due = memo(account, &uid, |memo| {
+    let due = memo(cx.account, &uid, |memo| {
         memo.listed_generation != generation
             || memo.listed_at.is_none_or(|at| at.elapsed() >= drift)
     });
     let calls = ZoneCalls {
-        client: &account.client,
+        client: &cx.account.client,
         api: zone.spec.api,
         zone: &observed.id,
     };
@@ -180,7 +179,7 @@ pub(super) async fn sync_records(
     if dry.writes() || due || requested_again {
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
-        let (fresh, uncertain) = memo(account, &uid, |memo| {
+        let (fresh, uncertain) = memo(cx.account, &uid, |memo| {
             memo.listing(&status.records, started, generation)
         });
         let mut plan = plan(
@@ -229,7 +228,7 @@ pub(super) async fn sync_records(
         }
         applied.adopted = plan.adopt.len();
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
-        memo(account, &uid, |memo| {
+        memo(cx.account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
             if applied.added > 0 {
                 memo.unsaved = owned.iter().map(|record| record.id.clone()).collect();
@@ -248,7 +247,7 @@ pub(super) async fn sync_records(
     }
 
     // Remember refusals, and report.
-    memo(account, &uid, |memo| {
+    memo(cx.account, &uid, |memo| {
         for (record, message) in &applied.rejected {
             memo.rejected.insert(
                 record.describe(),
@@ -256,7 +255,7 @@ pub(super) async fn sync_records(
             );
         }
     });
-    let rejected: Vec<String> = memo(account, &uid, |memo| {
+    let rejected: Vec<String> = memo(cx.account, &uid, |memo| {
         memo.rejected
             .iter()
             .map(|(what, (_, _, message))| format!("{what}: {message}"))

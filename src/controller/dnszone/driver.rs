@@ -42,7 +42,7 @@ use crate::controller::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Cx, External, Follow, Reconciler, cloud},
+    managed::{self, CloudCx, Cx, External, Follow, Reconciler, cloud},
 };
 use crate::{
     api::{
@@ -71,14 +71,13 @@ impl Reconciler for LunaDnsZone {
     async fn apply(
         object: &Self,
         status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
-        let result = managed::apply_external(object, status, account, cx).await;
+        let result = managed::apply_external(object, status, cx).await;
         // A zone has no transition the zone list could follow (it exists once created), and
         // records wait on references, not on the list: never poll the zone list fast for it.
         object
-            .cache(account)
+            .cache(cx.account)
             .track(&object.uid().unwrap_or_default(), false);
         result
     }
@@ -248,21 +247,15 @@ impl External for LunaDnsZone {
         &self,
         status: &mut LunaDnsZoneStatus,
         observed: &ObservedZone,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
-        sync_records(self, status, observed, account, cx).await
+        sync_records(self, status, observed, cx).await
     }
 
-    async fn delete(
-        &self,
-        observed: &ObservedZone,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<(), Error> {
+    async fn delete(&self, observed: &ObservedZone, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let removed = match self.spec.api {
-            DnsApi::Dns2 => account.client.dns2_zone_remove(&observed.id).await,
-            DnsApi::Dns => account.client.dns_zone_remove(&observed.id).await,
+            DnsApi::Dns2 => cx.account.client.dns2_zone_remove(&observed.id).await,
+            DnsApi::Dns => cx.account.client.dns_zone_remove(&observed.id).await,
         };
         let note = format!("deleted zone {} ({})", observed.id, observed.origin);
         cx.deleted(self, "delete zone", removed, note).await

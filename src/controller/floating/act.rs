@@ -1,7 +1,7 @@
 //! LunaFloatingIP: carrying out one step of [`super::decide`] (one cloud write, its Event, the
 //! Ready condition), and the condition of a converged address.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use kube::{ResourceExt, runtime::controller::Action};
 
@@ -9,10 +9,9 @@ use super::decide::Step;
 use crate::{
     api::floating::{LunaFloatingIP, LunaFloatingIPStatus},
     controller::{
-        accounts::Account,
         error::Error,
         list_cache::ListCache,
-        managed::{Cx, cloud, mark},
+        managed::{CloudCx, cloud, mark},
         reason::Reason,
     },
     lunanode::types::FloatingIp,
@@ -24,9 +23,8 @@ pub(super) async fn act(
     status: &mut LunaFloatingIPStatus,
     observed: &FloatingIp,
     step: Step,
-    account: &Arc<Account>,
     cache: &ListCache<FloatingIp>,
-    cx: &Cx<'_, LunaFloatingIP>,
+    cx: &CloudCx<'_, LunaFloatingIP>,
 ) -> Result<Action, Error> {
     let uid = ip.uid().unwrap_or_default();
     let not_ready = |status: &mut LunaFloatingIPStatus, reason: Reason, message: &str| {
@@ -34,7 +32,7 @@ pub(super) async fn act(
     };
     match step {
         Step::Detach { from } => {
-            account
+            cx.account
                 .client
                 .vm_floatingip_delete(&from, Some(&observed.ip), true)
                 .await
@@ -46,7 +44,8 @@ pub(super) async fn act(
             Ok(Action::requeue(Duration::from_secs(1)))
         }
         Step::Attach { to } => {
-            let attached = account
+            let attached = cx
+                .account
                 .client
                 .vm_floatingip_add(
                     &to,
@@ -79,7 +78,7 @@ pub(super) async fn act(
         }
         Step::SetReverseDns { name } => {
             let attached = super::decide::attached(observed);
-            account
+            cx.account
                 .client
                 .dns_set(&observed.ip, &name, attached.as_deref())
                 .await

@@ -21,7 +21,7 @@ use crate::controller::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Cx, External, Reconciler, Reference, cloud, mark},
+    managed::{self, CloudCx, Cx, External, Reconciler, Reference, cloud, mark},
 };
 use crate::{
     api::{
@@ -143,8 +143,7 @@ impl External for LunaFloatingIP {
         &self,
         status: &mut Self::Status,
         observed: &FloatingIp,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         // The VM to attach to: only when the spec asks for one; a reference must be ready.
         let wanted = match &self.spec.attach_to {
@@ -166,16 +165,7 @@ impl External for LunaFloatingIP {
             self.spec.reverse_dns.as_deref(),
             observed,
         );
-        act::act(
-            self,
-            status,
-            observed,
-            step,
-            account,
-            &self.cache(account),
-            cx,
-        )
-        .await
+        act::act(self, status, observed, step, &self.cache(cx.account), cx).await
     }
 
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
@@ -183,15 +173,11 @@ impl External for LunaFloatingIP {
         managed::holders::<LunaVM>(ctx, &namespace, &self.name_any(), vm_floating_refs).await
     }
 
-    async fn delete(
-        &self,
-        observed: &FloatingIp,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<(), Error> {
+    async fn delete(&self, observed: &FloatingIp, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         if observed.is_attached() {
             if let Some(vm) = &observed.attached_id {
-                match account
+                match cx
+                    .account
                     .client
                     .vm_floatingip_delete(vm, Some(&observed.ip), true)
                     .await
@@ -204,7 +190,8 @@ impl External for LunaFloatingIP {
                 return Ok(());
             }
         }
-        let result = account
+        let result = cx
+            .account
             .client
             .floating_delete(&observed.region, &observed.ip)
             .await;

@@ -1,7 +1,7 @@
 //! LunaLoadBalancer: carrying out the writes of one reconcile (member adds and removes, the
 //! floating IP association), with their Events and conditions.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use kube::runtime::controller::Action;
 
@@ -9,9 +9,8 @@ use super::decide::MemberPlan;
 use crate::api::loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus};
 use crate::controller::reason::Reason;
 use crate::controller::{
-    accounts::Account,
     error::Error,
-    managed::{Cx, cloud, mark},
+    managed::{CloudCx, cloud, mark},
 };
 
 impl LunaLoadBalancer {
@@ -22,11 +21,10 @@ impl LunaLoadBalancer {
         lb_id: &str,
         plan: &MemberPlan,
         associate: Option<&str>,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         let region = self.spec.region.as_str();
-        let client = &account.client;
+        let client = &cx.account.client;
         let mut done = Vec::new();
         let mut failure = None;
         // Adds first: a member that moves to a new address keeps serving meanwhile.

@@ -59,7 +59,7 @@ use crate::controller::{
     accounts::Account,
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, mark},
+    managed::{self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, mark},
 };
 use crate::{
     api::{
@@ -225,11 +225,7 @@ impl External for LunaLoadBalancer {
         observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
     }
 
-    async fn plan(
-        &self,
-        _account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Result<String, Blocked>, Error> {
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
         if let Some(net_id) = &self.spec.placement.net_id {
             return Ok(Ok(net_id.clone()));
         }
@@ -303,8 +299,7 @@ impl External for LunaLoadBalancer {
         &self,
         status: &mut Self::Status,
         observed: &ObservedLb,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         let uid = self.uid().unwrap_or_default();
         let namespace = self.namespace().unwrap_or_default();
@@ -320,7 +315,7 @@ impl External for LunaLoadBalancer {
             status.managed.last_reconcile_request.as_deref() != Some(requested)
         });
         let stale = requested
-            || pool_reads(account, |reads| {
+            || pool_reads(cx.account, |reads| {
                 reads.get(&uid).is_none_or(|read| read.elapsed() >= verify)
             });
 
@@ -332,16 +327,18 @@ impl External for LunaLoadBalancer {
             self.spec.port,
             stale,
         ) {
-            let info = match account.client.lb_info(&self.spec.region, lb_id).await {
+            let info = match cx.account.client.lb_info(&self.spec.region, lb_id).await {
                 Ok(info) => info,
                 Err(error) if error.is_not_found() => {
                     // Deleted since the list: the next reconcile observes a newer list.
-                    self.cache(account).wrote(&uid);
+                    self.cache(cx.account).wrote(&uid);
                     return Ok(Action::requeue(Duration::from_secs(1)));
                 }
                 Err(error) => return Err(cloud("read the load balancer", &cx.object, error)),
             };
-            pool_reads(account, |reads| reads.insert(uid.clone(), Instant::now()));
+            pool_reads(cx.account, |reads| {
+                reads.insert(uid.clone(), Instant::now())
+            });
             record_info(status, &info);
         }
 
@@ -372,10 +369,8 @@ impl External for LunaLoadBalancer {
         });
         if !plan.is_empty() || associate.is_some() {
             // Whatever happens, the next reconcile reads the pool again.
-            pool_reads(account, |reads| reads.remove(&uid));
-            return self
-                .write(status, lb_id, &plan, associate, account, cx)
-                .await;
+            pool_reads(cx.account, |reads| reads.remove(&uid));
+            return self.write(status, lb_id, &plan, associate, cx).await;
         }
 
         self.report_converged(status, lb_id, &pool, &floating);
@@ -388,13 +383,9 @@ impl External for LunaLoadBalancer {
         }
     }
 
-    async fn delete(
-        &self,
-        observed: &ObservedLb,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<(), Error> {
-        let result = account
+    async fn delete(&self, observed: &ObservedLb, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx
+            .account
             .client
             .lb_delete(&self.spec.region, &observed.id)
             .await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    driver::{Cx, cloud},
+    driver::{CloudCx, Cx, cloud},
     external::{External, find, matching_in_lists},
     ownership::{self, AccountCheck, Identity, Target},
     references::wait_for_holders,
@@ -15,7 +15,7 @@ use super::{
 use crate::controller::reason::Reason;
 use crate::{
     api::common::{DeletionPolicy, ManagedStatus, ManagementPolicy},
-    controller::{accounts::Account, error::Error, list_cache::ListCache},
+    controller::{error::Error, list_cache::ListCache},
 };
 
 /// Deletes the cloud object unless the policy keeps it; see the module docs.
@@ -57,6 +57,10 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
             source,
         })?;
     super::driver::record_account(&account);
+    let cx = &CloudCx {
+        cx,
+        account: &account,
+    };
     if let AccountCheck::Changed { recorded } = ownership::check_account(
         identity.account.as_deref(),
         &account.api_id,
@@ -75,7 +79,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
     let cache = object.cache(&account);
     let target = match (&id, &pending) {
         (Some(id), _) => Target::Delete(id.clone()),
-        (None, Some(pending)) => pending_target(object, cx, &account, &cache, pending).await?,
+        (None, Some(pending)) => pending_target(object, cx, &cache, pending).await?,
         (None, None) => Target::Nothing,
     };
     let id = match target {
@@ -106,7 +110,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
         cache.untrack(&uid);
         return Ok(Action::await_change());
     };
-    object.delete(&observed, &account, cx).await?;
+    object.delete(&observed, cx).await?;
     cache.wrote(&uid);
     cache.track(&uid, true);
     // The finalizer goes only when a later look confirms the object is gone.
@@ -121,8 +125,7 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
 /// server has them (see [`ownership::cleanup_target`]).
 async fn pending_target<K: External>(
     object: &K,
-    cx: &Cx<'_, K>,
-    account: &Arc<Account>,
+    cx: &CloudCx<'_, K>,
     cache: &Arc<ListCache<K::Observed>>,
     pending: &crate::api::common::PendingCreate,
 ) -> Result<Target, Error> {
@@ -136,7 +139,7 @@ async fn pending_target<K: External>(
         Some(pending),
         &matches,
         &claims,
-        &account.api_id,
+        &cx.account.api_id,
         &uid,
     ))
 }

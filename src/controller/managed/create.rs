@@ -12,21 +12,20 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    driver::{Cx, cloud, mark, stuck},
+    driver::{CloudCx, cloud, mark, stuck},
     external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
 use crate::{
     api::common::{ManagedStatus, ManagementPolicy, PendingCreate, SYNCED},
-    controller::{accounts::Account, error::Error, list_cache::ListCache},
+    controller::{error::Error, list_cache::ListCache},
 };
 
 /// No cloud ID yet: adopt, recover an interrupted create, or create.
 pub async fn find_or_create<K: External>(
     object: &K,
     status: &mut K::Status,
-    account: &Arc<Account>,
-    cx: &Cx<'_, K>,
+    cx: &CloudCx<'_, K>,
     cache: &Arc<ListCache<K::Observed>>,
 ) -> Result<Action, Error> {
     let uid = object.uid().unwrap_or_default();
@@ -36,7 +35,7 @@ pub async fn find_or_create<K: External>(
     // Explicit adoption.
     if let Some(import_id) = object.import_id().map(str::to_owned) {
         let snapshot = cache.get(timing.fast_interval).await.map_err(list_error)?;
-        if find(object, cache, &snapshot, &import_id, account)
+        if find(object, cache, &snapshot, &import_id, cx.account)
             .await
             .map_err(list_error)?
             .is_none()
@@ -47,7 +46,7 @@ pub async fn find_or_create<K: External>(
             stuck(status, object, Reason::ImportNotFound, &message);
             return Ok(Action::await_change());
         }
-        return adopt(object, status, account, cx, &import_id, "Import").await;
+        return adopt(object, status, cx, &import_id, "Import").await;
     }
     if object.management_policy() == ManagementPolicy::ObserveOnly {
         stuck(
@@ -76,12 +75,12 @@ pub async fn find_or_create<K: External>(
 
     // An earlier create may have happened without its answer reaching us: look first.
     if let Some(pending) = status.pending_create().cloned() {
-        if let Some(action) = recover(object, status, account, cx, cache, &pending).await? {
+        if let Some(action) = recover(object, status, cx, cache, &pending).await? {
             return Ok(action);
         }
     }
 
-    let plan = match object.plan(account, cx).await? {
+    let plan = match object.plan(cx).await? {
         Ok(plan) => plan,
         Err(blocked) => return Ok(blocked.apply(status, object)),
     };
@@ -108,12 +107,12 @@ pub async fn find_or_create<K: External>(
             &name,
             &preexisting,
             &claims,
-            &account.api_id,
+            &cx.account.api_id,
             &uid,
         ) {
             Fresh::Create => {}
             Fresh::Adopt(id) => {
-                return adopt(object, status, account, cx, &id, "AdoptIfUnique").await;
+                return adopt(object, status, cx, &id, "AdoptIfUnique").await;
             }
             Fresh::Wait(message) => {
                 mark(status, object)
@@ -141,7 +140,7 @@ pub async fn find_or_create<K: External>(
     status.set_pending_create(Some(pending.clone()));
     let intent = Identity {
         external_id: None,
-        account: Some(account.api_id.clone()),
+        account: Some(cx.account.api_id.clone()),
         pending: Some(pending),
     };
     cx.save_identity(object, &intent, true).await?;
@@ -155,12 +154,12 @@ pub async fn find_or_create<K: External>(
     }
 
     tracing::info!(natural_key = %name, "creating {}", K::KIND);
-    match object.create(&plan, account).await {
+    match object.create(&plan, cx.account).await {
         Ok(id) => {
             status.set_pending_create(None);
             status.set_id(Some(id.clone()));
-            object.created(status, Some(&plan), account);
-            record_id(object, cx, account, &id).await?;
+            object.created(status, Some(&plan), cx.account);
+            record_id(object, cx, &id).await?;
             mark(status, object)
                 .not_ready(Reason::Creating, &format!("{id} was created"))
                 .synced(Reason::Created, &format!("created {id}"));
@@ -197,8 +196,7 @@ pub async fn find_or_create<K: External>(
 async fn recover<K: External>(
     object: &K,
     status: &mut K::Status,
-    account: &Arc<Account>,
-    cx: &Cx<'_, K>,
+    cx: &CloudCx<'_, K>,
     cache: &Arc<ListCache<K::Observed>>,
     pending: &PendingCreate,
 ) -> Result<Option<Action>, Error> {
@@ -225,12 +223,12 @@ async fn recover<K: External>(
         .await
         .map_err(list_error)?;
     let claims = cx.fresh_claims().await?;
-    match ownership::recover(pending, &matches, &claims, &account.api_id, &uid) {
+    match ownership::recover(pending, &matches, &claims, &cx.account.api_id, &uid) {
         Recovery::Adopt(found) => {
             status.set_pending_create(None);
             status.set_id(Some(found.clone()));
-            object.created(status, None, account);
-            record_id(object, cx, account, &found).await?;
+            object.created(status, None, cx.account);
+            record_id(object, cx, &found).await?;
             cx.event(
                 object,
                 false,
@@ -282,14 +280,13 @@ fn pending_age(pending: &PendingCreate) -> Duration {
 async fn adopt<K: External>(
     object: &K,
     status: &mut K::Status,
-    account: &Arc<Account>,
-    cx: &Cx<'_, K>,
+    cx: &CloudCx<'_, K>,
     id: &str,
     how: &str,
 ) -> Result<Action, Error> {
     let uid = object.uid().unwrap_or_default();
     let claims = cx.fresh_claims().await?;
-    if let Some(other) = ownership::claimed_by(&claims, id, &account.api_id, &uid) {
+    if let Some(other) = ownership::claimed_by(&claims, id, &cx.account.api_id, &uid) {
         let message = format!(
             "{id} is already managed by {} {other}: one cloud object has one manager",
             K::KIND
@@ -301,8 +298,8 @@ async fn adopt<K: External>(
     }
     status.set_pending_create(None);
     status.set_id(Some(id.to_owned()));
-    object.created(status, None, account);
-    record_id(object, cx, account, id).await?;
+    object.created(status, None, cx.account);
+    record_id(object, cx, id).await?;
     cx.event(
         object,
         false,
@@ -315,15 +312,10 @@ async fn adopt<K: External>(
 }
 
 /// Writes the cloud ID and the account into the metadata, ending any pending create.
-async fn record_id<K: External>(
-    object: &K,
-    cx: &Cx<'_, K>,
-    account: &Account,
-    id: &str,
-) -> Result<(), Error> {
+async fn record_id<K: External>(object: &K, cx: &CloudCx<'_, K>, id: &str) -> Result<(), Error> {
     let identity = Identity {
         external_id: Some(id.to_owned()),
-        account: Some(account.api_id.clone()),
+        account: Some(cx.account.api_id.clone()),
         pending: None,
     };
     cx.save_identity(object, &identity, false).await

@@ -55,8 +55,7 @@ pub trait Reconciler: ManagedResource {
     fn apply(
         object: &Self,
         status: &mut Self::Status,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<Action, Error>> + Send;
 
     /// The finalizer: Ok releases the object, an error keeps it and retries.
@@ -78,10 +77,9 @@ macro_rules! external_apply {
         async fn apply(
             object: &Self,
             status: &mut <Self as $crate::api::common::ManagedResource>::Status,
-            account: &std::sync::Arc<$crate::controller::accounts::Account>,
-            cx: &$crate::controller::managed::Cx<'_, Self>,
+            cx: &$crate::controller::managed::CloudCx<'_, Self>,
         ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
-            $crate::controller::managed::apply_external(object, status, account, cx).await
+            $crate::controller::managed::apply_external(object, status, cx).await
         }
     };
 }
@@ -109,8 +107,7 @@ macro_rules! no_plan {
     () => {
         async fn plan(
             &self,
-            _account: &std::sync::Arc<$crate::controller::accounts::Account>,
-            _cx: &$crate::controller::managed::Cx<'_, Self>,
+            _cx: &$crate::controller::managed::CloudCx<'_, Self>,
         ) -> Result<
             Result<(), $crate::controller::managed::Blocked>,
             $crate::controller::error::Error,
@@ -293,6 +290,24 @@ impl<K: ManagedResource> Cx<'_, K> {
             Err(error) if error.is_not_found() => Ok(()),
             Err(error) => Err(cloud(action, &self.object, error)),
         }
+    }
+}
+
+/// What a step that talks to the cloud gets: the reconcile's [`Cx`] (through `Deref`) and the
+/// account its credentials resolved to. Made once the credentials resolve, so a step that has
+/// one never has to ask whether there is an account.
+pub struct CloudCx<'a, K: Resource> {
+    /// The reconcile's context.
+    pub cx: &'a Cx<'a, K>,
+    /// The Luna Node account of the object's credentials.
+    pub account: &'a Arc<Account>,
+}
+
+impl<'a, K: Resource> std::ops::Deref for CloudCx<'a, K> {
+    type Target = Cx<'a, K>;
+
+    fn deref(&self) -> &Self::Target {
+        self.cx
     }
 }
 
@@ -764,7 +779,15 @@ async fn steps<K: Reconciler>(
     // Credentials finalizer: the Secret stays while this object may write to the cloud.
     crate::controller::credentials::hold(cx.ctx, &namespace, object.credentials_secret_name())
         .await?;
-    K::apply(object, status, &account, cx).await
+    K::apply(
+        object,
+        status,
+        &CloudCx {
+            cx,
+            account: &account,
+        },
+    )
+    .await
 }
 
 /// Sets a condition of `status`, stamped with the object's generation.

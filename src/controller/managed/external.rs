@@ -13,7 +13,7 @@ use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
     create::find_or_create,
-    driver::{Cx, Reconciler, cloud, mark, stuck},
+    driver::{CloudCx, Reconciler, cloud, mark, stuck},
     ownership::{self, AccountCheck, Identity, Presence},
 };
 use crate::controller::reason::Reason;
@@ -83,8 +83,7 @@ pub trait External: Reconciler {
     /// Resolves what the create needs; `Err(Blocked)` stops with a condition.
     fn plan(
         &self,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<Result<Self::Plan, Blocked>, Error>> + Send;
 
     /// Creates the cloud object; returns its ID.
@@ -112,8 +111,7 @@ pub trait External: Reconciler {
     fn refine(
         &self,
         observed: Self::Observed,
-        _account: &Arc<Account>,
-        _cx: &Cx<'_, Self>,
+        _cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<Self::Observed, Error>> + Send {
         async { Ok(observed) }
     }
@@ -133,8 +131,7 @@ pub trait External: Reconciler {
         &self,
         status: &mut Self::Status,
         observed: &Self::Observed,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<Action, Error>> + Send;
 
     /// Other managed objects that use this one: its deletion waits for them.
@@ -147,8 +144,7 @@ pub trait External: Reconciler {
     fn delete(
         &self,
         observed: &Self::Observed,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
@@ -210,9 +206,9 @@ impl Blocked {
 pub async fn apply_external<K: External>(
     object: &K,
     status: &mut K::Status,
-    account: &Arc<Account>,
-    cx: &Cx<'_, K>,
+    cx: &CloudCx<'_, K>,
 ) -> Result<Action, Error> {
+    let account = cx.account;
     let uid = object.uid().unwrap_or_default();
     let cache = object.cache(account);
     if let Some(waker) = cx.ctx.registry.waker::<K>() {
@@ -278,7 +274,7 @@ pub async fn apply_external<K: External>(
     // No ID: adopt, recover or create, each with the lists it needs (a create blocked on a
     // reference or an image lists nothing).
     let Some(id) = status.id().map(str::to_owned) else {
-        return find_or_create(object, status, account, cx, &cache).await;
+        return find_or_create(object, status, cx, &cache).await;
     };
     let timing = cx.ctx.accounts.timing();
     // A reconcile happens on a change (of the object, a referenced object, or the list): act on
@@ -328,7 +324,7 @@ pub async fn apply_external<K: External>(
         cx.save_identity(object, &forgotten, true).await?;
         return Ok(Action::requeue(Duration::from_millis(100)));
     };
-    let observed = object.refine(observed, account, cx).await?;
+    let observed = object.refine(observed, cx).await?;
     object.report(status, &observed);
     if object.management_policy() == ManagementPolicy::ObserveOnly {
         mark(status, object)
@@ -348,7 +344,7 @@ pub async fn apply_external<K: External>(
     if !standing {
         mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
-    let action = object.sync(status, &observed, account, cx).await?;
+    let action = object.sync(status, &observed, cx).await?;
     let ready = is_condition_true(status.conditions(), READY);
     cache.track(&uid, !ready);
     Ok(action)

@@ -22,7 +22,7 @@ pub mod references;
 
 pub use cleanup::cleanup_external;
 pub use driver::{
-    Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, scoped, set, stuck,
+    CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, scoped, set, stuck,
 };
 pub(crate) use driver::{external_apply, external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};

@@ -14,7 +14,7 @@ use crate::controller::{
     error::Error,
     list_cache::ListCache,
     loadbalancer::lb_networks,
-    managed::{self, Cx, External, Follow, Reconciler, mark},
+    managed::{self, CloudCx, External, Follow, Reconciler, mark},
 };
 use crate::{
     api::{
@@ -92,8 +92,7 @@ impl External for LunaNetwork {
         &self,
         status: &mut Self::Status,
         observed: &ObservedNetwork,
-        _account: &Arc<Account>,
-        _cx: &Cx<'_, Self>,
+        _cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         let message = format!("network {} exists", observed.id);
         mark(status, self).ready(Reason::Available, &message);
@@ -113,10 +112,10 @@ impl External for LunaNetwork {
     async fn delete(
         &self,
         observed: &ObservedNetwork,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<(), Error> {
-        let result = account
+        let result = cx
+            .account
             .client
             .network_delete(&self.spec.region, &observed.id)
             .await;

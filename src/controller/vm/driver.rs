@@ -32,7 +32,8 @@ use crate::controller::{
     error::Error,
     list_cache::{CacheTiming, ListCache},
     managed::{
-        self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, external::Read, mark,
+        self, Blocked, CloudCx, External, Follow, Reconciler, Reference, cloud, external::Read,
+        mark,
     },
 };
 use crate::{
@@ -165,18 +166,14 @@ impl External for LunaVM {
         observed.hostname.eq_ignore_ascii_case(hostname)
     }
 
-    async fn plan(
-        &self,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Result<VmPlan, Blocked>, Error> {
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<VmPlan, Blocked>, Error> {
         let resolved = match with_references(self, &LunaVMStatus::default(), cx.ctx) {
             Ok(resolved) => resolved,
             Err(blocked) => return Ok(Err(blocked)),
         };
         let image_id = match &resolved.spec.image {
             Some(image) => {
-                let found = cloud::resolve_image(account, image, &resolved.spec.region)
+                let found = cloud::resolve_image(cx.account, image, &resolved.spec.region)
                     .await
                     .map_err(|source| cloud("list images", &cx.object, source))?;
                 match found {
@@ -233,11 +230,10 @@ impl External for LunaVM {
     async fn refine(
         &self,
         observed: ObservedVm,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<ObservedVm, Error> {
         let uid = self.uid().unwrap_or_default();
-        let vms = &cloud::vms(account);
+        let vms = &cloud::vms(cx.account);
         let needs_detail = vms.wants_detail(&uid)
             || (decide::power_state(&observed.status).is_none()
                 && !decide::is_building(&observed.status));
@@ -245,7 +241,7 @@ impl External for LunaVM {
             return Ok(observed);
         }
         let read_at = Instant::now();
-        let fresh = cloud::info(&account.client, &observed.id)
+        let fresh = cloud::info(&cx.account.client, &observed.id)
             .await
             .map_err(|source| cloud("read vm", &cx.object, source))?;
         vms.record(&fresh.id, fresh.clone(), read_at);
@@ -264,8 +260,7 @@ impl External for LunaVM {
         &self,
         status: &mut LunaVMStatus,
         observed: &ObservedVm,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         let ctx = cx.ctx;
         let resolved = match with_references(self, status, ctx) {
@@ -274,7 +269,7 @@ impl External for LunaVM {
         };
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
-        let vms = &cloud::vms(account);
+        let vms = &cloud::vms(cx.account);
         let step = decide::next_step(&vm.spec, status, observed);
         let ready = decide::is_ready(&step);
         if ready {
@@ -283,11 +278,11 @@ impl External for LunaVM {
         if status.applied_plan_id.is_none() && ready {
             status.applied_plan_id = Some(observed.plan_id.clone());
         }
-        act::act(vm, status, account, ctx, observed, &step).await?;
+        act::act(vm, status, cx.account, ctx, observed, &step).await?;
         report_observed(vm, status, observed, ready);
-        status.attached_volumes = attached_volumes(ctx, account, vm, &observed.id);
+        status.attached_volumes = attached_volumes(ctx, cx.account, vm, &observed.id);
         if ready {
-            act::write_connection_secret(vm, status, account, ctx, observed).await?;
+            act::write_connection_secret(vm, status, cx.account, ctx, observed).await?;
             Ok(Action::await_change())
         } else {
             Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
@@ -298,12 +293,7 @@ impl External for LunaVM {
         holders(self, ctx).await
     }
 
-    async fn delete(
-        &self,
-        observed: &ObservedVm,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<(), Error> {
+    async fn delete(&self, observed: &ObservedVm, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let id = observed.id.as_str();
         // Deleting a VM releases its floating IPs from the account: detach the one the manifest
         // brought (`floatingIP`, or a LunaFloatingIP's by `floatingIPRef`) so that it stays.
@@ -312,7 +302,8 @@ impl External for LunaVM {
             .as_ref()
             .and_then(|status| status.applied_floating_ip.as_ref());
         if let Some(ip) = applied {
-            match account
+            match cx
+                .account
                 .client
                 .vm_floatingip_delete(id, Some(ip), true)
                 .await
@@ -325,7 +316,7 @@ impl External for LunaVM {
                 Err(error) => return Err(cloud("detach floating ip", &cx.object, error)),
             }
         }
-        let result = account.client.vm_delete(id).await;
+        let result = cx.account.client.vm_delete(id).await;
         cx.deleted(self, "delete vm", result, format!("deleted vm {id}"))
             .await
     }

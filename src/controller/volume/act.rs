@@ -1,7 +1,7 @@
 //! LunaVolume: carrying out one step of [`super::decide`] (one cloud write, its Event, the
 //! conditions), and the condition of a converged volume.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use kube::{ResourceExt, runtime::controller::Action};
 
@@ -9,9 +9,8 @@ use super::decide::Step;
 use crate::{
     api::volume::{LunaVolume, LunaVolumeStatus},
     controller::{
-        accounts::Account,
         error::Error,
-        managed::{Cx, External, cloud, mark, stuck},
+        managed::{CloudCx, External, cloud, mark, stuck},
         reason::Reason,
     },
     lunanode::types::Volume,
@@ -25,11 +24,10 @@ pub(super) async fn act(
     observed: &Volume,
     step: Step,
     blocked: Action,
-    account: &Arc<Account>,
-    cx: &Cx<'_, LunaVolume>,
+    cx: &CloudCx<'_, LunaVolume>,
 ) -> Result<Action, Error> {
     let uid = volume.uid().unwrap_or_default();
-    let cache = volume.cache(account);
+    let cache = volume.cache(cx.account);
     let region = &volume.spec.region;
     let confirm = Action::requeue(Duration::from_secs(1));
     let wait = Action::requeue(cx.ctx.accounts.timing().fast_interval * 3);
@@ -44,7 +42,8 @@ pub(super) async fn act(
         }
         Step::Blocked => Ok(blocked),
         Step::Extend { size } => {
-            let result = account
+            let result = cx
+                .account
                 .client
                 .volume_extend(region, &observed.id, size)
                 .await;
@@ -65,7 +64,7 @@ pub(super) async fn act(
             }
         }
         Step::Detach { from } => {
-            account
+            cx.account
                 .client
                 .volume_detach(region, &observed.id)
                 .await
@@ -82,7 +81,8 @@ pub(super) async fn act(
                 .attach_to
                 .as_ref()
                 .map_or("auto", |attach| attach.target.as_str());
-            let result = account
+            let result = cx
+                .account
                 .client
                 .volume_attach(region, &observed.id, &to, target)
                 .await;

@@ -28,7 +28,8 @@ use crate::controller::{
     error::Error,
     list_cache::ListCache,
     managed::{
-        self, Blocked, Cx, External, Follow, Reconciler, Reference, cloud, external::Read, mark,
+        self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, external::Read,
+        mark,
     },
     vm::cloud as vm_cloud,
 };
@@ -133,15 +134,11 @@ impl External for LunaVolume {
         }
     }
 
-    async fn plan(
-        &self,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<Result<VolumePlan, Blocked>, Error> {
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<VolumePlan, Blocked>, Error> {
         let Some(image) = &self.spec.image else {
             return Ok(Ok(VolumePlan { image: None }));
         };
-        let resolved = vm_cloud::resolve_image(account, image, &self.spec.region)
+        let resolved = vm_cloud::resolve_image(cx.account, image, &self.spec.region)
             .await
             .map_err(|source| cloud("list images", &cx.object, source))?;
         Ok(match resolved {
@@ -185,8 +182,7 @@ impl External for LunaVolume {
         &self,
         status: &mut Self::Status,
         observed: &Volume,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
+        cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         // While a referenced VM is not ready the attachment is left as it is.
         let (wanted, blocked) = match wanted_vm(self, status, cx) {
@@ -195,18 +191,13 @@ impl External for LunaVolume {
         };
         let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
         let step = decide::next_step(observed, wanted_size, wanted.as_ref().map(Option::as_deref));
-        act::act(self, status, observed, step, blocked, account, cx).await
+        act::act(self, status, observed, step, blocked, cx).await
     }
 
-    async fn delete(
-        &self,
-        observed: &Volume,
-        account: &Arc<Account>,
-        cx: &Cx<'_, Self>,
-    ) -> Result<(), Error> {
+    async fn delete(&self, observed: &Volume, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let region = &self.spec.region;
         if observed.attached.is_some() {
-            match account.client.volume_detach(region, &observed.id).await {
+            match cx.account.client.volume_detach(region, &observed.id).await {
                 Ok(()) => {}
                 Err(error) if error.is_not_found() => {}
                 Err(error) => return Err(cloud("detach volume", &cx.object, error)),
@@ -218,7 +209,7 @@ impl External for LunaVolume {
             // the driver looks again (the list poller runs fast while this is in transition).
             return Ok(());
         }
-        let result = account.client.volume_delete(region, &observed.id).await;
+        let result = cx.account.client.volume_delete(region, &observed.id).await;
         cx.deleted(
             self,
             "delete volume",
