@@ -21,7 +21,7 @@ sim=$!
 trap 'kill $sim 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 1 100); do grep -q '^listening on' "$out" && break; sleep 0.1; done
 endpoint="$(sed -n 's/^listening on //p' "$out")/api/"
-api() { "$bin" api --endpoint "$endpoint" "$@"; }
+api() { "$bin" api --endpoint "$endpoint" --allow-insecure-endpoint "$@"; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 echo "== the simulator listens at $endpoint"

@@ -344,6 +344,7 @@ fn helm_lint_passes_with_default_and_optional_values() {
             "credentials.apiId=abcdefghijklmnop",
             "credentials.apiKey=secret",
             "endpoint=http://sim.example:8080/api/",
+            "allowInsecureEndpoint=true",
             "logFormat=json",
         ],
     ] {
@@ -525,6 +526,7 @@ fn watch_namespace_moves_the_namespaced_rights_into_a_role() {
 fn values_reach_the_deployment() {
     let objects = render(&[
         "endpoint=http://sim.lunanode-system:8080/api/",
+        "allowInsecureEndpoint=true",
         "logFormat=json",
         "logLevel=info\\,lunanode_operator=debug",
         "image.repository=registry.example/lunanode-operator",
@@ -550,7 +552,8 @@ fn values_reach_the_deployment() {
             "--lease-duration-seconds",
             "15",
             "--endpoint",
-            "http://sim.lunanode-system:8080/api/"
+            "http://sim.lunanode-system:8080/api/",
+            "--allow-insecure-endpoint"
         ]
     );
     let container = container(deployment);

@@ -648,6 +648,7 @@ fn fuzz_client_over_http() {
                 timeout: Duration::from_secs(5),
                 requests_per_second: 0.0,
                 retry: RetryPolicy::none(),
+                allow_insecure: true,
                 ..ClientConfig::default()
             },
         )

@@ -56,7 +56,7 @@ The demo is up. In another terminal:
 
 The simulated Luna Node API (the demo account of examples/credentials-secret.yaml):
   export LUNANODE_API_ID=demoapiid0000001 LUNANODE_API_KEY=\$(printf 'demo%.0s' {1..32})
-  $bin api --endpoint http://127.0.0.1:$sim_port/api/ vm list
+  $bin api --endpoint http://127.0.0.1:$sim_port/api/ --allow-insecure-endpoint vm list
   curl -s http://127.0.0.1:$sim_port/_sim/stats
 
 Operator log: $dir/operator.log

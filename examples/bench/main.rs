@@ -322,6 +322,7 @@ async fn run(args: &Args, mut harness: Harness) -> Result<()> {
     let operator_args = [
         "--endpoint".into(),
         format!("{base}/api/"),
+        "--allow-insecure-endpoint".into(),
         "--namespace".into(),
         NAMESPACE.into(),
         "--rate".into(),

@@ -219,7 +219,8 @@ impl Error {
         }
     }
 
-    /// The least time to wait before a retry (a throttled call says how long).
+    /// The least time to wait before a retry (a throttled call says how long; the
+    /// [`Backoff`] cuts that to its ceiling).
     fn floor(&self) -> Duration {
         match self {
             Error::Cloud {
@@ -243,12 +244,26 @@ impl Error {
     }
 }
 
+/// The longest a throttled object waits by default, whatever the API's `Retry-After` says
+/// (`--max-retry-after-seconds`). A server, or a proxy in front of it, may send any number:
+/// obeyed as such, a large one would stop the object for months (the controller's queue cuts a
+/// delay to six months). Five minutes is the longest backoff of any other failure.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// Whether a Kubernetes error is a write conflict (a stale copy of the object).
 pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
 
 impl Error {
+    /// The `Retry-After` of a throttled call, if the API sent one.
+    fn retry_after(&self) -> Option<Duration> {
+        match self.root() {
+            Error::Cloud { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+
     /// The error inside the finalizer helper's wrapper, if any.
     pub fn root(&self) -> &Error {
         use kube::runtime::finalizer::Error as Finalizer;
@@ -283,32 +298,90 @@ impl Error {
 }
 
 /// Per-object retry state: consecutive failures, reset by a successful reconcile.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Backoff {
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
+    max_retry_after: Duration,
 }
 
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(MAX_RETRY_AFTER)
+    }
+}
+
+/// The consecutive failures of one object.
+#[derive(Debug, Default, Clone, Copy)]
+struct Failures {
+    /// Failures other than a stale copy.
+    errors: u32,
+    /// Writes refused because the copy was stale (409, or 422 from a finalizer patch's test).
+    stale: u32,
+}
+
+/// The first retry after a stale copy: the newer copy is usually in the watch already.
+const STALE_FIRST_RETRY: Duration = Duration::from_millis(200);
+/// The longest wait between retries of a copy that keeps being refused as stale. A copy is
+/// stale once or twice; a write refused over and over (a finalizer patch that the API server
+/// rejects for another reason under the same code) must not become a loop at 5 Hz.
+const STALE_MAX_RETRY: Duration = Duration::from_secs(30);
+/// After this many stale copies in a row the retry is logged as a warning.
+const STALE_WARN_AFTER: u32 = 3;
+
 impl Backoff {
+    /// A backoff that waits at most `max_retry_after` when the API throttles (see
+    /// [`MAX_RETRY_AFTER`]).
+    pub fn new(max_retry_after: Duration) -> Self {
+        Self {
+            failures: Mutex::default(),
+            max_retry_after,
+        }
+    }
+
+    /// Whether `error` is a throttled call whose `Retry-After` this backoff cuts.
+    pub fn caps(&self, error: &Error) -> bool {
+        error
+            .retry_after()
+            .is_some_and(|after| after > self.max_retry_after)
+    }
+
     /// Records a failure of `key` and returns how long to wait: 2 s doubling up to 5 minutes,
-    /// with ±20 % jitter so that many objects failing together do not retry together.
+    /// with ±20 % jitter so that many objects failing together do not retry together. A stale
+    /// copy waits 200 ms first, doubling up to 30 s while the refusals go on, and leaves the
+    /// other failures' count as it is.
     pub fn next(&self, key: &str, error: &Error) -> Duration {
         let mut failures = self
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = failures.entry(key.to_owned()).or_default();
-        *count = count.saturating_add(1);
+        let failures = failures.entry(key.to_owned()).or_default();
         if error.is_stale_copy() {
-            // A newer copy exists: retry soon, without growing the backoff.
-            *count = count.saturating_sub(1);
-            return Duration::from_millis(200);
+            failures.stale = failures.stale.saturating_add(1);
+            return STALE_FIRST_RETRY
+                .saturating_mul(1 << (failures.stale - 1).min(8))
+                .min(STALE_MAX_RETRY);
         }
-        let exponent = (*count - 1).min(8);
+        failures.errors = failures.errors.saturating_add(1);
+        let exponent = (failures.errors - 1).min(8);
         let base = Duration::from_secs(2)
             .saturating_mul(1 << exponent)
             .min(Duration::from_secs(300));
         let jitter = rand::rng().random_range(0.8..1.2);
-        base.mul_f64(jitter).max(error.floor())
+        let floor = error.floor();
+        if self.caps(error) {
+            // The ceiling is a promise: no jitter above it.
+            return self.max_retry_after;
+        }
+        base.mul_f64(jitter).max(floor)
+    }
+
+    /// How many stale copies of `key` in a row were refused.
+    pub fn stale_retries(&self, key: &str) -> u32 {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .map_or(0, |failures| failures.stale)
     }
 
     /// Forgets the failures of `key` after a success.
@@ -324,7 +397,12 @@ impl Backoff {
 pub fn requeue(backoff: &Backoff, key: &str, error: &Error) -> Action {
     let delay = backoff.next(key, error);
     if error.is_stale_copy() {
-        tracing::debug!(object = key, error = %error, "stale copy; retrying with the fresh object");
+        let retries = backoff.stale_retries(key);
+        if retries > STALE_WARN_AFTER {
+            tracing::warn!(object = key, error = %error, retries, retry_in = ?delay, "the API server keeps refusing this object's writes as made from a stale copy");
+        } else {
+            tracing::debug!(object = key, error = %error, "stale copy; retrying with the fresh object");
+        }
         return Action::requeue(delay);
     }
     if matches!(
@@ -359,5 +437,70 @@ mod tests {
         assert!(backoff.next("ns/a", &error) <= Duration::from_secs(360));
         backoff.reset("ns/a");
         assert!(backoff.next("ns/a", &error) < Duration::from_secs(4));
+    }
+
+    fn throttled(seconds: u64) -> Error {
+        Error::Cloud {
+            action: "list",
+            object: "ns/a".into(),
+            source: lunanode::Error::Throttled {
+                retry_after: Some(Duration::from_secs(seconds)),
+            },
+        }
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_cut_to_the_ceiling() {
+        let backoff = Backoff::default();
+        let huge = throttled(99_999_999_999);
+        assert!(backoff.caps(&huge));
+        assert_eq!(backoff.next("ns/a", &huge), MAX_RETRY_AFTER);
+        let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::ApplyFailed(
+            throttled(u64::MAX),
+        )));
+        assert!(backoff.caps(&wrapped));
+        assert_eq!(backoff.next("ns/b", &wrapped), MAX_RETRY_AFTER);
+        // A Retry-After within the ceiling is obeyed as it is.
+        let short = throttled(40);
+        assert!(!backoff.caps(&short));
+        backoff.reset("ns/a");
+        assert!(backoff.next("ns/a", &short) >= Duration::from_secs(40));
+        // The ceiling is a setting.
+        let tight = Backoff::new(Duration::from_secs(5));
+        assert!(tight.caps(&short));
+        assert_eq!(tight.next("ns/a", &short), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stale_copies_retry_soon_then_slower_and_leave_the_error_count() {
+        let backoff = Backoff::default();
+        let conflict = Error::Kube {
+            action: "write the status",
+            object: "ns/a".into(),
+            source: Box::new(kube::Error::Api(
+                kube::core::Status::failure("the object has been modified", "Conflict")
+                    .with_code(409)
+                    .boxed(),
+            )),
+        };
+        assert!(conflict.is_stale_copy());
+        let delays: Vec<Duration> = (0..12).map(|_| backoff.next("ns/a", &conflict)).collect();
+        assert_eq!(delays[0], Duration::from_millis(200));
+        assert_eq!(delays[1], Duration::from_millis(400));
+        assert!(
+            delays.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{delays:?}"
+        );
+        assert_eq!(delays[11], STALE_MAX_RETRY);
+        assert_eq!(backoff.stale_retries("ns/a"), 12);
+        // The stale copies did not grow the backoff of real failures.
+        let other = Error::DeletionInProgress {
+            object: "ns/a".into(),
+            id: "1".into(),
+        };
+        assert!(backoff.next("ns/a", &other) < Duration::from_secs(4));
+        backoff.reset("ns/a");
+        assert_eq!(backoff.stale_retries("ns/a"), 0);
+        assert_eq!(backoff.next("ns/a", &conflict), Duration::from_millis(200));
     }
 }

@@ -33,6 +33,8 @@ pub struct OperatorConfig {
     pub concurrency: u16,
     /// The one namespace to watch, or all.
     pub namespace: Option<String>,
+    /// The longest a throttled object waits, whatever the API's `Retry-After` says.
+    pub max_retry_after: std::time::Duration,
 }
 
 /// What every reconcile shares.
@@ -66,7 +68,7 @@ impl Context {
             recorder: Recorder::new(kube.clone(), reporter),
             kube,
             accounts,
-            backoff: Backoff::default(),
+            backoff: Backoff::new(config.max_retry_after),
             config,
             metrics,
             registry: managed::Registry::default(),

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Base URL of the Luna Node API (point it at a simulator for tests).
     #[arg(long, env = "LUNANODE_ENDPOINT")]
     pub endpoint: Option<String>,
+    /// Accept a plain `http://` endpoint. Requests then carry the API ID and half of the API
+    /// key without TLS: only for a simulator or a test server on a trusted network.
+    #[arg(long, env = "LUNANODE_ALLOW_INSECURE_ENDPOINT")]
+    pub allow_insecure_endpoint: bool,
     /// Run a Luna Node API simulator in this process and use it (a demo, never a real account).
     #[arg(long, conflicts_with = "endpoint")]
     pub simulator: bool,
@@ -52,6 +56,10 @@ pub struct RunArgs {
     /// List-cache poll interval when everything is converged, in seconds.
     #[arg(long, default_value_t = 60)]
     pub slow_poll_seconds: u64,
+    /// The longest an object waits when the API throttles it, whatever the answer's
+    /// `Retry-After` says (a longer one is cut and counted in `lunanode_retry_after_capped`).
+    #[arg(long, default_value_t = 300)]
+    pub max_retry_after_seconds: u64,
     /// How many objects of one kind are reconciled at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
@@ -106,8 +114,11 @@ impl RunArgs {
             let endpoint = start_simulator(&self, shutdown_rx.clone()).await?;
             tracing::warn!(%endpoint, "using the in-process simulator: nothing reaches a real account");
             client_config.endpoint = endpoint;
+            // The in-process simulator listens on plain http; no real key goes there.
+            client_config.allow_insecure = true;
         } else if let Some(endpoint) = &self.endpoint {
             client_config.endpoint = endpoint.clone();
+            client_config.allow_insecure = self.allow_insecure_endpoint;
         }
         client_config.requests_per_second = self.rate;
 
@@ -150,6 +161,7 @@ impl RunArgs {
             OperatorConfig {
                 concurrency: self.concurrency,
                 namespace: self.namespace.clone(),
+                max_retry_after: Duration::from_secs(self.max_retry_after_seconds.max(1)),
             },
             metrics,
         ));

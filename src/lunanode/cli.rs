@@ -30,6 +30,10 @@ pub struct ApiArgs {
     /// needs legacy access enabled in the panel.
     #[arg(long)]
     pub legacy: bool,
+    /// Accept a plain `http://` endpoint (a simulator): the API ID and half of the API key then
+    /// travel without TLS.
+    #[arg(long, env = "LUNANODE_ALLOW_INSECURE_ENDPOINT")]
+    pub allow_insecure_endpoint: bool,
     /// Time limit of one HTTP attempt, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_seconds: u64,
@@ -56,7 +60,8 @@ impl fmt::Debug for ApiArgs {
             .map(|(name, _)| name.as_str())
             .collect();
         super::debug_fields!(f, self, "ApiArgs" {
-            endpoint, api_id, api_key, legacy, list, category, action, parameters: names,
+            endpoint, api_id, api_key, legacy, allow_insecure_endpoint, list, category, action,
+            parameters: names,
         })
     }
 }
@@ -90,6 +95,7 @@ impl ApiArgs {
             api_id,
             api_key,
             legacy,
+            allow_insecure_endpoint,
             timeout_seconds,
             list,
             category,
@@ -134,6 +140,7 @@ impl ApiArgs {
             endpoint,
             timeout: Duration::from_secs(timeout_seconds.max(1)),
             legacy,
+            allow_insecure: allow_insecure_endpoint,
             ..ClientConfig::default()
         };
         let client = Client::new(credentials, config)?;

@@ -21,7 +21,10 @@ use tracing::Instrument;
 
 use super::{
     actions::{self, ActionSpec},
-    config::{Attempt, ClientConfig, Observer, RetryPolicy, legacy_endpoint, normalize_endpoint},
+    config::{
+        Attempt, ClientConfig, Observer, RetryPolicy, legacy_endpoint, normalize_endpoint,
+        require_tls,
+    },
     credentials::Credentials,
     error::Error,
     transport::Transport,
@@ -64,9 +67,11 @@ impl Client {
             retry,
             legacy,
             observer,
+            allow_insecure,
         } = config;
         let invalid = |message: String| Error::InvalidConfig { message };
         let endpoint = normalize_endpoint(&endpoint).map_err(invalid)?;
+        require_tls(&endpoint, allow_insecure).map_err(invalid)?;
         let limiter = rate_limiter(requests_per_second, burst).map_err(invalid)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -74,6 +79,9 @@ impl Client {
             // Idle connections are dropped well before a typical server-side keep-alive limit,
             // so a poll rarely lands on a connection the server is closing.
             .pool_idle_timeout(std::time::Duration::from_secs(20))
+            // A request is signed for its endpoint: a redirect would resend the signature (and
+            // in legacy mode the key) to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lunanode-operator/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| invalid(format!("unable to build the http client: {error}")))?;

@@ -90,6 +90,10 @@ pub struct ClientConfig {
     pub legacy: bool,
     /// The metrics hook, if any.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Accept a plain `http://` endpoint. Off by default: every signed request carries the API
+    /// ID and the first half of the API key (`api_partialkey`), and a legacy one the whole key,
+    /// so only a local simulator or a test server should be reached without TLS.
+    pub allow_insecure: bool,
 }
 
 impl Default for ClientConfig {
@@ -102,6 +106,7 @@ impl Default for ClientConfig {
             retry: RetryPolicy::default(),
             legacy: false,
             observer: None,
+            allow_insecure: false,
         }
     }
 }
@@ -109,7 +114,7 @@ impl Default for ClientConfig {
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         super::debug_fields!(f, self, "ClientConfig" {
-            endpoint, timeout, requests_per_second, burst, retry, legacy,
+            endpoint, timeout, requests_per_second, burst, retry, legacy, allow_insecure,
             observer: self.observer.as_ref().map(|_| "set"),
         })
     }
@@ -140,6 +145,21 @@ pub(crate) fn normalize_endpoint(endpoint: &str) -> Result<String, String> {
     })
 }
 
+/// Refuses a plain `http://` endpoint unless `allow_insecure` (see
+/// [`ClientConfig::allow_insecure`]).
+pub(crate) fn require_tls(endpoint: &str, allow_insecure: bool) -> Result<(), String> {
+    if allow_insecure || !endpoint.starts_with("http://") {
+        return Ok(());
+    }
+    Err(format!(
+        "the endpoint {endpoint} is plain http: every request would carry the API ID and half of the API key in clear; use https, or allow it explicitly (--allow-insecure-endpoint) for a local simulator"
+    ))
+}
+
+/// The largest answer the client reads, in bytes. A list of 10,000 VMs is a few MB; an answer
+/// beyond this is refused (a decode error) instead of being held in memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The legacy endpoint next to a signed-API base URL: `https://host/api/` becomes
 /// `https://host/api.php`.
 pub(crate) fn legacy_endpoint(base: &str) -> String {
@@ -152,6 +172,8 @@ pub(crate) fn legacy_endpoint(base: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -175,6 +197,14 @@ mod tests {
         assert!(normalize_endpoint("dynamic.lunanode.com").is_err());
         assert!(normalize_endpoint("https:///api/").is_err());
         assert!(normalize_endpoint("https://h/api/?x=1").is_err());
+    }
+
+    #[test]
+    fn plain_http_needs_an_explicit_yes() {
+        let refused = require_tls("http://sim:8080/api/", false).unwrap_err();
+        assert!(refused.contains("--allow-insecure-endpoint"), "{refused}");
+        assert!(require_tls("http://sim:8080/api/", true).is_ok());
+        assert!(require_tls(DEFAULT_ENDPOINT, false).is_ok());
     }
 
     #[test]

@@ -31,7 +31,9 @@ mod test_server;
 mod transport_tests;
 
 pub use client::{Client, check_parameters, decode_response, should_retry};
-pub use config::{Attempt, ClientConfig, DEFAULT_ENDPOINT, Observer, RetryPolicy};
+pub use config::{
+    Attempt, ClientConfig, DEFAULT_ENDPOINT, MAX_RESPONSE_BYTES, Observer, RetryPolicy,
+};
 pub use credentials::Credentials;
 pub use error::{Error, SNIPPET_LEN, decode_reason};
 pub use transport::NonceCounter;

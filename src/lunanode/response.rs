@@ -21,6 +21,12 @@ pub fn interpret(status: u16, retry_after: Option<&str>, body: &str) -> Result<V
             retry_after: retry_after.and_then(parse_retry_after),
         });
     }
+    if (300..400).contains(&status) {
+        // Redirects are not followed: the request is signed for this endpoint.
+        return Err(Error::decode(format!(
+            "the API answered with a redirect (http status {status}), which is not followed: check the endpoint"
+        )));
+    }
     let parsed: Option<Value> = serde_json::from_str(body.trim_start_matches('\u{feff}')).ok();
     if status >= 500 || status == 408 {
         // Keep the server's own words when it sent the usual envelope.

@@ -18,11 +18,13 @@ use secrecy::SecretString;
 
 use super::{Attempt, Client, ClientConfig, Credentials, RetryPolicy};
 
-/// A canned answer: status, optional `Retry-After`, body, and a delay before answering.
+/// A canned answer: status, optional `Retry-After` and `Location`, body, and a delay before
+/// answering.
 #[derive(Clone)]
 pub struct Canned {
     pub status: u16,
     pub retry_after: Option<&'static str>,
+    pub location: Option<String>,
     pub body: String,
     pub delay: Duration,
 }
@@ -31,6 +33,7 @@ pub fn ok(body: &str) -> Canned {
     Canned {
         status: 200,
         retry_after: None,
+        location: None,
         body: body.to_owned(),
         delay: Duration::ZERO,
     }
@@ -94,6 +97,9 @@ async fn answer(
     if let Some(after) = canned.retry_after {
         headers.insert("retry-after", after.parse().unwrap());
     }
+    if let Some(location) = &canned.location {
+        headers.insert("location", location.parse().unwrap());
+    }
     (
         StatusCode::from_u16(canned.status).unwrap(),
         headers,
@@ -142,6 +148,8 @@ pub fn new_client(endpoint: &str, configure: impl FnOnce(&mut ClientConfig)) -> 
                 .unwrap()
                 .push((attempt.category, attempt.action, attempt.outcome));
         })),
+        // The canned server speaks plain http on loopback.
+        allow_insecure: true,
         ..ClientConfig::default()
     };
     configure(&mut config);

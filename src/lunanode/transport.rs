@@ -9,7 +9,10 @@ use std::{
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::{actions::ActionSpec, credentials::Credentials, error::Error, response, sign};
+use super::{
+    actions::ActionSpec, config::MAX_RESPONSE_BYTES, credentials::Credentials, error::Error,
+    response, sign,
+};
 
 /// The nonce source of one key: Unix seconds, never lower than the previous nonce. Equal nonces
 /// in the same second are normal (LunaNode's own clients send them); running ahead of the clock
@@ -145,9 +148,34 @@ impl Transport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let body = response.text().await.map_err(|error| http_error(&error))?;
+        let body = read_capped(response).await?;
         response::interpret(status, retry_after.as_deref(), &body)
     }
+}
+
+/// The body of `response`, refused once it passes [`MAX_RESPONSE_BYTES`] (announced or read).
+async fn read_capped(mut response: reqwest::Response) -> Result<String, Error> {
+    let too_large = || Error::Decode {
+        message: format!(
+            "the answer is larger than {} MiB; it was not read",
+            MAX_RESPONSE_BYTES / (1024 * 1024)
+        ),
+        snippet: String::new(),
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| http_error(&error))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Classifies a failure below HTTP: a connection that was never made means the request never

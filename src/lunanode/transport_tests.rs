@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::{
-    Error, RetryPolicy, sign,
+    Client, ClientConfig, Credentials, Error, MAX_RESPONSE_BYTES, RetryPolicy, sign,
     test_server::{Canned, ID, Server, key, new_client, ok, start, start_with, status},
     types::VmCreate,
 };
@@ -111,6 +112,61 @@ async fn responses_are_classified() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed_and_huge_answers_not_read() {
+    let (elsewhere, target) = start(vec![]).await;
+    let (_, endpoint) = start(vec![
+        Canned {
+            location: Some(format!("{target}vm/list/")),
+            ..status(302, "")
+        },
+        ok(&format!(
+            r#"{{"success":"yes","vms":[],"pad":"{}"}}"#,
+            "x".repeat(MAX_RESPONSE_BYTES)
+        )),
+    ])
+    .await;
+    let (client, _) = new_client(&endpoint, |config| config.retry = RetryPolicy::none());
+    let redirected = client.vm_list().await.unwrap_err();
+    assert_eq!(redirected.category(), "decode");
+    assert!(redirected.to_string().contains("redirect"), "{redirected}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the signed request went to the redirect's target"
+    );
+    let huge = client.vm_list().await.unwrap_err();
+    assert!(huge.to_string().contains("larger than 32 MiB"), "{huge}");
+}
+
+#[tokio::test]
+async fn plain_http_endpoints_need_an_explicit_yes() {
+    let credentials = Credentials::new(ID, SecretString::from(key())).unwrap();
+    let refused = Client::new(
+        credentials.clone(),
+        ClientConfig {
+            endpoint: "http://127.0.0.1:1/api/".into(),
+            ..ClientConfig::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        refused.to_string().contains("--allow-insecure-endpoint"),
+        "{refused}"
+    );
+    assert!(
+        Client::new(
+            credentials,
+            ClientConfig {
+                endpoint: "http://127.0.0.1:1/api/".into(),
+                allow_insecure: true,
+                ..ClientConfig::default()
+            },
+        )
+        .is_ok()
+    );
+}
+
+#[tokio::test]
 async fn secrets_never_reach_error_messages() {
     let (_, endpoint) = start_with(Server {
         echo: true,
@@ -182,6 +238,7 @@ async fn the_cli_prints_json_or_the_api_error() {
         "t",
         "--endpoint",
         &endpoint,
+        "--allow-insecure-endpoint",
         "--api-id",
         ID,
         "--api-key",

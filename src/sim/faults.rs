@@ -34,8 +34,11 @@ pub struct Faults {
     pub timeout_rate: f64,
     /// How long a timed-out call is held (default 60000).
     pub timeout_ms: u64,
-    /// Share of calls answered HTTP 429 with `Retry-After: 1`; not performed.
+    /// Share of calls answered HTTP 429 with `Retry-After: <retry_after>`; not performed.
     pub throttle_rate: f64,
+    /// The `Retry-After` header of every HTTP 429 (default `1`). Any text a header can carry,
+    /// to show what a client does with a huge or malformed value.
+    pub retry_after: String,
     /// A real token bucket per account: calls beyond it get HTTP 429.
     pub throttle_burst: Option<ThrottleBurst>,
     /// Share of calls whose action IS performed but whose connection is then closed without
@@ -62,6 +65,7 @@ impl Default for Faults {
             timeout_rate: 0.0,
             timeout_ms: 60_000,
             throttle_rate: 0.0,
+            retry_after: "1".to_owned(),
             throttle_burst: None,
             drop_after_commit_rate: 0.0,
             list_omit_rate: 0.0,
@@ -116,6 +120,13 @@ impl Faults {
             if ms > MAX_MS {
                 return Err(FaultsError(format!("{name} must be at most {MAX_MS}")));
             }
+        }
+        if self.retry_after.len() > 64
+            || axum::http::HeaderValue::from_str(&self.retry_after).is_err()
+        {
+            return Err(FaultsError(
+                "retry_after must be a header value of at most 64 characters".into(),
+            ));
         }
         if let Some(burst) = &self.throttle_burst {
             if !(burst.per_second.is_finite() && burst.per_second > 0.0) {
@@ -226,6 +237,12 @@ impl FaultEngine {
             return Some(EarlyFault::Throttle);
         }
         None
+    }
+
+    /// Takes a token from the account's bucket; `false` means throttle.
+    /// The `Retry-After` header value of a throttled answer.
+    pub(crate) fn retry_after(&self) -> String {
+        self.faults.retry_after.clone()
     }
 
     /// Takes a token from the account's bucket; `false` means throttle.

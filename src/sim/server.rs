@@ -207,7 +207,8 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
             return html_error(504);
         }
         Some(EarlyFault::Throttle) => {
-            return finish(state, &path, None, Outcome::Fault("throttle"), throttled());
+            let response = throttled(&sim.fault_engine().retry_after());
+            return finish(state, &path, None, Outcome::Fault("throttle"), response);
         }
         None => {}
     }
@@ -244,12 +245,13 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
         .fault_engine()
         .take_token(&caller.api_id, &path, Instant::now())
     {
+        let response = throttled(&sim.fault_engine().retry_after());
         return finish(
             state,
             &path,
             api_id,
             Outcome::Fault("throttle_burst"),
-            throttled(),
+            response,
         );
     }
     if sim.fault_engine().api_error(&path) {
@@ -319,14 +321,14 @@ fn php_error(message: &str) -> Response {
     php_response(StatusCode::OK, &json!({"success": "no", "error": message}))
 }
 
-fn throttled() -> Response {
+fn throttled(retry_after: &str) -> Response {
     let mut response = php_response(
         StatusCode::TOO_MANY_REQUESTS,
         &json!({"success": "no", "error": "too many requests; please slow down"}),
     );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    // The faults endpoint checked the value; a bad one falls back to one second.
+    let value = HeaderValue::from_str(retry_after).unwrap_or(HeaderValue::from_static("1"));
+    response.headers_mut().insert(header::RETRY_AFTER, value);
     response
 }
 

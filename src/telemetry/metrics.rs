@@ -97,6 +97,7 @@ pub struct Metrics {
     managed: Family<ManagedLabels, Gauge>,
     recreated: Family<KindLabels, Counter>,
     suspect_lists: Family<CacheLabels, Counter>,
+    capped_retry_after: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -122,6 +123,12 @@ impl Default for Metrics {
         let managed = Family::<ManagedLabels, Gauge>::default();
         let recreated = Family::<KindLabels, Counter>::default();
         let suspect_lists = Family::<CacheLabels, Counter>::default();
+        let capped_retry_after = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "retry_after_capped",
+            "Throttled answers whose Retry-After was longer than the operator waits, by kind",
+            capped_retry_after.clone(),
+        );
         registry.register(
             "recreated",
             "Cloud objects created again because the one an object held was confirmed gone, by kind",
@@ -172,6 +179,7 @@ impl Default for Metrics {
             managed,
             recreated,
             suspect_lists,
+            capped_retry_after,
         }
     }
 }
@@ -204,6 +212,14 @@ impl Metrics {
     /// Records a cloud object created again after the one an object held was confirmed gone.
     pub fn recreated(&self, kind: &'static str) {
         self.recreated.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Records a throttled answer whose `Retry-After` was cut to the longest wait the operator
+    /// accepts.
+    pub fn retry_after_capped(&self, kind: &'static str) {
+        self.capped_retry_after
+            .get_or_create(&KindLabels { kind })
+            .inc();
     }
 
     /// Records a list answer set aside as suspect.

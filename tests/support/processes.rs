@@ -220,6 +220,7 @@ impl Operator {
                 "run",
                 "--endpoint",
                 &self.endpoint,
+                "--allow-insecure-endpoint",
                 "--metrics-addr",
                 "127.0.0.1:0",
             ])

@@ -161,6 +161,7 @@ pub fn api_client(
     let mut config = ClientConfig {
         endpoint: endpoint.to_owned(),
         requests_per_second: 0.0,
+        allow_insecure: true,
         ..ClientConfig::default()
     };
     adjust(&mut config);

@@ -677,6 +677,9 @@ async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, erro
 }
 
 fn error_policy<K: Reconciler>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    if ctx.backoff.caps(error) {
+        ctx.metrics.retry_after_capped(K::KIND);
+    }
     requeue(&ctx.backoff, &backoff_key(&*object), error)
 }
 
@@ -707,8 +710,16 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
             Ok(Action::requeue(Duration::from_secs(3600)))
         }
         Err(error) => {
-            // A retryable failure: say so in Synced, keep the rest of the status.
-            mark(&mut status, &*object).not_synced(error.category().reason(), &error.to_string());
+            // A retryable failure: say so in Synced, keep the rest of the status. A Ready of an
+            // earlier generation no longer holds: the spec changed and the change is not made.
+            let (reason, message) = (error.category().reason(), error.to_string());
+            let generation = object.meta().generation;
+            let ready_before = find_condition(status.conditions(), READY)
+                .is_some_and(|ready| ready.is_true() && ready.observed_generation != generation);
+            let marked = mark(&mut status, &*object).not_synced(reason, &message);
+            if ready_before {
+                marked.not_ready(reason, &message);
+            }
             Err(error)
         }
     };
