@@ -189,9 +189,15 @@ async fn a_namespace_never_uses_another_namespaces_credentials() {
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Proof that the operator looked again: it records the request it acted on.
     for name in ["a-by-name", "a-with-namespace"] {
-        let vm = vms_a.get(name).await.unwrap();
+        let vm = wait::until(&vms_a, name, "the reconcile request handled", WAIT, |vm| {
+            vm.status
+                .as_ref()
+                .and_then(|status| status.managed.last_reconcile_request.as_deref())
+                == Some("2030-01-01T00:00:00Z")
+        })
+        .await;
         assert!(
             credentials_refused(&vm),
             "{name} keeps its condition: {:?}",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
-    Api,
+    Api, ResourceExt,
     api::{DeleteParams, PostParams},
 };
 use lunanode_operator::api::{
@@ -81,12 +81,21 @@ async fn a_deleted_namespace_leaves_nothing_even_across_a_restart() {
         })
         .await;
     world.operator_mut().kill();
-    // The Secret is still there, held by its finalizer, while the operator is down.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let held = secrets.get("lunanode-credentials").await.unwrap();
+    // The namespace controller deletes the Secret; with the operator down it stays, held by
+    // its finalizer.
+    let held = wait::until(
+        &secrets,
+        "lunanode-credentials",
+        "the namespace deleting the Secret",
+        WAIT,
+        |secret| secret.metadata.deletion_timestamp.is_some(),
+    )
+    .await;
     assert!(
-        held.metadata.deletion_timestamp.is_some(),
-        "the namespace deletes it"
+        held.finalizers()
+            .contains(&CREDENTIALS_FINALIZER.to_owned()),
+        "held by the credentials finalizer: {:?}",
+        held.metadata.finalizers
     );
     world.operator_mut().restart();
 
