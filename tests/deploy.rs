@@ -371,6 +371,7 @@ fn default_values_render_a_least_privilege_cluster_wide_install() {
             "ClusterRoleBinding",
             "CustomResourceDefinition",
             "Deployment",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "Service",
@@ -378,7 +379,7 @@ fn default_values_render_a_least_privilege_cluster_wide_install() {
         ]
         .map(String::from)
         .into(),
-        "no Secret and no ServiceMonitor unless asked for"
+        "no Secret, no ServiceMonitor and (with one replica) no PodDisruptionBudget unless asked for"
     );
     for object in &objects {
         let cluster_scoped = matches!(
@@ -605,6 +606,119 @@ fn values_reach_the_deployment() {
     );
 }
 
+/// `(protocol, port)` of every port a NetworkPolicy rule list opens.
+fn policy_ports(rules: &Value) -> BTreeSet<(String, String)> {
+    rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| rule["ports"].as_array().cloned().unwrap_or_default())
+        .map(|port| {
+            (
+                port["protocol"].as_str().unwrap_or("TCP").to_owned(),
+                port["port"].to_string().trim_matches('"').to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn network_policy_disruption_budget_and_spreading() {
+    // By default: egress to DNS, the API server and the Luna Node API only; no ingress at all.
+    let objects = render(&[]);
+    let policy = &one(&objects, "NetworkPolicy", Some(RELEASE))["spec"];
+    assert_eq!(policy["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(policy["ingress"], json!([]), "no ingress unless named");
+    assert_eq!(
+        policy_ports(&policy["egress"]),
+        [
+            ("UDP", "53"),
+            ("TCP", "53"),
+            ("TCP", "443"),
+            ("TCP", "6443")
+        ]
+        .map(|(protocol, port)| (protocol.to_owned(), port.to_owned()))
+        .into()
+    );
+    assert!(
+        policy["egress"][1].get("to").is_none(),
+        "any address on those ports"
+    );
+    let selector = &policy["podSelector"]["matchLabels"];
+    let pod_labels = &one(&objects, "Deployment", None)["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in selector.as_object().unwrap() {
+        assert_eq!(
+            &pod_labels[key], value,
+            "the policy selects the operator's pod"
+        );
+    }
+    assert!(
+        all_of(&objects, "PodDisruptionBudget").is_empty(),
+        "one replica: no PDB"
+    );
+    let pod = &one(&objects, "Deployment", None)["spec"]["template"]["spec"];
+    assert!(pod.get("affinity").is_none(), "{pod:#}");
+
+    // Metrics from a named scraper, a simulator's port, egress narrowed to CIDRs.
+    let objects = render(&[
+        "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring",
+        "networkPolicy.egressPorts={443,6443,8080}",
+        "networkPolicy.egressCIDRs={203.0.113.0/24}",
+    ]);
+    let policy = &one(&objects, "NetworkPolicy", Some(RELEASE))["spec"];
+    assert_eq!(
+        policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["team"],
+        "monitoring"
+    );
+    assert_eq!(
+        policy_ports(&policy["ingress"]),
+        [("TCP".to_owned(), "metrics".to_owned())].into()
+    );
+    assert!(policy_ports(&policy["egress"]).contains(&("TCP".to_owned(), "8080".to_owned())));
+    assert_eq!(
+        policy["egress"][1]["to"][0]["ipBlock"]["cidr"],
+        "203.0.113.0/24"
+    );
+    assert!(
+        all_of(&render(&["networkPolicy.enabled=false"]), "NetworkPolicy").is_empty(),
+        "opt-out"
+    );
+
+    // Two replicas: a PDB that keeps one, and the pods spread over nodes unless told otherwise.
+    let objects = render(&["replicaCount=2"]);
+    let budget = one(&objects, "PodDisruptionBudget", Some(RELEASE));
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+    assert_eq!(budget["metadata"]["namespace"], RELEASE_NAMESPACE);
+    let pod = &one(&objects, "Deployment", None)["spec"]["template"]["spec"];
+    let preferred =
+        &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(
+        preferred["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    assert_eq!(
+        &preferred["podAffinityTerm"]["labelSelector"]["matchLabels"],
+        &budget["spec"]["selector"]["matchLabels"]
+    );
+    let own = render(&[
+        "replicaCount=2",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+    ]);
+    let pod = &one(&own, "Deployment", None)["spec"]["template"]["spec"];
+    assert!(
+        pod["affinity"].get("podAntiAffinity").is_none(),
+        "the user's affinity wins"
+    );
+    assert!(
+        all_of(
+            &render(&["replicaCount=2", "podDisruptionBudget.enabled=false"]),
+            "PodDisruptionBudget"
+        )
+        .is_empty()
+    );
+}
+
 fn container_image(objects: &[Value]) -> String {
     container(one(objects, "Deployment", None))["image"]
         .as_str()
@@ -749,6 +863,7 @@ fn kustomize_renders_the_same_install_as_the_chart() {
         "RoleBinding",
         "Deployment",
         "Service",
+        "NetworkPolicy",
     ] {
         assert_eq!(
             all_of(&base, kind).len(),
@@ -810,6 +925,13 @@ fn kustomize_renders_the_same_install_as_the_chart() {
         one(&base, "Service", None)["spec"]["ports"],
         one(&chart, "Service", None)["spec"]["ports"]
     );
+    for field in ["policyTypes", "ingress", "egress"] {
+        assert_eq!(
+            one(&base, "NetworkPolicy", None)["spec"][field],
+            one(&chart, "NetworkPolicy", None)["spec"][field],
+            "NetworkPolicy {field}"
+        );
+    }
 
     // The ready-made overlay puts everything in lunanode-system, bindings included.
     let default = kustomize(KUSTOMIZE_DEFAULT);

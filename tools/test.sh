@@ -20,6 +20,11 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "$helm_bin/helm" ]; then
 fi
 export PATH="$helm_bin:$PATH"
 command -v kubectl >/dev/null || { echo "the tests need kubectl on PATH" >&2; exit 1; }
+# cargo-deny, for the dependency policy (deny.toml): built once from crates.io into the same
+# cache (a few minutes, the first time only).
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  cargo install --quiet --locked cargo-deny@0.20.2 --root "$HOME/.cache/lunanode-operator"
+fi
 
 echo "== control plane binaries"
 ./tools/testenv/build.sh | tail -n 3
@@ -27,6 +32,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo deny (licenses, bans, sources)"
+cargo deny --log-level error --locked check --hide-inclusion-graph licenses bans sources
 echo "== cargo test"
 output=$(mktemp)
 trap 'rm -f "$output"' EXIT
