@@ -212,12 +212,16 @@ fn permission(group: &str, resource: &str, verb: &str) -> Permission {
 fn namespaced_permissions() -> BTreeSet<Permission> {
     let mut expected = BTreeSet::new();
     for kind in KINDS {
-        for verb in ["get", "list", "watch", "patch", "update"] {
+        // No `update` of the objects (finalizers and identity are patches) and only `update`
+        // of their status (every status write is a replace conditional on the resourceVersion).
+        for verb in ["get", "list", "watch", "patch"] {
             expected.insert(permission("lunanode.com", kind, verb));
         }
-        for verb in ["get", "update", "patch"] {
-            expected.insert(permission("lunanode.com", &format!("{kind}/status"), verb));
-        }
+        expected.insert(permission(
+            "lunanode.com",
+            &format!("{kind}/status"),
+            "update",
+        ));
         expected.insert(permission(
             "lunanode.com",
             &format!("{kind}/finalizers"),
@@ -1118,6 +1122,9 @@ async fn the_rendered_chart_installs_and_grants_exactly_its_rules() {
     for (verb, group, resource, namespace) in [
         ("delete", "lunanode.com", "lunavms", ns.as_str()),
         ("create", "lunanode.com", "lunavms", ns.as_str()),
+        ("update", "lunanode.com", "lunavms", ns.as_str()),
+        ("patch", "lunanode.com", "lunavms/status", ns.as_str()),
+        ("get", "lunanode.com", "lunavms/status", ns.as_str()),
         ("delete", "", "secrets", elsewhere.as_str()),
         ("list", "", "configmaps", ns.as_str()),
         ("create", "", "pods", ns.as_str()),

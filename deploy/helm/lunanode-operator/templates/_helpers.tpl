@@ -84,7 +84,7 @@ The rules on the operator's own kinds, Secrets and Events: one list, used by the
     - lunanetworks
     - lunadnszones
     - lunaloadbalancers
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
     - lunavms/status
@@ -93,7 +93,7 @@ The rules on the operator's own kinds, Secrets and Events: one list, used by the
     - lunanetworks/status
     - lunadnszones/status
     - lunaloadbalancers/status
-  verbs: ["get", "update", "patch"]
+  verbs: ["update"]
 - apiGroups: ["lunanode.com"]
   resources:
     - lunavms/finalizers
