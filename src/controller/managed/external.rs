@@ -208,9 +208,8 @@ pub async fn apply_external<K: External>(
     status: &mut K::Status,
     cx: &CloudCx<'_, K>,
 ) -> Result<Action, Error> {
-    let account = cx.account;
     let uid = object.uid().unwrap_or_default();
-    let cache = object.cache(account);
+    let cache = object.cache(cx.account);
     if let Some(waker) = cx.ctx.registry.waker::<K>() {
         cache.set_listener_if_absent(Arc::new(move |ids| waker.wake_ids(ids)));
     }
@@ -221,7 +220,7 @@ pub async fn apply_external<K: External>(
         .or(identity.external_id.clone());
     match ownership::check_account(
         identity.account.as_deref(),
-        &account.api_id,
+        &cx.account.api_id,
         object.import_id(),
         held.as_deref(),
     ) {
@@ -229,7 +228,7 @@ pub async fn apply_external<K: External>(
         AccountCheck::Changed { recorded } => {
             let message = format!(
                 "the credentials now point at Luna Node account {}, but the cloud object{} was made in account {recorded}: nothing is created or deleted in either; point spec.credentialsSecretRef back at the old account, or set spec.import.id to an object of the new account to adopt it",
-                account.api_id,
+                cx.account.api_id,
                 held.as_ref().map(|id| format!(" {id}")).unwrap_or_default(),
             );
             stuck(status, object, Reason::AccountChanged, &message);
@@ -257,7 +256,7 @@ pub async fn apply_external<K: External>(
         if let Some(id) = identity.external_id.clone() {
             status.set_id(Some(id.clone()));
             status.set_pending_create(None);
-            object.created(status, None, account);
+            object.created(status, None, cx.account);
             cx.event(
                 object,
                 false,
@@ -287,12 +286,12 @@ pub async fn apply_external<K: External>(
     if identity.external_id.as_deref() != Some(id.as_str()) || identity.account.is_none() {
         let recorded = Identity {
             external_id: Some(id.clone()),
-            account: Some(account.api_id.clone()),
+            account: Some(cx.account.api_id.clone()),
             pending: None,
         };
         cx.save_identity(object, &recorded, false).await?;
     }
-    let Some(observed) = find(object, &cache, &snapshot, &id, account)
+    let Some(observed) = find(object, &cache, &snapshot, &id, cx.account)
         .await
         .map_err(|source| cloud("read", &cx.object, source))?
     else {
@@ -318,7 +317,7 @@ pub async fn apply_external<K: External>(
         object.forget_observed(status);
         let forgotten = Identity {
             external_id: None,
-            account: Some(account.api_id.clone()),
+            account: Some(cx.account.api_id.clone()),
             pending: None,
         };
         cx.save_identity(object, &forgotten, true).await?;
