@@ -311,6 +311,21 @@ pub(crate) fn created<T>(
     reply([(key, Value::String(id))])
 }
 
+/// Replaces the object found as by [`Params::find_mut`] with `make(id)`, `id` being the ID it is
+/// stored under, and answers success, as every update that rewrites the whole object does.
+pub(crate) fn updated<T>(
+    objects: &mut BTreeMap<String, T>,
+    params: &Params,
+    name: &str,
+    thing: &str,
+    make: impl FnOnce(String) -> T,
+) -> Reply {
+    let id = params.require(name)?.trim().to_owned();
+    let object = params.find_mut(objects, name, thing)?;
+    *object = make(id);
+    done()
+}
+
 /// Removes the object found as by [`Params::find`] from `objects` and answers success, as
 /// every delete does.
 pub(crate) fn deleted<T>(

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply, updated},
     floating::{self, Attachment},
     state::{Account, IdKind},
 };
@@ -290,7 +290,9 @@ pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     })
 }
 
-fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
+/// The entry that `name` and `ip` describe, made once its ID is known: what `dns/dyn-add`
+/// stores and `dns/dyn-update` writes over the stored one.
+fn dyn_from(params: &Params) -> Result<impl FnOnce(String) -> DynRecord, ApiError> {
     let name = params.require("name")?.trim().to_ascii_lowercase();
     let ip = params.require("ip")?.trim().to_owned();
     if name.is_empty()
@@ -302,25 +304,18 @@ fn dyn_fields(params: &Params) -> Result<(String, String), ApiError> {
     if ip.parse::<Ipv4Addr>().is_err() && ip.parse::<Ipv6Addr>().is_err() {
         return Err(ApiError::invalid("ip"));
     }
-    Ok((name, ip))
+    Ok(|id| DynRecord { id, name, ip })
 }
 
 pub(crate) fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let (name, ip) = dyn_fields(params)?;
+    let entry = dyn_from(params)?;
     let id = ctx.id(IdKind::Dyn);
-    created(&mut ctx.account.dyns, "dyn_id", id, |id| DynRecord {
-        id,
-        name,
-        ip,
-    })
+    created(&mut ctx.account.dyns, "dyn_id", id, entry)
 }
 
 pub(crate) fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let (name, ip) = dyn_fields(params)?;
-    let entry = params.find_mut(&mut ctx.account.dyns, "dyn_id", "dyn")?;
-    entry.name = name;
-    entry.ip = ip;
-    done()
+    let entry = dyn_from(params)?;
+    updated(&mut ctx.account.dyns, params, "dyn_id", "dyn", entry)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, reply, valid_text},
+    call::{ApiError, Ctx, Params, Reply, created, deleted, reply, updated, valid_text},
     catalog,
     state::IdKind,
 };
@@ -60,7 +60,9 @@ fn crlf(content: &str) -> String {
     content.replace("\r\n", "\n").replace('\n', "\r\n")
 }
 
-fn script_fields(params: &Params) -> Result<(String, String), ApiError> {
+/// The script that `name` and `content` describe, made once its ID is known: what
+/// `script/create` stores and `script/update` writes over the stored one.
+fn script_from(params: &Params) -> Result<impl FnOnce(String) -> Script, ApiError> {
     let name = params.require("name")?;
     let content = params.require("content")?;
     if !valid_text(name, 255) {
@@ -69,7 +71,8 @@ fn script_fields(params: &Params) -> Result<(String, String), ApiError> {
     if content.len() > 64 * 1024 {
         return Err(ApiError::invalid("content"));
     }
-    Ok((name.trim().to_owned(), crlf(content)))
+    let (name, content) = (name.trim().to_owned(), crlf(content));
+    Ok(|id| Script { id, name, content })
 }
 
 /// `script/list`.
@@ -91,22 +94,21 @@ pub(crate) fn script_get(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `script/create`.
 pub(crate) fn script_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let (name, content) = script_fields(params)?;
+    let script = script_from(params)?;
     let id = ctx.id(IdKind::Script);
-    created(&mut ctx.account.scripts, "script_id", id, |id| Script {
-        id,
-        name,
-        content,
-    })
+    created(&mut ctx.account.scripts, "script_id", id, script)
 }
 
 /// `script/update`.
 pub(crate) fn script_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let (name, content) = script_fields(params)?;
-    let script = params.find_mut(&mut ctx.account.scripts, "script_id", "script")?;
-    script.name = name;
-    script.content = content;
-    done()
+    let script = script_from(params)?;
+    updated(
+        &mut ctx.account.scripts,
+        params,
+        "script_id",
+        "script",
+        script,
+    )
 }
 
 /// `script/delete`.

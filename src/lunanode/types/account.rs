@@ -87,57 +87,33 @@ wire_struct! {
 keyed_by_id!(MonitorCheck, Script);
 
 impl Client {
-    /// `sshkey/list`.
-    pub async fn sshkey_list(&self) -> Result<Vec<SshKey>, Error> {
-        let response = self.request("sshkey", "list", &[]).await?;
-        SshKey::list_from_response(&response)
-    }
-
-    /// `sshkey/add`: returns the new key's ID.
-    pub async fn sshkey_add(&self, label: &str, public_key: &str) -> Result<String, Error> {
-        self.create_with_id(
-            "sshkey",
-            "add",
-            &[("label", label), ("sshkey", public_key)],
-            &["key_id", "id"],
-        )
-        .await
-    }
-
-    /// `script/list`.
-    pub async fn script_list(&self) -> Result<Vec<Script>, Error> {
-        let response = self.request("script", "list", &[]).await?;
-        decode_keyed_list(&response, &["scripts"])
-    }
-
     /// `script/get` (the script's fields sit at the top level of the answer).
     pub async fn script_get(&self, script_id: &str) -> Result<Script, Error> {
         self.request_as("script", "get", &[("script_id", script_id)])
             .await
     }
+}
 
-    /// `script/create`: returns the new script's ID.
-    pub async fn script_create(&self, name: &str, content: &str) -> Result<String, Error> {
-        self.create_with_id(
-            "script",
-            "create",
-            &[("name", name), ("content", content)],
-            &["script_id", "id"],
-        )
-        .await
-    }
+read_actions! {
+    /// `sshkey/list`.
+    sshkey_list = "sshkey"/"list"() -> Vec<SshKey> = SshKey::list_from_response;
+
+    /// `script/list`.
+    script_list = "script"/"list"() -> Vec<Script> = decode_keyed_list["scripts"];
 
     /// `monitor/check-list`.
-    pub async fn monitor_check_list(&self) -> Result<Vec<MonitorCheck>, Error> {
-        let response = self.request("monitor", "check-list", &[]).await?;
-        decode_keyed_list(&response, &["checks"])
-    }
+    monitor_check_list = "monitor"/"check-list"() -> Vec<MonitorCheck>
+        = decode_keyed_list["checks"];
 
     /// `billing/credit`: the account's credit in USD.
-    pub async fn billing_credit(&self) -> Result<f64, Error> {
-        let response = self.request("billing", "credit", &[]).await?;
-        credit_from_response(&response)
-    }
+    billing_credit = "billing"/"credit"() -> f64 = credit_from_response;
+
+    /// `sshkey/add`: returns the new key's ID. `sshkey` is the public key line.
+    sshkey_add = "sshkey"/"add"(label, sshkey) -> String = create_with_id["key_id", "id"];
+
+    /// `script/create`: returns the new script's ID.
+    script_create = "script"/"create"(name, content) -> String
+        = create_with_id["script_id", "id"];
 }
 
 plain_actions! {

@@ -123,31 +123,20 @@ impl Region {
 }
 
 impl Client {
-    /// `plan/list`.
-    pub async fn plan_list(&self) -> Result<Vec<Plan>, Error> {
-        let response = self.request("plan", "list", &[]).await?;
-        decode_list(&response, &["plans"])
-    }
-
     /// `region/list` (an object from slug to display name on the wire), sorted by slug.
     pub async fn region_list(&self) -> Result<Vec<Region>, Error> {
         let response = self.request("region", "list", &[]).await?;
         Ok(Region::list_from_response(&response))
     }
+}
+
+read_actions! {
+    /// `plan/list`.
+    plan_list = "plan"/"list"() -> Vec<Plan> = decode_list["plans"];
 
     /// `image/list`, in one region or all (`None`).
-    pub async fn image_list(&self, region: Option<&str>) -> Result<Vec<Image>, Error> {
-        let response = self
-            .request("image", "list", &[("region", region.unwrap_or_default())])
-            .await?;
-        decode_list(&response, &["images"])
-    }
+    image_list = "image"/"list"(region: Option<&str>) -> Vec<Image> = decode_list["images"];
 
     /// `image/details`.
-    pub async fn image_details(&self, image_id: &str) -> Result<ImageDetails, Error> {
-        let response = self
-            .request("image", "details", &[("image_id", image_id)])
-            .await?;
-        decode_object(&response, &["details"])
-    }
+    image_details = "image"/"details"(image_id) -> ImageDetails = decode_object["details"];
 }

@@ -2,7 +2,6 @@
 //! setting a reverse name (`dns/set`) is with the floating IPs.
 
 use super::{decode_keyed_list, decode_list};
-use crate::lunanode::{Client, Error};
 
 /// What `dns/list` shows for an address without a reverse name.
 pub const RDNS_NOT_SET: &str = "[not set]";
@@ -45,16 +44,10 @@ wire_struct! {
 
 keyed_by_id!(DynEntry);
 
-impl Client {
+read_actions! {
     /// `dns/list`: the reverse names of the account's addresses.
-    pub async fn dns_list(&self) -> Result<Vec<RdnsEntry>, Error> {
-        let response = self.request("dns", "list", &[]).await?;
-        decode_list(&response, &["dns"])
-    }
+    dns_list = "dns"/"list"() -> Vec<RdnsEntry> = decode_list["dns"];
 
     /// `dns/dyn-list` (an object keyed by ID on the wire).
-    pub async fn dns_dyn_list(&self) -> Result<Vec<DynEntry>, Error> {
-        let response = self.request("dns", "dyn-list", &[]).await?;
-        decode_keyed_list(&response, &["dyns"])
-    }
+    dns_dyn_list = "dns"/"dyn-list"() -> Vec<DynEntry> = decode_keyed_list["dyns"];
 }

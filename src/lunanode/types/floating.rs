@@ -41,12 +41,6 @@ pub struct FloatingIpAdded {
 }
 
 impl Client {
-    /// `floating/list` (every region).
-    pub async fn floating_list(&self) -> Result<Vec<FloatingIp>, Error> {
-        let response = self.request("floating", "list", &[]).await?;
-        decode_list(&response, &["ips"])
-    }
-
     /// `floating/add`: allocates a floating IP in `region`. The answer holds `ip` (LunaNode's own
     /// code reads it) and, per the simulator, `id` (or `floating_id`); a missing `ip` is a
     /// decode error that may hide an allocation, so list before allocating again.
@@ -59,25 +53,18 @@ impl Client {
         let id = created_id(&response, &["id", "floating_id", "floating_ip_id"]);
         Ok(FloatingIpAdded { ip, id })
     }
+}
 
-    /// `dns/set`: the reverse DNS name of `ip` (an address of the account); `vm_id` for the
-    /// older form that wanted it.
-    pub async fn dns_set(
-        &self,
-        ip: &str,
-        hostname: &str,
-        vm_id: Option<&str>,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("ip", ip),
-            ("hostname", hostname),
-            ("vm_id", vm_id.unwrap_or_default()),
-        ];
-        self.call("dns", "set", &parameters).await
-    }
+read_actions! {
+    /// `floating/list` (every region).
+    floating_list = "floating"/"list"() -> Vec<FloatingIp> = decode_list["ips"];
 }
 
 plain_actions! {
+    /// `dns/set`: the reverse DNS name of `ip` (an address of the account); `vm_id` for the
+    /// older form that wanted it.
+    dns_set = "dns"/"set"(ip, hostname, vm_id: Option<&str>);
+
     /// `floating/delete`: releases `ip` from the account.
     floating_delete = "floating"/"delete"(region, ip);
 }

@@ -149,13 +149,49 @@ macro_rules! keyed_by_id {
     };
 }
 
-/// Declares [`Client`] methods for actions that take only string parameters, each named as the
-/// API names it, and answer nothing but success: every argument is sent under its own name.
+/// Declares one [`Client`] method for an action: its arguments, each sent under its own name
+/// (see [`ParamValue`] for the types an argument may have), are put into `$parameters`, and
+/// `$body` answers. `$client` is the `self` token the caller's body uses. The shared part of
+/// `plain_actions!` and `read_actions!`.
+macro_rules! action_method {
+    (
+        $(#[$attr:meta])*
+        $method:ident($client:ident, $($parameter:ident $(: $ty:ty)?),*) -> $answer:ty,
+        $parameters:ident => $body:expr
+    ) => {
+        $(#[$attr])*
+        pub async fn $method(
+            &$client,
+            $($parameter: action_parameter_type!($($ty)?)),*
+        ) -> Result<$answer, crate::lunanode::Error> {
+            let $parameters = [$((
+                stringify!($parameter),
+                crate::lunanode::types::ParamValue::param_text(&$parameter),
+            )),*];
+            $body
+        }
+    };
+}
+
+/// The type of an action method's argument: `&str` unless given.
+macro_rules! action_parameter_type {
+    () => {
+        &str
+    };
+    ($ty:ty) => {
+        $ty
+    };
+}
+
+/// Declares [`Client`] methods for actions that answer nothing but success, each named as the
+/// API names it: every argument is sent under its own name.
 ///
 /// ```ignore
 /// plain_actions! {
 ///     /// `vm/rename`.
 ///     vm_rename = "vm"/"rename"(vm_id, hostname);
+///     /// `dns/set`.
+///     dns_set = "dns"/"set"(ip, hostname, vm_id: Option<&str>);
 /// }
 /// ```
 ///
@@ -164,21 +200,71 @@ macro_rules! keyed_by_id {
 macro_rules! plain_actions {
     ($(
         $(#[$attr:meta])*
-        $method:ident = $category:literal / $action:literal ($($parameter:ident),*);
+        $method:ident = $category:literal / $action:literal ($($parameter:ident $(: $ty:ty)?),*);
     )*) => {
         impl crate::lunanode::Client {
-            $(
+            $(action_method! {
                 $(#[$attr])*
-                pub async fn $method(
-                    &self,
-                    $($parameter: &str),*
-                ) -> Result<(), crate::lunanode::Error> {
-                    let parameters = [$((stringify!($parameter), $parameter)),*];
-                    self.call($category, $action, &parameters).await
-                }
-            )*
+                $method(self, $($parameter $(: $ty)?),*) -> (),
+                parameters => self.call($category, $action, &parameters).await
+            })*
         }
     };
+}
+
+/// Declares [`Client`] methods for actions whose answer is read: by a function of the response
+/// and, in brackets when it takes them, the keys its data may be under; or, for a create, by
+/// [`Client::create_with_id`] (the new ID must be in the answer) or [`Client::create_maybe_id`]
+/// (it may be), with the keys the ID may be under.
+///
+/// ```ignore
+/// read_actions! {
+///     /// `volume/list`.
+///     volume_list = "volume"/"list"(region) -> Vec<Volume> = decode_list["volumes"];
+///     /// `sshkey/list`.
+///     sshkey_list = "sshkey"/"list"() -> Vec<SshKey> = SshKey::list_from_response;
+///     /// `script/create`: returns the new script's ID.
+///     script_create = "script"/"create"(name, content) -> String
+///         = create_with_id["script_id", "id"];
+/// }
+/// ```
+///
+/// declares `pub async fn volume_list(&self, region: &str) -> Result<Vec<Volume>, Error>`,
+/// which calls `volume/list` with `[("region", region)]` and returns
+/// `decode_list(&response, &["volumes"])`.
+macro_rules! read_actions {
+    ($(
+        $(#[$attr:meta])*
+        $method:ident = $category:literal / $action:literal ($($parameter:ident $(: $ty:ty)?),*)
+            -> $answer:ty = $($read:ident)::+ $([$($key:literal),+])?;
+    )*) => {
+        impl crate::lunanode::Client {
+            $(action_method! {
+                $(#[$attr])*
+                $method(self, $($parameter $(: $ty)?),*) -> $answer,
+                parameters => action_answer!(
+                    self, $category, $action, parameters, $($read)::+ $([$($key),+])?
+                )
+            })*
+        }
+    };
+}
+
+/// The body of a `read_actions!` method: see there.
+macro_rules! action_answer {
+    ($client:ident, $category:literal, $action:literal, $parameters:ident,
+        create_with_id[$($key:literal),+]) => {
+        $client.create_with_id($category, $action, &$parameters, &[$($key),+]).await
+    };
+    ($client:ident, $category:literal, $action:literal, $parameters:ident,
+        create_maybe_id[$($key:literal),+]) => {
+        $client.create_maybe_id($category, $action, &$parameters, &[$($key),+]).await
+    };
+    ($client:ident, $category:literal, $action:literal, $parameters:ident,
+        $($read:ident)::+ $([$($key:literal),+])?) => {{
+        let response = $client.request($category, $action, &$parameters).await?;
+        $($read)::+(&response $(, &[$($key),+])?)
+    }};
 }
 
 mod account;
@@ -290,6 +376,34 @@ pub(crate) fn field<'a>(response: &'a Value, keys: &[&str]) -> &'a Value {
         .filter_map(|key| response.get(*key))
         .next()
         .unwrap_or(&Value::Null)
+}
+
+/// An argument of a method declared by `plain_actions!` or `read_actions!`, as the text sent
+/// for it. Empty text is not sent at all (see
+/// [`Client::request`]).
+pub(crate) trait ParamValue {
+    /// The text sent.
+    fn param_text(&self) -> &str;
+}
+
+impl ParamValue for &str {
+    fn param_text(&self) -> &str {
+        self
+    }
+}
+
+/// `None` is not sent.
+impl ParamValue for Option<&str> {
+    fn param_text(&self) -> &str {
+        self.unwrap_or_default()
+    }
+}
+
+/// A flag: `yes` when set, else not sent.
+impl ParamValue for bool {
+    fn param_text(&self) -> &str {
+        if *self { "yes" } else { "" }
+    }
 }
 
 impl Client {

@@ -1,7 +1,6 @@
 //! Virtual networks: `network/list`, `create`, `delete`.
 
 use super::decode_list;
-use crate::lunanode::{Client, Error};
 
 wire_struct! {
     /// One network of `network/list`.
@@ -18,40 +17,17 @@ wire_struct! {
     }
 }
 
-impl Client {
+read_actions! {
     /// `network/list`, in one region or all (`None`).
-    pub async fn network_list(&self, region: Option<&str>) -> Result<Vec<Network>, Error> {
-        let response = self
-            .request("network", "list", &[("region", region.unwrap_or_default())])
-            .await?;
-        decode_list(&response, &["networks"])
-    }
+    network_list = "network"/"list"(region: Option<&str>) -> Vec<Network>
+        = decode_list["networks"];
 
     /// `network/create`: `subnet` is the first three octets (`192.168.30` for
     /// `192.168.30.0/24`) and `dns` a comma-separated resolver list. The answer's shape is
-    /// unknown; this reads `net_id` (or `id`), and returns `None` when neither is there, in which
-    /// case find the network by name in `network/list`.
-    pub async fn network_create(
-        &self,
-        region: &str,
-        name: &str,
-        subnet: &str,
-        dns: &str,
-    ) -> Result<Option<String>, Error> {
-        let parameters = [
-            ("region", region),
-            ("name", name),
-            ("subnet", subnet),
-            ("dns", dns),
-        ];
-        self.create_maybe_id(
-            "network",
-            "create",
-            &parameters,
-            &["net_id", "id", "network_id"],
-        )
-        .await
-    }
+    /// unknown; this reads `net_id` (or `id`, `network_id`), and returns `None` when none is
+    /// there, in which case find the network by name in `network/list`.
+    network_create = "network"/"create"(region, name, subnet, dns) -> Option<String>
+        = create_maybe_id["net_id", "id", "network_id"];
 }
 
 plain_actions! {

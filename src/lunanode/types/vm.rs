@@ -195,60 +195,9 @@ impl Client {
             .await
     }
 
-    /// `vm/list`: every VM of the account.
-    pub async fn vm_list(&self) -> Result<Vec<VmListEntry>, Error> {
-        let response = self.request("vm", "list", &[]).await?;
-        decode_list(&response, &["vms"])
-    }
-
     /// `vm/info`.
     pub async fn vm_info(&self, vm_id: &str) -> Result<VmInfo, Error> {
         self.request_as("vm", "info", &[("vm_id", vm_id)]).await
-    }
-
-    /// `vm/floatingip-add`: attaches `ip` (an unattached floating IP of the account), or a new
-    /// one when `None`. The answer's shape is unknown; the attached IP is returned when the
-    /// server names it (`ip` or `floating_ip`), otherwise read it from `vm/info`.
-    pub async fn vm_floatingip_add(
-        &self,
-        vm_id: &str,
-        ip: Option<&str>,
-        private_ip: Option<&str>,
-    ) -> Result<Option<String>, Error> {
-        let parameters = [
-            ("vm_id", vm_id),
-            ("ip", ip.unwrap_or_default()),
-            ("private_ip", private_ip.unwrap_or_default()),
-        ];
-        self.create_maybe_id("vm", "floatingip-add", &parameters, &["ip", "floating_ip"])
-            .await
-    }
-
-    /// `vm/floatingip-delete`: detaches the VM's floating IP (`ip`, or its only one); with `keep`
-    /// the address stays on the account for reuse.
-    pub async fn vm_floatingip_delete(
-        &self,
-        vm_id: &str,
-        ip: Option<&str>,
-        keep: bool,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("vm_id", vm_id),
-            ("ip", ip.unwrap_or_default()),
-            ("keep", if keep { "yes" } else { "" }),
-        ];
-        self.call("vm", "floatingip-delete", &parameters).await
-    }
-
-    /// `vm/snapshot`: returns the new image's ID (it goes `queued`, `saving`, `active`).
-    pub async fn vm_snapshot(&self, vm_id: &str, name: &str) -> Result<String, Error> {
-        self.create_with_id(
-            "vm",
-            "snapshot",
-            &[("vm_id", vm_id), ("name", name)],
-            &["image_id"],
-        )
-        .await
     }
 
     /// `vm/vnc`: returns the console URL (it holds a one-time token: treat it as a secret).
@@ -260,7 +209,25 @@ impl Client {
     }
 }
 
+read_actions! {
+    /// `vm/list`: every VM of the account.
+    vm_list = "vm"/"list"() -> Vec<VmListEntry> = decode_list["vms"];
+
+    /// `vm/floatingip-add`: attaches `ip` (an unattached floating IP of the account), or a new
+    /// one when `None`. The answer's shape is unknown; the attached IP is returned when the
+    /// server names it (`ip` or `floating_ip`), otherwise read it from `vm/info`.
+    vm_floatingip_add = "vm"/"floatingip-add"(vm_id, ip: Option<&str>, private_ip: Option<&str>)
+        -> Option<String> = create_maybe_id["ip", "floating_ip"];
+
+    /// `vm/snapshot`: returns the new image's ID (it goes `queued`, `saving`, `active`).
+    vm_snapshot = "vm"/"snapshot"(vm_id, name) -> String = create_with_id["image_id"];
+}
+
 plain_actions! {
+    /// `vm/floatingip-delete`: detaches the VM's floating IP (`ip`, or its only one); with `keep`
+    /// the address stays on the account for reuse.
+    vm_floatingip_delete = "vm"/"floatingip-delete"(vm_id, ip: Option<&str>, keep: bool);
+
     /// `vm/start`.
     vm_start = "vm"/"start"(vm_id);
 

@@ -67,26 +67,6 @@ impl Client {
             .await
     }
 
-    /// `volume/list`, for one region (or all, when the server allows `region` to be empty).
-    pub async fn volume_list(&self, region: &str) -> Result<Vec<Volume>, Error> {
-        let response = self
-            .request("volume", "list", &[("region", region)])
-            .await?;
-        decode_list(&response, &["volumes"])
-    }
-
-    /// `volume/info`. The answer is `{"volume": {...}}`; a flat answer is read as well.
-    pub async fn volume_info(&self, region: &str, volume_id: &str) -> Result<Volume, Error> {
-        let response = self
-            .request(
-                "volume",
-                "info",
-                &[("region", region), ("volume_id", volume_id)],
-            )
-            .await?;
-        decode_object(&response, &["volume", "info"])
-    }
-
     /// `volume/extend` to `size_gb` (volumes only grow).
     pub async fn volume_extend(
         &self,
@@ -102,6 +82,14 @@ impl Client {
         ];
         self.call("volume", "extend", &parameters).await
     }
+}
+
+read_actions! {
+    /// `volume/list`, for one region (or all, when the server allows `region` to be empty).
+    volume_list = "volume"/"list"(region) -> Vec<Volume> = decode_list["volumes"];
+
+    /// `volume/info`. The answer is `{"volume": {...}}`; a flat answer is read as well.
+    volume_info = "volume"/"info"(region, volume_id) -> Volume = decode_object["volume", "info"];
 }
 
 plain_actions! {

@@ -160,19 +160,6 @@ impl Client {
         self.record_add_in("dns", record, false).await
     }
 
-    /// `dns/record-remove` (the older form needs only the record ID; the zone is sent when given).
-    pub async fn dns_record_remove(
-        &self,
-        zone_id: Option<&str>,
-        record_id: &str,
-    ) -> Result<(), Error> {
-        let parameters = [
-            ("zone_id", zone_id.unwrap_or_default()),
-            ("record_id", record_id),
-        ];
-        self.call("dns", "record-remove", &parameters).await
-    }
-
     /// `dns2/zone-list`.
     pub async fn dns2_zone_list(&self) -> Result<Vec<DnsZone>, Error> {
         self.zone_list_in("dns2").await
@@ -199,6 +186,9 @@ impl Client {
 }
 
 plain_actions! {
+    /// `dns/record-remove` (the older form needs only the record ID; the zone is sent when given).
+    dns_record_remove = "dns"/"record-remove"(zone_id: Option<&str>, record_id);
+
     /// `dns/zone-remove`.
     dns_zone_remove = "dns"/"zone-remove"(zone_id);
 
