@@ -54,6 +54,10 @@ pub const MAX_NAME_LENGTH: u32 = 253;
 /// Pattern of a Kubernetes object name (RFC 1123 subdomain), for references.
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
+/// Pattern of the name or label a network, volume or load balancer has on Luna Node (also how
+/// one whose create answer was lost is found again).
+pub const CLOUD_NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$";
+
 /// The finalizer of a kind: `<plural>.lunanode.com/cleanup`, e.g. `lunavms.lunanode.com/cleanup`.
 /// One per kind, so that a stuck kind is visible from the finalizer alone.
 pub fn finalizer_for(plural: &str) -> String {
@@ -196,12 +200,73 @@ impl LocalObjectReference {
     }
 }
 
+/// The region a Luna Node resource is in: `toronto` (the default), `montreal` or `roubaix`. It is
+/// the same field, with the same default and schema, in every kind that has one, and reads as a
+/// `&str` wherever one is wanted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Region(#[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))] pub String);
+
+impl Region {
+    /// The region the API falls back to when a call names none.
+    pub const DEFAULT: &'static str = "toronto";
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+impl std::ops::Deref for Region {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Region {
+    fn from(region: &str) -> Self {
+        Self(region.to_owned())
+    }
+}
+
+impl PartialEq<str> for Region {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Region {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<Region> for String {
+    fn eq(&self, other: &Region) -> bool {
+        *self == other.0
+    }
+}
+
 /// A CEL transition rule for the object it is set on: its field `field` never changes, with the
 /// message `<field> is immutable` reported at `.<field>`.
 pub fn immutable(field: &str) -> Rule {
     Rule::new(format!("self.{field} == oldSelf.{field}"))
         .message(Message::Message(format!("{field} is immutable")))
         .field_path(format!(".{field}"))
+}
+
+/// A CEL rule for the object it is set on: exactly one of its fields `a` and `b` is set.
+pub fn exactly_one(a: &str, b: &str) -> Rule {
+    Rule::new(format!("has(self.{a}) != has(self.{b})"))
+        .message(Message::Message(format!("set exactly one of {a} and {b}")))
 }
 
 /// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
@@ -257,7 +322,7 @@ pub struct Placement {
 #[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
-    validation = Rule::new("has(self.vmRef) != has(self.vmId)").message("set exactly one of vmRef and vmId"),
+    validation = exactly_one("vmRef", "vmId"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AttachedVm {
@@ -692,10 +757,11 @@ macro_rules! managed_kind {
 /// Declares the types of a kind's status, with what every status type has: the derives
 /// (`Clone, Debug, Default, PartialEq`, serde, `JsonSchema`; more with an extra `#[derive]`),
 /// camelCase wire names, and optional fields left out of the JSON while empty. The struct written
-/// `pub struct LunaXStatus for LunaX { .. }` is the kind's status: the fields every kind has
-/// ([`ManagedStatusFields`]) come first in it, flattened as `managed`, and [`managed_kind!`]
-/// implements the skeleton's traits for the kind. The other structs are the parts it is made of
-/// (`atProvider`, ...).
+/// `pub struct LunaXStatus for LunaX(XAtProvider) { .. }` is the kind's status: the fields every
+/// kind has come first in it ([`ManagedStatusFields`], flattened as `managed`, then
+/// `at_provider`, the object as the API last reported it), and [`managed_kind!`] implements the
+/// skeleton's traits for the kind. The other structs are the parts it is made of (`XAtProvider`,
+/// ...).
 #[macro_export]
 macro_rules! status_types {
     () => {};
@@ -716,13 +782,15 @@ macro_rules! status_types {
     };
     (
         $(#[$attr:meta])*
-        pub struct $name:ident for $kind:ident { $($field:tt)* }
+        pub struct $name:ident for $kind:ident($at_provider:ty) { $($field:tt)* }
         $($rest:tt)*
     ) => {
         $crate::status_types!(@struct $(#[$attr])* pub struct $name {
             /// The fields every kind has: ID, conditions and the reconcile bookkeeping.
             #[serde(flatten)]
             pub managed: $crate::api::common::ManagedStatusFields,
+            /// The object as the Luna Node API last reported it.
+            pub at_provider: Option<$at_provider>,
             $($field)*
         });
         $crate::managed_kind!($kind, $name);
@@ -737,13 +805,16 @@ macro_rules! status_types {
 /// Declares the spec struct of a kind with its `CustomResource` derive, and what every kind has
 /// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
 /// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
-/// last around the kind's own `columns`. `kube(...)` takes the kind's remaining `#[kube]`
-/// arguments (kind, names, status type, doc).
+/// last around the kind's own `columns`, each written `(name, type, JSON path)` with an optional
+/// priority after (1: shown by `-o wide` only). The one doc line first is the kind's; `kube(...)`
+/// takes its names (kind, plural, singular, short name) and `status` its status type.
 #[macro_export]
 macro_rules! managed_crd {
     (
+        #[doc = $doc:literal]
         kube($($kube:tt)*),
-        columns($(printcolumn($($column:tt)*)),* $(,)?),
+        status = $status:literal,
+        columns($(($column:literal, $type:literal, $path:literal $(, $priority:literal)?)),* $(,)?),
         $(#[$attr:meta])*
         $vis:vis struct $name:ident $body:tt
     ) => {
@@ -767,6 +838,8 @@ macro_rules! managed_crd {
             namespaced,
             derive = "PartialEq",
             $($kube)*,
+            status = $status,
+            doc = $doc,
             printcolumn(
                 name = "Ready",
                 type_ = "string",
@@ -777,7 +850,7 @@ macro_rules! managed_crd {
                 type_ = "string",
                 json_path = r#".status.conditions[?(@.type=="Synced")].status"#
             ),
-            $(printcolumn($($column)*),)*
+            $(printcolumn(name = $column, type_ = $type, json_path = $path $(, priority = $priority)?),)*
             printcolumn(
                 name = "Age",
                 type_ = "date",

@@ -110,27 +110,12 @@ impl DnsRecordType {
 }
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaDnsZone", plural = "lunadnszones", singular = "lunadnszone", shortname = "ldns",
-        status = "LunaDnsZoneStatus",
-        doc = "A Luna Node hosted DNS zone and the records the operator keeps in it."
-    ),
-    columns(
-        printcolumn(name = "Origin", type_ = "string", json_path = ".spec.origin"),
-        printcolumn(
-            name = "Records",
-            type_ = "integer",
-            json_path = ".status.counts.managed"
-        ),
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-        printcolumn(
-            name = "External",
-            type_ = "integer",
-            json_path = ".status.counts.external",
-            priority = 1
-        ),
-        printcolumn(name = "API", type_ = "string", json_path = ".spec.api", priority = 1),
-    ),
+    /// A Luna Node hosted DNS zone and the records the operator keeps in it.
+    kube(kind = "LunaDnsZone", plural = "lunadnszones", singular = "lunadnszone", shortname = "ldns"),
+    status = "LunaDnsZoneStatus",
+    columns(("Origin", "string", ".spec.origin"), ("Records", "integer", ".status.counts.managed"),
+        ("ID", "string", ".status.id"), ("External", "integer", ".status.counts.external", 1),
+        ("API", "string", ".spec.api", 1)),
     /// Desired state of a LunaDnsZone.
     #[x_kube(
         validation = Rule::new("self.origin == oldSelf.origin")
@@ -308,10 +293,7 @@ pub fn canonical_origin(origin: &str) -> String {
 
 crate::status_types! {
     /// Observed state of a LunaDnsZone.
-    pub struct LunaDnsZoneStatus for LunaDnsZone {
-        /// The zone as the API last reported it.
-        pub at_provider: Option<ZoneAtProvider>,
-
+    pub struct LunaDnsZoneStatus for LunaDnsZone(ZoneAtProvider) {
         /// The records the operator created (or took over because the spec lists them verbatim),
         /// with the values they were created with: the only records it ever deletes unless `prune`
         /// is true.

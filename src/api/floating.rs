@@ -7,32 +7,22 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AttachedVm, ManagedSpec, immutable};
+use super::common::{AttachedVm, ManagedSpec, Region, immutable};
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaFloatingIP", plural = "lunafloatingips", singular = "lunafloatingip", shortname = "lfip",
-        status = "LunaFloatingIPStatus",
-        doc = "A Luna Node floating IP, kept on the account and attached to a VM as its spec says."
-    ),
-    columns(
-        printcolumn(name = "Address", type_ = "string", json_path = ".status.address"),
-        printcolumn(
-            name = "Attached",
-            type_ = "string",
-            json_path = ".status.atProvider.attachedId"
-        ),
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id", priority = 1),
-    ),
+    /// A Luna Node floating IP, kept on the account and attached to a VM as its spec says.
+    kube(kind = "LunaFloatingIP", plural = "lunafloatingips", singular = "lunafloatingip", shortname = "lfip"),
+    status = "LunaFloatingIPStatus",
+    columns(("Address", "string", ".status.address"),
+        ("Attached", "string", ".status.atProvider.attachedId"), ("ID", "string", ".status.id", 1)),
     /// Desired state of a LunaFloatingIP.
     #[x_kube(
         validation = immutable("region"),
     )]
     pub struct LunaFloatingIPSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default = "super::vm::default_region")]
-        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-        pub region: String,
+        #[serde(default)]
+        pub region: Region,
 
         /// The VM to attach the address to. Without it the attachment is left as it is (a LunaVM
         /// may take the address through `floatingIPRef`); removing it detaches.
@@ -71,7 +61,7 @@ impl LunaFloatingIPSpec {
     /// An unattached address in the default region.
     pub fn new() -> Self {
         Self {
-            region: super::vm::default_region(),
+            region: Region::default(),
             attach_to: None,
             reverse_dns: None,
             managed: ManagedSpec::default(),
@@ -87,12 +77,9 @@ impl Default for LunaFloatingIPSpec {
 
 crate::status_types! {
     /// Observed state of a LunaFloatingIP.
-    pub struct LunaFloatingIPStatus for LunaFloatingIP {
+    pub struct LunaFloatingIPStatus for LunaFloatingIP(FloatingIPAtProvider) {
         /// The address.
         pub address: Option<String>,
-
-        /// The floating IP as the API last reported it.
-        pub at_provider: Option<FloatingIPAtProvider>,
 
         /// The reverse DNS name last set by the operator.
         pub applied_reverse_dns: Option<String>,

@@ -13,45 +13,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    LocalObjectReference, ManagedSpec, Placement, at_most_one, immutable_optional,
+    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Placement, Region, at_most_one,
+    exactly_one, immutable_optional,
 };
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaLoadBalancer", plural = "lunaloadbalancers", singular = "lunaloadbalancer", shortname = "llb",
-        status = "LunaLoadBalancerStatus",
-        doc = "A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs)."
-    ),
-    columns(
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-        printcolumn(
-            name = "IP",
-            type_ = "string",
-            json_path = ".status.atProvider.floatingIP"
-        ),
-        printcolumn(
-            name = "Members",
-            type_ = "integer",
-            json_path = ".status.atProvider.memberCount"
-        ),
-        printcolumn(
-            name = "Status",
-            type_ = "string",
-            json_path = ".status.atProvider.status"
-        ),
-        printcolumn(
-            name = "Port",
-            type_ = "integer",
-            json_path = ".spec.port",
-            priority = 1
-        ),
-        printcolumn(
-            name = "Region",
-            type_ = "string",
-            json_path = ".spec.region",
-            priority = 1
-        ),
-    ),
+    /// A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs).
+    kube(kind = "LunaLoadBalancer", plural = "lunaloadbalancers", singular = "lunaloadbalancer", shortname = "llb"),
+    status = "LunaLoadBalancerStatus",
+    columns(("ID", "string", ".status.id"), ("IP", "string", ".status.atProvider.floatingIP"),
+        ("Members", "integer", ".status.atProvider.memberCount"),
+        ("Status", "string", ".status.atProvider.status"), ("Port", "integer", ".spec.port", 1),
+        ("Region", "string", ".spec.region", 1)),
     /// Desired state of a LunaLoadBalancer. It lives in the network of `networkRef` or `netId`
     /// (exactly one; an import may leave both out). Removing `floatingIP` or `floatingIPRef`
     /// leaves the address associated: Luna Node has no call to take it back short of deleting
@@ -71,17 +44,13 @@ crate::managed_crd! {
     )]
     pub struct LunaLoadBalancerSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default = "super::vm::default_region")]
-        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-        pub region: String,
+        #[serde(default)]
+        pub region: Region,
 
         /// Name of the load balancer on Luna Node (default: the object's name); also how a load
         /// balancer whose create answer was lost is found again, so keep it unique on the account.
         /// Immutable.
-        #[schemars(
-            length(min = 1, max = 64),
-            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-        )]
+        #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
         pub name: Option<String>,
 
         /// How connections are spread: `ROUND_ROBIN` (default), `LEAST_CONNECTIONS` or
@@ -178,7 +147,7 @@ impl LbProtocol {
 #[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
-    validation = Rule::new("has(self.vmRef) != has(self.ip)").message("set exactly one of vmRef and ip"),
+    validation = exactly_one("vmRef", "ip"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct LbMemberSpec {
@@ -220,7 +189,7 @@ impl LunaLoadBalancerSpec {
     /// without members.
     pub fn new(network: impl Into<String>, port: u16) -> Self {
         Self {
-            region: super::vm::default_region(),
+            region: Region::default(),
             name: None,
             method: LbMethod::default(),
             protocol: LbProtocol::default(),
@@ -238,10 +207,7 @@ impl LunaLoadBalancerSpec {
 
 crate::status_types! {
     /// Observed state of a LunaLoadBalancer.
-    pub struct LunaLoadBalancerStatus for LunaLoadBalancer {
-        /// The load balancer as the API last reported it.
-        pub at_provider: Option<LoadBalancerAtProvider>,
-
+    pub struct LunaLoadBalancerStatus for LunaLoadBalancer(LoadBalancerAtProvider) {
         /// The floating IP the operator last associated.
         #[serde(rename = "appliedFloatingIP")]
         pub applied_floating_ip: Option<String>,

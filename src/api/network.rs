@@ -4,27 +4,17 @@
 //! `kubectl apply` time). Deleting a LunaNetwork waits while a LunaVM or LunaLoadBalancer of the
 //! namespace still references it, and says so in its Ready condition.
 
-use super::common::ManagedSpec;
+use super::common::{CLOUD_NAME_PATTERN, ManagedSpec, Region};
 
 /// Pattern of a private /24 subnet: `10.x.y.0/24`, `172.16-31.x.0/24` or `192.168.x.0/24`.
 const SUBNET_PATTERN: &str = r"^(10\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.0/24$";
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaNetwork", plural = "lunanetworks", singular = "lunanetwork", shortname = "lnet",
-        status = "LunaNetworkStatus",
-        doc = "A Luna Node private network, created and deleted to match its spec."
-    ),
-    columns(
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-        printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
-        printcolumn(
-            name = "Region",
-            type_ = "string",
-            json_path = ".spec.region",
-            priority = 1
-        ),
-    ),
+    /// A Luna Node private network, created and deleted to match its spec.
+    kube(kind = "LunaNetwork", plural = "lunanetworks", singular = "lunanetwork", shortname = "lnet"),
+    status = "LunaNetworkStatus",
+    columns(("ID", "string", ".status.id"), ("Subnet", "string", ".spec.subnet"),
+        ("Region", "string", ".spec.region", 1)),
     /// Desired state of a LunaNetwork.
     #[x_kube(
         validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.subnet == oldSelf.subnet && self.dns == oldSelf.dns")
@@ -32,16 +22,12 @@ crate::managed_crd! {
     )]
     pub struct LunaNetworkSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default = "super::vm::default_region")]
-        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-        pub region: String,
+        #[serde(default)]
+        pub region: Region,
 
         /// Name of the network on Luna Node; also how a network whose create answer was lost is
         /// found again, so keep it unique on the account. Immutable.
-        #[schemars(
-            length(min = 1, max = 64),
-            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-        )]
+        #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
         pub name: String,
 
         /// The private /24 subnet, e.g. `10.20.30.0/24` (10/8, 172.16/12 or 192.168/16). Immutable.
@@ -68,7 +54,7 @@ impl LunaNetworkSpec {
     /// A network `name` with `subnet` in the default region.
     pub fn new(name: impl Into<String>, subnet: impl Into<String>) -> Self {
         Self {
-            region: super::vm::default_region(),
+            region: Region::default(),
             name: name.into(),
             subnet: subnet.into(),
             dns: default_dns(),
@@ -84,10 +70,7 @@ impl LunaNetworkSpec {
 
 crate::status_types! {
     /// Observed state of a LunaNetwork.
-    pub struct LunaNetworkStatus for LunaNetwork {
-        /// The network as the API last reported it.
-        pub at_provider: Option<NetworkAtProvider>,
-    }
+    pub struct LunaNetworkStatus for LunaNetwork(NetworkAtProvider) {}
 
     /// A network as the API reports it.
     pub struct NetworkAtProvider {

@@ -9,10 +9,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{ConnectionSecretRef, ManagedSpec, Placement, at_most_one, immutable_optional};
-
-/// The region a VM is created in when the spec names none (Luna Node's own default).
-pub const DEFAULT_REGION: &str = "toronto";
+use super::common::{
+    ConnectionSecretRef, ManagedSpec, Placement, Region, at_most_one, immutable_optional,
+};
 
 /// Pattern of a hostname: lowercase RFC 1123 labels joined by dots. Lowercase only, because the
 /// crash-safe create finds a VM again by its hostname.
@@ -22,32 +21,12 @@ const HOSTNAME_PATTERN: &str =
 const LIST_ID_PATTERN: &str = r"^[A-Za-z0-9_.-]+$";
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaVM", plural = "lunavms", singular = "lunavm", shortname = "lvm",
-        status = "LunaVMStatus",
-        doc = "A Luna Node virtual machine, created, updated and deleted to match its spec."
-    ),
-    columns(
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-        printcolumn(name = "IP", type_ = "string", json_path = ".status.atProvider.ip"),
-        printcolumn(
-            name = "Status",
-            type_ = "string",
-            json_path = ".status.atProvider.status"
-        ),
-        printcolumn(
-            name = "Plan",
-            type_ = "string",
-            json_path = ".spec.plan",
-            priority = 1
-        ),
-        printcolumn(
-            name = "Region",
-            type_ = "string",
-            json_path = ".spec.region",
-            priority = 1
-        ),
-    ),
+    /// A Luna Node virtual machine, created, updated and deleted to match its spec.
+    kube(kind = "LunaVM", plural = "lunavms", singular = "lunavm", shortname = "lvm"),
+    status = "LunaVMStatus",
+    columns(("ID", "string", ".status.id"), ("IP", "string", ".status.atProvider.ip"),
+        ("Status", "string", ".status.atProvider.status"), ("Plan", "string", ".spec.plan", 1),
+        ("Region", "string", ".spec.region", 1)),
     /// Desired state of a LunaVM: the VM the operator creates and keeps matched. Without
     /// `networkRef` and `netId` the VM joins the account's default network; without `floatingIP`
     /// and `floatingIPRef` Luna Node allocates a new public IP.
@@ -91,10 +70,9 @@ crate::managed_crd! {
         pub boot_volume_id: Option<String>,
 
         /// Region to create the VM in: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default = "default_region")]
-        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
+        #[serde(default)]
         #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable"))]
-        pub region: String,
+        pub region: Region,
 
         /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
         #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
@@ -138,10 +116,6 @@ crate::managed_crd! {
     }
 }
 
-pub(crate) fn default_region() -> String {
-    DEFAULT_REGION.to_owned()
-}
-
 impl LunaVMSpec {
     /// A VM booting from `image`, with every other field at its default.
     pub fn new(
@@ -154,7 +128,7 @@ impl LunaVMSpec {
             plan: plan.into(),
             image: Some(image.into()),
             boot_volume_id: None,
-            region: default_region(),
+            region: Region::default(),
             ssh_key_id: None,
             security_groups: Vec::new(),
             startup_scripts: Vec::new(),
@@ -181,10 +155,7 @@ pub enum PowerState {
 
 crate::status_types! {
     /// Observed state of a LunaVM.
-    pub struct LunaVMStatus for LunaVM {
-        /// The VM as the Luna Node API last reported it.
-        pub at_provider: Option<AtProvider>,
-
+    pub struct LunaVMStatus for LunaVM(AtProvider) {
         /// The `spec.plan` last applied (at create, resize or adoption), as written in the spec. A
         /// resize happens when the spec's plan differs from this one, not when Luna Node merely
         /// reports the same plan under its numeric ID.
@@ -279,7 +250,7 @@ mod tests {
             spec,
             LunaVMSpec::new("web-1", "m.2", "Ubuntu 22.04 64-bit (template)")
         );
-        assert_eq!(spec.region, DEFAULT_REGION);
+        assert_eq!(spec.region, Region::DEFAULT);
         assert_eq!(spec.power_state, PowerState::Running);
         assert!(!spec.allow_reimage);
     }

@@ -7,28 +7,17 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AttachedVm, ManagedSpec, at_most_one, immutable, immutable_optional};
+use super::common::{
+    AttachedVm, CLOUD_NAME_PATTERN, ManagedSpec, Region, at_most_one, immutable, immutable_optional,
+};
 
 crate::managed_crd! {
-    kube(
-        kind = "LunaVolume", plural = "lunavolumes", singular = "lunavolume", shortname = "lvol",
-        status = "LunaVolumeStatus",
-        doc = "A Luna Node block storage volume, created, grown, attached and deleted to match its spec."
-    ),
-    columns(
-        printcolumn(name = "ID", type_ = "string", json_path = ".status.id"),
-        printcolumn(name = "Size", type_ = "integer", json_path = ".spec.size"),
-        printcolumn(
-            name = "Status",
-            type_ = "string",
-            json_path = ".status.atProvider.status"
-        ),
-        printcolumn(
-            name = "Attached",
-            type_ = "string",
-            json_path = ".status.atProvider.attachedTo"
-        ),
-    ),
+    /// A Luna Node block storage volume, created, grown, attached and deleted to match its spec.
+    kube(kind = "LunaVolume", plural = "lunavolumes", singular = "lunavolume", shortname = "lvol"),
+    status = "LunaVolumeStatus",
+    columns(("ID", "string", ".status.id"), ("Size", "integer", ".spec.size"),
+        ("Status", "string", ".status.atProvider.status"),
+        ("Attached", "string", ".status.atProvider.attachedTo")),
     /// Desired state of a LunaVolume.
     #[x_kube(
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
@@ -40,9 +29,8 @@ crate::managed_crd! {
     )]
     pub struct LunaVolumeSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default = "super::vm::default_region")]
-        #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z]+$"))]
-        pub region: String,
+        #[serde(default)]
+        pub region: Region,
 
         /// Size in GB. Growing it extends the volume; it cannot shrink.
         #[schemars(range(min = 1, max = 16000))]
@@ -50,10 +38,7 @@ crate::managed_crd! {
 
         /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
         /// is found again, so keep it unique on the account. Immutable.
-        #[schemars(
-            length(min = 1, max = 64),
-            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-        )]
+        #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
         pub label: String,
 
         /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
@@ -105,7 +90,7 @@ impl LunaVolumeSpec {
     /// An empty volume of `size` GB labelled `label`, in the default region, unattached.
     pub fn new(label: impl Into<String>, size: i32) -> Self {
         Self {
-            region: super::vm::default_region(),
+            region: Region::default(),
             size,
             label: label.into(),
             image: None,
@@ -118,10 +103,7 @@ impl LunaVolumeSpec {
 
 crate::status_types! {
     /// Observed state of a LunaVolume.
-    pub struct LunaVolumeStatus for LunaVolume {
-        /// The volume as the API last reported it.
-        pub at_provider: Option<VolumeAtProvider>,
-    }
+    pub struct LunaVolumeStatus for LunaVolume(VolumeAtProvider) {}
 
     /// A volume as the API reports it.
     pub struct VolumeAtProvider {

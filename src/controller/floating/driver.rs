@@ -103,7 +103,7 @@ impl External for LunaFloatingIP {
     }
 
     fn create_name(&self) -> String {
-        self.spec.region.clone()
+        self.spec.region.to_string()
     }
 
     fn is_create_of(&self, region: &str, observed: &FloatingIp) -> bool {

@@ -23,7 +23,7 @@ impl LunaLoadBalancer {
         associate: Option<&str>,
         cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
-        let region = self.spec.region.as_str();
+        let region: &str = &self.spec.region;
         let client = &cx.account.client;
         let mut done = Vec::new();
         let mut failure = None;

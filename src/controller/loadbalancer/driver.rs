@@ -262,7 +262,7 @@ impl External for LunaLoadBalancer {
         let spec = &self.spec;
         let name = self.lb_name();
         let request = LbCreate {
-            region: spec.region.clone(),
+            region: spec.region.to_string(),
             net_id: net_id.clone(),
             name: name.clone(),
             method: spec.method.as_str().to_owned(),

@@ -176,7 +176,7 @@ pub async fn create(
             plan_id: spec.plan.clone(),
             image_id: image_id.map(str::to_owned),
             volume_id: spec.boot_volume_id.clone(),
-            region: Some(spec.region.clone()),
+            region: Some(spec.region.to_string()),
             ip: spec.placement.floating_ip.clone(),
             net_id: spec.placement.net_id.clone(),
             securitygroups: spec.security_groups.clone(),

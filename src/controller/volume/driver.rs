@@ -159,7 +159,7 @@ impl External for LunaVolume {
         account
             .client
             .volume_create(&VolumeCreate {
-                region: spec.region.clone(),
+                region: spec.region.to_string(),
                 label: spec.label.clone(),
                 size_gb: u64::try_from(spec.size).unwrap_or(1),
                 image: plan.image.clone(),
