@@ -2,8 +2,10 @@
 //! timeouts, commit-then-drop answers, list answers with entries left out (or none at all) and
 //! throttling bursts, and the operator process is SIGKILLed and restarted at random moments.
 //! Then the faults stop and the test checks that everything converged to Ready with exactly the
-//! declared cloud objects (no duplicate), that deleting every manifest leaves nothing, and that
-//! the API key and the VM passwords appear in no log line, Event, status or metric.
+//! declared cloud objects (no duplicate). The storm starts again for the deletions: deleting
+//! every manifest through faults and a crash leaves nothing. The API key (any 32 characters of
+//! it) and the VM passwords appear in no log line, Event, status or metric; the operator did
+//! handle the passwords, since the first VMs write them to their connection Secrets.
 //!
 //! The short form runs in the test command (`cargo test --test chaos`); set
 //! `LUNANODE_CHAOS_SECONDS` (default 40) for a longer storm, `LUNANODE_CHAOS_SEED` to replay one.
@@ -13,12 +15,13 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Resource,
     api::{DeleteParams, ListParams, PostParams},
 };
 use lunanode_operator::api::{
-    common::{ManagedResource, find_condition, is_condition_true},
+    common::{ConnectionSecretRef, ManagedResource, find_condition, is_condition_true},
     dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     vm::{LunaVM, LunaVMSpec},
@@ -37,6 +40,8 @@ const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const VMS: usize = 50;
 const VOLUMES: usize = 20;
 const FLOATING_IPS: usize = 10;
+/// VMs (the first ones) that write their connection Secret, password included.
+const CONNECTED_VMS: usize = 10;
 /// Records of the zone: one A record per VM of the first ten, and five TXT records.
 const VM_RECORDS: usize = 10;
 const TXT_RECORDS: usize = 5;
@@ -142,12 +147,15 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     world.sim.admin_post("faults", storm(seed, false)).await;
     for i in 0..VMS {
         let name = format!("chaos-{i:02}");
-        vms.create(
-            &PostParams::default(),
-            &LunaVM::new(&name, LunaVMSpec::new(&name, "m.1", IMAGE)),
-        )
-        .await
-        .unwrap();
+        let mut spec = LunaVMSpec::new(&name, "m.1", IMAGE);
+        if i < CONNECTED_VMS {
+            spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
+                name: format!("{name}-connection"),
+            });
+        }
+        vms.create(&PostParams::default(), &LunaVM::new(&name, spec))
+            .await
+            .unwrap();
     }
     for i in 0..VOLUMES {
         let mut spec = LunaVolumeSpec::new(format!("chaos-data-{i:02}"), 5 + i as i32);
@@ -328,6 +336,39 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     let passwords =
         support::processes::reported_passwords(&world.sim.endpoint(), &world.account).await;
     assert!(!passwords.is_empty(), "the simulator gives VMs passwords");
+    // The operator handled them: the connection Secrets hold them (so the grep below looks for
+    // something the operator had in its hands).
+    let secrets: Api<Secret> = world.api();
+    let mut written = 0;
+    for i in 0..CONNECTED_VMS {
+        let secret = support::eventually(Duration::from_secs(120), "a connection Secret", || {
+            let secrets = secrets.clone();
+            async move { secrets.get(&format!("chaos-{i:02}-connection")).await.ok() }
+        })
+        .await;
+        let password = secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get("password"))
+            .map(|value| String::from_utf8_lossy(&value.0).into_owned());
+        if password.is_some_and(|password| passwords.contains(&password)) {
+            written += 1;
+        }
+    }
+    assert_eq!(
+        written, CONNECTED_VMS,
+        "each connection Secret holds its VM's password"
+    );
+
+    // Delete every manifest while the storm blows again, with a crash in the middle: the
+    // deletions meet the same faults as the creates.
+    world
+        .sim
+        .admin_post("faults", storm(rng.random(), false))
+        .await;
+    let calls_before = world.sim.admin_get("stats").await["totals"]["calls"]
+        .as_u64()
+        .unwrap_or(0);
 
     // Delete every manifest: nothing is left.
     for (name, api) in [("LunaVolume", &volumes)] {
@@ -345,9 +386,16 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     vms.delete_collection(&DeleteParams::default(), &ListParams::default())
         .await
         .unwrap();
-    // One more crash in the middle of the deletions.
+    // One more crash in the middle of the deletions, then the storm goes on a while.
     tokio::time::sleep(Duration::from_secs(2)).await;
     world.operator_mut().restart();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    world.sim.admin_post("faults", json!({})).await;
+    let calls_during = world.sim.admin_get("stats").await["totals"]["calls"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(calls_before);
+    println!("chaos: {calls_during} API calls during the deletions' storm");
     support::eventually(Duration::from_secs(300), "every object deleted", || {
         let (vms, volumes, ips, zones) = (vms.clone(), volumes.clone(), ips.clone(), zones.clone());
         async move {

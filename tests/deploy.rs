@@ -222,19 +222,13 @@ fn namespaced_permissions() -> BTreeSet<Permission> {
             &format!("{kind}/status"),
             "update",
         ));
-        expected.insert(permission(
-            "lunanode.com",
-            &format!("{kind}/finalizers"),
-            "update",
-        ));
     }
     for verb in ["get", "list", "watch", "create", "patch", "update"] {
         expected.insert(permission("", "secrets", verb));
     }
-    for group in ["events.k8s.io", ""] {
-        for verb in ["create", "patch"] {
-            expected.insert(permission(group, "events", verb));
-        }
+    // Events through events.k8s.io only: the operator never writes core Events.
+    for verb in ["create", "patch"] {
+        expected.insert(permission("events.k8s.io", "events", verb));
     }
     expected
 }
@@ -342,7 +336,7 @@ fn helm_lint_passes_with_default_and_optional_values() {
     for sets in [
         vec![],
         vec![
-            "watchNamespace=team-a",
+            "watchNamespaces={team-a,team-b}",
             "serviceMonitor.enabled=true",
             "credentials.create=true",
             "credentials.apiId=abcdefghijklmnop",
@@ -366,7 +360,7 @@ fn helm_lint_passes_with_default_and_optional_values() {
 }
 
 #[test]
-fn default_values_render_a_least_privilege_cluster_wide_install() {
+fn default_values_render_a_least_privilege_install_in_the_release_namespace() {
     let objects = render(&[]);
     assert_eq!(
         kinds(&objects),
@@ -398,20 +392,29 @@ fn default_values_render_a_least_privilege_cluster_wide_install() {
         }
     }
 
-    // Exactly the rules the operator needs: nothing more, nothing less.
+    // Exactly the rules the operator needs: nothing more, nothing less. Only the CRD check is
+    // cluster-wide; the rest is a Role in the release namespace, the one it serves.
     let cluster_role = one(&objects, "ClusterRole", Some(RELEASE));
-    let mut expected = namespaced_permissions();
-    expected.extend(crd_permissions());
-    assert_eq!(permissions(cluster_role), expected);
+    assert_eq!(permissions(cluster_role), crd_permissions());
     let binding = one(&objects, "ClusterRoleBinding", Some(RELEASE));
     assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
     assert_eq!(binding["roleRef"]["name"], RELEASE);
     subject_is_service_account(binding, RELEASE, RELEASE_NAMESPACE);
+    let role = one(&objects, "Role", Some(RELEASE));
+    assert_eq!(role["metadata"]["namespace"], RELEASE_NAMESPACE);
+    assert_eq!(permissions(role), namespaced_permissions());
+    let role_binding = one(&objects, "RoleBinding", Some(RELEASE));
+    assert_eq!(
+        role_binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE})
+    );
+    subject_is_service_account(role_binding, RELEASE, RELEASE_NAMESPACE);
     // Leases only in the operator's own namespace.
-    let leader = one(&objects, "Role", None);
+    let leader_name = format!("{RELEASE}-leader-election");
+    let leader = one(&objects, "Role", Some(&leader_name));
     assert_eq!(leader["metadata"]["namespace"], RELEASE_NAMESPACE);
     assert_eq!(permissions(leader), lease_permissions());
-    let leader_binding = one(&objects, "RoleBinding", None);
+    let leader_binding = one(&objects, "RoleBinding", Some(&leader_name));
     assert_eq!(
         leader_binding["roleRef"]["name"],
         leader["metadata"]["name"]
@@ -445,7 +448,13 @@ fn default_values_render_a_least_privilege_cluster_wide_install() {
             "--lease-duration-seconds",
             "15",
         ],
-        "no --namespace (every namespace) and no --endpoint (the real API)"
+        "no --namespace (LUNANODE_NAMESPACE says it) and no --endpoint (the real API)"
+    );
+    let env = container(deployment)["env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|var| var["name"] == "LUNANODE_NAMESPACE"
+            && var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+        "it serves its own namespace: {env:?}"
     );
     assert!(
         deployment["spec"].get("strategy").is_none(),
@@ -480,24 +489,44 @@ fn default_values_render_a_least_privilege_cluster_wide_install() {
 }
 
 #[test]
-fn watch_namespace_moves_the_namespaced_rights_into_a_role() {
-    let objects = render(&["watchNamespace=team-a"]);
+fn watch_namespaces_put_a_role_in_each() {
+    let objects = render(&["watchNamespaces={team-a,team-b,team-a}"]);
     let cluster_role = one(&objects, "ClusterRole", Some(RELEASE));
     assert_eq!(
         permissions(cluster_role),
         crd_permissions(),
         "only the CRD check is cluster-wide"
     );
-    let role = one(&objects, "Role", Some(RELEASE));
-    assert_eq!(role["metadata"]["namespace"], "team-a");
-    assert_eq!(permissions(role), namespaced_permissions());
-    let binding = one(&objects, "RoleBinding", Some(RELEASE));
-    assert_eq!(binding["metadata"]["namespace"], "team-a");
+    let roles: Vec<&Value> = all_of(&objects, "Role")
+        .into_iter()
+        .filter(|role| role["metadata"]["name"] == RELEASE)
+        .collect();
+    let namespaces: Vec<&Value> = roles
+        .iter()
+        .map(|role| &role["metadata"]["namespace"])
+        .collect();
     assert_eq!(
-        binding["roleRef"],
-        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE})
+        namespaces,
+        [&json!("team-a"), &json!("team-b")],
+        "one Role per namespace, repeats dropped, none in the release namespace"
     );
-    subject_is_service_account(binding, RELEASE, RELEASE_NAMESPACE);
+    for role in roles {
+        assert_eq!(permissions(role), namespaced_permissions());
+    }
+    for namespace in ["team-a", "team-b"] {
+        let binding = all_of(&objects, "RoleBinding")
+            .into_iter()
+            .find(|binding| {
+                binding["metadata"]["name"] == RELEASE
+                    && binding["metadata"]["namespace"] == namespace
+            })
+            .expect("a RoleBinding in each namespace");
+        assert_eq!(
+            binding["roleRef"],
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE})
+        );
+        subject_is_service_account(binding, RELEASE, RELEASE_NAMESPACE);
+    }
     let leader = one(
         &objects,
         "Role",
@@ -522,8 +551,31 @@ fn watch_namespace_moves_the_namespaced_rights_into_a_role() {
             "--lease-duration-seconds",
             "15",
             "--namespace",
-            "team-a"
+            "team-a,team-b"
         ]
+    );
+    let env = container(deployment)["env"].as_array().unwrap();
+    assert!(!env.iter().any(|var| var["name"] == "LUNANODE_NAMESPACE"));
+}
+
+#[test]
+fn cluster_wide_rights_are_an_explicit_choice() {
+    let objects = render(&["clusterWide=true"]);
+    let cluster_role = one(&objects, "ClusterRole", Some(RELEASE));
+    let mut expected = namespaced_permissions();
+    expected.extend(crd_permissions());
+    assert_eq!(permissions(cluster_role), expected);
+    let roles: Vec<String> = all_of(&objects, "Role")
+        .iter()
+        .map(|role| role["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(roles, [format!("{RELEASE}-leader-election")]);
+    let deployment = one(&objects, "Deployment", None);
+    assert!(!args(deployment).contains(&"--namespace".to_owned()));
+    let env = container(deployment)["env"].as_array().unwrap();
+    assert!(
+        !env.iter().any(|var| var["name"] == "LUNANODE_NAMESPACE"),
+        "no namespace: every namespace"
     );
 }
 
@@ -581,7 +633,13 @@ fn values_reach_the_deployment() {
     let deployment = one(&single, "Deployment", None);
     assert!(!args(deployment).contains(&"--leader-elect".to_owned()));
     assert_eq!(deployment["spec"]["strategy"], json!({"type": "Recreate"}));
-    assert!(all_of(&single, "Role").is_empty() && all_of(&single, "RoleBinding").is_empty());
+    for kind in ["Role", "RoleBinding"] {
+        let names: Vec<&Value> = all_of(&single, kind)
+            .into_iter()
+            .map(|object| &object["metadata"]["name"])
+            .collect();
+        assert_eq!(names, [&json!(RELEASE)], "no leader-election {kind}");
+    }
     let named = render(&[
         "leaderElection.leaseName=shared-lease",
         "leaderElection.leaseDurationSeconds=30",
@@ -734,10 +792,12 @@ fn container_image(objects: &[Value]) -> String {
 fn bad_values_are_refused() {
     let error = render_error(&["logFormat=yaml"]);
     assert!(error.contains("logFormat"), "{error}");
-    let error = render_error(&["watchNamespaces=team-a"]);
-    assert!(error.contains("watchNamespaces"), "a misspelt key: {error}");
-    let error = render_error(&["watchNamespace=Team_A"]);
-    assert!(error.contains("watchNamespace"), "{error}");
+    let error = render_error(&["watchNamespace=team-a"]);
+    assert!(error.contains("watchNamespace"), "a misspelt key: {error}");
+    let error = render_error(&["watchNamespaces={Team_A}"]);
+    assert!(error.contains("watchNamespaces"), "{error}");
+    let error = render_error(&["clusterWide=true", "watchNamespaces={team-a}"]);
+    assert!(error.contains("leave watchNamespaces empty"), "{error}");
     let error = render_error(&["credentials.create=true", "credentials.apiId=abc"]);
     assert!(error.contains("credentials.apiKey is required"), "{error}");
     let error = render_error(&["replicaCount=2", "leaderElection.enabled=false"]);
@@ -786,9 +846,9 @@ fn service_monitor_and_credentials_are_opt_in() {
     assert_eq!(decode("api_id"), "abcdefghijklmnop");
     assert_eq!(decode("api_key"), "the-key");
 
-    // With one watched namespace, the Secret goes there (that is where LunaVMs read it).
+    // With a list of namespaces, the Secret goes to the first (that is where LunaVMs read it).
     let objects = render(&[
-        "watchNamespace=team-a",
+        "watchNamespaces={team-a,team-b}",
         "credentials.create=true",
         "credentials.apiId=abcdefghijklmnop",
         "credentials.apiKey=the-key",
@@ -885,10 +945,13 @@ fn kustomize_renders_the_same_install_as_the_chart() {
         permissions(one(&base, "ClusterRole", None)),
         permissions(one(&chart, "ClusterRole", None))
     );
-    assert_eq!(
-        permissions(one(&base, "Role", None)),
-        permissions(one(&chart, "Role", None))
-    );
+    for role in ["lunanode-operator", "lunanode-operator-leader-election"] {
+        assert_eq!(
+            permissions(one(&base, "Role", Some(role))),
+            permissions(one(&chart, "Role", Some(role))),
+            "Role {role}"
+        );
+    }
     let crd_names = |objects: &[Value]| -> BTreeSet<String> {
         all_of(objects, "CustomResourceDefinition")
             .iter()
@@ -940,14 +1003,19 @@ fn kustomize_renders_the_same_install_as_the_chart() {
     // The ready-made overlay puts everything in lunanode-system, bindings included.
     let default = kustomize(KUSTOMIZE_DEFAULT);
     one(&default, "Namespace", Some("lunanode-system"));
-    for kind in ["ClusterRoleBinding", "RoleBinding"] {
-        subject_is_service_account(
-            one(&default, kind, None),
-            "lunanode-operator",
-            "lunanode-system",
-        );
+    subject_is_service_account(
+        one(&default, "ClusterRoleBinding", None),
+        "lunanode-operator",
+        "lunanode-system",
+    );
+    for binding in all_of(&default, "RoleBinding") {
+        subject_is_service_account(binding, "lunanode-operator", "lunanode-system");
+        assert_eq!(binding["metadata"]["namespace"], "lunanode-system");
     }
-    for kind in ["ServiceAccount", "Deployment", "Service", "Role"] {
+    for role in all_of(&default, "Role") {
+        assert_eq!(role["metadata"]["namespace"], "lunanode-system");
+    }
+    for kind in ["ServiceAccount", "Deployment", "Service"] {
         assert_eq!(
             one(&default, kind, None)["metadata"]["namespace"],
             "lunanode-system"
@@ -1086,26 +1154,21 @@ async fn the_rendered_chart_installs_and_grants_exactly_its_rules() {
         .await
         .expect("the credentials Secret");
 
-    // The ServiceAccount holds exactly the chart's rights, and nothing else.
+    // The ServiceAccount holds exactly the chart's rights, and nothing else. By default they
+    // stop at the release namespace: nothing on the Secrets or kinds of another.
     let user = format!(
         "system:serviceaccount:{ns}:{}",
         account.metadata.name.unwrap()
     );
     let elsewhere = support::namespace(&client, "deploy-other").await;
     for (verb, group, resource, namespace) in [
-        (
-            "update",
-            "lunanode.com",
-            "lunavms/status",
-            elsewhere.as_str(),
-        ),
-        ("patch", "lunanode.com", "lunavms", elsewhere.as_str()),
-        ("watch", "lunanode.com", "lunavms", ""),
-        ("update", "lunanode.com", "lunavms/finalizers", ns.as_str()),
-        ("watch", "", "secrets", elsewhere.as_str()),
-        ("patch", "", "secrets", elsewhere.as_str()),
-        ("create", "events.k8s.io", "events", elsewhere.as_str()),
-        ("create", "", "events", elsewhere.as_str()),
+        ("update", "lunanode.com", "lunavms/status", ns.as_str()),
+        ("patch", "lunanode.com", "lunavms", ns.as_str()),
+        ("watch", "lunanode.com", "lunavms", ns.as_str()),
+        ("list", "", "secrets", ns.as_str()),
+        ("watch", "", "secrets", ns.as_str()),
+        ("patch", "", "secrets", ns.as_str()),
+        ("create", "events.k8s.io", "events", ns.as_str()),
         (
             "get",
             "apiextensions.k8s.io",
@@ -1120,12 +1183,28 @@ async fn the_rendered_chart_installs_and_grants_exactly_its_rules() {
         );
     }
     for (verb, group, resource, namespace) in [
+        // The namespaces it does not serve, and the cluster as a whole.
+        ("list", "", "secrets", elsewhere.as_str()),
+        ("get", "", "secrets", elsewhere.as_str()),
+        ("watch", "", "secrets", ""),
+        ("watch", "lunanode.com", "lunavms", elsewhere.as_str()),
+        ("watch", "lunanode.com", "lunavms", ""),
+        (
+            "update",
+            "lunanode.com",
+            "lunavms/status",
+            elsewhere.as_str(),
+        ),
+        ("create", "events.k8s.io", "events", elsewhere.as_str()),
+        // Verbs it never uses, even at home.
         ("delete", "lunanode.com", "lunavms", ns.as_str()),
         ("create", "lunanode.com", "lunavms", ns.as_str()),
         ("update", "lunanode.com", "lunavms", ns.as_str()),
         ("patch", "lunanode.com", "lunavms/status", ns.as_str()),
         ("get", "lunanode.com", "lunavms/status", ns.as_str()),
-        ("delete", "", "secrets", elsewhere.as_str()),
+        ("update", "lunanode.com", "lunavms/finalizers", ns.as_str()),
+        ("delete", "", "secrets", ns.as_str()),
+        ("create", "", "events", ns.as_str()),
         ("list", "", "configmaps", ns.as_str()),
         ("create", "", "pods", ns.as_str()),
         (
@@ -1150,41 +1229,52 @@ async fn the_rendered_chart_installs_and_grants_exactly_its_rules() {
         );
     }
 
-    // One watched namespace: the rights on LunaVMs and Secrets stop at its border.
-    let watched = support::namespace(&client, "deploy-watched").await;
-    let scoped_release = format!("{ns}-watch-lunanode-operator");
-    let scoped = render_release(
-        &scoped_release,
+    // A list of namespaces: the rights are in each of them, and stop at their border.
+    let served: Vec<String> = [
+        support::namespace(&client, "deploy-team-a").await,
+        support::namespace(&client, "deploy-team-b").await,
+    ]
+    .into();
+    let listed_release = format!("{ns}-list-lunanode-operator");
+    let listed = render_release(
+        &listed_release,
         &ns,
-        &[&format!("watchNamespace={watched}")],
+        &[&format!("watchNamespaces={{{}}}", served.join(","))],
     );
-    let (deployments, rest): (Vec<Value>, Vec<Value>) = scoped
+    let (deployments, rest): (Vec<Value>, Vec<Value>) = listed
         .into_iter()
         .partition(|object| object["kind"] == "Deployment");
     kubectl_apply(&rest, &[]);
     kubectl_apply(&deployments, &["--dry-run=server"]);
-    let user = format!("system:serviceaccount:{ns}:{scoped_release}");
-    for (resource, verb) in [("lunavms/status", "update"), ("secrets", "watch")] {
+    let user = format!("system:serviceaccount:{ns}:{listed_release}");
+    for (resource, verb) in [("lunavms/status", "update"), ("secrets", "list")] {
         let group = if resource == "secrets" {
             ""
         } else {
             "lunanode.com"
         };
-        assert!(allowed(&client, &user, verb, group, resource, &watched).await);
-        assert!(!allowed(&client, &user, verb, group, resource, &elsewhere).await);
-        assert!(!allowed(&client, &user, verb, group, resource, "").await);
+        for namespace in &served {
+            assert!(allowed(&client, &user, verb, group, resource, namespace).await);
+        }
+        for namespace in [elsewhere.as_str(), ns.as_str(), ""] {
+            assert!(
+                !allowed(&client, &user, verb, group, resource, namespace).await,
+                "{verb} {resource} in {namespace:?} is denied"
+            );
+        }
     }
-    assert!(
-        allowed(
-            &client,
-            &user,
-            "get",
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            ""
-        )
-        .await
-    );
+
+    // Cluster-wide, only when asked for.
+    let wide_release = format!("{ns}-wide-lunanode-operator");
+    let wide = render_release(&wide_release, &ns, &["clusterWide=true"]);
+    let (deployments, rest): (Vec<Value>, Vec<Value>) = wide
+        .into_iter()
+        .partition(|object| object["kind"] == "Deployment");
+    kubectl_apply(&rest, &[]);
+    kubectl_apply(&deployments, &["--dry-run=server"]);
+    let user = format!("system:serviceaccount:{ns}:{wide_release}");
+    assert!(allowed(&client, &user, "list", "", "secrets", &elsewhere).await);
+    assert!(allowed(&client, &user, "watch", "lunanode.com", "lunavms", "").await);
 
     // The kustomize base installs too (validated by the apiserver, not kept).
     let base: Vec<Value> = kustomize(KUSTOMIZE_BASE)
@@ -1225,11 +1315,11 @@ async fn helm_installs_upgrades_and_uninstalls_the_release() {
         "--namespace",
         &ns,
         "--set",
-        &format!("watchNamespace={ns}"),
+        &format!("watchNamespaces={{{ns}}}"),
     ]);
     assert!(output.contains("STATUS: deployed"), "{output}");
     assert!(
-        output.contains(&format!("watching namespace {ns} only")),
+        output.contains(&format!("serving namespace(s) {ns} only")),
         "the notes: {output}"
     );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);

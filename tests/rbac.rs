@@ -1,9 +1,10 @@
 //! The Helm chart's RBAC is sufficient and minimal: the operator runs against the real control
-//! plane authenticated as a user holding only the rules `helm template` renders (its ClusterRole,
-//! and the leader-election Role), and takes a LunaVM from creation through Ready to deletion
-//! without a single `forbidden`; with the `lunavms/status` right removed it never gets there.
+//! plane authenticated as a user holding only the rules `helm template` renders with default
+//! values (the ClusterRole, which only reads the CRDs; the Role in the namespace it serves; the
+//! leader-election Role), converges one object of every kind and deletes them all without a
+//! single `forbidden`; and with any one rule removed, a named step fails.
 //!
-//! Both tests bind the one limited user of the control plane (`support::LIMITED_USER`), so they
+//! The tests bind the one limited user of the control plane (`support::LIMITED_USER`), so they
 //! take turns, and each starts by removing the bindings any earlier test left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,15 +20,23 @@ use k8s_openapi::api::{
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
     coordination::v1::Lease,
     core::v1::Secret,
-    rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject},
+    rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject},
 };
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, PostParams},
 };
 use lunanode_operator::api::{
-    common::{CREDENTIALS_FINALIZER, ConnectionSecretRef, is_condition_true},
+    common::{
+        AttachedVm, CREDENTIALS_FINALIZER, ConnectionSecretRef, LocalObjectReference,
+        ManagedResource, is_condition_true,
+    },
+    dnszone::{DnsRecordSpec, LunaDnsZone, LunaDnsZoneSpec},
+    floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
+    loadbalancer::{LbMemberSpec, LunaLoadBalancer, LunaLoadBalancerSpec},
+    network::{LunaNetwork, LunaNetworkSpec},
     vm::{LunaVM, LunaVMSpec},
+    volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,8 +52,12 @@ const TEST_LABEL: &str = "lunanode.com/rbac-test";
 static LIMITED_USER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What the chart renders for a release in `namespace`.
+#[derive(Clone)]
 struct Chart {
+    /// The cluster-wide rules: reading the CRDs, nothing else.
     cluster_role: ClusterRole,
+    /// The rules in the namespace the operator serves (`namespace`).
+    role: Role,
     /// The leader-election Role (in `namespace`).
     leader: Role,
     /// The operator's arguments in the Deployment.
@@ -75,29 +88,44 @@ fn chart(namespace: &str) -> Chart {
         .map(|document| Value::deserialize(document).unwrap())
         .filter(|value| !value.is_null())
         .collect();
-    let pick = |kind: &str| -> Value {
-        let found: Vec<&Value> = documents.iter().filter(|d| d["kind"] == kind).collect();
-        assert_eq!(found.len(), 1, "one {kind} in the chart");
+    let pick = |kind: &str, name: Option<&str>| -> Value {
+        let found: Vec<&Value> = documents
+            .iter()
+            .filter(|d| d["kind"] == kind)
+            .filter(|d| name.is_none_or(|name| d["metadata"]["name"] == name))
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind} {name:?} in the chart");
         found[0].clone()
     };
-    let container = pick("Deployment")["spec"]["template"]["spec"]["containers"][0].clone();
+    let container = pick("Deployment", None)["spec"]["template"]["spec"]["containers"][0].clone();
+    let role: Role = serde_json::from_value(pick("Role", Some("lunanode-operator"))).unwrap();
+    assert_eq!(
+        role.namespace().as_deref(),
+        Some(namespace),
+        "by default the chart serves its own namespace"
+    );
     Chart {
-        cluster_role: serde_json::from_value(pick("ClusterRole")).unwrap(),
-        leader: serde_json::from_value(pick("Role")).unwrap(),
+        cluster_role: serde_json::from_value(pick("ClusterRole", None)).unwrap(),
+        role,
+        leader: serde_json::from_value(pick("Role", Some("lunanode-operator-leader-election")))
+            .unwrap(),
         args: serde_json::from_value(container["args"].clone()).unwrap(),
         env: serde_json::from_value(container["env"].clone()).unwrap(),
     }
 }
 
 /// The chart's arguments for `lunanode-operator run`, as a test process takes them: the test
-/// harness chooses the metrics address, and the pod's namespace (POD_NAMESPACE in the chart,
-/// where the Lease lives) becomes `--lease-namespace`.
+/// harness chooses the metrics address, and the pod's namespace, which the chart gives as
+/// POD_NAMESPACE (where the Lease lives) and LUNANODE_NAMESPACE (the namespace served),
+/// becomes `--lease-namespace` and `--namespace`.
 fn operator_args(chart: &Chart, namespace: &str) -> Vec<String> {
-    assert!(
-        chart.env.iter().any(|var| var["name"] == "POD_NAMESPACE"
-            && var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
-        "the chart tells the operator its namespace"
-    );
+    for name in ["POD_NAMESPACE", "LUNANODE_NAMESPACE"] {
+        assert!(
+            chart.env.iter().any(|var| var["name"] == name
+                && var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+            "the chart gives the operator its namespace as {name}"
+        );
+    }
     let mut args = Vec::new();
     let mut given = chart.args.iter();
     assert_eq!(given.next().map(String::as_str), Some("run"));
@@ -159,9 +187,11 @@ async fn unbind_everything(client: &Client) {
     }
 }
 
-/// Grants the limited user `cluster_role`'s rules cluster-wide and `leader`'s in `namespace`.
-async fn bind(client: &Client, namespace: &str, mut cluster_role: ClusterRole, mut leader: Role) {
+/// Grants the limited user the chart's rules: its ClusterRole cluster-wide, its Role and
+/// leader-election Role in `namespace`.
+async fn bind(client: &Client, namespace: &str, chart: Chart) {
     let name = format!("rbac-test-{namespace}");
+    let mut cluster_role = chart.cluster_role;
     cluster_role.metadata = test_meta(&name, None);
     Api::<ClusterRole>::all(client.clone())
         .create(&PostParams::default(), &cluster_role)
@@ -172,36 +202,39 @@ async fn bind(client: &Client, namespace: &str, mut cluster_role: ClusterRole, m
             &PostParams::default(),
             &ClusterRoleBinding {
                 metadata: test_meta(&name, None),
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "ClusterRole".into(),
-                    name: name.clone(),
-                },
+                role_ref: role_ref("ClusterRole", &name),
                 subjects: Some(limited_user()),
             },
         )
         .await
         .expect("create ClusterRoleBinding");
-    leader.metadata = test_meta(&name, Some(namespace));
-    Api::<Role>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &leader)
-        .await
-        .expect("create Role");
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(
-            &PostParams::default(),
-            &RoleBinding {
-                metadata: test_meta(&name, Some(namespace)),
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "Role".into(),
-                    name,
+    for (suffix, mut role) in [("", chart.role), ("-leader", chart.leader)] {
+        let name = format!("{name}{suffix}");
+        role.metadata = test_meta(&name, Some(namespace));
+        Api::<Role>::namespaced(client.clone(), namespace)
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("create Role");
+        Api::<RoleBinding>::namespaced(client.clone(), namespace)
+            .create(
+                &PostParams::default(),
+                &RoleBinding {
+                    metadata: test_meta(&name, Some(namespace)),
+                    role_ref: role_ref("Role", &name),
+                    subjects: Some(limited_user()),
                 },
-                subjects: Some(limited_user()),
-            },
-        )
-        .await
-        .expect("create RoleBinding");
+            )
+            .await
+            .expect("create RoleBinding");
+    }
+}
+
+fn role_ref(kind: &str, name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.into(),
+    }
 }
 
 /// A kubeconfig for the limited user: the admin kubeconfig's cluster (server and CA), the
@@ -271,11 +304,10 @@ async fn can(client: &Client, verb: &str, group: &str, resource: &str, namespace
 }
 
 /// One run: the shared world (a namespace, a simulator, credentials) without its operator, the
-/// limited user bound to `cluster_role` (+ the chart's leader-election Role), and the operator
-/// running as the limited user with the chart's arguments.
+/// limited user bound to the chart's rules as `edit` leaves them, and the operator running as
+/// the limited user with the chart's arguments.
 struct RbacWorld {
     world: World,
-    vms: Api<LunaVM>,
     operator: Operator,
     _dir: tempfile::TempDir,
 }
@@ -288,8 +320,19 @@ impl std::ops::Deref for RbacWorld {
     }
 }
 
-async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bool) -> RbacWorld {
-    // The chart's arguments carry `--namespace`.
+/// The first permission a role grants, as (verb, group, resource), to check that a binding
+/// applies.
+fn first_permission(rules: &Option<Vec<PolicyRule>>) -> Option<(String, String, String)> {
+    let rule = rules.as_ref()?.first()?;
+    Some((
+        rule.verbs.first()?.clone(),
+        rule.api_groups.as_ref()?.first()?.clone(),
+        rule.resources.as_ref()?.first()?.clone(),
+    ))
+}
+
+async fn world(tag: char, edit: impl FnOnce(&mut Chart)) -> RbacWorld {
+    // The test passes the namespace (as the chart's LUNANODE_NAMESPACE does).
     let world = World::setup("rbac", tag)
         .all_namespaces()
         .without_operator()
@@ -299,20 +342,30 @@ async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bo
     unbind_everything(admin).await;
     let mut chart = chart(&ns);
     let args = operator_args(&chart, &ns);
-    edit(&mut chart.cluster_role);
-    bind(admin, &ns, chart.cluster_role, chart.leader).await;
+    edit(&mut chart);
+    let granted: Vec<_> = [
+        first_permission(&chart.cluster_role.rules),
+        first_permission(&chart.role.rules),
+        first_permission(&chart.leader.rules),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    bind(admin, &ns, chart).await;
 
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = limited_kubeconfig(dir.path(), &ns);
     // RBAC changes reach the authorizer within moments; wait until they have.
     let limited = support::client_for(&kubeconfig).await;
     support::eventually(Duration::from_secs(20), "the bindings to apply", || {
-        let limited = limited.clone();
-        let ns = ns.clone();
+        let (limited, ns, granted) = (limited.clone(), ns.clone(), granted.clone());
         async move {
-            let status = can(&limited, "update", "lunanode.com", "lunavms/status", &ns).await;
-            let patch = can(&limited, "patch", "lunanode.com", "lunavms", &ns).await;
-            (patch && status == expect_status).then_some(())
+            for (verb, group, resource) in &granted {
+                if !can(&limited, verb, group, resource, &ns).await {
+                    return None;
+                }
+            }
+            Some(())
         }
     })
     .await;
@@ -320,51 +373,84 @@ async fn world(tag: char, edit: impl FnOnce(&mut ClusterRole), expect_status: bo
         !can(&limited, "delete", "lunanode.com", "lunavms", &ns).await,
         "the limited user holds only the chart's rules"
     );
+    assert!(
+        !can(&limited, "list", "", "secrets", "default").await,
+        "no rights on the Secrets of a namespace the operator does not serve"
+    );
 
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let operator = world.start_operator_as(&kubeconfig, &args);
     RbacWorld {
-        vms: world.api(),
         world,
         operator,
         _dir: dir,
     }
 }
 
-fn is_ready(vm: &LunaVM) -> bool {
-    vm.status
-        .as_ref()
-        .is_some_and(|status| is_condition_true(&status.managed.conditions, "Ready"))
+/// Fails at once when the operator's log shows a refused request.
+fn no_refusal(operator: &Operator) {
+    let logs = operator.logs();
+    assert!(
+        !logs.to_lowercase().contains("forbidden"),
+        "a request was refused:\n{logs}"
+    );
 }
 
 #[tokio::test]
-async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
+async fn the_charts_rbac_is_enough_for_every_kind() {
     let _turn = LIMITED_USER.lock().await;
-    let world = world('r', |_| {}, true).await;
+    let world = world('r', |_| {}).await;
+    world
+        .create(&LunaNetwork::new(
+            "net",
+            LunaNetworkSpec::new("rbac-net", "10.91.1.0/24"),
+        ))
+        .await;
     let mut spec = LunaVMSpec::new("rbac-web", "m.1", IMAGE);
+    spec.placement.network_ref = Some(LocalObjectReference::new("net"));
     spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
         name: "rbac-web-connection".into(),
     });
+    world.create(&LunaVM::new("web", spec)).await;
+    let mut volume = LunaVolumeSpec::new("rbac-data", 10);
+    volume.attach_to = Some(VolumeAttachment::vm_ref("web"));
+    world.create(&LunaVolume::new("data", volume)).await;
+    let mut floating = LunaFloatingIPSpec::new();
+    floating.attach_to = Some(FloatingIPAttachment {
+        vm: AttachedVm::vm_ref("web"),
+        private_ip: None,
+    });
+    world.create(&LunaFloatingIP::new("public", floating)).await;
+    let mut balancer = LunaLoadBalancerSpec::new("net", 80);
+    balancer.members = vec![LbMemberSpec::vm("web", 8080)];
     world
-        .vms
-        .create(&PostParams::default(), &LunaVM::new("web", spec))
-        .await
-        .expect("create LunaVM");
-    let vms = world.vms.clone();
+        .create(&LunaLoadBalancer::new("front", balancer))
+        .await;
+    let mut zone = LunaDnsZoneSpec::new("rbac.example.com");
+    zone.records = vec![DnsRecordSpec::vm("www", "web")];
+    world.create(&LunaDnsZone::new("zone", zone)).await;
+
     let operator = &world.operator;
-    support::eventually(WAIT, "web Ready", || {
-        let vms = vms.clone();
-        async move {
-            // A missing rule shows at once: stop there rather than time out.
-            let logs = operator.logs();
-            assert!(
-                !logs.contains("forbidden"),
-                "a request was refused:\n{logs}"
-            );
-            is_ready(&vms.get("web").await.ok()?).then_some(())
-        }
-    })
-    .await;
+    macro_rules! ready {
+        ($kind:ty, $name:expr) => {{
+            let api = world.api::<$kind>();
+            support::eventually(WAIT, concat!(stringify!($kind), " Ready"), || {
+                let api = api.clone();
+                async move {
+                    no_refusal(operator);
+                    let object = api.get($name).await.ok()?;
+                    is_condition_true(object.conditions(), "Ready").then_some(())
+                }
+            })
+            .await;
+        }};
+    }
+    ready!(LunaNetwork, "net");
+    ready!(LunaVM, "web");
+    ready!(LunaVolume, "data");
+    ready!(LunaFloatingIP, "public");
+    ready!(LunaLoadBalancer, "front");
+    ready!(LunaDnsZone, "zone");
     let held = world.sim.vms().await;
     assert_eq!(held.len(), 1, "exactly one VM: {held:?}");
     assert_eq!(world.sim.calls("vm/create").await, 1);
@@ -393,72 +479,95 @@ async fn the_charts_rbac_is_enough_for_the_whole_lifecycle() {
         })
         .await;
 
-    world
-        .vms
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait::gone(&vms, "web", WAIT).await;
+    // Everything deleted, dependents first as `kubectl delete -f` of a folder would.
+    world.delete::<LunaDnsZone>("zone").await;
+    world.delete::<LunaLoadBalancer>("front").await;
+    world.delete::<LunaFloatingIP>("public").await;
+    world.delete::<LunaVolume>("data").await;
+    world.delete::<LunaVM>("web").await;
+    world.delete::<LunaNetwork>("net").await;
+    world.gone::<LunaDnsZone>("zone").await;
+    world.gone::<LunaLoadBalancer>("front").await;
+    world.gone::<LunaFloatingIP>("public").await;
+    world.gone::<LunaVolume>("data").await;
+    world.gone::<LunaVM>("web").await;
+    world.gone::<LunaNetwork>("net").await;
     assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
     held(false).await;
-    let logs = world.operator.logs();
-    assert!(
-        !logs.to_lowercase().contains("forbidden"),
-        "no request was refused:\n{logs}"
-    );
+    no_refusal(&world.operator);
     unbind_everything(&world.client).await;
 }
 
+/// What fails, in the operator's log, without the rule on `resource`: the named step.
+fn step_without(resource: &str) -> (&'static str, &'static str) {
+    match resource {
+        "customresourcedefinitions" => ("check the CRDs at start", "unable to check that CRD"),
+        "lunavms" => ("watch the LunaVMs", r#"cannot list resource "lunavms""#),
+        "lunavms/status" => (
+            "write a LunaVM's status",
+            r#"cannot update resource "lunavms/status""#,
+        ),
+        "secrets" => ("read the credentials Secret", r#"resource "secrets""#),
+        "events" => ("publish an Event", "unable to publish an event"),
+        "leases" => ("hold the leader-election Lease", r#"resource "leases""#),
+        other => panic!("the chart has a rule on {other} that this test does not know: add it"),
+    }
+}
+
+/// Removes rule `index` of the rules in `rules`, returning its first resource.
+fn remove_rule(rules: &mut Option<Vec<PolicyRule>>, index: usize) -> String {
+    let rules = rules.as_mut().expect("rules");
+    let rule = rules.remove(index);
+    rule.resources.and_then(|r| r.first().cloned()).unwrap()
+}
+
 #[tokio::test]
-async fn without_the_status_right_nothing_is_created() {
+async fn every_rule_of_the_chart_is_needed() {
     let _turn = LIMITED_USER.lock().await;
-    let world = world(
-        's',
-        |role| {
-            let rules = role.rules.as_mut().expect("rules");
-            for rule in rules.iter_mut() {
-                if let Some(resources) = rule.resources.as_mut() {
-                    resources.retain(|resource| resource != "lunavms/status");
-                }
-            }
-            rules.retain(|rule| rule.resources.as_ref().is_some_and(|r| !r.is_empty()));
-        },
-        false,
-    )
-    .await;
-    world
-        .vms
-        .create(
-            &PostParams::default(),
-            &LunaVM::new("web", LunaVMSpec::new("rbac-denied", "m.1", IMAGE)),
-        )
-        .await
-        .expect("create LunaVM");
-    let operator = &world.operator;
-    support::eventually(WAIT, "a forbidden status write in the log", || async move {
-        let logs = operator.logs();
-        (logs.contains("forbidden") && logs.contains("cannot update resource \"lunavms/status\""))
-            .then_some(())
-    })
-    .await;
-    // Let it retry: it must still never get anywhere.
-    support::eventually(
-        WAIT,
-        "a retried status write, forbidden again",
-        || async move {
-            let logs = operator.logs();
-            (logs
-                .matches("cannot update resource \"lunavms/status\"")
-                .count()
-                >= 2)
-                .then_some(())
-        },
-    )
-    .await;
-    let vm = world.vms.get("web").await.unwrap();
-    assert!(!is_ready(&vm), "not Ready without status rights: {vm:?}");
-    // The pending create is recorded in status before any create call, so no VM is made.
-    assert_eq!(world.sim.calls("vm/create").await, 0);
-    assert!(world.sim.vms().await.is_empty());
-    unbind_everything(&world.client).await;
+    let sample = chart("sample");
+    let counts = [
+        sample.cluster_role.rules.as_ref().map_or(0, Vec::len),
+        sample.role.rules.as_ref().map_or(0, Vec::len),
+        sample.leader.rules.as_ref().map_or(0, Vec::len),
+    ];
+    let mut removed = Vec::new();
+    let tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    let mut tag = tags.iter();
+    for (role, count) in counts.into_iter().enumerate() {
+        for index in 0..count {
+            let mut resource = String::new();
+            let world = world(*tag.next().expect("a tag per rule"), |chart| {
+                resource = match role {
+                    0 => remove_rule(&mut chart.cluster_role.rules, index),
+                    1 => remove_rule(&mut chart.role.rules, index),
+                    _ => remove_rule(&mut chart.leader.rules, index),
+                };
+            })
+            .await;
+            let (step, evidence) = step_without(&resource);
+            let mut spec = LunaVMSpec::new("rbac-needed", "m.1", IMAGE);
+            spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
+                name: "rbac-needed-connection".into(),
+            });
+            world
+                .api::<LunaVM>()
+                .create(&PostParams::default(), &LunaVM::new("web", spec))
+                .await
+                .expect("create LunaVM");
+            let operator = &world.operator;
+            support::eventually(
+                WAIT,
+                &format!("without {resource}: {step} fails"),
+                || async move { operator.logs().contains(evidence).then_some(()) },
+            )
+            .await;
+            removed.push(resource);
+            unbind_everything(&world.client).await;
+        }
+    }
+    assert_eq!(
+        removed.len(),
+        counts.iter().sum::<usize>(),
+        "every rule was removed once: {removed:?}"
+    );
 }

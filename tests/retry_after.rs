@@ -14,22 +14,15 @@ use std::time::Instant;
 
 use lunanode_operator::api::{LunaNetwork, LunaNetworkSpec, LunaVolume, LunaVolumeSpec};
 use serde_json::json;
-use support::{World, wait::WAIT};
+use support::{World, processes::Operator, wait::WAIT};
 
 /// The `lunanode_retry_after_capped_total` sample of `kind`, if the metric has one.
-async fn capped(address: &str, kind: &str) -> Option<u64> {
-    let text = reqwest::get(format!("http://{address}/metrics"))
+async fn capped(operator: &Operator, kind: &str) -> Option<u64> {
+    operator
+        .metric(&format!(
+            "lunanode_retry_after_capped_total{{kind=\"{kind}\"}}"
+        ))
         .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let label = format!("kind=\"{kind}\"");
-    text.lines()
-        .filter(|line| line.starts_with("lunanode_retry_after_capped_total{"))
-        .find(|line| line.contains(&label))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
 }
 
 #[tokio::test]
@@ -75,10 +68,9 @@ async fn a_huge_retry_after_neither_crashes_nor_freezes_the_others() {
         !ready.is_true(),
         "Ready while the spec's size is not made: {ready:?}"
     );
-    let address = world.operator().metrics_address().await;
-    let counted = support::eventually(WAIT, "the capped Retry-After counted", || {
-        let address = address.clone();
-        async move { capped(&address, "LunaVolume").await.filter(|n| *n >= 1) }
+    let operator = world.operator();
+    let counted = support::eventually(WAIT, "the capped Retry-After counted", || async move {
+        capped(operator, "LunaVolume").await.filter(|n| *n >= 1)
     })
     .await;
     assert!(counted >= 1);

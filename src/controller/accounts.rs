@@ -10,11 +10,15 @@
 //!
 //! A Secret marked for deletion (held by the finalizer of [`super::credentials`] while objects
 //! use it) resolves like any other, so that the objects can still delete their cloud objects.
+//!
+//! Nothing is kept for good: [`Accounts::prune`] (called by the credentials sweep) drops the
+//! watch of a Secret no object has named for a while, then every account that no watched Secret
+//! resolves to, with its client, list caches (their pollers stop) and per-account state.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -94,6 +98,12 @@ impl std::fmt::Debug for Account {
 }
 
 type SecretKey = (String, String);
+
+/// The watch of one Secret: its last state, and the task that keeps it.
+struct SecretWatch {
+    receiver: watch::Receiver<Option<Arc<Secret>>>,
+    task: tokio::task::AbortHandle,
+}
 /// Called with (namespace, secret name) whenever a watched Secret changes.
 pub type SecretChanged = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -103,7 +113,9 @@ pub struct Accounts {
     client_config: ClientConfig,
     timing: CacheTiming,
     metrics: Arc<crate::telemetry::metrics::Metrics>,
-    watches: Mutex<HashMap<SecretKey, watch::Receiver<Option<Arc<Secret>>>>>,
+    watches: Mutex<HashMap<SecretKey, SecretWatch>>,
+    /// Since when each watched Secret has been named by no object (for [`Accounts::prune`]).
+    unused_since: Mutex<HashMap<SecretKey, Instant>>,
     accounts: Mutex<HashMap<String, Arc<Account>>>,
     listeners: Mutex<Vec<SecretChanged>>,
 }
@@ -122,6 +134,7 @@ impl Accounts {
             timing,
             metrics,
             watches: Mutex::default(),
+            unused_since: Mutex::default(),
             accounts: Mutex::default(),
             listeners: Mutex::default(),
         })
@@ -165,6 +178,7 @@ impl Accounts {
             client,
         });
         accounts.insert(fingerprint, account.clone());
+        self.metrics.accounts(accounts.len());
         Ok(account)
     }
 
@@ -194,7 +208,7 @@ impl Accounts {
     /// it is not watched (no object used it since the start) or absent.
     pub fn watched(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         let key = (namespace.to_owned(), name.to_owned());
-        let receiver = lock(&self.watches).get(&key).cloned()?;
+        let receiver = lock(&self.watches).get(&key)?.receiver.clone();
         let current = receiver.borrow().clone();
         current.filter(|secret| secret.metadata.name.is_some())
     }
@@ -210,7 +224,9 @@ impl Accounts {
         name: &str,
     ) -> Result<Arc<Secret>, CredentialsError> {
         let key = (namespace.to_owned(), name.to_owned());
-        let existing = lock(&self.watches).get(&key).cloned();
+        let existing = lock(&self.watches)
+            .get(&key)
+            .map(|watched| watched.receiver.clone());
         let mut receiver = match existing {
             Some(receiver) => receiver,
             None => self.start_watch(key.clone()),
@@ -243,15 +259,16 @@ impl Accounts {
 
     fn start_watch(self: &Arc<Self>, key: SecretKey) -> watch::Receiver<Option<Arc<Secret>>> {
         let mut watches = lock(&self.watches);
-        if let Some(receiver) = watches.get(&key) {
-            return receiver.clone();
+        if let Some(watched) = watches.get(&key) {
+            return watched.receiver.clone();
         }
         let (sender, receiver) = watch::channel(None);
-        watches.insert(key.clone(), receiver.clone());
         let api: Api<Secret> = Api::namespaced(self.kube.clone(), &key.0);
         let config = watcher::Config::default().fields(&format!("metadata.name={}", key.1));
         let pool = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let task_key = key.clone();
+        let task = tokio::spawn(async move {
+            let key = task_key;
             // An empty Secret (no name) stands for "watched, and absent".
             let absent = Arc::new(Secret::default());
             let mut stream = watcher(api, config).default_backoff().boxed();
@@ -285,7 +302,78 @@ impl Accounts {
                 }
             }
         });
+        watches.insert(
+            key,
+            SecretWatch {
+                receiver: receiver.clone(),
+                task: task.abort_handle(),
+            },
+        );
+        self.metrics.credential_watches(watches.len());
         receiver
+    }
+
+    /// Drops what no object needs any more, and returns how many Secret watches and accounts
+    /// remain. `used` are the Secrets the objects name now. The watch of any other Secret goes
+    /// once it has been unused for `grace` (a just-created object may not be in the caches
+    /// yet), unless `held` says the Secret still carries the credentials finalizer, which the
+    /// sweep releases first. Then every account that no remaining watched Secret resolves to
+    /// goes: its client, rate limiter, list caches (their pollers stop when the caches go) and
+    /// per-account state. A reconcile that still holds an account finishes with it.
+    pub fn prune(
+        &self,
+        used: &HashSet<SecretKey>,
+        grace: Duration,
+        held: impl Fn(&Secret) -> bool,
+    ) -> (usize, usize) {
+        let now = Instant::now();
+        let mut watches = lock(&self.watches);
+        let mut unused = lock(&self.unused_since);
+        unused.retain(|key, _| watches.contains_key(key) && !used.contains(key));
+        let mut dropped = Vec::new();
+        for (key, watched) in watches.iter() {
+            if used.contains(key) {
+                continue;
+            }
+            let since = *unused.entry(key.clone()).or_insert(now);
+            let holds = watched
+                .receiver
+                .borrow()
+                .as_ref()
+                .is_some_and(|secret| secret.metadata.name.is_some() && held(secret));
+            if !holds && now.duration_since(since) >= grace {
+                dropped.push(key.clone());
+            }
+        }
+        for key in &dropped {
+            if let Some(watched) = watches.remove(key) {
+                watched.task.abort();
+            }
+            unused.remove(key);
+            tracing::debug!(namespace = %key.0, secret = %key.1, "credentials secret no longer used: watch dropped");
+        }
+        let live: HashSet<String> = watches
+            .iter()
+            .filter_map(|(key, watched)| {
+                let secret = watched.receiver.borrow().clone()?;
+                secret.metadata.name.as_ref()?;
+                parse(&key.0, &key.1, &secret)
+                    .ok()
+                    .map(|credentials| fingerprint(&credentials))
+            })
+            .collect();
+        let mut accounts = lock(&self.accounts);
+        let before = accounts.len();
+        accounts.retain(|fingerprint, _| live.contains(fingerprint));
+        if accounts.len() < before {
+            tracing::debug!(
+                dropped = before - accounts.len(),
+                "accounts no longer used: dropped with their clients and list caches"
+            );
+        }
+        self.metrics.credential_watches(watches.len());
+        self.metrics.accounts(accounts.len());
+        (watches.len(), accounts.len())
     }
 }
 

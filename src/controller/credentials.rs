@@ -19,7 +19,10 @@
 //!   It looks at the Secrets that carry the finalizer (once at start, on every change of a
 //!   watched Secret, and every [`SWEEP_INTERVAL`]) and checks their users in the controllers'
 //!   caches, which costs nothing; only a Secret the caches show unused is checked against the API
-//!   server, at most once per [`CONFIRM_INTERVAL`].
+//!   server, at most once per [`CONFIRM_INTERVAL`]. Every [`SWEEP_INTERVAL`] it also prunes the
+//!   account pool ([`super::accounts::Accounts::prune`]): the watches of Secrets no object has
+//!   named for [`PRUNE_GRACE`], once they no longer carry the finalizer, and the accounts no
+//!   watched Secret resolves to.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -49,6 +52,9 @@ use crate::api::common::{CREDENTIALS_FINALIZER, FIELD_MANAGER, ManagedResource};
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 /// The least time between two checks of one Secret against the API server by the sweep.
 pub const CONFIRM_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a credentials Secret stays watched (and its account held) after the last object
+/// naming it stopped: a just-created object may not be in the caches yet.
+pub const PRUNE_GRACE: Duration = Duration::from_secs(30);
 /// Conditional patches retried at once after a conflict, before the error goes to the caller.
 const ATTEMPTS: usize = 3;
 
@@ -173,7 +179,12 @@ pub async fn sweep(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send)
                     }
                     None => return,
                 },
-                _ = ticks.tick() => pending.extend(ctx.accounts.watched_keys()),
+                _ = ticks.tick() => {
+                    pending.extend(ctx.accounts.watched_keys());
+                    ctx.accounts.prune(&cached_users(&ctx), PRUNE_GRACE, |secret| {
+                        carries(&secret.metadata)
+                    });
+                }
             }
             // A burst of changes (a folder applied at once) is looked at together.
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -294,31 +305,30 @@ async fn synced<K: Reconciler>(ctx: &Context) -> bool {
 /// at start: a Secret that lost its last user while the operator was down is not watched, and
 /// would otherwise keep the finalizer for good.
 async fn held_secrets(ctx: &Context) -> BTreeSet<SecretKey> {
-    let api: Api<Secret> = match &ctx.config.namespace {
-        Some(namespace) => Api::namespaced(ctx.kube.clone(), namespace),
-        None => Api::all(ctx.kube.clone()),
-    };
     let mut held = BTreeSet::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = match api.list_metadata(&params).await {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, "unable to list the credentials secrets that carry the finalizer; the sweep covers the watched ones only");
-                return held;
+    for api in ctx.config.scope.apis::<Secret>(&ctx.kube) {
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = match api.list_metadata(&params).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "unable to list the credentials secrets that carry the finalizer; the sweep covers the watched ones only");
+                    break;
+                }
+            };
+            held.extend(
+                page.items
+                    .iter()
+                    .filter(|secret| carries(&secret.metadata))
+                    .map(|secret| (secret.namespace().unwrap_or_default(), secret.name_any())),
+            );
+            match page.metadata.continue_.filter(|token| !token.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
             }
-        };
-        held.extend(
-            page.items
-                .iter()
-                .filter(|secret| carries(&secret.metadata))
-                .map(|secret| (secret.namespace().unwrap_or_default(), secret.name_any())),
-        );
-        match page.metadata.continue_.filter(|token| !token.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return held,
         }
     }
+    held
 }
 
 /// The first object (`Kind namespace/name`) of the namespace that still uses the Secret, read

@@ -31,8 +31,8 @@ use self::{accounts::Accounts, error::Backoff};
 pub struct OperatorConfig {
     /// How many objects of one kind are reconciled at once.
     pub concurrency: u16,
-    /// The one namespace to watch, or all.
-    pub namespace: Option<String>,
+    /// The namespaces served: every one, or a list.
+    pub scope: managed::scope::Scope,
     /// The longest a throttled object waits, whatever the API's `Retry-After` says.
     pub max_retry_after: std::time::Duration,
 }

@@ -17,6 +17,7 @@ use kube::{Api, runtime::events::Reporter};
 
 use super::{
     Context, OperatorConfig, accounts::Accounts, leader::Election, list_cache::CacheTiming,
+    managed::scope::Scope,
 };
 use crate::{
     lunanode::ClientConfig,
@@ -66,9 +67,11 @@ pub struct RunArgs {
     /// Address of the health and metrics server (`/healthz`, `/readyz`, `/metrics`).
     #[arg(long, env = "LUNANODE_METRICS_ADDR", default_value = "127.0.0.1:8081")]
     pub metrics_addr: SocketAddr,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "LUNANODE_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Serve only these namespaces (repeat the flag, or separate them with commas; default:
+    /// every namespace). Each is watched on its own, so that a Role in each is all the rights
+    /// the operator needs.
+    #[arg(long, env = "LUNANODE_NAMESPACE", value_delimiter = ',')]
+    pub namespace: Vec<String>,
     /// Run only while holding a `coordination.k8s.io` Lease, so that two replicas can run
     /// safely (the standby takes over when the leader stops or fails to renew).
     #[arg(long, env = "LUNANODE_LEADER_ELECT")]
@@ -76,7 +79,7 @@ pub struct RunArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "lunanode-operator")]
     pub lease_name: String,
-    /// Namespace of the Lease (default: the watched namespace, else `default`).
+    /// Namespace of the Lease (default: the first served namespace, else `default`).
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
     /// Seconds a Lease stays valid without renewal: the longest a failed leader holds on.
@@ -160,7 +163,7 @@ impl RunArgs {
             },
             OperatorConfig {
                 concurrency: self.concurrency,
-                namespace: self.namespace.clone(),
+                scope: Scope::new(&self.namespace),
                 max_retry_after: Duration::from_secs(self.max_retry_after_seconds.max(1)),
             },
             metrics,
@@ -184,7 +187,7 @@ impl RunArgs {
                 namespace: self
                     .lease_namespace
                     .clone()
-                    .or_else(|| self.namespace.clone())
+                    .or_else(|| Scope::new(&self.namespace).first().map(str::to_owned))
                     .unwrap_or_else(|| "default".into()),
                 identity: instance.clone(),
                 duration: Duration::from_secs(self.lease_duration_seconds),

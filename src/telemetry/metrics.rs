@@ -98,6 +98,8 @@ pub struct Metrics {
     recreated: Family<KindLabels, Counter>,
     suspect_lists: Family<CacheLabels, Counter>,
     capped_retry_after: Family<KindLabels, Counter>,
+    credential_watches: Gauge,
+    accounts: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,6 +126,18 @@ impl Default for Metrics {
         let recreated = Family::<KindLabels, Counter>::default();
         let suspect_lists = Family::<CacheLabels, Counter>::default();
         let capped_retry_after = Family::<KindLabels, Counter>::default();
+        let credential_watches = Gauge::default();
+        let accounts = Gauge::default();
+        registry.register(
+            "credential_watches",
+            "Credentials Secrets watched: the ones objects name, until the sweep drops the unused",
+            credential_watches.clone(),
+        );
+        registry.register(
+            "accounts",
+            "Luna Node accounts held (a client, its rate limiter and list caches each)",
+            accounts.clone(),
+        );
         registry.register(
             "retry_after_capped",
             "Throttled answers whose Retry-After was longer than the operator waits, by kind",
@@ -180,6 +194,8 @@ impl Default for Metrics {
             recreated,
             suspect_lists,
             capped_retry_after,
+            credential_watches,
+            accounts,
         }
     }
 }
@@ -207,6 +223,18 @@ impl Metrics {
         };
         set("true", ready);
         set("false", not_ready);
+    }
+
+    /// Sets how many credentials Secrets are watched.
+    pub fn credential_watches(&self, watches: usize) {
+        self.credential_watches
+            .set(i64::try_from(watches).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how many accounts are held.
+    pub fn accounts(&self, accounts: usize) {
+        self.accounts
+            .set(i64::try_from(accounts).unwrap_or(i64::MAX));
     }
 
     /// Records a cloud object created again after the one an object held was confirmed gone.

@@ -236,6 +236,17 @@ impl Operator {
         self.child = Some(child);
     }
 
+    /// The operator's resident memory (`VmRSS`) in KiB, while it runs (Linux).
+    #[allow(dead_code)]
+    pub fn resident_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Kills the operator at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -300,6 +311,24 @@ impl Operator {
             "the operator did not log its metrics address:\n{}",
             self.logs()
         );
+    }
+
+    /// The value of one series of its `/metrics`, written as it appears there (say
+    /// `lunanode_accounts` or `lunanode_managed_objects{kind="LunaVM",ready="true"}`); `None`
+    /// while it is not exported or the server does not answer.
+    #[allow(dead_code)]
+    pub async fn metric(&self, series: &str) -> Option<u64> {
+        let address = self.metrics_address().await;
+        let text = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.trim().parse().ok())
     }
 
     /// What it logged so far.

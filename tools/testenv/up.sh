@@ -78,6 +78,7 @@ curl -fsS "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 || fail "etcd did
   --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
   --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
   --disable-admission-plugins=ServiceAccount \
+  --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! > "$dir/kube-apiserver.pid"
 

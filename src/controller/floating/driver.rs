@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use kube::{
     ResourceExt,
-    runtime::{Controller, controller::Action, watcher},
+    runtime::{Controller, controller::Action},
 };
 
 use super::{act, cloud as floating_cloud, decide};
@@ -57,15 +57,11 @@ impl Reconciler for LunaFloatingIP {
         // reference let go of it.
         let attaching = managed::referrers::<LunaFloatingIP, LunaVM>(ctx, attached_vm);
         let using = managed::referenced::<LunaFloatingIP, LunaVM>(vm_floating_refs);
-        controller.watches(
-            managed::scoped::<LunaVM>(ctx),
-            watcher::Config::default().any_semantic(),
-            move |vm: LunaVM| {
-                let mut objects = using(vm.clone());
-                objects.extend(attaching(vm));
-                objects
-            },
-        )
+        managed::watches(controller, ctx, move |vm: LunaVM| {
+            let mut objects = using(vm.clone());
+            objects.extend(attaching(vm));
+            objects
+        })
     }
 }
 

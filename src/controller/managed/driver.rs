@@ -217,11 +217,14 @@ impl<K: ManagedResource> Cx<'_, K> {
     /// The claims of every object of the kind as the API server has them now (a watch cache
     /// may lag behind a claim just recorded): for the rare decisions that adopt a candidate.
     pub async fn fresh_claims(&self) -> Result<Vec<Claim>, Error> {
-        let listed = scoped::<K>(self.ctx)
-            .list(&kube::api::ListParams::default())
+        let listed = self
+            .ctx
+            .config
+            .scope
+            .list::<K>(&self.ctx.kube)
             .await
             .map_err(Error::kube("list the claims", self.object.clone()))?;
-        Ok(listed.items.iter().map(Claim::of).collect())
+        Ok(listed.iter().map(Claim::of).collect())
     }
 
     /// The object as the API server has it now.
@@ -434,12 +437,29 @@ impl Registry {
     }
 }
 
-/// The API of kind `K` over the namespaces the operator watches.
-pub fn scoped<K: ManagedResource>(ctx: &Context) -> Api<K> {
-    match &ctx.config.namespace {
-        Some(namespace) => Api::namespaced(ctx.kube.clone(), namespace),
-        None => Api::all(ctx.kube.clone()),
-    }
+/// Adds to `controller` a watch of kind `T` in each namespace the operator serves, mapping each
+/// changed object to the objects of `K` to wake.
+pub fn watches<K, T, I>(
+    controller: Controller<K>,
+    ctx: &Context,
+    mapper: impl Fn(T) -> I + Send + Sync + 'static,
+) -> Controller<K>
+where
+    K: Reconciler,
+    T: ManagedResource,
+    I: IntoIterator<Item = ObjectRef<K>> + Send + 'static,
+    I::IntoIter: Send,
+{
+    let config = watcher::Config::default().any_semantic();
+    let mapper = Arc::new(mapper);
+    ctx.config
+        .scope
+        .apis::<T>(&ctx.kube)
+        .into_iter()
+        .fold(controller, |controller, api| {
+            let mapper = mapper.clone();
+            controller.watches(api, config.clone(), move |object| mapper(object))
+        })
 }
 
 /// Runs the controller of kind `K` until `shutdown` completes.
@@ -449,10 +469,15 @@ pub async fn run<K: Reconciler>(
     readiness: Arc<Readiness>,
 ) {
     let (store, writer) = reflector::store();
-    let objects = watcher(scoped::<K>(&ctx), watcher::Config::default().any_semantic())
-        .modify(compact::<K>)
-        .reflect(writer)
-        .applied_objects();
+    let objects = super::scope::watch_into(
+        &ctx.config.scope,
+        &ctx.kube,
+        watcher::Config::default().any_semantic(),
+        compact::<K>,
+        writer,
+        store.clone(),
+    )
+    .applied_objects();
     let controller = Controller::for_stream(objects, store.clone());
     let (wake, woken) = mpsc::unbounded_channel::<ObjectRef<K>>();
     ctx.registry.insert(Waker {
@@ -513,8 +538,14 @@ pub async fn run<K: Reconciler>(
         .graceful_shutdown_on(shutdown)
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile error");
+            match result {
+                // A watch the API server refuses (a missing RBAC rule, say) is retried with
+                // backoff; say so where an operator of the operator looks.
+                Err(kube::runtime::controller::Error::QueueError(error)) => {
+                    tracing::warn!(kind = K::KIND, %error, "a watch failed; retrying");
+                }
+                Err(error) => tracing::debug!(%error, "reconcile error"),
+                Ok(_) => {}
             }
         })
         .await;

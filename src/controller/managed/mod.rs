@@ -12,6 +12,7 @@
 //! - [`ownership`]: the identity in metadata, the claims of other objects, and the pure
 //!   decisions all of the above rest on.
 //! - [`references`]: references between kinds and the holders a deletion waits for.
+//! - [`scope`]: the namespaces the operator serves, and the watches and lists over them.
 
 pub mod cleanup;
 pub mod create;
@@ -19,10 +20,12 @@ pub mod driver;
 pub mod external;
 pub mod ownership;
 pub mod references;
+pub mod scope;
 
 pub use cleanup::cleanup_external;
 pub use driver::{
-    CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, scoped, set, stuck,
+    CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, set, stuck,
+    watches,
 };
 pub(crate) use driver::{external_apply, external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};

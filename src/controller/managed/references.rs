@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use kube::{
     Api, ResourceExt,
-    runtime::{Controller, reflector::ObjectRef, watcher},
+    runtime::{Controller, reflector::ObjectRef},
 };
 
-use super::driver::{Cx, Reconciler, mark, scoped};
+use super::driver::{Cx, Reconciler, mark, watches};
 use crate::controller::reason::Reason;
 use crate::{
     api::common::{LocalObjectReference, ManagedResource},
@@ -131,13 +131,11 @@ pub trait Follow<K: Reconciler>: Sized {
 
 impl<K: Reconciler> Follow<K> for Controller<K> {
     fn follows<T: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&K) -> Vec<String>) -> Self {
-        let config = watcher::Config::default().any_semantic();
-        self.watches(scoped::<T>(ctx), config, referrers::<K, T>(ctx, refers))
+        watches(self, ctx, referrers::<K, T>(ctx, refers))
     }
 
     fn named_by<R: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&R) -> Vec<String>) -> Self {
-        let config = watcher::Config::default().any_semantic();
-        self.watches(scoped::<R>(ctx), config, referenced::<K, R>(refers))
+        watches(self, ctx, referenced::<K, R>(refers))
     }
 }
 

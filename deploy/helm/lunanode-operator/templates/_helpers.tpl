@@ -72,8 +72,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The rules on the operator's own kinds, Secrets and Events: one list, used by the ClusterRole
-(every namespace) or by the Role in watchNamespace. docs/install.md explains each rule.
+The rules on the operator's own kinds, Secrets and Events: one list, used by the Role in each
+served namespace, or by the ClusterRole with clusterWide. docs/install.md explains each rule.
 */}}
 {{- define "lunanode-operator.namespacedRules" -}}
 - apiGroups: ["lunanode.com"]
@@ -94,22 +94,24 @@ The rules on the operator's own kinds, Secrets and Events: one list, used by the
     - lunadnszones/status
     - lunaloadbalancers/status
   verbs: ["update"]
-- apiGroups: ["lunanode.com"]
-  resources:
-    - lunavms/finalizers
-    - lunavolumes/finalizers
-    - lunafloatingips/finalizers
-    - lunanetworks/finalizers
-    - lunadnszones/finalizers
-    - lunaloadbalancers/finalizers
-  verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+The namespaces the operator serves, joined by commas: watchNamespaces, else the release
+namespace. Empty with clusterWide (every namespace), which cannot be combined with a list.
+*/}}
+{{- define "lunanode-operator.namespaces" -}}
+{{- if .Values.clusterWide }}
+{{- if .Values.watchNamespaces }}
+{{- fail "clusterWide serves every namespace: leave watchNamespaces empty with it" }}
+{{- end }}
+{{- else }}
+{{- default (list .Release.Namespace) .Values.watchNamespaces | uniq | join "," }}
+{{- end }}
 {{- end }}
