@@ -20,6 +20,7 @@ use futures::{Stream, StreamExt, stream::BoxStream};
 use kube::{
     Api, Resource, ResourceExt,
     runtime::{
+        WatchStreamExt,
         reflector::{Store, store::Writer},
         watcher::{self, Event},
     },
@@ -130,24 +131,36 @@ where
         .into_iter()
         .enumerate()
         .map(|(index, api)| {
+            // Each namespace backs off on its own: one whose watch keeps failing (its Role
+            // missing, say) does not slow the others.
             watcher::watcher(api, config.clone())
+                .default_backoff()
                 .map(move |event| (index, event.map(|event| event.modify(modify))))
                 .boxed()
         })
         .collect();
     let mut merge = Merge::new(namespaces);
-    futures::stream::select_all(streams).map(move |(index, event)| {
-        if let Ok(event) = &event {
-            if merge.namespaces.len() <= 1 {
-                // One watch: it is the whole cache, and its relists replace it.
-                writer.apply_watcher_event(event);
-            } else {
-                for step in merge.steps(index, event, &reader.state()) {
-                    writer.apply_watcher_event(&step);
-                }
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    futures::stream::select_all(streams).filter_map(move |(index, event)| {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                // Said here and not passed on: the controller would back off every namespace's
+                // events for one namespace's error.
+                let namespace = merge.namespaces.get(index).map_or("", String::as_str);
+                tracing::warn!(%kind, namespace, %error, "a watch failed; retrying");
+                return futures::future::ready(None);
+            }
+        };
+        if merge.namespaces.len() <= 1 {
+            // One watch: it is the whole cache, and its relists replace it.
+            writer.apply_watcher_event(&event);
+        } else {
+            for step in merge.steps(index, &event, &reader.state()) {
+                writer.apply_watcher_event(&step);
             }
         }
-        event
+        futures::future::ready(Some(Ok(event)))
     })
 }
 
