@@ -23,7 +23,7 @@ use lunanode_operator::api::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
     crdgen,
-    vm::{AtProvider, VmAddress},
+    vm::{AtProvider, VmAddress, VmNetworking, VmResources},
 };
 use serde_json::{Value, json};
 
@@ -524,14 +524,20 @@ async fn the_apiserver_enforces_the_rules() {
         },
         at_provider: Some(AtProvider {
             status: Some("Online".into()),
-            ip: Some("203.0.113.7".into()),
+            networking: VmNetworking {
+                ip: Some("203.0.113.7".into()),
+                addresses: vec![VmAddress {
+                    addr: "203.0.113.7".into(),
+                    version: 4,
+                    external: true,
+                }],
+                ..VmNetworking::default()
+            },
             plan: Some("88".into()),
-            addresses: vec![VmAddress {
-                addr: "203.0.113.7".into(),
-                version: 4,
-                external: true,
-            }],
-            ram: Some(2048),
+            resources: VmResources {
+                ram: Some(2048),
+                ..VmResources::default()
+            },
             ..AtProvider::default()
         }),
         applied_plan: Some("m.4".into()),

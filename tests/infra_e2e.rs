@@ -59,6 +59,7 @@ async fn network_is_used_by_reference_and_protected_while_in_use() {
             .unwrap()
             .at_provider
             .unwrap()
+            .networking
             .private_ip
             .unwrap()
             .starts_with("10.77.1."),
@@ -233,6 +234,7 @@ async fn vm_takes_its_address_from_a_floating_ip_reference() {
             .unwrap()
             .at_provider
             .unwrap()
+            .networking
             .ip
             .as_deref(),
         Some(address.as_str()),

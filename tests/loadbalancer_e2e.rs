@@ -70,7 +70,7 @@ fn private_ip(vm: &LunaVM) -> String {
     vm.status
         .as_ref()
         .and_then(|status| status.at_provider.as_ref())
-        .and_then(|at| at.private_ip.clone())
+        .and_then(|at| at.networking.private_ip.clone())
         .expect("a private IP")
 }
 
@@ -341,7 +341,7 @@ async fn a_member_follows_its_vm_and_leaves_with_it() {
         vm.status
             .as_ref()
             .and_then(|status| status.at_provider.as_ref())
-            .and_then(|at| at.private_ip.as_deref())
+            .and_then(|at| at.networking.private_ip.as_deref())
             .is_some_and(|ip| ip != first_ip)
     })
     .await;

@@ -378,7 +378,7 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
             &PostParams::default(),
             &LunaVM::new(
                 name,
-                LunaVMSpec::new(format!("listed-{name}"), "m.1", IMAGE),
+                LunaVMSpec::new(&format!("listed-{name}"), "m.1", IMAGE),
             ),
         )
         .await

@@ -110,6 +110,7 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
         .unwrap()
         .at_provider
         .unwrap()
+        .networking
         .ip
         .unwrap();
     assert_eq!(text(&created, "ip").as_deref(), Some(ip.as_str()));

@@ -64,7 +64,7 @@ async fn lifecycle_create_resize_stop_delete() {
         status
             .at_provider
             .as_ref()
-            .and_then(|at| at.ip.clone())
+            .and_then(|at| at.networking.ip.clone())
             .is_some(),
         "an IP: {status:?}"
     );

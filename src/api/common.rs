@@ -761,7 +761,8 @@ macro_rules! managed_kind {
 /// kind has come first in it ([`ManagedStatusFields`], flattened as `managed`, then
 /// `at_provider`, the object as the API last reported it), and [`managed_kind!`] implements the
 /// skeleton's traits for the kind. The other structs are the parts it is made of (`XAtProvider`,
-/// ...).
+/// ...). A kind whose status has no fields of its own declares only its at-provider part, written
+/// `pub struct XAtProvider in LunaXStatus for LunaX { .. }`.
 #[macro_export]
 macro_rules! status_types {
     () => {};
@@ -796,6 +797,19 @@ macro_rules! status_types {
         $crate::managed_kind!($kind, $name);
         $crate::status_types!($($rest)*);
     };
+    (
+        $(#[$attr:meta])*
+        pub struct $at_provider:ident in $name:ident for $kind:ident { $($field:tt)* }
+        $($rest:tt)*
+    ) => {
+        $crate::status_types! {
+            #[doc = concat!("Observed state of a ", stringify!($kind), ".")]
+            pub struct $name for $kind($at_provider) {}
+            $(#[$attr])*
+            pub struct $at_provider { $($field)* }
+        }
+        $crate::status_types!($($rest)*);
+    };
     ($(#[$attr:meta])* pub struct $name:ident { $($field:tt)* } $($rest:tt)*) => {
         $crate::status_types!(@struct $(#[$attr])* pub struct $name { $($field)* });
         $crate::status_types!($($rest)*);
@@ -806,15 +820,43 @@ macro_rules! status_types {
 /// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
 /// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
 /// last around the kind's own `columns`, each written `(name, type, JSON path)` with an optional
-/// priority after (1: shown by `-o wide` only). The one doc line first is the kind's; `kube(...)`
-/// takes its names (kind, plural, singular, short name) and `status` its status type.
+/// priority after (1: shown by `-o wide` only), or as one of the columns several kinds show: `id`
+/// (the cloud ID), `status` (the API's word for the object's state) and `region` (wide only). The
+/// one doc line first is the kind's; `kube(...)` takes its names (kind, plural, singular, short
+/// name) and `status` its status type.
 #[macro_export]
 macro_rules! managed_crd {
+    (@columns [$($done:tt)*] [] $($kind:tt)*) => {
+        $crate::managed_crd!(@kind [$($done)*] $($kind)*);
+    };
+    (@columns [$($done:tt)*] [id $(, $rest:tt)*] $($kind:tt)*) => {
+        $crate::managed_crd!(@columns [$($done)* ("ID", "string", ".status.id")] [$($rest),*] $($kind)*);
+    };
+    (@columns [$($done:tt)*] [status $(, $rest:tt)*] $($kind:tt)*) => {
+        $crate::managed_crd!(
+            @columns [$($done)* ("Status", "string", ".status.atProvider.status")] [$($rest),*] $($kind)*
+        );
+    };
+    (@columns [$($done:tt)*] [region $(, $rest:tt)*] $($kind:tt)*) => {
+        $crate::managed_crd!(@columns [$($done)* ("Region", "string", ".spec.region", 1)] [$($rest),*] $($kind)*);
+    };
+    (@columns [$($done:tt)*] [$column:tt $(, $rest:tt)*] $($kind:tt)*) => {
+        $crate::managed_crd!(@columns [$($done)* $column] [$($rest),*] $($kind)*);
+    };
     (
         #[doc = $doc:literal]
         kube($($kube:tt)*),
         status = $status:literal,
-        columns($(($column:literal, $type:literal, $path:literal $(, $priority:literal)?)),* $(,)?),
+        columns($($column:tt),* $(,)?),
+        $($kind:tt)*
+    ) => {
+        $crate::managed_crd!(@columns [] [$($column),*] #[doc = $doc] kube($($kube)*), status = $status, $($kind)*);
+    };
+    (
+        @kind [$(($column:literal, $type:literal, $path:literal $(, $priority:literal)?))*]
+        #[doc = $doc:literal]
+        kube($($kube:tt)*),
+        status = $status:literal,
         $(#[$attr:meta])*
         $vis:vis struct $name:ident $body:tt
     ) => {

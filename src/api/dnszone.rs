@@ -114,8 +114,7 @@ crate::managed_crd! {
     kube(kind = "LunaDnsZone", plural = "lunadnszones", singular = "lunadnszone", shortname = "ldns"),
     status = "LunaDnsZoneStatus",
     columns(("Origin", "string", ".spec.origin"), ("Records", "integer", ".status.counts.managed"),
-        ("ID", "string", ".status.id"), ("External", "integer", ".status.counts.external", 1),
-        ("API", "string", ".spec.api", 1)),
+        id, ("External", "integer", ".status.counts.external", 1), ("API", "string", ".spec.api", 1)),
     /// Desired state of a LunaDnsZone.
     #[x_kube(
         validation = Rule::new("self.origin == oldSelf.origin")

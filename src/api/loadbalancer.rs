@@ -21,10 +21,9 @@ crate::managed_crd! {
     /// A Luna Node load balancer whose members follow the spec (and the IPs of its member LunaVMs).
     kube(kind = "LunaLoadBalancer", plural = "lunaloadbalancers", singular = "lunaloadbalancer", shortname = "llb"),
     status = "LunaLoadBalancerStatus",
-    columns(("ID", "string", ".status.id"), ("IP", "string", ".status.atProvider.floatingIP"),
-        ("Members", "integer", ".status.atProvider.memberCount"),
-        ("Status", "string", ".status.atProvider.status"), ("Port", "integer", ".spec.port", 1),
-        ("Region", "string", ".spec.region", 1)),
+    columns(id, ("IP", "string", ".status.atProvider.floatingIP"),
+        ("Members", "integer", ".status.atProvider.memberCount"), status,
+        ("Port", "integer", ".spec.port", 1), region),
     /// Desired state of a LunaLoadBalancer. It lives in the network of `networkRef` or `netId`
     /// (exactly one; an import may leave both out). Removing `floatingIP` or `floatingIPRef`
     /// leaves the address associated: Luna Node has no call to take it back short of deleting
@@ -151,13 +150,13 @@ impl LbProtocol {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct LbMemberSpec {
-    /// A LunaVM in the same namespace: the member is its private IP, and follows it. The VM's
-    /// deletion does not wait for the load balancer: the member is removed when the VM goes.
-    pub vm_ref: Option<LocalObjectReference>,
-
     /// A backend address (IPv4), reachable from the load balancer's network.
     #[schemars(ipv4, length(max = 15))]
     pub ip: Option<String>,
+
+    /// A LunaVM in the same namespace: the member is its private IP, and follows it. The VM's
+    /// deletion does not wait for the load balancer: the member is removed when the VM goes.
+    pub vm_ref: Option<LocalObjectReference>,
 
     /// The backend port (default: the load balancer's `port`).
     #[schemars(range(min = 1, max = 65535))]
@@ -168,8 +167,8 @@ impl LbMemberSpec {
     /// The LunaVM `name` on `port`.
     pub fn vm(name: impl Into<String>, port: u16) -> Self {
         Self {
-            vm_ref: Some(LocalObjectReference::new(name)),
             ip: None,
+            vm_ref: Some(LocalObjectReference::new(name)),
             port: Some(port),
         }
     }
@@ -177,8 +176,8 @@ impl LbMemberSpec {
     /// The address `ip` on `port`.
     pub fn ip(ip: impl Into<String>, port: u16) -> Self {
         Self {
-            vm_ref: None,
             ip: Some(ip.into()),
+            vm_ref: None,
             port: Some(port),
         }
     }
@@ -216,14 +215,30 @@ crate::status_types! {
     /// A load balancer as the API reports it: the `lb/list` fields, and the `lb/info` ones as of
     /// the last read.
     pub struct LoadBalancerAtProvider {
+        /// How it listens: the settings fixed at create.
+        #[serde(flatten)]
+        pub listener: LbListener,
         /// Its name.
         pub name: Option<String>,
         /// Its region.
         pub region: Option<String>,
-        /// Its network.
-        pub net_id: Option<String>,
         /// Its state, e.g. `creating` or `active`.
         pub status: Option<String>,
+        /// Its network.
+        pub net_id: Option<String>,
+        /// The floating IP associated with it.
+        #[serde(rename = "floatingIP")]
+        pub floating_ip: Option<String>,
+        /// How many members its pool has.
+        pub member_count: Option<u32>,
+        /// Its pool, as of the last `lb/info` (absent until the first read).
+        pub members: Option<Vec<LbMemberStatus>>,
+    }
+
+    /// How a load balancer listens, as the API reports it (`lb/info`): what the spec's
+    /// create-only fields are compared with.
+    #[derive(Eq)]
+    pub struct LbListener {
         /// Its balancing method.
         pub method: Option<String>,
         /// Its protocol.
@@ -232,13 +247,6 @@ crate::status_types! {
         pub port: Option<u16>,
         /// Its connection limit.
         pub connection_limit: Option<i64>,
-        /// The floating IP associated with it.
-        #[serde(rename = "floatingIP")]
-        pub floating_ip: Option<String>,
-        /// How many members its pool has.
-        pub member_count: Option<u32>,
-        /// Its pool, as of the last `lb/info` (absent until the first read).
-        pub members: Option<Vec<LbMemberStatus>>,
     }
 
     /// A pool member as the API reports it.
@@ -251,6 +259,7 @@ crate::status_types! {
         /// Its port.
         pub port: Option<u16>,
     }
+
 }
 
 #[cfg(test)]

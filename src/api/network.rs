@@ -13,8 +13,7 @@ crate::managed_crd! {
     /// A Luna Node private network, created and deleted to match its spec.
     kube(kind = "LunaNetwork", plural = "lunanetworks", singular = "lunanetwork", shortname = "lnet"),
     status = "LunaNetworkStatus",
-    columns(("ID", "string", ".status.id"), ("Subnet", "string", ".spec.subnet"),
-        ("Region", "string", ".spec.region", 1)),
+    columns(id, ("Subnet", "string", ".spec.subnet"), region),
     /// Desired state of a LunaNetwork.
     #[x_kube(
         validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.subnet == oldSelf.subnet && self.dns == oldSelf.dns")
@@ -69,11 +68,8 @@ impl LunaNetworkSpec {
 }
 
 crate::status_types! {
-    /// Observed state of a LunaNetwork.
-    pub struct LunaNetworkStatus for LunaNetwork(NetworkAtProvider) {}
-
     /// A network as the API reports it.
-    pub struct NetworkAtProvider {
+    pub struct NetworkAtProvider in LunaNetworkStatus for LunaNetwork {
         /// Its name.
         pub name: Option<String>,
         /// Its subnet.

@@ -24,9 +24,8 @@ crate::managed_crd! {
     /// A Luna Node virtual machine, created, updated and deleted to match its spec.
     kube(kind = "LunaVM", plural = "lunavms", singular = "lunavm", shortname = "lvm"),
     status = "LunaVMStatus",
-    columns(("ID", "string", ".status.id"), ("IP", "string", ".status.atProvider.ip"),
-        ("Status", "string", ".status.atProvider.status"), ("Plan", "string", ".spec.plan", 1),
-        ("Region", "string", ".spec.region", 1)),
+    columns(id, ("IP", "string", ".status.atProvider.ip"), status,
+        ("Plan", "string", ".spec.plan", 1), region),
     /// Desired state of a LunaVM: the VM the operator creates and keeps matched. Without
     /// `networkRef` and `netId` the VM joins the account's default network; without `floatingIP`
     /// and `floatingIPRef` Luna Node allocates a new public IP.
@@ -118,15 +117,11 @@ crate::managed_crd! {
 
 impl LunaVMSpec {
     /// A VM booting from `image`, with every other field at its default.
-    pub fn new(
-        hostname: impl Into<String>,
-        plan: impl Into<String>,
-        image: impl Into<String>,
-    ) -> Self {
+    pub fn new(hostname: &str, plan: &str, image: &str) -> Self {
         Self {
-            hostname: hostname.into(),
-            plan: plan.into(),
-            image: Some(image.into()),
+            hostname: hostname.to_owned(),
+            plan: plan.to_owned(),
+            image: Some(image.to_owned()),
             boot_volume_id: None,
             region: Region::default(),
             ssh_key_id: None,
@@ -187,29 +182,33 @@ crate::status_types! {
     pub struct AtProvider {
         /// Status as the API words it, e.g. `BUILD`, `Online`, `Powering off`, `Offline`.
         pub status: Option<String>,
-        /// Primary public IPv4 address (empty for a while after the create).
-        pub ip: Option<String>,
-        /// Private IP address.
-        pub private_ip: Option<String>,
-        /// Numeric ID of the current plan.
-        pub plan: Option<String>,
-        /// Name of the current plan, when known.
-        pub plan_name: Option<String>,
+        /// Its addresses.
+        #[serde(flatten)]
+        pub networking: VmNetworking,
+        /// Hostname as Luna Node has it.
+        pub hostname: Option<String>,
         /// Region the VM runs in.
         pub region: Option<String>,
         /// Name of the image the VM was installed from.
         pub image: Option<String>,
+        /// What its plan gives it: what a resize changes.
+        #[serde(flatten)]
+        pub resources: VmResources,
+        /// Numeric ID of the current plan.
+        pub plan: Option<String>,
+        /// Name of the current plan, when known.
+        pub plan_name: Option<String>,
+    }
+
+    /// The addresses of a VM.
+    pub struct VmNetworking {
+        /// Primary public IPv4 address (empty for a while after the create).
+        pub ip: Option<String>,
+        /// Private IP address.
+        pub private_ip: Option<String>,
         /// Every address of the VM.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub addresses: Vec<VmAddress>,
-        /// Hostname as Luna Node has it.
-        pub hostname: Option<String>,
-        /// Memory in MB.
-        pub ram: Option<i64>,
-        /// Number of virtual CPUs.
-        pub vcpu: Option<i64>,
-        /// Local storage in GB.
-        pub storage: Option<i64>,
     }
 
     /// One address of a VM.
@@ -222,6 +221,16 @@ crate::status_types! {
         /// Whether the address is reachable from the internet.
         #[serde(default)]
         pub external: bool,
+    }
+
+    /// The resources a VM's plan gives it.
+    pub struct VmResources {
+        /// Memory in MB.
+        pub ram: Option<i64>,
+        /// Number of virtual CPUs.
+        pub vcpu: Option<i64>,
+        /// Local storage in GB.
+        pub storage: Option<i64>,
     }
 }
 

@@ -15,8 +15,7 @@ crate::managed_crd! {
     /// A Luna Node block storage volume, created, grown, attached and deleted to match its spec.
     kube(kind = "LunaVolume", plural = "lunavolumes", singular = "lunavolume", shortname = "lvol"),
     status = "LunaVolumeStatus",
-    columns(("ID", "string", ".status.id"), ("Size", "integer", ".spec.size"),
-        ("Status", "string", ".status.atProvider.status"),
+    columns(id, ("Size", "integer", ".spec.size"), status,
         ("Attached", "string", ".status.atProvider.attachedTo")),
     /// Desired state of a LunaVolume.
     #[x_kube(
@@ -28,10 +27,6 @@ crate::managed_crd! {
         validation = immutable_optional("snapshotId", ""),
     )]
     pub struct LunaVolumeSpec {
-        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
-        #[serde(default)]
-        pub region: Region,
-
         /// Size in GB. Growing it extends the volume; it cannot shrink.
         #[schemars(range(min = 1, max = 16000))]
         pub size: i32,
@@ -40,6 +35,10 @@ crate::managed_crd! {
         /// is found again, so keep it unique on the account. Immutable.
         #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
         pub label: String,
+
+        /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
+        #[serde(default)]
+        pub region: Region,
 
         /// Image to fill the volume from: an image ID or the exact name of an image. Immutable.
         #[schemars(length(min = 1, max = 255))]
@@ -90,9 +89,9 @@ impl LunaVolumeSpec {
     /// An empty volume of `size` GB labelled `label`, in the default region, unattached.
     pub fn new(label: impl Into<String>, size: i32) -> Self {
         Self {
-            region: Region::default(),
             size,
             label: label.into(),
+            region: Region::default(),
             image: None,
             snapshot_id: None,
             attach_to: None,
@@ -102,11 +101,8 @@ impl LunaVolumeSpec {
 }
 
 crate::status_types! {
-    /// Observed state of a LunaVolume.
-    pub struct LunaVolumeStatus for LunaVolume(VolumeAtProvider) {}
-
     /// A volume as the API reports it.
-    pub struct VolumeAtProvider {
+    pub struct VolumeAtProvider in LunaVolumeStatus for LunaVolume {
         /// `creating`, `available`, `in-use`, ...
         pub status: Option<String>,
         /// Size in GB.

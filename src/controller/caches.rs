@@ -26,6 +26,15 @@ pub struct ListCaches {
     state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
+/// When a cache lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// On its own pace, and when asked: what the kinds observe through.
+    Polled,
+    /// Only when asked (never polled): for what changes rarely, such as images.
+    OnDemand,
+}
+
 /// What a keyed cache lists: the account's client and the cache's key (e.g. the region).
 pub type KeyedFetch<T> =
     fn(Client, String) -> BoxFuture<'static, Result<Vec<(String, T)>, lunanode::Error>>;
@@ -46,36 +55,28 @@ impl ListCaches {
         }
     }
 
-    /// The polled cache of entry type `T` under `key` (a region, or `""` for an account-wide
-    /// list), made on first use. `fetch` runs for every refresh; one cache exists per type and
-    /// key, whoever asks, so every object of a kind in a region shares one list call.
+    /// The polled cache of entry type `T` under `key`: [`Self::list`] with [`Refresh::Polled`],
+    /// what every kind observes through.
     pub fn keyed<T: Clone + PartialEq + Send + Sync + 'static>(
         &self,
         name: &'static str,
         key: &str,
         fetch: KeyedFetch<T>,
     ) -> Arc<ListCache<T>> {
-        self.cache(name, key, true, fetch)
+        self.list(name, key, Refresh::Polled, fetch)
     }
 
-    /// Like [`Self::keyed`], for a list read on demand only (never polled): for what changes
-    /// rarely, such as images.
-    pub fn on_demand<T: Clone + PartialEq + Send + Sync + 'static>(
+    /// The cache of entry type `T` under `key` (a region, or `""` for an account-wide list),
+    /// made on first use. `fetch` runs for every refresh; one cache exists per type and key,
+    /// whoever asks, so every object of a kind in a region shares one list call.
+    pub fn list<T: Clone + PartialEq + Send + Sync + 'static>(
         &self,
         name: &'static str,
         key: &str,
+        refresh: Refresh,
         fetch: KeyedFetch<T>,
     ) -> Arc<ListCache<T>> {
-        self.cache(name, key, false, fetch)
-    }
-
-    fn cache<T: Clone + PartialEq + Send + Sync + 'static>(
-        &self,
-        name: &'static str,
-        key: &str,
-        poll: bool,
-        fetch: KeyedFetch<T>,
-    ) -> Arc<ListCache<T>> {
+        let poll = refresh == Refresh::Polled;
         let mut keyed = lock(&self.keyed);
         let slot = (TypeId::of::<T>(), key.to_owned());
         if let Some(cache) = keyed.get(&slot).and_then(|any| any.clone().downcast().ok()) {

@@ -13,6 +13,7 @@ pub mod list_cache;
 pub mod loadbalancer;
 pub mod managed;
 pub mod network;
+pub mod prelude;
 pub mod reason;
 pub mod report;
 pub mod run;

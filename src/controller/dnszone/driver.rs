@@ -30,29 +30,15 @@
 //! and in which order), `act` (the record writes), `cloud` (the zone lists and the record
 //! calls) and `references` (resolving `vmRef` and `floatingIPRef`).
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
-use kube::{
-    ResourceExt,
-    runtime::{Controller, controller::Action},
+use crate::api::{
+    common::{DeletionPolicy, ManagementPolicy},
+    dnszone::{DnsApi, LunaDnsZone, LunaDnsZoneStatus, ZoneAtProvider, canonical_origin},
+    floating::LunaFloatingIP,
+    vm::LunaVM,
 };
-
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::ListCache,
-    managed::{self, CloudCx, Cx, External, Follow, Reconciler, cloud},
-};
-use crate::{
-    api::{
-        common::{DeletionPolicy, ManagedResource, ManagementPolicy},
-        dnszone::{DnsApi, LunaDnsZone, LunaDnsZoneStatus, ZoneAtProvider, canonical_origin},
-        floating::LunaFloatingIP,
-        vm::LunaVM,
-    },
-    lunanode,
-};
+use crate::controller::prelude::*;
 
 pub use super::decide::{
     Listed, Plan, RecordKey, Waiting, Wanted, Write, data_key, order, plan, relative_name,

@@ -7,30 +7,16 @@
 //! unattached addresses; afterwards, a new unattached address of the region that no other
 //! LunaFloatingIP holds is the one this object allocated.
 
-use std::{sync::Arc, time::Duration};
-
-use kube::{
-    ResourceExt,
-    runtime::{Controller, controller::Action},
-};
+use std::time::Duration;
 
 use super::{act, cloud as floating_cloud, decide};
-use crate::controller::reason::Reason;
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::ListCache,
-    managed::{self, CloudCx, Cx, External, Reconciler, Reference, cloud, mark},
+use crate::api::{
+    common::{READY, is_condition_true},
+    floating::{FloatingIPAtProvider, LunaFloatingIP},
+    vm::LunaVM,
 };
-use crate::{
-    api::{
-        common::{ManagedResource, READY, is_condition_true},
-        floating::{FloatingIPAtProvider, LunaFloatingIP},
-        vm::LunaVM,
-    },
-    lunanode::{self, types::FloatingIp},
-};
+use crate::controller::prelude::*;
+use crate::lunanode::types::FloatingIp;
 
 /// The LunaVM an address is attached to by reference.
 pub(crate) fn attached_vm(ip: &LunaFloatingIP) -> Vec<String> {

@@ -7,7 +7,8 @@ use crate::{
     api::{
         floating::LunaFloatingIP,
         loadbalancer::{
-            LbMemberStatus, LoadBalancerAtProvider, LunaLoadBalancerSpec, LunaLoadBalancerStatus,
+            LbListener, LbMemberStatus, LoadBalancerAtProvider, LunaLoadBalancerSpec,
+            LunaLoadBalancerStatus,
         },
     },
     lunanode::types::LbInfo,
@@ -196,10 +197,11 @@ pub fn create_only_mismatch(
             }
         }
     };
-    text("method", recorded.method.as_ref(), spec.method.as_str());
+    let listener = &recorded.listener;
+    text("method", listener.method.as_ref(), spec.method.as_str());
     text(
         "protocol",
-        recorded.protocol.as_ref(),
+        listener.protocol.as_ref(),
         spec.protocol.as_str(),
     );
     if let (Some(wanted), Some(reported)) = (&spec.placement.net_id, &recorded.net_id) {
@@ -207,10 +209,10 @@ pub fn create_only_mismatch(
             differences.push(format!("netId is {reported} (spec: {wanted})"));
         }
     }
-    if let Some(port) = recorded.port.filter(|port| *port != spec.port) {
+    if let Some(port) = listener.port.filter(|port| *port != spec.port) {
         differences.push(format!("port is {port} (spec: {})", spec.port));
     }
-    if let Some(limit) = recorded
+    if let Some(limit) = listener
         .connection_limit
         .filter(|limit| *limit != spec.connection_limit)
     {
@@ -288,10 +290,12 @@ pub(super) fn record_info(status: &mut LunaLoadBalancerStatus, info: &LbInfo) {
     let at = status.at_provider.get_or_insert_with(Default::default);
     let lb = &info.lb;
     at.status = non_empty(&lb.status);
-    at.method = non_empty(&lb.method);
-    at.protocol = non_empty(&lb.protocol);
-    at.port = lb.port;
-    at.connection_limit = lb.connection_limit;
+    at.listener = LbListener {
+        method: non_empty(&lb.method),
+        protocol: non_empty(&lb.protocol),
+        port: lb.port,
+        connection_limit: lb.connection_limit,
+    };
     at.floating_ip = non_empty(&lb.ip);
     if !lb.net_id.is_empty() {
         at.net_id = Some(lb.net_id.clone());
@@ -311,7 +315,7 @@ pub(super) fn record_info(status: &mut LunaLoadBalancerStatus, info: &LbInfo) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
@@ -335,7 +339,10 @@ mod tests {
         }
     }
 
-    fn spec_with(members: Vec<LbMemberSpec>) -> LunaLoadBalancerSpec {
+    /// A load balancer on port 80 of network `net` with `members`.
+    pub(in crate::controller::loadbalancer) fn spec_with(
+        members: Vec<LbMemberSpec>,
+    ) -> LunaLoadBalancerSpec {
         let mut spec = LunaLoadBalancerSpec::new("net", 80);
         spec.members = members;
         spec
@@ -461,18 +468,23 @@ mod tests {
         spec.method = LbMethod::SourceIp;
         spec.placement.net_id = Some("7".into());
         let same = LoadBalancerAtProvider {
-            method: Some("source_ip".into()),
-            protocol: Some("TCP".into()),
-            port: Some(80),
-            connection_limit: Some(-1),
+            listener: LbListener {
+                method: Some("source_ip".into()),
+                protocol: Some("TCP".into()),
+                port: Some(80),
+                connection_limit: Some(-1),
+            },
             net_id: Some("7".into()),
             ..LoadBalancerAtProvider::default()
         };
         assert!(create_only_mismatch(&spec, &same).is_empty());
         assert!(create_only_mismatch(&spec, &LoadBalancerAtProvider::default()).is_empty());
         let other = LoadBalancerAtProvider {
-            method: Some("ROUND_ROBIN".into()),
-            port: Some(443),
+            listener: LbListener {
+                method: Some("ROUND_ROBIN".into()),
+                port: Some(443),
+                ..same.listener.clone()
+            },
             net_id: Some("8".into()),
             ..same
         };

@@ -38,39 +38,26 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
-use kube::{
-    Api, ResourceExt,
-    runtime::{Controller, controller::Action},
-};
+use kube::Api;
 
 use super::cloud::{ObservedLb, list};
 use super::decide::{
     DesiredPool, LbState, WantedFloating, create_only_mismatch, desired_pool, floating_associated,
     floating_from_ref, lb_state, member_plan, must_read, non_empty, record_info,
 };
-use crate::controller::reason::Reason;
+use crate::api::{
+    floating::LunaFloatingIP,
+    loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus},
+    network::LunaNetwork,
+    vm::LunaVM,
+};
+use crate::controller::prelude::*;
 use crate::controller::vm::{VmIp, vm_ip};
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::ListCache,
-    managed::{self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, mark},
-};
-use crate::{
-    api::{
-        common::ManagedResource,
-        floating::LunaFloatingIP,
-        loadbalancer::{LunaLoadBalancer, LunaLoadBalancerStatus},
-        network::LunaNetwork,
-        vm::LunaVM,
-    },
-    lunanode::{self, types::LbCreate},
-};
+use crate::lunanode::types::LbCreate;
 
 /// The LunaNetworks a load balancer names (its deletion waits for the load balancer).
 pub fn lb_networks(lb: &LunaLoadBalancer) -> Vec<String> {
@@ -403,14 +390,9 @@ impl External for LunaLoadBalancer {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use super::super::decide::tests::spec_with;
     use super::*;
-    use crate::api::loadbalancer::{LbMemberSpec, LunaLoadBalancerSpec};
-
-    fn spec_with(members: Vec<LbMemberSpec>) -> LunaLoadBalancerSpec {
-        let mut spec = LunaLoadBalancerSpec::new("net", 80);
-        spec.members = members;
-        spec
-    }
+    use crate::api::loadbalancer::LbMemberSpec;
 
     #[test]
     fn references_are_listed_for_the_watches() {

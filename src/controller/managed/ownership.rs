@@ -352,6 +352,12 @@ mod tests {
         values.iter().map(|v| (*v).to_owned()).collect()
     }
 
+    /// The decision for a fresh LunaVM `web` of object `me` on account `acct`, with `listed`
+    /// the IDs of that name in the cloud.
+    fn fresh(policy: AdoptionPolicy, listed: &[&str], claims: &[Claim]) -> Fresh {
+        decide_fresh(policy, "LunaVM", "web", &ids(listed), claims, "acct", "me")
+    }
+
     fn pending(name: &str, preexisting: &[&str]) -> PendingCreate {
         PendingCreate {
             started_at: Time(Timestamp::UNIX_EPOCH),
@@ -376,15 +382,7 @@ mod tests {
 
     #[test]
     fn a_taken_name_is_refused_by_default_and_never_duplicated() {
-        let decision = decide_fresh(
-            AdoptionPolicy::Refuse,
-            "LunaVM",
-            "web",
-            &ids(&["9"]),
-            &[],
-            "acct",
-            "me",
-        );
+        let decision = fresh(AdoptionPolicy::Refuse, &["9"], &[]);
         let Fresh::Stop(reason, message) = decision else {
             panic!("{decision:?}")
         };
@@ -396,36 +394,17 @@ mod tests {
     fn names_held_by_other_objects_do_not_block_a_create() {
         let claims = vec![claim("other", Some("9"), Some("acct"))];
         for policy in [AdoptionPolicy::Refuse, AdoptionPolicy::AdoptIfUnique] {
-            assert_eq!(
-                decide_fresh(policy, "LunaVM", "web", &ids(&["9"]), &claims, "acct", "me"),
-                Fresh::Create
-            );
+            assert_eq!(fresh(policy, &["9"], &claims), Fresh::Create);
         }
     }
 
     #[test]
     fn adopt_if_unique_adopts_one_and_stops_on_several() {
         assert_eq!(
-            decide_fresh(
-                AdoptionPolicy::AdoptIfUnique,
-                "LunaVM",
-                "web",
-                &ids(&["9"]),
-                &[],
-                "acct",
-                "me"
-            ),
+            fresh(AdoptionPolicy::AdoptIfUnique, &["9"], &[]),
             Fresh::Adopt("9".into())
         );
-        let many = decide_fresh(
-            AdoptionPolicy::AdoptIfUnique,
-            "LunaVM",
-            "web",
-            &ids(&["9", "8"]),
-            &[],
-            "acct",
-            "me",
-        );
+        let many = fresh(AdoptionPolicy::AdoptIfUnique, &["9", "8"], &[]);
         assert!(
             matches!(many, Fresh::Stop(Reason::AmbiguousAdoption, ref m) if m.contains("8, 9"))
         );
@@ -447,16 +426,8 @@ mod tests {
             AdoptionPolicy::AdoptIfUnique,
             AdoptionPolicy::CreateDuplicate,
         ] {
-            let with = decide_fresh(
-                policy,
-                "LunaVM",
-                "web",
-                &[],
-                std::slice::from_ref(&creating),
-                "acct",
-                "me",
-            );
-            let without = decide_fresh(policy, "LunaVM", "web", &[], &[], "acct", "me");
+            let with = fresh(policy, &[], std::slice::from_ref(&creating));
+            let without = fresh(policy, &[], &[]);
             assert_eq!(with, Fresh::Create);
             assert_eq!(without, Fresh::Create);
         }
@@ -465,15 +436,7 @@ mod tests {
     #[test]
     fn create_duplicate_creates_whatever_exists() {
         assert_eq!(
-            decide_fresh(
-                AdoptionPolicy::CreateDuplicate,
-                "LunaVM",
-                "web",
-                &ids(&["9"]),
-                &[],
-                "acct",
-                "me"
-            ),
+            fresh(AdoptionPolicy::CreateDuplicate, &["9"], &[]),
             Fresh::Create
         );
     }
@@ -482,15 +445,7 @@ mod tests {
     fn another_objects_create_of_the_same_name_is_waited_for() {
         let mut creating = claim("other", None, Some("acct"));
         creating.pending_name = Some("web".into());
-        let decision = decide_fresh(
-            AdoptionPolicy::Refuse,
-            "LunaVM",
-            "web",
-            &ids(&["9"]),
-            &[creating],
-            "acct",
-            "me",
-        );
+        let decision = fresh(AdoptionPolicy::Refuse, &["9"], &[creating]);
         assert!(matches!(decision, Fresh::Wait(_)), "{decision:?}");
     }
 

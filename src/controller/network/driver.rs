@@ -2,28 +2,13 @@
 //! changed, so once the network exists there is nothing to update; deletion waits while a
 //! LunaVM or LunaLoadBalancer of the namespace still names the network.
 
-use std::sync::Arc;
-
-use kube::runtime::{Controller, controller::Action};
-
 use super::cloud::{self, ObservedNetwork};
-use crate::controller::reason::Reason;
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::ListCache,
-    loadbalancer::lb_networks,
-    managed::{self, CloudCx, External, Follow, Reconciler, mark},
+use crate::api::{
+    loadbalancer::LunaLoadBalancer,
+    network::{LunaNetwork, NetworkAtProvider},
+    vm::LunaVM,
 };
-use crate::{
-    api::{
-        loadbalancer::LunaLoadBalancer,
-        network::{LunaNetwork, NetworkAtProvider},
-        vm::LunaVM,
-    },
-    lunanode,
-};
+use crate::controller::{loadbalancer::lb_networks, prelude::*};
 
 /// The LunaVMs that name `network` (the LunaLoadBalancers are added where that kind lives).
 fn vm_networks(vm: &LunaVM) -> Vec<String> {

@@ -7,7 +7,7 @@ use futures::{FutureExt, future::BoxFuture};
 use secrecy::ExposeSecret;
 
 use super::decide::ObservedVm;
-use crate::controller::{accounts::Account, list_cache::ListCache};
+use crate::controller::{accounts::Account, caches::Refresh, list_cache::ListCache};
 use crate::{
     api::vm::LunaVMSpec,
     lunanode::{
@@ -35,7 +35,9 @@ pub fn vms(account: &Account) -> Arc<ListCache<ObservedVm>> {
 /// The account's `image list` cache (all regions), read on demand: images change rarely and
 /// are used only to resolve names.
 pub fn images(account: &Account) -> Arc<ListCache<ObservedImage>> {
-    account.caches.on_demand("image list", "", list_images)
+    account
+        .caches
+        .list("image list", "", Refresh::OnDemand, list_images)
 }
 
 fn observed(entry: VmListEntry) -> ObservedVm {

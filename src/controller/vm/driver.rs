@@ -11,41 +11,21 @@
 //! - the deletion: detach the manifest's floating IP (Luna Node would release it with the VM),
 //!   then `vm delete`.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
-
-use kube::{
-    ResourceExt,
-    runtime::{Controller, controller::Action},
-};
+use std::time::{Duration, Instant};
 
 use super::{
     act, cloud,
     decide::{self, ObservedVm},
 };
-use crate::controller::reason::Reason;
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::{CacheTiming, ListCache},
-    managed::{
-        self, Blocked, CloudCx, External, Follow, Reconciler, Reference, cloud, external::Read,
-        mark,
-    },
+use crate::api::{
+    common::SYNCED,
+    floating::LunaFloatingIP,
+    network::LunaNetwork,
+    vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, VmNetworking, VmResources},
+    volume::LunaVolume,
 };
-use crate::{
-    api::{
-        common::{ManagedResource as _, SYNCED},
-        floating::LunaFloatingIP,
-        network::LunaNetwork,
-        vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus},
-        volume::LunaVolume,
-    },
-    lunanode,
-};
+use crate::controller::prelude::*;
+use crate::controller::{list_cache::CacheTiming, managed::external::Read};
 
 /// The finalizer that guards the cloud VM.
 pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
@@ -88,19 +68,16 @@ pub(crate) fn vm_ip(
     name: &str,
     which: VmIp,
 ) -> Result<String, String> {
-    let (address, what): (fn(&crate::api::vm::AtProvider) -> Option<String>, &str) = match which {
-        VmIp::Public => (|at: &crate::api::vm::AtProvider| at.ip.clone(), "public"),
-        VmIp::Private => (
-            |at: &crate::api::vm::AtProvider| at.private_ip.clone(),
-            "private",
-        ),
+    let (address, what): (fn(&VmNetworking) -> Option<String>, &str) = match which {
+        VmIp::Public => (|at| at.ip.clone(), "public"),
+        VmIp::Private => (|at| at.private_ip.clone(), "private"),
     };
     match managed::resolve::<LunaVM>(ctx, namespace, name) {
         Reference::Ready { object, .. } => object
             .status
             .as_ref()
             .and_then(|status| status.at_provider.as_ref())
-            .and_then(address)
+            .and_then(|at| address(&at.networking))
             .filter(|ip| !ip.is_empty())
             .ok_or_else(|| format!("LunaVM {namespace}/{name} has no {what} IP yet")),
         Reference::Waiting(why) | Reference::Missing(why) => Err(why),
@@ -403,17 +380,22 @@ fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> 
 fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
     status.at_provider = Some(AtProvider {
+        networking: VmNetworking {
+            ip: non_empty(&observed.ip),
+            private_ip: non_empty(&observed.private_ip),
+            addresses: Vec::new(),
+        },
         status: Some(cloud::status_word(&observed.status)),
-        ip: non_empty(&observed.ip),
-        private_ip: non_empty(&observed.private_ip),
-        plan: non_empty(&observed.plan_id),
-        region: non_empty(&observed.region),
         hostname: non_empty(&observed.hostname),
-        ram: observed.ram.and_then(|value| i64::try_from(value).ok()),
-        vcpu: observed.vcpu.and_then(|value| i64::try_from(value).ok()),
-        storage: observed.storage.and_then(|value| i64::try_from(value).ok()),
+        region: non_empty(&observed.region),
         image: previous_image.or_else(|| vm.spec.image.clone()),
-        ..AtProvider::default()
+        plan: non_empty(&observed.plan_id),
+        plan_name: None,
+        resources: VmResources {
+            ram: observed.ram.and_then(|value| i64::try_from(value).ok()),
+            vcpu: observed.vcpu.and_then(|value| i64::try_from(value).ok()),
+            storage: observed.storage.and_then(|value| i64::try_from(value).ok()),
+        },
     });
 }
 

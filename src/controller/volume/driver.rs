@@ -13,37 +13,17 @@
 //! Deleting detaches first, then waits while the volume is still `in-use` (Luna Node keeps a
 //! volume `in-use` for a while after its VM is deleted) without calling the API, then deletes.
 
-use std::{sync::Arc, time::Duration};
-
-use kube::{
-    ResourceExt,
-    runtime::{Controller, controller::Action},
-};
+use std::time::Duration;
 
 use super::{act, cloud, decide};
-use crate::controller::reason::Reason;
-use crate::controller::{
-    Context,
-    accounts::Account,
-    error::Error,
-    list_cache::ListCache,
-    managed::{
-        self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, external::Read,
-        mark,
-    },
-    vm::cloud as vm_cloud,
+use crate::api::{
+    common::{READY, is_condition_true},
+    vm::LunaVM,
+    volume::{LunaVolume, VolumeAtProvider},
 };
-use crate::{
-    api::{
-        common::{ManagedResource, READY, is_condition_true},
-        vm::LunaVM,
-        volume::{LunaVolume, VolumeAtProvider},
-    },
-    lunanode::{
-        self,
-        types::{Volume, VolumeCreate},
-    },
-};
+use crate::controller::prelude::*;
+use crate::controller::{managed::external::Read, vm::cloud as vm_cloud};
+use crate::lunanode::types::{Volume, VolumeCreate};
 
 /// The LunaVM a volume is attached to by reference.
 pub(crate) fn attached_vm(volume: &LunaVolume) -> Vec<String> {
