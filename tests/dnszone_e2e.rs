@@ -792,10 +792,29 @@ async fn a_record_the_api_refuses_is_reported_without_a_hot_loop() {
     assert_eq!(status.records.len(), 1, "the valid record is created");
     assert_eq!(status.counts.unwrap().rejected, 1);
 
-    // No retry loop while the spec stays the same.
+    // No retry loop while the spec stays the same. Proof that the operator looked again: a
+    // change that is not a spec change (an annotation) is reconciled, twice, and neither
+    // reconcile sends the refused record again.
     let adds = world.sim.calls("dns2/record-add").await;
     assert_eq!(adds, 2);
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let series = r#"lunanode_reconciles_total{kind="LunaDnsZone",outcome="ok"}"#;
+    for poke in ["1", "2"] {
+        let before = world.operator().metric(series).await.unwrap_or_default();
+        world
+            .api::<LunaDnsZone>()
+            .patch(
+                "refused",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"test.example/poke": poke}}})),
+            )
+            .await
+            .unwrap();
+        let operator = world.operator();
+        support::eventually(WAIT, "a reconcile after the annotation", || async move {
+            (operator.metric(series).await.unwrap_or_default() > before).then_some(())
+        })
+        .await;
+    }
     assert_eq!(
         world.sim.calls("dns2/record-add").await,
         adds,

@@ -231,12 +231,6 @@ impl std::fmt::Display for Region {
     }
 }
 
-impl From<&str> for Region {
-    fn from(region: &str) -> Self {
-        Self(region.to_owned())
-    }
-}
-
 impl PartialEq<str> for Region {
     fn eq(&self, other: &str) -> bool {
         self.0 == other

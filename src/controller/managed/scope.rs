@@ -52,14 +52,6 @@ impl Scope {
         }
     }
 
-    /// Whether the operator serves `namespace`.
-    pub fn serves(&self, namespace: &str) -> bool {
-        match self {
-            Self::Cluster => true,
-            Self::Namespaces(list) => list.iter().any(|served| served == namespace),
-        }
-    }
-
     /// The first namespace of the list (`None` for every namespace): where the Lease goes when
     /// nothing else says.
     pub fn first(&self) -> Option<&str> {
@@ -156,7 +148,7 @@ where
             // One watch: it is the whole cache, and its relists replace it.
             writer.apply_watcher_event(&event);
         } else {
-            for step in merge.steps(index, &event, &reader.state()) {
+            for step in merge.steps(index, &event, || reader.state()) {
                 writer.apply_watcher_event(&step);
             }
         }
@@ -192,13 +184,14 @@ impl Merge {
         }
     }
 
-    /// The events to apply to the merged cache, whose objects are `cache`, for `event` of the
-    /// watch number `index`.
+    /// The events to apply to the merged cache for `event` of the watch number `index`. `cache`
+    /// gives the merged cache's objects; it is read only at the end of a relist, not for every
+    /// event.
     fn steps<K: Resource + Clone>(
         &mut self,
         index: usize,
         event: &Event<K>,
-        cache: &[Arc<K>],
+        cache: impl FnOnce() -> Vec<Arc<K>>,
     ) -> Vec<Event<K>> {
         match event {
             Event::Apply(object) | Event::InitApply(object) => {
@@ -229,6 +222,7 @@ impl Merge {
                     object.namespace().as_deref() == namespace
                         && !listed.contains(&object.name_any())
                 };
+                let cache = cache();
                 let mut steps: Vec<Event<K>> = cache
                     .iter()
                     .filter(|object| gone(object))
@@ -278,7 +272,7 @@ mod tests {
         events: Vec<Event<ConfigMap>>,
     ) {
         for event in events {
-            for step in merge.steps(index, &event, &store.state()) {
+            for step in merge.steps(index, &event, || store.state()) {
                 writer.apply_watcher_event(&step);
             }
         }
@@ -304,9 +298,7 @@ mod tests {
         assert_eq!(Scope::new(&[" ".into()]), Scope::Cluster);
         let scope = Scope::new(&["a".into(), "b".into(), "a".into()]);
         assert_eq!(scope, Scope::Namespaces(vec!["a".into(), "b".into()]));
-        assert!(scope.serves("b") && !scope.serves("c"));
         assert_eq!(scope.first(), Some("a"));
-        assert!(Scope::Cluster.serves("c"));
         assert_eq!(Scope::Cluster.first(), None);
     }
 
