@@ -36,6 +36,8 @@ async fn lifecycle_create_resize_stop_delete() {
         });
     world.create(&vm("web-1", spec)).await;
     let ready = world.ready::<LunaVM>("web-1").await;
+    // kstatus reads a Ready object as Current: no Reconciling, no Stalled.
+    assert!(condition(&ready, "Reconciling").is_none() && condition(&ready, "Stalled").is_none());
 
     // Login details go to the connection Secret, and nowhere else.
     let connection = world
@@ -159,6 +161,14 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
         message.contains("invalid plan"),
         "the API's message: {message}"
     );
+    // kstatus (Flux, Argo CD) reads it as Failed at once, not InProgress until a timeout.
+    let stalled = condition(&failed, "Stalled").expect("a Stalled condition");
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "CreateFailed")
+    );
+    assert_eq!(stalled.message, message);
+    assert!(condition(&failed, "Reconciling").is_none());
     let before = world.sim.admin_get("stats").await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     let after = world.sim.admin_get("stats").await;

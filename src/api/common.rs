@@ -43,6 +43,12 @@ pub const CREATE_PENDING_ANNOTATION: &str = "lunanode.com/create-pending";
 pub const READY: &str = "Ready";
 /// Condition type: the last reconcile succeeded.
 pub const SYNCED: &str = "Synced";
+/// Condition type (kstatus): work toward the spec is under way or being retried. Present only
+/// while `True`, derived from `Ready` and `Synced`.
+pub const RECONCILING: &str = "Reconciling";
+/// Condition type (kstatus): the operator cannot make progress until the manifest (or something
+/// outside the operator) changes. Present only while `True`, derived from `Ready` and `Synced`.
+pub const STALLED: &str = "Stalled";
 /// The credentials Secret used when a spec names none.
 pub const DEFAULT_CREDENTIALS_SECRET: &str = "lunanode-credentials";
 /// The finalizer on a credentials Secret while managed objects use it, so that the Secret (and

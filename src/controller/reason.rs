@@ -4,6 +4,12 @@
 
 use std::fmt;
 
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::common::{
+    Condition, READY, RECONCILING, STALLED, SYNCED, find_condition, set_condition,
+};
+
 /// The status of a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionStatus {
@@ -123,6 +129,8 @@ reasons! {
     UpdateFailed,
     /// A resize was refused.
     ResizeFailed,
+    /// A resize was answered with success and the VM kept its plan.
+    ResizeNotApplied,
     /// An extend was refused.
     ExtendFailed,
     /// An attach was refused.
@@ -178,6 +186,151 @@ reasons! {
     ReconcileError,
 }
 
+/// Where an object stands when `Ready` or `Synced` is `False` for a reason: what the kstatus
+/// conditions (`Reconciling`, `Stalled`) say of it, for Flux, Argo CD and `kubectl wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing to do, or paused by the user: neither `Reconciling` nor `Stalled`.
+    Settled,
+    /// Work under way, waiting for another object, or a failure the operator retries on its
+    /// own: `Reconciling=True`.
+    Working,
+    /// Stopped until the manifest, the credentials or the cloud changes (a refused create, a
+    /// name taken by another object, an image that does not exist): `Stalled=True`.
+    Stalled,
+}
+
+impl Reason {
+    /// The reason of this string, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.as_str() == text)
+    }
+
+    /// Where an object whose `Ready` or `Synced` is `False` for this reason stands. Every
+    /// reason is placed here (the match has no catch-all), so a new reason must say whether the
+    /// operator retries it on its own.
+    pub const fn progress(self) -> Progress {
+        match self {
+            Self::Available
+            | Self::Observed
+            | Self::NothingToObserve
+            | Self::ReconcileSuccess
+            | Self::ReconcilePaused
+            | Self::DeletionPaused => Progress::Settled,
+            Self::InProgress
+            | Self::Creating
+            | Self::Updating
+            | Self::Extending
+            | Self::Provisioning
+            | Self::Attaching
+            | Self::Detaching
+            | Self::Created
+            | Self::Deleting
+            | Self::MembersPending
+            | Self::FloatingIPPending
+            | Self::WaitingForVM
+            | Self::WaitingForName
+            | Self::WaitingForFloatingIP
+            | Self::WaitingForNetwork
+            | Self::WaitingForReferences
+            | Self::NetworkNotReady
+            | Self::VMNotFound
+            | Self::NetworkNotFound
+            | Self::FloatingIPNotFound
+            | Self::InUse
+            | Self::DeletionWaitsForCredentials
+            | Self::DeleteFailed
+            | Self::Throttled
+            | Self::CloudUnavailable
+            | Self::UnexpectedAnswer
+            | Self::CloudRefused
+            | Self::KubernetesError
+            | Self::CredentialsUnavailable
+            | Self::ReconcileError => Progress::Working,
+            Self::ImageNotFound
+            | Self::ImportNotFound
+            | Self::NotFound
+            | Self::SpecMismatch
+            | Self::ReimageNotAllowed
+            | Self::NetworkRequired
+            | Self::NetworkInOtherRegion
+            | Self::CreateFailed
+            | Self::UpdateFailed
+            | Self::ResizeFailed
+            | Self::ResizeNotApplied
+            | Self::ExtendFailed
+            | Self::AttachFailed
+            | Self::RecordRejected
+            | Self::LoadBalancerFailed
+            | Self::ConnectionSecretConflict
+            | Self::AlreadyExists
+            | Self::AlreadyManaged
+            | Self::AmbiguousCreate
+            | Self::AmbiguousAdoption
+            | Self::AccountChanged
+            | Self::DeletionBlocked
+            | Self::AuthenticationFailed
+            | Self::CredentialsInvalid => Progress::Stalled,
+        }
+    }
+}
+
+/// Sets the kstatus conditions from `Ready` and `Synced`, so that Flux, Argo CD and kstatus
+/// tell a failure from work in progress without knowing this operator's reasons:
+/// `Stalled=True` (kstatus: Failed) while either is `False` for a [`Progress::Stalled`] reason,
+/// else `Reconciling=True` (kstatus: InProgress) while either is `False` for a
+/// [`Progress::Working`] reason (or one this build does not know); neither otherwise, since
+/// kstatus reads an absent condition as `False`. Each carries the reason and message of the
+/// condition it comes from. Returns whether anything changed.
+pub fn set_progress(
+    conditions: &mut Vec<Condition>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> bool {
+    let failing: Vec<(Progress, String, String)> = [READY, SYNCED]
+        .iter()
+        .filter_map(|type_| find_condition(conditions, type_))
+        .filter(|condition| !condition.is_true())
+        .map(|condition| {
+            let progress =
+                Reason::parse(&condition.reason).map_or(Progress::Working, Reason::progress);
+            (
+                progress,
+                condition.reason.clone(),
+                condition.message.clone(),
+            )
+        })
+        .collect();
+    let pick = |wanted: Progress| failing.iter().find(|(progress, ..)| *progress == wanted);
+    let (present, absent) = match (pick(Progress::Stalled), pick(Progress::Working)) {
+        (Some(stalled), _) => ((STALLED, stalled), RECONCILING),
+        (None, Some(working)) => ((RECONCILING, working), STALLED),
+        (None, None) => {
+            let before = conditions.len();
+            conditions.retain(|c| c.type_ != RECONCILING && c.type_ != STALLED);
+            return conditions.len() != before;
+        }
+    };
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != absent);
+    let (type_, (_, reason, message)) = present;
+    let set = set_condition(
+        conditions,
+        Condition::new(
+            type_,
+            true,
+            reason.as_str(),
+            message.as_str(),
+            generation,
+            now,
+        ),
+    );
+    set || conditions.len() != before
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -205,6 +358,124 @@ impl PartialEq<Reason> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// kstatus's rules for a custom resource, as its documentation and `status.Compute` state
+    /// them: a deletion is `Terminating`; a status of an older generation is `InProgress`;
+    /// `Reconciling=True` is `InProgress`; `Stalled=True` is `Failed`; anything else is
+    /// `Current`.
+    fn kstatus(
+        deleting: bool,
+        generation: i64,
+        observed: Option<i64>,
+        conditions: &[Condition],
+    ) -> &'static str {
+        if deleting {
+            return "Terminating";
+        }
+        if observed.is_some_and(|observed| observed != generation) {
+            return "InProgress";
+        }
+        for condition in conditions {
+            if condition.type_ == RECONCILING && condition.is_true() {
+                return "InProgress";
+            }
+            if condition.type_ == STALLED && condition.is_true() {
+                return "Failed";
+            }
+        }
+        "Current"
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn conditions(ready: (bool, Reason), synced: (bool, Reason)) -> Vec<Condition> {
+        let mut conditions = Vec::new();
+        for (type_, (holds, reason)) in [(READY, ready), (SYNCED, synced)] {
+            let condition = Condition::new(type_, holds, reason.as_str(), "why", Some(3), at(1));
+            set_condition(&mut conditions, condition);
+            set_progress(&mut conditions, Some(3), at(1));
+        }
+        conditions
+    }
+
+    #[test]
+    fn kstatus_reads_every_reason_as_its_progress_says() {
+        let expected = |reason: Reason| match reason.progress() {
+            Progress::Settled => "Current",
+            Progress::Working => "InProgress",
+            Progress::Stalled => "Failed",
+        };
+        for &reason in Reason::ALL {
+            // The reason on Ready, on Synced, and on both (as `stuck` sets it).
+            let ok = Reason::ReconcileSuccess;
+            for (ready, synced) in [
+                ((false, reason), (true, ok)),
+                ((true, Reason::Available), (false, reason)),
+                ((false, reason), (false, reason)),
+            ] {
+                let conditions = conditions(ready, synced);
+                assert_eq!(
+                    kstatus(false, 3, Some(3), &conditions),
+                    expected(reason),
+                    "{reason} with Ready={} Synced={}",
+                    ready.0,
+                    synced.0
+                );
+                let derived = conditions
+                    .iter()
+                    .find(|c| c.type_ == RECONCILING || c.type_ == STALLED);
+                if let Some(derived) = derived {
+                    assert_eq!(derived.reason, reason.as_str(), "the reason is carried");
+                    assert_eq!(derived.message, "why");
+                    assert_eq!(derived.observed_generation, Some(3));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stall_outranks_work_and_recovery_clears_both() {
+        let mut both = conditions((false, Reason::Creating), (false, Reason::CreateFailed));
+        assert_eq!(kstatus(false, 3, Some(3), &both), "Failed");
+        assert!(find_condition(&both, RECONCILING).is_none());
+        set_condition(
+            &mut both,
+            Condition::new(SYNCED, true, "ReconcileSuccess", "", Some(3), at(2)),
+        );
+        assert!(set_progress(&mut both, Some(3), at(2)), "Stalled gives way");
+        assert_eq!(kstatus(false, 3, Some(3), &both), "InProgress");
+        set_condition(
+            &mut both,
+            Condition::new(READY, true, "Available", "", Some(3), at(3)),
+        );
+        assert!(set_progress(&mut both, Some(3), at(3)));
+        assert_eq!(kstatus(false, 3, Some(3), &both), "Current");
+        let types: Vec<&str> = both.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [READY, SYNCED], "nothing left over");
+        assert!(
+            !set_progress(&mut both, Some(3), at(4)),
+            "unchanged is unchanged"
+        );
+        // A spec change not yet observed, and a deletion, come before the conditions.
+        assert_eq!(kstatus(false, 4, Some(3), &both), "InProgress");
+        assert_eq!(kstatus(true, 3, Some(3), &both), "Terminating");
+    }
+
+    #[test]
+    fn an_unknown_reason_is_work_in_progress() {
+        let mut conditions = vec![Condition::new(
+            READY,
+            false,
+            "SomethingNew",
+            "",
+            None,
+            at(1),
+        )];
+        set_progress(&mut conditions, None, at(1));
+        assert_eq!(kstatus(false, 1, None, &conditions), "InProgress");
+    }
 
     #[test]
     fn the_string_is_the_variant_name() {

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::ownership::{Claim, Identity};
-use crate::controller::reason::{ConditionStatus, Reason};
+use crate::controller::reason::{ConditionStatus, Reason, set_progress};
 use crate::{
     api::common::{
         Condition, ManagedResource, ManagedStatus, READY, SYNCED, find_condition, is_condition_true,
@@ -145,7 +145,9 @@ impl<K: ManagedResource> Cx<'_, K> {
     /// intent to create). Later writes in the same reconcile start from the written object.
     pub async fn save(&self, object: &K, status: &K::Status) -> Result<(), Error> {
         let base = self.latest(object);
-        let written = write_status(self.api, &base, base.managed_status(), status).await?;
+        let mut status = status.clone();
+        settle(&mut status, object);
+        let written = write_status(self.api, &base, base.managed_status(), &status).await?;
         if let Some(written) = written {
             self.ctx
                 .registry
@@ -754,6 +756,7 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
             Err(error)
         }
     };
+    settle(&mut status, &*object);
     let base = cx.latest(&object);
     match status_after {
         Ok(action) if cx.stale.load(Ordering::SeqCst) => Ok(action),
@@ -851,6 +854,17 @@ pub fn set<K: ManagedResource>(
             object.meta().generation,
             Timestamp::now(),
         ),
+    );
+}
+
+/// Derives the kstatus conditions from the final `Ready` and `Synced` ([`set_progress`]), just
+/// before a status write: against the stored ones, so that a reconcile passing through other
+/// states on the way leaves their `lastTransitionTime` alone.
+fn settle<K: ManagedResource>(status: &mut K::Status, object: &K) {
+    set_progress(
+        status.conditions_mut(),
+        object.meta().generation,
+        Timestamp::now(),
     );
 }
 
