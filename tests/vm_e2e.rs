@@ -187,6 +187,69 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
 }
 
 #[tokio::test]
+async fn a_resize_the_api_does_not_do_is_reported_and_not_sent_again() {
+    let world = World::start("vm", 'h').await;
+    world
+        .create(&vm("shrink", LunaVMSpec::new("shrink", "m.2", IMAGE)))
+        .await;
+    world.ready::<LunaVM>("shrink").await;
+    // m.1 has less local storage than m.2: Luna Node answers success and keeps the plan.
+    world
+        .patch_spec::<LunaVM>("shrink", json!({"plan": "m.1"}))
+        .await;
+    let stuck = world
+        .until::<LunaVM>("shrink", "Synced=False ResizeNotApplied", |vm| {
+            condition(vm, "Synced").is_some_and(|synced| {
+                synced.status == "False" && synced.reason == "ResizeNotApplied"
+            })
+        })
+        .await;
+    let ready = condition(&stuck, "Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "ResizeNotApplied")
+    );
+    assert!(
+        ready.message.contains("stays on plan ID 87"),
+        "{}",
+        ready.message
+    );
+    let stalled = condition(&stuck, "Stalled").expect("kstatus: Failed");
+    assert_eq!(stalled.reason, "ResizeNotApplied");
+    let request = stuck
+        .status
+        .as_ref()
+        .and_then(|s| s.resize.clone())
+        .unwrap();
+    assert_eq!(
+        (request.plan_id.as_str(), request.from_plan_id.as_str()),
+        ("86", "87")
+    );
+    assert_eq!(world.sim.calls("vm/resize").await, 1);
+
+    // Not sent again while the spec stays the same: two more looks, no call.
+    for poke in ["1", "2"] {
+        world.looked_again::<LunaVM>("shrink", poke).await;
+    }
+    assert_eq!(world.sim.calls("vm/resize").await, 1, "no retry loop");
+    let still = world.api::<LunaVM>().get("shrink").await.unwrap();
+    assert_eq!(
+        condition(&still, "Synced").unwrap().reason,
+        "ResizeNotApplied"
+    );
+
+    // The plan set back: the VM is on it already, so it is Ready with nothing sent.
+    world
+        .patch_spec::<LunaVM>("shrink", json!({"plan": "m.2"}))
+        .await;
+    let back = world.ready::<LunaVM>("shrink").await;
+    assert!(condition(&back, "Stalled").is_none());
+    assert_eq!(condition(&back, "Synced").unwrap().status, "True");
+    assert_eq!(world.sim.calls("vm/resize").await, 1, "nothing to send");
+    assert_eq!(back.status.unwrap().applied_plan_id.as_deref(), Some("87"));
+}
+
+#[tokio::test]
 async fn wrong_credentials_give_a_clear_condition() {
     let world = World::start("vm", 'd').await;
     let (id, _) = test_account('d');

@@ -176,6 +176,11 @@ crate::status_types! {
         /// The LunaVolumes of the namespace that are attached to this VM, by name.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub attached_volumes: Vec<String>,
+
+        /// A resize that was sent and is not confirmed yet: confirmed (and cleared) once the VM
+        /// shows the plan; a VM that settles on its old plan was not resized
+        /// (`ResizeNotApplied`), and the resize is not sent again until `spec.plan` changes.
+        pub resize: Option<ResizeRequest>,
     }
 
     /// A VM as the Luna Node API reports it (`vm info` and `vm list`).
@@ -198,6 +203,16 @@ crate::status_types! {
         pub plan: Option<String>,
         /// Name of the current plan, when known.
         pub plan_name: Option<String>,
+    }
+
+    /// A resize sent and not yet confirmed by the plan the VM shows.
+    pub struct ResizeRequest {
+        /// The numeric ID of the plan asked for.
+        pub plan_id: String,
+        /// The numeric ID of the plan the VM had.
+        pub from_plan_id: String,
+        /// When the resize was sent, in seconds since the Unix epoch.
+        pub requested_at: i64,
     }
 
     /// The addresses of a VM.

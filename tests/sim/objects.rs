@@ -93,6 +93,15 @@ async fn vm_lifecycle_on_the_simulated_clock() {
     assert_eq!(info["info"]["status_nohtml"], "Online");
     assert_eq!(info["extra"]["plan_id"], "88");
     assert_eq!(info["extra"]["ram"], "4096");
+    // Back to m.2 would shrink local storage (60 GB to 30): success, and nothing happens, as
+    // the real service does.
+    client
+        .ok("vm", "resize", &[("vm_id", &vm_id), ("plan_id", "m.2")])
+        .await;
+    server.advance(11).await;
+    let info = vm_info(&client, &vm_id).await;
+    assert_eq!(info["info"]["status_nohtml"], "Online");
+    assert_eq!(info["extra"]["plan_id"], "88", "the resize did not happen");
 
     client.ok("vm", "shelve", &[("vm_id", &vm_id)]).await;
     server.advance(6).await;

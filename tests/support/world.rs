@@ -267,6 +267,34 @@ impl World {
         wait::condition_where(&self.api::<K>(), name, what, self.wait, check).await
     }
 
+    /// Proof that the operator looked at `name` again with nothing in its spec changed, for a
+    /// "nothing happened" check: sets the annotation `test.example/poke` to `poke` and waits
+    /// until the kind's reconcile counter moves. Call it twice for two more looks.
+    pub async fn looked_again<K>(&self, name: &str, poke: &str)
+    where
+        K: Object + Resource<Scope = NamespaceResourceScope>,
+    {
+        let series = format!(
+            "lunanode_reconciles_total{{kind=\"{}\",outcome=\"ok\"}}",
+            K::kind(&())
+        );
+        let operator = self.operator();
+        let before = operator.metric(&series).await.unwrap_or_default();
+        self.api::<K>()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"test.example/poke": poke}}})),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("annotate {} {name}: {error}", K::kind(&())));
+        let series = &series;
+        super::eventually(self.wait, "a reconcile after the annotation", || async move {
+            (operator.metric(series).await.unwrap_or_default() > before).then_some(())
+        })
+        .await;
+    }
+
     /// Waits until `name` is gone.
     pub async fn gone<K>(&self, name: &str)
     where

@@ -1,6 +1,7 @@
 //! LunaVM: carrying out one step on an existing VM (one cloud write, with an Event), and the
 //! connection Secret.
 
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::{
@@ -19,7 +20,7 @@ use crate::controller::{
 use crate::{
     api::{
         common::SYNCED,
-        vm::{LunaVM, LunaVMStatus},
+        vm::{LunaVM, LunaVMStatus, ResizeRequest},
     },
     lunanode,
 };
@@ -35,6 +36,7 @@ pub(super) async fn act(
     let object = key(vm);
     let client = &account.client;
     let id = observed.id.as_str();
+    let mut resize_to = None;
     // Each step: its call's result, then the action, Event reason and note of a success.
     let (result, action, reason, note): (_, &'static str, &str, String) = match step {
         Step::Converged | Step::Wait => return Ok(()),
@@ -43,6 +45,18 @@ pub(super) async fn act(
             return Ok(());
         }
         Step::Resize { plan } => {
+            let target = vm_cloud::resolve_plan(account, plan)
+                .await
+                .map_err(|source| cloud("list plans", &object, source))?;
+            if target.as_deref() == Some(observed.plan_id.as_str()) {
+                // Already on that plan (named another way, or set back after a resize that
+                // did not take effect): nothing to send.
+                status.applied_plan = Some(plan.clone());
+                status.applied_plan_id = target;
+                status.resize = None;
+                return Ok(());
+            }
+            resize_to = target;
             let result = client.vm_resize(id, plan).await;
             if let Err(error) = &result
                 && !error.is_retryable()
@@ -50,6 +64,7 @@ pub(super) async fn act(
                 let message = error.to_string();
                 mark(status, vm).not_synced(Reason::ResizeFailed, &message);
                 status.applied_plan = Some(plan.clone());
+                status.resize = None;
                 event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
                 return Ok(());
             }
@@ -98,6 +113,12 @@ pub(super) async fn act(
         Step::Resize { plan } => {
             status.applied_plan = Some(plan.clone());
             status.applied_plan_id = None;
+            // Confirmed (or found not applied) by the plan the VM then shows.
+            status.resize = resize_to.map(|plan_id| ResizeRequest {
+                plan_id,
+                from_plan_id: observed.plan_id.clone(),
+                requested_at: Timestamp::now().as_second(),
+            });
         }
         Step::Reimage { image } => status.applied_image = Some(image.clone()),
         Step::AttachFloatingIp { ip } => status.applied_floating_ip = Some(ip.clone()),

@@ -40,6 +40,77 @@ pub fn images(account: &Account) -> Arc<ListCache<ObservedImage>> {
         .list("image list", "", Refresh::OnDemand, list_images)
 }
 
+/// One plan of `plan list`: its ID and the code it is named by (`m.2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedPlan {
+    /// Numeric plan ID.
+    pub id: String,
+    /// Its code.
+    pub name: String,
+}
+
+/// The account's `plan list` cache, read on demand: plans change rarely and are read only to
+/// tell which plan ID a resize asks for.
+pub fn plans(account: &Account) -> Arc<ListCache<ObservedPlan>> {
+    account
+        .caches
+        .list("plan list", "", Refresh::OnDemand, list_plans)
+}
+
+fn list_plans(
+    client: Client,
+    _key: String,
+) -> BoxFuture<'static, Result<Vec<(String, ObservedPlan)>, lunanode::Error>> {
+    async move {
+        let plans = client.plan_list().await?;
+        Ok(plans
+            .into_iter()
+            .map(|plan| {
+                let entry = ObservedPlan {
+                    id: plan.plan_id.clone(),
+                    name: plan.name,
+                };
+                (plan.plan_id, entry)
+            })
+            .collect())
+    }
+    .boxed()
+}
+
+/// The numeric ID of `plan`, a plan ID or a plan code (`m.2`, matched without regard to case);
+/// `None` when no plan of the account's list has that code. Reads the account's plan cache
+/// (refreshed at most hourly).
+pub async fn resolve_plan(
+    account: &Account,
+    plan: &str,
+) -> Result<Option<String>, lunanode::Error> {
+    let cache = plans(account);
+    let named = |candidate: &ObservedPlan| candidate.name.eq_ignore_ascii_case(plan);
+    resolve(&cache, 3600, plan, |found| &found.id, named).await
+}
+
+/// The ID `text` names: itself when it is numeric, else the smallest ID among the entries of
+/// `cache` (read at most `max_age` seconds ago) that `named` accepts.
+async fn resolve<T: Clone + PartialEq + Send + Sync + 'static>(
+    cache: &ListCache<T>,
+    max_age: u64,
+    text: &str,
+    id_of: fn(&T) -> &String,
+    named: impl Fn(&T) -> bool,
+) -> Result<Option<String>, lunanode::Error> {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(Some(text.to_owned()));
+    }
+    let snapshot = cache.get(std::time::Duration::from_secs(max_age)).await?;
+    let found = snapshot
+        .entries
+        .values()
+        .filter(|entry| named(entry))
+        .map(id_of)
+        .min();
+    Ok(found.cloned())
+}
+
 fn observed(entry: VmListEntry) -> ObservedVm {
     // The list carries only the OpenStack state; `vm info` adds the friendly text.
     let status = if entry.status_nohtml.is_empty() {
@@ -150,20 +221,11 @@ pub async fn resolve_image(
     image: &str,
     region: &str,
 ) -> Result<Option<String>, lunanode::Error> {
-    if !image.is_empty() && image.chars().all(|c| c.is_ascii_digit()) {
-        return Ok(Some(image.to_owned()));
-    }
-    let snapshot = images(account)
-        .get(std::time::Duration::from_secs(600))
-        .await?;
-    let mut matches: Vec<&ObservedImage> = snapshot
-        .entries
-        .values()
-        .filter(|candidate| candidate.name == image)
-        .filter(|candidate| candidate.region.is_empty() || candidate.region == region)
-        .collect();
-    matches.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(matches.first().map(|found| found.id.clone()))
+    let cache = images(account);
+    let named = |candidate: &ObservedImage| {
+        candidate.name == image && (candidate.region.is_empty() || candidate.region == region)
+    };
+    resolve(&cache, 600, image, |found| &found.id, named).await
 }
 
 /// `vm create`; returns the new VM's ID.

@@ -3,7 +3,7 @@
 //! every step observable (an Event each) and crash-safe; the list cache wakes the object again
 //! when the step has taken effect.
 
-use crate::api::vm::{LunaVMSpec, LunaVMStatus, PowerState};
+use crate::api::vm::{LunaVMSpec, LunaVMStatus, PowerState, ResizeRequest};
 
 /// What a VM in `vm list` looks like to the controller: only the fields it uses, so that a
 /// large account costs little memory.
@@ -165,6 +165,42 @@ fn plan_drifted(_spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
         .is_some_and(|id| !observed.plan_id.is_empty() && id != observed.plan_id)
 }
 
+/// What the plan a VM shows says of a resize that was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeOutcome {
+    /// No resize waits for confirmation.
+    Nothing,
+    /// Not known yet: the VM is busy, or the resize may not show yet.
+    Pending,
+    /// The VM shows the plan asked for.
+    Confirmed,
+    /// The VM is steady on another plan after the grace time: the resize did not take effect
+    /// (Luna Node answers success for resizes it does not do).
+    NotApplied,
+}
+
+/// Judges the resize `request` by the VM as observed: `steady` when nothing is left to do or
+/// in progress, `now` in seconds since the Unix epoch, `grace` the seconds a resize is given
+/// to show in the VM's state before the old plan means "not applied".
+pub fn resize_outcome(
+    request: Option<&ResizeRequest>,
+    observed: &ObservedVm,
+    steady: bool,
+    now: i64,
+    grace: i64,
+) -> ResizeOutcome {
+    let Some(request) = request else {
+        return ResizeOutcome::Nothing;
+    };
+    if observed.plan_id == request.plan_id {
+        ResizeOutcome::Confirmed
+    } else if steady && now.saturating_sub(request.requested_at) >= grace {
+        ResizeOutcome::NotApplied
+    } else {
+        ResizeOutcome::Pending
+    }
+}
+
 /// Whether the VM is in a state that the manifest asks for, with nothing left to do.
 pub fn is_ready(step: &Step) -> bool {
     matches!(step, Step::Converged | Step::ReimageNotAllowed)
@@ -269,6 +305,39 @@ mod tests {
         let mut shelved = online();
         shelved.status = "shelved_offloaded".into();
         assert_eq!(next_step(&spec(), &applied(), &shelved), Step::Unshelve);
+    }
+
+    #[test]
+    fn a_resize_is_confirmed_by_the_plan_the_vm_shows() {
+        let request = ResizeRequest {
+            plan_id: "88".into(),
+            from_plan_id: "87".into(),
+            requested_at: 100,
+        };
+        let on = |plan: &str| ObservedVm {
+            plan_id: plan.into(),
+            ..online()
+        };
+        let judge = |observed: &ObservedVm, steady: bool, now: i64| {
+            resize_outcome(Some(&request), observed, steady, now, 15)
+        };
+        assert_eq!(
+            resize_outcome(None, &on("87"), true, 500, 15),
+            ResizeOutcome::Nothing
+        );
+        assert_eq!(judge(&on("88"), false, 101), ResizeOutcome::Confirmed);
+        assert_eq!(judge(&on("87"), false, 500), ResizeOutcome::Pending, "busy");
+        assert_eq!(
+            judge(&on("87"), true, 110),
+            ResizeOutcome::Pending,
+            "in the grace time"
+        );
+        assert_eq!(judge(&on("87"), true, 115), ResizeOutcome::NotApplied);
+        assert_eq!(
+            judge(&on("89"), true, 115),
+            ResizeOutcome::NotApplied,
+            "another plan"
+        );
     }
 
     #[test]

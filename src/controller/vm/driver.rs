@@ -13,9 +13,11 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::jiff::Timestamp;
+
 use super::{
     act, cloud,
-    decide::{self, ObservedVm},
+    decide::{self, ObservedVm, ResizeOutcome},
 };
 use crate::api::{
     common::SYNCED,
@@ -248,8 +250,22 @@ impl External for LunaVM {
         let uid = vm.uid().unwrap_or_default();
         let vms = &cloud::vms(cx.account);
         let step = decide::next_step(&vm.spec, status, observed);
-        let ready = decide::is_ready(&step);
-        if ready {
+        let steady = decide::is_ready(&step);
+        // A resize sent earlier is judged by the plan the VM shows: the API answers success
+        // for resizes it does not do.
+        let grace = ctx.accounts.timing().fast_interval * 3;
+        let resize = decide::resize_outcome(
+            status.resize.as_ref(),
+            observed,
+            steady,
+            Timestamp::now().as_second(),
+            i64::try_from(grace.as_secs()).unwrap_or(i64::MAX),
+        );
+        if resize == ResizeOutcome::Confirmed {
+            status.applied_plan_id = status.resize.take().map(|request| request.plan_id);
+        }
+        let ready = steady && matches!(resize, ResizeOutcome::Nothing | ResizeOutcome::Confirmed);
+        if ready || resize == ResizeOutcome::NotApplied {
             vms.want_detail(&uid, false);
         }
         if status.applied_plan_id.is_none() && ready {
@@ -257,12 +273,18 @@ impl External for LunaVM {
         }
         act::act(vm, status, cx.account, ctx, observed, &step).await?;
         report_observed(vm, status, observed, ready);
+        if resize == ResizeOutcome::NotApplied {
+            not_applied(vm, status, observed);
+        }
         status.attached_volumes = attached_volumes(ctx, cx.account, vm, &observed.id);
         if ready {
             act::write_connection_secret(vm, status, cx.account, ctx, observed).await?;
             Ok(Action::await_change())
+        } else if resize == ResizeOutcome::NotApplied {
+            // Not sent again until spec.plan changes (or the VM's plan does).
+            Ok(Action::await_change())
         } else {
-            Ok(Action::requeue(ctx.accounts.timing().fast_interval * 3))
+            Ok(Action::requeue(grace))
         }
     }
 
@@ -401,11 +423,27 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
 
 /// The Synced failures that stand until the manifest changes: a later reconcile of the same
 /// generation keeps them.
-const STANDING_FAILURES: [Reason; 3] = [
+const STANDING_FAILURES: [Reason; 4] = [
     Reason::ReimageNotAllowed,
     Reason::ResizeFailed,
+    Reason::ResizeNotApplied,
     Reason::ImageNotFound,
 ];
+
+/// Says that the resize of `status.resize` did not take effect: `Ready` and `Synced` false with
+/// `ResizeNotApplied`, the same message each time (no status churn while it stands).
+fn not_applied(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
+    let Some(request) = &status.resize else {
+        return;
+    };
+    let message = format!(
+        "vm/resize to plan {} (ID {}) was answered with success, but vm {} stays on plan ID {}: \
+         Luna Node does not resize a VM whose local storage would shrink, or one installed \
+         from an ISO; change spec.plan to try another plan",
+        vm.spec.plan, request.plan_id, observed.id, observed.plan_id
+    );
+    managed::stuck(status, vm, Reason::ResizeNotApplied, &message);
+}
 
 fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm, ready: bool) {
     report_at_provider(vm, status, observed);
