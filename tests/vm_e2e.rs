@@ -170,8 +170,18 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
     assert_eq!(stalled.message, message);
     assert!(condition(&failed, "Reconciling").is_none());
     let before = world.sim.admin_get("stats").await;
+    // Proof that the operator looked again (two reconciles without a spec change), then the
+    // rest of a minute: neither the looks nor the time bring a new create or a busy poll.
+    for poke in ["1", "2"] {
+        world.looked_again::<LunaVM>("bad", poke).await;
+    }
     tokio::time::sleep(Duration::from_secs(60)).await;
     let after = world.sim.admin_get("stats").await;
+    assert_eq!(
+        support::processes::count_calls(&after, "vm/create"),
+        support::processes::count_calls(&before, "vm/create"),
+        "the refused create is not sent again"
+    );
     let total = |stats: &Value| -> u64 {
         ["vm/create", "vm/list", "vm/info", "image/list", "plan/list"]
             .iter()
