@@ -310,14 +310,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     assert_eq!(zone_status.records.len(), VM_RECORDS + TXT_RECORDS);
     for applied in zone_status.records.iter().filter(|r| r.vm_ref.is_some()) {
         let vm = vms.get(applied.vm_ref.as_deref().unwrap()).await.unwrap();
-        let ip = vm
-            .status
-            .unwrap()
-            .at_provider
-            .unwrap()
-            .networking
-            .ip
-            .unwrap();
+        let ip = support::public_ip(&vm);
         assert_eq!(applied.data, ip, "{} follows its VM", applied.name);
     }
     println!(

@@ -339,14 +339,7 @@ async fn a_vm_ref_record_waits_for_the_ip_then_follows_it() {
         .await;
     world.ready::<LunaDnsZone>("site").await;
     let vm = world.api::<LunaVM>().get("web").await.unwrap();
-    let first_ip = vm
-        .status
-        .unwrap()
-        .at_provider
-        .unwrap()
-        .networking
-        .ip
-        .unwrap();
+    let first_ip = support::public_ip(&vm);
     let records = sim_records(&world.sim, &id).await;
     assert!(has_record(&records, "www", "A", &first_ip), "{records:?}");
     assert_eq!(world.sim.calls("dns2/record-add").await, 2);

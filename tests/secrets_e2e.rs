@@ -104,15 +104,7 @@ async fn connection_secrets_never_overwrite_a_secret_the_operator_did_not_create
     assert_eq!(owners[0].kind, "LunaVM");
     assert_eq!(Some(owners[0].uid.clone()), free.uid());
     assert_eq!(owners[0].controller, Some(true));
-    let ip = free
-        .status
-        .clone()
-        .unwrap()
-        .at_provider
-        .unwrap()
-        .networking
-        .ip
-        .unwrap();
+    let ip = support::public_ip(&free);
     assert_eq!(text(&created, "ip").as_deref(), Some(ip.as_str()));
     assert!(text(&created, "password").is_some_and(|p| p.len() >= 8));
 

@@ -252,6 +252,15 @@ pub async fn apply_crd(
     .expect("watch CRD");
 }
 
+/// The public IP a LunaVM's status reports; panics (a test failure) when it has none yet.
+pub fn public_ip(vm: &lunanode_operator::api::vm::LunaVM) -> String {
+    vm.status
+        .as_ref()
+        .and_then(|status| status.at_provider.as_ref())
+        .and_then(|at| at.networking.ip.clone())
+        .unwrap_or_else(|| panic!("LunaVM {:?} reports no public IP", vm.metadata.name))
+}
+
 /// Asserts that the API server refused a write as invalid (422) with `needle` in its message.
 #[track_caller]
 pub fn assert_rejected<T>(result: Result<T, kube::Error>, needle: &str) {
