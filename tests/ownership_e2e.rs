@@ -14,6 +14,7 @@ use kube::{
 };
 use lunanode_operator::api::{
     common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION},
+    floating::{LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec},
@@ -210,32 +211,42 @@ async fn a_reapplied_manifest_stops_and_then_adopts_by_policy() {
     assert_eq!(world.sim.calls("network/create").await, 1);
 }
 
-#[tokio::test]
-async fn a_vm_managed_by_another_object_is_never_imported() {
-    let world = world('c').await;
-    let vms: Api<LunaVM> = world.api();
+/// A Ready LunaVM `owner` of a VM named `hostname`, and a LunaVM `importer` importing that VM,
+/// refused as `AlreadyManaged`: the VM's ID and the refusal.
+async fn owned_and_refused(
+    vms: &Api<LunaVM>,
+    hostname: &str,
+    importer: &str,
+) -> (String, Condition) {
     vms.create(
         &PostParams::default(),
-        &LunaVM::new("owner", LunaVMSpec::new("claimed", "m.1", IMAGE)),
+        &LunaVM::new("owner", LunaVMSpec::new(hostname, "m.1", IMAGE)),
     )
     .await
     .unwrap();
-    let id = ready(&vms, "owner")
+    let id = ready(vms, "owner")
         .await
         .status
         .unwrap()
         .managed
         .id
         .unwrap();
-
-    let mut spec = LunaVMSpec::new("claimed", "m.1", IMAGE);
+    let mut spec = LunaVMSpec::new(hostname, "m.1", IMAGE);
     spec.managed.import = Some(ImportSpec {
         id: Some(id.clone()),
     });
-    vms.create(&PostParams::default(), &LunaVM::new("thief", spec))
+    vms.create(&PostParams::default(), &LunaVM::new(importer, spec))
         .await
         .unwrap();
-    let (_, condition) = reason(&vms, "thief", "AlreadyManaged").await;
+    let (_, condition) = reason(vms, importer, "AlreadyManaged").await;
+    (id, condition)
+}
+
+#[tokio::test]
+async fn a_vm_managed_by_another_object_is_never_imported() {
+    let world = world('c').await;
+    let vms: Api<LunaVM> = world.api();
+    let (id, condition) = owned_and_refused(&vms, "claimed", "thief").await;
     assert!(condition.message.contains("owner"), "{}", condition.message);
 
     // Deleting the refused importer deletes nothing.
@@ -244,6 +255,108 @@ async fn a_vm_managed_by_another_object_is_never_imported() {
     assert_eq!(world.sim.calls("vm/delete").await, 0);
     assert_eq!(vm_ids(&world, &world.account, "claimed").await, vec![id]);
     ready(&vms, "owner").await;
+}
+
+#[tokio::test]
+async fn a_refused_import_takes_the_vm_once_its_holder_lets_go() {
+    let world = world('g').await;
+    let vms: Api<LunaVM> = world.api();
+    let (id, _) = owned_and_refused(&vms, "handed", "heir").await;
+
+    // The owner lets go (Orphan), but a finalizer of someone else keeps it, still holding the
+    // ID, while it is deleted: the heir is woken by the release and waits, without a change of
+    // its own manifest.
+    const HOLD: &str = "example.com/hold";
+    vms.patch(
+        "owner",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"deletionPolicy": "Orphan"}})),
+    )
+    .await
+    .unwrap();
+    let owner = vms.get("owner").await.unwrap();
+    let mut finalizers = owner.finalizers().to_vec();
+    finalizers.push(HOLD.to_owned());
+    vms.patch(
+        "owner",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {
+            "finalizers": finalizers, "resourceVersion": owner.resource_version()
+        }})),
+    )
+    .await
+    .unwrap();
+    vms.delete("owner", &DeleteParams::default()).await.unwrap();
+    let (_, waiting) = reason(&vms, "heir", "WaitingForRelease").await;
+    assert!(
+        waiting.message.contains("owner") && waiting.message.contains(&id),
+        "{}",
+        waiting.message
+    );
+    vms.patch(
+        "owner",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    gone(&vms, "owner").await;
+    let heir = ready(&vms, "heir").await;
+    assert_eq!(
+        heir.status.unwrap().managed.id.as_deref(),
+        Some(id.as_str())
+    );
+    assert_eq!(world.sim.calls("vm/create").await, 1, "no second VM");
+    assert_eq!(world.sim.calls("vm/delete").await, 0, "nothing deleted");
+}
+
+#[tokio::test]
+async fn two_interrupted_creates_never_take_the_same_address() {
+    let world = world('h').await;
+    let ips: Api<LunaFloatingIP> = world.api();
+    // Two objects whose creates were interrupted an hour ago, before any address existed:
+    // paused, then given the pending mark.
+    let names = ["first", "second"];
+    for name in names {
+        let mut ip = LunaFloatingIP::new(name, LunaFloatingIPSpec::new());
+        ip.meta_mut().annotations =
+            Some([(PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
+        ips.create(&PostParams::default(), &ip).await.unwrap();
+    }
+    let started = k8s_openapi::jiff::Timestamp::now()
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_hours(1))
+        .unwrap();
+    for name in names {
+        wait::until(&ips, name, "finalizer", WAIT, |object| {
+            !object.finalizers().is_empty()
+        })
+        .await;
+        let pending = json!({"status": {"pendingCreate": {
+            "startedAt": started.to_string(), "name": "toronto", "preexisting": []
+        }}});
+        ips.patch_status(name, &PatchParams::default(), &Patch::Merge(pending))
+            .await
+            .unwrap();
+    }
+    // One unattached address appeared since: either create may have made it, not both.
+    let client = cloud_client(&world.sim.endpoint(), &world.account);
+    client.floating_add("toronto").await.unwrap();
+    let resume = Patch::Merge(json!({"metadata": {"annotations": {PAUSED_ANNOTATION: null}}}));
+    let params = PatchParams::default();
+    let (a, b) = tokio::join!(
+        ips.patch("first", &params, &resume),
+        ips.patch("second", &params, &resume),
+    );
+    a.unwrap();
+    b.unwrap();
+    let mut held = Vec::new();
+    for name in names {
+        let ip = ready(&ips, name).await;
+        held.push(ip.status.unwrap().managed.id.unwrap());
+    }
+    assert_ne!(held[0], held[1], "two objects hold one address");
+    let listed = client.floating_list().await.unwrap();
+    assert_eq!(listed.len(), 2, "one recovered, one created: {listed:?}");
 }
 
 #[tokio::test]

@@ -148,6 +148,8 @@ reasons! {
     AlreadyExists,
     /// The cloud object is managed by another object.
     AlreadyManaged,
+    /// The cloud object is held by another object that is being deleted.
+    WaitingForRelease,
     /// An interrupted create may have made any of several cloud objects.
     AmbiguousCreate,
     /// Several cloud objects match the adoption.
@@ -236,6 +238,7 @@ impl Reason {
             | Self::WaitingForFloatingIP
             | Self::WaitingForNetwork
             | Self::WaitingForReferences
+            | Self::WaitingForRelease
             | Self::NetworkNotReady
             | Self::VMNotFound
             | Self::NetworkNotFound

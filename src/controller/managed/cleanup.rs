@@ -133,13 +133,24 @@ async fn pending_target<K: External>(
     let matches = matching_in_lists(object, cache, &pending.name)
         .await
         .map_err(|source| cloud("list", &cx.object, source))?;
+    // Held until the candidate is recorded as this object's: no other object's recovery takes
+    // it meanwhile, and once recorded, none takes it while it is being deleted.
     let claims = cx.fresh_claims().await?;
-    Ok(ownership::cleanup_target(
+    let target = ownership::cleanup_target(
         None,
         Some(pending),
         &matches,
         &claims,
         &cx.account.api_id,
         &uid,
-    ))
+    );
+    if let Target::Delete(id) = &target {
+        let identity = Identity {
+            external_id: Some(id.clone()),
+            account: Some(cx.account.api_id.clone()),
+            pending: None,
+        };
+        cx.save_identity(object, &identity, true).await?;
+    }
+    Ok(target)
 }

@@ -21,6 +21,13 @@ use crate::{
     controller::{error::Error, list_cache::ListCache},
 };
 
+/// How soon an object waiting for a holder being deleted looks again.
+const RELEASE_RETRY: Duration = Duration::from_secs(5);
+
+/// How often an object refused as `AlreadyManaged` looks at the claims again (one read of the
+/// kind's objects from the API server; no cloud call).
+const CLAIM_RECHECK: Duration = Duration::from_secs(300);
+
 /// No cloud ID yet: adopt, recover an interrupted create, or create.
 pub async fn find_or_create<K: External>(
     object: &K,
@@ -285,16 +292,37 @@ async fn adopt<K: External>(
     how: &str,
 ) -> Result<Action, Error> {
     let uid = object.uid().unwrap_or_default();
+    // Held until the ID is recorded: no other object takes `id` meanwhile.
     let claims = cx.fresh_claims().await?;
     if let Some(other) = ownership::claimed_by(&claims, id, &cx.account.api_id, &uid) {
+        if other.releasing {
+            // Its holder is being deleted (orphaned, say, to hand it over): it lets go soon.
+            let message = format!(
+                "{id} is held by {} {}, which is being deleted; waiting for it to let go",
+                K::KIND,
+                other.object
+            );
+            mark(status, object)
+                .not_ready(Reason::WaitingForRelease, &message)
+                .synced(Reason::WaitingForRelease, &message);
+            return Ok(Action::requeue(RELEASE_RETRY));
+        }
         let message = format!(
-            "{id} is already managed by {} {other}: one cloud object has one manager",
-            K::KIND
+            "{id} is already managed by {} {}: one cloud object has one manager",
+            K::KIND,
+            other.object
         );
+        let told = status.conditions().iter().any(|c| {
+            c.type_ == SYNCED && c.reason == Reason::AlreadyManaged && c.message == message
+        });
         stuck(status, object, Reason::AlreadyManaged, &message);
-        cx.event(object, true, "AlreadyManaged", "Import", message)
-            .await;
-        return Ok(Action::await_change());
+        if !told {
+            cx.event(object, true, "AlreadyManaged", "Import", message)
+                .await;
+        }
+        // The holder's release wakes this object (see `Waker::wake_refused`); the slow look
+        // covers a holder that lets go otherwise (its own import changed).
+        return Ok(Action::requeue(CLAIM_RECHECK));
     }
     status.set_pending_create(None);
     status.set_id(Some(id.to_owned()));

@@ -217,8 +217,13 @@ impl<K: ManagedResource> Cx<'_, K> {
     }
 
     /// The claims of every object of the kind as the API server has them now (a watch cache
-    /// may lag behind a claim just recorded): for the rare decisions that adopt a candidate.
-    pub async fn fresh_claims(&self) -> Result<Vec<Claim>, Error> {
+    /// may lag behind a claim just recorded): for the rare decisions that take a candidate
+    /// (adopt, recover an interrupted create, delete one). They come held: until the returned
+    /// [`HeldClaims`] is dropped, no other reconcile of the kind reads them, so two objects that
+    /// find one cloud object unclaimed at the same moment cannot both take it — the first
+    /// records its ID before the second looks. Keep it until the ID is recorded.
+    pub async fn fresh_claims(&self) -> Result<HeldClaims, Error> {
+        let turn = self.ctx.registry.claim_lock::<K>().lock_owned().await;
         let listed = self
             .ctx
             .config
@@ -226,7 +231,10 @@ impl<K: ManagedResource> Cx<'_, K> {
             .list::<K>(&self.ctx.kube)
             .await
             .map_err(Error::kube("list the claims", self.object.clone()))?;
-        Ok(listed.iter().map(Claim::of).collect())
+        Ok(HeldClaims {
+            claims: listed.iter().map(Claim::of).collect(),
+            _turn: turn,
+        })
     }
 
     /// The object as the API server has it now.
@@ -338,10 +346,27 @@ impl Readiness {
     }
 }
 
+/// The claims of a kind as the API server had them, read under the kind's claim lock (see
+/// [`Cx::fresh_claims`]); the lock is released when this is dropped.
+pub struct HeldClaims {
+    claims: Vec<Claim>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for HeldClaims {
+    type Target = [Claim];
+
+    fn deref(&self) -> &[Claim] {
+        &self.claims
+    }
+}
+
 /// The object caches of the running controllers and their wake-up channels, by kind.
 #[derive(Default)]
 pub struct Registry {
     entries: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// One lock per kind, taken to read the claims for a decision that takes a cloud object.
+    claim_locks: Mutex<HashMap<TypeId, Arc<tokio::sync::Mutex<()>>>>,
     /// The kinds and namespaces where a status write has succeeded since the start.
     status_rights: Mutex<std::collections::HashSet<(TypeId, String)>>,
 }
@@ -378,6 +403,18 @@ impl<K: ManagedResource> Waker<K> {
         }
     }
 
+    /// Reconciles the objects refused as `AlreadyManaged`: an object of the kind let go of its
+    /// cloud object, which one of them may take now. One pass over the cache per release.
+    pub fn wake_refused(&self) {
+        for object in self.store.state() {
+            let refused = find_condition(object.conditions(), SYNCED)
+                .is_some_and(|synced| synced.reason == Reason::AlreadyManaged);
+            if refused {
+                self.wake(&object);
+            }
+        }
+    }
+
     /// What every object of the kind (in every watched namespace) holds or is creating.
     pub fn claims(&self) -> Vec<Claim> {
         self.store
@@ -405,6 +442,17 @@ impl Registry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&(TypeId::of::<K>(), namespace.to_owned()))
+    }
+
+    /// The lock of kind `K`'s claim decisions (see [`Cx::fresh_claims`]). The operator acts
+    /// as one process (leader election), so a lock in memory orders every such decision.
+    fn claim_lock<K: ManagedResource>(&self) -> Arc<tokio::sync::Mutex<()>> {
+        self.claim_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(TypeId::of::<K>())
+            .or_default()
+            .clone()
     }
 
     fn insert<K: ManagedResource>(&self, waker: Waker<K>) {
@@ -639,6 +687,12 @@ async fn reconcile_object<K: Reconciler>(
     }
     if result.is_ok() {
         ctx.backoff.reset(&backoff);
+        if deleting.is_some() {
+            // Released (or never held anything): a refused importer may take its object now.
+            if let Some(waker) = ctx.registry.waker::<K>() {
+                waker.wake_refused();
+            }
+        }
     }
     let outcome = match &result {
         Ok(_) => "ok",
@@ -939,11 +993,24 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use kube::Resource;
 
-    use super::{compact, fresh_without_finalizer};
+    use super::{Registry, compact, fresh_without_finalizer};
     use crate::api::{
         common::{ManagedResource, ManagedStatus},
         vm::{LunaVM, LunaVMSpec, LunaVMStatus},
+        volume::LunaVolume,
     };
+
+    #[tokio::test]
+    async fn one_claim_decision_of_a_kind_at_a_time() {
+        let registry = Registry::default();
+        let held = registry.claim_lock::<LunaVM>().lock_owned().await;
+        // A second decision of the kind waits for the first to record its ID.
+        assert!(registry.claim_lock::<LunaVM>().try_lock_owned().is_err());
+        // Another kind's does not.
+        assert!(registry.claim_lock::<LunaVolume>().try_lock_owned().is_ok());
+        drop(held);
+        assert!(registry.claim_lock::<LunaVM>().try_lock_owned().is_ok());
+    }
 
     #[test]
     fn only_an_object_holding_nothing_skips_the_finalizer_write() {

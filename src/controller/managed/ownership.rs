@@ -80,6 +80,8 @@ pub struct Claim {
     pub account: Option<String>,
     /// The name of a create it has pending.
     pub pending_name: Option<String>,
+    /// It is being deleted: it lets go of its cloud object soon (deleted, or orphaned).
+    pub releasing: bool,
 }
 
 impl Claim {
@@ -104,6 +106,7 @@ impl Claim {
                 .cloned()
                 .or(identity.pending)
                 .map(|pending| pending.name),
+            releasing: object.meta().deletion_timestamp.is_some(),
         }
     }
 
@@ -114,12 +117,16 @@ impl Claim {
     }
 }
 
-/// The object (`namespace/name`) other than `uid` that holds cloud ID `id` on `account`.
-pub fn claimed_by<'a>(claims: &'a [Claim], id: &str, account: &str, uid: &str) -> Option<&'a str> {
+/// The claim of the object other than `uid` that holds cloud ID `id` on `account`.
+pub fn claimed_by<'a>(
+    claims: &'a [Claim],
+    id: &str,
+    account: &str,
+    uid: &str,
+) -> Option<&'a Claim> {
     claims
         .iter()
         .find(|claim| claim.is_other(uid, account) && claim.id.as_deref() == Some(id))
-        .map(|claim| claim.object.as_str())
 }
 
 /// Whether the credentials' account fits what the object recorded.
@@ -345,6 +352,7 @@ mod tests {
             id: id.map(Into::into),
             account: account.map(Into::into),
             pending_name: None,
+            releasing: false,
         }
     }
 
@@ -374,10 +382,11 @@ mod tests {
             claim("elsewhere", Some("3"), Some("acct2")),
             claim("old", Some("4"), None),
         ];
-        assert_eq!(claimed_by(&claims, "1", "acct", "me"), None);
-        assert_eq!(claimed_by(&claims, "2", "acct", "me"), Some("ns/other"));
-        assert_eq!(claimed_by(&claims, "3", "acct", "me"), None);
-        assert_eq!(claimed_by(&claims, "4", "acct", "me"), Some("ns/old"));
+        let holder = |id| claimed_by(&claims, id, "acct", "me").map(|claim| claim.object.as_str());
+        assert_eq!(holder("1"), None);
+        assert_eq!(holder("2"), Some("ns/other"));
+        assert_eq!(holder("3"), None);
+        assert_eq!(holder("4"), Some("ns/old"));
     }
 
     #[test]
@@ -420,6 +429,7 @@ mod tests {
             id: None,
             account: Some("acct".into()),
             pending_name: Some("web".into()),
+            releasing: false,
         };
         for policy in [
             AdoptionPolicy::Refuse,
