@@ -274,18 +274,27 @@ async fn a_refused_import_takes_the_vm_once_its_holder_lets_go() {
     )
     .await
     .unwrap();
-    let owner = vms.get("owner").await.unwrap();
-    let mut finalizers = owner.finalizers().to_vec();
-    finalizers.push(HOLD.to_owned());
-    vms.patch(
-        "owner",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {
-            "finalizers": finalizers, "resourceVersion": owner.resource_version()
-        }})),
-    )
-    .await
-    .unwrap();
+    // The finalizer list is replaced whole: conditional on the copy read, again on a conflict
+    // with the operator's own writes.
+    loop {
+        let owner = vms.get("owner").await.unwrap();
+        let mut finalizers = owner.finalizers().to_vec();
+        finalizers.push(HOLD.to_owned());
+        let held = vms
+            .patch(
+                "owner",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {
+                    "finalizers": finalizers, "resourceVersion": owner.resource_version()
+                }})),
+            )
+            .await;
+        match held {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(error) => panic!("hold the owner: {error}"),
+        }
+    }
     vms.delete("owner", &DeleteParams::default()).await.unwrap();
     let (_, waiting) = reason(&vms, "heir", "WaitingForRelease").await;
     assert!(
