@@ -9,7 +9,9 @@ use super::{
     catalog,
     clock::Millis,
     config::Timing,
+    faults::{BuildFate, FaultEngine},
     state::{Account, IdKind, Shared},
+    stats::Stats,
 };
 
 /// An API-level failure: answered as HTTP 200 `{"success":"no","error":...}`.
@@ -348,9 +350,28 @@ pub(crate) struct Ctx<'a> {
     pub now: Millis,
     /// Lifecycle durations.
     pub timing: &'a Timing,
+    /// The fault settings, for the faults of the cloud itself (how a VM build ends).
+    pub faults: &'a std::sync::Mutex<FaultEngine>,
+    /// The counters, where those faults are counted.
+    pub stats: &'a std::sync::Mutex<Stats>,
 }
 
 impl Ctx<'_> {
+    /// How a VM build starting now ends (see [`FaultEngine::build_fate`]); a failing one is
+    /// counted in the `faults` of `/_sim/stats`.
+    pub(crate) fn build_fate(&self) -> BuildFate {
+        let fate = super::state::lock(self.faults).build_fate();
+        let counted = match fate {
+            BuildFate::Online => None,
+            BuildFate::Error => Some("vm_build_error"),
+            BuildFate::Stuck => Some("vm_build_stuck"),
+        };
+        if let Some(kind) = counted {
+            super::state::lock(self.stats).add_fault(kind, 1);
+        }
+        fate
+    }
+
     /// A fresh numeric ID of that kind.
     pub(crate) fn id(&mut self, kind: IdKind) -> String {
         self.shared.ids.next(kind)

@@ -49,7 +49,16 @@ pub struct Faults {
     pub list_omit_rate: f64,
     /// Share of list answers that come back with no entry at all; the objects still exist.
     pub list_empty_rate: f64,
-    /// `category/action` paths the faults apply to; `None` means all.
+    /// Share of VM builds (`vm/create`) that end in `ERROR` instead of `Online`.
+    pub vm_build_error_rate: f64,
+    /// Share of VM builds that stay in `BUILD` for ever.
+    pub vm_build_stuck_rate: f64,
+    /// The next N VM builds end in `ERROR` (counts down as builds start; before the rates).
+    pub vm_build_error_next: u32,
+    /// The next N VM builds stay in `BUILD` for ever (counts down; before the rates).
+    pub vm_build_stuck_next: u32,
+    /// `category/action` paths the faults apply to; `None` means all. The VM build faults
+    /// concern `vm/create` alone and ignore it.
     pub actions: Option<Vec<String>>,
     /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
     pub seed: Option<u64>,
@@ -70,10 +79,25 @@ impl Default for Faults {
             drop_after_commit_rate: 0.0,
             list_omit_rate: 0.0,
             list_empty_rate: 0.0,
+            vm_build_error_rate: 0.0,
+            vm_build_stuck_rate: 0.0,
+            vm_build_error_next: 0,
+            vm_build_stuck_next: 0,
             actions: None,
             seed: None,
         }
     }
+}
+
+/// How a VM build ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BuildFate {
+    /// `Online` after the build time.
+    Online,
+    /// `ERROR` after the build time.
+    Error,
+    /// `BUILD` for ever.
+    Stuck,
 }
 
 /// Token bucket settings.
@@ -106,6 +130,8 @@ impl Faults {
             ("drop_after_commit_rate", self.drop_after_commit_rate),
             ("list_omit_rate", self.list_omit_rate),
             ("list_empty_rate", self.list_empty_rate),
+            ("vm_build_error_rate", self.vm_build_error_rate),
+            ("vm_build_stuck_rate", self.vm_build_stuck_rate),
         ];
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -208,6 +234,25 @@ impl FaultEngine {
 
     fn roll(&mut self, rate: f64) -> bool {
         rate > 0.0 && self.rng.random::<f64>() < rate
+    }
+
+    /// How the VM build starting now ends: the "next N" counters first, then the rates.
+    pub(crate) fn build_fate(&mut self) -> BuildFate {
+        if self.faults.vm_build_error_next > 0 {
+            self.faults.vm_build_error_next -= 1;
+            return BuildFate::Error;
+        }
+        if self.faults.vm_build_stuck_next > 0 {
+            self.faults.vm_build_stuck_next -= 1;
+            return BuildFate::Stuck;
+        }
+        if self.roll(self.faults.vm_build_error_rate) {
+            return BuildFate::Error;
+        }
+        if self.roll(self.faults.vm_build_stuck_rate) {
+            return BuildFate::Stuck;
+        }
+        BuildFate::Online
     }
 
     /// The latency to add to this call.

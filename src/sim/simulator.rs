@@ -206,6 +206,8 @@ impl Simulator {
             shared,
             now,
             timing: &self.timing,
+            faults: &self.faults,
+            stats: &self.stats,
         };
         dispatch::dispatch(&mut ctx, spec, params)
     }

@@ -9,6 +9,7 @@ use super::{
     call::{ApiError, Ctx, Params, Reply, done, id_list, reply},
     catalog::{self, Plan},
     clock::{Millis, after},
+    faults::BuildFate,
     floating::{self, Attachment},
     image,
     state::Account,
@@ -228,9 +229,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         image_name,
         login_user,
         password: ctx.shared.token(16),
-        phase: Phase::Building {
-            until: after(ctx.now, ctx.timing.build),
-        },
+        phase: build_phase(ctx),
         created_at: ctx.now,
         seq: ctx.seq(),
         ip_pending: primary_ip.is_none(),
@@ -327,6 +326,24 @@ pub(crate) fn power(ctx: &mut Ctx<'_>, params: &Params, op: PowerOp) -> Reply {
     done()
 }
 
+/// The first build of a new VM, ending as the faults say (see [`FaultEngine::build_fate`]).
+///
+/// [`FaultEngine::build_fate`]: super::faults::FaultEngine::build_fate
+fn build_phase(ctx: &Ctx<'_>) -> Phase {
+    let until = after(ctx.now, ctx.timing.build);
+    match ctx.build_fate() {
+        BuildFate::Online => Phase::Building {
+            until,
+            fails: false,
+        },
+        BuildFate::Error => Phase::Building { until, fails: true },
+        BuildFate::Stuck => Phase::Building {
+            until: Millis::MAX,
+            fails: false,
+        },
+    }
+}
+
 pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm_id = find(ctx.account, params)?.id.clone();
     ctx.account.vms.remove(&vm_id);
@@ -395,6 +412,7 @@ pub(crate) fn resize(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         Phase::Shelved | Phase::Rescued => {
             return Err(ApiError::new("the VM must be online or offline to resize"));
         }
+        Phase::Error => return Err(vm_status::in_error()),
         _ => return Err(vm_status::busy()),
     };
     vm.phase = Phase::Resizing {

@@ -18,8 +18,9 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum Phase {
-    /// First build after vm/create; the IP is not shown yet.
-    Building { until: Millis },
+    /// First build after vm/create; the IP is not shown yet. A build that `fails` ends in
+    /// [`Phase::Error`]; a stuck one has `until` at the end of time.
+    Building { until: Millis, fails: bool },
     /// Rebuilt by vm/reimage; shown as `BUILD` too.
     Rebuilding { until: Millis },
     /// Running (`Online`).
@@ -44,6 +45,9 @@ pub(crate) enum Phase {
     },
     /// Booted into the rescue system (vm/rescue); vm/reboot or vm/start leaves it.
     Rescued,
+    /// The build failed (Nova's `ERROR`): no power operation or resize works; vm/reimage
+    /// rebuilds it, vm/delete deletes it.
+    Error,
 }
 
 /// A side effect of a phase ending.
@@ -61,7 +65,11 @@ pub(crate) enum Effect {
 pub(crate) fn advance(phase: &Phase, now: Millis) -> Option<(Phase, Effect)> {
     let ended = |until: &Millis| now >= *until;
     match phase {
-        Phase::Building { until } if ended(until) => Some((Phase::Active, Effect::Built)),
+        Phase::Building { until, fails } if ended(until) => Some(if *fails {
+            (Phase::Error, Effect::Nothing)
+        } else {
+            (Phase::Active, Effect::Built)
+        }),
         Phase::Rebuilding { until } | Phase::Rebooting { until } | Phase::Unshelving { until }
             if ended(until) =>
         {
@@ -128,6 +136,7 @@ pub(crate) fn view(phase: &Phase) -> StatusView {
         }
         Phase::Resizing { .. } => view_of("Resizing", "active", "orange", "resize_migrating"),
         Phase::Rescued => view_of("Rescue", "rescued", "orange", ""),
+        Phase::Error => view_of("ERROR", "error", "red", ""),
     }
 }
 
@@ -143,8 +152,13 @@ pub(crate) fn status_html(view: &StatusView) -> String {
 pub(crate) fn is_busy(phase: &Phase) -> bool {
     !matches!(
         phase,
-        Phase::Active | Phase::Stopped | Phase::Shelved | Phase::Rescued
+        Phase::Active | Phase::Stopped | Phase::Shelved | Phase::Rescued | Phase::Error
     )
+}
+
+/// The error for an operation on a VM in [`Phase::Error`].
+pub(crate) fn in_error() -> ApiError {
+    ApiError::new("the VM is in an error state; rebuild or delete it")
 }
 
 /// The error for an operation attempted during a transition.
@@ -178,6 +192,9 @@ pub(crate) fn power(
 ) -> Result<Option<Phase>, ApiError> {
     if is_busy(phase) {
         return Err(busy());
+    }
+    if *phase == Phase::Error {
+        return Err(in_error());
     }
     let next = match (op, phase) {
         (PowerOp::Start, Phase::Stopped | Phase::Rescued) => Some(Phase::Active),
@@ -219,7 +236,10 @@ mod tests {
 
     #[test]
     fn build_ends_after_the_build_time() {
-        let phase = Phase::Building { until: 20_000 };
+        let phase = Phase::Building {
+            until: 20_000,
+            fails: false,
+        };
         assert_eq!(advance(&phase, 19_999), None);
         assert_eq!(
             advance(&phase, 20_000),
@@ -249,7 +269,10 @@ mod tests {
 
     #[test]
     fn busy_phases_refuse_operations() {
-        let building = Phase::Building { until: 10 };
+        let building = Phase::Building {
+            until: 10,
+            fails: false,
+        };
         assert!(is_busy(&building));
         assert_eq!(power(&building, PowerOp::Stop, 0, &timing()), Err(busy()));
     }

@@ -148,6 +148,66 @@ async fn vm_lifecycle_on_the_simulated_clock() {
 }
 
 #[tokio::test]
+async fn builds_that_fail_or_never_end() {
+    let server = start().await;
+    let client = server.client();
+    let (status, _) = server
+        .admin_post(
+            "faults",
+            r#"{"vm_build_error_next": 1, "vm_build_stuck_next": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let failing = create_vm(&client, "failing").await;
+    let stuck = create_vm(&client, "stuck").await;
+    let fine = create_vm(&client, "fine").await;
+    // The counters count down as builds start, and the stats count what fired.
+    let faults = server.admin_get("faults").await;
+    assert_eq!(faults["vm_build_error_next"], 0);
+    assert_eq!(faults["vm_build_stuck_next"], 0);
+    let fired = &server.admin_get("stats").await["faults"];
+    assert_eq!(fired["vm_build_error"], 1);
+    assert_eq!(fired["vm_build_stuck"], 1);
+
+    server.advance(3600).await;
+    let status = |info: &Value| info["info"]["status_nohtml"].as_str().unwrap().to_owned();
+    let failed = vm_info(&client, &failing).await;
+    assert_eq!(status(&failed), "ERROR");
+    assert_eq!(failed["info"]["status_raw"], "error");
+    assert_eq!(status(&vm_info(&client, &stuck).await), "BUILD");
+    assert_eq!(status(&vm_info(&client, &fine).await), "Online");
+    let listed = client.ok("vm", "list", &[]).await;
+    let raw = |id: &str| {
+        listed["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|vm| vm["vm_id"] == id)
+            .map(|vm| vm["os_status"].clone())
+    };
+    assert_eq!(raw(&failing), Some(json!("error")));
+    // Nothing works on a VM in ERROR but a rebuild or a delete.
+    for (action, extra) in [("start", None), ("stop", None), ("resize", Some("m.4"))] {
+        let mut params = vec![("vm_id", failing.as_str())];
+        if let Some(plan) = extra {
+            params.push(("plan_id", plan));
+        }
+        let error = client.error("vm", action, &params).await;
+        assert!(error.contains("error state"), "{action}: {error}");
+    }
+    client.ok("vm", "delete", &[("vm_id", &failing)]).await;
+    let listed = client.ok("vm", "list", &[]).await;
+    let ids: Vec<&str> = listed["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|vm| vm["vm_id"].as_str())
+        .collect();
+    assert!(!ids.contains(&failing.as_str()), "{ids:?}");
+    assert_eq!(ids.len(), 2);
+}
+
+#[tokio::test]
 async fn volumes_attach_on_both_sides() {
     let server = start().await;
     let client = server.client();
