@@ -24,7 +24,7 @@ use lunanode_operator::api::{
     common::{ConnectionSecretRef, ManagedResource, find_condition, is_condition_true},
     dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
-    vm::{LunaVM, LunaVMSpec},
+    vm::{LunaVM, LunaVMSpec, OnError},
     volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -66,6 +66,8 @@ fn storm(seed: u64, throttled: bool) -> Value {
         // some of them (or all).
         "list_omit_rate": 0.2,
         "list_empty_rate": 0.05,
+        // Builds that fail: the VMs ask for a new one (onError: Recreate).
+        "vm_build_error_rate": 0.05,
         "seed": seed,
     });
     if throttled {
@@ -148,6 +150,7 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     for i in 0..VMS {
         let name = format!("chaos-{i:02}");
         let mut spec = LunaVMSpec::new(&name, "m.1", IMAGE);
+        spec.on_error = OnError::Recreate;
         if i < CONNECTED_VMS {
             spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
                 name: format!("{name}-connection"),
@@ -211,10 +214,11 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
     world.sim.admin_post("faults", json!({})).await;
     let faulted = world.sim.admin_get("stats").await;
     println!(
-        "chaos: {kills} SIGKILLs; {} API calls during the storm; list entries left out: {}, list answers emptied: {}",
+        "chaos: {kills} SIGKILLs; {} API calls during the storm; list entries left out: {}, list answers emptied: {}, VM builds failed: {}",
         faulted["totals"]["calls"],
         faulted["faults"]["list_omit"].as_u64().unwrap_or(0),
-        faulted["faults"]["list_empty"].as_u64().unwrap_or(0)
+        faulted["faults"]["list_empty"].as_u64().unwrap_or(0),
+        faulted["faults"]["vm_build_error"].as_u64().unwrap_or(0)
     );
 
     // Everything converges. On a timeout, say which objects are stuck and why, and what the

@@ -169,31 +169,153 @@ async fn invalid_plan_is_terminal_without_a_hot_loop() {
     );
     assert_eq!(stalled.message, message);
     assert!(condition(&failed, "Reconciling").is_none());
-    let before = world.sim.admin_get("stats").await;
-    // Proof that the operator looked again (two reconciles without a spec change), then the
-    // rest of a minute: neither the looks nor the time bring a new create or a busy poll.
-    for poke in ["1", "2"] {
-        world.looked_again::<LunaVM>("bad", poke).await;
-    }
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    let after = world.sim.admin_get("stats").await;
+    let quiet = Quiet::minute(&world, "bad").await;
     assert_eq!(
-        support::processes::count_calls(&after, "vm/create"),
-        support::processes::count_calls(&before, "vm/create"),
+        quiet.of("vm/create"),
+        0,
         "the refused create is not sent again"
     );
-    let total = |stats: &Value| -> u64 {
-        ["vm/create", "vm/list", "vm/info", "image/list", "plan/list"]
-            .iter()
-            .map(|action| support::processes::count_calls(stats, action))
-            .sum()
-    };
-    let calls = total(&after) - total(&before);
-    assert!(
-        calls <= 3,
-        "at most a handful of API calls in a minute, got {calls}"
-    );
+    quiet.at_most_three();
     assert!(world.sim.vms().await.is_empty());
+}
+
+/// A world whose operator polls lists as in production once nothing is in transition (every
+/// 60 s): the one-minute call budgets below count the list polls too.
+async fn slow_polled(tag: char) -> World {
+    World::setup("vm", tag)
+        .operator_args(&["--slow-poll-seconds", "60"])
+        .start()
+        .await
+}
+
+/// The API calls made while the operator is proved to look at an object twice more (two
+/// reconciles without a spec change) and then a minute passes: what a failed object costs
+/// while nothing changes.
+struct Quiet {
+    before: Value,
+    after: Value,
+}
+
+impl Quiet {
+    /// Every action a LunaVM reconcile may call.
+    const ACTIONS: [&str; 8] = [
+        "vm/create",
+        "vm/list",
+        "vm/info",
+        "vm/delete",
+        "vm/resize",
+        "vm/start",
+        "image/list",
+        "plan/list",
+    ];
+
+    async fn minute(world: &World, name: &str) -> Self {
+        let before = world.sim.admin_get("stats").await;
+        for poke in ["1", "2"] {
+            world.looked_again::<LunaVM>(name, poke).await;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let after = world.sim.admin_get("stats").await;
+        Self { before, after }
+    }
+
+    /// The calls of `action` in the window.
+    fn of(&self, action: &str) -> u64 {
+        support::processes::count_calls(&self.after, action)
+            - support::processes::count_calls(&self.before, action)
+    }
+
+    /// No hot loop: at most three calls in all.
+    fn at_most_three(&self) {
+        let calls: u64 = Self::ACTIONS.iter().map(|action| self.of(action)).sum();
+        assert!(
+            calls <= 3,
+            "at most a handful of API calls in a minute, got {calls}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_vm_in_error_is_reported_then_replaced_on_request() {
+    let world = slow_polled('i').await;
+    world
+        .sim
+        .admin_post("faults", json!({"vm_build_error_next": 1}))
+        .await;
+    world
+        .create(&vm("broken", LunaVMSpec::new("broken", "m.1", IMAGE)))
+        .await;
+    let failed = world
+        .until::<LunaVM>("broken", "Ready=False VMError", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "VMError")
+        })
+        .await;
+    let old_id = failed.status.as_ref().unwrap().managed.id.clone().unwrap();
+    let message = condition(&failed, "Ready").unwrap().message.clone();
+    assert!(
+        message.contains("ERROR") && message.contains("onError: Recreate"),
+        "says what happened and what to do: {message}"
+    );
+    let stalled = condition(&failed, "Stalled").expect("a Stalled condition");
+    assert_eq!(stalled.reason, "VMError");
+    assert!(condition(&failed, "Reconciling").is_none());
+    // Reported and left (onError: Report): no delete, no second VM, no busy poll.
+    let quiet = Quiet::minute(&world, "broken").await;
+    quiet.at_most_three();
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+
+    // Asked to replace it: the failed VM is deleted first, then a new one is made.
+    world
+        .patch_spec::<LunaVM>("broken", json!({"onError": "Recreate"}))
+        .await;
+    let ready = world.ready::<LunaVM>("broken").await;
+    let new_id = ready.status.unwrap().managed.id.unwrap();
+    assert_ne!(new_id, old_id);
+    assert_eq!(world.sim.calls("vm/delete").await, 1);
+    assert_eq!(world.sim.calls("vm/create").await, 2);
+    let vms = world.sim.vms().await;
+    assert_eq!(vms.len(), 1, "only the new VM: {vms:?}");
+    let reasons = world.event_reasons("broken").await;
+    assert!(
+        reasons.iter().any(|reason| reason == "ReplacingFailedVM"),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_build_that_never_ends_times_out() {
+    let world = slow_polled('j').await;
+    world
+        .sim
+        .admin_post("faults", json!({"vm_build_stuck_next": 1}))
+        .await;
+    let mut spec = LunaVMSpec::new("slow", "m.1", IMAGE);
+    spec.build_timeout_seconds = Some(30);
+    world.create(&vm("slow", spec)).await;
+    let building = world
+        .until::<LunaVM>("slow", "Reconciling while it builds", |vm| {
+            condition(vm, "Reconciling").is_some()
+        })
+        .await;
+    assert!(condition(&building, "Stalled").is_none());
+    let timed_out = world
+        .until::<LunaVM>("slow", "Ready=False BuildTimedOut", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "BuildTimedOut")
+        })
+        .await;
+    let message = condition(&timed_out, "Ready").unwrap().message.clone();
+    assert!(
+        message.contains("more than 30 s") && message.contains("onError"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&timed_out, "Stalled").unwrap().reason,
+        "BuildTimedOut"
+    );
+    let quiet = Quiet::minute(&world, "slow").await;
+    quiet.at_most_three();
+    assert_eq!(world.sim.calls("vm/delete").await, 0);
 }
 
 #[tokio::test]

@@ -105,6 +105,19 @@ crate::managed_crd! {
         #[serde(default)]
         pub allow_reimage: bool,
 
+        /// What to do with a VM that Luna Node reports in `ERROR`, or that is still building
+        /// `buildTimeoutSeconds` after the operator first saw it build: `Report` (default) says
+        /// so in the conditions (`VMError`, `BuildTimedOut`; `Stalled=True`) and leaves the VM;
+        /// `Recreate` deletes it and, once it is gone, creates a new one (at most three times
+        /// per generation of the spec; then it reports).
+        #[serde(default)]
+        pub on_error: OnError,
+
+        /// How long a VM may stay in `BUILD` before it counts as failed, in seconds (default
+        /// 1800).
+        #[schemars(range(min = 30, max = 86400))]
+        pub build_timeout_seconds: Option<i64>,
+
         /// The fields every kind has: policies, import and credentials.
         #[serde(flatten)]
         pub managed: ManagedSpec,
@@ -130,9 +143,28 @@ impl LunaVMSpec {
             placement: Placement::default(),
             power_state: PowerState::default(),
             allow_reimage: false,
+            on_error: OnError::default(),
+            build_timeout_seconds: None,
             managed: ManagedSpec::default(),
             write_connection_secret_to_ref: None,
         }
+    }
+}
+
+/// What the operator does with a VM that failed (`ERROR`, or a build past its time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OnError {
+    /// Report it in the conditions and leave the VM for a human.
+    #[default]
+    Report,
+    /// Delete the failed VM and create a new one once it is gone.
+    Recreate,
+}
+
+impl LunaVMSpec {
+    /// The build time limit (`buildTimeoutSeconds`, default 1800 s).
+    pub fn build_timeout(&self) -> i64 {
+        self.build_timeout_seconds.unwrap_or(1800)
     }
 }
 
@@ -181,6 +213,14 @@ crate::status_types! {
         /// shows the plan; a VM that settles on its old plan was not resized
         /// (`ResizeNotApplied`), and the resize is not sent again until `spec.plan` changes.
         pub resize: Option<ResizeRequest>,
+
+        /// When the operator first saw the VM in `BUILD`, in seconds since the Unix epoch;
+        /// cleared once it leaves `BUILD`. Still building `spec.buildTimeoutSeconds` later, it
+        /// counts as failed (`BuildTimedOut`).
+        pub build_started_at: Option<i64>,
+
+        /// Failed VMs replaced under `onError: Recreate` for one generation of the spec.
+        pub recreations: Option<Recreations>,
     }
 
     /// A VM as the Luna Node API reports it (`vm info` and `vm list`).
@@ -203,6 +243,14 @@ crate::status_types! {
         pub plan: Option<String>,
         /// Name of the current plan, when known.
         pub plan_name: Option<String>,
+    }
+
+    /// How many failed VMs `onError: Recreate` replaced for a generation of the spec.
+    pub struct Recreations {
+        /// The spec's generation.
+        pub generation: i64,
+        /// Failed VMs deleted to be created again.
+        pub count: i64,
     }
 
     /// A resize sent and not yet confirmed by the plan the VM shows.

@@ -131,6 +131,12 @@ reasons! {
     ResizeFailed,
     /// A resize was answered with success and the VM kept its plan.
     ResizeNotApplied,
+    /// Luna Node reports the VM in `ERROR`.
+    VMError,
+    /// The VM is still building past `spec.buildTimeoutSeconds`.
+    BuildTimedOut,
+    /// A failed VM is being deleted to be created again (`onError: Recreate`).
+    ReplacingFailedVM,
     /// An extend was refused.
     ExtendFailed,
     /// An attach was refused.
@@ -239,6 +245,7 @@ impl Reason {
             | Self::WaitingForNetwork
             | Self::WaitingForReferences
             | Self::WaitingForRelease
+            | Self::ReplacingFailedVM
             | Self::NetworkNotReady
             | Self::VMNotFound
             | Self::NetworkNotFound
@@ -264,6 +271,8 @@ impl Reason {
             | Self::UpdateFailed
             | Self::ResizeFailed
             | Self::ResizeNotApplied
+            | Self::VMError
+            | Self::BuildTimedOut
             | Self::ExtendFailed
             | Self::AttachFailed
             | Self::RecordRejected
@@ -279,6 +288,19 @@ impl Reason {
             | Self::CredentialsInvalid => Progress::Stalled,
         }
     }
+}
+
+/// Whether `Ready` or `Synced` is `False` for a [`Progress::Stalled`] reason: nothing moves
+/// until the manifest, the credentials or the cloud changes.
+pub fn is_stalled(conditions: &[Condition]) -> bool {
+    [READY, SYNCED]
+        .iter()
+        .filter_map(|type_| find_condition(conditions, type_))
+        .any(|condition| {
+            !condition.is_true()
+                && Reason::parse(&condition.reason)
+                    .is_some_and(|reason| reason.progress() == Progress::Stalled)
+        })
 }
 
 /// Sets the kstatus conditions from `Ready` and `Synced`, so that Flux, Argo CD and kstatus

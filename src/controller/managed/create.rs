@@ -12,7 +12,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    driver::{CloudCx, cloud, mark, stuck},
+    driver::{CloudCx, cloud, mark, stuck, stuck_anew},
     external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
@@ -312,11 +312,7 @@ async fn adopt<K: External>(
             K::KIND,
             other.object
         );
-        let told = status.conditions().iter().any(|c| {
-            c.type_ == SYNCED && c.reason == Reason::AlreadyManaged && c.message == message
-        });
-        stuck(status, object, Reason::AlreadyManaged, &message);
-        if !told {
+        if stuck_anew(status, object, Reason::AlreadyManaged, &message) {
             cx.event(object, true, "AlreadyManaged", "Import", message)
                 .await;
         }

@@ -146,7 +146,7 @@ impl<K: ManagedResource> Cx<'_, K> {
     pub async fn save(&self, object: &K, status: &K::Status) -> Result<(), Error> {
         let base = self.latest(object);
         let mut status = status.clone();
-        settle(&mut status, object);
+        settle(&mut status, &base);
         let written = write_status(self.api, &base, base.managed_status(), &status).await?;
         if let Some(written) = written {
             self.ctx
@@ -810,8 +810,8 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
             Err(error)
         }
     };
-    settle(&mut status, &*object);
     let base = cx.latest(&object);
+    settle(&mut status, &base);
     match status_after {
         Ok(action) if cx.stale.load(Ordering::SeqCst) => Ok(action),
         Ok(action) => {
@@ -911,10 +911,23 @@ pub fn set<K: ManagedResource>(
     );
 }
 
-/// Derives the kstatus conditions from the final `Ready` and `Synced` ([`set_progress`]), just
-/// before a status write: against the stored ones, so that a reconcile passing through other
-/// states on the way leaves their `lastTransitionTime` alone.
+/// Makes the conditions final, just before a status write: a condition whose status is the
+/// stored one keeps the stored `lastTransitionTime` (a reconcile that passed through another
+/// status on the way, such as `Synced=True` set early and a failure found later, did not make
+/// a transition: writing one would write the status on every reconcile), and the kstatus
+/// conditions are derived from the final `Ready` and `Synced` ([`set_progress`]).
 fn settle<K: ManagedResource>(status: &mut K::Status, object: &K) {
+    if let Some(stored) = object.managed_status() {
+        for condition in status.conditions_mut() {
+            if let Some(before) = find_condition(stored.conditions(), &condition.type_) {
+                if before.status == condition.status {
+                    condition
+                        .last_transition_time
+                        .clone_from(&before.last_transition_time);
+                }
+            }
+        }
+    }
     set_progress(
         status.conditions_mut(),
         object.meta().generation,
@@ -973,6 +986,20 @@ pub fn stuck<K: ManagedResource>(
         .not_synced(reason, message);
 }
 
+/// [`stuck`], returning whether it is news: `false` when `Synced` said the same already, so
+/// that a Warning Event about it goes out once, not at every look.
+pub fn stuck_anew<K: ManagedResource>(
+    status: &mut K::Status,
+    object: &K,
+    reason: Reason,
+    message: &str,
+) -> bool {
+    let told = find_condition(status.conditions(), SYNCED)
+        .is_some_and(|synced| synced.reason == reason && synced.message == message);
+    stuck(status, object, reason, message);
+    !told
+}
+
 /// A cloud error, with the action and the object.
 pub fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
     Error::Cloud {
@@ -999,6 +1026,37 @@ mod tests {
         vm::{LunaVM, LunaVMSpec, LunaVMStatus},
         volume::LunaVolume,
     };
+
+    #[test]
+    fn a_status_that_passed_through_another_keeps_its_transition_time() {
+        use crate::api::common::{Condition, SYNCED, find_condition};
+        use k8s_openapi::jiff::{SignedDuration, Timestamp};
+        let then = Timestamp::UNIX_EPOCH;
+        let failed = |at| Condition::new(SYNCED, false, "VMError", "vm 1 is in ERROR", Some(1), at);
+        let mut stored = LunaVM::new("web", LunaVMSpec::new("web", "m.1", "ubuntu"));
+        let mut status = LunaVMStatus::default();
+        status.managed.conditions = vec![failed(then)];
+        stored.status = Some(status.clone());
+        // The reconcile set Synced=True early, then found the failure again: no transition.
+        let later = then.checked_add(SignedDuration::from_hours(1)).unwrap();
+        status.managed.conditions = vec![failed(later)];
+        super::settle(&mut status, &stored);
+        let synced = find_condition(&status.managed.conditions, SYNCED).unwrap();
+        assert_eq!(synced.last_transition_time.0, then);
+        // A real transition keeps its own time.
+        let mut recovered = LunaVMStatus::default();
+        recovered.managed.conditions = vec![Condition::new(
+            SYNCED,
+            true,
+            "ReconcileSuccess",
+            "ok",
+            Some(1),
+            later,
+        )];
+        super::settle(&mut recovered, &stored);
+        let synced = find_condition(&recovered.managed.conditions, SYNCED).unwrap();
+        assert_eq!(synced.last_transition_time.0, later);
+    }
 
     #[tokio::test]
     async fn one_claim_decision_of_a_kind_at_a_time() {

@@ -16,7 +16,7 @@ use super::{
     driver::{CloudCx, Reconciler, cloud, mark, stuck},
     ownership::{self, AccountCheck, Identity, Presence},
 };
-use crate::controller::reason::Reason;
+use crate::controller::reason::{Reason, is_stalled};
 use crate::{
     api::common::{
         ManagedResource, ManagedStatus, ManagementPolicy, READY, SYNCED, is_condition_true,
@@ -344,8 +344,10 @@ pub async fn apply_external<K: External>(
         mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
     let action = object.sync(status, &observed, cx).await?;
+    // Fast polls follow an object in transition; a stalled one waits for a change that the
+    // slow poll shows as well.
     let ready = is_condition_true(status.conditions(), READY);
-    cache.track(&uid, !ready);
+    cache.track(&uid, !ready && !is_stalled(status.conditions()));
     Ok(action)
 }
 

@@ -25,7 +25,7 @@ pub mod scope;
 pub use cleanup::cleanup_external;
 pub use driver::{
     CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, run, set, stuck,
-    watches,
+    stuck_anew, watches,
 };
 pub(crate) use driver::{external_apply, external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};

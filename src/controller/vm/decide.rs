@@ -3,7 +3,7 @@
 //! every step observable (an Event each) and crash-safe; the list cache wakes the object again
 //! when the step has taken effect.
 
-use crate::api::vm::{LunaVMSpec, LunaVMStatus, PowerState, ResizeRequest};
+use crate::api::vm::{LunaVMSpec, LunaVMStatus, OnError, PowerState, Recreations, ResizeRequest};
 
 /// What a VM in `vm list` looks like to the controller: only the fields it uses, so that a
 /// large account costs little memory.
@@ -201,6 +201,80 @@ pub fn resize_outcome(
     }
 }
 
+/// Whether a status string means the build failed (Nova's `ERROR`).
+pub fn is_error(status: &str) -> bool {
+    status.trim().eq_ignore_ascii_case("error")
+}
+
+/// When the VM was first seen building, as it is to be recorded now (`previous` as recorded,
+/// `now` in seconds since the Unix epoch): kept while it builds, set at the first look,
+/// cleared once it has left `BUILD`.
+pub fn build_started(previous: Option<i64>, observed: &ObservedVm, now: i64) -> Option<i64> {
+    is_building(&observed.status).then(|| previous.unwrap_or(now))
+}
+
+/// How a VM failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Luna Node reports it in `ERROR`.
+    Error,
+    /// Still in `BUILD` `timeout` seconds after the operator first saw it build.
+    BuildTimedOut {
+        /// The limit, `spec.buildTimeoutSeconds`.
+        timeout: i64,
+    },
+}
+
+/// Whether the observed VM failed: in `ERROR`, or building since `build_started_at` for
+/// `timeout` seconds or more by `now`.
+pub fn failure(
+    observed: &ObservedVm,
+    build_started_at: Option<i64>,
+    now: i64,
+    timeout: i64,
+) -> Option<Failure> {
+    if is_error(&observed.status) {
+        return Some(Failure::Error);
+    }
+    let started = build_started_at.filter(|_| is_building(&observed.status))?;
+    (now.saturating_sub(started) >= timeout).then_some(Failure::BuildTimedOut { timeout })
+}
+
+/// How many failed VMs `onError: Recreate` replaces for one generation of the spec.
+pub const MAX_RECREATIONS: i64 = 3;
+
+/// What to do about a failed VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureStep {
+    /// Report it and leave it (`onError: Report`, or the recreations of this generation are
+    /// used up: `exhausted`).
+    Report {
+        /// `onError: Recreate` replaced [`MAX_RECREATIONS`] VMs for this generation already.
+        exhausted: bool,
+    },
+    /// Delete it to create a new one: replacement number `attempt` of this generation.
+    Recreate {
+        /// 1 for the first replacement.
+        attempt: i64,
+    },
+}
+
+/// Decides what to do about a failed VM under `policy`, given the replacements already made
+/// (`done`) and the spec's `generation`.
+pub fn on_failure(policy: OnError, done: Option<&Recreations>, generation: i64) -> FailureStep {
+    if policy == OnError::Report {
+        return FailureStep::Report { exhausted: false };
+    }
+    let count = done
+        .filter(|done| done.generation == generation)
+        .map_or(0, |done| done.count);
+    if count < MAX_RECREATIONS {
+        FailureStep::Recreate { attempt: count + 1 }
+    } else {
+        FailureStep::Report { exhausted: true }
+    }
+}
+
 /// Whether the VM is in a state that the manifest asks for, with nothing left to do.
 pub fn is_ready(step: &Step) -> bool {
     matches!(step, Step::Converged | Step::ReimageNotAllowed)
@@ -233,6 +307,57 @@ mod tests {
             status: "active".into(),
             ..ObservedVm::default()
         }
+    }
+
+    #[test]
+    fn a_vm_in_error_or_building_past_its_time_failed() {
+        let with = |status: &str| ObservedVm {
+            status: status.into(),
+            ..online()
+        };
+        for status in ["ERROR", "error", " Error "] {
+            assert_eq!(failure(&with(status), None, 0, 60), Some(Failure::Error));
+        }
+        // The build clock starts at the first look and stops once the VM leaves BUILD.
+        let building = with("building");
+        assert_eq!(build_started(None, &building, 100), Some(100));
+        assert_eq!(build_started(Some(40), &with("BUILD"), 100), Some(40));
+        assert_eq!(build_started(Some(40), &online(), 100), None);
+        assert_eq!(failure(&building, Some(100), 159, 60), None);
+        assert_eq!(
+            failure(&building, Some(100), 160, 60),
+            Some(Failure::BuildTimedOut { timeout: 60 })
+        );
+        // A VM that left BUILD is judged by its state, not by an old clock.
+        assert_eq!(failure(&online(), Some(100), 10_000, 60), None);
+        assert_eq!(failure(&with("stopped"), Some(100), 10_000, 60), None);
+        assert_eq!(failure(&building, None, 10_000, 60), None);
+    }
+
+    #[test]
+    fn recreate_replaces_three_failed_vms_per_generation_then_reports() {
+        assert_eq!(
+            on_failure(OnError::Report, None, 1),
+            FailureStep::Report { exhausted: false }
+        );
+        let done = |generation, count| Recreations { generation, count };
+        assert_eq!(
+            on_failure(OnError::Recreate, None, 1),
+            FailureStep::Recreate { attempt: 1 }
+        );
+        assert_eq!(
+            on_failure(OnError::Recreate, Some(&done(1, 2)), 1),
+            FailureStep::Recreate { attempt: 3 }
+        );
+        assert_eq!(
+            on_failure(OnError::Recreate, Some(&done(1, MAX_RECREATIONS)), 1),
+            FailureStep::Report { exhausted: true }
+        );
+        // A new generation of the spec starts over.
+        assert_eq!(
+            on_failure(OnError::Recreate, Some(&done(1, MAX_RECREATIONS)), 2),
+            FailureStep::Recreate { attempt: 1 }
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::api::{
     common::SYNCED,
     floating::LunaFloatingIP,
     network::LunaNetwork,
-    vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, VmNetworking, VmResources},
+    vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, Recreations, VmNetworking, VmResources},
     volume::LunaVolume,
 };
 use crate::controller::prelude::*;
@@ -215,7 +215,8 @@ impl External for LunaVM {
         let vms = &cloud::vms(cx.account);
         let needs_detail = vms.wants_detail(&uid)
             || (decide::power_state(&observed.status).is_none()
-                && !decide::is_building(&observed.status));
+                && !decide::is_building(&observed.status)
+                && !decide::is_error(&observed.status));
         if !needs_detail {
             return Ok(observed);
         }
@@ -249,6 +250,12 @@ impl External for LunaVM {
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
         let vms = &cloud::vms(cx.account);
+        let now = Timestamp::now().as_second();
+        status.build_started_at = decide::build_started(status.build_started_at, observed, now);
+        let timeout = vm.spec.build_timeout();
+        if let Some(failure) = decide::failure(observed, status.build_started_at, now, timeout) {
+            return failed(vm, status, observed, failure, cx).await;
+        }
         let step = decide::next_step(&vm.spec, status, observed);
         let steady = decide::is_ready(&step);
         // A resize sent earlier is judged by the plan the VM shows: the API answers success
@@ -270,6 +277,9 @@ impl External for LunaVM {
         }
         if status.applied_plan_id.is_none() && ready {
             status.applied_plan_id = Some(observed.plan_id.clone());
+        }
+        if ready {
+            status.recreations = None;
         }
         act::act(vm, status, cx.account, ctx, observed, &step).await?;
         report_observed(vm, status, observed, ready);
@@ -318,6 +328,79 @@ impl External for LunaVM {
         let result = cx.account.client.vm_delete(id).await;
         cx.deleted(self, "delete vm", result, format!("deleted vm {id}"))
             .await
+    }
+}
+
+/// A failed VM (`ERROR`, or a build past its time): reported and left, or under `onError:
+/// Recreate` deleted so that the skeleton, once the VM is confirmed gone, creates a new one.
+/// Either way no per-VM read and no fast poll follow it: the shared list wakes the object if
+/// the VM changes.
+async fn failed(
+    vm: &LunaVM,
+    status: &mut LunaVMStatus,
+    observed: &ObservedVm,
+    failure: decide::Failure,
+    cx: &CloudCx<'_, LunaVM>,
+) -> Result<Action, Error> {
+    let uid = vm.uid().unwrap_or_default();
+    let vms = cloud::vms(cx.account);
+    vms.want_detail(&uid, false);
+    report_at_provider(vm, status, observed);
+    let (reason, what) = match failure {
+        decide::Failure::Error => (Reason::VMError, "is in ERROR on Luna Node".to_owned()),
+        decide::Failure::BuildTimedOut { timeout } => (
+            Reason::BuildTimedOut,
+            format!("has been building for more than {timeout} s (spec.buildTimeoutSeconds)"),
+        ),
+    };
+    let generation = vm.metadata.generation.unwrap_or_default();
+    match decide::on_failure(vm.spec.on_error, status.recreations.as_ref(), generation) {
+        decide::FailureStep::Report { exhausted } => {
+            let advice = if exhausted {
+                format!(
+                    "onError: Recreate replaced {} failed VMs for this generation of the spec                      already; change the spec to try again, or delete the LunaVM",
+                    decide::MAX_RECREATIONS
+                )
+            } else {
+                "set spec.onError: Recreate to replace it, or delete the LunaVM (which                  deletes the VM)"
+                    .to_owned()
+            };
+            let message = format!("vm {} {what}: {advice}", observed.id);
+            if managed::stuck_anew(status, vm, reason, &message) {
+                cx.event(vm, true, reason.as_str(), "Observe", message)
+                    .await;
+            }
+            Ok(Action::await_change())
+        }
+        decide::FailureStep::Recreate { attempt } => {
+            let message = format!(
+                "vm {} {what}: deleting it to create a new one (onError: Recreate, {attempt} of {})",
+                observed.id,
+                decide::MAX_RECREATIONS
+            );
+            cx.event(
+                vm,
+                true,
+                Reason::ReplacingFailedVM.as_str(),
+                "Delete",
+                message.clone(),
+            )
+            .await;
+            External::delete(vm, observed, cx).await?;
+            status.recreations = Some(Recreations {
+                generation,
+                count: attempt,
+            });
+            status.build_started_at = None;
+            mark(status, vm)
+                .not_ready(Reason::ReplacingFailedVM, &message)
+                .synced(Reason::ReplacingFailedVM, &message);
+            // The next look waits for a list made after the delete; the skeleton confirms the
+            // VM gone (a fresh read) before it creates the new one.
+            vms.wrote(&uid);
+            vms.track(&uid, true);
+            Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+        }
     }
 }
 
