@@ -110,7 +110,7 @@ crate::managed_crd! {
         /// so in the conditions (`VMError`, `BuildTimedOut`; `Stalled=True`) and leaves the VM;
         /// `Recreate` deletes it and, once it is gone, creates a new one (at most three times
         /// per generation of the spec; then it reports).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "OnError::is_report")]
         pub on_error: OnError,
 
         /// How long a VM may stay in `BUILD` before it counts as failed, in seconds (default
@@ -159,6 +159,14 @@ pub enum OnError {
     Report,
     /// Delete the failed VM and create a new one once it is gone.
     Recreate,
+}
+
+impl OnError {
+    /// Whether this is the default, left out when an object is written (an object from before
+    /// the field reads and writes back unchanged).
+    pub fn is_report(&self) -> bool {
+        *self == Self::Report
+    }
 }
 
 impl LunaVMSpec {
