@@ -357,6 +357,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// How long a VM deleted now stays listed, being deleted (`vm_delete_seconds`).
+    pub(crate) fn vm_delete_time(&self) -> std::time::Duration {
+        super::state::lock(self.faults).vm_delete_time()
+    }
+
     /// How a VM build starting now ends (see [`FaultEngine::build_fate`]); a failing one is
     /// counted in the `faults` of `/_sim/stats`.
     pub(crate) fn build_fate(&self) -> BuildFate {

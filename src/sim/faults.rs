@@ -57,8 +57,11 @@ pub struct Faults {
     pub vm_build_error_next: u32,
     /// The next N VM builds stay in `BUILD` for ever (counts down; before the rates).
     pub vm_build_stuck_next: u32,
+    /// How long a deleted VM stays listed, being deleted (`task_state` `deleting`), in
+    /// seconds; 0 (the default) deletes at once.
+    pub vm_delete_seconds: u64,
     /// `category/action` paths the faults apply to; `None` means all. The VM build faults
-    /// concern `vm/create` alone and ignore it.
+    /// concern `vm/create` alone and ignore it, as `vm_delete_seconds` concerns `vm/delete`.
     pub actions: Option<Vec<String>>,
     /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
     pub seed: Option<u64>,
@@ -83,6 +86,7 @@ impl Default for Faults {
             vm_build_stuck_rate: 0.0,
             vm_build_error_next: 0,
             vm_build_stuck_next: 0,
+            vm_delete_seconds: 0,
             actions: None,
             seed: None,
         }
@@ -146,6 +150,12 @@ impl Faults {
             if ms > MAX_MS {
                 return Err(FaultsError(format!("{name} must be at most {MAX_MS}")));
             }
+        }
+        if self.vm_delete_seconds > MAX_MS / 1000 {
+            return Err(FaultsError(format!(
+                "vm_delete_seconds must be at most {}",
+                MAX_MS / 1000
+            )));
         }
         if self.retry_after.len() > 64
             || axum::http::HeaderValue::from_str(&self.retry_after).is_err()
@@ -253,6 +263,11 @@ impl FaultEngine {
             return BuildFate::Stuck;
         }
         BuildFate::Online
+    }
+
+    /// How long a VM deleted now stays listed, being deleted.
+    pub(crate) fn vm_delete_time(&self) -> Duration {
+        Duration::from_secs(self.faults.vm_delete_seconds)
     }
 
     /// The latency to add to this call.

@@ -103,6 +103,7 @@ impl Account {
     /// Applies every timed transition that has ended by `now`.
     pub(crate) fn settle(&mut self, shared: &mut Shared, now: Millis) {
         let mut built = Vec::new();
+        let mut deleted = Vec::new();
         for vm in self.vms.values_mut() {
             while let Some((next, effect)) = vm_status::advance(&vm.phase, now) {
                 vm.phase = next;
@@ -110,11 +111,18 @@ impl Account {
                     Effect::Nothing => {}
                     Effect::Built => built.push(vm.id.clone()),
                     Effect::Resized(plan_id) => vm.plan_id = plan_id,
+                    Effect::Deleted(volumes_free_at) => {
+                        deleted.push((vm.id.clone(), volumes_free_at));
+                        break;
+                    }
                 }
             }
         }
         for vm_id in built {
             vm_net::assign_pending_ip(self, shared, &vm_id);
+        }
+        for (vm_id, volumes_free_at) in deleted {
+            super::vm::remove(self, shared, &vm_id, volumes_free_at);
         }
         for volume in self.volumes.values_mut() {
             volume.settle(now);

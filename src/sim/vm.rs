@@ -12,7 +12,7 @@ use super::{
     faults::BuildFate,
     floating::{self, Attachment},
     image,
-    state::Account,
+    state::{Account, Shared},
     vm_net,
     vm_status::{self, Phase, PowerOp},
     volume::{self, VolumeState},
@@ -346,27 +346,52 @@ fn build_phase(ctx: &Ctx<'_>) -> Phase {
 
 pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let vm_id = find(ctx.account, params)?.id.clone();
-    ctx.account.vms.remove(&vm_id);
-    // Its floating IPs go with it (detach with keep=yes first to keep one).
-    let attached: Vec<String> = ctx
-        .account
+    let takes = ctx.vm_delete_time();
+    let until = after(ctx.now, takes);
+    let volumes_free_at = after(until, ctx.timing.volume_release);
+    let vm = find_mut(ctx.account, params)?;
+    if matches!(vm.phase, Phase::Deleting { .. }) {
+        // Already being deleted: accepted, nothing changes.
+        return done();
+    }
+    if takes.is_zero() {
+        remove(ctx.account, ctx.shared, &vm_id, volumes_free_at);
+    } else {
+        vm.phase = Phase::Deleting {
+            until,
+            volumes_free_at,
+        };
+    }
+    done()
+}
+
+/// Ends the deletion of `vm_id`: the VM goes, its floating IPs are released (detach with
+/// `keep=yes` first to keep one), and its volumes stay `in-use` until `volumes_free_at`, as on
+/// the real service.
+pub(crate) fn remove(
+    account: &mut Account,
+    shared: &mut Shared,
+    vm_id: &str,
+    volumes_free_at: Millis,
+) {
+    account.vms.remove(vm_id);
+    let attached: Vec<String> = account
         .floating_ips
         .values()
-        .filter(|f| f.is_on_vm(&vm_id))
+        .filter(|f| f.is_on_vm(vm_id))
         .map(|f| f.id.clone())
         .collect();
     for id in attached {
-        floating::release(ctx.account, ctx.shared, &id);
+        floating::release(account, shared, &id);
     }
-    // Its volumes stay in-use for a while, as on the real service.
-    let release_at = after(ctx.now, ctx.timing.volume_release);
-    for volume in ctx.account.volumes.values_mut() {
+    for volume in account.volumes.values_mut() {
         if volume.attachment.as_ref().is_some_and(|a| a.vm_id == vm_id) {
             volume.attachment = None;
-            volume.state = VolumeState::Releasing { until: release_at };
+            volume.state = VolumeState::Releasing {
+                until: volumes_free_at,
+            };
         }
     }
-    done()
 }
 
 pub(crate) fn reimage(ctx: &mut Ctx<'_>, params: &Params) -> Reply {

@@ -45,6 +45,14 @@ pub(crate) enum Phase {
     },
     /// Booted into the rescue system (vm/rescue); vm/reboot or vm/start leaves it.
     Rescued,
+    /// vm/delete accepted, the VM still listed until `until` (`vm_delete_seconds`): Nova keeps
+    /// the instance `active` with the task `deleting`. A second vm/delete is accepted and
+    /// changes nothing; every other operation is refused as busy.
+    Deleting {
+        until: Millis,
+        /// When its volumes become `available` (they stay `in-use` a while after).
+        volumes_free_at: Millis,
+    },
     /// The build failed (Nova's `ERROR`): no power operation or resize works; vm/reimage
     /// rebuilds it, vm/delete deletes it.
     Error,
@@ -59,6 +67,8 @@ pub(crate) enum Effect {
     Built,
     /// A resize finished: the VM is on this plan now.
     Resized(String),
+    /// A deletion finished: the VM is gone now; its volumes are free at this instant.
+    Deleted(Millis),
 }
 
 /// The next phase if the current one has ended by `now`.
@@ -76,6 +86,10 @@ pub(crate) fn advance(phase: &Phase, now: Millis) -> Option<(Phase, Effect)> {
             Some((Phase::Active, Effect::Nothing))
         }
         Phase::PoweringOff { until } if ended(until) => Some((Phase::Stopped, Effect::Nothing)),
+        Phase::Deleting {
+            until,
+            volumes_free_at,
+        } if ended(until) => Some((Phase::Stopped, Effect::Deleted(*volumes_free_at))),
         Phase::Shelving { until } if ended(until) => Some((Phase::Shelved, Effect::Nothing)),
         Phase::Resizing {
             until,
@@ -137,6 +151,7 @@ pub(crate) fn view(phase: &Phase) -> StatusView {
         Phase::Resizing { .. } => view_of("Resizing", "active", "orange", "resize_migrating"),
         Phase::Rescued => view_of("Rescue", "rescued", "orange", ""),
         Phase::Error => view_of("ERROR", "error", "red", ""),
+        Phase::Deleting { .. } => view_of("Deleting", "active", "orange", "deleting"),
     }
 }
 

@@ -208,6 +208,43 @@ async fn builds_that_fail_or_never_end() {
 }
 
 #[tokio::test]
+async fn a_vm_deletion_that_takes_time() {
+    let server = start().await;
+    let client = server.client();
+    let vm_id = create_vm(&client, "leaving").await;
+    server.advance(21).await;
+    let (status, _) = server
+        .admin_post("faults", r#"{"vm_delete_seconds": 30}"#)
+        .await;
+    assert_eq!(status, 200);
+    client.ok("vm", "delete", &[("vm_id", &vm_id)]).await;
+    // Still listed, as Nova keeps it: active, with the task in vm info only.
+    let listed = client.ok("vm", "list", &[]).await;
+    assert_eq!(listed["vms"][0]["vm_id"], vm_id.as_str());
+    assert_eq!(listed["vms"][0]["os_status"], "active");
+    let info = vm_info(&client, &vm_id).await;
+    assert_eq!(info["info"]["task_state"], "deleting");
+    // A second delete is accepted and changes nothing; anything else is busy.
+    client.ok("vm", "delete", &[("vm_id", &vm_id)]).await;
+    assert!(
+        client
+            .error("vm", "stop", &[("vm_id", &vm_id)])
+            .await
+            .contains("busy")
+    );
+    server.advance(31).await;
+    let listed = client.ok("vm", "list", &[]).await;
+    assert!(
+        listed["vms"].as_array().is_none_or(Vec::is_empty),
+        "{listed}"
+    );
+    let (bad, _) = server
+        .admin_post("faults", r#"{"vm_delete_seconds": 601}"#)
+        .await;
+    assert_eq!(bad, 400);
+}
+
+#[tokio::test]
 async fn volumes_attach_on_both_sides() {
     let server = start().await;
     let client = server.client();
