@@ -68,6 +68,8 @@ fn storm(seed: u64, throttled: bool) -> Value {
         "list_empty_rate": 0.05,
         // Builds that fail: the VMs ask for a new one (onError: Recreate).
         "vm_build_error_rate": 0.05,
+        // Deletions that take a while: the VM stays listed, being deleted.
+        "vm_delete_seconds": 5,
         "seed": seed,
     });
     if throttled {

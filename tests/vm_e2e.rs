@@ -284,6 +284,34 @@ async fn a_vm_in_error_is_reported_then_replaced_on_request() {
 }
 
 #[tokio::test]
+async fn a_deletion_that_takes_time_is_waited_for_not_sent_again() {
+    let world = World::start("vm", 'k').await;
+    world
+        .create(&vm("leaving", LunaVMSpec::new("leaving", "m.1", IMAGE)))
+        .await;
+    world.ready::<LunaVM>("leaving").await;
+    // Luna Node keeps a deleted VM listed (as active) for a while.
+    world
+        .sim
+        .admin_post("faults", json!({"vm_delete_seconds": 20}))
+        .await;
+    world.delete::<LunaVM>("leaving").await;
+    let waiting = world
+        .until::<LunaVM>("leaving", "Ready=False Deleting", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "Deleting")
+        })
+        .await;
+    assert!(waiting.metadata.deletion_timestamp.is_some());
+    world.gone::<LunaVM>("leaving").await;
+    assert_eq!(
+        world.sim.calls("vm/delete").await,
+        1,
+        "the delete is sent once and waited for"
+    );
+    assert!(world.sim.vms().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_build_that_never_ends_times_out() {
     let world = slow_polled('j').await;
     world

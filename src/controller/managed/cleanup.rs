@@ -110,6 +110,16 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
         cache.untrack(&uid);
         return Ok(Action::await_change());
     };
+    // A delete the API accepted may take a while: while the cloud says the object is being
+    // deleted, wait for it to go instead of sending another delete.
+    let observed = object.refine(observed, cx).await?;
+    if object.is_being_deleted(&observed) {
+        cache.track(&uid, true);
+        return Err(Error::DeletionInProgress {
+            object: cx.object.clone(),
+            id,
+        });
+    }
     object.delete(&observed, cx).await?;
     cache.wrote(&uid);
     cache.track(&uid, true);

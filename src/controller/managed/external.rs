@@ -106,6 +106,12 @@ pub trait External: Reconciler {
         async { Ok(Read::NoRead) }
     }
 
+    /// Whether the observed object is being deleted by the cloud already (after a delete the
+    /// API accepted): the cleanup waits for it to go instead of sending another delete.
+    fn is_being_deleted(&self, _observed: &Self::Observed) -> bool {
+        false
+    }
+
     /// The observed object, completed where the list lacks what matters (a per-object read
     /// after the operator's own write, for instance).
     fn refine(

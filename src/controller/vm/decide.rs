@@ -201,6 +201,13 @@ pub fn resize_outcome(
     }
 }
 
+/// Whether the VM is being deleted: `vm info` shows the task `deleting` (the list still shows
+/// it `active`).
+pub fn is_deleting(observed: &ObservedVm) -> bool {
+    observed.task.trim().eq_ignore_ascii_case("deleting")
+        || observed.status.trim().eq_ignore_ascii_case("deleting")
+}
+
 /// Whether a status string means the build failed (Nova's `ERROR`).
 pub fn is_error(status: &str) -> bool {
     status.trim().eq_ignore_ascii_case("error")
@@ -332,6 +339,20 @@ mod tests {
         assert_eq!(failure(&online(), Some(100), 10_000, 60), None);
         assert_eq!(failure(&with("stopped"), Some(100), 10_000, 60), None);
         assert_eq!(failure(&building, None, 10_000, 60), None);
+    }
+
+    #[test]
+    fn a_vm_being_deleted_is_told_by_its_task() {
+        let with = |status: &str, task: &str| ObservedVm {
+            status: status.into(),
+            task: task.into(),
+            ..online()
+        };
+        assert!(is_deleting(&with("Deleting", "deleting")));
+        // The list shows it active: only the task (vm info) tells.
+        assert!(is_deleting(&with("active", "deleting")));
+        assert!(!is_deleting(&with("active", "")));
+        assert!(!is_deleting(&with("Online", "powering-off")));
     }
 
     #[test]

@@ -228,6 +228,10 @@ impl External for LunaVM {
         Ok(fresh)
     }
 
+    fn is_being_deleted(&self, observed: &ObservedVm) -> bool {
+        decide::is_deleting(observed)
+    }
+
     fn forget_observed(&self, status: &mut LunaVMStatus) {
         status.at_provider = None;
     }
@@ -326,6 +330,11 @@ impl External for LunaVM {
             }
         }
         let result = cx.account.client.vm_delete(id).await;
+        if result.is_ok() {
+            // The list shows a VM being deleted as `active`: follow it with `vm info`, which
+            // shows the task, so that the delete is not sent again while it runs.
+            cloud::vms(cx.account).want_detail(&self.uid().unwrap_or_default(), true);
+        }
         cx.deleted(self, "delete vm", result, format!("deleted vm {id}"))
             .await
     }
