@@ -362,6 +362,16 @@ impl Ctx<'_> {
         super::state::lock(self.faults).vm_delete_time()
     }
 
+    /// How long a volume attach or detach takes (`volume_attach_seconds`).
+    pub(crate) fn volume_attach_time(&self) -> std::time::Duration {
+        super::state::lock(self.faults).volume_attach_time()
+    }
+
+    /// Whether volume/attach checks the VM's state (`vm_attach_rules`).
+    pub(crate) fn attach_rules(&self) -> bool {
+        super::state::lock(self.faults).attach_rules()
+    }
+
     /// How a VM build starting now ends (see [`FaultEngine::build_fate`]); a failing one is
     /// counted in the `faults` of `/_sim/stats`.
     pub(crate) fn build_fate(&self) -> BuildFate {

@@ -60,8 +60,15 @@ pub struct Faults {
     /// How long a deleted VM stays listed, being deleted (`task_state` `deleting`), in
     /// seconds; 0 (the default) deletes at once.
     pub vm_delete_seconds: u64,
-    /// `category/action` paths the faults apply to; `None` means all. The VM build faults
-    /// concern `vm/create` alone and ignore it, as `vm_delete_seconds` concerns `vm/delete`.
+    /// How long volume/attach and volume/detach take, in seconds (`attaching`, `detaching`);
+    /// 0 (the default) at once.
+    pub volume_attach_seconds: u64,
+    /// volume/attach is refused while the VM builds or is in another transition, is shelved, or
+    /// is in `ERROR`.
+    pub vm_attach_rules: bool,
+    /// `category/action` paths the faults apply to; `None` means all. The cloud's own
+    /// behaviours (the VM build faults, `vm_delete_seconds`, `volume_attach_seconds`,
+    /// `vm_attach_rules`) concern their actions alone and ignore it.
     pub actions: Option<Vec<String>>,
     /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
     pub seed: Option<u64>,
@@ -87,6 +94,8 @@ impl Default for Faults {
             vm_build_error_next: 0,
             vm_build_stuck_next: 0,
             vm_delete_seconds: 0,
+            volume_attach_seconds: 0,
+            vm_attach_rules: false,
             actions: None,
             seed: None,
         }
@@ -151,11 +160,16 @@ impl Faults {
                 return Err(FaultsError(format!("{name} must be at most {MAX_MS}")));
             }
         }
-        if self.vm_delete_seconds > MAX_MS / 1000 {
-            return Err(FaultsError(format!(
-                "vm_delete_seconds must be at most {}",
-                MAX_MS / 1000
-            )));
+        for (name, seconds) in [
+            ("vm_delete_seconds", self.vm_delete_seconds),
+            ("volume_attach_seconds", self.volume_attach_seconds),
+        ] {
+            if seconds > MAX_MS / 1000 {
+                return Err(FaultsError(format!(
+                    "{name} must be at most {}",
+                    MAX_MS / 1000
+                )));
+            }
         }
         if self.retry_after.len() > 64
             || axum::http::HeaderValue::from_str(&self.retry_after).is_err()
@@ -268,6 +282,16 @@ impl FaultEngine {
     /// How long a VM deleted now stays listed, being deleted.
     pub(crate) fn vm_delete_time(&self) -> Duration {
         Duration::from_secs(self.faults.vm_delete_seconds)
+    }
+
+    /// How long a volume attach or detach takes.
+    pub(crate) fn volume_attach_time(&self) -> Duration {
+        Duration::from_secs(self.faults.volume_attach_seconds)
+    }
+
+    /// Whether volume/attach checks the VM's state.
+    pub(crate) fn attach_rules(&self) -> bool {
+        self.faults.vm_attach_rules
     }
 
     /// The latency to add to this call.

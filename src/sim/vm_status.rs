@@ -171,6 +171,17 @@ pub(crate) fn is_busy(phase: &Phase) -> bool {
     )
 }
 
+/// Whether a volume may be attached to a VM in `phase` (with `vm_attach_rules`): not while it
+/// builds or is in another transition, is shelved, or is in `ERROR`.
+pub(crate) fn attachable(phase: &Phase) -> Result<(), ApiError> {
+    match phase {
+        Phase::Shelved => Err(ApiError::new("the VM is shelved, unshelve it first")),
+        Phase::Error => Err(in_error()),
+        phase if is_busy(phase) => Err(busy()),
+        _ => Ok(()),
+    }
+}
+
 /// The error for an operation on a VM in [`Phase::Error`].
 pub(crate) fn in_error() -> ApiError {
     ApiError::new("the VM is in an error state; rebuild or delete it")

@@ -13,7 +13,7 @@ use super::{
     clock::{Millis, after, rfc3339, sql_time},
     image,
     state::{Account, IdKind},
-    vm,
+    vm, vm_status,
 };
 
 /// Where a volume is in its lifecycle.
@@ -28,6 +28,10 @@ pub(crate) enum VolumeState {
     InUse,
     /// Its VM was deleted; still `in-use` until `until`.
     Releasing { until: Millis },
+    /// volume/attach accepted (`volume_attach_seconds`): `attaching`, then `in-use`.
+    Attaching { until: Millis },
+    /// volume/detach accepted: `detaching`, then `available`.
+    Detaching { until: Millis },
 }
 
 /// A volume's attachment.
@@ -71,6 +75,13 @@ impl Volume {
             {
                 self.state = VolumeState::Available;
             }
+            VolumeState::Attaching { until } if now >= until => {
+                self.state = VolumeState::InUse;
+            }
+            VolumeState::Detaching { until } if now >= until => {
+                self.state = VolumeState::Available;
+                self.attachment = None;
+            }
             _ => {}
         }
     }
@@ -84,6 +95,8 @@ impl Volume {
             VolumeState::Creating { .. } => "creating",
             VolumeState::Available => "available",
             VolumeState::InUse | VolumeState::Releasing { .. } => "in-use",
+            VolumeState::Attaching { .. } => "attaching",
+            VolumeState::Detaching { .. } => "detaching",
         }
     }
 }
@@ -215,7 +228,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let volume = find(ctx.account, params)?;
-    if volume.status() == "in-use" {
+    if volume.attachment.is_some() || volume.status() == "in-use" {
         return Err(ApiError::new("the volume is in use; detach it first"));
     }
     let id = volume.id.clone();
@@ -225,10 +238,16 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 pub(crate) fn attach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let target = params.require("target")?.trim().to_owned();
+    let strict = ctx.attach_rules();
     let (vm_id, vm_region) = {
         let vm = vm::find(ctx.account, params)?;
+        if strict {
+            vm_status::attachable(&vm.phase)?;
+        }
         (vm.id.clone(), vm.region.clone())
     };
+    let takes = ctx.volume_attach_time();
+    let until = after(ctx.now, takes);
     let used: Vec<String> = attached_to(ctx.account, &vm_id)
         .iter()
         .filter_map(|v| v.attachment.as_ref().map(|a| a.device.clone()))
@@ -254,18 +273,36 @@ pub(crate) fn attach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         }
         target
     };
-    volume.state = VolumeState::InUse;
+    volume.state = if takes.is_zero() {
+        VolumeState::InUse
+    } else {
+        VolumeState::Attaching { until }
+    };
     volume.attachment = Some(VolumeAttachment { vm_id, device });
     done()
 }
 
 pub(crate) fn detach(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
+    let takes = ctx.volume_attach_time();
+    let until = after(ctx.now, takes);
     let volume = find(ctx.account, params)?;
     if volume.attachment.is_none() {
         return Err(ApiError::new("the volume is not attached"));
     }
-    volume.attachment = None;
-    volume.state = VolumeState::Available;
+    if matches!(
+        volume.state,
+        VolumeState::Attaching { .. } | VolumeState::Detaching { .. }
+    ) {
+        return Err(ApiError::new(
+            "the volume is busy with another operation, please try again later",
+        ));
+    }
+    if takes.is_zero() {
+        volume.attachment = None;
+        volume.state = VolumeState::Available;
+    } else {
+        volume.state = VolumeState::Detaching { until };
+    }
     done()
 }
 

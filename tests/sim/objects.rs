@@ -245,6 +245,83 @@ async fn a_vm_deletion_that_takes_time() {
 }
 
 #[tokio::test]
+async fn slow_volume_attaches_and_vms_that_cannot_take_one() {
+    let server = start().await;
+    let client = server.client();
+    let (status, _) = server
+        .admin_post(
+            "faults",
+            r#"{"volume_attach_seconds": 10, "vm_attach_rules": true}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let vm_id = create_vm(&client, "host").await;
+    let created = client
+        .ok(
+            "volume",
+            "create",
+            &[("region", "toronto"), ("label", "slow"), ("size", "5")],
+        )
+        .await;
+    let volume_id = created["volume_id"].as_str().unwrap().to_owned();
+    server.advance(21).await;
+    async fn volume(client: &SignedClient, id: String) -> Value {
+        let answer = client
+            .ok(
+                "volume",
+                "info",
+                &[("region", "toronto"), ("volume_id", &id)],
+            )
+            .await;
+        answer["volume"].clone()
+    }
+    let attach = [
+        ("region", "toronto"),
+        ("volume_id", volume_id.as_str()),
+        ("vm_id", vm_id.as_str()),
+        ("target", "auto"),
+    ];
+    // Shelved: refused.
+    client.ok("vm", "shelve", &[("vm_id", &vm_id)]).await;
+    server.advance(10).await;
+    let refused = client.error("volume", "attach", &attach).await;
+    assert!(refused.contains("shelved"), "{refused}");
+    client.ok("vm", "unshelve", &[("vm_id", &vm_id)]).await;
+    server.advance(10).await;
+    // Attaching, then in-use.
+    client.ok("volume", "attach", &attach).await;
+    assert_eq!(
+        volume(&client, volume_id.clone()).await["status"],
+        "attaching"
+    );
+    server.advance(11).await;
+    assert_eq!(volume(&client, volume_id.clone()).await["status"], "in-use");
+    // Detaching (a second detach is busy, a delete refused), then available.
+    let detach = [("region", "toronto"), ("volume_id", volume_id.as_str())];
+    client.ok("volume", "detach", &detach).await;
+    assert_eq!(
+        volume(&client, volume_id.clone()).await["status"],
+        "detaching"
+    );
+    assert!(
+        client
+            .error("volume", "detach", &detach)
+            .await
+            .contains("busy")
+    );
+    assert!(
+        client
+            .error("volume", "delete", &detach)
+            .await
+            .contains("in use")
+    );
+    server.advance(11).await;
+    let done = volume(&client, volume_id.clone()).await;
+    assert_eq!(done["status"], "available");
+    assert_eq!(done["attached"], "");
+}
+
+#[tokio::test]
 async fn volumes_attach_on_both_sides() {
     let server = start().await;
     let client = server.client();
