@@ -70,6 +70,9 @@ fn storm(seed: u64, throttled: bool) -> Value {
         "vm_build_error_rate": 0.05,
         // Deletions that take a while: the VM stays listed, being deleted.
         "vm_delete_seconds": 5,
+        // Attach and detach that take a while, refused while the VM cannot take a volume.
+        "volume_attach_seconds": 2,
+        "vm_attach_rules": true,
         "seed": seed,
     });
     if throttled {

@@ -388,6 +388,74 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
 }
 
 #[tokio::test]
+async fn a_volume_waits_for_a_vm_that_can_take_it_and_for_slow_attaches() {
+    let world = World::start("infra", 'w').await;
+    // Luna Node refuses an attach while the VM builds, is shelved or is in ERROR, and attach
+    // and detach take a while.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"vm_attach_rules": true, "volume_attach_seconds": 5}),
+        )
+        .await;
+    let mut cold = LunaVMSpec::new("vol-cold", "m.1", IMAGE);
+    cold.power_state = lunanode_operator::api::vm::PowerState::Shelved;
+    world.create(&LunaVM::new("cold", cold)).await;
+    let vm: LunaVM = world.ready("cold").await;
+    let vm_id = status_id(&vm);
+    let mut spec = LunaVolumeSpec::new("e2e-cold", 5);
+    spec.attach_to = Some(VolumeAttachment::vm_ref("cold"));
+    world.create(&LunaVolume::new("cold-data", spec)).await;
+    let waiting: LunaVolume = world
+        .until(
+            "cold-data",
+            "Ready=False WaitingForVM",
+            |volume: &LunaVolume| {
+                support::wait::condition(volume, "Ready").is_some_and(|ready| {
+                    ready.reason == "WaitingForVM" && ready.message.contains("shelved")
+                })
+            },
+        )
+        .await;
+    // Proof that it looked again, and still no attach was sent to the shelved VM.
+    world.looked_again::<LunaVolume>("cold-data", "1").await;
+    assert_eq!(world.sim.calls("volume/attach").await, 0);
+
+    // Unshelved: one attach, waited for while it is `attaching`.
+    world
+        .patch_spec::<LunaVM>("cold", json!({"powerState": "Running"}))
+        .await;
+    let attached: LunaVolume = world
+        .until("cold-data", "attached and Ready", |volume: &LunaVolume| {
+            let at = volume
+                .status
+                .as_ref()
+                .and_then(|status| status.at_provider.as_ref())
+                .and_then(|at| at.attached_to.as_deref());
+            at == Some(vm_id.as_str()) && is_condition_true(volume.conditions(), "Ready")
+        })
+        .await;
+    assert_eq!(status_id(&attached), status_id(&waiting));
+    assert_eq!(
+        world.sim.calls("volume/attach").await,
+        1,
+        "attach sent once"
+    );
+
+    // Deleted: one detach, waited for while it is `detaching`, then one delete.
+    world.delete::<LunaVolume>("cold-data").await;
+    world.gone::<LunaVolume>("cold-data").await;
+    assert_eq!(
+        world.sim.calls("volume/detach").await,
+        1,
+        "detach sent once"
+    );
+    assert_eq!(world.sim.calls("volume/delete").await, 1);
+    assert_eq!(world.sim.objects("volumes").await.len(), 0);
+}
+
+#[tokio::test]
 async fn a_missing_reference_is_a_clear_condition_without_cloud_writes() {
     let world = World::start("infra", 'm').await;
     let mut spec = LunaVolumeSpec::new("orphan-data", 10);

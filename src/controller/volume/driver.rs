@@ -8,7 +8,9 @@
 //! - smaller than the spec: `volume extend`;
 //! - attached elsewhere than the spec says (or attached with no `attachTo`): `volume detach`;
 //! - detached and `attachTo` names a VM: wait for the VM to be ready (a LunaVM by reference:
-//!   its Ready condition), then `volume attach`.
+//!   its Ready condition) and able to take a volume (not building, shelved or in `ERROR`, as
+//!   the account's last `vm list` shows it), then `volume attach`; `attaching` and
+//!   `detaching` are waited for, never repeated.
 //!
 //! Deleting detaches first, then waits while the volume is still `in-use` (Luna Node keeps a
 //! volume `in-use` for a while after its VM is deleted) without calling the API, then deletes.
@@ -64,6 +66,25 @@ fn wanted_vm(
     mark(status, volume).not_ready(Reason::WaitingForVM, &message);
     // The LunaVM watch wakes this object when the VM changes.
     Err(Action::requeue(Duration::from_secs(60)))
+}
+
+/// Why VM `vm_id` cannot take a volume now, from the account's last `vm list` (no call): it
+/// builds or is in another transition, is shelved, or is in `ERROR` — Luna Node refuses an
+/// attach then. `None` when it can, or when the list does not show it (the API decides).
+fn vm_cannot_attach(account: &Account, vm_id: &str) -> Option<String> {
+    let snapshot = vm_cloud::vms(account).current()?;
+    let vm = snapshot.entries.get(vm_id)?;
+    match crate::controller::vm::decide::power_state(&vm.status) {
+        Some(crate::api::vm::PowerState::Running | crate::api::vm::PowerState::Stopped)
+            if vm.task.is_empty() =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "vm {vm_id} is {}",
+            vm_cloud::status_word(&vm.status)
+        )),
+    }
 }
 
 impl Reconciler for LunaVolume {
@@ -171,11 +192,24 @@ impl External for LunaVolume {
         };
         let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
         let step = decide::next_step(observed, wanted_size, wanted.as_ref().map(Option::as_deref));
+        if let decide::Step::Attach { to } = &step {
+            if let Some(why) = vm_cannot_attach(cx.account, to) {
+                let message = format!("the volume is attached once the VM can take it: {why}");
+                mark(status, self).not_ready(Reason::WaitingForVM, &message);
+                // A LunaVM by reference wakes this object when it changes; a VM by ID is
+                // looked at again on the shared list.
+                return Ok(Action::requeue(Duration::from_secs(30)));
+            }
+        }
         act::act(self, status, observed, step, blocked, cx).await
     }
 
     async fn delete(&self, observed: &Volume, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let region = &self.spec.region;
+        if decide::is_busy(&observed.status) {
+            // Attaching or detaching (a detach this cleanup sent, say): no call until it ends.
+            return Ok(());
+        }
         if observed.attached.is_some() {
             match cx.account.client.volume_detach(region, &observed.id).await {
                 Ok(()) => {}
