@@ -1,6 +1,8 @@
 //! Chaos: many objects of every kind while the simulator injects latency, 5xx answers,
 //! timeouts, commit-then-drop answers, list answers with entries left out (or none at all) and
-//! throttling bursts, and the operator process is SIGKILLed and restarted at random moments.
+//! throttling bursts, and the cloud misbehaves (VM builds that end in `ERROR`, slow VM
+//! deletions, slow volume attaches, attaches refused while a VM cannot take one), and the
+//! operator process is SIGKILLed and restarted at random moments.
 //! Then the faults stop and the test checks that everything converged to Ready with exactly the
 //! declared cloud objects (no duplicate). The storm starts again for the deletions: deleting
 //! every manifest through faults and a crash leaves nothing. The API key (any 32 characters of
