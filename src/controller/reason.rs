@@ -460,6 +460,62 @@ mod tests {
         }
     }
 
+    /// The class of the reasons users and GitOps tools act on, written down independently of
+    /// `Reason::progress`: a reason moved to another class fails here, not only in review.
+    #[test]
+    fn the_reasons_users_act_on_are_in_the_right_class() {
+        use Reason as R;
+        let stalled = [
+            R::CreateFailed,
+            R::ResizeFailed,
+            R::ResizeNotApplied,
+            R::VMError,
+            R::BuildTimedOut,
+            R::ImageNotFound,
+            R::ImportNotFound,
+            R::ReimageNotAllowed,
+            R::SpecMismatch,
+            R::AlreadyExists,
+            R::AlreadyManaged,
+            R::AmbiguousCreate,
+            R::AmbiguousAdoption,
+            R::AccountChanged,
+            R::AuthenticationFailed,
+            R::CredentialsInvalid,
+            R::DeletionBlocked,
+            R::ConnectionSecretConflict,
+        ];
+        let working = [
+            R::Creating,
+            R::InProgress,
+            R::Deleting,
+            R::WaitingForVM,
+            R::WaitingForName,
+            R::WaitingForRelease,
+            R::ReplacingFailedVM,
+            R::InUse,
+            R::Throttled,
+            R::CloudUnavailable,
+            R::CredentialsUnavailable,
+            R::DeleteFailed,
+        ];
+        let settled = [
+            R::Available,
+            R::Observed,
+            R::ReconcilePaused,
+            R::DeletionPaused,
+        ];
+        for (reasons, class) in [
+            (&stalled[..], Progress::Stalled),
+            (&working[..], Progress::Working),
+            (&settled[..], Progress::Settled),
+        ] {
+            for reason in reasons {
+                assert_eq!(reason.progress(), class, "{}", reason.as_str());
+            }
+        }
+    }
+
     #[test]
     fn a_stall_outranks_work_and_recovery_clears_both() {
         let mut both = conditions((false, Reason::Creating), (false, Reason::CreateFailed));
