@@ -312,6 +312,44 @@ async fn a_deletion_that_takes_time_is_waited_for_not_sent_again() {
 }
 
 #[tokio::test]
+async fn a_refused_resize_is_not_ready_and_not_sent_again() {
+    let world = slow_polled('l').await;
+    world
+        .create(&vm("fixed", LunaVMSpec::new("fixed", "m.1", IMAGE)))
+        .await;
+    world.ready::<LunaVM>("fixed").await;
+    world
+        .patch_spec::<LunaVM>("fixed", json!({"plan": "zz.99"}))
+        .await;
+    // The VM stays on m.1, not what the spec asks: not Ready, and Stalled with the API's word.
+    let refused = world
+        .until::<LunaVM>("fixed", "Ready=False ResizeFailed", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "ResizeFailed")
+        })
+        .await;
+    let message = condition(&refused, "Ready").unwrap().message.clone();
+    assert!(message.contains("invalid plan"), "{message}");
+    assert_eq!(
+        condition(&refused, "Synced").unwrap().reason,
+        "ResizeFailed"
+    );
+    assert_eq!(
+        condition(&refused, "Stalled").unwrap().reason,
+        "ResizeFailed"
+    );
+    let quiet = Quiet::minute(&world, "fixed").await;
+    quiet.at_most_three();
+    assert_eq!(world.sim.calls("vm/resize").await, 1, "not sent again");
+    // The old plan back: Ready with nothing sent.
+    world
+        .patch_spec::<LunaVM>("fixed", json!({"plan": "m.1"}))
+        .await;
+    let ready = world.ready::<LunaVM>("fixed").await;
+    assert!(condition(&ready, "Stalled").is_none());
+    assert_eq!(world.sim.calls("vm/resize").await, 1);
+}
+
+#[tokio::test]
 async fn a_build_that_never_ends_times_out() {
     let world = slow_polled('j').await;
     world

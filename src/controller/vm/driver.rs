@@ -549,14 +549,28 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
         );
         mark(status, vm).not_ready(Reason::InProgress, &message);
     }
-    let standing = status.managed.conditions.iter().any(|c| {
-        c.type_ == SYNCED
-            && !c.is_true()
-            && STANDING_FAILURES.iter().any(|reason| c.reason == *reason)
-            && c.observed_generation == vm.metadata.generation
-    });
-    if !standing {
-        mark(status, vm).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
+    let standing = status
+        .managed
+        .conditions
+        .iter()
+        .find(|c| {
+            c.type_ == SYNCED && !c.is_true() && c.observed_generation == vm.metadata.generation
+        })
+        .and_then(|c| {
+            let reason = STANDING_FAILURES
+                .iter()
+                .find(|reason| c.reason == **reason)?;
+            Some((*reason, c.message.clone()))
+        });
+    match standing {
+        // The VM is not what the spec asks (the plan or image the API refused, or one that
+        // does not exist): never Ready while that stands.
+        Some((reason, message)) => {
+            mark(status, vm).not_ready(reason, &message);
+        }
+        None => {
+            mark(status, vm).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
+        }
     }
 }
 
