@@ -338,23 +338,32 @@ pub async fn apply_external<K: External>(
         cache.track(&uid, false);
         return Ok(Action::await_change());
     }
-    let standing = status.conditions().iter().any(|c| {
-        c.type_ == SYNCED
-            && !c.is_true()
-            && K::STANDING_FAILURES
-                .iter()
-                .any(|reason| c.reason == *reason)
-            && c.observed_generation == object.meta().generation
-    });
-    if !standing {
+    if standing_failure(status, object).is_none() {
         mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
     let action = object.sync(status, &observed, cx).await?;
+    // The cloud object is not what the spec asks while a refusal stands: never Ready then.
+    if let Some((reason, message)) = standing_failure(status, object) {
+        mark(status, object).not_ready(reason, &message);
+    }
     // Fast polls follow an object in transition; a stalled one waits for a change that the
     // slow poll shows as well.
     let ready = is_condition_true(status.conditions(), READY);
     cache.track(&uid, !ready && !is_stalled(status.conditions()));
     Ok(action)
+}
+
+/// The Synced failure that stands for the object's current generation (one of
+/// [`External::STANDING_FAILURES`]): its reason and message.
+fn standing_failure<K: External>(status: &K::Status, object: &K) -> Option<(Reason, String)> {
+    let synced = crate::api::common::find_condition(status.conditions(), SYNCED)?;
+    if synced.is_true() || synced.observed_generation != object.meta().generation {
+        return None;
+    }
+    let reason = K::STANDING_FAILURES
+        .iter()
+        .find(|reason| synced.reason == **reason)?;
+    Some((*reason, synced.message.clone()))
 }
 
 /// The cloud object `id`: from the snapshot or, when the snapshot lacks it, on firm evidence

@@ -20,7 +20,6 @@ use super::{
     decide::{self, ObservedVm, ResizeOutcome},
 };
 use crate::api::{
-    common::SYNCED,
     floating::LunaFloatingIP,
     network::LunaNetwork,
     vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, Recreations, VmNetworking, VmResources},
@@ -548,29 +547,6 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
             cloud::status_word(&observed.status)
         );
         mark(status, vm).not_ready(Reason::InProgress, &message);
-    }
-    let standing = status
-        .managed
-        .conditions
-        .iter()
-        .find(|c| {
-            c.type_ == SYNCED && !c.is_true() && c.observed_generation == vm.metadata.generation
-        })
-        .and_then(|c| {
-            let reason = STANDING_FAILURES
-                .iter()
-                .find(|reason| c.reason == **reason)?;
-            Some((*reason, c.message.clone()))
-        });
-    match standing {
-        // The VM is not what the spec asks (the plan or image the API refused, or one that
-        // does not exist): never Ready while that stands.
-        Some((reason, message)) => {
-            mark(status, vm).not_ready(reason, &message);
-        }
-        None => {
-            mark(status, vm).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
-        }
     }
 }
 
