@@ -49,6 +49,21 @@ async fn create_vm(client: &SignedClient, hostname: &str) -> String {
     answer["vm_id"].as_str().unwrap().to_owned()
 }
 
+/// Fetches an own image into Toronto (`image fetch`) with `extra` parameters; returns its ID.
+async fn fetch_image(client: &SignedClient, name: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("region", "toronto"),
+        ("name", name),
+        ("location", "https://images.example.com/a.qcow2"),
+        ("format", "qcow2"),
+    ];
+    params.extend_from_slice(extra);
+    client.ok("image", "fetch", &params).await["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn vm_info(client: &SignedClient, vm_id: &str) -> Value {
     client.ok("vm", "info", &[("vm_id", vm_id)]).await
 }

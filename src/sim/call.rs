@@ -105,6 +105,16 @@ impl Params {
             .filter(|value| !value.is_empty())
     }
 
+    /// Whether the parameter was sent at all, empty or not (PHP's `isset`).
+    pub(crate) fn is_sent(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Whether the parameter was sent with an empty value.
+    pub(crate) fn is_sent_empty(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(String::is_empty)
+    }
+
     /// A required parameter, or `<name> not set`.
     pub(crate) fn require(&self, name: &str) -> Result<&str, ApiError> {
         self.get(name).ok_or_else(|| ApiError::not_set(name))
@@ -387,9 +397,27 @@ impl Ctx<'_> {
         fate
     }
 
+    /// Whether the own image made now ends in `error` (the `image_error` faults, counted).
+    pub(crate) fn image_fails(&self) -> bool {
+        self.cloud_fault("image_error", FaultEngine::image_fails)
+    }
+
+    /// Whether the volume created now ends in `error` (the `volume_error` faults, counted).
+    pub(crate) fn volume_fails(&self) -> bool {
+        self.cloud_fault("volume_error", FaultEngine::volume_fails)
+    }
+
+    fn cloud_fault(&self, name: &'static str, roll: fn(&mut FaultEngine) -> bool) -> bool {
+        let fires = roll(&mut super::state::lock(self.faults));
+        if fires {
+            super::state::lock(self.stats).add_fault(name, 1);
+        }
+        fires
+    }
+
     /// A fresh numeric ID of that kind.
     pub(crate) fn id(&mut self, kind: IdKind) -> String {
-        self.shared.ids.next(kind)
+        self.shared.issue(kind)
     }
 
     /// A creation sequence number, to list objects in creation order.

@@ -17,6 +17,15 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, spec: &ActionSpec, params: &Params) ->
             return Err(ApiError::not_set(missing));
         }
     }
+    // An optional parameter sent empty is not one left out: the service tests that it was sent,
+    // then validates the value.
+    if let Some(empty) = spec.optional.iter().find(|name| {
+        params.is_sent_empty(name)
+            && !PRESENCE_FLAGS.contains(name)
+            && !EMPTY_IS_A_VALUE.contains(name)
+    }) {
+        return Err(ApiError::invalid(empty));
+    }
     ROUTES
         .iter()
         .find(|(category, action, _)| *category == spec.category && *action == spec.action)
@@ -25,6 +34,14 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, spec: &ActionSpec, params: &Params) ->
             |(_, _, handler)| handler(ctx, params),
         )
 }
+
+/// Optional parameters whose being sent is the setting, whatever the value, even empty (the
+/// provider's page: the value of `volume_virtio` "is ignored"; `set_password` "can be set").
+pub(crate) const PRESENCE_FLAGS: &[&str] = &["volume_virtio", "virtio", "set_password"];
+
+/// Optional parameters for which an empty value is a value: `keep` (anything but `yes` is
+/// "no") and a rule's free-text `label`.
+const EMPTY_IS_A_VALUE: &[&str] = &["keep", "label"];
 
 /// What answers one action.
 type Handler = fn(&mut Ctx<'_>, &Params) -> Reply;

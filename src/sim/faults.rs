@@ -66,9 +66,23 @@ pub struct Faults {
     /// volume/attach is refused while the VM builds or is in another transition, is shelved, or
     /// is in `ERROR`.
     pub vm_attach_rules: bool,
+    /// How long a new object stays out of the list answers of its kind, in seconds (an
+    /// eventually consistent list behind its writes); info calls see it at once. 0 (the
+    /// default) lists it at once. Honours `actions` (the list actions it applies to).
+    pub list_lag_seconds: u64,
+    /// Share of own images (snapshots, fetched, replicas) that end in `error` instead of
+    /// `active`.
+    pub image_error_rate: f64,
+    /// The next N own images end in `error` (counts down as images are made; before the rate).
+    pub image_error_next: u32,
+    /// Share of volume creates that end in `error` instead of `available`.
+    pub volume_error_rate: f64,
+    /// The next N volume creates end in `error` (counts down; before the rate).
+    pub volume_error_next: u32,
     /// `category/action` paths the faults apply to; `None` means all. The cloud's own
     /// behaviours (the VM build faults, `vm_delete_seconds`, `volume_attach_seconds`,
-    /// `vm_attach_rules`) concern their actions alone and ignore it.
+    /// `vm_attach_rules`, the image and volume error faults) concern their actions alone and
+    /// ignore it.
     pub actions: Option<Vec<String>>,
     /// Re-seeds the fault rolls when set, so a sequence of faults is repeatable.
     pub seed: Option<u64>,
@@ -96,6 +110,11 @@ impl Default for Faults {
             vm_delete_seconds: 0,
             volume_attach_seconds: 0,
             vm_attach_rules: false,
+            list_lag_seconds: 0,
+            image_error_rate: 0.0,
+            image_error_next: 0,
+            volume_error_rate: 0.0,
+            volume_error_next: 0,
             actions: None,
             seed: None,
         }
@@ -132,6 +151,9 @@ pub struct FaultsError(pub String);
 /// Upper bound for the millisecond settings (ten minutes).
 const MAX_MS: u64 = 600_000;
 
+/// The longest list lag, in simulated milliseconds.
+pub(crate) const MAX_LIST_LAG_MS: i64 = 600_000;
+
 impl Faults {
     /// Checks ranges: rates in `0..=1`, durations at most ten minutes, known actions.
     pub fn validate(&self) -> Result<(), FaultsError> {
@@ -145,6 +167,8 @@ impl Faults {
             ("list_empty_rate", self.list_empty_rate),
             ("vm_build_error_rate", self.vm_build_error_rate),
             ("vm_build_stuck_rate", self.vm_build_stuck_rate),
+            ("image_error_rate", self.image_error_rate),
+            ("volume_error_rate", self.volume_error_rate),
         ];
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -163,6 +187,7 @@ impl Faults {
         for (name, seconds) in [
             ("vm_delete_seconds", self.vm_delete_seconds),
             ("volume_attach_seconds", self.volume_attach_seconds),
+            ("list_lag_seconds", self.list_lag_seconds),
         ] {
             if seconds > MAX_MS / 1000 {
                 return Err(FaultsError(format!(
@@ -279,6 +304,34 @@ impl FaultEngine {
         BuildFate::Online
     }
 
+    /// Whether the own image made now ends in `error`: the "next N" counter first, then the
+    /// rate.
+    pub(crate) fn image_fails(&mut self) -> bool {
+        if self.faults.image_error_next > 0 {
+            self.faults.image_error_next -= 1;
+            return true;
+        }
+        self.roll(self.faults.image_error_rate)
+    }
+
+    /// Whether the volume created now ends in `error`: the "next N" counter first, then the
+    /// rate.
+    pub(crate) fn volume_fails(&mut self) -> bool {
+        if self.faults.volume_error_next > 0 {
+            self.faults.volume_error_next -= 1;
+            return true;
+        }
+        self.roll(self.faults.volume_error_rate)
+    }
+
+    /// How long a new object of the list `path` stays out of its answers, in milliseconds.
+    pub(crate) fn list_lag_ms(&self, path: &str) -> i64 {
+        if self.faults.list_lag_seconds == 0 || !self.faults.applies_to(path) {
+            return 0;
+        }
+        i64::try_from(self.faults.list_lag_seconds.saturating_mul(1000)).unwrap_or(MAX_LIST_LAG_MS)
+    }
+
     /// How long a VM deleted now stays listed, being deleted.
     pub(crate) fn vm_delete_time(&self) -> Duration {
         Duration::from_secs(self.faults.vm_delete_seconds)
@@ -374,10 +427,10 @@ impl FaultEngine {
             return Hidden::default();
         };
         if self.roll(empty_rate) {
-            return list_faults::thin(path, shape, data, true, || true);
+            return list_faults::thin(path, shape, data, true, |_| true);
         }
         let rng = &mut self.rng;
-        list_faults::thin(path, shape, data, false, || {
+        list_faults::thin(path, shape, data, false, |_| {
             omit_rate > 0.0 && rng.random::<f64>() < omit_rate
         })
     }

@@ -66,7 +66,7 @@ pub(crate) fn allocate(
         .pool
         .allocate()
         .ok_or_else(|| ApiError::new("no floating IP addresses are available"))?;
-    let id = shared.ids.next(IdKind::Floating);
+    let id = shared.issue(IdKind::Floating);
     let seq = shared.ids.next_seq();
     account.floating_ips.insert(
         id.clone(),

@@ -39,6 +39,8 @@ pub(crate) struct Image {
     pub user: Option<String>,
     /// Creation order.
     pub seq: u64,
+    /// It ends in `error` instead of `active` (the `image_error` faults).
+    pub fails: bool,
 }
 
 /// Image status at a given time, from its timestamps.
@@ -54,7 +56,10 @@ pub(crate) fn status_at(saving_at: Millis, active_at: Millis, now: Millis) -> &'
 
 impl Image {
     fn status(&self, now: Millis) -> &'static str {
-        status_at(self.saving_at, self.active_at, now)
+        match status_at(self.saving_at, self.active_at, now) {
+            "active" if self.fails => "error",
+            status => status,
+        }
     }
 }
 
@@ -118,6 +123,7 @@ pub(crate) fn create(
         virtio: true,
         user,
         seq: ctx.seq(),
+        fails: ctx.image_fails(),
     };
     ctx.account.images.insert(id.clone(), image);
     id
@@ -245,7 +251,8 @@ pub(crate) fn fetch(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         "qcow2" => false,
         _ => return Err(ApiError::invalid("format")),
     };
-    let virtio = params.is_yes("virtio");
+    // Like vm/create's `volume_virtio`, whose value the provider's page says is ignored.
+    let virtio = params.is_sent("virtio");
     let id = create(
         ctx,
         name,

@@ -76,18 +76,34 @@ fn pinned(path: &str, entry: &Value) -> bool {
             .is_some_and(|id| catalog::public_image(id).is_some())
 }
 
-/// Takes out of `data` every entry (catalog entries aside) for which `leave_out` says so;
-/// `emptying` says which fault is at work, for the count.
+/// The object's own ID in an entry of the list `path`: the key of a keyed answer, else the
+/// field that names it (`vm_id`, `image_id`, `net_id`, or `id`).
+pub(crate) fn own_id<'a>(path: &str, key: Option<&'a str>, entry: &'a Value) -> Option<&'a str> {
+    if key.is_some() {
+        return key;
+    }
+    let field = match path {
+        "vm/list" => "vm_id",
+        "image/list" => "image_id",
+        "network/list" => "net_id",
+        _ => "id",
+    };
+    entry.get(field)?.as_str()
+}
+
+/// Takes out of `data` every entry (catalog entries aside) for which `leave_out`, given the
+/// entry's own ID (see [`own_id`]), says so; `emptying` says which fault is at work, for the
+/// count.
 pub(crate) fn thin(
     path: &str,
     shape: Shape,
     data: &mut Map<String, Value>,
     emptying: bool,
-    mut leave_out: impl FnMut() -> bool,
+    mut leave_out: impl FnMut(Option<&str>) -> bool,
 ) -> Hidden {
     let mut removed = 0u64;
-    let mut keep = |entry: &Value| {
-        if pinned(path, entry) || !leave_out() {
+    let mut keep = |key: Option<&str>, entry: &Value| {
+        if pinned(path, entry) || !leave_out(own_id(path, key, entry)) {
             true
         } else {
             removed += 1;
@@ -97,12 +113,12 @@ pub(crate) fn thin(
     match shape {
         Shape::Array(key) => {
             if let Some(Value::Array(items)) = data.get_mut(key) {
-                items.retain(|entry| keep(entry));
+                items.retain(|entry| keep(None, entry));
             }
         }
         Shape::Keyed(key) => {
             if let Some(Value::Object(entries)) = data.get_mut(key) {
-                entries.retain(|_, entry| keep(entry));
+                entries.retain(|id, entry| keep(Some(id), entry));
             }
         }
         Shape::Indexed => {
@@ -114,7 +130,7 @@ pub(crate) fn thin(
             *data = numbered
                 .into_iter()
                 .map(|(_, entry)| entry)
-                .filter(|entry| keep(entry))
+                .filter(|entry| keep(None, entry))
                 .enumerate()
                 .map(|(index, entry)| (index.to_string(), entry))
                 .collect();
@@ -149,7 +165,7 @@ mod tests {
 
     /// Empties the list (as the emptying fault does).
     fn thin_all(path: &str, shape: Shape, data: &mut Map<String, Value>) -> Hidden {
-        thin(path, shape, data, true, || true)
+        thin(path, shape, data, true, |_| true)
     }
 
     #[test]
@@ -174,7 +190,7 @@ mod tests {
     fn arrays_and_keyed_objects_lose_the_entries_rolled_out() {
         let mut data = object(json!({"vms": [{"vm_id": "a"}, {"vm_id": "b"}, {"vm_id": "c"}]}));
         let mut rolls = [false, true, false].into_iter();
-        let hidden = thin("vm/list", Shape::Array("vms"), &mut data, false, || {
+        let hidden = thin("vm/list", Shape::Array("vms"), &mut data, false, |_| {
             rolls.next().unwrap_or(false)
         });
         assert_eq!(hidden.omitted, 1);
@@ -206,7 +222,7 @@ mod tests {
             "0": {"id": "a"}, "1": {"id": "b"}, "2": {"id": "c"}, "10": {"id": "k"}
         }));
         let mut rolls = [true, false, false, true].into_iter();
-        let hidden = thin("sshkey/list", Shape::Indexed, &mut data, false, || {
+        let hidden = thin("sshkey/list", Shape::Indexed, &mut data, false, |_| {
             rolls.next().unwrap_or(false)
         });
         assert_eq!(hidden.omitted, 2);

@@ -16,6 +16,7 @@ use super::{
     config::{SimConfig, Timing},
     dispatch,
     faults::{FaultEngine, Faults, FaultsError},
+    list_faults,
     state::{World, lock},
     stats::{Outcome, Stats},
     vm_status,
@@ -163,8 +164,21 @@ impl Simulator {
 
     /// Applies the list faults to a successful answer of `path` and counts what they hid.
     pub(crate) fn thin_list(&self, path: &str, data: &mut Map<String, Value>) {
+        let lag_ms = lock(&self.faults).list_lag_ms(path);
+        let lagged = match list_faults::shape(path) {
+            Some(shape) if lag_ms > 0 => {
+                let now = self.clock.now();
+                let world = lock(&self.world);
+                list_faults::thin(path, shape, data, false, |id| {
+                    id.is_some_and(|id| world.shared.is_young(id, lag_ms, now))
+                })
+                .omitted
+            }
+            _ => 0,
+        };
         let hidden = lock(&self.faults).thin_list(path, data);
         let mut stats = lock(&self.stats);
+        stats.add_fault("list_lag", lagged);
         stats.add_fault("list_omit", hidden.omitted);
         stats.add_fault("list_empty", u64::from(hidden.emptied));
     }

@@ -3,7 +3,7 @@
 //! public IP pool, randomness), and the lazy settling of timed transitions.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     net::Ipv4Addr,
     sync::{Mutex, MutexGuard, PoisonError},
 };
@@ -102,6 +102,7 @@ pub(crate) struct Account {
 impl Account {
     /// Applies every timed transition that has ended by `now`.
     pub(crate) fn settle(&mut self, shared: &mut Shared, now: Millis) {
+        shared.now = now;
         let mut built = Vec::new();
         let mut deleted = Vec::new();
         for vm in self.vms.values_mut() {
@@ -268,6 +269,9 @@ impl IpPool {
     }
 }
 
+/// How many issue times `Shared::born` holds before the first prune.
+const BORN_PRUNE_MIN: usize = 4096;
+
 /// Allocators shared by all accounts.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -277,6 +281,13 @@ pub(crate) struct Shared {
     pub pool: IpPool,
     /// Randomness for UUIDs, passwords and tokens (seeded when the config has a seed).
     pub rng: StdRng,
+    /// When each object ID was issued (simulated time), for the list lag. Entries older than
+    /// the longest lag are dropped now and then.
+    pub born: HashMap<String, Millis>,
+    /// The size of `born` at which it is next pruned.
+    prune_at: usize,
+    /// The simulated now of the call being answered.
+    pub now: Millis,
 }
 
 impl Shared {
@@ -285,7 +296,35 @@ impl Shared {
             ids: Ids::default(),
             pool: IpPool::default(),
             rng: seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64),
+            born: HashMap::new(),
+            prune_at: BORN_PRUNE_MIN,
+            now: 0,
         }
+    }
+
+    /// A fresh numeric ID of that kind, noted as issued now.
+    pub(crate) fn issue(&mut self, kind: IdKind) -> String {
+        let id = self.ids.next(kind);
+        self.note_born(&id);
+        id
+    }
+
+    /// Notes that the object `id` was made now (see [`Self::is_young`]).
+    pub(crate) fn note_born(&mut self, id: &str) {
+        self.born.insert(id.to_owned(), self.now);
+        if self.born.len() >= self.prune_at {
+            let now = self.now;
+            self.born
+                .retain(|_, born| now.saturating_sub(*born) < super::faults::MAX_LIST_LAG_MS);
+            self.prune_at = (self.born.len() * 2).max(BORN_PRUNE_MIN);
+        }
+    }
+
+    /// Whether the object `id` was made less than `lag_ms` before `now`.
+    pub(crate) fn is_young(&self, id: &str, lag_ms: Millis, now: Millis) -> bool {
+        self.born
+            .get(id)
+            .is_some_and(|born| now < born.saturating_add(lag_ms))
     }
 
     /// A random UUID (v4).

@@ -201,6 +201,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let private_ip = vm_net::allocate_private(ctx.account, net_id.as_deref(), None)?;
 
     let id = ctx.shared.uuid();
+    ctx.shared.note_born(&id);
     let (image_id, image_name, login_user, iso, boot_volume) = match boot {
         Boot::Image(usable) => (usable.id, usable.name, usable.user, usable.iso, None),
         Boot::Volume(volume_id) => (

@@ -20,8 +20,15 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum VolumeState {
-    /// Being created (`downloading` when filled from an image).
-    Creating { until: Millis, downloading: bool },
+    /// Being created (`downloading` when filled from an image); with `fails` (the
+    /// `volume_error` faults) it ends in `Error` instead of `Available`.
+    Creating {
+        until: Millis,
+        downloading: bool,
+        fails: bool,
+    },
+    /// The create failed (`error`): it can only be deleted.
+    Error,
     /// Ready to attach.
     Available,
     /// Attached to a VM.
@@ -70,6 +77,11 @@ impl Volume {
     /// Ends a timed state.
     pub(crate) fn settle(&mut self, now: Millis) {
         match self.state {
+            VolumeState::Creating {
+                until, fails: true, ..
+            } if now >= until => {
+                self.state = VolumeState::Error;
+            }
             VolumeState::Creating { until, .. } | VolumeState::Releasing { until }
                 if now >= until =>
             {
@@ -97,6 +109,7 @@ impl Volume {
             VolumeState::InUse | VolumeState::Releasing { .. } => "in-use",
             VolumeState::Attaching { .. } => "attaching",
             VolumeState::Detaching { .. } => "detaching",
+            VolumeState::Error => "error",
         }
     }
 }
@@ -210,6 +223,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     }
     let id = ctx.id(IdKind::Volume);
     let seq = ctx.seq();
+    let fails = ctx.volume_fails();
     created(&mut ctx.account.volumes, "volume_id", id, |id| Volume {
         id,
         identification: ctx.shared.uuid(),
@@ -219,6 +233,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         state: VolumeState::Creating {
             until: after(ctx.now, ctx.timing.volume_create),
             downloading: from_image,
+            fails,
         },
         attachment: None,
         created_at: ctx.now,
@@ -321,7 +336,10 @@ pub(crate) fn extend(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if size <= volume.size {
         return Err(ApiError::invalid("size"));
     }
-    if matches!(volume.state, VolumeState::Creating { .. }) {
+    if matches!(
+        volume.state,
+        VolumeState::Creating { .. } | VolumeState::Error
+    ) {
         return Err(ApiError::new("the volume is not available"));
     }
     volume.size = size;
@@ -338,7 +356,10 @@ pub(crate) fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let label = params.text("label")?;
     let (volume_id, region, size) = {
         let volume = find(ctx.account, params)?;
-        if matches!(volume.state, VolumeState::Creating { .. }) {
+        if matches!(
+            volume.state,
+            VolumeState::Creating { .. } | VolumeState::Error
+        ) {
             return Err(ApiError::new("the volume is not available"));
         }
         (volume.id.clone(), volume.region.clone(), volume.size)
@@ -438,6 +459,7 @@ mod tests {
         let mut v = volume(VolumeState::Creating {
             until: 5,
             downloading: true,
+            fails: false,
         });
         assert_eq!(v.status(), "downloading");
         v.settle(4);

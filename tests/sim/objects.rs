@@ -849,3 +849,163 @@ async fn accounts_are_isolated() {
     assert!(!state.to_string().contains(&api_key()[..64]));
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn lists_lag_behind_creates_while_info_sees_the_new_object() {
+    let server = start().await;
+    let client = server.client();
+    let before = create_vm(&client, "before").await;
+    server.advance(31).await;
+    server.set_faults(json!({"list_lag_seconds": 30})).await;
+    let vm_id = create_vm(&client, "lagging").await;
+    let network = client
+        .ok(
+            "network",
+            "create",
+            &[
+                ("region", "toronto"),
+                ("name", "lagging"),
+                ("subnet", "10.9.9.0/24"),
+                ("dns", "8.8.8.8"),
+            ],
+        )
+        .await["net_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed_vms = |listed: &Value| -> Vec<String> {
+        listed["vms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|vm| vm["vm_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Objects made more than the lag ago are listed; the new ones are not yet.
+    assert_eq!(
+        listed_vms(&client.ok("vm", "list", &[]).await),
+        std::slice::from_ref(&before)
+    );
+    let networks = client.ok("network", "list", &[]).await;
+    assert!(
+        networks["networks"].as_array().is_none_or(Vec::is_empty),
+        "{networks}"
+    );
+    // The object exists: info answers for it.
+    assert_eq!(
+        vm_info(&client, &vm_id).await["info"]["hostname"],
+        "lagging"
+    );
+    assert!(server.admin_get("stats").await["faults"]["list_lag"].as_u64() >= Some(2));
+    server.advance(31).await;
+    let mut listed = listed_vms(&client.ok("vm", "list", &[]).await);
+    listed.sort();
+    let mut expected = vec![before, vm_id];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(
+        client.ok("network", "list", &[]).await["networks"][0]["net_id"],
+        network.as_str()
+    );
+    let (bad, _) = server
+        .admin_post("faults", r#"{"list_lag_seconds": 601}"#)
+        .await;
+    assert_eq!(bad, 400);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn images_and_volumes_that_end_in_error() {
+    let server = start().await;
+    let client = server.client();
+    server
+        .set_faults(json!({"image_error_next": 1, "volume_error_next": 1}))
+        .await;
+    let broken = fetch_image(&client, "broken", &[]).await;
+    let fine = fetch_image(&client, "fine", &[]).await;
+    let volume = |label: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .ok(
+                    "volume",
+                    "create",
+                    &[("region", "toronto"), ("label", label), ("size", "5")],
+                )
+                .await["volume_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let failed_volume = volume("failed").await;
+    let good_volume = volume("good").await;
+    let faults = server.admin_get("faults").await;
+    assert_eq!(faults["image_error_next"], 0, "counted down");
+    assert_eq!(faults["volume_error_next"], 0);
+    let fired = &server.admin_get("stats").await["faults"];
+    assert_eq!(fired["image_error"], 1);
+    assert_eq!(fired["volume_error"], 1);
+
+    // Before the end of their build both look as usual.
+    let image_status = |images: &Value, id: &str| {
+        images["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| image["image_id"] == id)
+            .map(|image| image["status"].clone())
+    };
+    let images = client.ok("image", "list", &[("region", "toronto")]).await;
+    assert_eq!(image_status(&images, &broken), Some(json!("queued")));
+    server.advance(60).await;
+    let images = client.ok("image", "list", &[("region", "toronto")]).await;
+    assert_eq!(image_status(&images, &broken), Some(json!("error")));
+    assert_eq!(image_status(&images, &fine), Some(json!("active")));
+    let refused = client
+        .error(
+            "vm",
+            "create",
+            &[("hostname", "x"), ("plan_id", "m.1"), ("image_id", &broken)],
+        )
+        .await;
+    assert!(refused.contains("image"), "{refused}");
+
+    let volumes = client.ok("volume", "list", &[]).await;
+    let volume_status = |id: &str| {
+        volumes["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|volume| volume["id"] == id)
+            .map(|volume| volume["status"].clone())
+    };
+    assert_eq!(volume_status(&failed_volume), Some(json!("error")));
+    assert_eq!(volume_status(&good_volume), Some(json!("available")));
+    let vm_id = create_vm(&client, "holder").await;
+    server.advance(60).await;
+    let refused = client
+        .error(
+            "volume",
+            "attach",
+            &[
+                ("volume_id", &failed_volume),
+                ("vm_id", &vm_id),
+                ("target", "auto"),
+            ],
+        )
+        .await;
+    assert!(!refused.is_empty());
+    let refused = client
+        .error(
+            "volume",
+            "extend",
+            &[("volume_id", &failed_volume), ("size", "10")],
+        )
+        .await;
+    assert!(refused.contains("not available"), "{refused}");
+    client
+        .ok("volume", "delete", &[("volume_id", &failed_volume)])
+        .await;
+    server.stop().await.unwrap();
+}

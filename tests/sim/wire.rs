@@ -188,6 +188,38 @@ async fn missing_parameters_and_bad_references() {
         client.error("vm", "info", &[("vm_id", "")]).await,
         "vm_id not set"
     );
+    // An optional parameter sent empty is not one left out: it is checked, and refused.
+    assert!(client.ok("network", "list", &[]).await["success"] == "yes");
+    assert_eq!(
+        client.error("network", "list", &[("region", "")]).await,
+        "invalid region"
+    );
+    assert_eq!(
+        client
+            .error(
+                "vm",
+                "create",
+                &[
+                    ("hostname", "a"),
+                    ("plan_id", "m.1"),
+                    ("image_id", "1001"),
+                    ("region", "")
+                ]
+            )
+            .await,
+        "invalid region"
+    );
+    // A flag whose value is ignored is set by being sent, even empty.
+    let disk_bus = |extra: &'static [(&'static str, &'static str)]| {
+        let client = &client;
+        async move {
+            let id = fetch_image(client, "flagged", extra).await;
+            client.ok("image", "details", &[("image_id", &id)]).await["details"]["hw_disk_bus"]
+                .clone()
+        }
+    };
+    assert_eq!(disk_bus(&[("virtio", "")]).await, "virtio");
+    assert_eq!(disk_bus(&[]).await, "ide");
 
     assert_eq!(
         client
