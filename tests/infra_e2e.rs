@@ -594,3 +594,132 @@ async fn objects_deleted_with_their_credentials_secret_still_clean_up() {
         "the volume was deleted"
     );
 }
+
+#[tokio::test]
+async fn a_list_behind_its_creates_makes_nothing_twice_and_leaks_nothing() {
+    let mut world = World::start("infra", 'g').await;
+    // Every new object stays out of the lists for 14 s; info calls see it at once.
+    world
+        .sim
+        .admin_post("faults", json!({"list_lag_seconds": 14}))
+        .await;
+    world
+        .create(&LunaNetwork::new(
+            "late",
+            LunaNetworkSpec::new("e2e-late-list", "10.77.11.0/24"),
+        ))
+        .await;
+    world
+        .create(&LunaVM::new(
+            "late-vm",
+            LunaVMSpec::new("late-vm", "m.1", IMAGE),
+        ))
+        .await;
+    let network = world.ready::<LunaNetwork>("late").await;
+    world.ready::<LunaVM>("late-vm").await;
+    let stats = world.sim.admin_get("stats").await;
+    assert!(
+        stats["faults"]["list_lag"].as_u64().unwrap_or(0) > 0,
+        "the lists did leave the new objects out: {stats}"
+    );
+    assert_eq!(world.sim.calls("network/create").await, 1);
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+    assert!(
+        world.sim.calls("vm/info").await > 0,
+        "the VM is followed by info while the list lacks it"
+    );
+    for name in ["late", "late-vm"] {
+        let reasons = world.event_reasons(name).await;
+        assert!(
+            !reasons.iter().any(|reason| reason == "Recreating"),
+            "{name}: {reasons:?}"
+        );
+    }
+
+    // Deleted as soon as its create is answered, before any list shows it, and its deletion
+    // is the first thing a restarted operator does for it: still deleted, not leaked.
+    world
+        .create(&LunaNetwork::new(
+            "brief",
+            LunaNetworkSpec::new("e2e-brief", "10.77.12.0/24"),
+        ))
+        .await;
+    world
+        .until::<LunaNetwork>("brief", "a cloud ID", |network| {
+            network.status_id().is_some()
+        })
+        .await;
+    world.operator_mut().kill();
+    world.delete::<LunaNetwork>("brief").await;
+    world.operator_mut().restart();
+    world.gone::<LunaNetwork>("brief").await;
+    assert_eq!(world.sim.calls("network/delete").await, 1, "not leaked");
+    let networks = world.sim.objects("networks").await;
+    assert_eq!(networks.len(), 1, "only the first network: {networks:?}");
+    assert_eq!(
+        networks[0]["id"].as_str(),
+        Some(status_id(&network).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_volume_in_error_is_reported_and_still_deleted() {
+    let world = World::setup("infra", 'h')
+        .operator_args(&["--slow-poll-seconds", "60"])
+        .start()
+        .await;
+    world
+        .sim
+        .admin_post("faults", json!({"volume_error_next": 1}))
+        .await;
+    world
+        .create(&LunaVolume::new("bad", LunaVolumeSpec::new("e2e-bad", 5)))
+        .await;
+    let failed = world
+        .until::<LunaVolume>("bad", "Ready=False VolumeError", |volume| {
+            support::wait::condition(volume, "Ready")
+                .is_some_and(|ready| ready.reason == "VolumeError")
+        })
+        .await;
+    let message = support::wait::condition(&failed, "Ready").unwrap().message;
+    assert!(
+        message.contains("error") && message.contains("delete this LunaVolume"),
+        "says what happened and what to do: {message}"
+    );
+    assert_eq!(
+        support::wait::condition(&failed, "Stalled")
+            .map(|c| c.reason)
+            .as_deref(),
+        Some("VolumeError")
+    );
+    // No hot loop: proved to look twice more, then a quiet minute.
+    let actions = [
+        "volume/list",
+        "volume/info",
+        "volume/create",
+        "volume/extend",
+        "volume/attach",
+        "volume/detach",
+        "volume/delete",
+    ];
+    let calls = |stats: &Value| -> u64 {
+        actions
+            .iter()
+            .map(|action| support::processes::count_calls(stats, action))
+            .sum()
+    };
+    let before = world.sim.admin_get("stats").await;
+    for poke in ["1", "2"] {
+        world.looked_again::<LunaVolume>("bad", poke).await;
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let after = world.sim.admin_get("stats").await;
+    let spent = calls(&after) - calls(&before);
+    assert!(spent <= 3, "at most three calls in the minute, got {spent}");
+    assert_eq!(world.sim.calls("volume/create").await, 1);
+
+    world.delete::<LunaVolume>("bad").await;
+    world.gone::<LunaVolume>("bad").await;
+    assert_eq!(world.sim.calls("volume/delete").await, 1);
+    assert!(world.sim.objects("volumes").await.is_empty());
+}

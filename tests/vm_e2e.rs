@@ -283,6 +283,84 @@ async fn a_vm_in_error_is_reported_then_replaced_on_request() {
     );
 }
 
+/// An own image made by `image fetch`; its ID.
+async fn fetched_image(world: &World, name: &str) -> String {
+    let answer = world
+        .cloud()
+        .request(
+            "image",
+            "fetch",
+            &[
+                ("region", "toronto"),
+                ("name", name),
+                ("location", "https://images.example.com/disk.qcow2"),
+                ("format", "qcow2"),
+            ],
+        )
+        .await
+        .expect("image fetch");
+    answer["image_id"].as_str().expect("an image ID").to_owned()
+}
+
+#[tokio::test]
+async fn a_vm_waits_for_its_image_and_stops_at_a_failed_one() {
+    let world = slow_polled('m').await;
+    // The first image fetched ends in `error`; the second is saving for a while, then active.
+    world
+        .sim
+        .admin_post("faults", json!({"image_error_next": 1}))
+        .await;
+    let broken = fetched_image(&world, "broken-image").await;
+    let saving = fetched_image(&world, "fine-image").await;
+
+    world
+        .create(&vm("patient", LunaVMSpec::new("patient", "m.1", &saving)))
+        .await;
+    let waiting = world
+        .until::<LunaVM>("patient", "Ready=False ImageNotReady", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "ImageNotReady")
+        })
+        .await;
+    let message = condition(&waiting, "Ready").unwrap().message;
+    assert!(message.contains(&saving), "names the image: {message}");
+    assert_eq!(
+        condition(&waiting, "Reconciling")
+            .map(|c| c.reason)
+            .as_deref(),
+        Some("ImageNotReady"),
+        "kstatus reads it as in progress"
+    );
+    assert_eq!(world.sim.calls("vm/create").await, 0, "nothing sent yet");
+    let ready = world.ready::<LunaVM>("patient").await;
+    assert!(ready.status.unwrap().managed.id.is_some());
+    assert_eq!(world.sim.calls("vm/create").await, 1, "one create, once");
+
+    world
+        .create(&vm("doomed", LunaVMSpec::new("doomed", "m.1", &broken)))
+        .await;
+    let failed = world
+        .until::<LunaVM>("doomed", "Ready=False ImageFailed", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "ImageFailed")
+        })
+        .await;
+    let message = condition(&failed, "Ready").unwrap().message;
+    assert!(
+        message.contains(&broken) && message.contains("error") && message.contains("spec.image"),
+        "says what happened and what to do: {message}"
+    );
+    assert_eq!(
+        condition(&failed, "Stalled").map(|c| c.reason).as_deref(),
+        Some("ImageFailed")
+    );
+    let quiet = Quiet::minute(&world, "doomed").await;
+    quiet.at_most_three();
+    assert_eq!(
+        world.sim.calls("vm/create").await,
+        1,
+        "no create is sent for a failed image"
+    );
+}
+
 #[tokio::test]
 async fn a_deletion_that_takes_time_is_waited_for_not_sent_again() {
     let world = World::start("vm", 'k').await;

@@ -114,6 +114,10 @@ reasons! {
     NetworkInOtherRegion,
     /// The image does not exist.
     ImageNotFound,
+    /// The image is still being made (`queued`, `saving`): the create waits for it.
+    ImageNotReady,
+    /// The image is `killed` or in `error` at Luna Node: it cannot be used.
+    ImageFailed,
     /// `import.id` names no cloud object.
     ImportNotFound,
     /// The cloud object is gone.
@@ -135,6 +139,8 @@ reasons! {
     VMError,
     /// The VM is still building past `spec.buildTimeoutSeconds`.
     BuildTimedOut,
+    /// Luna Node reports the volume in `error`.
+    VolumeError,
     /// A failed VM is being deleted to be created again (`onError: Recreate`).
     ReplacingFailedVM,
     /// An extend was refused.
@@ -245,6 +251,7 @@ impl Reason {
             | Self::WaitingForNetwork
             | Self::WaitingForReferences
             | Self::WaitingForRelease
+            | Self::ImageNotReady
             | Self::ReplacingFailedVM
             | Self::NetworkNotReady
             | Self::VMNotFound
@@ -261,6 +268,8 @@ impl Reason {
             | Self::CredentialsUnavailable
             | Self::ReconcileError => Progress::Working,
             Self::ImageNotFound
+            | Self::ImageFailed
+            | Self::VolumeError
             | Self::ImportNotFound
             | Self::NotFound
             | Self::SpecMismatch
@@ -472,6 +481,8 @@ mod tests {
             R::VMError,
             R::BuildTimedOut,
             R::ImageNotFound,
+            R::ImageFailed,
+            R::VolumeError,
             R::ImportNotFound,
             R::ReimageNotAllowed,
             R::SpecMismatch,
@@ -492,6 +503,7 @@ mod tests {
             R::WaitingForVM,
             R::WaitingForName,
             R::WaitingForRelease,
+            R::ImageNotReady,
             R::ReplacingFailedVM,
             R::InUse,
             R::Throttled,

@@ -2,7 +2,7 @@
 //! single unclaimed candidate of an interrupted create — on the account it was made in, wait for
 //! the objects that use it, and release the finalizer only once the object is confirmed gone.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use kube::{ResourceExt, runtime::controller::Action};
 
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::controller::reason::Reason;
 use crate::{
-    api::common::{DeletionPolicy, ManagedStatus, ManagementPolicy},
+    api::common::{DeletionPolicy, ManagedStatus, ManagementPolicy, READY, find_condition},
     controller::{error::Error, list_cache::ListCache},
 };
 
@@ -103,7 +103,17 @@ pub async fn cleanup_external<K: External>(object: &K, cx: &Cx<'_, K>) -> Result
         .observe(&uid, cx.ctx.accounts.timing().min_interval)
         .await
         .map_err(|source| cloud("list", &cx.object, source))?;
-    let Some(observed) = find(object, &cache, &snapshot, &id, &account)
+    // After its delete was sent (`Deleting`), its absence is the answer awaited. Before, an
+    // object absent from lists alone may be one created moments ago that no list shows yet:
+    // the absence must last, or its finalizer would go and the object leak.
+    let deleting = find_condition(status.conditions(), READY)
+        .is_some_and(|ready| !ready.is_true() && ready.reason == Reason::Deleting);
+    let span = if deleting {
+        Duration::ZERO
+    } else {
+        ownership::CREATE_SETTLE
+    };
+    let Some(observed) = find(object, &cache, &snapshot, &id, &account, span)
         .await
         .map_err(|source| cloud("read", &cx.object, source))?
     else {

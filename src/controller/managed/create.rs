@@ -42,10 +42,17 @@ pub async fn find_or_create<K: External>(
     // Explicit adoption.
     if let Some(import_id) = object.import_id().map(str::to_owned) {
         let snapshot = cache.get(timing.fast_interval).await.map_err(list_error)?;
-        if find(object, cache, &snapshot, &import_id, cx.account)
-            .await
-            .map_err(list_error)?
-            .is_none()
+        if find(
+            object,
+            cache,
+            &snapshot,
+            &import_id,
+            cx.account,
+            ownership::CREATE_SETTLE,
+        )
+        .await
+        .map_err(list_error)?
+        .is_none()
         {
             let message = format!(
                 "{import_id} named by spec.import.id does not exist on the account of the credentials"

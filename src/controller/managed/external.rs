@@ -297,9 +297,17 @@ pub async fn apply_external<K: External>(
         };
         cx.save_identity(object, &recorded, false).await?;
     }
-    let Some(observed) = find(object, &cache, &snapshot, &id, cx.account)
-        .await
-        .map_err(|source| cloud("read", &cx.object, source))?
+    // Re-creating on an absence in lists alone waits out a list behind a recent create.
+    let Some(observed) = find(
+        object,
+        &cache,
+        &snapshot,
+        &id,
+        cx.account,
+        ownership::CREATE_SETTLE,
+    )
+    .await
+    .map_err(|source| cloud("read", &cx.object, source))?
     else {
         // Confirmed gone: deleted outside the operator.
         cache.track(&uid, false);
@@ -367,15 +375,17 @@ fn standing_failure<K: External>(status: &K::Status, object: &K) -> Option<(Reas
 }
 
 /// The cloud object `id`: from the snapshot or, when the snapshot lacks it, on firm evidence
-/// only — a per-object read where the kind has one, else several fresh lists in a row. A list
-/// answer that leaves an entry out (eventual consistency, truncation, a decoding slip) must
-/// never make the operator re-create, or give up on, an object that still exists.
+/// only — a per-object read where the kind has one, else several fresh lists in a row, the
+/// last at least `span` after the first. A list answer that leaves an entry out (eventual
+/// consistency, truncation, a decoding slip) or has not caught up with a create must never make
+/// the operator re-create, or give up on, an object that still exists.
 pub async fn find<K: External>(
     object: &K,
     cache: &ListCache<K::Observed>,
     snapshot: &Snapshot<K::Observed>,
     id: &str,
     account: &Arc<Account>,
+    span: Duration,
 ) -> Result<Option<K::Observed>, lunanode::Error> {
     if let Some(found) = cache.lookup(snapshot, id) {
         return Ok(Some(found));
@@ -389,8 +399,13 @@ pub async fn find<K: External>(
         Read::Gone => Presence::Absent,
         Read::NoRead => Presence::Unknown,
     };
+    let started = Instant::now();
     let mut lacking = 0;
-    while !ownership::confirmed_gone(presence, lacking) {
+    while !ownership::confirmed_gone(presence, lacking, started.elapsed() >= span) {
+        if lacking >= ownership::LISTS_TO_CONFIRM_ABSENCE {
+            // Enough lists, too close together: one more once the span has passed.
+            tokio::time::sleep(span.saturating_sub(started.elapsed())).await;
+        }
         let fresh = cache.get_after(Instant::now()).await?;
         if let Some(found) = cache.lookup(&fresh, id) {
             return Ok(Some(found));

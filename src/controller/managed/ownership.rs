@@ -324,16 +324,19 @@ pub const LISTS_TO_CONFIRM_ABSENCE: u32 = 5;
 pub const RECORD_LISTS_TO_CONFIRM_ABSENCE: u32 = 8;
 
 /// How long after a create intent its absence from the lists may be trusted: a new object can
-/// take a while to show in a list.
+/// take a while to show in a list. The same span is what an absence must last, in lists alone,
+/// before an object with a recorded ID is created again: an object created moments ago and not
+/// listed yet (a list behind its writes) is not one deleted outside the operator.
 pub const CREATE_SETTLE: Duration = Duration::from_secs(15);
 
 /// Whether an object missing from a list answer is gone: a per-object read decides when the kind
-/// has one; otherwise [`LISTS_TO_CONFIRM_ABSENCE`] list answers in a row must lack it.
-pub fn confirmed_gone(read: Presence, lists_lacking: u32) -> bool {
+/// has one; otherwise [`LISTS_TO_CONFIRM_ABSENCE`] list answers in a row must lack it, over a
+/// span long enough for the need (`spanned`: see [`CREATE_SETTLE`]).
+pub fn confirmed_gone(read: Presence, lists_lacking: u32, spanned: bool) -> bool {
     match read {
         Presence::Present => false,
         Presence::Absent => true,
-        Presence::Unknown => lists_lacking >= LISTS_TO_CONFIRM_ABSENCE,
+        Presence::Unknown => lists_lacking >= LISTS_TO_CONFIRM_ABSENCE && spanned,
     }
 }
 
@@ -553,10 +556,20 @@ mod tests {
 
     #[test]
     fn absence_needs_a_read_or_several_lists() {
-        assert!(!confirmed_gone(Presence::Present, 10));
-        assert!(confirmed_gone(Presence::Absent, 0));
-        assert!(!confirmed_gone(Presence::Unknown, 1));
-        assert!(confirmed_gone(Presence::Unknown, LISTS_TO_CONFIRM_ABSENCE));
+        assert!(!confirmed_gone(Presence::Present, 10, true));
+        assert!(confirmed_gone(Presence::Absent, 0, false));
+        assert!(!confirmed_gone(Presence::Unknown, 1, true));
+        assert!(confirmed_gone(
+            Presence::Unknown,
+            LISTS_TO_CONFIRM_ABSENCE,
+            true
+        ));
+        // Enough lists, but all within moments: a list behind a create lacks it as well.
+        assert!(!confirmed_gone(
+            Presence::Unknown,
+            LISTS_TO_CONFIRM_ABSENCE + 3,
+            false
+        ));
     }
 
     #[test]

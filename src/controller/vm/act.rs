@@ -72,13 +72,15 @@ pub(super) async fn act(
             (result, "resize vm", "Resized", note)
         }
         Step::Reimage { image } => {
-            let image_id = vm_cloud::resolve_image(account, image, &vm.spec.region)
+            let usable = vm_cloud::usable_image(account, image, &vm.spec.region)
                 .await
                 .map_err(|source| cloud("list images", &object, source))?;
-            let Some(image_id) = image_id else {
-                let message = format!("image {image} not found in region {}", vm.spec.region);
-                mark(status, vm).not_synced(Reason::ImageNotFound, &message);
-                return Ok(());
+            let image_id = match usable {
+                Ok(image_id) => image_id,
+                Err(blocked) => {
+                    mark(status, vm).not_synced(blocked.reason, &blocked.message);
+                    return Ok(());
+                }
             };
             let note = format!("reinstalled vm {id} from image {image}");
             let result = client.vm_reimage(id, &image_id).await;

@@ -151,16 +151,12 @@ impl External for LunaVM {
         };
         let image_id = match &resolved.spec.image {
             Some(image) => {
-                let found = cloud::resolve_image(cx.account, image, &resolved.spec.region)
+                match cloud::usable_image(cx.account, image, &resolved.spec.region)
                     .await
-                    .map_err(|source| cloud("list images", &cx.object, source))?;
-                match found {
-                    Some(id) => Some(id),
-                    None => {
-                        let message =
-                            format!("image {image} not found in region {}", resolved.spec.region);
-                        return Ok(Err(Blocked::new(Reason::ImageNotFound, message)));
-                    }
+                    .map_err(|source| cloud("list images", &cx.object, source))?
+                {
+                    Ok(id) => Some(id),
+                    Err(blocked) => return Ok(Err(blocked)),
                 }
             }
             None => None,
@@ -514,11 +510,12 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
 
 /// The Synced failures that stand until the manifest changes: a later reconcile of the same
 /// generation keeps them.
-const STANDING_FAILURES: [Reason; 4] = [
+const STANDING_FAILURES: [Reason; 5] = [
     Reason::ReimageNotAllowed,
     Reason::ResizeFailed,
     Reason::ResizeNotApplied,
     Reason::ImageNotFound,
+    Reason::ImageFailed,
 ];
 
 /// Says that the resize of `status.resize` did not take effect: `Ready` and `Synced` false with

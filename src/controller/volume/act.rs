@@ -41,6 +41,15 @@ pub(super) async fn act(
             Ok(wait)
         }
         Step::Blocked => Ok(blocked),
+        Step::Failed => {
+            let message = format!(
+                "Luna Node reports volume {} in {}: it cannot be attached or grown; delete this LunaVolume to remove it (then apply it again for a new one)",
+                observed.id, observed.status
+            );
+            not_ready(status, Reason::VolumeError, &message);
+            // A change at the provider shows in the shared list and wakes this object.
+            Ok(Action::await_change())
+        }
         Step::Extend { size } => {
             let result = cx
                 .account

@@ -28,6 +28,9 @@ pub enum Step {
         /// The VM to attach to.
         to: String,
     },
+    /// Luna Node reports the volume failed (`error`, `error_extending`, ...): nothing can be
+    /// done to it but a delete, which is the user's call.
+    Failed,
     /// Nothing to write.
     Converged,
 }
@@ -40,9 +43,17 @@ pub fn is_busy(status: &str) -> bool {
     )
 }
 
+/// Whether a volume status is a failure (Cinder's `error` and `error_*` states).
+pub fn is_failed(status: &str) -> bool {
+    status == "error" || status.starts_with("error_")
+}
+
 /// The next step. `wanted_vm`: `Some(None)` detached, `Some(Some(id))` attached to that VM,
 /// `None` while a referenced LunaVM is not ready (the attachment is left as it is).
 pub fn next_step(observed: &Volume, wanted_size: u64, wanted_vm: Option<Option<&str>>) -> Step {
+    if is_failed(&observed.status) {
+        return Step::Failed;
+    }
     if is_busy(&observed.status) {
         return Step::Busy;
     }
@@ -81,6 +92,21 @@ mod tests {
         assert_eq!(
             next_step(&volume("creating", 5, None), 10, Some(None)),
             Step::Busy
+        );
+    }
+
+    #[test]
+    fn a_failed_volume_gets_no_write() {
+        for status in ["error", "error_extending"] {
+            assert_eq!(
+                next_step(&volume(status, 5, None), 10, Some(Some("vm-1"))),
+                Step::Failed,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            next_step(&volume("available", 10, None), 10, Some(None)),
+            Step::Converged
         );
     }
 

@@ -139,16 +139,10 @@ impl External for LunaVolume {
         let Some(image) = &self.spec.image else {
             return Ok(Ok(VolumePlan { image: None }));
         };
-        let resolved = vm_cloud::resolve_image(cx.account, image, &self.spec.region)
+        let usable = vm_cloud::usable_image(cx.account, image, &self.spec.region)
             .await
             .map_err(|source| cloud("list images", &cx.object, source))?;
-        Ok(match resolved {
-            Some(id) => Ok(VolumePlan { image: Some(id) }),
-            None => Err(Blocked::new(
-                Reason::ImageNotFound,
-                format!("image {image} not found in region {}", self.spec.region),
-            )),
-        })
+        Ok(usable.map(|id| VolumePlan { image: Some(id) }))
     }
 
     async fn create(
