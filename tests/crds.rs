@@ -18,7 +18,8 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVMStatus, LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaVM, LunaVMStatus,
+    LunaVolume,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -306,6 +307,14 @@ fn examples_fit_the_types() {
                 let lb: LunaLoadBalancer = serde_json::from_value(document.clone())
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(!lb.spec.members.is_empty(), "examples/{name}: members");
+            }
+            "LunaSSHKey" => {
+                let key: LunaSSHKey = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    key.spec.public_key.starts_with("ssh-"),
+                    "examples/{name}: a public key line"
+                );
             }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();

@@ -41,13 +41,14 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
     "lunanetworks",
     "lunadnszones",
     "lunaloadbalancers",
+    "lunasshkeys",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

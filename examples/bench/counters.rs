@@ -175,13 +175,14 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 9] = [
+const RESOURCES: [&str; 10] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
     "lunanetworks",
     "lunaloadbalancers",
     "lunadnszones",
+    "lunasshkeys",
     "secrets",
     "events",
     "leases",

@@ -15,6 +15,7 @@ macro_rules! for_each_kind {
             $crate::api::network::LunaNetwork,
             $crate::api::loadbalancer::LunaLoadBalancer,
             $crate::api::dnszone::LunaDnsZone,
+            $crate::api::sshkey::LunaSSHKey,
         )
     };
 }

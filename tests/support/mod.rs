@@ -347,6 +347,9 @@ pub fn dynamic(
         "LunaDnsZone" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::dnszone::LunaDnsZone>(&())
         }
+        "LunaSSHKey" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::sshkey::LunaSSHKey>(&())
+        }
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

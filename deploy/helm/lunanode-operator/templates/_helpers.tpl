@@ -84,6 +84,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunanetworks
     - lunadnszones
     - lunaloadbalancers
+    - lunasshkeys
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -93,6 +94,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunanetworks/status
     - lunadnszones/status
     - lunaloadbalancers/status
+    - lunasshkeys/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,0 +1,84 @@
+//! `LunaSSHKey`: a public SSH key on the Luna Node account, for VMs to be built with.
+//!
+//! Luna Node can add and remove a key, not change one, so the label and the key are immutable
+//! (CEL rules say so at `kubectl apply` time). Keys belong to the account, not to a region.
+
+use super::common::{CLOUD_NAME_PATTERN, ManagedSpec};
+
+/// Pattern of an OpenSSH public key line: the type (`ssh-ed25519`, `ssh-rsa`,
+/// `ecdsa-sha2-nistp256`, ...), the base64 key, and an optional comment.
+const PUBLIC_KEY_PATTERN: &str =
+    r"^(ssh-[a-z0-9-]+|ecdsa-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+=*( [^\r\n]*)?$";
+
+crate::managed_crd! {
+    /// A public SSH key on the Luna Node account, added and removed to match its spec.
+    kube(kind = "LunaSSHKey", plural = "lunasshkeys", singular = "lunasshkey", shortname = "lkey"),
+    status = "LunaSSHKeyStatus",
+    columns(id, ("Label", "string", ".spec.label")),
+    /// Desired state of a LunaSSHKey.
+    #[x_kube(
+        validation = Rule::new("self.label == oldSelf.label && self.publicKey == oldSelf.publicKey")
+            .message("label and publicKey are immutable: Luna Node cannot change a key; create a new LunaSSHKey"),
+    )]
+    pub struct LunaSSHKeySpec {
+        /// The key's label on Luna Node; also how a key whose add answer was lost is found
+        /// again, so keep it unique on the account. Immutable.
+        #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
+        pub label: String,
+
+        /// The public key, one OpenSSH line: `ssh-ed25519 AAAA... comment`. Immutable. A public
+        /// key is not a secret; the private key never goes anywhere near the operator.
+        #[schemars(length(min = 16, max = 16384), regex(pattern = PUBLIC_KEY_PATTERN))]
+        pub public_key: String,
+
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
+}
+
+impl LunaSSHKeySpec {
+    /// A key labelled `label` with the public key line `public_key`.
+    pub fn new(label: impl Into<String>, public_key: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            public_key: public_key.into(),
+            managed: ManagedSpec::default(),
+        }
+    }
+}
+
+/// The type and the key of a public key line, without its comment or extra spaces: what two
+/// lines must share to be the same key.
+pub fn key_material(line: &str) -> (&str, &str) {
+    let mut parts = line.split_whitespace();
+    (parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+}
+
+crate::status_types! {
+    /// A key as the API reports it.
+    pub struct SshKeyAtProvider in LunaSSHKeyStatus for LunaSSHKey {
+        /// Its label.
+        pub label: Option<String>,
+        /// Its type (`ssh-ed25519`, ...).
+        pub key_type: Option<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_key_whatever_its_comment_and_spacing() {
+        assert_eq!(
+            key_material("ssh-ed25519  AAAAC3Nza  me@laptop"),
+            key_material("ssh-ed25519 AAAAC3Nza other")
+        );
+        assert_ne!(
+            key_material("ssh-ed25519 AAAAC3Nza"),
+            key_material("ssh-ed25519 AAAAC3Nzb")
+        );
+        assert_eq!(key_material(""), ("", ""));
+    }
+}

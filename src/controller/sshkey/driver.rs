@@ -1,0 +1,78 @@
+//! The LunaSSHKey controller: add, adopt and remove public keys. A key cannot be changed, so
+//! once it exists there is nothing to update; a key adopted by its label whose key differs from
+//! the manifest's is reported, never replaced.
+
+use super::cloud::{self, ObservedKey};
+use crate::api::sshkey::{LunaSSHKey, SshKeyAtProvider, key_material};
+use crate::controller::prelude::*;
+
+impl Reconciler for LunaSSHKey {
+    const KIND: &'static str = "LunaSSHKey";
+
+    managed::external_steps!();
+}
+
+impl External for LunaSSHKey {
+    type Observed = ObservedKey;
+    type Plan = ();
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedKey>> {
+        cloud::keys(account)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.label.clone()
+    }
+
+    fn is_create_of(&self, label: &str, observed: &ObservedKey) -> bool {
+        observed.label == label
+    }
+
+    managed::no_plan!();
+
+    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+        account
+            .client
+            .sshkey_add(&self.spec.label, self.spec.public_key.trim())
+            .await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &ObservedKey) {
+        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        status.at_provider = Some(SshKeyAtProvider {
+            label: non_empty(&observed.label),
+            key_type: non_empty(key_material(&observed.public_key).0),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &ObservedKey,
+        _cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        if key_material(&observed.public_key) != key_material(&self.spec.public_key) {
+            // Adopted by its label (or imported) with another key: Luna Node cannot change it.
+            let message = format!(
+                "key {} labelled {:?} holds another public key than spec.publicKey; Luna Node cannot change a key: import another key, or delete that one and let the operator add this one",
+                observed.id, observed.label
+            );
+            mark(status, self).not_ready(Reason::SpecMismatch, &message);
+            return Ok(Action::await_change());
+        }
+        let message = format!("key {} exists", observed.id);
+        mark(status, self).ready(Reason::Available, &message);
+        Ok(Action::await_change())
+    }
+
+    async fn delete(&self, observed: &ObservedKey, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx.account.client.sshkey_remove(&observed.id).await;
+        cx.deleted(
+            self,
+            "remove ssh key",
+            result,
+            format!("removed ssh key {}", observed.id),
+        )
+        .await
+    }
+}
