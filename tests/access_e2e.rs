@@ -1,13 +1,17 @@
-//! LunaSSHKey end to end: the real control plane, the simulator and the operator as separate
+//! LunaSSHKey and LunaSecurityGroup end to end: the real control plane, the simulator and the operator as separate
 //! processes, one of each per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use kube::api::{Patch, PatchParams};
-use lunanode_operator::api::{
-    common::{DeletionPolicy, ImportSpec, ManagedResource},
-    sshkey::{LunaSSHKey, LunaSSHKeySpec},
+use lunanode_operator::{
+    api::{
+        common::{DeletionPolicy, ImportSpec, ManagedResource},
+        securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
+        sshkey::{LunaSSHKey, LunaSSHKeySpec},
+    },
+    lunanode::types::RuleInsert,
 };
 use serde_json::json;
 use support::{World, wait::condition};
@@ -129,24 +133,8 @@ async fn a_key_is_added_once_imported_without_a_write_and_removed() {
 #[tokio::test]
 async fn a_lost_add_answer_and_a_crash_make_one_key() {
     let mut world = World::start("access", 'b').await;
-    world
-        .sim
-        .admin_post(
-            "faults",
-            json!({"drop_after_commit_rate": 1.0, "actions": ["sshkey/add"]}),
-        )
-        .await;
-    world
-        .create(&key("once", LunaSSHKeySpec::new("once", KEY)))
-        .await;
-    let sim = &world.sim;
-    support::eventually(support::wait::WAIT, "an add attempt", || async move {
-        (sim.calls("sshkey/add").await >= 1).then_some(())
-    })
-    .await;
-    // Crash the operator while the answer is lost, then let the API behave again.
-    world.operator_mut().restart();
-    world.sim.admin_post("faults", json!({})).await;
+    let once = key("once", LunaSSHKeySpec::new("once", KEY));
+    create_losing_answers(&mut world, &once, "sshkey/add", 1).await;
     let ready = world.ready::<LunaSSHKey>("once").await;
     assert_eq!(keys(&world).await.len(), 1, "exactly one key");
     let reasons = world.event_reasons("once").await;
@@ -158,4 +146,225 @@ async fn a_lost_add_answer_and_a_crash_make_one_key() {
     world.delete::<LunaSSHKey>("once").await;
     world.gone::<LunaSSHKey>("once").await;
     assert!(keys(&world).await.is_empty(), "nothing left");
+}
+
+/// Creates `object` while every answer of `action` is dropped (the action carried out, then
+/// the connection closed), waits until `action` was called `attempts` times in all, crashes the
+/// operator, and lets the API behave again: a lost create answer and a crash.
+async fn create_losing_answers<K>(world: &mut World, object: &K, action: &str, attempts: u64)
+where
+    K: support::wait::Object + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"drop_after_commit_rate": 1.0, "actions": [action]}),
+        )
+        .await;
+    world.create(object).await;
+    let sim = &world.sim;
+    support::eventually(support::wait::WAIT, "a create attempt", || async move {
+        (sim.calls(action).await >= attempts).then_some(())
+    })
+    .await;
+    world.operator_mut().restart();
+    world.sim.admin_post("faults", json!({})).await;
+}
+
+/// Inserts, as someone in the panel would, a TCP rule for `port` from every address into the
+/// Toronto group `group`.
+async fn insert_by_hand(world: &World, group: &str, port: &str) {
+    world
+        .cloud()
+        .securitygroup_rule_insert(
+            "toronto",
+            group,
+            &RuleInsert {
+                direction: "ingress",
+                ip_version: "ipv4",
+                protocol: "tcp",
+                remote_type: "cidr",
+                remote_value: "0.0.0.0/0",
+                port_min: Some(port),
+                port_max: Some(port),
+                label: Some("by hand"),
+            },
+        )
+        .await
+        .expect("a rule added by hand");
+}
+
+/// A TCP rule for one port, from `cidr` (every address when `None`).
+fn tcp(port: u16, cidr: Option<&str>) -> FirewallRule {
+    FirewallRule {
+        protocol: Protocol::TCP,
+        port_min: Some(port),
+        cidr: cidr.map(str::to_owned),
+        ..FirewallRule::default()
+    }
+}
+
+/// The rules of the simulator's groups named `name`: their ports, sorted, one list per group.
+async fn group_ports(world: &World, name: &str) -> Vec<Vec<String>> {
+    world
+        .sim
+        .objects("security_groups")
+        .await
+        .iter()
+        .filter(|group| group["name"] == name)
+        .map(|group| {
+            let mut ports: Vec<String> = group["rules"]
+                .as_object()
+                .into_iter()
+                .flat_map(|rules| rules.values())
+                .map(|rule| rule["port_min"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            ports.sort();
+            ports
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_security_group_keeps_exactly_its_rules() {
+    let world = World::start("access", 'c').await;
+    let w = &world;
+    let rules = vec![
+        tcp(22, Some("203.0.113.0/24")),
+        tcp(80, None),
+        tcp(443, None),
+    ];
+    world
+        .create(&LunaSecurityGroup::new(
+            "web",
+            LunaSecurityGroupSpec::new("web", rules),
+        ))
+        .await;
+    let ready = world.ready::<LunaSecurityGroup>("web").await;
+    let id = ready.status_id().unwrap().to_owned();
+    assert_eq!(world.sim.calls("securitygroup/create").await, 1);
+    assert_eq!(world.sim.calls("securitygroup/rule-insert").await, 3);
+    assert_eq!(world.sim.calls("securitygroup/rule-delete").await, 0);
+    assert_eq!(group_ports(w, "web").await, [["22", "443", "80"]]);
+
+    // Editing one rule costs exactly one rule-delete and one rule-insert.
+    world
+        .patch_spec::<LunaSecurityGroup>(
+            "web",
+            json!({"rules": [
+                {"protocol": "TCP", "portMin": 22, "cidr": "203.0.113.0/24"},
+                {"protocol": "TCP", "portMin": 8080},
+                {"protocol": "TCP", "portMin": 443},
+            ]}),
+        )
+        .await;
+    let sim = &world.sim;
+    support::eventually(
+        support::wait::WAIT,
+        "port 80 replaced by 8080",
+        || async move { (group_ports(w, "web").await == [["22", "443", "8080"]]).then_some(()) },
+    )
+    .await;
+    world.ready::<LunaSecurityGroup>("web").await;
+    assert_eq!(sim.calls("securitygroup/rule-insert").await, 4);
+    assert_eq!(sim.calls("securitygroup/rule-delete").await, 1);
+
+    // A rule added in the panel is deleted at the next poll, and reported.
+    insert_by_hand(&world, &id, "3306").await;
+    support::eventually(
+        support::wait::WAIT,
+        "the hand-made rule gone",
+        || async move {
+            (group_ports(w, "web").await == [["22", "443", "8080"]]
+                && sim.calls("securitygroup/rule-delete").await == 2)
+                .then_some(())
+        },
+    )
+    .await;
+    let drift = world
+        .event("web", "DriftUndone", |event| {
+            event.reason.as_deref() == Some("DriftUndone")
+        })
+        .await;
+    assert!(
+        drift
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("3306")),
+        "{drift:?}"
+    );
+    assert_eq!(
+        sim.calls("securitygroup/rule-insert").await,
+        5,
+        "the operator's four and the one by hand: nothing inserted again"
+    );
+
+    // A rename follows the spec with one call.
+    world
+        .patch_spec::<LunaSecurityGroup>("web", json!({"name": "frontend"}))
+        .await;
+    support::eventually(support::wait::WAIT, "the group renamed", || async move {
+        (group_ports(w, "frontend").await.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(sim.calls("securitygroup/rename").await, 1);
+    assert_eq!(sim.calls("securitygroup/create").await, 1);
+
+    world.delete::<LunaSecurityGroup>("web").await;
+    world.gone::<LunaSecurityGroup>("web").await;
+    assert!(world.sim.objects("security_groups").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_security_group_is_imported_and_a_lost_create_makes_one() {
+    let mut world = World::start("access", 'd').await;
+    // A group made in the panel, with a rule the manifest does not list.
+    let cloud = world.cloud();
+    let by_hand = cloud
+        .securitygroup_create("toronto", "legacy")
+        .await
+        .expect("a group made by hand");
+    insert_by_hand(&world, &by_hand, "21").await;
+    let mut spec = LunaSecurityGroupSpec::new("legacy", vec![tcp(22, None)]);
+    spec.managed.import = Some(ImportSpec {
+        id: Some(by_hand.clone()),
+    });
+    world.create(&LunaSecurityGroup::new("legacy", spec)).await;
+    let (w, sim) = (&world, &world.sim);
+    support::eventually(support::wait::WAIT, "the import's rules", || async move {
+        (group_ports(w, "legacy").await == [["22"]]).then_some(())
+    })
+    .await;
+    let imported = world.ready::<LunaSecurityGroup>("legacy").await;
+    assert_eq!(imported.status_id(), Some(by_hand.as_str()));
+    assert_eq!(
+        sim.calls("securitygroup/create").await,
+        1,
+        "only the one by hand"
+    );
+
+    // A create whose answer is lost, and a crash: one group.
+    let once = LunaSecurityGroup::new(
+        "once",
+        LunaSecurityGroupSpec::new("once", vec![tcp(443, None)]),
+    );
+    create_losing_answers(&mut world, &once, "securitygroup/create", 2).await;
+    world.ready::<LunaSecurityGroup>("once").await;
+    assert_eq!(
+        group_ports(&world, "once").await,
+        [["443"]],
+        "exactly one group"
+    );
+
+    for name in ["legacy", "once"] {
+        world.delete::<LunaSecurityGroup>(name).await;
+    }
+    for name in ["legacy", "once"] {
+        world.gone::<LunaSecurityGroup>(name).await;
+    }
+    assert!(
+        world.sim.objects("security_groups").await.is_empty(),
+        "nothing left"
+    );
 }

@@ -18,8 +18,8 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaVM, LunaVMStatus,
-    LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaSecurityGroup,
+    LunaVM, LunaVMStatus, LunaVolume,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -307,6 +307,11 @@ fn examples_fit_the_types() {
                 let lb: LunaLoadBalancer = serde_json::from_value(document.clone())
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(!lb.spec.members.is_empty(), "examples/{name}: members");
+            }
+            "LunaSecurityGroup" => {
+                let group: LunaSecurityGroup = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(!group.spec.rules.is_empty(), "examples/{name}: rules");
             }
             "LunaSSHKey" => {
                 let key: LunaSSHKey = serde_json::from_value(document.clone())

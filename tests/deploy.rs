@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -49,6 +49,7 @@ const KINDS: [&str; 7] = [
     "lunadnszones",
     "lunaloadbalancers",
     "lunasshkeys",
+    "lunasecuritygroups",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

@@ -36,7 +36,7 @@ operator_pid=$!
 echo "== applying examples/"
 kubectl apply -f examples/
 echo "== waiting until every object is Ready"
-kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey \
+kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,lunasecuritygroup \
   --all --timeout=300s
 kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks,lunaloadbalancers,lunadnszones -o wide
 

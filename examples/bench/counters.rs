@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 10] = [
+const RESOURCES: [&str; 11] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -183,6 +183,7 @@ const RESOURCES: [&str; 10] = [
     "lunaloadbalancers",
     "lunadnszones",
     "lunasshkeys",
+    "lunasecuritygroups",
     "secrets",
     "events",
     "leases",

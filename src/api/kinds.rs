@@ -16,6 +16,7 @@ macro_rules! for_each_kind {
             $crate::api::loadbalancer::LunaLoadBalancer,
             $crate::api::dnszone::LunaDnsZone,
             $crate::api::sshkey::LunaSSHKey,
+            $crate::api::securitygroup::LunaSecurityGroup,
         )
     };
 }

@@ -3,7 +3,7 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
@@ -13,6 +13,7 @@ pub mod floating;
 pub mod kinds;
 pub mod loadbalancer;
 pub mod network;
+pub mod securitygroup;
 pub mod sshkey;
 pub mod vm;
 pub mod volume;
@@ -22,6 +23,7 @@ pub use dnszone::{LunaDnsZone, LunaDnsZoneSpec, LunaDnsZoneStatus};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
+pub use securitygroup::{LunaSecurityGroup, LunaSecurityGroupSpec, LunaSecurityGroupStatus};
 pub use sshkey::{LunaSSHKey, LunaSSHKeySpec, LunaSSHKeyStatus};
 pub use vm::{LunaVM, LunaVMSpec, LunaVMStatus};
 pub use volume::{LunaVolume, LunaVolumeSpec, LunaVolumeStatus};

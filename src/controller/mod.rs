@@ -18,6 +18,7 @@ pub mod reason;
 pub mod report;
 pub mod run;
 pub mod secret;
+pub mod securitygroup;
 pub mod sshkey;
 pub mod vm;
 pub mod volume;

@@ -347,6 +347,9 @@ pub fn dynamic(
         "LunaDnsZone" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::dnszone::LunaDnsZone>(&())
         }
+        "LunaSecurityGroup" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::securitygroup::LunaSecurityGroup,
+        >(&()),
         "LunaSSHKey" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::sshkey::LunaSSHKey>(&())
         }

@@ -85,6 +85,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunadnszones
     - lunaloadbalancers
     - lunasshkeys
+    - lunasecuritygroups
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -95,6 +96,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunadnszones/status
     - lunaloadbalancers/status
     - lunasshkeys/status
+    - lunasecuritygroups/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,0 +1,184 @@
+//! The LunaSecurityGroup controller: create, adopt, rename and delete groups, and make each
+//! group's rules exactly the manifest's, by difference, on every look: after a change of the
+//! manifest, and every slow poll (a rule added in the panel is deleted and reported).
+
+use super::{
+    act::{self, Outcome},
+    cloud::{self, ObservedGroup},
+    decide,
+};
+use crate::api::securitygroup::{
+    FirewallRule, LunaSecurityGroup, SecurityGroupAtProvider, WireRule,
+};
+use std::time::Duration;
+
+use kube::Resource;
+
+use crate::api::common::{ManagedStatus, SYNCED};
+use crate::controller::prelude::*;
+
+impl Reconciler for LunaSecurityGroup {
+    const KIND: &'static str = "LunaSecurityGroup";
+
+    managed::external_steps!();
+}
+
+impl External for LunaSecurityGroup {
+    type Observed = ObservedGroup;
+    type Plan = ();
+
+    const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedGroup>> {
+        cloud::groups(account)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    fn is_create_of(&self, name: &str, observed: &ObservedGroup) -> bool {
+        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
+    }
+
+    managed::no_plan!();
+
+    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+        account
+            .client
+            .securitygroup_create(&self.spec.region, &self.spec.name)
+            .await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &ObservedGroup) {
+        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        let rules = status.at_provider.as_ref().and_then(|at| at.rules);
+        status.at_provider = Some(SecurityGroupAtProvider {
+            name: non_empty(&observed.name),
+            region: non_empty(&observed.region),
+            rules,
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &ObservedGroup,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let uid = self.uid().unwrap_or_default();
+        let region: &str = &self.spec.region;
+        let id = observed.id.as_str();
+        let poll = cx.ctx.accounts.timing().slow_interval;
+        let generation = self.meta().generation;
+        let refused_now = |status: &mut Self::Status, message: &str| {
+            mark(status, self)
+                .not_ready(Reason::UpdateFailed, message)
+                .not_synced(Reason::UpdateFailed, message);
+        };
+        if observed.name != self.spec.name {
+            match cx
+                .account
+                .client
+                .securitygroup_rename(region, id, &self.spec.name)
+                .await
+            {
+                Ok(()) => {
+                    self.cache(cx.account).wrote(&uid);
+                    let note = format!("renamed security group {id} to {}", self.spec.name);
+                    cx.event(self, false, "Renamed", "Update", note).await;
+                }
+                Err(error) if error.is_refused() => {
+                    let message = format!("rename refused: {error}");
+                    refused_now(status, &message);
+                    return Ok(Action::requeue(poll));
+                }
+                Err(error) => return Err(cloud("rename security group", &cx.object, error)),
+            }
+        }
+
+        let listed = cloud::rules(&cx.account.client, region, id)
+            .await
+            .map_err(|source| cloud("list rules", &cx.object, source))?;
+        let wanted: Vec<WireRule> = self.spec.rules.iter().map(FirewallRule::wire).collect();
+        let plan = decide::plan(&wanted, &listed, &act::recent(cx.account, &uid));
+        if let Some(at) = status.at_provider.as_mut() {
+            at.rules = i64::try_from(listed.len()).ok();
+        }
+        if plan.is_empty() {
+            let message = format!(
+                "security group {id} has exactly the {} rules of the manifest",
+                wanted.len()
+            );
+            mark(status, self).ready(Reason::Available, &message);
+            return Ok(Action::requeue(poll));
+        }
+        // A refusal of this generation's writes stands until the manifest changes.
+        let standing = status.conditions().iter().any(|c| {
+            c.type_ == SYNCED
+                && !c.is_true()
+                && c.reason == Reason::UpdateFailed
+                && c.observed_generation == generation
+        });
+        if standing {
+            return Ok(Action::requeue(poll));
+        }
+        // Rules deleted while the manifest is the one last reconciled were added outside it.
+        let stored_generation = self.status.as_ref().and_then(|s| s.observed_generation());
+        let drift = stored_generation.is_some() && stored_generation == generation;
+        match act::apply(self, &uid, id, &plan, cx).await? {
+            Outcome::Done => {
+                let deleted: Vec<String> = plan
+                    .delete
+                    .iter()
+                    .map(|(_, rule)| act::describe(rule))
+                    .collect();
+                let inserted: Vec<String> = plan.insert.iter().map(act::describe).collect();
+                if drift && !deleted.is_empty() {
+                    let note = format!(
+                        "deleted {} rule(s) the manifest does not list: {}",
+                        deleted.len(),
+                        deleted.join("; ")
+                    );
+                    cx.event(self, true, "DriftUndone", "Update", note).await;
+                }
+                if !inserted.is_empty() || (!drift && !deleted.is_empty()) {
+                    let note = format!(
+                        "rules of {id}: inserted {}, deleted {}",
+                        inserted.len(),
+                        if drift { 0 } else { deleted.len() }
+                    );
+                    cx.event(self, false, "RulesUpdated", "Update", note).await;
+                }
+                let message = format!(
+                    "wrote {} rule change(s) to security group {id}; confirming",
+                    plan.delete.len() + plan.insert.len()
+                );
+                mark(status, self).not_ready(Reason::Updating, &message);
+                Ok(Action::requeue(Duration::from_secs(1)))
+            }
+            Outcome::Refused(message) => {
+                refused_now(status, &message);
+                cx.event(self, true, "UpdateFailed", "Update", message)
+                    .await;
+                Ok(Action::requeue(poll))
+            }
+        }
+    }
+
+    async fn delete(&self, observed: &ObservedGroup, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx
+            .account
+            .client
+            .securitygroup_delete(&self.spec.region, &observed.id)
+            .await;
+        act::forget(cx.account, &self.uid().unwrap_or_default());
+        cx.deleted(
+            self,
+            "delete security group",
+            result,
+            format!("deleted security group {}", observed.id),
+        )
+        .await
+    }
+}
