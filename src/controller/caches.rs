@@ -118,6 +118,27 @@ impl ListCaches {
     }
 }
 
+/// The entries of a list answer keyed by their ID (`id`), each made into what the cache holds
+/// (`observe`); an entry without an ID is left out.
+pub fn by_id<T, O>(
+    entries: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    observe: impl Fn(T) -> O,
+) -> Vec<(String, O)> {
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let id = id(&entry).to_owned();
+            (!id.is_empty()).then(|| (id, observe(entry)))
+        })
+        .collect()
+}
+
+/// A text field of an answer for the status: `None` when the API left it empty.
+pub fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

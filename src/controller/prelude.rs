@@ -12,6 +12,7 @@ pub use kube::{
 pub use super::{
     Context,
     accounts::Account,
+    caches::{by_id, non_empty},
     error::Error,
     list_cache::ListCache,
     managed::{self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, mark},

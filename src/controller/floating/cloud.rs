@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    controller::{accounts::Account, list_cache::ListCache},
+    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
     lunanode::{self, Client, types::FloatingIp},
 };
 
@@ -19,15 +19,7 @@ fn list(
     client: Client,
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, FloatingIp)>, lunanode::Error>> {
-    async move {
-        Ok(client
-            .floating_list()
-            .await?
-            .into_iter()
-            .map(|ip| (ip.id.clone(), ip))
-            .collect())
-    }
-    .boxed()
+    async move { Ok(by_id(client.floating_list().await?, |ip| &ip.id, |ip| ip)) }.boxed()
 }
 
 /// `floating add` in `region`; returns the new address's ID.

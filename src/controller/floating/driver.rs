@@ -105,7 +105,6 @@ impl External for LunaFloatingIP {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &FloatingIp) {
-        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
         status.address = non_empty(&observed.ip);
         status.at_provider = Some(FloatingIPAtProvider {
             region: non_empty(&observed.region),

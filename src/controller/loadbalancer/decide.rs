@@ -11,6 +11,7 @@ use crate::{
             LunaLoadBalancerStatus,
         },
     },
+    controller::caches::non_empty,
     lunanode::types::LbInfo,
 };
 
@@ -278,10 +279,6 @@ pub fn floating_from_ref(
             "LunaFloatingIP {namespace}/{name} has no address yet"
         )),
     }
-}
-
-pub(super) fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// Records an `lb info` answer in the status (members sorted, so that an unchanged pool is an

@@ -47,7 +47,7 @@ use kube::Api;
 use super::cloud::{ObservedLb, list};
 use super::decide::{
     DesiredPool, LbState, WantedFloating, create_only_mismatch, desired_pool, floating_associated,
-    floating_from_ref, lb_state, member_plan, must_read, non_empty, record_info,
+    floating_from_ref, lb_state, member_plan, must_read, record_info,
 };
 use crate::api::{
     floating::LunaFloatingIP,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    controller::{accounts::Account, list_cache::ListCache},
+    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
     lunanode::{self, Client},
 };
 
@@ -32,22 +32,17 @@ fn list(
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, ObservedNetwork)>, lunanode::Error>> {
     async move {
-        Ok(client
-            .network_list(None)
-            .await?
-            .into_iter()
-            .map(|network| {
-                (
-                    network.net_id.clone(),
-                    ObservedNetwork {
-                        id: network.net_id,
-                        name: network.name,
-                        subnet: network.subnet,
-                        region: network.region,
-                    },
-                )
-            })
-            .collect())
+        let networks = client.network_list(None).await?;
+        Ok(by_id(
+            networks,
+            |network| &network.net_id,
+            |network| ObservedNetwork {
+                id: network.net_id,
+                name: network.name,
+                subnet: network.subnet,
+                region: network.region,
+            },
+        ))
     }
     .boxed()
 }

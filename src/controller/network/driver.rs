@@ -65,7 +65,6 @@ impl External for LunaNetwork {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedNetwork) {
-        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
         status.at_provider = Some(NetworkAtProvider {
             name: non_empty(&observed.name),
             subnet: non_empty(&observed.subnet),

@@ -7,8 +7,11 @@ use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
     api::securitygroup::WireRule,
-    controller::{accounts::Account, list_cache::ListCache},
-    lunanode::{self, Client, types::SecurityGroupRule},
+    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
+    lunanode::{
+        self, Client,
+        types::{SecurityGroup, SecurityGroupRule},
+    },
 };
 
 /// The account's `securitygroup list` cache (all regions), polled.
@@ -32,23 +35,14 @@ fn list(
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, ObservedGroup)>, lunanode::Error>> {
     async move {
-        Ok(client
-            .securitygroup_list(None)
-            .await?
-            .into_iter()
-            .filter(|group| !group.group_id().is_empty())
-            .map(|group| {
-                let id = group.group_id().to_owned();
-                (
-                    id.clone(),
-                    ObservedGroup {
-                        id,
-                        name: group.name,
-                        region: group.region,
-                    },
-                )
-            })
-            .collect())
+        let groups = client.securitygroup_list(None).await?;
+        Ok(by_id(groups, SecurityGroup::group_id, |group| {
+            ObservedGroup {
+                id: group.group_id().to_owned(),
+                name: group.name,
+                region: group.region,
+            }
+        }))
     }
     .boxed()
 }

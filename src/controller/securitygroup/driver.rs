@@ -51,7 +51,6 @@ impl External for LunaSecurityGroup {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedGroup) {
-        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
         let rules = status.at_provider.as_ref().and_then(|at| at.rules);
         status.at_provider = Some(SecurityGroupAtProvider {
             name: non_empty(&observed.name),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    controller::{accounts::Account, list_cache::ListCache},
+    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
     lunanode::{self, Client},
 };
 
@@ -30,22 +30,16 @@ fn list(
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, ObservedKey)>, lunanode::Error>> {
     async move {
-        Ok(client
-            .sshkey_list()
-            .await?
-            .into_iter()
-            .filter(|key| !key.id.is_empty())
-            .map(|key| {
-                (
-                    key.id.clone(),
-                    ObservedKey {
-                        id: key.id,
-                        label: key.name,
-                        public_key: key.value,
-                    },
-                )
-            })
-            .collect())
+        let keys = client.sshkey_list().await?;
+        Ok(by_id(
+            keys,
+            |key| &key.id,
+            |key| ObservedKey {
+                id: key.id,
+                label: key.name,
+                public_key: key.value,
+            },
+        ))
     }
     .boxed()
 }

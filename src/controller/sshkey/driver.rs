@@ -38,7 +38,6 @@ impl External for LunaSSHKey {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedKey) {
-        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
         status.at_provider = Some(SshKeyAtProvider {
             label: non_empty(&observed.label),
             key_type: non_empty(key_material(&observed.public_key).0),

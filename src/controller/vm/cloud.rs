@@ -8,7 +8,11 @@ use secrecy::ExposeSecret;
 
 use super::decide::ObservedVm;
 use crate::controller::{
-    accounts::Account, caches::Refresh, list_cache::ListCache, managed::Blocked, reason::Reason,
+    accounts::Account,
+    caches::{Refresh, by_id},
+    list_cache::ListCache,
+    managed::Blocked,
+    reason::Reason,
 };
 use crate::{
     api::vm::LunaVMSpec,
@@ -188,13 +192,11 @@ fn list_vms(
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, ObservedVm)>, lunanode::Error>> {
     async move {
-        Ok(client
-            .vm_list()
-            .await?
-            .into_iter()
-            .filter(|entry| !entry.vm_id.is_empty())
-            .map(|entry| (entry.vm_id.clone(), observed(entry)))
-            .collect())
+        Ok(by_id(
+            client.vm_list().await?,
+            |entry| &entry.vm_id,
+            observed,
+        ))
     }
     .boxed()
 }
@@ -221,23 +223,17 @@ fn list_images(
     _key: String,
 ) -> BoxFuture<'static, Result<Vec<(String, ObservedImage)>, lunanode::Error>> {
     async move {
-        Ok(client
-            .image_list(None)
-            .await?
-            .into_iter()
-            .filter(|image| !image.image_id.is_empty())
-            .map(|image| {
-                (
-                    image.image_id.clone(),
-                    ObservedImage {
-                        id: image.image_id,
-                        name: image.name,
-                        region: image.region,
-                        status: image.status,
-                    },
-                )
-            })
-            .collect())
+        let images = client.image_list(None).await?;
+        Ok(by_id(
+            images,
+            |image| &image.image_id,
+            |image| ObservedImage {
+                id: image.image_id,
+                name: image.name,
+                region: image.region,
+                status: image.status,
+            },
+        ))
     }
     .boxed()
 }

@@ -546,7 +546,3 @@ fn report_observed(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm
         mark(status, vm).not_ready(Reason::InProgress, &message);
     }
 }
-
-pub(crate) fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_owned())
-}

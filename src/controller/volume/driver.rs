@@ -164,7 +164,6 @@ impl External for LunaVolume {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &Volume) {
-        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
         status.at_provider = Some(VolumeAtProvider {
             status: non_empty(&observed.status),
             size: observed.size.and_then(|size| i64::try_from(size).ok()),
