@@ -1,4 +1,4 @@
-//! LunaSSHKey and LunaSecurityGroup end to end: the real control plane, the simulator and the operator as separate
+//! LunaSSHKey, LunaSecurityGroup and a LunaVM that takes them by reference, end to end: the real control plane, the simulator and the operator as separate
 //! processes, one of each per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,9 +7,11 @@ mod support;
 use kube::api::{Patch, PatchParams};
 use lunanode_operator::{
     api::{
+        common::LocalObjectReference,
         common::{DeletionPolicy, ImportSpec, ManagedResource},
         securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
         sshkey::{LunaSSHKey, LunaSSHKeySpec},
+        vm::{LunaVM, LunaVMSpec},
     },
     lunanode::types::RuleInsert,
 };
@@ -367,4 +369,146 @@ async fn a_security_group_is_imported_and_a_lost_create_makes_one() {
         world.sim.objects("security_groups").await.is_empty(),
         "nothing left"
     );
+}
+
+/// The security groups and keys of the simulator's one VM.
+async fn vm_access(world: &World) -> (Vec<String>, Vec<String>) {
+    let vms = world.sim.vms().await;
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        let mut items: Vec<String> = value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_str().map(str::to_owned))
+            .collect();
+        items.sort();
+        items
+    };
+    assert_eq!(vms.len(), 1, "one VM: {vms:?}");
+    (
+        strings(&vms[0]["security_groups"]),
+        strings(&vms[0]["key_ids"]),
+    )
+}
+
+#[tokio::test]
+async fn a_vm_takes_its_key_and_firewalls_by_reference() {
+    let world = World::start("access", 'e').await;
+    let mut spec = LunaVMSpec::new("web", "m.1", "Ubuntu 22.04 64-bit (template)");
+    spec.ssh_key_ref = Some(LocalObjectReference::new("deploy"));
+    spec.security_group_refs = vec![LocalObjectReference::new("web")];
+    world.create(&LunaVM::new("web", spec)).await;
+    // Neither exists yet: the VM waits, and says for what.
+    world
+        .until::<LunaVM>("web", "Ready=False SSHKeyNotFound", |vm| {
+            condition(vm, "Ready").is_some_and(|ready| ready.reason == "SSHKeyNotFound")
+        })
+        .await;
+    world
+        .create(&key("deploy", LunaSSHKeySpec::new("deploy", KEY)))
+        .await;
+    world
+        .create(&LunaSecurityGroup::new(
+            "web",
+            LunaSecurityGroupSpec::new("web", vec![tcp(443, None)]),
+        ))
+        .await;
+    world
+        .create(&LunaSecurityGroup::new(
+            "db",
+            LunaSecurityGroupSpec::new("db", vec![tcp(5432, Some("10.0.0.0/8"))]),
+        ))
+        .await;
+    let key_id = world
+        .ready::<LunaSSHKey>("deploy")
+        .await
+        .status_id()
+        .unwrap()
+        .to_owned();
+    let web = world
+        .ready::<LunaSecurityGroup>("web")
+        .await
+        .status_id()
+        .unwrap()
+        .to_owned();
+    let db = world
+        .ready::<LunaSecurityGroup>("db")
+        .await
+        .status_id()
+        .unwrap()
+        .to_owned();
+    world.ready::<LunaVM>("web").await;
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+    assert_eq!(
+        vm_access(&world).await,
+        (vec![web.clone()], vec![key_id.clone()])
+    );
+
+    // A group added to the manifest is added to the running VM with one call, and an Event.
+    world
+        .patch_spec::<LunaVM>(
+            "web",
+            json!({"securityGroupRefs": [{"name": "web"}, {"name": "db"}]}),
+        )
+        .await;
+    let sim = &world.sim;
+    let w = &world;
+    let mut both = vec![web.clone(), db.clone()];
+    both.sort();
+    let expected = &both;
+    support::eventually(
+        support::wait::WAIT,
+        "the VM in both groups",
+        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
+    )
+    .await;
+    world
+        .event("web", "SecurityGroupAdded", |event| {
+            event.reason.as_deref() == Some("SecurityGroupAdded")
+        })
+        .await;
+    // And one taken out of it is removed with one call.
+    world
+        .patch_spec::<LunaVM>("web", json!({"securityGroupRefs": [{"name": "db"}]}))
+        .await;
+    let only_db = vec![db.clone()];
+    let expected = &only_db;
+    support::eventually(support::wait::WAIT, "the VM in db only", || async move {
+        (vm_access(w).await.0 == *expected).then_some(())
+    })
+    .await;
+    world.ready::<LunaVM>("web").await;
+    assert_eq!(sim.calls("vm/securitygroup-add").await, 1);
+    assert_eq!(sim.calls("vm/securitygroup-remove").await, 1);
+    assert_eq!(sim.calls("vm/create").await, 1);
+
+    // The key is create-only.
+    support::assert_rejected(
+        world
+            .api::<LunaVM>()
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"sshKeyRef": {"name": "other"}}})),
+            )
+            .await,
+        "immutable",
+    );
+
+    // A group a VM names waits to be deleted until the VM lets go.
+    world.delete::<LunaSecurityGroup>("db").await;
+    world
+        .until::<LunaSecurityGroup>("db", "Ready=False InUse", |group| {
+            condition(group, "Ready").is_some_and(|ready| ready.reason == "InUse")
+        })
+        .await;
+    assert_eq!(sim.calls("securitygroup/delete").await, 0);
+    world.delete::<LunaVM>("web").await;
+    world.gone::<LunaVM>("web").await;
+    world.gone::<LunaSecurityGroup>("db").await;
+    for name in ["web"] {
+        world.delete::<LunaSecurityGroup>(name).await;
+        world.gone::<LunaSecurityGroup>(name).await;
+    }
+    assert!(world.sim.objects("security_groups").await.is_empty());
 }

@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ConnectionSecretRef, ManagedSpec, Placement, Region, at_most_one, immutable_optional,
+    ConnectionSecretRef, LocalObjectReference, ManagedSpec, Placement, Region, at_most_one,
+    immutable_optional,
 };
 
 /// Pattern of a hostname: lowercase RFC 1123 labels joined by dots. Lowercase only, because the
@@ -42,6 +43,11 @@ crate::managed_crd! {
         .field_path(".image"),
         validation = immutable_optional("networkRef", ".name"),
         validation = immutable_optional("netId", ""),
+        validation = at_most_one("sshKeyId", "sshKeyRef"),
+        validation = immutable_optional("sshKeyId", ""),
+        validation = immutable_optional("sshKeyRef", ".name"),
+        validation = immutable_optional("startupScripts", ""),
+        validation = immutable_optional("affinityGroup", ""),
     )]
     pub struct LunaVMSpec {
         /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
@@ -74,17 +80,35 @@ crate::managed_crd! {
         pub region: Region,
 
         /// ID of an SSH key of the account, installed when the VM is created (or reimaged).
+        /// At most one of `sshKeyId` and `sshKeyRef`. Create-only: immutable.
         #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
         pub ssh_key_id: Option<String>,
 
-        /// IDs of security groups to attach when the VM is created. (Changing them on a running VM
-        /// is not reconciled yet.)
+        /// A LunaSSHKey of the namespace, installed when the VM is created: the create waits
+        /// until the key has its ID. Create-only: immutable.
+        pub ssh_key_ref: Option<LocalObjectReference>,
+
+        /// IDs of security groups the VM is in. On a running VM a change is applied with
+        /// `vm securitygroup-add` / `securitygroup-remove`, one group per reconcile.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
         #[x_kube(merge_strategy = ListMerge::Set)]
         pub security_groups: Vec<String>,
 
+        /// LunaSecurityGroups of the namespace the VM is in, beside `securityGroups`: the create
+        /// waits until each has its ID, a change on a running VM is applied like one of
+        /// `securityGroups`, and a group's deletion waits while a VM names it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 16))]
+        pub security_group_refs: Vec<LocalObjectReference>,
+
+        /// Luna Node's affinity group for the VM (`affinity_group` of `vm create`): VMs of one
+        /// group are placed together or apart as the group says. Create-only: immutable.
+        #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
+        pub affinity_group: Option<String>,
+
         /// IDs of startup scripts of the account, run on the first boot (and after a reimage).
+        /// Create-only: immutable.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 16), inner(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN)))]
         pub startup_scripts: Vec<String>,
@@ -138,7 +162,10 @@ impl LunaVMSpec {
             boot_volume_id: None,
             region: Region::default(),
             ssh_key_id: None,
+            ssh_key_ref: None,
             security_groups: Vec::new(),
+            security_group_refs: Vec::new(),
+            affinity_group: None,
             startup_scripts: Vec::new(),
             placement: Placement::default(),
             power_state: PowerState::default(),
@@ -212,6 +239,11 @@ crate::status_types! {
         /// VM's IP differs from it.
         #[serde(rename = "connectionSecretIP")]
         pub connection_secret_ip: Option<String>,
+
+        /// The security groups (IDs) the VM was put in, at create or by the operator since: a
+        /// group the spec adds is added, one this list has and the spec lacks is removed. Left
+        /// out by VMs created before the operator followed groups: their spec's IDs are taken.
+        pub applied_security_groups: Option<Vec<String>>,
 
         /// The LunaVolumes of the namespace that are attached to this VM, by name.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

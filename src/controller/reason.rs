@@ -97,6 +97,10 @@ reasons! {
     WaitingForFloatingIP,
     /// The LunaNetwork referred to has no ID yet.
     WaitingForNetwork,
+    /// The LunaSSHKey referred to has no ID yet.
+    WaitingForSSHKey,
+    /// A LunaSecurityGroup referred to has no ID yet.
+    WaitingForSecurityGroup,
     /// Some records wait for a referenced object's address.
     WaitingForReferences,
     /// The LunaNetwork referred to is not ready.
@@ -108,6 +112,10 @@ reasons! {
     NetworkNotFound,
     /// The LunaFloatingIP referred to does not exist.
     FloatingIPNotFound,
+    /// The LunaSSHKey referred to does not exist.
+    SSHKeyNotFound,
+    /// A LunaSecurityGroup referred to does not exist.
+    SecurityGroupNotFound,
     /// A network is required and none is named.
     NetworkRequired,
     /// The network is in another region.
@@ -249,6 +257,8 @@ impl Reason {
             | Self::WaitingForName
             | Self::WaitingForFloatingIP
             | Self::WaitingForNetwork
+            | Self::WaitingForSSHKey
+            | Self::WaitingForSecurityGroup
             | Self::WaitingForReferences
             | Self::WaitingForRelease
             | Self::ImageNotReady
@@ -257,6 +267,8 @@ impl Reason {
             | Self::VMNotFound
             | Self::NetworkNotFound
             | Self::FloatingIPNotFound
+            | Self::SSHKeyNotFound
+            | Self::SecurityGroupNotFound
             | Self::InUse
             | Self::DeletionWaitsForCredentials
             | Self::DeleteFailed

@@ -7,20 +7,26 @@ use super::{
     cloud::{self, ObservedGroup},
     decide,
 };
-use crate::api::securitygroup::{
-    FirewallRule, LunaSecurityGroup, SecurityGroupAtProvider, WireRule,
-};
 use std::time::Duration;
 
 use kube::Resource;
 
-use crate::api::common::{ManagedStatus, SYNCED};
-use crate::controller::prelude::*;
+use crate::api::{
+    common::{ManagedStatus, SYNCED},
+    securitygroup::{FirewallRule, LunaSecurityGroup, SecurityGroupAtProvider, WireRule},
+    vm::LunaVM,
+};
+use crate::controller::{prelude::*, vm::driver::security_group_refs};
 
 impl Reconciler for LunaSecurityGroup {
     const KIND: &'static str = "LunaSecurityGroup";
 
     managed::external_steps!();
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // A LunaVM that lets go may release a group waiting to be deleted.
+        controller.named_by::<LunaVM>(ctx, security_group_refs)
+    }
 }
 
 impl External for LunaSecurityGroup {
@@ -163,6 +169,11 @@ impl External for LunaSecurityGroup {
                 Ok(Action::requeue(poll))
             }
         }
+    }
+
+    async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
+        let namespace = self.namespace().unwrap_or_default();
+        managed::holders::<LunaVM>(ctx, &namespace, &self.name_any(), security_group_refs).await
     }
 
     async fn delete(&self, observed: &ObservedGroup, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

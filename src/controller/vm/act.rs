@@ -109,6 +109,36 @@ pub(super) async fn act(
             let note = format!("detached {ip} from vm {id}; it stays on the account");
             (result, "detach floating ip", "FloatingIPDetached", note)
         }
+        Step::AddSecurityGroup { id: group } | Step::RemoveSecurityGroup { id: group } => {
+            let adding = matches!(step, Step::AddSecurityGroup { .. });
+            let result = if adding {
+                client.vm_securitygroup_add(id, group).await
+            } else {
+                client.vm_securitygroup_remove(id, group).await
+            };
+            if let Err(error) = &result
+                && error.is_refused()
+            {
+                // Not sent again until the spec's groups change: recorded as applied.
+                let message = format!("security group {group} of vm {id}: {error}");
+                mark(status, vm).not_synced(Reason::UpdateFailed, &message);
+                apply_group(status, group, adding);
+                event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                return Ok(());
+            }
+            let (reason, note) = if adding {
+                (
+                    "SecurityGroupAdded",
+                    format!("put vm {id} in security group {group}"),
+                )
+            } else {
+                (
+                    "SecurityGroupRemoved",
+                    format!("took vm {id} out of security group {group}"),
+                )
+            };
+            (result, "change security groups", reason, note)
+        }
     };
     result.map_err(|source| cloud(action, &object, source))?;
     match step {
@@ -125,6 +155,8 @@ pub(super) async fn act(
         Step::Reimage { image } => status.applied_image = Some(image.clone()),
         Step::AttachFloatingIp { ip } => status.applied_floating_ip = Some(ip.clone()),
         Step::DetachFloatingIp { .. } => status.applied_floating_ip = None,
+        Step::AddSecurityGroup { id } => apply_group(status, id, true),
+        Step::RemoveSecurityGroup { id } => apply_group(status, id, false),
         _ => {}
     }
     tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
@@ -134,6 +166,16 @@ pub(super) async fn act(
     vms.want_detail(&uid, true);
     event(&ctx.recorder, vm, false, reason, action, note).await;
     Ok(())
+}
+
+/// Records that the VM is (`added`) or is not in group `id`.
+fn apply_group(status: &mut LunaVMStatus, id: &str, added: bool) {
+    let groups = status.applied_security_groups.get_or_insert_with(Vec::new);
+    groups.retain(|group| group != id);
+    if added {
+        groups.push(id.to_owned());
+        groups.sort();
+    }
 }
 
 /// A power change: its call's result, action, Event reason and note.

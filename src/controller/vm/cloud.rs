@@ -318,6 +318,7 @@ pub async fn create(
             securitygroups: spec.security_groups.clone(),
             scripts: spec.startup_scripts.clone(),
             key_id: spec.ssh_key_id.iter().cloned().collect(),
+            affinity_group: spec.affinity_group.clone(),
             ..VmCreate::default()
         })
         .await

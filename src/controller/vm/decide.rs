@@ -91,6 +91,16 @@ pub enum Step {
         /// The address.
         ip: String,
     },
+    /// Put the VM in this security group.
+    AddSecurityGroup {
+        /// The group's ID.
+        id: String,
+    },
+    /// Take the VM out of this security group.
+    RemoveSecurityGroup {
+        /// The group's ID.
+        id: String,
+    },
     /// The VM is in transition: wait for the list cache to report the next state.
     Wait,
     /// Nothing to do: the VM matches the manifest.
@@ -147,6 +157,17 @@ pub fn next_step(spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
             };
         }
         _ => {}
+    }
+    // Security groups: one add or remove per reconcile, against what was applied.
+    let applied = status
+        .applied_security_groups
+        .as_deref()
+        .unwrap_or_default();
+    if let Some(id) = spec.security_groups.iter().find(|id| !applied.contains(id)) {
+        return Step::AddSecurityGroup { id: id.clone() };
+    }
+    if let Some(id) = applied.iter().find(|id| !spec.security_groups.contains(id)) {
+        return Step::RemoveSecurityGroup { id: id.clone() };
     }
     match (spec.power_state, current) {
         (PowerState::Running, PowerState::Stopped) => Step::Start,
@@ -314,6 +335,34 @@ mod tests {
             status: "active".into(),
             ..ObservedVm::default()
         }
+    }
+
+    #[test]
+    fn security_groups_follow_the_spec_one_call_at_a_time() {
+        let observed = ObservedVm {
+            status: "active".into(),
+            hostname: "web".into(),
+            ..ObservedVm::default()
+        };
+        let mut spec = LunaVMSpec::new("web", "m.2", "1001");
+        spec.security_groups = vec!["7".into(), "8".into()];
+        let mut status = LunaVMStatus {
+            applied_plan: Some("m.2".into()),
+            applied_image: Some("1001".into()),
+            applied_security_groups: Some(vec!["7".into(), "9".into()]),
+            ..LunaVMStatus::default()
+        };
+        assert_eq!(
+            next_step(&spec, &status, &observed),
+            Step::AddSecurityGroup { id: "8".into() }
+        );
+        status.applied_security_groups = Some(vec!["7".into(), "8".into(), "9".into()]);
+        assert_eq!(
+            next_step(&spec, &status, &observed),
+            Step::RemoveSecurityGroup { id: "9".into() }
+        );
+        status.applied_security_groups = Some(vec!["7".into(), "8".into()]);
+        assert_eq!(next_step(&spec, &status, &observed), Step::Converged);
     }
 
     #[test]

@@ -22,6 +22,8 @@ use super::{
 use crate::api::{
     floating::LunaFloatingIP,
     network::LunaNetwork,
+    securitygroup::LunaSecurityGroup,
+    sshkey::LunaSSHKey,
     vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, Recreations, VmNetworking, VmResources},
     volume::LunaVolume,
 };
@@ -45,11 +47,24 @@ impl Reconciler for LunaVM {
             .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
                 managed::named(vm.spec.placement.floating_ip_ref.as_ref())
             })
+            .follows::<LunaSSHKey>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.ssh_key_ref.as_ref())
+            })
+            .follows::<LunaSecurityGroup>(ctx, security_group_refs)
             // A volume or floating IP attached by reference changed (status.attachedVolumes),
             // or one that held a VM waiting to be deleted let go.
             .named_by::<LunaVolume>(ctx, crate::controller::volume::attached_vm)
             .named_by::<LunaFloatingIP>(ctx, crate::controller::floating::attached_vm)
     }
+}
+
+/// The LunaSecurityGroups a LunaVM names (`securityGroupRefs`).
+pub(crate) fn security_group_refs(vm: &LunaVM) -> Vec<String> {
+    vm.spec
+        .security_group_refs
+        .iter()
+        .map(|reference| reference.name.clone())
+        .collect()
 }
 
 /// Which address of a LunaVM a reference follows.
@@ -184,6 +199,15 @@ impl External for LunaVM {
             Some(plan) => plan.spec.placement.floating_ip.clone(),
             None => self.spec.placement.floating_ip.clone(),
         };
+        // An adopted VM is taken to be in the groups its spec names by ID; the groups of
+        // `securityGroupRefs` are then added.
+        let mut groups = match plan {
+            Some(plan) => plan.spec.security_groups.clone(),
+            None => self.spec.security_groups.clone(),
+        };
+        groups.sort();
+        groups.dedup();
+        status.applied_security_groups = Some(groups);
     }
 
     async fn read(
@@ -248,6 +272,13 @@ impl External for LunaVM {
         };
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
+        // A VM from before groups were followed: it is in the groups its spec named by ID.
+        status.applied_security_groups.get_or_insert_with(|| {
+            let mut groups = self.spec.security_groups.clone();
+            groups.sort();
+            groups.dedup();
+            groups
+        });
         let vms = &cloud::vms(cx.account);
         let now = Timestamp::now().as_second();
         status.build_started_at = decide::build_started(status.build_started_at, observed, now);
@@ -427,6 +458,38 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             }
         }
     }
+    if let (Some(reference), None) = (&vm.spec.ssh_key_ref, &status.managed.id) {
+        match managed::resolve::<LunaSSHKey>(ctx, &namespace, &reference.name) {
+            Reference::Ready { id, .. } => resolved.spec.ssh_key_id = Some(id),
+            Reference::Waiting(message) => {
+                return Err(Blocked::waiting(Reason::WaitingForSSHKey, message));
+            }
+            Reference::Missing(message) => {
+                return Err(Blocked::waiting(Reason::SSHKeyNotFound, message));
+            }
+        }
+    }
+    for reference in &vm.spec.security_group_refs {
+        match managed::resolve::<LunaSecurityGroup>(ctx, &namespace, &reference.name) {
+            Reference::Ready { id, .. } => resolved.spec.security_groups.push(id),
+            // A running VM keeps the groups it is in until every reference resolves.
+            _ if status.managed.id.is_some() => {
+                resolved.spec.security_groups = status
+                    .applied_security_groups
+                    .clone()
+                    .unwrap_or_else(|| vm.spec.security_groups.clone());
+                break;
+            }
+            Reference::Waiting(message) => {
+                return Err(Blocked::waiting(Reason::WaitingForSecurityGroup, message));
+            }
+            Reference::Missing(message) => {
+                return Err(Blocked::waiting(Reason::SecurityGroupNotFound, message));
+            }
+        }
+    }
+    resolved.spec.security_groups.sort();
+    resolved.spec.security_groups.dedup();
     if let Some(reference) = &vm.spec.placement.floating_ip_ref {
         let address = match managed::resolve::<LunaFloatingIP>(ctx, &namespace, &reference.name) {
             Reference::Ready { object, .. } => object
@@ -510,7 +573,8 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
 
 /// The Synced failures that stand until the manifest changes: a later reconcile of the same
 /// generation keeps them.
-const STANDING_FAILURES: [Reason; 5] = [
+const STANDING_FAILURES: [Reason; 6] = [
+    Reason::UpdateFailed,
     Reason::ReimageNotAllowed,
     Reason::ResizeFailed,
     Reason::ResizeNotApplied,

@@ -224,6 +224,12 @@ read_actions! {
 }
 
 plain_actions! {
+    /// `vm/securitygroup-add`: puts the VM in a security group.
+    vm_securitygroup_add = "vm"/"securitygroup-add"(vm_id, group_id);
+
+    /// `vm/securitygroup-remove`: takes the VM out of a security group.
+    vm_securitygroup_remove = "vm"/"securitygroup-remove"(vm_id, group_id);
+
     /// `vm/floatingip-delete`: detaches the VM's floating IP (`ip`, or its only one); with `keep`
     /// the address stays on the account for reuse.
     vm_floatingip_delete = "vm"/"floatingip-delete"(vm_id, ip: Option<&str>, keep: bool);
