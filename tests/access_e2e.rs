@@ -1,4 +1,4 @@
-//! LunaSSHKey, LunaSecurityGroup and a LunaVM that takes them by reference, end to end: the real control plane, the simulator and the operator as separate
+//! LunaSSHKey, LunaSecurityGroup, LunaStartupScript and a LunaVM that takes them by reference, end to end: the real control plane, the simulator and the operator as separate
 //! processes, one of each per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +11,7 @@ use lunanode_operator::{
         common::{DeletionPolicy, ImportSpec, ManagedResource},
         securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
         sshkey::{LunaSSHKey, LunaSSHKeySpec},
+        startupscript::{LunaStartupScript, LunaStartupScriptSpec, ScriptSource, SecretKeyRef},
         vm::{LunaVM, LunaVMSpec},
     },
     lunanode::types::RuleInsert,
@@ -397,6 +398,7 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
     let mut spec = LunaVMSpec::new("web", "m.1", "Ubuntu 22.04 64-bit (template)");
     spec.ssh_key_ref = Some(LocalObjectReference::new("deploy"));
     spec.security_group_refs = vec![LocalObjectReference::new("web")];
+    spec.startup_script_refs = vec![LocalObjectReference::new("boot")];
     world.create(&LunaVM::new("web", spec)).await;
     // Neither exists yet: the VM waits, and says for what.
     world
@@ -419,6 +421,12 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
             LunaSecurityGroupSpec::new("db", vec![tcp(5432, Some("10.0.0.0/8"))]),
         ))
         .await;
+    world
+        .create(&LunaStartupScript::new(
+            "boot",
+            LunaStartupScriptSpec::new("boot", "#!/bin/sh\necho booted\n"),
+        ))
+        .await;
     let key_id = world
         .ready::<LunaSSHKey>("deploy")
         .await
@@ -437,8 +445,16 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
         .status_id()
         .unwrap()
         .to_owned();
+    let script = world
+        .ready::<LunaStartupScript>("boot")
+        .await
+        .status_id()
+        .unwrap()
+        .to_owned();
     world.ready::<LunaVM>("web").await;
     assert_eq!(world.sim.calls("vm/create").await, 1);
+    let vms = world.sim.vms().await;
+    assert_eq!(vms[0]["scripts"], json!([script]), "{vms:?}");
     assert_eq!(
         vm_access(&world).await,
         (vec![web.clone()], vec![key_id.clone()])
@@ -506,9 +522,127 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
     world.delete::<LunaVM>("web").await;
     world.gone::<LunaVM>("web").await;
     world.gone::<LunaSecurityGroup>("db").await;
-    for name in ["web"] {
-        world.delete::<LunaSecurityGroup>(name).await;
-        world.gone::<LunaSecurityGroup>(name).await;
-    }
+    world.delete::<LunaSecurityGroup>("web").await;
+    world.gone::<LunaSecurityGroup>("web").await;
+    world.delete::<LunaStartupScript>("boot").await;
+    world.gone::<LunaStartupScript>("boot").await;
     assert!(world.sim.objects("security_groups").await.is_empty());
+}
+
+/// The contents of the simulator's scripts named `name`.
+async fn script_contents(world: &World, name: &str) -> Vec<String> {
+    world
+        .sim
+        .objects("scripts")
+        .await
+        .iter()
+        .filter(|script| script["name"] == name)
+        .map(|script| script["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_startup_script_follows_its_content_and_its_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+
+    const TOKEN: &str = "boot-token-5e0d2c7a91";
+    const NEW_TOKEN: &str = "boot-token-8b44f1d3c6";
+    let world = World::start("access", 'f').await;
+    let w = &world;
+    world
+        .create(&LunaStartupScript::new(
+            "inline",
+            LunaStartupScriptSpec::new("inline", "#!/bin/sh\necho one\n"),
+        ))
+        .await;
+    world.ready::<LunaStartupScript>("inline").await;
+    assert_eq!(world.sim.calls("script/create").await, 1);
+    // A change of the content is one update in place.
+    world
+        .patch_spec::<LunaStartupScript>("inline", json!({"content": "#!/bin/sh\necho two\n"}))
+        .await;
+    support::eventually(support::wait::WAIT, "the new content", || async move {
+        (script_contents(w, "inline").await == ["#!/bin/sh\r\necho two\r\n"]).then_some(())
+    })
+    .await;
+    assert_eq!(world.sim.calls("script/update").await, 1);
+    assert_eq!(world.sim.calls("script/create").await, 1);
+
+    // From a key of a Secret that does not exist yet: the create waits for it.
+    let mut spec = LunaStartupScriptSpec::new("boot", "");
+    spec.content = None;
+    spec.content_from = Some(ScriptSource {
+        secret_key_ref: SecretKeyRef {
+            name: "boot".into(),
+            key: "boot.sh".into(),
+        },
+    });
+    world.create(&LunaStartupScript::new("boot", spec)).await;
+    world
+        .until::<LunaStartupScript>("boot", "Ready=False ScriptSourceNotFound", |script| {
+            condition(script, "Ready").is_some_and(|ready| ready.reason == "ScriptSourceNotFound")
+        })
+        .await;
+    let secrets = world.api::<Secret>();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "boot"},
+        "stringData": {"boot.sh": format!("#!/bin/sh\nexport TOKEN={TOKEN}\n")},
+    }))
+    .unwrap();
+    secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .unwrap();
+    world.ready::<LunaStartupScript>("boot").await;
+    assert_eq!(world.sim.calls("script/create").await, 2);
+    // A change of the Secret is picked up at the next look: one update.
+    secrets
+        .patch(
+            "boot",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"boot.sh": format!("#!/bin/sh\nexport TOKEN={NEW_TOKEN}\n")}})),
+        )
+        .await
+        .unwrap();
+    support::eventually(
+        support::wait::WAIT,
+        "the Secret's new content",
+        || async move {
+            script_contents(w, "boot")
+                .await
+                .iter()
+                .any(|content| content.contains(NEW_TOKEN))
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(world.sim.calls("script/update").await, 2);
+
+    // The Secret's content is on Luna Node and nowhere else: not in the status, an Event or
+    // the operator's log.
+    let object =
+        serde_json::to_string(&world.api::<LunaStartupScript>().get("boot").await.unwrap())
+            .unwrap();
+    let events = format!(
+        "{:?}",
+        support::wait::events_about(&world.api(), "boot").await
+    );
+    let logs = world.operator().logs();
+    for token in [TOKEN, NEW_TOKEN] {
+        assert!(!object.contains(token), "the status holds the script");
+        assert!(!events.contains(token), "an Event holds the script");
+        assert!(!logs.contains(token), "the log holds the script");
+    }
+    assert!(object.contains("contentSha256"), "{object}");
+
+    for name in ["inline", "boot"] {
+        world.delete::<LunaStartupScript>(name).await;
+    }
+    for name in ["inline", "boot"] {
+        world.gone::<LunaStartupScript>(name).await;
+    }
+    assert!(
+        world.sim.objects("scripts").await.is_empty(),
+        "nothing left"
+    );
 }

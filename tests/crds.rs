@@ -19,7 +19,7 @@ use kube::{
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaSecurityGroup,
-    LunaVM, LunaVMStatus, LunaVolume,
+    LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -313,6 +313,14 @@ fn examples_fit_the_types() {
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(!group.spec.rules.is_empty(), "examples/{name}: rules");
             }
+            "LunaStartupScript" => {
+                let script: LunaStartupScript = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    script.spec.content_from.is_some(),
+                    "examples/{name}: content from a Secret"
+                );
+            }
             "LunaSSHKey" => {
                 let key: LunaSSHKey = serde_json::from_value(document.clone())
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
@@ -324,8 +332,13 @@ fn examples_fit_the_types() {
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
-                assert_eq!(data["api_id"].len(), 16, "examples/{name}: api_id");
-                assert_eq!(data["api_key"].len(), 128, "examples/{name}: api_key");
+                if data.contains_key("api_id") {
+                    assert_eq!(data["api_id"].len(), 16, "examples/{name}: api_id");
+                    assert_eq!(data["api_key"].len(), 128, "examples/{name}: api_key");
+                } else {
+                    // A startup script's source.
+                    assert!(data.contains_key("boot.sh"), "examples/{name}: {data:?}");
+                }
             }
             other => panic!("examples/{name}: no check for kind {other}"),
         }

@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -50,6 +50,7 @@ const KINDS: [&str; 8] = [
     "lunaloadbalancers",
     "lunasshkeys",
     "lunasecuritygroups",
+    "lunastartupscripts",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 11] = [
+const RESOURCES: [&str; 12] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -184,6 +184,7 @@ const RESOURCES: [&str; 11] = [
     "lunadnszones",
     "lunasshkeys",
     "lunasecuritygroups",
+    "lunastartupscripts",
     "secrets",
     "events",
     "leases",

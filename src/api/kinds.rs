@@ -17,6 +17,7 @@ macro_rules! for_each_kind {
             $crate::api::dnszone::LunaDnsZone,
             $crate::api::sshkey::LunaSSHKey,
             $crate::api::securitygroup::LunaSecurityGroup,
+            $crate::api::startupscript::LunaStartupScript,
         )
     };
 }

@@ -3,7 +3,7 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
@@ -15,6 +15,7 @@ pub mod loadbalancer;
 pub mod network;
 pub mod securitygroup;
 pub mod sshkey;
+pub mod startupscript;
 pub mod vm;
 pub mod volume;
 
@@ -25,5 +26,6 @@ pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerS
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
 pub use securitygroup::{LunaSecurityGroup, LunaSecurityGroupSpec, LunaSecurityGroupStatus};
 pub use sshkey::{LunaSSHKey, LunaSSHKeySpec, LunaSSHKeyStatus};
+pub use startupscript::{LunaStartupScript, LunaStartupScriptSpec, LunaStartupScriptStatus};
 pub use vm::{LunaVM, LunaVMSpec, LunaVMStatus};
 pub use volume::{LunaVolume, LunaVolumeSpec, LunaVolumeStatus};

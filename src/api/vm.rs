@@ -47,6 +47,7 @@ crate::managed_crd! {
         validation = immutable_optional("sshKeyId", ""),
         validation = immutable_optional("sshKeyRef", ".name"),
         validation = immutable_optional("startupScripts", ""),
+        validation = immutable_optional("startupScriptRefs", ""),
         validation = immutable_optional("affinityGroup", ""),
     )]
     pub struct LunaVMSpec {
@@ -107,6 +108,12 @@ crate::managed_crd! {
         #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
         pub affinity_group: Option<String>,
 
+        /// LunaStartupScripts of the namespace, run on the first boot beside `startupScripts`:
+        /// the create waits until each has its ID. Create-only: immutable.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 16))]
+        pub startup_script_refs: Vec<LocalObjectReference>,
+
         /// IDs of startup scripts of the account, run on the first boot (and after a reimage).
         /// Create-only: immutable.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -165,6 +172,7 @@ impl LunaVMSpec {
             ssh_key_ref: None,
             security_groups: Vec::new(),
             security_group_refs: Vec::new(),
+            startup_script_refs: Vec::new(),
             affinity_group: None,
             startup_scripts: Vec::new(),
             placement: Placement::default(),

@@ -20,6 +20,7 @@ pub mod run;
 pub mod secret;
 pub mod securitygroup;
 pub mod sshkey;
+pub mod startupscript;
 pub mod vm;
 pub mod volume;
 

@@ -101,6 +101,8 @@ reasons! {
     WaitingForSSHKey,
     /// A LunaSecurityGroup referred to has no ID yet.
     WaitingForSecurityGroup,
+    /// A LunaStartupScript referred to has no ID yet.
+    WaitingForStartupScript,
     /// Some records wait for a referenced object's address.
     WaitingForReferences,
     /// The LunaNetwork referred to is not ready.
@@ -116,6 +118,10 @@ reasons! {
     SSHKeyNotFound,
     /// A LunaSecurityGroup referred to does not exist.
     SecurityGroupNotFound,
+    /// A LunaStartupScript referred to does not exist.
+    StartupScriptNotFound,
+    /// The Secret (or its key) a startup script's content comes from is missing.
+    ScriptSourceNotFound,
     /// A network is required and none is named.
     NetworkRequired,
     /// The network is in another region.
@@ -259,6 +265,8 @@ impl Reason {
             | Self::WaitingForNetwork
             | Self::WaitingForSSHKey
             | Self::WaitingForSecurityGroup
+            | Self::WaitingForStartupScript
+            | Self::StartupScriptNotFound
             | Self::WaitingForReferences
             | Self::WaitingForRelease
             | Self::ImageNotReady
@@ -269,6 +277,7 @@ impl Reason {
             | Self::FloatingIPNotFound
             | Self::SSHKeyNotFound
             | Self::SecurityGroupNotFound
+            | Self::ScriptSourceNotFound
             | Self::InUse
             | Self::DeletionWaitsForCredentials
             | Self::DeleteFailed

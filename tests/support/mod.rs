@@ -350,6 +350,9 @@ pub fn dynamic(
         "LunaSecurityGroup" => kube::api::ApiResource::erase::<
             lunanode_operator::api::securitygroup::LunaSecurityGroup,
         >(&()),
+        "LunaStartupScript" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::startupscript::LunaStartupScript,
+        >(&()),
         "LunaSSHKey" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::sshkey::LunaSSHKey>(&())
         }

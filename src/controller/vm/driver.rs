@@ -24,6 +24,7 @@ use crate::api::{
     network::LunaNetwork,
     securitygroup::LunaSecurityGroup,
     sshkey::LunaSSHKey,
+    startupscript::LunaStartupScript,
     vm::{AtProvider, LunaVM, LunaVMSpec, LunaVMStatus, Recreations, VmNetworking, VmResources},
     volume::LunaVolume,
 };
@@ -51,6 +52,13 @@ impl Reconciler for LunaVM {
                 managed::named(vm.spec.ssh_key_ref.as_ref())
             })
             .follows::<LunaSecurityGroup>(ctx, security_group_refs)
+            .follows::<LunaStartupScript>(ctx, |vm: &LunaVM| {
+                vm.spec
+                    .startup_script_refs
+                    .iter()
+                    .map(|reference| reference.name.clone())
+                    .collect()
+            })
             // A volume or floating IP attached by reference changed (status.attachedVolumes),
             // or one that held a VM waiting to be deleted let go.
             .named_by::<LunaVolume>(ctx, crate::controller::volume::attached_vm)
@@ -466,6 +474,19 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             }
             Reference::Missing(message) => {
                 return Err(Blocked::waiting(Reason::SSHKeyNotFound, message));
+            }
+        }
+    }
+    if status.managed.id.is_none() {
+        for reference in &vm.spec.startup_script_refs {
+            match managed::resolve::<LunaStartupScript>(ctx, &namespace, &reference.name) {
+                Reference::Ready { id, .. } => resolved.spec.startup_scripts.push(id),
+                Reference::Waiting(message) => {
+                    return Err(Blocked::waiting(Reason::WaitingForStartupScript, message));
+                }
+                Reference::Missing(message) => {
+                    return Err(Blocked::waiting(Reason::StartupScriptNotFound, message));
+                }
             }
         }
     }

@@ -86,6 +86,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaloadbalancers
     - lunasshkeys
     - lunasecuritygroups
+    - lunastartupscripts
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -97,6 +98,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaloadbalancers/status
     - lunasshkeys/status
     - lunasecuritygroups/status
+    - lunastartupscripts/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

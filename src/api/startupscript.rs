@@ -1,0 +1,97 @@
+//! `LunaStartupScript`: a boot script on the Luna Node account, its content inline or from a key
+//! of a Secret, updated in place (`script update`) when either changes.
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::common::{CLOUD_NAME_PATTERN, MAX_NAME_LENGTH, ManagedSpec, NAME_PATTERN, exactly_one};
+
+crate::managed_crd! {
+    /// A Luna Node startup script, created, updated and deleted to match its spec.
+    kube(kind = "LunaStartupScript", plural = "lunastartupscripts", singular = "lunastartupscript", shortname = "lscript"),
+    status = "LunaStartupScriptStatus",
+    columns(id, ("Script", "string", ".spec.name")),
+    /// Desired state of a LunaStartupScript.
+    #[x_kube(validation = exactly_one("content", "contentFrom"))]
+    pub struct LunaStartupScriptSpec {
+        /// Name of the script on Luna Node (renamed to follow the spec); also how a script whose
+        /// create answer was lost is found again, so keep it unique on the account.
+        #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
+        pub name: String,
+
+        /// The script itself (`#!/bin/sh ...`, or cloud-init). Exactly one of `content` and
+        /// `contentFrom`.
+        #[schemars(length(min = 1, max = 65536))]
+        pub content: Option<String>,
+
+        /// Where the script is kept instead: a key of a Secret of the namespace. Its content is
+        /// never written to the status, an Event or a log; only its SHA-256 is.
+        pub content_from: Option<ScriptSource>,
+
+        /// The fields every kind has: policies, import and credentials.
+        #[serde(flatten)]
+        pub managed: ManagedSpec,
+    }
+}
+
+impl LunaStartupScriptSpec {
+    /// A script `name` with `content` inline.
+    pub fn new(name: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            content: Some(content.into()),
+            content_from: None,
+            managed: ManagedSpec::default(),
+        }
+    }
+}
+
+/// Where a script's content is kept.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptSource {
+    /// A key of a Secret in the same namespace.
+    pub secret_key_ref: SecretKeyRef,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+    /// The key whose value is the script.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// The SHA-256 (hex) of a script as Luna Node keeps it: line endings count as `\n` (the
+/// service stores them as `\r\n`).
+pub fn content_sha256(content: &str) -> String {
+    hex::encode(Sha256::digest(content.replace("\r\n", "\n").as_bytes()))
+}
+
+crate::status_types! {
+    /// A script as the API reports it.
+    pub struct ScriptAtProvider in LunaStartupScriptStatus for LunaStartupScript {
+        /// Its name.
+        pub name: Option<String>,
+        /// The SHA-256 of its content (line endings as `\n`), never the content itself.
+        pub content_sha256: Option<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_endings_do_not_change_the_digest() {
+        assert_eq!(
+            content_sha256("#!/bin/sh\r\necho hi\r\n"),
+            content_sha256("#!/bin/sh\necho hi\n")
+        );
+        assert_ne!(content_sha256("a"), content_sha256("b"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The LunaStartupScript controller: create, adopt, update in place and delete boot scripts.
+//! The content comes from the spec or from a key of a Secret, read again on every look (after a
+//! change of the object, and every slow poll), and compared with Luna Node's by its SHA-256: the
+//! content is never held in the status, an Event or a log.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+use super::cloud::{self, ObservedScript};
+use crate::api::startupscript::{LunaStartupScript, ScriptAtProvider, content_sha256};
+use crate::controller::prelude::*;
+
+/// How soon a script whose Secret is missing looks again.
+const SOURCE_RETRY: Duration = Duration::from_secs(30);
+
+impl Reconciler for LunaStartupScript {
+    const KIND: &'static str = "LunaStartupScript";
+
+    managed::external_steps!();
+}
+
+impl LunaStartupScript {
+    /// The script's content, or why it cannot be read (a Secret or key missing, not text).
+    async fn content(&self, ctx: &Context, object: &str) -> Result<Result<String, String>, Error> {
+        if let Some(content) = &self.spec.content {
+            return Ok(Ok(content.clone()));
+        }
+        let Some(source) = &self.spec.content_from else {
+            return Ok(Err(
+                "spec.content and spec.contentFrom are both empty".into()
+            ));
+        };
+        let reference = &source.secret_key_ref;
+        let api: Api<Secret> =
+            Api::namespaced(ctx.kube.clone(), &self.namespace().unwrap_or_default());
+        let secret = api
+            .get_opt(&reference.name)
+            .await
+            .map_err(Error::kube("read the script's Secret", object))?;
+        let Some(secret) = secret else {
+            return Ok(Err(format!("Secret {} does not exist", reference.name)));
+        };
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(&reference.key));
+        Ok(match value {
+            None => Err(format!(
+                "Secret {} has no key {}",
+                reference.name, reference.key
+            )),
+            Some(bytes) => String::from_utf8(bytes.0.clone()).map_err(|_| {
+                format!(
+                    "key {} of Secret {} is not UTF-8 text",
+                    reference.key, reference.name
+                )
+            }),
+        })
+    }
+}
+
+impl External for LunaStartupScript {
+    type Observed = ObservedScript;
+    type Plan = String;
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedScript>> {
+        cloud::scripts(account)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    fn is_create_of(&self, name: &str, observed: &ObservedScript) -> bool {
+        observed.name == name
+    }
+
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
+        Ok(self
+            .content(cx.ctx, &cx.object)
+            .await?
+            .map_err(|why| Blocked::waiting(Reason::ScriptSourceNotFound, why).retry(SOURCE_RETRY)))
+    }
+
+    async fn create(
+        &self,
+        content: &String,
+        account: &Arc<Account>,
+    ) -> Result<String, lunanode::Error> {
+        account.client.script_create(&self.spec.name, content).await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &ObservedScript) {
+        status.at_provider = Some(ScriptAtProvider {
+            name: non_empty(&observed.name),
+            content_sha256: non_empty(&observed.sha256),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &ObservedScript,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let content = match self.content(cx.ctx, &cx.object).await? {
+            Ok(content) => content,
+            Err(why) => {
+                // The script on Luna Node stays as it is until its source is back.
+                mark(status, self).not_ready(Reason::ScriptSourceNotFound, &why);
+                return Ok(Action::requeue(SOURCE_RETRY));
+            }
+        };
+        let wanted = content_sha256(&content);
+        if observed.name == self.spec.name && observed.sha256 == wanted {
+            let message = format!("script {} has the content of the manifest", observed.id);
+            mark(status, self).ready(Reason::Available, &message);
+            // Looked at again every slow poll: a change of the Secret is picked up then.
+            return Ok(Action::requeue(cx.ctx.accounts.timing().slow_interval));
+        }
+        let result = cx
+            .account
+            .client
+            .script_update(&observed.id, &self.spec.name, &content)
+            .await;
+        match result {
+            Ok(()) => {}
+            Err(error) if error.is_refused() => {
+                let message = format!("script update refused: {error}");
+                mark(status, self)
+                    .not_ready(Reason::UpdateFailed, &message)
+                    .not_synced(Reason::UpdateFailed, &message);
+                return Ok(Action::await_change());
+            }
+            Err(error) => return Err(cloud("update script", &cx.object, error)),
+        }
+        self.cache(cx.account)
+            .wrote(&self.uid().unwrap_or_default());
+        let note = format!(
+            "updated script {} (content sha256 {})",
+            observed.id,
+            &wanted[..12]
+        );
+        cx.event(self, false, "ScriptUpdated", "Update", note).await;
+        mark(status, self).not_ready(Reason::Updating, "script updated; confirming");
+        Ok(Action::requeue(Duration::from_secs(1)))
+    }
+
+    async fn delete(&self, observed: &ObservedScript, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx.account.client.script_delete(&observed.id).await;
+        cx.deleted(
+            self,
+            "delete script",
+            result,
+            format!("deleted script {}", observed.id),
+        )
+        .await
+    }
+}
