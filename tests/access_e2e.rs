@@ -646,3 +646,30 @@ async fn a_startup_script_follows_its_content_and_its_secret() {
         "nothing left"
     );
 }
+
+#[tokio::test]
+async fn a_lost_script_create_answer_and_a_crash_make_one_script() {
+    let mut world = World::start("access", 'g').await;
+    let once = LunaStartupScript::new(
+        "once",
+        LunaStartupScriptSpec::new("once", "#!/bin/sh\necho once\n"),
+    );
+    create_losing_answers(&mut world, &once, "script/create", 1).await;
+    world.ready::<LunaStartupScript>("once").await;
+    assert_eq!(
+        script_contents(&world, "once").await.len(),
+        1,
+        "exactly one script"
+    );
+    let reasons = world.event_reasons("once").await;
+    assert!(
+        reasons.iter().any(|reason| reason == "CreateRecovered"),
+        "{reasons:?}"
+    );
+    world.delete::<LunaStartupScript>("once").await;
+    world.gone::<LunaStartupScript>("once").await;
+    assert!(
+        world.sim.objects("scripts").await.is_empty(),
+        "nothing left"
+    );
+}
