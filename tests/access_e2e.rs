@@ -314,7 +314,41 @@ async fn a_security_group_keeps_exactly_its_rules() {
     assert_eq!(sim.calls("securitygroup/rename").await, 1);
     assert_eq!(sim.calls("securitygroup/create").await, 1);
 
+    // A rule may name another LunaSecurityGroup: its members are the remote addresses.
+    let from_web = FirewallRule {
+        group_ref: Some(LocalObjectReference::new("web")),
+        ..tcp(5432, None)
+    };
+    world
+        .create(&LunaSecurityGroup::new(
+            "db",
+            LunaSecurityGroupSpec::new("db", vec![from_web]),
+        ))
+        .await;
+    world.ready::<LunaSecurityGroup>("db").await;
+    let db = world.sim.objects("security_groups").await;
+    let db_rules: Vec<(String, String)> = db
+        .iter()
+        .filter(|group| group["name"] == "db")
+        .flat_map(|group| group["rules"].as_object().cloned().unwrap_or_default())
+        .map(|(_, rule)| {
+            (
+                rule["remote_type"].as_str().unwrap_or_default().to_owned(),
+                rule["remote_value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(db_rules, [("group".to_owned(), id.clone())]);
+    // And the group it names waits to be deleted while the rule names it.
     world.delete::<LunaSecurityGroup>("web").await;
+    world
+        .until::<LunaSecurityGroup>("web", "Ready=False InUse", |group| {
+            condition(group, "Ready").is_some_and(|ready| ready.reason == "InUse")
+        })
+        .await;
+    assert_eq!(sim.calls("securitygroup/delete").await, 0);
+    world.delete::<LunaSecurityGroup>("db").await;
+    world.gone::<LunaSecurityGroup>("db").await;
     world.gone::<LunaSecurityGroup>("web").await;
     assert!(world.sim.objects("security_groups").await.is_empty());
 }

@@ -5,7 +5,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CLOUD_NAME_PATTERN, ManagedSpec, Region, at_most_one, immutable};
+use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable};
 
 crate::managed_crd! {
     /// A Luna Node security group (firewall) with its rules, kept exactly as the spec says.
@@ -53,7 +53,8 @@ impl LunaSecurityGroupSpec {
 #[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
-    validation = at_most_one("cidr", "groupId"),
+    validation = Rule::new("(has(self.cidr) ? 1 : 0) + (has(self.groupId) ? 1 : 0) + (has(self.groupRef) ? 1 : 0) <= 1")
+        .message("set at most one of cidr, groupId and groupRef"),
     validation = Rule::new("!has(self.portMin) && !has(self.portMax) || (has(self.protocol) && (self.protocol == 'TCP' || self.protocol == 'UDP'))")
         .message("ports are for protocol TCP or UDP"),
     validation = Rule::new("!has(self.portMin) || !has(self.portMax) || self.portMin <= self.portMax")
@@ -86,6 +87,10 @@ pub struct FirewallRule {
     /// The remote addresses as the members of another security group, by its Luna Node ID.
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[0-9]+$"))]
     pub group_id: Option<String>,
+    /// The remote addresses as the members of a LunaSecurityGroup of the namespace (this one
+    /// too): the rule waits until that group has its ID, and that group's deletion waits while
+    /// this rule names it.
+    pub group_ref: Option<LocalObjectReference>,
     /// Free text shown in the panel.
     #[schemars(length(max = 128))]
     pub label: Option<String>,
@@ -152,11 +157,14 @@ pub struct WireRule {
 }
 
 impl FirewallRule {
-    /// The rule in its wire form.
-    pub fn wire(&self) -> WireRule {
+    /// The rule in its wire form; `group_ref` is the ID `groupRef` resolved to (unused
+    /// without one).
+    pub fn wire(&self, group_ref: Option<&str>) -> WireRule {
         let ipv6 = self.ip_version == IpVersion::IPv6;
-        let (remote_type, remote_value) = match (&self.group_id, &self.cidr) {
-            (Some(group), _) => ("group", group.clone()),
+        let referenced = group_ref.filter(|_| self.group_ref.is_some());
+        let group = self.group_id.as_deref().or(referenced);
+        let (remote_type, remote_value) = match (group, &self.cidr) {
+            (Some(group), _) => ("group", group.to_owned()),
             (None, Some(cidr)) => ("cidr", cidr.clone()),
             (None, None) => ("cidr", if ipv6 { "::/0" } else { "0.0.0.0/0" }.to_owned()),
         };

@@ -13,10 +13,24 @@ use kube::Resource;
 
 use crate::api::{
     common::{ManagedStatus, SYNCED},
-    securitygroup::{FirewallRule, LunaSecurityGroup, SecurityGroupAtProvider, WireRule},
+    securitygroup::{LunaSecurityGroup, SecurityGroupAtProvider, WireRule},
     vm::LunaVM,
 };
 use crate::controller::{prelude::*, vm::driver::security_group_refs};
+
+/// The LunaSecurityGroups a group's rules name (`rules[].groupRef`).
+fn rule_group_refs(group: &LunaSecurityGroup) -> Vec<String> {
+    group
+        .spec
+        .rules
+        .iter()
+        .filter_map(|rule| {
+            rule.group_ref
+                .as_ref()
+                .map(|reference| reference.name.clone())
+        })
+        .collect()
+}
 
 impl Reconciler for LunaSecurityGroup {
     const KIND: &'static str = "LunaSecurityGroup";
@@ -25,7 +39,11 @@ impl Reconciler for LunaSecurityGroup {
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // A LunaVM that lets go may release a group waiting to be deleted.
-        controller.named_by::<LunaVM>(ctx, security_group_refs)
+        controller
+            .named_by::<LunaVM>(ctx, security_group_refs)
+            // A group a rule names got its ID, or one whose rules named this one let go.
+            .follows::<LunaSecurityGroup>(ctx, rule_group_refs)
+            .named_by::<LunaSecurityGroup>(ctx, rule_group_refs)
     }
 }
 
@@ -105,7 +123,26 @@ impl External for LunaSecurityGroup {
         let listed = cloud::rules(&cx.account.client, region, id)
             .await
             .map_err(|source| cloud("list rules", &cx.object, source))?;
-        let wanted: Vec<WireRule> = self.spec.rules.iter().map(FirewallRule::wire).collect();
+        // A rule naming a LunaSecurityGroup waits for that group's ID (its own is known).
+        let namespace = self.namespace().unwrap_or_default();
+        let mut wanted: Vec<WireRule> = Vec::with_capacity(self.spec.rules.len());
+        for rule in &self.spec.rules {
+            let group = match &rule.group_ref {
+                None => None,
+                Some(reference) if reference.name == self.name_any() => Some(observed.id.clone()),
+                Some(reference) => {
+                    match managed::resolve::<LunaSecurityGroup>(cx.ctx, &namespace, &reference.name)
+                    {
+                        Reference::Ready { id, .. } => Some(id),
+                        Reference::Waiting(message) | Reference::Missing(message) => {
+                            mark(status, self).not_ready(Reason::WaitingForSecurityGroup, &message);
+                            return Ok(Action::requeue(Duration::from_secs(30)));
+                        }
+                    }
+                }
+            };
+            wanted.push(rule.wire(group.as_deref()));
+        }
         let plan = decide::plan(&wanted, &listed, &act::recent(cx.account, &uid));
         if let Some(at) = status.at_provider.as_mut() {
             at.rules = i64::try_from(listed.len()).ok();
@@ -173,7 +210,19 @@ impl External for LunaSecurityGroup {
 
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
         let namespace = self.namespace().unwrap_or_default();
-        managed::holders::<LunaVM>(ctx, &namespace, &self.name_any(), security_group_refs).await
+        let name = self.name_any();
+        let mut holders =
+            managed::holders::<LunaVM>(ctx, &namespace, &name, security_group_refs).await?;
+        // Other groups whose rules name this one (its own rules do not hold it).
+        let others = managed::holders::<LunaSecurityGroup>(ctx, &namespace, &name, |group| {
+            if group.name_any() == name {
+                Vec::new()
+            } else {
+                rule_group_refs(group)
+            }
+        });
+        holders.extend(others.await?);
+        Ok(holders)
     }
 
     async fn delete(&self, observed: &ObservedGroup, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
