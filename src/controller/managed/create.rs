@@ -12,12 +12,12 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{ResourceExt, runtime::controller::Action};
 
 use super::{
-    driver::{CloudCx, cloud, mark, stuck, stuck_anew},
+    driver::{CloudCx, cloud, mark, refused_at_generation, stuck, stuck_anew},
     external::{External, find, matching, matching_in_lists},
     ownership::{self, Fresh, Identity, Recovery},
 };
 use crate::{
-    api::common::{ManagedStatus, ManagementPolicy, PendingCreate, SYNCED},
+    api::common::{ManagedStatus, ManagementPolicy, PendingCreate},
     controller::{error::Error, list_cache::ListCache},
 };
 
@@ -74,12 +74,7 @@ pub async fn find_or_create<K: External>(
 
     // The API refused a create for this very spec: wait for the spec to change or for a
     // reconcile request.
-    let refused = status.conditions().iter().any(|c| {
-        c.type_ == SYNCED
-            && !c.is_true()
-            && c.reason == Reason::CreateFailed
-            && c.observed_generation == object.meta().generation
-    });
+    let refused = refused_at_generation(status, object, Reason::CreateFailed);
     let requested_again = object
         .reconcile_requested_at()
         .is_some_and(|requested| status.last_reconcile_request() != Some(requested));

@@ -1000,6 +1000,20 @@ pub fn stuck_anew<K: ManagedResource>(
     !told
 }
 
+/// Whether `Synced` is `False` for `reason` at the object's current generation: a refusal that
+/// stands until the manifest changes (nothing is sent again for it).
+pub fn refused_at_generation<K: ManagedResource>(
+    status: &K::Status,
+    object: &K,
+    reason: Reason,
+) -> bool {
+    find_condition(status.conditions(), SYNCED).is_some_and(|synced| {
+        !synced.is_true()
+            && synced.reason == reason
+            && synced.observed_generation == object.meta().generation
+    })
+}
+
 /// A cloud error, with the action and the object.
 pub fn cloud(action: &'static str, object: &str, source: lunanode::Error) -> Error {
     Error::Cloud {

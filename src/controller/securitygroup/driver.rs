@@ -12,7 +12,7 @@ use std::time::Duration;
 use kube::Resource;
 
 use crate::api::{
-    common::{ManagedStatus, SYNCED},
+    common::ManagedStatus,
     securitygroup::{LunaSecurityGroup, SecurityGroupAtProvider, WireRule},
     vm::LunaVM,
 };
@@ -156,13 +156,7 @@ impl External for LunaSecurityGroup {
             return Ok(Action::requeue(poll));
         }
         // A refusal of this generation's writes stands until the manifest changes.
-        let standing = status.conditions().iter().any(|c| {
-            c.type_ == SYNCED
-                && !c.is_true()
-                && c.reason == Reason::UpdateFailed
-                && c.observed_generation == generation
-        });
-        if standing {
+        if managed::refused_at_generation(status, self, Reason::UpdateFailed) {
             return Ok(Action::requeue(poll));
         }
         // Rules deleted while the manifest is the one last reconciled were added outside it.

@@ -66,6 +66,13 @@ impl Reconciler for LunaVM {
     }
 }
 
+/// Security group IDs as the VM's groups are compared: sorted, each once.
+fn group_set(mut groups: Vec<String>) -> Vec<String> {
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
 /// The LunaSecurityGroups a LunaVM names (`securityGroupRefs`).
 pub(crate) fn security_group_refs(vm: &LunaVM) -> Vec<String> {
     vm.spec
@@ -209,13 +216,11 @@ impl External for LunaVM {
         };
         // An adopted VM is taken to be in the groups its spec names by ID; the groups of
         // `securityGroupRefs` are then added.
-        let mut groups = match plan {
-            Some(plan) => plan.spec.security_groups.clone(),
-            None => self.spec.security_groups.clone(),
+        let groups = match plan {
+            Some(plan) => &plan.spec.security_groups,
+            None => &self.spec.security_groups,
         };
-        groups.sort();
-        groups.dedup();
-        status.applied_security_groups = Some(groups);
+        status.applied_security_groups = Some(group_set(groups.clone()));
     }
 
     async fn read(
@@ -281,12 +286,9 @@ impl External for LunaVM {
         let vm = &resolved;
         let uid = vm.uid().unwrap_or_default();
         // A VM from before groups were followed: it is in the groups its spec named by ID.
-        status.applied_security_groups.get_or_insert_with(|| {
-            let mut groups = self.spec.security_groups.clone();
-            groups.sort();
-            groups.dedup();
-            groups
-        });
+        status
+            .applied_security_groups
+            .get_or_insert_with(|| group_set(self.spec.security_groups.clone()));
         let vms = &cloud::vms(cx.account);
         let now = Timestamp::now().as_second();
         status.build_started_at = decide::build_started(status.build_started_at, observed, now);
@@ -509,8 +511,7 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             }
         }
     }
-    resolved.spec.security_groups.sort();
-    resolved.spec.security_groups.dedup();
+    resolved.spec.security_groups = group_set(std::mem::take(&mut resolved.spec.security_groups));
     if let Some(reference) = &vm.spec.placement.floating_ip_ref {
         let address = match managed::resolve::<LunaFloatingIP>(ctx, &namespace, &reference.name) {
             Reference::Ready { object, .. } => object
