@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::{
     call::{ApiError, Ctx, Params, Reply, created, deleted, done, regional, regional_list, reply},
-    state::{Account, IdKind},
+    catalog,
+    state::{Account, IdKind, Shared},
 };
 
 /// A security group.
@@ -48,6 +49,56 @@ pub(crate) struct Rule {
     pub remote_value: String,
     /// Free text.
     pub label: String,
+}
+
+/// The name of the group each region of an account starts with.
+pub(crate) const DEFAULT_GROUP: &str = "default";
+
+/// The group each region of a new account starts with: named `default`, letting all traffic in
+/// and out over IPv4 and IPv6 (the service's default, where a VM created without
+/// `securitygroups` lands). It cannot be deleted. IDs and rule IDs are issued from `shared`.
+pub(crate) fn default_groups(shared: &mut Shared) -> BTreeMap<String, SecurityGroup> {
+    let mut groups = BTreeMap::new();
+    for (region, _) in catalog::REGIONS {
+        let id = shared.issue(IdKind::SecurityGroup);
+        let mut rules = BTreeMap::new();
+        for direction in ["ingress", "egress"] {
+            for (kind, cidr) in [("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")] {
+                let rule_id = shared.issue(IdKind::Rule);
+                let rule = Rule {
+                    id: rule_id.clone(),
+                    direction: direction.to_owned(),
+                    kind: kind.to_owned(),
+                    protocol: "any".to_owned(),
+                    port_min: String::new(),
+                    port_max: String::new(),
+                    remote_type: "cidr".to_owned(),
+                    remote_value: cidr.to_owned(),
+                    label: String::new(),
+                };
+                rules.insert(rule_id, rule);
+            }
+        }
+        let group = SecurityGroup {
+            id: id.clone(),
+            name: DEFAULT_GROUP.to_owned(),
+            region: (*region).to_owned(),
+            rules,
+            seq: shared.ids.next_seq(),
+        };
+        groups.insert(id, group);
+    }
+    groups
+}
+
+/// The ID of `region`'s default group on the account, if it is still there.
+pub(crate) fn default_group(account: &Account, region: &str) -> Option<String> {
+    account
+        .security_groups
+        .values()
+        .filter(|group| group.region == region && group.name == DEFAULT_GROUP)
+        .min_by_key(|group| group.seq)
+        .map(|group| group.id.clone())
 }
 
 /// `securitygroup/rename`.
@@ -103,7 +154,13 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 pub(crate) fn delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let id = find(ctx.account, params)?.id.clone();
+    let group = find(ctx.account, params)?;
+    let (id, region) = (group.id.clone(), group.region.clone());
+    if default_group(ctx.account, &region).as_deref() == Some(id.as_str()) {
+        return Err(ApiError::new(
+            "the default security group cannot be deleted",
+        ));
+    }
     if ctx
         .account
         .vms

@@ -17,7 +17,7 @@ use super::{
     dispatch,
     faults::{FaultEngine, Faults, FaultsError},
     list_faults,
-    state::{World, lock},
+    state::{Account, World, lock},
     stats::{Outcome, Stats},
     vm_status,
 };
@@ -73,7 +73,10 @@ impl Simulator {
         let mut world = World::new(config.seed);
         let mut keys = BTreeMap::new();
         for (api_id, api_key) in config.accounts {
-            world.accounts.entry(api_id.clone()).or_default();
+            let World { accounts, shared } = &mut world;
+            accounts
+                .entry(api_id.clone())
+                .or_insert_with(|| Account::open(shared));
             keys.insert(api_id, SecretString::from(api_key));
         }
         Arc::new(Self {
@@ -213,7 +216,9 @@ impl Simulator {
         let now = self.clock.now();
         let mut world = lock(&self.world);
         let World { accounts, shared } = &mut *world;
-        let account = accounts.entry(api_id.to_owned()).or_default();
+        let account = accounts
+            .entry(api_id.to_owned())
+            .or_insert_with(|| Account::open(shared));
         account.settle(shared, now);
         let mut ctx = Ctx {
             account,

@@ -100,6 +100,14 @@ pub(crate) struct Account {
 }
 
 impl Account {
+    /// A new account: nothing but each region's default security group.
+    pub(crate) fn open(shared: &mut Shared) -> Self {
+        Self {
+            security_groups: super::securitygroup::default_groups(shared),
+            ..Self::default()
+        }
+    }
+
     /// Applies every timed transition that has ended by `now`.
     pub(crate) fn settle(&mut self, shared: &mut Shared, now: Millis) {
         shared.now = now;

@@ -175,7 +175,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         ),
         None => None,
     };
-    let security_groups = id_list(params.get("securitygroups"));
+    let mut security_groups = id_list(params.get("securitygroups"));
     if security_groups.iter().any(|id| {
         ctx.account
             .security_groups
@@ -183,6 +183,10 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
             .is_none_or(|group| group.region != region)
     }) {
         return Err(ApiError::invalid("security group"));
+    }
+    if security_groups.is_empty() {
+        // Without `securitygroups`, the VM joins its region's default group.
+        security_groups.extend(super::securitygroup::default_group(ctx.account, region));
     }
     let scripts = id_list(params.get("scripts"));
     if scripts

@@ -1009,3 +1009,94 @@ async fn images_and_volumes_that_end_in_error() {
         .await;
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn each_region_starts_with_a_default_group_that_new_vms_join() {
+    let server = start().await;
+    let client = server.client();
+    let groups = client
+        .ok("securitygroup", "list", &[("region", "toronto")])
+        .await;
+    let groups = groups["securitygroups"].as_array().unwrap().clone();
+    assert_eq!(groups.len(), 1, "one group in Toronto: {groups:?}");
+    assert_eq!(groups[0]["name"], "default");
+    let default = groups[0]["securitygroup_id"].as_str().unwrap().to_owned();
+    let rules = client
+        .ok(
+            "securitygroup",
+            "rule-list",
+            &[("region", "toronto"), ("group_id", &default)],
+        )
+        .await;
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 4, "{rules}");
+    // Every region has its own.
+    let all = client.ok("securitygroup", "list", &[]).await;
+    assert_eq!(all["securitygroups"].as_array().unwrap().len(), 3, "{all}");
+
+    // A VM created without `securitygroups` is in the default group; one created with a group
+    // is only in that one.
+    let plain = create_vm(&client, "plain").await;
+    assert_eq!(
+        vm_info(&client, &plain).await["info"]["security_groups"],
+        json!(["default"])
+    );
+    let web = client
+        .ok(
+            "securitygroup",
+            "create",
+            &[("region", "toronto"), ("name", "web")],
+        )
+        .await["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let walled = client
+        .ok(
+            "vm",
+            "create",
+            &[
+                ("hostname", "walled"),
+                ("plan_id", "m.1"),
+                ("image_id", "1001"),
+                ("securitygroups", &web),
+            ],
+        )
+        .await["vm_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        vm_info(&client, &walled).await["info"]["security_groups"],
+        json!(["web"])
+    );
+
+    // The default group cannot be deleted; a group of that name made later can.
+    assert_eq!(
+        client
+            .error(
+                "securitygroup",
+                "delete",
+                &[("region", "toronto"), ("group_id", &default)],
+            )
+            .await,
+        "the default security group cannot be deleted"
+    );
+    let second = client
+        .ok(
+            "securitygroup",
+            "create",
+            &[("region", "toronto"), ("name", "default")],
+        )
+        .await["group_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client
+        .ok(
+            "securitygroup",
+            "delete",
+            &[("region", "toronto"), ("group_id", &second)],
+        )
+        .await;
+    server.stop().await.unwrap();
+}
