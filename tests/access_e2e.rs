@@ -11,7 +11,7 @@ use lunanode_operator::{
         common::{DeletionPolicy, ImportSpec, ManagedResource},
         securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
         sshkey::{LunaSSHKey, LunaSSHKeySpec},
-        startupscript::{LunaStartupScript, LunaStartupScriptSpec, ScriptSource, SecretKeyRef},
+        startupscript::{LunaStartupScript, LunaStartupScriptSpec, ScriptSource},
         vm::{LunaVM, LunaVMSpec},
     },
     lunanode::types::RuleInsert,
@@ -208,6 +208,13 @@ fn tcp(port: u16, cidr: Option<&str>) -> FirewallRule {
     }
 }
 
+/// The simulator's security groups but each region's `default`, which the account starts with.
+async fn own_groups(world: &World) -> Vec<serde_json::Value> {
+    let mut groups = world.sim.objects("security_groups").await;
+    groups.retain(|group| group["name"] != "default");
+    groups
+}
+
 /// The rules of the simulator's groups named `name`: their ports, sorted, one list per group.
 async fn group_ports(world: &World, name: &str) -> Vec<Vec<String>> {
     world
@@ -350,7 +357,7 @@ async fn a_security_group_keeps_exactly_its_rules() {
     world.delete::<LunaSecurityGroup>("db").await;
     world.gone::<LunaSecurityGroup>("db").await;
     world.gone::<LunaSecurityGroup>("web").await;
-    assert!(world.sim.objects("security_groups").await.is_empty());
+    assert!(own_groups(&world).await.is_empty());
 }
 
 #[tokio::test]
@@ -400,10 +407,7 @@ async fn a_security_group_is_imported_and_a_lost_create_makes_one() {
     for name in ["legacy", "once"] {
         world.gone::<LunaSecurityGroup>(name).await;
     }
-    assert!(
-        world.sim.objects("security_groups").await.is_empty(),
-        "nothing left"
-    );
+    assert!(own_groups(&world).await.is_empty(), "nothing left");
 }
 
 /// The security groups and keys of the simulator's one VM.
@@ -560,7 +564,7 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
     world.gone::<LunaSecurityGroup>("web").await;
     world.delete::<LunaStartupScript>("boot").await;
     world.gone::<LunaStartupScript>("boot").await;
-    assert!(world.sim.objects("security_groups").await.is_empty());
+    assert!(own_groups(&world).await.is_empty());
 }
 
 /// The contents of the simulator's scripts named `name`.
@@ -576,8 +580,8 @@ async fn script_contents(world: &World, name: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_startup_script_follows_its_content_and_its_secret() {
-    use k8s_openapi::api::core::v1::Secret;
+async fn a_startup_script_follows_its_content_its_secret_and_its_config_map() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
     const TOKEN: &str = "boot-token-5e0d2c7a91";
     const NEW_TOKEN: &str = "boot-token-8b44f1d3c6";
@@ -605,12 +609,7 @@ async fn a_startup_script_follows_its_content_and_its_secret() {
     // From a key of a Secret that does not exist yet: the create waits for it.
     let mut spec = LunaStartupScriptSpec::new("boot", "");
     spec.content = None;
-    spec.content_from = Some(ScriptSource {
-        secret_key_ref: SecretKeyRef {
-            name: "boot".into(),
-            key: "boot.sh".into(),
-        },
-    });
+    spec.content_from = Some(ScriptSource::secret("boot", "boot.sh"));
     world.create(&LunaStartupScript::new("boot", spec)).await;
     world
         .until::<LunaStartupScript>("boot", "Ready=False ScriptSourceNotFound", |script| {
@@ -652,6 +651,44 @@ async fn a_startup_script_follows_its_content_and_its_secret() {
     .await;
     assert_eq!(world.sim.calls("script/update").await, 2);
 
+    // From a key of a ConfigMap: created with its content, and an edit of the ConfigMap is one
+    // update.
+    let maps = world.api::<ConfigMap>();
+    let map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "shared-boot"},
+        "data": {"boot.sh": "#!/bin/sh\necho from-config-map\n"},
+    }))
+    .unwrap();
+    maps.create(&kube::api::PostParams::default(), &map)
+        .await
+        .unwrap();
+    let mut spec = LunaStartupScriptSpec::new("shared", "");
+    spec.content = None;
+    spec.content_from = Some(ScriptSource::config_map("shared-boot", "boot.sh"));
+    world.create(&LunaStartupScript::new("shared", spec)).await;
+    world.ready::<LunaStartupScript>("shared").await;
+    assert_eq!(
+        script_contents(w, "shared").await,
+        ["#!/bin/sh\r\necho from-config-map\r\n"]
+    );
+    assert_eq!(world.sim.calls("script/create").await, 3);
+    maps.patch(
+        "shared-boot",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"boot.sh": "#!/bin/sh\necho edited\n"}})),
+    )
+    .await
+    .unwrap();
+    support::eventually(
+        support::wait::WAIT,
+        "the ConfigMap's new content",
+        || async move {
+            (script_contents(w, "shared").await == ["#!/bin/sh\r\necho edited\r\n"]).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(world.sim.calls("script/update").await, 3);
+
     // The Secret's content is on Luna Node and nowhere else: not in the status, an Event or
     // the operator's log.
     let object =
@@ -669,10 +706,10 @@ async fn a_startup_script_follows_its_content_and_its_secret() {
     }
     assert!(object.contains("contentSha256"), "{object}");
 
-    for name in ["inline", "boot"] {
+    for name in ["inline", "boot", "shared"] {
         world.delete::<LunaStartupScript>(name).await;
     }
-    for name in ["inline", "boot"] {
+    for name in ["inline", "boot", "shared"] {
         world.gone::<LunaStartupScript>(name).await;
     }
     assert!(
@@ -706,4 +743,84 @@ async fn a_lost_script_create_answer_and_a_crash_make_one_script() {
         world.sim.objects("scripts").await.is_empty(),
         "nothing left"
     );
+}
+
+#[tokio::test]
+async fn a_vm_created_without_groups_leaves_the_default_one_when_given_some() {
+    let world = World::start("access", 'h').await;
+    world
+        .create(&LunaVM::new(
+            "plain",
+            LunaVMSpec::new("plain", "m.1", "Ubuntu 22.04 64-bit (template)"),
+        ))
+        .await;
+    world.ready::<LunaVM>("plain").await;
+    let default: Vec<String> = world
+        .sim
+        .objects("security_groups")
+        .await
+        .iter()
+        .filter(|group| group["name"] == "default" && group["region"] == "toronto")
+        .filter_map(|group| group["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(default.len(), 1, "Toronto's default group");
+    assert_eq!(
+        vm_access(&world).await.0,
+        default,
+        "created in the default group"
+    );
+
+    world
+        .create(&LunaSecurityGroup::new(
+            "web",
+            LunaSecurityGroupSpec::new("web", vec![tcp(443, None)]),
+        ))
+        .await;
+    let web = world
+        .ready::<LunaSecurityGroup>("web")
+        .await
+        .status_id()
+        .unwrap()
+        .to_owned();
+    world
+        .patch_spec::<LunaVM>("plain", json!({"securityGroupRefs": [{"name": "web"}]}))
+        .await;
+    let w = &world;
+    let only_web = vec![web.clone()];
+    let expected = &only_web;
+    support::eventually(
+        support::wait::WAIT,
+        "the VM in web only, out of the default group",
+        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
+    )
+    .await;
+    world
+        .event("plain", "SecurityGroupRemoved", |event| {
+            event.reason.as_deref() == Some("SecurityGroupRemoved")
+        })
+        .await;
+    assert_eq!(world.sim.calls("vm/securitygroup-add").await, 1);
+    assert_eq!(world.sim.calls("vm/securitygroup-remove").await, 1);
+
+    // Every group taken away: back in the default group.
+    world
+        .patch_spec::<LunaVM>("plain", json!({"securityGroupRefs": []}))
+        .await;
+    let expected = &default;
+    support::eventually(
+        support::wait::WAIT,
+        "the VM back in the default group",
+        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
+    )
+    .await;
+    world.ready::<LunaVM>("plain").await;
+    assert_eq!(world.sim.calls("vm/securitygroup-add").await, 2);
+    assert_eq!(world.sim.calls("vm/securitygroup-remove").await, 2);
+    assert_eq!(world.sim.calls("vm/create").await, 1);
+
+    world.delete::<LunaVM>("plain").await;
+    world.gone::<LunaVM>("plain").await;
+    world.delete::<LunaSecurityGroup>("web").await;
+    world.gone::<LunaSecurityGroup>("web").await;
+    assert!(own_groups(&world).await.is_empty());
 }

@@ -324,6 +324,28 @@ pub async fn create(
         .await
 }
 
+/// The name of the security group each region of an account starts with, where a VM created
+/// without groups lands.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// The ID of `region`'s default security group (the oldest group of that name, by ID order of
+/// issue), from the account's `securitygroup list` cache at most ten minutes old; `None` where
+/// the region lists none.
+pub async fn default_group(
+    account: &Account,
+    region: &str,
+) -> Result<Option<String>, lunanode::Error> {
+    let snapshot = crate::controller::securitygroup::cloud::groups(account)
+        .get(std::time::Duration::from_secs(600))
+        .await?;
+    Ok(snapshot
+        .entries
+        .values()
+        .filter(|group| group.name == DEFAULT_GROUP && group.region == region)
+        .map(|group| group.id.clone())
+        .min_by_key(|id| (id.len(), id.clone())))
+}
+
 /// `vm info`, reduced to what a connection Secret holds: addresses and login details.
 pub async fn connection_details(
     client: &Client,

@@ -289,6 +289,11 @@ impl External for LunaVM {
         status
             .applied_security_groups
             .get_or_insert_with(|| group_set(self.spec.security_groups.clone()));
+        let mut resolved = resolved;
+        if let Err(error) = with_default_group(&mut resolved, status, observed, cx.account).await {
+            return Err(cloud("read the security groups", &cx.object, error));
+        }
+        let vm = &resolved;
         let vms = &cloud::vms(cx.account);
         let now = Timestamp::now().as_second();
         status.build_started_at = decide::build_started(status.build_started_at, observed, now);
@@ -447,6 +452,37 @@ async fn failed(
             Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
         }
     }
+}
+
+/// An empty list of security groups stands for the region's default group, on both sides: a VM
+/// created without groups is in it. So a VM created without groups and then given some leaves
+/// the default group once they are added (a default group that lets everything in would make
+/// them moot), and one whose groups are all taken away goes back to it. Only read while one side
+/// is empty and the other is not.
+async fn with_default_group(
+    vm: &mut LunaVM,
+    status: &mut LunaVMStatus,
+    observed: &ObservedVm,
+    account: &Account,
+) -> Result<(), lunanode::Error> {
+    let wanted = &mut vm.spec.security_groups;
+    let applied = status.applied_security_groups.get_or_insert_with(Vec::new);
+    if wanted.is_empty() == applied.is_empty() {
+        return Ok(());
+    }
+    let region = if observed.region.is_empty() {
+        vm.spec.region.to_string()
+    } else {
+        observed.region.clone()
+    };
+    if let Some(default) = cloud::default_group(account, &region).await? {
+        if wanted.is_empty() {
+            wanted.push(default);
+        } else {
+            applied.push(default);
+        }
+    }
+    Ok(())
 }
 
 /// The VM with its references resolved: `networkRef` becomes `netId` (needed only until the VM
