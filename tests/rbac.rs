@@ -19,7 +19,7 @@ use std::{
 use k8s_openapi::api::{
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
     coordination::v1::Lease,
-    core::v1::Secret,
+    core::v1::{ConfigMap, Secret},
     rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject},
 };
 use kube::{
@@ -35,6 +35,9 @@ use lunanode_operator::api::{
     floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
     loadbalancer::{LbMemberSpec, LunaLoadBalancer, LunaLoadBalancerSpec},
     network::{LunaNetwork, LunaNetworkSpec},
+    securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
+    sshkey::{LunaSSHKey, LunaSSHKeySpec},
+    startupscript::{LunaStartupScript, LunaStartupScriptSpec, ScriptSource},
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
 };
@@ -45,6 +48,8 @@ use support::{World, processes::Operator, wait, world::CREDENTIALS};
 const CHART: &str = "deploy/helm/lunanode-operator";
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const WAIT: Duration = Duration::from_secs(90);
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorRbacTestKey000000000 rbac@example.com";
 /// Marks every RBAC object these tests create, so that the next test can remove them.
 const TEST_LABEL: &str = "lunanode.com/rbac-test";
 
@@ -406,11 +411,32 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
             LunaNetworkSpec::new("rbac-net", "10.91.1.0/24"),
         ))
         .await;
+    world
+        .create(&LunaSSHKey::new(
+            "deploy",
+            LunaSSHKeySpec::new("rbac-deploy", KEY),
+        ))
+        .await;
+    let https = FirewallRule {
+        protocol: Protocol::TCP,
+        port_min: Some(443),
+        ..FirewallRule::default()
+    };
+    world
+        .create(&LunaSecurityGroup::new(
+            "web",
+            LunaSecurityGroupSpec::new("rbac-web", vec![https]),
+        ))
+        .await;
+    boot_script(&world, "boot").await;
     let mut spec = LunaVMSpec::new("rbac-web", "m.1", IMAGE);
     spec.placement.network_ref = Some(LocalObjectReference::new("net"));
     spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
         name: "rbac-web-connection".into(),
     });
+    spec.ssh_key_ref = Some(LocalObjectReference::new("deploy"));
+    spec.security_group_refs = vec![LocalObjectReference::new("web")];
+    spec.startup_script_refs = vec![LocalObjectReference::new("boot")];
     world.create(&LunaVM::new("web", spec)).await;
     let mut volume = LunaVolumeSpec::new("rbac-data", 10);
     volume.attach_to = Some(VolumeAttachment::vm_ref("web"));
@@ -445,6 +471,9 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
             .await;
         }};
     }
+    ready!(LunaSSHKey, "deploy");
+    ready!(LunaSecurityGroup, "web");
+    ready!(LunaStartupScript, "boot");
     ready!(LunaNetwork, "net");
     ready!(LunaVM, "web");
     ready!(LunaVolume, "data");
@@ -492,10 +521,35 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
     world.gone::<LunaVolume>("data").await;
     world.gone::<LunaVM>("web").await;
     world.gone::<LunaNetwork>("net").await;
+    world.delete::<LunaSecurityGroup>("web").await;
+    world.delete::<LunaSSHKey>("deploy").await;
+    world.delete::<LunaStartupScript>("boot").await;
+    world.gone::<LunaSecurityGroup>("web").await;
+    world.gone::<LunaSSHKey>("deploy").await;
+    world.gone::<LunaStartupScript>("boot").await;
     assert!(world.sim.vms().await.is_empty(), "the VM is deleted");
     held(false).await;
     no_refusal(&world.operator);
     unbind_everything(&world.client).await;
+}
+
+/// A LunaStartupScript `name` whose content is the key `boot.sh` of a ConfigMap of that name,
+/// created with it.
+async fn boot_script(world: &World, name: &str) {
+    let map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "data": {"boot.sh": "#!/bin/sh\necho rbac\n"},
+    }))
+    .unwrap();
+    world
+        .api::<ConfigMap>()
+        .create(&PostParams::default(), &map)
+        .await
+        .expect("create the script's ConfigMap");
+    let mut spec = LunaStartupScriptSpec::new(name, "");
+    spec.content = None;
+    spec.content_from = Some(ScriptSource::config_map(name, "boot.sh"));
+    world.create(&LunaStartupScript::new(name, spec)).await;
 }
 
 /// What fails, in the operator's log, without the rule on `resource`: the named step.
@@ -508,6 +562,10 @@ fn step_without(resource: &str) -> (&'static str, &'static str) {
             r#"cannot update resource "lunavms/status""#,
         ),
         "secrets" => ("read the credentials Secret", r#"resource "secrets""#),
+        "configmaps" => (
+            "read a startup script's ConfigMap",
+            r#"resource "configmaps""#,
+        ),
         "events" => ("publish an Event", "unable to publish an event"),
         "leases" => ("hold the leader-election Lease", r#"resource "leases""#),
         other => panic!("the chart has a rule on {other} that this test does not know: add it"),
@@ -554,6 +612,7 @@ async fn every_rule_of_the_chart_is_needed() {
                 .create(&PostParams::default(), &LunaVM::new("web", spec))
                 .await
                 .expect("create LunaVM");
+            boot_script(&world, "boot").await;
             let operator = &world.operator;
             support::eventually(
                 WAIT,

@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     n: usize,
     /// Size of a mixed scenario relative to its nominal one (1.0: 5,000 records, 200 members,
-    /// 500 volumes, 100 floating IPs).
+    /// 500 volumes, 100 floating IPs, 20 security groups over 200 VMs).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Simulated latency of every cloud API call, in milliseconds.

@@ -8,6 +8,7 @@
 //! | `lb` | 1 LunaNetwork, 200 LunaVMs in it, 4 LunaLoadBalancers of 50 members each: 200 members |
 //! | `volumes` | 250 LunaVMs, 500 LunaVolumes attached two to a VM |
 //! | `floating` | 100 LunaFloatingIPs |
+//! | `firewalls` | 20 LunaSecurityGroups of 10 rules each, 200 LunaVMs each in two of them |
 //!
 //! A LunaDnsZone holds at most 500 records and a LunaLoadBalancer at most 64 members (the CRDs'
 //! bounds, which keep the CEL cost and the status size bounded), so the 5,000 records and the
@@ -22,7 +23,8 @@ use kube::{
     api::{ApiResource, DeleteParams, DynamicObject, ListParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSecurityGroup, LunaVM,
+    LunaVolume,
 };
 use serde_json::{Value, json};
 
@@ -45,6 +47,8 @@ pub enum Scenario {
     Volumes,
     /// 100 LunaFloatingIPs.
     Floating,
+    /// 20 LunaSecurityGroups of 10 rules, and 200 LunaVMs each in two of them.
+    Firewalls,
 }
 
 /// The objects of one kind, in the order they are applied.
@@ -187,6 +191,47 @@ fn plan(scenario: Scenario, scale: f64) -> (Vec<Batch>, Vec<(&'static str, usize
                 vec![("floating ip adds", ips)],
             )
         }
+        Scenario::Firewalls => {
+            let groups = scaled(20, scale).max(2);
+            let per_group = 10;
+            let vms = scaled(200, scale);
+            let rules = |g: usize| -> Vec<Value> {
+                (0..per_group)
+                    .map(|r| {
+                        json!({"direction": "ingress", "protocol": "tcp",
+                               "portMin": 8000 + r, "cidr": format!("10.{g}.{r}.0/24")})
+                    })
+                    .collect()
+            };
+            let group_objects = (0..groups)
+                .map(|g| {
+                    let name = format!("fw-{g:02}");
+                    let spec = json!({"name": name, "region": "toronto", "rules": rules(g)});
+                    object("LunaSecurityGroup", &name, spec)
+                })
+                .collect();
+            let vm_objects = (0..vms)
+                .map(|i| {
+                    let mut vm = vm(&format!("fw-vm-{i:04}"), None);
+                    vm["spec"]["securityGroupRefs"] = json!([
+                        {"name": format!("fw-{:02}", i % groups)},
+                        {"name": format!("fw-{:02}", (i + 1) % groups)},
+                    ]);
+                    vm
+                })
+                .collect();
+            (
+                vec![
+                    batch::<LunaSecurityGroup>(group_objects),
+                    batch::<LunaVM>(vm_objects),
+                ],
+                vec![
+                    ("group creates", groups),
+                    ("rule inserts", groups * per_group),
+                    ("vm creates", vms),
+                ],
+            )
+        }
     }
 }
 
@@ -225,7 +270,8 @@ async fn census(client: &Client, batches: &[Batch]) -> Result<(usize, usize)> {
     Ok(counts)
 }
 
-/// The objects the simulated account holds, of the six kinds the operator manages.
+/// The objects the simulated account holds, of the kinds the benchmark applies (security
+/// groups but each region's `default`, which the account starts with).
 async fn cloud_objects(sim: &Sim, api_id: &str) -> Result<usize> {
     let state = sim.state().await?;
     let account = &state["accounts"][api_id];
@@ -236,10 +282,11 @@ async fn cloud_objects(sim: &Sim, api_id: &str) -> Result<usize> {
         "networks",
         "load_balancers",
         "zones",
+        "security_groups",
     ]
     .iter()
     .map(|key| match &account[*key] {
-        Value::Object(map) => map.len(),
+        Value::Object(map) => map.values().filter(|o| o["name"] != "default").count(),
         Value::Array(list) => list.len(),
         _ => 0,
     })
@@ -279,7 +326,7 @@ pub async fn run(env: Env<'_>, harness: &mut procs::Harness) -> Result<Value> {
     let writes_floor: usize = floor_writes.iter().map(|(_, n)| n).sum();
     // VMs build for --build-seconds, volumes are created in 5 s: the slowest bounds the floor.
     let build = match args.scenario {
-        Scenario::Lb | Scenario::Volumes => args.build_seconds,
+        Scenario::Lb | Scenario::Volumes | Scenario::Firewalls => args.build_seconds,
         _ => 0.0,
     };
     let rtt = args.latency_ms as f64 / 1000.0;

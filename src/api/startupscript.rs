@@ -1,5 +1,5 @@
 //! `LunaStartupScript`: a boot script on the Luna Node account, its content inline or from a key
-//! of a Secret, updated in place (`script update`) when either changes.
+//! of a Secret or ConfigMap, updated in place (`script update`) when either changes.
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -25,8 +25,8 @@ crate::managed_crd! {
         #[schemars(length(min = 1, max = 65536))]
         pub content: Option<String>,
 
-        /// Where the script is kept instead: a key of a Secret of the namespace. Its content is
-        /// never written to the status, an Event or a log; only its SHA-256 is.
+        /// Where the script is kept instead: a key of a Secret or ConfigMap of the namespace.
+        /// Its content is never written to the status, an Event or a log; only its SHA-256 is.
         pub content_from: Option<ScriptSource>,
 
         /// The fields every kind has: policies, import and credentials.
@@ -47,23 +47,57 @@ impl LunaStartupScriptSpec {
     }
 }
 
-/// Where a script's content is kept.
+/// Where a script's content is kept: a key of a Secret or of a ConfigMap.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = exactly_one("secretKeyRef", "configMapKeyRef"))]
 pub struct ScriptSource {
-    /// A key of a Secret in the same namespace.
-    pub secret_key_ref: SecretKeyRef,
+    /// A key of a Secret in the same namespace: its content is never written to the status, an
+    /// Event or a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeyRef>,
+    /// A key of a ConfigMap in the same namespace (`data`, or `binaryData` holding UTF-8 text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeyRef>,
 }
 
-/// A key of a Secret in the same namespace.
+impl ScriptSource {
+    /// Key `key` of Secret `name`.
+    pub fn secret(name: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            secret_key_ref: Some(KeyRef::new(name, key)),
+            config_map_key_ref: None,
+        }
+    }
+
+    /// Key `key` of ConfigMap `name`.
+    pub fn config_map(name: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            secret_key_ref: None,
+            config_map_key_ref: Some(KeyRef::new(name, key)),
+        }
+    }
+}
+
+/// A key of a Secret or ConfigMap in the same namespace.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretKeyRef {
-    /// The Secret's name.
+pub struct KeyRef {
+    /// The Secret's or ConfigMap's name.
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
     /// The key whose value is the script.
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
+}
+
+impl KeyRef {
+    /// Key `key` of the object `name`.
+    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            key: key.into(),
+        }
+    }
 }
 
 /// The SHA-256 (hex) of a script as Luna Node keeps it: line endings count as `\n` (the

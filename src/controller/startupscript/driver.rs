@@ -1,15 +1,15 @@
 //! The LunaStartupScript controller: create, adopt, update in place and delete boot scripts.
-//! The content comes from the spec or from a key of a Secret, read again on every look (after a
+//! The content comes from the spec or from a key of a Secret or ConfigMap, read again on every look (after a
 //! change of the object, and every slow poll), and compared with Luna Node's by its SHA-256: the
 //! content is never held in the status, an Event or a log.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 
 use super::cloud::{self, ObservedScript};
-use crate::api::startupscript::{LunaStartupScript, ScriptAtProvider, content_sha256};
+use crate::api::startupscript::{KeyRef, LunaStartupScript, ScriptAtProvider, content_sha256};
 use crate::controller::prelude::*;
 
 /// How soon a script whose Secret is missing looks again.
@@ -22,42 +22,62 @@ impl Reconciler for LunaStartupScript {
 }
 
 impl LunaStartupScript {
-    /// The script's content, or why it cannot be read (a Secret or key missing, not text).
+    /// The script's content, or why it cannot be read (a Secret, ConfigMap or key missing, not
+    /// text).
     async fn content(&self, ctx: &Context, object: &str) -> Result<Result<String, String>, Error> {
         if let Some(content) = &self.spec.content {
             return Ok(Ok(content.clone()));
         }
-        let Some(source) = &self.spec.content_from else {
-            return Ok(Err(
-                "spec.content and spec.contentFrom are both empty".into()
-            ));
-        };
-        let reference = &source.secret_key_ref;
-        let api: Api<Secret> =
-            Api::namespaced(ctx.kube.clone(), &self.namespace().unwrap_or_default());
-        let secret = api
-            .get_opt(&reference.name)
-            .await
-            .map_err(Error::kube("read the script's Secret", object))?;
-        let Some(secret) = secret else {
-            return Ok(Err(format!("Secret {} does not exist", reference.name)));
-        };
-        let value = secret
-            .data
-            .as_ref()
-            .and_then(|data| data.get(&reference.key));
-        Ok(match value {
-            None => Err(format!(
-                "Secret {} has no key {}",
-                reference.name, reference.key
-            )),
-            Some(bytes) => String::from_utf8(bytes.0.clone()).map_err(|_| {
-                format!(
-                    "key {} of Secret {} is not UTF-8 text",
-                    reference.key, reference.name
-                )
-            }),
-        })
+        let namespace = self.namespace().unwrap_or_default();
+        let source = self.spec.content_from.as_ref();
+        if let Some(reference) = source.and_then(|source| source.secret_key_ref.as_ref()) {
+            let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
+            let secret = api
+                .get_opt(&reference.name)
+                .await
+                .map_err(Error::kube("read the script's Secret", object))?;
+            let value = secret.map(|secret| {
+                secret
+                    .data
+                    .and_then(|mut data| data.remove(&reference.key))
+                    .map(|bytes| bytes.0)
+            });
+            return Ok(text(value, "Secret", reference));
+        }
+        if let Some(reference) = source.and_then(|source| source.config_map_key_ref.as_ref()) {
+            let api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
+            let map = api
+                .get_opt(&reference.name)
+                .await
+                .map_err(Error::kube("read the script's ConfigMap", object))?;
+            let value = map.map(|map| {
+                let text = map
+                    .data
+                    .and_then(|mut data| data.remove(&reference.key))
+                    .map(String::into_bytes);
+                text.or_else(|| {
+                    map.binary_data
+                        .and_then(|mut data| data.remove(&reference.key))
+                        .map(|bytes| bytes.0)
+                })
+            });
+            return Ok(text(value, "ConfigMap", reference));
+        }
+        Ok(Err(
+            "spec.content and spec.contentFrom are both empty".into()
+        ))
+    }
+}
+
+/// The text at a key of a Secret or ConfigMap: `None` for an object that does not exist,
+/// `Some(None)` for a key it lacks.
+fn text(value: Option<Option<Vec<u8>>>, kind: &str, reference: &KeyRef) -> Result<String, String> {
+    let KeyRef { name, key } = reference;
+    match value {
+        None => Err(format!("{kind} {name} does not exist")),
+        Some(None) => Err(format!("{kind} {name} has no key {key}")),
+        Some(Some(bytes)) => String::from_utf8(bytes)
+            .map_err(|_| format!("key {key} of {kind} {name} is not UTF-8 text")),
     }
 }
 
