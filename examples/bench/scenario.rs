@@ -198,7 +198,7 @@ fn plan(scenario: Scenario, scale: f64) -> (Vec<Batch>, Vec<(&'static str, usize
             let rules = |g: usize| -> Vec<Value> {
                 (0..per_group)
                     .map(|r| {
-                        json!({"direction": "ingress", "protocol": "tcp",
+                        json!({"direction": "Ingress", "protocol": "TCP",
                                "portMin": 8000 + r, "cidr": format!("10.{g}.{r}.0/24")})
                     })
                     .collect()

@@ -1,5 +1,6 @@
-//! LunaSecurityGroup: the rule writes of a [`super::decide::RulePlan`], and the memo of the
-//! rules this process inserted moments ago (a rule list may not show them yet).
+//! LunaSecurityGroup: the rule writes of a [`super::decide::RulePlan`], the memo of the rules
+//! this process inserted moments ago (a rule list may not show them yet), and the memo of when
+//! each group was last found in order.
 
 use std::{
     collections::HashMap,
@@ -65,6 +66,51 @@ pub(super) fn forget(account: &Account, uid: &str) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     recent.remove(uid);
+    checked(account, uid, None);
+}
+
+/// When each group (by object uid) was last found to hold exactly its manifest's rules, and at
+/// which generation: per-account state. A reconcile woken by something else than a change of
+/// the group (a LunaVM that names it changing its status, say) within a poll of that finding
+/// does not list the rules again, so waking a group costs no call; the poll still does.
+#[derive(Debug, Default)]
+struct Checked(Mutex<HashMap<String, (Option<i64>, Instant)>>);
+
+/// Records that group `uid` held its rules at `generation` now; `None` forgets it (after a
+/// write, so that the next look confirms it).
+pub(super) fn checked(account: &Account, uid: &str, generation: Option<Option<i64>>) {
+    let state = account.state::<Checked>();
+    let mut checked = state
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match generation {
+        Some(generation) => {
+            checked.insert(uid.to_owned(), (generation, Instant::now()));
+        }
+        None => {
+            checked.remove(uid);
+        }
+    }
+}
+
+/// How long until group `uid`, found in order at `generation`, is due to be looked at again
+/// (`poll` after that finding); `None` when it is due now, or its generation changed since.
+pub(super) fn not_due(
+    account: &Account,
+    uid: &str,
+    generation: Option<i64>,
+    poll: Duration,
+) -> Option<Duration> {
+    let state = account.state::<Checked>();
+    let checked = state
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (at_generation, at) = checked.get(uid)?;
+    // A second's slack: the poll's own wake-up comes a little after `poll`.
+    let left = poll.checked_sub(at.elapsed() + Duration::from_secs(1))?;
+    (*at_generation == generation).then_some(left)
 }
 
 /// What the writes of a plan came to: a refusal stops the batch.

@@ -120,6 +120,11 @@ impl External for LunaSecurityGroup {
             }
         }
 
+        // Woken by something else than a change of the group (a LunaVM naming it, say) within
+        // a poll of finding it in order: nothing to look at.
+        if let Some(left) = act::not_due(cx.account, &uid, generation, poll) {
+            return Ok(Action::requeue(left));
+        }
         let listed = cloud::rules(&cx.account.client, region, id)
             .await
             .map_err(|source| cloud("list rules", &cx.object, source))?;
@@ -153,6 +158,7 @@ impl External for LunaSecurityGroup {
                 wanted.len()
             );
             mark(status, self).ready(Reason::Available, &message);
+            act::checked(cx.account, &uid, Some(generation));
             return Ok(Action::requeue(poll));
         }
         // A refusal of this generation's writes stands until the manifest changes.
@@ -162,6 +168,7 @@ impl External for LunaSecurityGroup {
         // Rules deleted while the manifest is the one last reconciled were added outside it.
         let stored_generation = self.status.as_ref().and_then(|s| s.observed_generation());
         let drift = stored_generation.is_some() && stored_generation == generation;
+        act::checked(cx.account, &uid, None);
         match act::apply(self, &uid, id, &plan, cx).await? {
             Outcome::Done => {
                 let deleted: Vec<String> = plan
