@@ -430,6 +430,17 @@ async fn vm_access(world: &World) -> (Vec<String>, Vec<String>) {
     )
 }
 
+/// Waits until the simulator's one VM is in exactly the groups `expected` (in any order).
+async fn vm_groups_become(world: &World, what: &str, expected: &[String]) {
+    let mut expected = expected.to_vec();
+    expected.sort();
+    let expected = &expected;
+    support::eventually(support::wait::WAIT, what, || async move {
+        (vm_access(world).await.0 == *expected).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_vm_takes_its_key_and_firewalls_by_reference() {
     let world = World::start("access", 'e').await;
@@ -506,16 +517,7 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
         )
         .await;
     let sim = &world.sim;
-    let w = &world;
-    let mut both = vec![web.clone(), db.clone()];
-    both.sort();
-    let expected = &both;
-    support::eventually(
-        support::wait::WAIT,
-        "the VM in both groups",
-        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
-    )
-    .await;
+    vm_groups_become(&world, "the VM in both groups", &[web.clone(), db.clone()]).await;
     world
         .event("web", "SecurityGroupAdded", |event| {
             event.reason.as_deref() == Some("SecurityGroupAdded")
@@ -525,12 +527,7 @@ async fn a_vm_takes_its_key_and_firewalls_by_reference() {
     world
         .patch_spec::<LunaVM>("web", json!({"securityGroupRefs": [{"name": "db"}]}))
         .await;
-    let only_db = vec![db.clone()];
-    let expected = &only_db;
-    support::eventually(support::wait::WAIT, "the VM in db only", || async move {
-        (vm_access(w).await.0 == *expected).then_some(())
-    })
-    .await;
+    vm_groups_become(&world, "the VM in db only", std::slice::from_ref(&db)).await;
     world.ready::<LunaVM>("web").await;
     assert_eq!(sim.calls("vm/securitygroup-add").await, 1);
     assert_eq!(sim.calls("vm/securitygroup-remove").await, 1);
@@ -785,13 +782,10 @@ async fn a_vm_created_without_groups_leaves_the_default_one_when_given_some() {
     world
         .patch_spec::<LunaVM>("plain", json!({"securityGroupRefs": [{"name": "web"}]}))
         .await;
-    let w = &world;
-    let only_web = vec![web.clone()];
-    let expected = &only_web;
-    support::eventually(
-        support::wait::WAIT,
+    vm_groups_become(
+        &world,
         "the VM in web only, out of the default group",
-        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
+        std::slice::from_ref(&web),
     )
     .await;
     world
@@ -806,13 +800,7 @@ async fn a_vm_created_without_groups_leaves_the_default_one_when_given_some() {
     world
         .patch_spec::<LunaVM>("plain", json!({"securityGroupRefs": []}))
         .await;
-    let expected = &default;
-    support::eventually(
-        support::wait::WAIT,
-        "the VM back in the default group",
-        || async move { (vm_access(w).await.0 == *expected).then_some(()) },
-    )
-    .await;
+    vm_groups_become(&world, "the VM back in the default group", &default).await;
     world.ready::<LunaVM>("plain").await;
     assert_eq!(world.sim.calls("vm/securitygroup-add").await, 2);
     assert_eq!(world.sim.calls("vm/securitygroup-remove").await, 2);

@@ -31,41 +31,67 @@ impl LunaStartupScript {
         let namespace = self.namespace().unwrap_or_default();
         let source = self.spec.content_from.as_ref();
         if let Some(reference) = source.and_then(|source| source.secret_key_ref.as_ref()) {
-            let api: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
-            let secret = api
-                .get_opt(&reference.name)
-                .await
-                .map_err(Error::kube("read the script's Secret", object))?;
-            let value = secret.map(|secret| {
-                secret
-                    .data
-                    .and_then(|mut data| data.remove(&reference.key))
-                    .map(|bytes| bytes.0)
-            });
-            return Ok(text(value, "Secret", reference));
+            let read = Source::<Secret>::new("read the script's Secret", "Secret");
+            return read
+                .key(ctx, &namespace, reference, object, |secret, key| {
+                    secret.data?.remove(key).map(|bytes| bytes.0)
+                })
+                .await;
         }
         if let Some(reference) = source.and_then(|source| source.config_map_key_ref.as_ref()) {
-            let api: Api<ConfigMap> = Api::namespaced(ctx.kube.clone(), &namespace);
-            let map = api
-                .get_opt(&reference.name)
-                .await
-                .map_err(Error::kube("read the script's ConfigMap", object))?;
-            let value = map.map(|map| {
-                let text = map
-                    .data
-                    .and_then(|mut data| data.remove(&reference.key))
-                    .map(String::into_bytes);
-                text.or_else(|| {
-                    map.binary_data
-                        .and_then(|mut data| data.remove(&reference.key))
-                        .map(|bytes| bytes.0)
+            let read = Source::<ConfigMap>::new("read the script's ConfigMap", "ConfigMap");
+            return read
+                .key(ctx, &namespace, reference, object, |map, key| {
+                    let text = map.data.and_then(|mut data| data.remove(key));
+                    text.map(String::into_bytes)
+                        .or_else(|| map.binary_data?.remove(key).map(|bytes| bytes.0))
                 })
-            });
-            return Ok(text(value, "ConfigMap", reference));
+                .await;
         }
         Ok(Err(
             "spec.content and spec.contentFrom are both empty".into()
         ))
+    }
+}
+
+/// Where a script's content is read: a Secret or a ConfigMap, with the action named in errors.
+struct Source<K> {
+    action: &'static str,
+    kind: &'static str,
+    _kind: std::marker::PhantomData<K>,
+}
+
+impl<K> Source<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    fn new(action: &'static str, kind: &'static str) -> Self {
+        Self {
+            action,
+            kind,
+            _kind: std::marker::PhantomData,
+        }
+    }
+
+    /// The text at `reference`'s key, found in the object by `pick`; or why there is none.
+    async fn key(
+        &self,
+        ctx: &Context,
+        namespace: &str,
+        reference: &KeyRef,
+        object: &str,
+        pick: impl FnOnce(K, &str) -> Option<Vec<u8>>,
+    ) -> Result<Result<String, String>, Error> {
+        let api: Api<K> = Api::namespaced(ctx.kube.clone(), namespace);
+        let found = api
+            .get_opt(&reference.name)
+            .await
+            .map_err(Error::kube(self.action, object))?;
+        let value = found.map(|found| pick(found, &reference.key));
+        Ok(text(value, self.kind, reference))
     }
 }
 
