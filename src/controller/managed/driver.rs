@@ -369,6 +369,8 @@ pub struct Registry {
     claim_locks: Mutex<HashMap<TypeId, Arc<tokio::sync::Mutex<()>>>>,
     /// The kinds and namespaces where a status write has succeeded since the start.
     status_rights: Mutex<std::collections::HashSet<(TypeId, String)>>,
+    /// The kinds whose object cache has synced (its first list is in).
+    synced: Mutex<std::collections::HashSet<TypeId>>,
 }
 
 /// Wakes objects of one kind: by reference, or by the cloud IDs their status holds.
@@ -460,6 +462,23 @@ impl Registry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(TypeId::of::<K>(), Box::new(waker));
+    }
+
+    /// Records that kind `K`'s object cache has synced.
+    fn mark_synced<K: ManagedResource>(&self) {
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(TypeId::of::<K>());
+    }
+
+    /// Whether kind `K`'s object cache has synced: until then, an object it lacks may only not
+    /// be loaded yet.
+    pub fn is_synced<K: ManagedResource>(&self) -> bool {
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&TypeId::of::<K>())
     }
 
     /// The waker of kind `K`, once its controller runs.
@@ -554,6 +573,7 @@ pub async fn run<K: Reconciler>(
     {
         let store = store.clone();
         let metrics = ctx.metrics.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
             // The store's readiness future wakes only its most recent poller, and the
             // controller polls it too: poll again every second rather than wait once.
@@ -565,6 +585,7 @@ pub async fn run<K: Reconciler>(
                 }
             }
             tracing::info!(kind = K::KIND, "object cache synced");
+            ctx.registry.mark_synced::<K>();
             readiness.synced();
             loop {
                 let objects = store.state();

@@ -46,7 +46,24 @@ pub fn resolve<T: Reconciler>(ctx: &Context, namespace: &str, name: &str) -> Ref
         .objects::<T>(namespace)
         .into_iter()
         .find(|object| object.name_any() == name);
+    reference(found, ctx.registry.is_synced::<T>(), namespace, name)
+}
+
+/// What `found` (the object of that name in `T`'s cache, if any) is as a reference. While the
+/// cache has not `synced`, an object it lacks is waited for, not missing: after a restart the
+/// referrer can be looked at before `T`'s cache is loaded, and a `Missing` would then wait for
+/// a change of `T` that may never come.
+fn reference<T: Reconciler>(
+    found: Option<Arc<T>>,
+    synced: bool,
+    namespace: &str,
+    name: &str,
+) -> Reference<T> {
     match found {
+        None if !synced => Reference::Waiting(format!(
+            "the {} cache is still loading; {namespace}/{name} not seen yet",
+            T::KIND
+        )),
         None => Reference::Missing(format!("{} {namespace}/{name} does not exist", T::KIND)),
         Some(object) if object.meta().deletion_timestamp.is_some() => {
             Reference::Waiting(format!("{} {namespace}/{name} is being deleted", T::KIND))
@@ -162,4 +179,30 @@ pub async fn wait_for_holders<K: ManagedResource>(
         object: cx.object.clone(),
         holders,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::vm::{LunaVM, LunaVMSpec};
+
+    #[test]
+    fn an_object_a_cache_still_loading_lacks_is_waited_for_not_missing() {
+        let loading = reference::<LunaVM>(None, false, "ns", "web");
+        assert!(
+            matches!(&loading, Reference::Waiting(message) if message.contains("still loading")),
+        );
+        assert!(matches!(
+            reference::<LunaVM>(None, true, "ns", "web"),
+            Reference::Missing(_)
+        ));
+        let vm = Arc::new(LunaVM::new(
+            "web",
+            LunaVMSpec::new("web", "m.1", "Ubuntu 22.04 64-bit (template)"),
+        ));
+        assert!(matches!(
+            reference(Some(vm), false, "ns", "web"),
+            Reference::Waiting(message) if message.contains("no cloud object yet")
+        ));
+    }
 }
