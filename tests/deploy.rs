@@ -229,6 +229,8 @@ fn namespaced_permissions() -> BTreeSet<Permission> {
     for verb in ["get", "list", "watch", "create", "patch", "update"] {
         expected.insert(permission("", "secrets", verb));
     }
+    // A startup script's ConfigMap is read by name, never listed or watched.
+    expected.insert(permission("", "configmaps", "get"));
     // Events through events.k8s.io only: the operator never writes core Events.
     for verb in ["create", "patch"] {
         expected.insert(permission("events.k8s.io", "events", verb));
