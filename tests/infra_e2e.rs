@@ -15,6 +15,7 @@ use lunanode_operator::api::{
         AttachedVm, DeletionPolicy, ImportSpec, LocalObjectReference, ManagedResource,
         is_condition_true,
     },
+    dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
     floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
     vm::{LunaVM, LunaVMSpec},
@@ -595,6 +596,12 @@ async fn objects_deleted_with_their_credentials_secret_still_clean_up() {
     );
 }
 
+/// How many objects the simulator's lists have left out for being new.
+async fn list_lag(world: &World) -> u64 {
+    let stats = world.sim.admin_get("stats").await;
+    stats["faults"]["list_lag"].as_u64().unwrap_or(0)
+}
+
 #[tokio::test]
 async fn a_list_behind_its_creates_makes_nothing_twice_and_leaks_nothing() {
     let mut world = World::start("infra", 'g').await;
@@ -615,8 +622,67 @@ async fn a_list_behind_its_creates_makes_nothing_twice_and_leaks_nothing() {
             LunaVMSpec::new("late-vm", "m.1", IMAGE),
         ))
         .await;
+    // A zone whose records no list shows for 14 s after their adds: each added once.
+    let mut zone = LunaDnsZoneSpec::new("late.example.com");
+    zone.records = vec![
+        DnsRecordSpec::vm("www", "late-vm"),
+        DnsRecordSpec::data("txt", DnsRecordType::TXT, "late list"),
+        DnsRecordSpec::data("mail", DnsRecordType::A, "192.0.2.25"),
+    ];
+    world.create(&LunaDnsZone::new("late-zone", zone)).await;
     let network = world.ready::<LunaNetwork>("late").await;
     world.ready::<LunaVM>("late-vm").await;
+    world.ready::<LunaDnsZone>("late-zone").await;
+    assert_eq!(
+        world.sim.calls("dns2/record-add").await,
+        3,
+        "each record added once"
+    );
+    let records = world.sim.objects("records").await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    // A restart while no list shows a record just added: the new process has no memory of
+    // the add, and an absence in lists alone is trusted only once it has lasted 15 s.
+    world
+        .patch_spec::<LunaDnsZone>(
+            "late-zone",
+            json!({"records": [
+                {"name": "www", "type": "A", "vmRef": {"name": "late-vm"}},
+                {"name": "txt", "type": "TXT", "data": "late list"},
+                {"name": "mail", "type": "A", "data": "192.0.2.25"},
+                {"name": "new", "type": "TXT", "data": "added just before a restart"},
+            ]}),
+        )
+        .await;
+    let w = &world;
+    support::eventually(
+        support::wait::WAIT,
+        "the fourth record added",
+        || async move { (w.sim.calls("dns2/record-add").await == 4).then_some(()) },
+    )
+    .await;
+    let added_at = std::time::Instant::now();
+    let lists = world.sim.calls("dns2/record-list").await;
+    let lagged = list_lag(&world).await;
+    world.operator_mut().kill();
+    world.operator_mut().restart();
+    let w = &world;
+    support::eventually(
+        support::wait::WAIT,
+        "the restarted operator to list the records twice, while the list still lacks them",
+        || async move {
+            let looked = w.sim.calls("dns2/record-list").await >= lists + 2;
+            (looked && list_lag(w).await > lagged).then_some(())
+        },
+    )
+    .await;
+    // Until the lists show the new record again (14 s after its add), with the lists above as
+    // proof that the restarted operator looked at the zone meanwhile.
+    tokio::time::sleep(Duration::from_secs(16).saturating_sub(added_at.elapsed())).await;
+    world.ready::<LunaDnsZone>("late-zone").await;
+    let adds = world.sim.calls("dns2/record-add").await;
+    assert_eq!(adds, 4, "no record added again after the restart");
+    let records = world.sim.objects("records").await;
+    assert_eq!(records.len(), 4, "{records:?}");
     let stats = world.sim.admin_get("stats").await;
     assert!(
         stats["faults"]["list_lag"].as_u64().unwrap_or(0) > 0,

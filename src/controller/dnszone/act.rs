@@ -51,6 +51,14 @@ pub(super) struct Memo {
     listed_generation: Option<i64>,
     rejected_generation: Option<i64>,
     rejected: BTreeMap<String, (RecordKey, u32, String)>,
+    /// The records this process added, as a list shows them, and when: a list may leave out a
+    /// record for a while after its add, and one taken as gone would be added a second time.
+    added: Vec<(Listed, Instant)>,
+    /// Since when each owned record (by ID) has been left out of the lists: an absence is
+    /// trusted only once it has lasted [`ABSENCE_SPAN`], as for every kind without a per-object
+    /// read. A record added moments before a restart is not in a list yet, and this process
+    /// has no memory of its add.
+    missing_since: HashMap<String, Instant>,
 }
 
 impl Memo {
@@ -82,6 +90,79 @@ impl Memo {
         seen
     }
 }
+
+impl Memo {
+    /// Notes the records of `owned` that `before` lacks as added now, and forgets the added
+    /// records `owned` no longer holds (removed since).
+    fn note_added(&mut self, before: &[AppliedRecord], owned: &[AppliedRecord]) {
+        self.added
+            .retain(|(added, _)| owned.iter().any(|record| record.id == added.id));
+        let now = Instant::now();
+        for record in owned {
+            if !before.iter().any(|known| known.id == record.id) {
+                let listed = Listed {
+                    id: record.id.clone(),
+                    name: record.name.clone(),
+                    record_type: record.record_type.clone(),
+                    data: record.data.clone(),
+                    ttl: Some(record.ttl),
+                };
+                self.added.push((listed, now));
+            }
+        }
+    }
+
+    /// Adds to `listed` the records this process added less than [`ADD_SETTLE`] ago that it
+    /// leaves out.
+    fn with_recent_adds(&mut self, listed: &mut Vec<Listed>) {
+        self.added.retain(|(_, at)| at.elapsed() < ADD_SETTLE);
+        for (record, _) in &self.added {
+            if !listed.iter().any(|known| known.id == record.id) {
+                listed.push(record.clone());
+            }
+        }
+    }
+
+    /// Adds to `listed` the records of `owned` it leaves out whose absence has not lasted
+    /// [`ABSENCE_SPAN`] yet; says whether there are any (the zone is then looked at again
+    /// soon).
+    fn hold_absent(&mut self, owned: &[AppliedRecord], listed: &mut Vec<Listed>) -> bool {
+        let now = Instant::now();
+        let absent: Vec<&AppliedRecord> = owned
+            .iter()
+            .filter(|record| !listed.iter().any(|known| known.id == record.id))
+            .collect();
+        self.missing_since
+            .retain(|id, _| absent.iter().any(|record| record.id == *id));
+        let mut held = false;
+        for record in absent {
+            let since = *self.missing_since.entry(record.id.clone()).or_insert(now);
+            if now.duration_since(since) < ABSENCE_SPAN {
+                held = true;
+                listed.push(Listed {
+                    id: record.id.clone(),
+                    name: record.name.clone(),
+                    record_type: record.record_type.clone(),
+                    data: record.data.clone(),
+                    ttl: Some(record.ttl),
+                });
+            }
+        }
+        held
+    }
+}
+
+/// How long a record this process added is taken as present though no list shows it: the
+/// span the other kinds wait before they take a new object as gone.
+const ADD_SETTLE: Duration = ownership::CREATE_SETTLE;
+
+/// How long an owned record must be left out of the lists before it is taken as removed
+/// outside the operator and added again.
+const ABSENCE_SPAN: Duration = ownership::CREATE_SETTLE;
+
+/// How soon a zone with an owned record missing from the lists, not long enough to be trusted,
+/// is looked at again.
+const ABSENCE_RECHECK: Duration = Duration::from_secs(5);
 
 /// The memos of one account's zones, by object uid: per-account state
 /// ([`Account::state`]).
@@ -167,6 +248,7 @@ pub(super) async fn sync_records(
     let due = memo(cx.account, &uid, |memo| {
         memo.listed_generation != generation
             || memo.listed_at.is_none_or(|at| at.elapsed() >= drift)
+            || !memo.missing_since.is_empty()
     });
     let calls = ZoneCalls {
         client: &cx.account.client,
@@ -176,10 +258,13 @@ pub(super) async fn sync_records(
     let mut external = status.counts.as_ref().map_or(0, |counts| counts.external);
     let mut owned: Vec<AppliedRecord> = status.records.clone();
     let mut applied = Applied::default();
+    let mut holding = false;
     if dry.writes() || due || requested_again {
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
         let (fresh, uncertain) = memo(cx.account, &uid, |memo| {
+            memo.with_recent_adds(&mut listed);
+            holding = memo.hold_absent(&status.records, &mut listed);
             memo.listing(&status.records, started, generation)
         });
         let mut plan = plan(
@@ -230,6 +315,7 @@ pub(super) async fn sync_records(
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
         memo(cx.account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
+            memo.note_added(&status.records, &owned);
             if applied.added > 0 {
                 memo.unsaved = owned.iter().map(|record| record.id.clone()).collect();
             }
@@ -300,7 +386,11 @@ pub(super) async fn sync_records(
         );
         mark(status, zone).ready(Reason::Available, &message);
     }
-    Ok(Action::requeue(drift))
+    Ok(Action::requeue(if holding {
+        ABSENCE_RECHECK
+    } else {
+        drift
+    }))
 }
 
 async fn list(calls: &ZoneCalls<'_>, origin: &str, object: &str) -> Result<Vec<Listed>, Error> {
@@ -437,6 +527,56 @@ mod tests {
         let mut memo = Memo::default();
         memo.listing(&[], Instant::now(), Some(1));
         memo
+    }
+
+    #[test]
+    fn a_record_added_moments_ago_counts_as_listed_until_it_is_removed() {
+        let mut memo = listed_once();
+        memo.note_added(&[record("r1")], &[record("r1"), record("r2")]);
+        // A list that is behind the add: r2 is taken as there.
+        let mut listed = Vec::new();
+        memo.with_recent_adds(&mut listed);
+        let ids: Vec<&str> = listed.iter().map(|record| record.id.as_str()).collect();
+        assert_eq!(ids, ["r2"], "only the new record, not the one owned before");
+        let wanted = [Wanted {
+            name: "www".into(),
+            record_type: "A".into(),
+            data: "192.0.2.1".into(),
+            ttl: 3600,
+            vm_ref: None,
+            floating_ip_ref: None,
+        }];
+        let planned = plan(&wanted, &[], &[record("r2")], Some(&listed), false);
+        assert!(
+            planned.add.is_empty() && planned.vanished == 0,
+            "{planned:?}"
+        );
+        // From a copy of the object from before the add (its status lacks r2): taken back.
+        let planned = plan(&wanted, &[], &[], Some(&listed), false);
+        assert!(planned.add.is_empty(), "{planned:?}");
+        assert_eq!(planned.adopt.len(), 1);
+        // Removed by the operator since: no longer taken as there.
+        memo.note_added(&[record("r1"), record("r2")], &[record("r1")]);
+        let mut listed = Vec::new();
+        memo.with_recent_adds(&mut listed);
+        assert!(listed.is_empty());
+    }
+
+    #[test]
+    fn an_owned_record_is_added_again_only_once_its_absence_has_lasted() {
+        let mut memo = Memo::default();
+        let mut listed = Vec::new();
+        assert!(memo.hold_absent(&[record("r1")], &mut listed));
+        assert_eq!(listed.len(), 1, "held as present at first");
+        // Listed again: forgotten.
+        assert!(!memo.hold_absent(&[record("r1")], &mut listed));
+        assert!(memo.missing_since.is_empty());
+        // Missing for longer than the span: no longer held.
+        memo.missing_since
+            .insert("r1".into(), Instant::now() - ABSENCE_SPAN);
+        let mut listed = Vec::new();
+        assert!(!memo.hold_absent(&[record("r1")], &mut listed));
+        assert!(listed.is_empty());
     }
 
     #[test]
