@@ -100,14 +100,7 @@ impl Memo {
         let now = Instant::now();
         for record in owned {
             if !before.iter().any(|known| known.id == record.id) {
-                let listed = Listed {
-                    id: record.id.clone(),
-                    name: record.name.clone(),
-                    record_type: record.record_type.clone(),
-                    data: record.data.clone(),
-                    ttl: Some(record.ttl),
-                };
-                self.added.push((listed, now));
+                self.added.push((Listed::from(record), now));
             }
         }
     }
@@ -139,13 +132,7 @@ impl Memo {
             let since = *self.missing_since.entry(record.id.clone()).or_insert(now);
             if now.duration_since(since) < ABSENCE_SPAN {
                 held = true;
-                listed.push(Listed {
-                    id: record.id.clone(),
-                    name: record.name.clone(),
-                    record_type: record.record_type.clone(),
-                    data: record.data.clone(),
-                    ttl: Some(record.ttl),
-                });
+                listed.push(Listed::from(record));
             }
         }
         held
@@ -511,16 +498,19 @@ async fn report_writes(
 mod tests {
     use super::*;
 
-    fn record(id: &str) -> AppliedRecord {
-        AppliedRecord {
+    fn www() -> Wanted {
+        Wanted {
             name: "www".into(),
             record_type: "A".into(),
             data: "192.0.2.1".into(),
             ttl: 3600,
             vm_ref: None,
             floating_ip_ref: None,
-            id: id.into(),
         }
+    }
+
+    fn record(id: &str) -> AppliedRecord {
+        www().applied(id.into())
     }
 
     fn listed_once() -> Memo {
@@ -538,14 +528,7 @@ mod tests {
         memo.with_recent_adds(&mut listed);
         let ids: Vec<&str> = listed.iter().map(|record| record.id.as_str()).collect();
         assert_eq!(ids, ["r2"], "only the new record, not the one owned before");
-        let wanted = [Wanted {
-            name: "www".into(),
-            record_type: "A".into(),
-            data: "192.0.2.1".into(),
-            ttl: 3600,
-            vm_ref: None,
-            floating_ip_ref: None,
-        }];
+        let wanted = [www()];
         let planned = plan(&wanted, &[], &[record("r2")], Some(&listed), false);
         assert!(
             planned.add.is_empty() && planned.vanished == 0,

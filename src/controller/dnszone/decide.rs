@@ -141,6 +141,19 @@ pub struct Listed {
     pub ttl: Option<u32>,
 }
 
+impl From<&AppliedRecord> for Listed {
+    /// An owned record as a list shows it.
+    fn from(record: &AppliedRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            record_type: record.record_type.clone(),
+            data: record.data.clone(),
+            ttl: Some(record.ttl),
+        }
+    }
+}
+
 impl Listed {
     /// A listed record, its name made relative to `origin` (canonical).
     pub fn from_api(record: &DnsRecord, origin: &str) -> Self {
