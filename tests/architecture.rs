@@ -5,6 +5,9 @@
 //! starts with a module path in backticks, e.g. `` `controller::vm::decide` ``. A new file under
 //! `src/` fails this test until the page says what it is for; a removed one fails it until its
 //! row goes.
+//!
+//! `docs/api-coverage.md` names every action of the API catalog once, with the kind that drives
+//! it or why none does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -100,5 +103,37 @@ fn the_module_walk_sees_nested_folders() {
     assert!(
         present.iter().any(|m| m.matches("::").count() >= 2),
         "{present:?}"
+    );
+}
+
+#[test]
+fn the_api_coverage_page_names_every_action_once() {
+    use lunanode_operator::lunanode::actions::ACTIONS;
+
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-coverage.md"))
+            .expect("docs/api-coverage.md");
+    // The actions a table row names in its first column.
+    let mut named: Vec<String> = Vec::new();
+    for row in page.lines().filter(|line| line.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or_default();
+        named.extend(first.split('`').skip(1).step_by(2).map(str::to_owned));
+    }
+    let catalog: BTreeSet<String> = ACTIONS.iter().map(|spec| spec.path()).collect();
+    let on_page: BTreeSet<String> = named.iter().cloned().collect();
+    assert_eq!(
+        named.len(),
+        on_page.len(),
+        "an action named twice: {named:?}"
+    );
+    let missing: Vec<&String> = catalog.difference(&on_page).collect();
+    let unknown: Vec<&String> = on_page.difference(&catalog).collect();
+    assert!(
+        missing.is_empty(),
+        "actions the page does not name: {missing:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "rows for no action of the catalog: {unknown:?}"
     );
 }
