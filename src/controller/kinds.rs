@@ -24,7 +24,9 @@ pub async fn run_all(
     let shutdown: Shared<_> = shutdown.boxed().shared();
     macro_rules! controllers {
         ($($kind:ty),* $(,)?) => {{
-            let readiness = Readiness::new([$(stringify!($kind)),*].len(), ready);
+            let kinds = [$(stringify!($kind)),*].len();
+            ctx.registry.expect_kinds(kinds);
+            let readiness = Readiness::new(kinds, ready);
             futures::join!(
                 $(managed::run::<$kind>(ctx.clone(), shutdown.clone(), readiness.clone()),)*
                 super::credentials::sweep(ctx.clone(), shutdown.clone()),

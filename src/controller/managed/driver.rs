@@ -371,7 +371,14 @@ pub struct Registry {
     status_rights: Mutex<std::collections::HashSet<(TypeId, String)>>,
     /// The kinds whose object cache has synced (its first list is in).
     synced: Mutex<std::collections::HashSet<TypeId>>,
+    /// How many kinds run, and since when: set once, when the controllers start.
+    expected: std::sync::OnceLock<(usize, Instant)>,
 }
+
+/// How long reconciles wait, after the start, for every kind's object cache to load before they
+/// go on regardless (a watch the API server refuses never loads; its kind's objects then stay
+/// unknown, and the operator is not ready).
+const CACHES_LOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// Wakes objects of one kind: by reference, or by the cloud IDs their status holds.
 pub struct Waker<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -462,6 +469,27 @@ impl Registry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(TypeId::of::<K>(), Box::new(waker));
+    }
+
+    /// Records that `kinds` controllers start now.
+    pub fn expect_kinds(&self, kinds: usize) {
+        let _ = self.expected.set((kinds, Instant::now()));
+    }
+
+    /// Whether every kind's object cache has loaded (or [`CACHES_LOAD_WAIT`] has passed since
+    /// the start): until then a reference to an object of another kind cannot be told missing
+    /// from not loaded yet, so no object is looked at.
+    pub fn caches_loaded(&self) -> bool {
+        let Some((kinds, since)) = self.expected.get() else {
+            return true;
+        };
+        since.elapsed() >= CACHES_LOAD_WAIT
+            || self
+                .synced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
+                >= *kinds
     }
 
     /// Records that kind `K`'s object cache has synced.
@@ -643,6 +671,11 @@ fn backoff_key<K: Reconciler>(object: &K) -> String {
 /// and the account (a short hash of the API ID) once the credentials resolve. Log lines inside
 /// carry these fields; they do not name the object themselves.
 async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Just after a start: wait until every kind's cache is in, so that a reference to a LunaVM,
+    // say, is not judged missing when it is only not loaded yet (nothing would wake it).
+    if !ctx.registry.caches_loaded() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let span = tracing::info_span!(
         "reconcile",
         kind = K::KIND,
@@ -1056,6 +1089,22 @@ mod tests {
     use kube::Resource;
 
     use super::{Registry, compact, fresh_without_finalizer};
+
+    #[test]
+    fn no_object_is_looked_at_until_every_kinds_cache_is_in() {
+        use crate::api::{network::LunaNetwork, vm::LunaVM};
+        let registry = Registry::default();
+        assert!(
+            registry.caches_loaded(),
+            "no controllers: nothing to wait for"
+        );
+        registry.expect_kinds(2);
+        assert!(!registry.caches_loaded());
+        registry.mark_synced::<LunaVM>();
+        assert!(!registry.caches_loaded(), "one of two");
+        registry.mark_synced::<LunaNetwork>();
+        assert!(registry.caches_loaded());
+    }
     use crate::api::{
         common::{ManagedResource, ManagedStatus},
         vm::{LunaVM, LunaVMSpec, LunaVMStatus},
