@@ -137,7 +137,7 @@ async fn a_key_is_added_once_imported_without_a_write_and_removed() {
 async fn a_lost_add_answer_and_a_crash_make_one_key() {
     let mut world = World::start("access", 'b').await;
     let once = key("once", LunaSSHKeySpec::new("once", KEY));
-    create_losing_answers(&mut world, &once, "sshkey/add", 1).await;
+    world.create_losing_answers(&once, "sshkey/add", 1).await;
     let ready = world.ready::<LunaSSHKey>("once").await;
     assert_eq!(keys(&world).await.len(), 1, "exactly one key");
     let reasons = world.event_reasons("once").await;
@@ -149,30 +149,6 @@ async fn a_lost_add_answer_and_a_crash_make_one_key() {
     world.delete::<LunaSSHKey>("once").await;
     world.gone::<LunaSSHKey>("once").await;
     assert!(keys(&world).await.is_empty(), "nothing left");
-}
-
-/// Creates `object` while every answer of `action` is dropped (the action carried out, then
-/// the connection closed), waits until `action` was called `attempts` times in all, crashes the
-/// operator, and lets the API behave again: a lost create answer and a crash.
-async fn create_losing_answers<K>(world: &mut World, object: &K, action: &str, attempts: u64)
-where
-    K: support::wait::Object + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-{
-    world
-        .sim
-        .admin_post(
-            "faults",
-            json!({"drop_after_commit_rate": 1.0, "actions": [action]}),
-        )
-        .await;
-    world.create(object).await;
-    let sim = &world.sim;
-    support::eventually(support::wait::WAIT, "a create attempt", || async move {
-        (sim.calls(action).await >= attempts).then_some(())
-    })
-    .await;
-    world.operator_mut().restart();
-    world.sim.admin_post("faults", json!({})).await;
 }
 
 /// Inserts, as someone in the panel would, a TCP rule for `port` from every address into the
@@ -393,7 +369,9 @@ async fn a_security_group_is_imported_and_a_lost_create_makes_one() {
         "once",
         LunaSecurityGroupSpec::new("once", vec![tcp(443, None)]),
     );
-    create_losing_answers(&mut world, &once, "securitygroup/create", 2).await;
+    world
+        .create_losing_answers(&once, "securitygroup/create", 2)
+        .await;
     world.ready::<LunaSecurityGroup>("once").await;
     assert_eq!(
         group_ports(&world, "once").await,
@@ -722,7 +700,7 @@ async fn a_lost_script_create_answer_and_a_crash_make_one_script() {
         "once",
         LunaStartupScriptSpec::new("once", "#!/bin/sh\necho once\n"),
     );
-    create_losing_answers(&mut world, &once, "script/create", 1).await;
+    world.create_losing_answers(&once, "script/create", 1).await;
     world.ready::<LunaStartupScript>("once").await;
     assert_eq!(
         script_contents(&world, "once").await.len(),

@@ -295,6 +295,29 @@ impl World {
         .await;
     }
 
+    /// Creates `object` while every answer of `action` is dropped (the action carried out, then
+    /// the connection closed), waits until `action` was called `attempts` times in all, crashes
+    /// the operator, and lets the API behave again: a lost create answer and a crash.
+    pub async fn create_losing_answers<K>(&mut self, object: &K, action: &str, attempts: u64)
+    where
+        K: Object + Resource<Scope = NamespaceResourceScope>,
+    {
+        self.sim
+            .admin_post(
+                "faults",
+                json!({"drop_after_commit_rate": 1.0, "actions": [action]}),
+            )
+            .await;
+        self.create(object).await;
+        let sim = &self.sim;
+        super::eventually(self.wait, "a create attempt", || async move {
+            (sim.calls(action).await >= attempts).then_some(())
+        })
+        .await;
+        self.operator_mut().restart();
+        self.sim.admin_post("faults", json!({})).await;
+    }
+
     /// Waits until `name` is gone.
     pub async fn gone<K>(&self, name: &str)
     where
