@@ -18,8 +18,8 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaSecurityGroup,
-    LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaImage, LunaLoadBalancer, LunaNetwork, LunaSSHKey,
+    LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -125,7 +125,7 @@ fn lunavm_cel_rules_are_in_the_schema() {
         .map(|rule| rule["rule"].as_str().unwrap())
         .collect();
     for expected in [
-        "has(self.image) != has(self.bootVolumeId)",
+        "[has(self.image), has(self.imageRef), has(self.bootVolumeId)].filter(x, x).size() == 1",
         "!(has(self.networkRef) && has(self.netId))",
         "!(has(self.floatingIP) && has(self.floatingIPRef))",
     ] {
@@ -329,6 +329,23 @@ fn examples_fit_the_types() {
                     "examples/{name}: a public key line"
                 );
             }
+            "LunaImage" => {
+                let image: LunaImage = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                let source = &image.spec.source;
+                assert!(
+                    source.url.is_some() || source.vm_ref.is_some() || source.image_ref.is_some(),
+                    "examples/{name}: a source"
+                );
+            }
+            "LunaVolumeSnapshot" => {
+                let snapshot: LunaVolumeSnapshot = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    !snapshot.spec.volume_ref.name.is_empty(),
+                    "examples/{name}: a volume"
+                );
+            }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
@@ -416,7 +433,7 @@ async fn the_apiserver_enforces_the_rules() {
     // Rules on creation.
     support::assert_rejected(
         create_vm(&vms, "no-source", base.clone()).await,
-        "exactly one of image and bootVolumeId",
+        "exactly one of image, imageRef and bootVolumeId",
     );
     support::assert_rejected(
         create_vm(
@@ -425,7 +442,7 @@ async fn the_apiserver_enforces_the_rules() {
             with(json!({"image": "x", "bootVolumeId": "5"})),
         )
         .await,
-        "exactly one of image and bootVolumeId",
+        "exactly one of image, imageRef and bootVolumeId",
     );
     support::assert_rejected(
         create_vm(
@@ -646,7 +663,7 @@ async fn volume_floating_ip_and_network_rules() {
             json!({"label": "b", "size": 1, "image": "x", "snapshotId": "1"}),
         )
         .await,
-        "set at most one of image and snapshotId",
+        "set at most one of image, snapshotId and snapshotRef",
     );
     support::assert_rejected(
         create_kind(

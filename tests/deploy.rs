@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -51,6 +51,8 @@ const KINDS: [&str; 9] = [
     "lunasshkeys",
     "lunasecuritygroups",
     "lunastartupscripts",
+    "lunaimages",
+    "lunavolumesnapshots",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 12] = [
+const RESOURCES: [&str; 14] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -185,6 +185,8 @@ const RESOURCES: [&str; 12] = [
     "lunasshkeys",
     "lunasecuritygroups",
     "lunastartupscripts",
+    "lunaimages",
+    "lunavolumesnapshots",
     "secrets",
     "events",
     "leases",

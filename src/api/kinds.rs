@@ -18,6 +18,8 @@ macro_rules! for_each_kind {
             $crate::api::sshkey::LunaSSHKey,
             $crate::api::securitygroup::LunaSecurityGroup,
             $crate::api::startupscript::LunaStartupScript,
+            $crate::api::image::LunaImage,
+            $crate::api::volumesnapshot::LunaVolumeSnapshot,
         )
     };
 }

@@ -3,13 +3,14 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
 pub mod crdgen;
 pub mod dnszone;
 pub mod floating;
+pub mod image;
 pub mod kinds;
 pub mod loadbalancer;
 pub mod network;
@@ -18,10 +19,12 @@ pub mod sshkey;
 pub mod startupscript;
 pub mod vm;
 pub mod volume;
+pub mod volumesnapshot;
 
 pub use common::{ManagedResource, ManagedStatus};
 pub use dnszone::{LunaDnsZone, LunaDnsZoneSpec, LunaDnsZoneStatus};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
+pub use image::{LunaImage, LunaImageSpec, LunaImageStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
 pub use securitygroup::{LunaSecurityGroup, LunaSecurityGroupSpec, LunaSecurityGroupStatus};
@@ -29,3 +32,4 @@ pub use sshkey::{LunaSSHKey, LunaSSHKeySpec, LunaSSHKeyStatus};
 pub use startupscript::{LunaStartupScript, LunaStartupScriptSpec, LunaStartupScriptStatus};
 pub use vm::{LunaVM, LunaVMSpec, LunaVMStatus};
 pub use volume::{LunaVolume, LunaVolumeSpec, LunaVolumeStatus};
+pub use volumesnapshot::{LunaVolumeSnapshot, LunaVolumeSnapshotSpec, LunaVolumeSnapshotStatus};

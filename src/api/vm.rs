@@ -31,8 +31,8 @@ crate::managed_crd! {
     /// `networkRef` and `netId` the VM joins the account's default network; without `floatingIP`
     /// and `floatingIPRef` Luna Node allocates a new public IP.
     #[x_kube(
-        validation = Rule::new("has(self.image) != has(self.bootVolumeId)")
-            .message("exactly one of image and bootVolumeId must be set"),
+        validation = Rule::new("[has(self.image), has(self.imageRef), has(self.bootVolumeId)].filter(x, x).size() == 1")
+            .message("exactly one of image, imageRef and bootVolumeId must be set"),
         validation = at_most_one("networkRef", "netId"),
         validation = at_most_one("floatingIP", "floatingIPRef"),
         validation = immutable_optional("bootVolumeId", ""),
@@ -41,6 +41,7 @@ crate::managed_crd! {
         )
         .message("image is immutable unless allowReimage is true (a new image reimages the VM and erases its disk)")
         .field_path(".image"),
+        validation = immutable_optional("imageRef", ".name"),
         validation = immutable_optional("networkRef", ".name"),
         validation = immutable_optional("netId", ""),
         validation = at_most_one("sshKeyId", "sshKeyRef"),
@@ -66,10 +67,15 @@ crate::managed_crd! {
         pub plan: String,
 
         /// Image to boot from: an image ID, or the exact name of an image of the account or a public
-        /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image` and `bootVolumeId`
-        /// is set. Immutable unless `allowReimage` is true.
+        /// template (e.g. `Ubuntu 22.04 64-bit (template)`). Exactly one of `image`, `imageRef` and
+        /// `bootVolumeId` is set. Immutable unless `allowReimage` is true.
         #[schemars(length(min = 1, max = 255))]
         pub image: Option<String>,
+
+        /// A LunaImage of the namespace to boot from, in the VM's region: the create waits until
+        /// the image is active. Exactly one of `image`, `imageRef` and `bootVolumeId` is set.
+        /// Create-only: immutable.
+        pub image_ref: Option<LocalObjectReference>,
 
         /// ID of an existing volume to boot from instead of an image. Immutable.
         #[schemars(length(min = 1, max = 64))]
@@ -166,6 +172,7 @@ impl LunaVMSpec {
             hostname: hostname.to_owned(),
             plan: plan.to_owned(),
             image: Some(image.to_owned()),
+            image_ref: None,
             boot_volume_id: None,
             region: Region::default(),
             ssh_key_id: None,

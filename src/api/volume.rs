@@ -8,7 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AttachedVm, CLOUD_NAME_PATTERN, ManagedSpec, Region, at_most_one, immutable, immutable_optional,
+    AttachedVm, CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable,
+    immutable_optional,
 };
 
 crate::managed_crd! {
@@ -22,9 +23,11 @@ crate::managed_crd! {
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
         validation = immutable("region"),
         validation = immutable("label"),
-        validation = at_most_one("image", "snapshotId"),
+        validation = Rule::new("[has(self.image), has(self.snapshotId), has(self.snapshotRef)].filter(x, x).size() <= 1")
+            .message("set at most one of image, snapshotId and snapshotRef"),
         validation = immutable_optional("image", ""),
         validation = immutable_optional("snapshotId", ""),
+        validation = immutable_optional("snapshotRef", ".name"),
     )]
     pub struct LunaVolumeSpec {
         /// Size in GB. Growing it extends the volume; it cannot shrink.
@@ -47,6 +50,11 @@ crate::managed_crd! {
         /// ID of a volume snapshot to make the volume from. Immutable.
         #[schemars(length(min = 1, max = 64))]
         pub snapshot_id: Option<String>,
+
+        /// A LunaVolumeSnapshot of the namespace, in the volume's region, to make the volume
+        /// from: the create waits until the snapshot is available. At most one of `image`,
+        /// `snapshotId` and `snapshotRef`. Immutable.
+        pub snapshot_ref: Option<LocalObjectReference>,
 
         /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
         /// detaches.
@@ -94,6 +102,7 @@ impl LunaVolumeSpec {
             region: Region::default(),
             image: None,
             snapshot_id: None,
+            snapshot_ref: None,
             attach_to: None,
             managed: ManagedSpec::default(),
         }

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod dnszone;
 pub mod error;
 pub mod floating;
+pub mod image;
 pub mod kinds;
 pub mod leader;
 pub mod list_cache;
@@ -23,6 +24,7 @@ pub mod sshkey;
 pub mod startupscript;
 pub mod vm;
 pub mod volume;
+pub mod volumesnapshot;
 
 use std::sync::Arc;
 

@@ -99,6 +99,10 @@ reasons! {
     WaitingForNetwork,
     /// The LunaSSHKey referred to has no ID yet.
     WaitingForSSHKey,
+    /// The LunaImage referred to has no ID yet, or is not active yet.
+    WaitingForImage,
+    /// The LunaVolume or LunaVolumeSnapshot referred to has no ID yet, or is not Ready yet.
+    WaitingForVolume,
     /// A LunaSecurityGroup referred to has no ID yet.
     WaitingForSecurityGroup,
     /// A LunaStartupScript referred to has no ID yet.
@@ -116,6 +120,10 @@ reasons! {
     FloatingIPNotFound,
     /// The LunaSSHKey referred to does not exist.
     SSHKeyNotFound,
+    /// The LunaImage referred to does not exist.
+    LunaImageNotFound,
+    /// The LunaVolume or LunaVolumeSnapshot referred to does not exist.
+    VolumeNotFound,
     /// A LunaSecurityGroup referred to does not exist.
     SecurityGroupNotFound,
     /// A LunaStartupScript referred to does not exist.
@@ -132,6 +140,11 @@ reasons! {
     ImageNotReady,
     /// The image is `killed` or in `error` at Luna Node: it cannot be used.
     ImageFailed,
+    /// The LunaImage referred to is in another region than the object that takes it.
+    ImageInOtherRegion,
+    /// What a LunaImage is made from cannot make it: a VM in another region, a replica asked
+    /// for in its source's region or under another name than its source's.
+    InvalidSource,
     /// `import.id` names no cloud object.
     ImportNotFound,
     /// The cloud object is gone.
@@ -157,6 +170,10 @@ reasons! {
     VolumeError,
     /// A failed VM is being deleted to be created again (`onError: Recreate`).
     ReplacingFailedVM,
+    /// A failed image is being deleted to be made again (`onError: Recreate`).
+    ReplacingFailedImage,
+    /// Luna Node reports the volume snapshot in `error`.
+    SnapshotFailed,
     /// An extend was refused.
     ExtendFailed,
     /// An attach was refused.
@@ -264,6 +281,11 @@ impl Reason {
             | Self::WaitingForFloatingIP
             | Self::WaitingForNetwork
             | Self::WaitingForSSHKey
+            | Self::WaitingForImage
+            | Self::WaitingForVolume
+            | Self::VolumeNotFound
+            | Self::LunaImageNotFound
+            | Self::ReplacingFailedImage
             | Self::WaitingForSecurityGroup
             | Self::WaitingForStartupScript
             | Self::StartupScriptNotFound
@@ -290,6 +312,9 @@ impl Reason {
             | Self::ReconcileError => Progress::Working,
             Self::ImageNotFound
             | Self::ImageFailed
+            | Self::ImageInOtherRegion
+            | Self::SnapshotFailed
+            | Self::InvalidSource
             | Self::VolumeError
             | Self::ImportNotFound
             | Self::NotFound

@@ -356,6 +356,12 @@ pub fn dynamic(
         "LunaSSHKey" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::sshkey::LunaSSHKey>(&())
         }
+        "LunaImage" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::image::LunaImage>(&())
+        }
+        "LunaVolumeSnapshot" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::volumesnapshot::LunaVolumeSnapshot,
+        >(&()),
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

@@ -30,5 +30,5 @@ pub use driver::{
 pub(crate) use driver::{external_apply, external_steps, no_plan};
 pub use external::{Blocked, External, apply_external};
 pub use references::{
-    Follow, Reference, holders, named, referenced, referrers, resolve, wait_for_holders,
+    Follow, Reference, holders, is_ready, named, referenced, referrers, resolve, wait_for_holders,
 };

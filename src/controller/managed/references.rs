@@ -11,7 +11,7 @@ use kube::{
 use super::driver::{Cx, Reconciler, mark, watches};
 use crate::controller::reason::Reason;
 use crate::{
-    api::common::{LocalObjectReference, ManagedResource},
+    api::common::{LocalObjectReference, ManagedResource, ManagedStatus, READY, is_condition_true},
     controller::{Context, error::Error, report::key},
 };
 
@@ -22,6 +22,14 @@ pub fn named(reference: Option<&LocalObjectReference>) -> Vec<String> {
         .map(|reference| reference.name.clone())
         .into_iter()
         .collect()
+}
+
+/// Whether `object` says `Ready=True`: for a reference that needs the cloud object usable, not
+/// only made (an image that is active, a VM that is built).
+pub fn is_ready<T: ManagedResource>(object: &T) -> bool {
+    object
+        .managed_status()
+        .is_some_and(|status| is_condition_true(status.conditions(), READY))
 }
 
 /// A referenced object of kind `T`, as its controller last saw it.

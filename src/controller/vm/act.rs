@@ -72,9 +72,10 @@ pub(super) async fn act(
             (result, "resize vm", "Resized", note)
         }
         Step::Reimage { image } => {
-            let usable = vm_cloud::usable_image(account, image, &vm.spec.region)
-                .await
-                .map_err(|source| cloud("list images", &object, source))?;
+            let usable =
+                crate::controller::image::cloud::usable_image(account, image, &vm.spec.region)
+                    .await
+                    .map_err(|source| cloud("list images", &object, source))?;
             let image_id = match usable {
                 Ok(image_id) => image_id,
                 Err(blocked) => {

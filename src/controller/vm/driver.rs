@@ -21,6 +21,7 @@ use super::{
 };
 use crate::api::{
     floating::LunaFloatingIP,
+    image::LunaImage,
     network::LunaNetwork,
     securitygroup::LunaSecurityGroup,
     sshkey::LunaSSHKey,
@@ -47,6 +48,9 @@ impl Reconciler for LunaVM {
             })
             .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
                 managed::named(vm.spec.placement.floating_ip_ref.as_ref())
+            })
+            .follows::<LunaImage>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.image_ref.as_ref())
             })
             .follows::<LunaSSHKey>(ctx, |vm: &LunaVM| {
                 managed::named(vm.spec.ssh_key_ref.as_ref())
@@ -181,9 +185,13 @@ impl External for LunaVM {
         };
         let image_id = match &resolved.spec.image {
             Some(image) => {
-                match cloud::usable_image(cx.account, image, &resolved.spec.region)
-                    .await
-                    .map_err(|source| cloud("list images", &cx.object, source))?
+                match crate::controller::image::cloud::usable_image(
+                    cx.account,
+                    image,
+                    &resolved.spec.region,
+                )
+                .await
+                .map_err(|source| cloud("list images", &cx.object, source))?
                 {
                     Ok(id) => Some(id),
                     Err(blocked) => return Ok(Err(blocked)),
@@ -501,6 +509,30 @@ fn with_references(vm: &LunaVM, status: &LunaVMStatus, ctx: &Context) -> Result<
             }
             Reference::Missing(message) => {
                 return Err(Blocked::waiting(Reason::NetworkNotFound, message));
+            }
+        }
+    }
+    if let (Some(reference), None) = (&vm.spec.image_ref, &status.managed.id) {
+        match managed::resolve::<LunaImage>(ctx, &namespace, &reference.name) {
+            Reference::Ready { object, .. } if object.spec.region != vm.spec.region => {
+                let message = format!(
+                    "LunaImage {} is in region {}, the VM in {}: point spec.imageRef at an image of the VM's region (a LunaImage with source.imageRef replicates one)",
+                    reference.name, object.spec.region, vm.spec.region
+                );
+                return Err(Blocked::new(Reason::ImageInOtherRegion, message));
+            }
+            // Ready: active, as the image list showed it. An ID the VM's own image read
+            // could miss in a list older than the image would go to the API as it is.
+            Reference::Ready { object, .. } if !managed::is_ready(object.as_ref()) => {
+                let message = format!("LunaImage {} is not active yet", reference.name);
+                return Err(Blocked::waiting(Reason::WaitingForImage, message));
+            }
+            Reference::Ready { id, .. } => resolved.spec.image = Some(id),
+            Reference::Waiting(message) => {
+                return Err(Blocked::waiting(Reason::WaitingForImage, message));
+            }
+            Reference::Missing(message) => {
+                return Err(Blocked::waiting(Reason::LunaImageNotFound, message));
             }
         }
     }

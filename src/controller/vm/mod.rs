@@ -4,8 +4,8 @@
 //! - [`decide`]: the next step from spec, status and observation (pure);
 //! - [`act`]: carrying a step out (one cloud write, its Event, conditions), and the connection
 //!   Secret;
-//! - [`cloud`]: the `vm list`, `vm info` and `image list` reads and their conversion, and the
-//!   create call.
+//! - [`cloud`]: the `vm list` and `vm info` reads and their conversion, and the create call
+//!   (the `image list` a create resolves its image by is the LunaImage controller's).
 
 pub mod act;
 pub mod cloud;

@@ -22,6 +22,7 @@ use crate::api::{
     common::{READY, is_condition_true},
     vm::LunaVM,
     volume::{LunaVolume, VolumeAtProvider},
+    volumesnapshot::LunaVolumeSnapshot,
 };
 use crate::controller::prelude::*;
 use crate::controller::{managed::external::Read, vm::cloud as vm_cloud};
@@ -93,13 +94,48 @@ impl Reconciler for LunaVolume {
     managed::external_steps!();
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        controller.follows::<LunaVM>(ctx, attached_vm)
+        controller
+            .follows::<LunaVM>(ctx, attached_vm)
+            // The snapshot of `snapshotRef` got its ID or became available.
+            .follows::<LunaVolumeSnapshot>(ctx, |volume: &LunaVolume| {
+                managed::named(volume.spec.snapshot_ref.as_ref())
+            })
     }
 }
 
-/// What a volume create needs resolved: the image ID.
+/// What a volume create needs resolved: the image ID, the snapshot ID.
 pub struct VolumePlan {
     image: Option<String>,
+    snapshot_id: Option<String>,
+}
+
+/// The ID of the LunaVolumeSnapshot `volume` is made from (`snapshotRef`), or why the create
+/// waits (or cannot start).
+fn snapshot_of(volume: &LunaVolume, ctx: &Context) -> Result<Option<String>, Blocked> {
+    let Some(reference) = &volume.spec.snapshot_ref else {
+        return Ok(volume.spec.snapshot_id.clone());
+    };
+    let namespace = volume.namespace().unwrap_or_default();
+    match managed::resolve::<LunaVolumeSnapshot>(ctx, &namespace, &reference.name) {
+        Reference::Ready { object, .. } if object.spec.region != volume.spec.region => {
+            Err(Blocked::new(
+                Reason::InvalidSource,
+                format!(
+                    "LunaVolumeSnapshot {} is in region {}, the volume in {}",
+                    reference.name, object.spec.region, volume.spec.region
+                ),
+            ))
+        }
+        Reference::Ready { object, .. } if !managed::is_ready(object.as_ref()) => {
+            Err(Blocked::waiting(
+                Reason::WaitingForVolume,
+                format!("LunaVolumeSnapshot {} is not available yet", reference.name),
+            ))
+        }
+        Reference::Ready { id, .. } => Ok(Some(id)),
+        Reference::Waiting(message) => Err(Blocked::waiting(Reason::WaitingForVolume, message)),
+        Reference::Missing(message) => Err(Blocked::waiting(Reason::VolumeNotFound, message)),
+    }
 }
 
 impl External for LunaVolume {
@@ -136,13 +172,24 @@ impl External for LunaVolume {
     }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<VolumePlan, Blocked>, Error> {
-        let Some(image) = &self.spec.image else {
-            return Ok(Ok(VolumePlan { image: None }));
+        let snapshot_id = match snapshot_of(self, cx.ctx) {
+            Ok(id) => id,
+            Err(blocked) => return Ok(Err(blocked)),
         };
-        let usable = vm_cloud::usable_image(cx.account, image, &self.spec.region)
-            .await
-            .map_err(|source| cloud("list images", &cx.object, source))?;
-        Ok(usable.map(|id| VolumePlan { image: Some(id) }))
+        let Some(image) = &self.spec.image else {
+            return Ok(Ok(VolumePlan {
+                image: None,
+                snapshot_id,
+            }));
+        };
+        let usable =
+            crate::controller::image::cloud::usable_image(cx.account, image, &self.spec.region)
+                .await
+                .map_err(|source| cloud("list images", &cx.object, source))?;
+        Ok(usable.map(|id| VolumePlan {
+            image: Some(id),
+            snapshot_id,
+        }))
     }
 
     async fn create(
@@ -158,7 +205,7 @@ impl External for LunaVolume {
                 label: spec.label.clone(),
                 size_gb: u64::try_from(spec.size).unwrap_or(1),
                 image: plan.image.clone(),
-                snapshot_id: spec.snapshot_id.clone(),
+                snapshot_id: plan.snapshot_id.clone(),
             })
             .await
     }

@@ -139,4 +139,22 @@ read_actions! {
 
     /// `image/details`.
     image_details = "image"/"details"(image_id) -> ImageDetails = decode_object["details"];
+
+    /// `image/fetch`: Luna Node downloads the image at `location` (`format` `qcow2` or `iso`;
+    /// `virtio` `yes` for virtio devices, left out for IDE and e1000) into `region`; returns the
+    /// new image's ID (it goes `queued`, `saving`, `active`).
+    image_fetch = "image"/"fetch"(region, name, location, format, virtio: Option<&str>) -> String
+        = create_with_id["image_id"];
+
+    /// `image/replicate`: copies the image into `region`; returns the copy's ID (it takes the
+    /// name of the image it copies).
+    image_replicate = "image"/"replicate"(image_id, region) -> String = create_with_id["image_id"];
+}
+
+plain_actions! {
+    /// `image/rename`.
+    image_rename = "image"/"rename"(image_id, name);
+
+    /// `image/delete`.
+    image_delete = "image"/"delete"(image_id);
 }

@@ -1,5 +1,5 @@
 //! Block storage volumes: `volume/create`, `list`, `info`, `attach`, `detach`, `extend`,
-//! `delete`.
+//! `delete`, and their snapshots: `volume/snapshot-create`, `snapshot-list`, `snapshot-delete`.
 //!
 //! The older API wanted `region` on every volume call and the newer one accepts it, so every
 //! method sends it.
@@ -49,6 +49,27 @@ wire_struct! {
     }
 }
 
+wire_struct! {
+    /// A volume snapshot, as `volume/snapshot-list` describes it.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct VolumeSnapshot {
+        /// Snapshot ID (numeric string).
+        id: String,
+        /// Its label.
+        name: String,
+        /// The volume it was taken from.
+        volume_id: String,
+        /// Region slug.
+        region: String,
+        /// Size in GB.
+        size: Option<u64>,
+        /// `creating`, `available`, `error`, ...
+        status: String,
+        /// Creation time.
+        time_created: String,
+    }
+}
+
 impl Client {
     /// `volume/create`: returns the new volume's ID (it goes `creating`, then `available`).
     pub async fn volume_create(&self, request: &VolumeCreate) -> Result<String, Error> {
@@ -90,6 +111,20 @@ read_actions! {
 
     /// `volume/info`. The answer is `{"volume": {...}}`; a flat answer is read as well.
     volume_info = "volume"/"info"(region, volume_id) -> Volume = decode_object["volume", "info"];
+
+    /// `volume/snapshot-list`, for one region.
+    volume_snapshot_list = "volume"/"snapshot-list"(region) -> Vec<VolumeSnapshot>
+        = decode_list["snapshots"];
+
+    /// `volume/snapshot-create`: returns the new snapshot's ID (it goes `creating`, then
+    /// `available`). The answer's shape is unknown; this reads `snapshot_id` (or `id`).
+    volume_snapshot_create = "volume"/"snapshot-create"(region, volume_id, label) -> String
+        = create_with_id["snapshot_id", "id"];
+
+    /// `volume/snapshot-replicate`: makes an image named `image_name` in `dst_region` from the
+    /// snapshot (of `region`); returns the image's ID.
+    volume_snapshot_replicate = "volume"/"snapshot-replicate"(region, snapshot_id, image_name, dst_region)
+        -> String = create_with_id["image_id", "id"];
 }
 
 plain_actions! {
@@ -102,4 +137,7 @@ plain_actions! {
     /// `volume/delete`. An attached volume (or one still `in-use` just after its VM was
     /// deleted) is refused; try again later.
     volume_delete = "volume"/"delete"(region, volume_id);
+
+    /// `volume/snapshot-delete`.
+    volume_snapshot_delete = "volume"/"snapshot-delete"(region, snapshot_id);
 }

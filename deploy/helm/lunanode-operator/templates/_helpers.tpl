@@ -87,6 +87,8 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunasshkeys
     - lunasecuritygroups
     - lunastartupscripts
+    - lunaimages
+    - lunavolumesnapshots
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -99,6 +101,8 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunasshkeys/status
     - lunasecuritygroups/status
     - lunastartupscripts/status
+    - lunaimages/status
+    - lunavolumesnapshots/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,0 +1,191 @@
+//! The LunaVolumeSnapshot controller: take a snapshot of a LunaVolume once the volume is Ready,
+//! follow it from `creating` to `available`, report one in `error`, and delete it.
+
+use std::time::Duration;
+
+use super::cloud;
+use crate::api::{
+    volume::LunaVolume,
+    volumesnapshot::{LunaVolumeSnapshot, VolumeSnapshotAtProvider},
+};
+use crate::controller::{list_cache::CacheTiming, prelude::*};
+use crate::lunanode::types::VolumeSnapshot;
+
+/// The LunaVolume a snapshot is taken of.
+fn source_volume(snapshot: &LunaVolumeSnapshot) -> Vec<String> {
+    vec![snapshot.spec.volume_ref.name.clone()]
+}
+
+impl Reconciler for LunaVolumeSnapshot {
+    const KIND: &'static str = "LunaVolumeSnapshot";
+
+    managed::external_steps!();
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The volume got its ID or became Ready.
+        controller.follows::<LunaVolume>(ctx, source_volume)
+    }
+}
+
+/// Where a snapshot's state stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotState {
+    /// `available`: usable.
+    Available,
+    /// `error` (or another failed state): it never will be.
+    Failed,
+    /// Still being made.
+    Creating,
+}
+
+/// The [`SnapshotState`] of a snapshot's status as the list words it.
+pub fn snapshot_state(status: &str) -> SnapshotState {
+    match status.trim().to_ascii_lowercase().as_str() {
+        "available" | "active" | "" => SnapshotState::Available,
+        "error" | "error_deleting" | "deleted" => SnapshotState::Failed,
+        _ => SnapshotState::Creating,
+    }
+}
+
+impl External for LunaVolumeSnapshot {
+    type Observed = VolumeSnapshot;
+    /// The ID of the volume to snapshot.
+    type Plan = String;
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<VolumeSnapshot>> {
+        cloud::snapshots(account, &self.spec.region)
+    }
+
+    /// The list is polled (fast while any snapshot is being made): a reconcile acts on the
+    /// last one, however many snapshots there are.
+    fn max_age(timing: &CacheTiming) -> Duration {
+        timing.slow_interval
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    fn is_create_of(&self, name: &str, observed: &VolumeSnapshot) -> bool {
+        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
+    }
+
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
+        let namespace = self.namespace().unwrap_or_default();
+        let name = &self.spec.volume_ref.name;
+        let (id, volume) = match managed::resolve::<LunaVolume>(cx.ctx, &namespace, name) {
+            Reference::Ready { id, object } => (id, object),
+            Reference::Waiting(message) => {
+                return Ok(Err(Blocked::waiting(Reason::WaitingForVolume, message)));
+            }
+            Reference::Missing(message) => {
+                return Ok(Err(Blocked::waiting(Reason::VolumeNotFound, message)));
+            }
+        };
+        if volume.spec.region != self.spec.region {
+            return Ok(Err(Blocked::new(
+                Reason::InvalidSource,
+                format!(
+                    "a snapshot is made in its volume's region: LunaVolume {name} is in {}, spec.region is {}",
+                    volume.spec.region, self.spec.region
+                ),
+            )));
+        }
+        if !managed::is_ready(volume.as_ref()) {
+            return Ok(Err(Blocked::waiting(
+                Reason::WaitingForVolume,
+                format!("LunaVolume {namespace}/{name} is not Ready yet"),
+            )));
+        }
+        Ok(Ok(id))
+    }
+
+    async fn create(
+        &self,
+        volume_id: &String,
+        account: &Arc<Account>,
+    ) -> Result<String, lunanode::Error> {
+        account
+            .client
+            .volume_snapshot_create(&self.spec.region, volume_id, &self.spec.name)
+            .await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &VolumeSnapshot) {
+        status.at_provider = Some(VolumeSnapshotAtProvider {
+            name: non_empty(&observed.name),
+            region: non_empty(&observed.region),
+            status: non_empty(&observed.status),
+            size: observed.size.and_then(|size| i64::try_from(size).ok()),
+            volume_id: non_empty(&observed.volume_id),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &VolumeSnapshot,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let id = &observed.id;
+        match snapshot_state(&observed.status) {
+            SnapshotState::Available => {
+                let message = format!("snapshot {id} is available");
+                mark(status, self).ready(Reason::Available, &message);
+            }
+            SnapshotState::Creating => {
+                let message = format!("snapshot {id} is {} at Luna Node", observed.status);
+                mark(status, self).not_ready(Reason::Provisioning, &message);
+            }
+            SnapshotState::Failed => {
+                let message = format!(
+                    "snapshot {id} is {} at Luna Node: delete the LunaVolumeSnapshot (which deletes the snapshot) and create another",
+                    observed.status
+                );
+                if managed::stuck_anew(status, self, Reason::SnapshotFailed, &message) {
+                    cx.event(
+                        self,
+                        true,
+                        Reason::SnapshotFailed.as_str(),
+                        "Observe",
+                        message,
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(Action::await_change())
+    }
+
+    async fn delete(&self, observed: &VolumeSnapshot, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx
+            .account
+            .client
+            .volume_snapshot_delete(&self.spec.region, &observed.id)
+            .await;
+        cx.deleted(
+            self,
+            "delete volume snapshot",
+            result,
+            format!("deleted volume snapshot {}", observed.id),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_states_as_the_list_words_them() {
+        for (status, state) in [
+            ("available", SnapshotState::Available),
+            ("creating", SnapshotState::Creating),
+            ("error", SnapshotState::Failed),
+            ("ERROR", SnapshotState::Failed),
+        ] {
+            assert_eq!(snapshot_state(status), state, "{status:?}");
+        }
+    }
+}
