@@ -18,8 +18,9 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaImage, LunaLoadBalancer, LunaNetwork, LunaSSHKey,
-    LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
+    LunaDnsZone, LunaDynamicRecord, LunaFloatingIP, LunaImage, LunaLoadBalancer, LunaNetwork,
+    LunaSSHKey, LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume,
+    LunaVolumeSnapshot,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -344,6 +345,14 @@ fn examples_fit_the_types() {
                 assert!(
                     !snapshot.spec.volume_ref.name.is_empty(),
                     "examples/{name}: a volume"
+                );
+            }
+            "LunaDynamicRecord" => {
+                let record: LunaDynamicRecord = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    record.spec.vm_ref.is_some() || record.spec.ip.is_some(),
+                    "examples/{name}: an address"
                 );
             }
             "Secret" => {

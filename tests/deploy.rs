@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -53,6 +53,7 @@ const KINDS: [&str; 11] = [
     "lunastartupscripts",
     "lunaimages",
     "lunavolumesnapshots",
+    "lunadynamicrecords",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

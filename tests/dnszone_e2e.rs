@@ -1,4 +1,4 @@
-//! LunaDnsZone end to end: the real control plane, the simulator and the operator as separate
+//! LunaDnsZone and LunaDynamicRecord end to end: the real control plane, the simulator and the operator as separate
 //! processes, one namespace, simulator and operator per test. The assertions are on the
 //! simulator's per-action call counts (`dns2/record-add`, ...) and on its state.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +17,7 @@ use lunanode_operator::{
             DeletionPolicy, ImportSpec, LocalObjectReference, ManagementPolicy, is_condition_true,
         },
         dnszone::{DnsApi, DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
+        dynamicrecord::{LunaDynamicRecord, LunaDynamicRecordSpec},
         floating::{LunaFloatingIP, LunaFloatingIPSpec},
         vm::{LunaVM, LunaVMSpec},
     },
@@ -871,4 +872,126 @@ async fn allocate(world: &World) -> String {
         .status
         .and_then(|s| s.address)
         .unwrap()
+}
+
+/// The dynamic DNS entries the simulator holds: (name, address), sorted.
+async fn dyn_entries(sim: &Simulator) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = sim
+        .objects("dyns")
+        .await
+        .iter()
+        .map(|entry| {
+            (
+                entry["name"].as_str().unwrap_or_default().to_owned(),
+                entry["ip"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[tokio::test]
+async fn dynamic_names_follow_their_address_by_difference_and_a_lost_add_makes_one() {
+    let mut world = World::start("dns", 'j').await;
+    let dynamic = |name: &str, spec| LunaDynamicRecord::new(name, spec);
+    world
+        .create(&dynamic(
+            "home",
+            LunaDynamicRecordSpec::ip("home", "192.0.2.7"),
+        ))
+        .await;
+    // Its VM does not exist yet: it waits, and nothing is added for it.
+    world
+        .create(&dynamic("web", LunaDynamicRecordSpec::vm("web", "web")))
+        .await;
+    world.ready::<LunaDynamicRecord>("home").await;
+    let waiting = world
+        .until::<LunaDynamicRecord>("web", "Ready=False WaitingForVM", |record| {
+            condition(record, "Ready").is_some_and(|ready| ready.reason == "WaitingForVM")
+        })
+        .await;
+    assert!(waiting.status.unwrap().managed.id.is_none());
+    assert_eq!(world.sim.calls("dns/dyn-add").await, 1);
+
+    // The VM comes: the name gets its IP, then follows it.
+    world
+        .create(&LunaVM::new("web", LunaVMSpec::new("web", "m.1", IMAGE)))
+        .await;
+    let vm = world.ready::<LunaVM>("web").await;
+    world.ready::<LunaDynamicRecord>("web").await;
+    let first_ip = support::public_ip(&vm);
+    assert_eq!(
+        dyn_entries(&world.sim).await,
+        [
+            ("home".to_owned(), "192.0.2.7".to_owned()),
+            ("web".to_owned(), first_ip.clone())
+        ]
+    );
+    let vm_id = vm.status.unwrap().managed.id.unwrap();
+    let second = world.cloud().floating_add("toronto").await.unwrap().ip;
+    world
+        .cloud()
+        .vm_floatingip_add(&vm_id, Some(&second), None)
+        .await
+        .unwrap();
+    world
+        .cloud()
+        .vm_floatingip_delete(&vm_id, Some(&first_ip), true)
+        .await
+        .unwrap();
+    let sim = &world.sim;
+    let second_ref = &second;
+    support::eventually(WAIT, "the name follows the VM", || async move {
+        dyn_entries(sim)
+            .await
+            .contains(&("web".to_owned(), second_ref.clone()))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(world.sim.calls("dns/dyn-update").await, 1);
+
+    // A new name and a new address: one update.
+    world
+        .patch_spec::<LunaDynamicRecord>("home", json!({"name": "house", "ip": "192.0.2.8"}))
+        .await;
+    support::eventually(WAIT, "renamed and moved", || async move {
+        dyn_entries(sim)
+            .await
+            .contains(&("house".to_owned(), "192.0.2.8".to_owned()))
+            .then_some(())
+    })
+    .await;
+    world.ready::<LunaDynamicRecord>("home").await;
+    assert_eq!(world.sim.calls("dns/dyn-update").await, 2);
+
+    // A lost add answer and a crash: one entry.
+    world
+        .create_losing_answers(
+            &dynamic("once", LunaDynamicRecordSpec::ip("once", "192.0.2.9")),
+            "dns/dyn-add",
+            3,
+        )
+        .await;
+    world.ready::<LunaDynamicRecord>("once").await;
+    let names: Vec<String> = dyn_entries(&world.sim)
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["house", "once", "web"]);
+    let reasons = world.event_reasons("once").await;
+    assert!(
+        reasons.iter().any(|reason| reason == "CreateRecovered"),
+        "{reasons:?}"
+    );
+
+    for name in ["home", "web", "once"] {
+        world.delete::<LunaDynamicRecord>(name).await;
+    }
+    for name in ["home", "web", "once"] {
+        world.gone::<LunaDynamicRecord>(name).await;
+    }
+    assert_eq!(world.sim.calls("dns/dyn-remove").await, 3);
+    assert!(dyn_entries(&world.sim).await.is_empty(), "nothing left");
 }

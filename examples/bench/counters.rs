@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 14] = [
+const RESOURCES: [&str; 15] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -187,6 +187,7 @@ const RESOURCES: [&str; 14] = [
     "lunastartupscripts",
     "lunaimages",
     "lunavolumesnapshots",
+    "lunadynamicrecords",
     "secrets",
     "events",
     "leases",

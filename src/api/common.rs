@@ -269,6 +269,19 @@ pub fn exactly_one(a: &str, b: &str) -> Rule {
         .message(Message::Message(format!("set exactly one of {a} and {b}")))
 }
 
+/// A CEL rule for the object it is set on: exactly one of its fields `fields` (two or more) is
+/// set, with the message `set exactly one of a, b and c`.
+pub fn exactly_one_of(fields: &[&str]) -> Rule {
+    let set: Vec<String> = fields
+        .iter()
+        .map(|field| format!("has(self.{field})"))
+        .collect();
+    let (last, first) = fields.split_last().unwrap_or((&"", &[]));
+    Rule::new(format!("[{}].filter(x, x).size() == 1", set.join(", "))).message(Message::Message(
+        format!("set exactly one of {} and {last}", first.join(", ")),
+    ))
+}
+
 /// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
 pub fn at_most_one(a: &str, b: &str) -> Rule {
     Rule::new(format!("!(has(self.{a}) && has(self.{b}))"))

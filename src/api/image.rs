@@ -15,7 +15,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, not_nullable};
+use super::common::{
+    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, exactly_one_of, not_nullable,
+};
 use super::vm::{OnError, Recreations};
 
 crate::managed_crd! {
@@ -62,8 +64,7 @@ crate::managed_crd! {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = not_nullable)]
 #[x_kube(
-    validation = Rule::new("[has(self.url), has(self.vmRef), has(self.volumeSnapshotRef), has(self.imageRef)].filter(x, x).size() == 1")
-        .message("set exactly one of url, vmRef, volumeSnapshotRef and imageRef"),
+    validation = exactly_one_of(&["url", "vmRef", "volumeSnapshotRef", "imageRef"]),
     validation = Rule::new("has(self.url) || (!has(self.format) && !has(self.virtio))")
         .message("format and virtio go with url only"),
 )]

@@ -20,6 +20,7 @@ macro_rules! for_each_kind {
             $crate::api::startupscript::LunaStartupScript,
             $crate::api::image::LunaImage,
             $crate::api::volumesnapshot::LunaVolumeSnapshot,
+            $crate::api::dynamicrecord::LunaDynamicRecord,
         )
     };
 }

@@ -3,12 +3,13 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
 pub mod crdgen;
 pub mod dnszone;
+pub mod dynamicrecord;
 pub mod floating;
 pub mod image;
 pub mod kinds;
@@ -23,6 +24,7 @@ pub mod volumesnapshot;
 
 pub use common::{ManagedResource, ManagedStatus};
 pub use dnszone::{LunaDnsZone, LunaDnsZoneSpec, LunaDnsZoneStatus};
+pub use dynamicrecord::{LunaDynamicRecord, LunaDynamicRecordSpec, LunaDynamicRecordStatus};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
 pub use image::{LunaImage, LunaImageSpec, LunaImageStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};

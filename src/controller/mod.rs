@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod caches;
 pub mod credentials;
 pub mod dnszone;
+pub mod dynamicrecord;
 pub mod error;
 pub mod floating;
 pub mod image;

@@ -362,6 +362,9 @@ pub fn dynamic(
         "LunaVolumeSnapshot" => kube::api::ApiResource::erase::<
             lunanode_operator::api::volumesnapshot::LunaVolumeSnapshot,
         >(&()),
+        "LunaDynamicRecord" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::dynamicrecord::LunaDynamicRecord,
+        >(&()),
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

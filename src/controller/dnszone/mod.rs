@@ -13,7 +13,7 @@ pub mod act;
 pub mod cloud;
 pub mod decide;
 pub mod driver;
-mod references;
+pub(crate) mod references;
 
 pub use cloud::ObservedZone;
 pub use driver::*;

@@ -77,7 +77,7 @@ pub async fn desired(
 
 /// The address of a LunaFloatingIP: from its controller's cache when that controller runs in
 /// this process, else read from the API server (one GET per reference and reconcile).
-async fn floating_address(
+pub(crate) async fn floating_address(
     ctx: &Context,
     namespace: &str,
     name: &str,

@@ -50,4 +50,16 @@ read_actions! {
 
     /// `dns/dyn-list` (an object keyed by ID on the wire).
     dns_dyn_list = "dns"/"dyn-list"() -> Vec<DynEntry> = decode_keyed_list["dyns"];
+
+    /// `dns/dyn-add`: the name `name` under the account's dynamic domain, pointing at `ip`;
+    /// returns the entry's ID.
+    dns_dyn_add = "dns"/"dyn-add"(name, ip) -> String = create_with_id["dyn_id", "id"];
+}
+
+plain_actions! {
+    /// `dns/dyn-update`: writes name and address of the entry.
+    dns_dyn_update = "dns"/"dyn-update"(dyn_id, name, ip);
+
+    /// `dns/dyn-remove`.
+    dns_dyn_remove = "dns"/"dyn-remove"(dyn_id);
 }

@@ -89,6 +89,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunastartupscripts
     - lunaimages
     - lunavolumesnapshots
+    - lunadynamicrecords
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -103,6 +104,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunastartupscripts/status
     - lunaimages/status
     - lunavolumesnapshots/status
+    - lunadynamicrecords/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

@@ -1,0 +1,185 @@
+//! The LunaDynamicRecord controller: add a dynamic DNS name once its address is known, keep name
+//! and address as the spec says (one `dns dyn-update` per change, the address of a LunaVM or
+//! LunaFloatingIP followed as it moves), and remove it.
+
+use std::{net::IpAddr, time::Duration};
+
+use super::cloud;
+use crate::api::{
+    dynamicrecord::{DynamicRecordAtProvider, LunaDynamicRecord},
+    floating::LunaFloatingIP,
+    vm::LunaVM,
+};
+use crate::controller::{
+    dnszone::references::floating_address,
+    prelude::*,
+    vm::{VmIp, vm_ip},
+};
+use crate::lunanode::types::DynEntry;
+
+impl Reconciler for LunaDynamicRecord {
+    const KIND: &'static str = "LunaDynamicRecord";
+
+    managed::external_steps!();
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The VM or floating IP whose address the name follows changed.
+        controller
+            .follows::<LunaVM>(ctx, |record: &LunaDynamicRecord| {
+                managed::named(record.spec.vm_ref.as_ref())
+            })
+            .follows::<LunaFloatingIP>(ctx, |record: &LunaDynamicRecord| {
+                managed::named(record.spec.floating_ip_ref.as_ref())
+            })
+    }
+}
+
+/// The address the spec asks for, or why there is none yet (the reason and message to wait
+/// with).
+async fn address(
+    record: &LunaDynamicRecord,
+    ctx: &Context,
+) -> Result<Result<String, Blocked>, Error> {
+    let namespace = record.namespace().unwrap_or_default();
+    let spec = &record.spec;
+    if let Some(ip) = &spec.ip {
+        return Ok(Ok(ip.trim().to_owned()));
+    }
+    if let Some(vm) = &spec.vm_ref {
+        return Ok(vm_ip(ctx, &namespace, &vm.name, VmIp::Public)
+            .map_err(|why| Blocked::waiting(Reason::WaitingForVM, why)));
+    }
+    let name = spec
+        .floating_ip_ref
+        .as_ref()
+        .map(|reference| reference.name.as_str())
+        .unwrap_or_default();
+    Ok(floating_address(ctx, &namespace, name)
+        .await?
+        .map_err(|why| Blocked::waiting(Reason::WaitingForFloatingIP, why)))
+}
+
+/// Whether two addresses are the same (`2001:db8::1` is `2001:0db8:0:0::1`).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.trim().parse::<IpAddr>(), b.trim().parse::<IpAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+impl External for LunaDynamicRecord {
+    type Observed = DynEntry;
+    /// The address to add the name with.
+    type Plan = String;
+
+    const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
+
+    fn cache(&self, account: &Account) -> Arc<ListCache<DynEntry>> {
+        cloud::entries(account)
+    }
+
+    fn create_name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    fn is_create_of(&self, name: &str, observed: &DynEntry) -> bool {
+        observed.name.eq_ignore_ascii_case(name)
+    }
+
+    async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
+        address(self, cx.ctx).await
+    }
+
+    async fn create(&self, ip: &String, account: &Arc<Account>) -> Result<String, lunanode::Error> {
+        account.client.dns_dyn_add(&self.spec.name, ip).await
+    }
+
+    fn report(&self, status: &mut Self::Status, observed: &DynEntry) {
+        status.at_provider = Some(DynamicRecordAtProvider {
+            name: non_empty(&observed.name),
+            ip: non_empty(&observed.ip),
+        });
+    }
+
+    async fn sync(
+        &self,
+        status: &mut Self::Status,
+        observed: &DynEntry,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let id = observed.id.as_str();
+        let wanted = match address(self, cx.ctx).await? {
+            Ok(ip) => ip,
+            // The entry keeps the address it has until the reference has one again.
+            Err(blocked) => {
+                let message = format!("{}; entry {id} keeps {}", blocked.message, observed.ip);
+                mark(status, self).not_ready(blocked.reason, &message);
+                return Ok(Action::await_change());
+            }
+        };
+        let name = &self.spec.name;
+        if observed.name.eq_ignore_ascii_case(name) && same_address(&observed.ip, &wanted) {
+            let message = format!("{name} points at {wanted}");
+            mark(status, self).ready(Reason::Available, &message);
+            return Ok(Action::await_change());
+        }
+        // A refusal of this generation's update stands until the manifest changes.
+        if managed::refused_at_generation(status, self, Reason::UpdateFailed) {
+            return Ok(Action::await_change());
+        }
+        match cx.account.client.dns_dyn_update(id, name, &wanted).await {
+            Ok(()) => {
+                let uid = self.uid().unwrap_or_default();
+                self.cache(cx.account).wrote(&uid);
+                let note = if observed.name.eq_ignore_ascii_case(name) {
+                    format!(
+                        "entry {id}: {name} now points at {wanted} (was {})",
+                        observed.ip
+                    )
+                } else {
+                    format!(
+                        "entry {id}: renamed from {} to {name}, pointing at {wanted}",
+                        observed.name
+                    )
+                };
+                cx.event(self, false, "Updated", "Update", note.clone())
+                    .await;
+                mark(status, self).not_ready(Reason::Updating, &note);
+                Ok(Action::requeue(Duration::from_secs(1)))
+            }
+            Err(error) if error.is_refused() => {
+                let message = format!("update refused: {error}");
+                mark(status, self)
+                    .not_ready(Reason::UpdateFailed, &message)
+                    .not_synced(Reason::UpdateFailed, &message);
+                cx.event(self, true, "UpdateFailed", "Update", message)
+                    .await;
+                Ok(Action::await_change())
+            }
+            Err(error) => Err(cloud("update dynamic DNS entry", &cx.object, error)),
+        }
+    }
+
+    async fn delete(&self, observed: &DynEntry, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
+        let result = cx.account.client.dns_dyn_remove(&observed.id).await;
+        cx.deleted(
+            self,
+            "remove dynamic DNS entry",
+            result,
+            format!("removed dynamic DNS entry {}", observed.id),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_compare_by_value() {
+        assert!(same_address("2001:db8::1", "2001:0db8:0:0::1"));
+        assert!(same_address(" 192.0.2.1", "192.0.2.1"));
+        assert!(!same_address("192.0.2.1", "192.0.2.2"));
+    }
+}
