@@ -18,9 +18,9 @@ use kube::{
     api::{DynamicObject, Patch, PatchParams, PostParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaDynamicRecord, LunaFloatingIP, LunaImage, LunaLoadBalancer, LunaNetwork,
-    LunaSSHKey, LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume,
-    LunaVolumeSnapshot,
+    LunaDnsZone, LunaDynamicRecord, LunaEmailAlias, LunaEmailDomain, LunaEmailUser, LunaFloatingIP,
+    LunaImage, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaSecurityGroup, LunaStartupScript,
+    LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -355,12 +355,33 @@ fn examples_fit_the_types() {
                     "examples/{name}: an address"
                 );
             }
+            "LunaEmailDomain" => {
+                let domain: LunaEmailDomain = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(domain.spec.name.contains('.'), "examples/{name}: a domain");
+            }
+            "LunaEmailUser" => {
+                let user: LunaEmailUser = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    !user.spec.password_secret_ref.key.is_empty(),
+                    "examples/{name}: a password from a Secret"
+                );
+            }
+            "LunaEmailAlias" => {
+                let alias: LunaEmailAlias = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(alias.spec.target.contains('@'), "examples/{name}: a target");
+            }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
                 if data.contains_key("api_id") {
                     assert_eq!(data["api_id"].len(), 16, "examples/{name}: api_id");
                     assert_eq!(data["api_key"].len(), 128, "examples/{name}: api_key");
+                } else if data.contains_key("password") {
+                    // A mailbox's password.
+                    assert!(data["password"].len() >= 8, "examples/{name}: a password");
                 } else {
                     // A startup script's source.
                     assert!(data.contains_key("boot.sh"), "examples/{name}: {data:?}");
@@ -672,7 +693,7 @@ async fn volume_floating_ip_and_network_rules() {
             json!({"label": "b", "size": 1, "image": "x", "snapshotId": "1"}),
         )
         .await,
-        "set at most one of image, snapshotId and snapshotRef",
+        "set at most one of image and snapshotId",
     );
     support::assert_rejected(
         create_kind(

@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 15] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -54,6 +54,9 @@ const KINDS: [&str; 12] = [
     "lunaimages",
     "lunavolumesnapshots",
     "lunadynamicrecords",
+    "lunaemaildomains",
+    "lunaemailusers",
+    "lunaemailaliases",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 15] = [
+const RESOURCES: [&str; 18] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -188,6 +188,9 @@ const RESOURCES: [&str; 15] = [
     "lunaimages",
     "lunavolumesnapshots",
     "lunadynamicrecords",
+    "lunaemaildomains",
+    "lunaemailusers",
+    "lunaemailaliases",
     "secrets",
     "events",
     "leases",

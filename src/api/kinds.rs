@@ -21,6 +21,9 @@ macro_rules! for_each_kind {
             $crate::api::image::LunaImage,
             $crate::api::volumesnapshot::LunaVolumeSnapshot,
             $crate::api::dynamicrecord::LunaDynamicRecord,
+            $crate::api::email::LunaEmailDomain,
+            $crate::api::email::LunaEmailUser,
+            $crate::api::email::LunaEmailAlias,
         )
     };
 }

@@ -3,13 +3,14 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`; [`email`] `LunaEmailDomain`, `LunaEmailUser` and `LunaEmailAlias`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
 pub mod crdgen;
 pub mod dnszone;
 pub mod dynamicrecord;
+pub mod email;
 pub mod floating;
 pub mod image;
 pub mod kinds;
@@ -25,6 +26,7 @@ pub mod volumesnapshot;
 pub use common::{ManagedResource, ManagedStatus};
 pub use dnszone::{LunaDnsZone, LunaDnsZoneSpec, LunaDnsZoneStatus};
 pub use dynamicrecord::{LunaDynamicRecord, LunaDynamicRecordSpec, LunaDynamicRecordStatus};
+pub use email::{LunaEmailAlias, LunaEmailDomain, LunaEmailUser};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
 pub use image::{LunaImage, LunaImageSpec, LunaImageStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};

@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AttachedVm, CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable,
-    immutable_optional,
+    AttachedVm, CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, at_most_one,
+    immutable, immutable_optional,
 };
 
 crate::managed_crd! {
@@ -23,6 +23,7 @@ crate::managed_crd! {
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
         validation = immutable("region"),
         validation = immutable("label"),
+        validation = at_most_one("image", "snapshotId"),
         validation = Rule::new("[has(self.image), has(self.snapshotId), has(self.snapshotRef)].filter(x, x).size() <= 1")
             .message("set at most one of image, snapshotId and snapshotRef"),
         validation = immutable_optional("image", ""),

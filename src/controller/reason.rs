@@ -101,6 +101,10 @@ reasons! {
     WaitingForSSHKey,
     /// The LunaImage referred to has no ID yet, or is not active yet.
     WaitingForImage,
+    /// The e-mail domain named is not hosted on the account yet.
+    WaitingForDomain,
+    /// The Secret (or its key) the spec names does not exist.
+    SecretNotFound,
     /// The LunaVolume or LunaVolumeSnapshot referred to has no ID yet, or is not Ready yet.
     WaitingForVolume,
     /// A LunaSecurityGroup referred to has no ID yet.
@@ -282,6 +286,8 @@ impl Reason {
             | Self::WaitingForNetwork
             | Self::WaitingForSSHKey
             | Self::WaitingForImage
+            | Self::WaitingForDomain
+            | Self::SecretNotFound
             | Self::WaitingForVolume
             | Self::VolumeNotFound
             | Self::LunaImageNotFound

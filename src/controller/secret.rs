@@ -187,6 +187,56 @@ where
     }
 }
 
+/// The value at a key of a Secret a spec names (a password, a private key), and the Secret's
+/// version, which stands for the value wherever the operator must remember what it applied:
+/// the value itself is never written anywhere but to the API call that needs it.
+pub struct SecretValue {
+    /// The value, as text.
+    pub value: secrecy::SecretString,
+    /// `<name>/<uid>/<resourceVersion>` of the Secret: it changes with the value (and with any
+    /// other write of the Secret, which only sets the same value again).
+    pub version: String,
+}
+
+/// The value at `reference` of a Secret of `namespace`, or why there is none (the Secret or the
+/// key missing, not UTF-8): a message that names the Secret and key, never the value.
+pub async fn read_key(
+    kube: &kube::Client,
+    namespace: &str,
+    reference: &crate::api::startupscript::KeyRef,
+    object: &str,
+) -> Result<Result<SecretValue, String>, crate::controller::error::Error> {
+    let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+    let found =
+        api.get_opt(&reference.name)
+            .await
+            .map_err(crate::controller::error::Error::kube(
+                "read a Secret",
+                object,
+            ))?;
+    let name = &reference.name;
+    let key = &reference.key;
+    let Some(secret) = found else {
+        return Ok(Err(format!("Secret {name} does not exist")));
+    };
+    let version = format!(
+        "{name}/{}/{}",
+        secret.uid().unwrap_or_default(),
+        secret.resource_version().unwrap_or_default()
+    );
+    let bytes = secret.data.and_then(|mut data| data.remove(key));
+    let Some(bytes) = bytes else {
+        return Ok(Err(format!("Secret {name} has no key {key}")));
+    };
+    match String::from_utf8(bytes.0) {
+        Ok(text) => Ok(Ok(SecretValue {
+            value: secrecy::SecretString::from(text),
+            version,
+        })),
+        Err(_) => Ok(Err(format!("key {key} of Secret {name} is not UTF-8 text"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

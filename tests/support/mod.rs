@@ -365,6 +365,15 @@ pub fn dynamic(
         "LunaDynamicRecord" => kube::api::ApiResource::erase::<
             lunanode_operator::api::dynamicrecord::LunaDynamicRecord,
         >(&()),
+        "LunaEmailDomain" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailDomain>(&())
+        }
+        "LunaEmailUser" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailUser>(&())
+        }
+        "LunaEmailAlias" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailAlias>(&())
+        }
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

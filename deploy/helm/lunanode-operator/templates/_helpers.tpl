@@ -90,6 +90,9 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaimages
     - lunavolumesnapshots
     - lunadynamicrecords
+    - lunaemaildomains
+    - lunaemailusers
+    - lunaemailaliases
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -105,6 +108,9 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaimages/status
     - lunavolumesnapshots/status
     - lunadynamicrecords/status
+    - lunaemaildomains/status
+    - lunaemailusers/status
+    - lunaemailaliases/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]

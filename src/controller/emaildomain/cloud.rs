@@ -1,0 +1,43 @@
+//! The cloud reads of the e-mail kinds: the account's shared `email domain-list`, and a domain's
+//! ID by its name.
+
+use std::sync::Arc;
+
+use futures::{FutureExt, future::BoxFuture};
+
+use crate::{
+    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
+    lunanode::{self, Client, types::EmailDomain},
+};
+
+/// The account's `email domain-list` cache, polled; shared by every LunaEmailDomain.
+pub fn domains(account: &Account) -> Arc<ListCache<EmailDomain>> {
+    account.caches.keyed("email domain-list", "", list)
+}
+
+fn list(
+    client: Client,
+    _key: String,
+) -> BoxFuture<'static, Result<Vec<(String, EmailDomain)>, lunanode::Error>> {
+    async move {
+        let domains = client.email_domain_list().await?;
+        Ok(by_id(domains, |domain| &domain.id, |domain| domain))
+    }
+    .boxed()
+}
+
+/// The ID of the domain named `name` (`example.com`, any case, with or without the final dot),
+/// from a fresh `email domain-list`: `None` when the account has no such domain.
+pub async fn domain_id(client: &Client, name: &str) -> Result<Option<String>, lunanode::Error> {
+    let domains = client.email_domain_list().await?;
+    Ok(domains
+        .into_iter()
+        .find(|domain| same_domain(&domain.name, name))
+        .map(|domain| domain.id))
+}
+
+/// Whether two domain names are the same name.
+pub fn same_domain(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
