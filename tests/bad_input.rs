@@ -544,7 +544,7 @@ async fn bad_input_corpus() {
     };
     let is_read = |action: &str| {
         let verb = action.rsplit('/').next().unwrap_or(action);
-        matches!(verb, "list" | "info" | "details") || verb.ends_with("-list")
+        matches!(verb, "list" | "info" | "details" | "check-types") || verb.ends_with("-list")
     };
     let (actions_before, actions_after) = (actions(&before), actions(&after));
     let window_writes: u64 = actions_after

@@ -154,14 +154,22 @@ fn old_objects_read_and_write_back_unchanged() {
 }
 
 /// Rules of earlier CRDs replaced by a looser one that every object they let through also
-/// passes (a new field offered as another choice): (kind's CRD, old rule, new rule). The
-/// objects stored under the old CRDs are checked against the new rules by
-/// `objects_stored_under_the_old_crds_survive_the_new_ones`.
-const RELAXED: &[(&str, &str, &str)] = &[(
-    "lunavms.lunanode.com",
-    "has(self.image) != has(self.bootVolumeId)",
-    "[has(self.image), has(self.imageRef), has(self.bootVolumeId)].filter(x, x).size() == 1",
-)];
+/// passes (a new field offered as another choice), or dropped (an immutable field that can now
+/// change): (kind's CRD, old rule, new rule or `""`). The objects stored under the old CRDs are
+/// checked against the new rules by `objects_stored_under_the_old_crds_survive_the_new_ones`.
+const RELAXED: &[(&str, &str, &str)] = &[
+    (
+        "lunavms.lunanode.com",
+        "has(self.image) != has(self.bootVolumeId)",
+        "[has(self.image), has(self.imageRef), has(self.bootVolumeId)].filter(x, x).size() == 1",
+    ),
+    // A volume's label can change: `volume rename`.
+    (
+        "lunavolumes.lunanode.com",
+        "self.label == oldSelf.label",
+        "",
+    ),
+];
 
 /// Whether `rule` (an old rule object) is kept in `new_rules` as it was, or replaced by its
 /// looser form of [`RELAXED`].
@@ -173,9 +181,10 @@ fn rule_kept(path: &str, rule: &Value, new_rules: &[Value]) -> bool {
     RELAXED.iter().any(|(crd, old, new)| {
         path.starts_with(crd)
             && *old == text
-            && new_rules
-                .iter()
-                .any(|candidate| candidate["rule"].as_str() == Some(new))
+            && (new.is_empty()
+                || new_rules
+                    .iter()
+                    .any(|candidate| candidate["rule"].as_str() == Some(new)))
     })
 }
 

@@ -19,8 +19,8 @@ use kube::{
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaDynamicRecord, LunaEmailAlias, LunaEmailDomain, LunaEmailUser, LunaFloatingIP,
-    LunaImage, LunaLoadBalancer, LunaNetwork, LunaSSHKey, LunaSecurityGroup, LunaStartupScript,
-    LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
+    LunaImage, LunaLoadBalancer, LunaMonitorCheck, LunaMonitorContact, LunaNetwork, LunaSSHKey,
+    LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -373,6 +373,22 @@ fn examples_fit_the_types() {
                     .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
                 assert!(alias.spec.target.contains('@'), "examples/{name}: a target");
             }
+            "LunaMonitorContact" => {
+                let contact: LunaMonitorContact = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    contact.spec.address.is_some(),
+                    "examples/{name}: an address"
+                );
+            }
+            "LunaMonitorCheck" => {
+                let check: LunaMonitorCheck = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    !check.spec.contact_refs.is_empty(),
+                    "examples/{name}: contacts"
+                );
+            }
             "Secret" => {
                 let secret: Secret = serde_json::from_value(document.clone()).unwrap();
                 let data = secret.string_data.unwrap();
@@ -674,10 +690,9 @@ async fn volume_floating_ip_and_network_rules() {
         patch_spec(&volumes, "data", json!({"size": 5})).await,
         "size cannot shrink",
     );
-    support::assert_rejected(
-        patch_spec(&volumes, "data", json!({"label": "other"})).await,
-        "label is immutable",
-    );
+    patch_spec(&volumes, "data", json!({"label": "other"}))
+        .await
+        .expect("a new label is a rename");
     support::assert_rejected(
         patch_spec(&volumes, "data", json!({"region": "montreal"})).await,
         "region is immutable",

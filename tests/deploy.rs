@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 15] = [
+const KINDS: [&str; 17] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -57,6 +57,8 @@ const KINDS: [&str; 15] = [
     "lunaemaildomains",
     "lunaemailusers",
     "lunaemailaliases",
+    "lunamonitorcontacts",
+    "lunamonitorchecks",
 ];
 
 /// One RBAC permission: (API group, resource, verb).

@@ -320,6 +320,20 @@ async fn volume_attaches_grows_moves_and_is_deleted_with_its_vm() {
         .expect_err("shrinking is rejected");
     assert!(shrink.to_string().contains("cannot shrink"), "{shrink}");
 
+    // A new label: one rename, attached all along.
+    world
+        .patch_spec::<LunaVolume>("data", json!({"label": "e2e-data-renamed"}))
+        .await;
+    let sim = &world.sim;
+    support::eventually(support::wait::WAIT, "the volume renamed", || async move {
+        let listed = sim.objects("volumes").await;
+        (listed.len() == 1 && listed[0]["name"] == json!("e2e-data-renamed")).then_some(())
+    })
+    .await;
+    world.ready::<LunaVolume>("data").await;
+    assert_eq!(world.sim.calls("volume/rename").await, 1);
+    assert_eq!(world.sim.calls("volume/detach").await, 0);
+
     // Move: to a second VM (detach, then attach).
     world
         .create(&LunaVM::new(

@@ -36,9 +36,9 @@ operator_pid=$!
 echo "== applying examples/"
 kubectl apply -f examples/
 echo "== waiting until every object is Ready"
-kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,lunasecuritygroup,lunastartupscript,lunaimage,lunavolumesnapshot,lunadynamicrecord,lunaemaildomain,lunaemailuser,lunaemailalias \
+kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,lunasecuritygroup,lunastartupscript,lunaimage,lunavolumesnapshot,lunadynamicrecord,lunaemaildomain,lunaemailuser,lunaemailalias,lunamonitorcontact,lunamonitorcheck \
   --all --timeout=300s
-kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks,lunaloadbalancers,lunadnszones,lunasshkeys,lunasecuritygroups,lunastartupscripts,lunaimages,lunavolumesnapshots,lunadynamicrecords,lunaemaildomains,lunaemailusers,lunaemailaliases -o wide
+kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks,lunaloadbalancers,lunadnszones,lunasshkeys,lunasecuritygroups,lunastartupscripts,lunaimages,lunavolumesnapshots,lunadynamicrecords,lunaemaildomains,lunaemailusers,lunaemailaliases,lunamonitorcontacts,lunamonitorchecks -o wide
 
 cat <<MSG
 
@@ -49,7 +49,7 @@ The demo is up. In another terminal:
   kubectl patch lvm web-1 --type merge -p '{"spec":{"plan":"m.4"}}'          # resize
   kubectl patch lvm web-1 --type merge -p '{"spec":{"powerState":"Stopped"}}' # power off
   kubectl get secret web-1-connection -o yaml                                 # login details
-  kubectl get lvol,lfip,lnet,llb,ldns,lkey,lsg,lscript,limg,lvsnap,ldyn,ledomain,leuser,lealias  # volume and IP on web-1, networks, load balancer, zone, key, firewall, images, snapshots, dynamic DNS, e-mail
+  kubectl get lvol,lfip,lnet,llb,ldns,lkey,lsg,lscript,limg,lvsnap,ldyn,ledomain,leuser,lealias,lcontact,lcheck  # volume and IP on web-1, networks, load balancer, zone, key, firewall, images, snapshots, dynamic DNS, e-mail, monitoring
   kubectl patch lvol web-1-data --type merge -p '{"spec":{"size":40}}'        # grow the volume
   kubectl delete lvm web-1             # waits (Ready=False InUse) while the volume and IP hold it
   kubectl delete lvol,lfip --all       # ... then they let go, and the VM goes too

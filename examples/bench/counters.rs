@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 18] = [
+const RESOURCES: [&str; 20] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -191,6 +191,8 @@ const RESOURCES: [&str; 18] = [
     "lunaemaildomains",
     "lunaemailusers",
     "lunaemailaliases",
+    "lunamonitorcontacts",
+    "lunamonitorchecks",
     "secrets",
     "events",
     "leases",

@@ -24,6 +24,8 @@ macro_rules! for_each_kind {
             $crate::api::email::LunaEmailDomain,
             $crate::api::email::LunaEmailUser,
             $crate::api::email::LunaEmailAlias,
+            $crate::api::monitor::LunaMonitorContact,
+            $crate::api::monitor::LunaMonitorCheck,
         )
     };
 }

@@ -3,7 +3,7 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`; [`email`] `LunaEmailDomain`, `LunaEmailUser` and `LunaEmailAlias`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`; [`email`] `LunaEmailDomain`, `LunaEmailUser` and `LunaEmailAlias`; [`monitor`] `LunaMonitorContact` and `LunaMonitorCheck`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
@@ -15,6 +15,7 @@ pub mod floating;
 pub mod image;
 pub mod kinds;
 pub mod loadbalancer;
+pub mod monitor;
 pub mod network;
 pub mod securitygroup;
 pub mod sshkey;
@@ -30,6 +31,7 @@ pub use email::{LunaEmailAlias, LunaEmailDomain, LunaEmailUser};
 pub use floating::{LunaFloatingIP, LunaFloatingIPSpec, LunaFloatingIPStatus};
 pub use image::{LunaImage, LunaImageSpec, LunaImageStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
+pub use monitor::{LunaMonitorCheck, LunaMonitorContact};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
 pub use securitygroup::{LunaSecurityGroup, LunaSecurityGroupSpec, LunaSecurityGroupStatus};
 pub use sshkey::{LunaSSHKey, LunaSSHKeySpec, LunaSSHKeyStatus};

@@ -22,7 +22,6 @@ crate::managed_crd! {
     #[x_kube(
         validation = Rule::new("self.size >= oldSelf.size").message("size cannot shrink: Luna Node volumes only grow").field_path(".size"),
         validation = immutable("region"),
-        validation = immutable("label"),
         validation = at_most_one("image", "snapshotId"),
         validation = Rule::new("[has(self.image), has(self.snapshotId), has(self.snapshotRef)].filter(x, x).size() <= 1")
             .message("set at most one of image, snapshotId and snapshotRef"),
@@ -36,7 +35,7 @@ crate::managed_crd! {
         pub size: i32,
 
         /// Label (name) of the volume on Luna Node; also how a volume whose create answer was lost
-        /// is found again, so keep it unique on the account. Immutable.
+        /// is found again, so keep it unique on the account. Changing it renames the volume.
         #[schemars(length(min = 1, max = 64), regex(pattern = CLOUD_NAME_PATTERN))]
         pub label: String,
 

@@ -17,6 +17,8 @@ pub mod leader;
 pub mod list_cache;
 pub mod loadbalancer;
 pub mod managed;
+pub mod monitorcheck;
+pub mod monitorcontact;
 pub mod network;
 pub mod prelude;
 pub mod reason;

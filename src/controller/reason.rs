@@ -103,6 +103,13 @@ reasons! {
     WaitingForImage,
     /// The e-mail domain named is not hosted on the account yet.
     WaitingForDomain,
+    /// The LunaMonitorContact referred to has no ID yet.
+    WaitingForContact,
+    /// The LunaMonitorContact referred to does not exist.
+    ContactNotFound,
+    /// The cloud object cannot be changed in place: it is deleted, to be made again as the
+    /// spec says.
+    Replacing,
     /// The Secret (or its key) the spec names does not exist.
     SecretNotFound,
     /// The LunaVolume or LunaVolumeSnapshot referred to has no ID yet, or is not Ready yet.
@@ -178,6 +185,8 @@ reasons! {
     ReplacingFailedImage,
     /// Luna Node reports the volume snapshot in `error`.
     SnapshotFailed,
+    /// A check's type is not one of `monitor check-types`, or its parameters do not fit it.
+    InvalidCheck,
     /// An extend was refused.
     ExtendFailed,
     /// An attach was refused.
@@ -287,6 +296,9 @@ impl Reason {
             | Self::WaitingForSSHKey
             | Self::WaitingForImage
             | Self::WaitingForDomain
+            | Self::WaitingForContact
+            | Self::ContactNotFound
+            | Self::Replacing
             | Self::SecretNotFound
             | Self::WaitingForVolume
             | Self::VolumeNotFound
@@ -320,6 +332,7 @@ impl Reason {
             | Self::ImageFailed
             | Self::ImageInOtherRegion
             | Self::SnapshotFailed
+            | Self::InvalidCheck
             | Self::InvalidSource
             | Self::VolumeError
             | Self::ImportNotFound

@@ -374,6 +374,12 @@ pub fn dynamic(
         "LunaEmailAlias" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailAlias>(&())
         }
+        "LunaMonitorContact" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::monitor::LunaMonitorContact>(&())
+        }
+        "LunaMonitorCheck" => {
+            kube::api::ApiResource::erase::<lunanode_operator::api::monitor::LunaMonitorCheck>(&())
+        }
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

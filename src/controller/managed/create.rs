@@ -94,7 +94,7 @@ pub async fn find_or_create<K: External>(
         Err(blocked) => return Ok(blocked.apply(status, object)),
     };
     let snapshot = cache.get(timing.fast_interval).await.map_err(list_error)?;
-    let name = object.create_name();
+    let name = object.create_name_for(&plan);
     let preexisting = matching(object, &snapshot, &name);
     if object.has_natural_key() {
         // The claims matter only when an object of the name exists already; building them costs

@@ -71,6 +71,12 @@ pub trait External: Reconciler {
     /// a new object must not silently duplicate.
     fn create_name(&self) -> String;
 
+    /// The natural key of a create with `plan`: [`Self::create_name`] unless the key depends on
+    /// what the plan resolved (a contact's address read from a Secret, recorded as a digest).
+    fn create_name_for(&self, _plan: &Self::Plan) -> String {
+        self.create_name()
+    }
+
     /// Whether `observed` could be what a create of this object made, named `name`.
     fn is_create_of(&self, name: &str, observed: &Self::Observed) -> bool;
 

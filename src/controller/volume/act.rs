@@ -50,6 +50,30 @@ pub(super) async fn act(
             // A change at the provider shows in the shared list and wakes this object.
             Ok(Action::await_change())
         }
+        Step::Rename { to } => {
+            let result = cx
+                .account
+                .client
+                .volume_rename(region, &observed.id, &to)
+                .await;
+            cache.wrote(&uid);
+            match result {
+                Ok(()) => {
+                    let note = format!("renamed volume {} to {to}", observed.id);
+                    cx.event(volume, false, "Renamed", "Update", note.clone())
+                        .await;
+                    not_ready(status, Reason::Updating, &note);
+                    Ok(confirm)
+                }
+                Err(error) if error.is_refused() => {
+                    let message = format!("rename refused: {error}");
+                    not_ready(status, Reason::UpdateFailed, &message);
+                    mark(status, volume).not_synced(Reason::UpdateFailed, &message);
+                    Ok(Action::requeue(Duration::from_secs(300)))
+                }
+                Err(error) => Err(cloud("rename volume", &cx.object, error)),
+            }
+        }
         Step::Extend { size } => {
             let result = cx
                 .account

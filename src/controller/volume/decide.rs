@@ -9,6 +9,11 @@ use crate::lunanode::types::Volume;
 pub enum Step {
     /// In transition (`creating`, `extending`, ...): wait for the list to show the end of it.
     Busy,
+    /// Labelled otherwise than the spec: rename.
+    Rename {
+        /// The spec's label.
+        to: String,
+    },
     /// Smaller than the spec: extend (volumes only grow; a CEL rule rejects a smaller spec).
     Extend {
         /// The size to reach, in GB.
@@ -50,12 +55,22 @@ pub fn is_failed(status: &str) -> bool {
 
 /// The next step. `wanted_vm`: `Some(None)` detached, `Some(Some(id))` attached to that VM,
 /// `None` while a referenced LunaVM is not ready (the attachment is left as it is).
-pub fn next_step(observed: &Volume, wanted_size: u64, wanted_vm: Option<Option<&str>>) -> Step {
+pub fn next_step(
+    observed: &Volume,
+    wanted_label: &str,
+    wanted_size: u64,
+    wanted_vm: Option<Option<&str>>,
+) -> Step {
     if is_failed(&observed.status) {
         return Step::Failed;
     }
     if is_busy(&observed.status) {
         return Step::Busy;
+    }
+    if !observed.name.is_empty() && observed.name != wanted_label {
+        return Step::Rename {
+            to: wanted_label.to_owned(),
+        };
     }
     if observed.size.is_some_and(|size| size < wanted_size) {
         return Step::Extend { size: wanted_size };
@@ -77,9 +92,12 @@ pub fn next_step(observed: &Volume, wanted_size: u64, wanted_vm: Option<Option<&
 mod tests {
     use super::*;
 
+    const LABEL: &str = "data";
+
     fn volume(status: &str, size: u64, attached: Option<&str>) -> Volume {
         Volume {
             id: "7".into(),
+            name: LABEL.into(),
             status: status.into(),
             size: Some(size),
             attached: attached.map(str::to_owned),
@@ -90,7 +108,7 @@ mod tests {
     #[test]
     fn waits_while_in_transition() {
         assert_eq!(
-            next_step(&volume("creating", 5, None), 10, Some(None)),
+            next_step(&volume("creating", 5, None), LABEL, 10, Some(None)),
             Step::Busy
         );
     }
@@ -99,13 +117,13 @@ mod tests {
     fn a_failed_volume_gets_no_write() {
         for status in ["error", "error_extending"] {
             assert_eq!(
-                next_step(&volume(status, 5, None), 10, Some(Some("vm-1"))),
+                next_step(&volume(status, 5, None), LABEL, 10, Some(Some("vm-1"))),
                 Step::Failed,
                 "{status}"
             );
         }
         assert_eq!(
-            next_step(&volume("available", 10, None), 10, Some(None)),
+            next_step(&volume("available", 10, None), LABEL, 10, Some(None)),
             Step::Converged
         );
     }
@@ -113,7 +131,7 @@ mod tests {
     #[test]
     fn extends_before_anything_else() {
         assert_eq!(
-            next_step(&volume("available", 5, None), 10, None),
+            next_step(&volume("available", 5, None), LABEL, 10, None),
             Step::Extend { size: 10 }
         );
     }
@@ -121,7 +139,7 @@ mod tests {
     #[test]
     fn a_reference_not_ready_leaves_the_attachment() {
         assert_eq!(
-            next_step(&volume("in-use", 10, Some("vm-2")), 10, None),
+            next_step(&volume("in-use", 10, Some("vm-2")), LABEL, 10, None),
             Step::Blocked
         );
     }
@@ -129,13 +147,18 @@ mod tests {
     #[test]
     fn detaches_from_the_wrong_vm_or_when_no_attachment_is_asked() {
         assert_eq!(
-            next_step(&volume("in-use", 10, Some("vm-2")), 10, Some(Some("vm-1"))),
+            next_step(
+                &volume("in-use", 10, Some("vm-2")),
+                LABEL,
+                10,
+                Some(Some("vm-1"))
+            ),
             Step::Detach {
                 from: "vm-2".into()
             }
         );
         assert_eq!(
-            next_step(&volume("in-use", 10, Some("vm-2")), 10, Some(None)),
+            next_step(&volume("in-use", 10, Some("vm-2")), LABEL, 10, Some(None)),
             Step::Detach {
                 from: "vm-2".into()
             }
@@ -145,11 +168,16 @@ mod tests {
     #[test]
     fn waits_for_available_before_attaching() {
         assert_eq!(
-            next_step(&volume("in-use", 10, None), 10, Some(Some("vm-1"))),
+            next_step(&volume("in-use", 10, None), LABEL, 10, Some(Some("vm-1"))),
             Step::InUse
         );
         assert_eq!(
-            next_step(&volume("available", 10, None), 10, Some(Some("vm-1"))),
+            next_step(
+                &volume("available", 10, None),
+                LABEL,
+                10,
+                Some(Some("vm-1"))
+            ),
             Step::Attach { to: "vm-1".into() }
         );
     }
@@ -157,12 +185,29 @@ mod tests {
     #[test]
     fn converged_when_size_and_attachment_match() {
         assert_eq!(
-            next_step(&volume("in-use", 10, Some("vm-1")), 10, Some(Some("vm-1"))),
+            next_step(
+                &volume("in-use", 10, Some("vm-1")),
+                LABEL,
+                10,
+                Some(Some("vm-1"))
+            ),
             Step::Converged
         );
         assert_eq!(
-            next_step(&volume("available", 10, None), 10, Some(None)),
+            next_step(&volume("available", 10, None), LABEL, 10, Some(None)),
             Step::Converged
         );
+    }
+
+    #[test]
+    fn another_label_is_a_rename_once_the_volume_is_settled() {
+        let mut renamed = volume("available", 10, None);
+        renamed.name = "old".into();
+        assert_eq!(
+            next_step(&renamed, LABEL, 10, Some(None)),
+            Step::Rename { to: LABEL.into() }
+        );
+        renamed.status = "creating".into();
+        assert_eq!(next_step(&renamed, LABEL, 10, Some(None)), Step::Busy);
     }
 }

@@ -231,7 +231,8 @@ impl External for LunaVolume {
             Err(action) => (None, action),
         };
         let wanted_size = u64::try_from(self.spec.size).unwrap_or(0);
-        let step = decide::next_step(observed, wanted_size, wanted.as_ref().map(Option::as_deref));
+        let wanted_vm = wanted.as_ref().map(Option::as_deref);
+        let step = decide::next_step(observed, &self.spec.label, wanted_size, wanted_vm);
         if let decide::Step::Attach { to } = &step {
             if let Some(why) = vm_cannot_attach(cx.account, to) {
                 let message = format!("the volume is attached once the VM can take it: {why}");

@@ -138,6 +138,9 @@ plain_actions! {
     /// deleted) is refused; try again later.
     volume_delete = "volume"/"delete"(region, volume_id);
 
+    /// `volume/rename`: the volume's label becomes `name`.
+    volume_rename = "volume"/"rename"(region, volume_id, name);
+
     /// `volume/snapshot-delete`.
     volume_snapshot_delete = "volume"/"snapshot-delete"(region, snapshot_id);
 }

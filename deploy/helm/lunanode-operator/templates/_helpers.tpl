@@ -93,6 +93,8 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaemaildomains
     - lunaemailusers
     - lunaemailaliases
+    - lunamonitorcontacts
+    - lunamonitorchecks
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -111,6 +113,8 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaemaildomains/status
     - lunaemailusers/status
     - lunaemailaliases/status
+    - lunamonitorcontacts/status
+    - lunamonitorchecks/status
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
