@@ -76,6 +76,22 @@ async fn domains(world: &World) -> Vec<(String, Option<String>, Vec<String>, Vec
     found
 }
 
+/// Waits until the domain is Ready with DKIM `on` (or off) as the API reports it.
+async fn dkim_shows(world: &World, on: bool) {
+    let what = if on { "DKIM on" } else { "DKIM off" };
+    world
+        .until::<LunaEmailDomain>("example-com", what, |domain| {
+            support::wait::is_ready(domain)
+                && domain
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.at_provider.as_ref())
+                    .and_then(|at| at.dkim)
+                    == Some(on)
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn a_domain_its_mailboxes_and_aliases_by_difference_with_no_secret_shown() {
     let mut world = World::start("email", 'a').await;
@@ -152,32 +168,12 @@ async fn a_domain_its_mailboxes_and_aliases_by_difference_with_no_secret_shown()
             }}),
         )
         .await;
-    world
-        .until::<LunaEmailDomain>("example-com", "DKIM on", |domain| {
-            support::wait::is_ready(domain)
-                && domain
-                    .status
-                    .as_ref()
-                    .and_then(|status| status.at_provider.as_ref())
-                    .and_then(|at| at.dkim)
-                    == Some(true)
-        })
-        .await;
+    dkim_shows(&world, true).await;
     assert_eq!(world.sim.calls("email/domain-dkim-set").await, 1);
     world
         .patch_spec::<LunaEmailDomain>("example-com", json!({"dkim": null}))
         .await;
-    world
-        .until::<LunaEmailDomain>("example-com", "DKIM off", |domain| {
-            support::wait::is_ready(domain)
-                && domain
-                    .status
-                    .as_ref()
-                    .and_then(|status| status.at_provider.as_ref())
-                    .and_then(|at| at.dkim)
-                    == Some(false)
-        })
-        .await;
+    dkim_shows(&world, false).await;
     assert_eq!(world.sim.calls("email/domain-dkim-unset").await, 1);
     assert_eq!(world.sim.calls("email/domain-dkim-set").await, 1);
 

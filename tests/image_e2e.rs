@@ -75,25 +75,13 @@ async fn images_are_fetched_snapshotted_replicated_renamed_and_deleted() {
         ))
         .await;
     // A replica to Montreal under another name than its source's: refused before any call.
-    world
-        .create(&image(
-            "misnamed",
-            in_region(
-                LunaImageSpec::new("other", ImageSource::image("snap")),
-                "montreal",
-            ),
-        ))
-        .await;
-    // The replica done right, and a VM in Montreal that boots from it by reference.
-    world
-        .create(&image(
-            "snap-montreal",
-            in_region(
-                LunaImageSpec::new("golden", ImageSource::image("snap")),
-                "montreal",
-            ),
-        ))
-        .await;
+    // Then the replica done right, and a VM in Montreal that boots from it by reference.
+    for (name, image_name) in [("misnamed", "other"), ("snap-montreal", "golden")] {
+        let replica = LunaImageSpec::new(image_name, ImageSource::image("snap"));
+        world
+            .create(&image(name, in_region(replica, "montreal")))
+            .await;
+    }
     let mut far = LunaVMSpec::new("far", "m.1", TEMPLATE);
     far.image = None;
     far.image_ref = Some(LocalObjectReference::new("snap-montreal"));

@@ -12,6 +12,7 @@ use crate::api::{
 };
 use crate::controller::{
     dnszone::references::floating_address,
+    list_cache::CacheTiming,
     prelude::*,
     vm::{VmIp, vm_ip},
 };
@@ -59,6 +60,18 @@ async fn address(
         .map_err(|why| Blocked::waiting(Reason::WaitingForFloatingIP, why)))
 }
 
+/// When a name that follows a LunaVM or LunaFloatingIP looks again: their change wakes it at
+/// once, but the wake can come before their kind's cache holds the new address; a look every
+/// slow poll (no cloud call: the shared list is polled anyway) settles that. A literal address
+/// waits for a change.
+fn follow_again(record: &LunaDynamicRecord, cx: &CloudCx<'_, LunaDynamicRecord>) -> Action {
+    if record.spec.ip.is_some() {
+        Action::await_change()
+    } else {
+        Action::requeue(cx.ctx.accounts.timing().slow_interval)
+    }
+}
+
 /// Whether two addresses are the same (`2001:db8::1` is `2001:0db8:0:0::1`).
 fn same_address(a: &str, b: &str) -> bool {
     match (a.trim().parse::<IpAddr>(), b.trim().parse::<IpAddr>()) {
@@ -76,6 +89,11 @@ impl External for LunaDynamicRecord {
 
     fn cache(&self, account: &Account) -> Arc<ListCache<DynEntry>> {
         cloud::entries(account)
+    }
+
+    /// The list is polled: a reconcile acts on the last one, however many names there are.
+    fn max_age(timing: &CacheTiming) -> Duration {
+        timing.slow_interval
     }
 
     fn create_name(&self) -> String {
@@ -114,50 +132,37 @@ impl External for LunaDynamicRecord {
             Err(blocked) => {
                 let message = format!("{}; entry {id} keeps {}", blocked.message, observed.ip);
                 mark(status, self).not_ready(blocked.reason, &message);
-                return Ok(Action::await_change());
+                return Ok(follow_again(self, cx));
             }
         };
         let name = &self.spec.name;
         if observed.name.eq_ignore_ascii_case(name) && same_address(&observed.ip, &wanted) {
             let message = format!("{name} points at {wanted}");
             mark(status, self).ready(Reason::Available, &message);
-            return Ok(Action::await_change());
+            return Ok(follow_again(self, cx));
         }
         // A refusal of this generation's update stands until the manifest changes.
         if managed::refused_at_generation(status, self, Reason::UpdateFailed) {
             return Ok(Action::await_change());
         }
-        match cx.account.client.dns_dyn_update(id, name, &wanted).await {
-            Ok(()) => {
-                let uid = self.uid().unwrap_or_default();
-                self.cache(cx.account).wrote(&uid);
-                let note = if observed.name.eq_ignore_ascii_case(name) {
-                    format!(
-                        "entry {id}: {name} now points at {wanted} (was {})",
-                        observed.ip
-                    )
-                } else {
-                    format!(
-                        "entry {id}: renamed from {} to {name}, pointing at {wanted}",
-                        observed.name
-                    )
-                };
-                cx.event(self, false, "Updated", "Update", note.clone())
-                    .await;
-                mark(status, self).not_ready(Reason::Updating, &note);
-                Ok(Action::requeue(Duration::from_secs(1)))
-            }
-            Err(error) if error.is_refused() => {
-                let message = format!("update refused: {error}");
-                mark(status, self)
-                    .not_ready(Reason::UpdateFailed, &message)
-                    .not_synced(Reason::UpdateFailed, &message);
-                cx.event(self, true, "UpdateFailed", "Update", message)
-                    .await;
-                Ok(Action::await_change())
-            }
-            Err(error) => Err(cloud("update dynamic DNS entry", &cx.object, error)),
-        }
+        let result = cx.account.client.dns_dyn_update(id, name, &wanted).await;
+        let note = if observed.name.eq_ignore_ascii_case(name) {
+            format!(
+                "entry {id}: {name} now points at {wanted} (was {})",
+                observed.ip
+            )
+        } else {
+            format!(
+                "entry {id}: renamed from {} to {name}, pointing at {wanted}",
+                observed.name
+            )
+        };
+        let update = managed::Update {
+            reason: "Updated",
+            note,
+            action: "update dynamic DNS entry",
+        };
+        managed::updated(self, status, cx, result, update).await
     }
 
     async fn delete(&self, observed: &DynEntry, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

@@ -68,14 +68,12 @@ impl External for LunaEmailDomain {
                 return Ok(Action::await_change());
             }
             let result = cx.account.client.email_domain_dkim_unset(id).await;
-            return written(
-                self,
-                status,
-                cx,
-                result,
-                format!("DKIM unset on domain {id}"),
-            )
-            .await;
+            let update = managed::Update {
+                reason: "Updated",
+                note: format!("DKIM unset on domain {id}"),
+                action: "unset DKIM",
+            };
+            return managed::updated(self, status, cx, result, update).await;
         };
         // The key is read on every look (after a change, and every slow poll): a rotated
         // Secret is set again.
@@ -116,8 +114,12 @@ impl External for LunaEmailDomain {
         if result.is_ok() {
             status.applied_dkim = Some(applied);
         }
-        let note = format!("DKIM set on domain {id} with selector {}", dkim.selector);
-        written(self, status, cx, result, note).await
+        let update = managed::Update {
+            reason: "Updated",
+            note: format!("DKIM set on domain {id} with selector {}", dkim.selector),
+            action: "set DKIM",
+        };
+        managed::updated(self, status, cx, result, update).await
     }
 
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
@@ -143,35 +145,5 @@ impl External for LunaEmailDomain {
             format!("removed e-mail domain {}", observed.id),
         )
         .await
-    }
-}
-
-/// The end of a DKIM write: the Event and conditions of `result`.
-async fn written(
-    domain: &LunaEmailDomain,
-    status: &mut <LunaEmailDomain as ManagedResource>::Status,
-    cx: &CloudCx<'_, LunaEmailDomain>,
-    result: Result<(), lunanode::Error>,
-    note: String,
-) -> Result<Action, Error> {
-    match result {
-        Ok(()) => {
-            let uid = domain.uid().unwrap_or_default();
-            domain.cache(cx.account).wrote(&uid);
-            cx.event(domain, false, "Updated", "Update", note.clone())
-                .await;
-            mark(status, domain).not_ready(Reason::Updating, &note);
-            Ok(Action::requeue(Duration::from_secs(1)))
-        }
-        Err(error) if error.is_refused() => {
-            let message = format!("DKIM change refused: {error}");
-            mark(status, domain)
-                .not_ready(Reason::UpdateFailed, &message)
-                .not_synced(Reason::UpdateFailed, &message);
-            cx.event(domain, true, "UpdateFailed", "Update", message)
-                .await;
-            Ok(Action::await_change())
-        }
-        Err(error) => Err(cloud("set DKIM", &cx.object, error)),
     }
 }

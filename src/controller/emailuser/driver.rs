@@ -145,29 +145,18 @@ impl External for LunaEmailUser {
             .client
             .email_user_set_password(&observed.domain_id, id, password.value.expose_secret())
             .await;
-        match result {
-            Ok(()) => {
-                status.applied_password = Some(password.version);
-                let note = format!(
-                    "set the password of mailbox {id} from Secret {}",
-                    reference.name
-                );
-                cx.event(self, false, "PasswordSet", "Update", note.clone())
-                    .await;
-                mark(status, self).ready(Reason::Available, &note);
-                Ok(Action::requeue(poll))
-            }
-            Err(error) if error.is_refused() => {
-                let message = format!("password refused: {error}");
-                mark(status, self)
-                    .not_ready(Reason::UpdateFailed, &message)
-                    .not_synced(Reason::UpdateFailed, &message);
-                cx.event(self, true, "UpdateFailed", "Update", message)
-                    .await;
-                Ok(Action::await_change())
-            }
-            Err(error) => Err(cloud("set the password", &cx.object, error)),
+        if result.is_ok() {
+            status.applied_password = Some(password.version);
         }
+        let update = managed::Update {
+            reason: "PasswordSet",
+            note: format!(
+                "set the password of mailbox {id} from Secret {}",
+                reference.name
+            ),
+            action: "set the password",
+        };
+        managed::updated(self, status, cx, result, update).await
     }
 
     async fn delete(&self, observed: &ObservedUser, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

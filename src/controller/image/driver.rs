@@ -153,27 +153,15 @@ impl External for LunaImage {
         let id = observed.id.as_str();
         match decide::decide(&self.spec, observed) {
             Step::Failed => failed(self, status, observed, cx).await,
-            Step::Rename { to } => match cx.account.client.image_rename(id, &to).await {
-                Ok(()) => {
-                    let uid = self.uid().unwrap_or_default();
-                    self.cache(cx.account).wrote(&uid);
-                    let note = format!("renamed image {id} to {to}");
-                    cx.event(self, false, "Renamed", "Update", note.clone())
-                        .await;
-                    mark(status, self).not_ready(Reason::Updating, &note);
-                    Ok(Action::requeue(Duration::from_secs(1)))
-                }
-                Err(error) if error.is_refused() => {
-                    let message = format!("rename refused: {error}");
-                    mark(status, self)
-                        .not_ready(Reason::UpdateFailed, &message)
-                        .not_synced(Reason::UpdateFailed, &message);
-                    cx.event(self, true, "UpdateFailed", "Update", message)
-                        .await;
-                    Ok(Action::await_change())
-                }
-                Err(error) => Err(cloud("rename image", &cx.object, error)),
-            },
+            Step::Rename { to } => {
+                let result = cx.account.client.image_rename(id, &to).await;
+                let update = managed::Update {
+                    reason: "Renamed",
+                    note: format!("renamed image {id} to {to}"),
+                    action: "rename image",
+                };
+                managed::updated(self, status, cx, result, update).await
+            }
             Step::Building => {
                 let message = format!("image {id} is {} at Luna Node", observed.status);
                 mark(status, self).not_ready(Reason::Provisioning, &message);

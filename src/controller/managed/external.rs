@@ -160,6 +160,10 @@ pub trait External: Reconciler {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// How soon an object waiting for another one looks again if no change of that object woke it
+/// (no cloud call: a waiting create stops before any).
+pub const WAITING_RETRY: Duration = Duration::from_secs(30);
+
 /// Why a create cannot start yet: a condition, and when to look again.
 #[derive(Debug, Clone)]
 pub struct Blocked {
@@ -185,9 +189,13 @@ impl Blocked {
     }
 
     /// Waiting for another object, which will come by itself: Ready is false, Synced true.
+    /// The other object's change wakes this one at once; it also looks again after
+    /// [`WAITING_RETRY`], since the wake can come before the other kind's cache holds the
+    /// change (two watches, no order between them) and would then find it still waiting.
     pub fn waiting(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             waiting: true,
+            retry: Some(WAITING_RETRY),
             ..Self::new(reason, message)
         }
     }
@@ -456,4 +464,54 @@ pub fn matching<K: External>(
         .collect();
     ids.sort();
     ids
+}
+
+/// One in-place update of an existing cloud object: its Event, conditions and next look.
+pub struct Update {
+    /// The Event's reason on success (`Renamed`, `Updated`, ...).
+    pub reason: &'static str,
+    /// What was done, for the Event and the `Updating` condition.
+    pub note: String,
+    /// The action named in a cloud error (`rename image`, ...).
+    pub action: &'static str,
+}
+
+/// The end of an update call. Success: the next look waits for a list made after the write,
+/// the Event says what was done and Ready is `Updating` until that list confirms it. A refusal
+/// is `UpdateFailed` on Ready and Synced, with a Warning Event (a kind that lists it in
+/// [`External::STANDING_FAILURES`] keeps it until the manifest changes). Anything else is the
+/// cloud error, retried with backoff.
+pub async fn updated<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    cx: &CloudCx<'_, K>,
+    result: Result<(), lunanode::Error>,
+    update: Update,
+) -> Result<Action, Error> {
+    match result {
+        Ok(()) => {
+            let uid = object.uid().unwrap_or_default();
+            object.cache(cx.account).wrote(&uid);
+            cx.event(object, false, update.reason, "Update", update.note.clone())
+                .await;
+            mark(status, object).not_ready(Reason::Updating, &update.note);
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
+        Err(error) if error.is_refused() => {
+            let message = format!("{} refused: {error}", update.action);
+            mark(status, object)
+                .not_ready(Reason::UpdateFailed, &message)
+                .not_synced(Reason::UpdateFailed, &message);
+            cx.event(
+                object,
+                true,
+                Reason::UpdateFailed.as_str(),
+                "Update",
+                message,
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Err(error) => Err(cloud(update.action, &cx.object, error)),
+    }
 }

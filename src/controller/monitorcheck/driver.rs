@@ -166,7 +166,7 @@ impl External for LunaMonitorCheck {
             Err(blocked) => {
                 let message = format!("{}; check {id} is left as it is", blocked.message);
                 mark(status, self).not_ready(blocked.reason, &message);
-                return Ok(Action::await_change());
+                return Ok(Action::requeue(managed::external::WAITING_RETRY));
             }
         };
         if let Some(what) = decide::difference(&self.spec, &params, observed) {
@@ -181,7 +181,7 @@ impl External for LunaMonitorCheck {
             Ok(wanted) => wanted,
             Err((reason, why)) => {
                 mark(status, self).not_ready(reason, &why);
-                return Ok(Action::await_change());
+                return Ok(Action::requeue(managed::external::WAITING_RETRY));
             }
         };
         // The alerts are listed only when the contacts asked for differ from those last made
@@ -217,7 +217,13 @@ impl External for LunaMonitorCheck {
         }
         let message = format!("check {id} alerts {} contact(s)", wanted.len());
         mark(status, self).ready(Reason::Available, &message);
-        Ok(Action::await_change())
+        // A check that follows a VM looks again every slow poll (no cloud call): the VM's change
+        // wakes it at once, but can come before the VM's cache holds the new address.
+        Ok(if self.spec.vm_ref.is_some() {
+            Action::requeue(cx.ctx.accounts.timing().slow_interval)
+        } else {
+            Action::await_change()
+        })
     }
 
     async fn delete(&self, observed: &MonitorCheck, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
