@@ -9,6 +9,7 @@
 //! | `volumes` | 250 LunaVMs, 500 LunaVolumes attached two to a VM |
 //! | `floating` | 100 LunaFloatingIPs |
 //! | `firewalls` | 20 LunaSecurityGroups of 10 rules each, 200 LunaVMs each in two of them |
+//! | `monitoring` | 4 LunaMonitorContacts, 200 LunaMonitorChecks alerting one each, 100 LunaVolumes with a LunaVolumeSnapshot each |
 //!
 //! A LunaDnsZone holds at most 500 records and a LunaLoadBalancer at most 64 members (the CRDs'
 //! bounds, which keep the CEL cost and the status size bounded), so the 5,000 records and the
@@ -23,8 +24,8 @@ use kube::{
     api::{ApiResource, DeleteParams, DynamicObject, ListParams},
 };
 use lunanode_operator::api::{
-    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaSecurityGroup, LunaVM,
-    LunaVolume,
+    LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaMonitorCheck, LunaMonitorContact,
+    LunaNetwork, LunaSecurityGroup, LunaVM, LunaVolume, LunaVolumeSnapshot,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +50,9 @@ pub enum Scenario {
     Floating,
     /// 20 LunaSecurityGroups of 10 rules, and 200 LunaVMs each in two of them.
     Firewalls,
+    /// 200 LunaMonitorChecks alerting 4 LunaMonitorContacts, and 100 LunaVolumeSnapshots of as
+    /// many LunaVolumes.
+    Monitoring,
 }
 
 /// The objects of one kind, in the order they are applied.
@@ -229,6 +233,59 @@ fn plan(scenario: Scenario, scale: f64) -> (Vec<Batch>, Vec<(&'static str, usize
                     ("group creates", groups),
                     ("rule inserts", groups * per_group),
                     ("vm creates", vms),
+                ],
+            )
+        }
+        Scenario::Monitoring => {
+            let contacts = 4;
+            let checks = scaled(200, scale);
+            let volumes = scaled(100, scale);
+            let contact_objects = (0..contacts)
+                .map(|c| {
+                    let spec = json!({"type": "Email", "address": format!("ops-{c}@example.com")});
+                    object("LunaMonitorContact", &format!("ops-{c}"), spec)
+                })
+                .collect();
+            let check_objects = (0..checks)
+                .map(|i| {
+                    let name = format!("probe-{i:04}");
+                    let spec = json!({"name": name, "type": "icmp",
+                                      "target": format!("198.51.{}.{}", i / 250, i % 250 + 1),
+                                      "contactRefs": [{"name": format!("ops-{}", i % contacts)}]});
+                    object("LunaMonitorCheck", &name, spec)
+                })
+                .collect();
+            let volume_objects = (0..volumes)
+                .map(|v| {
+                    let name = format!("data-{v:04}");
+                    object(
+                        "LunaVolume",
+                        &name,
+                        json!({"label": name, "size": 10, "region": "toronto"}),
+                    )
+                })
+                .collect();
+            let snapshot_objects = (0..volumes)
+                .map(|v| {
+                    let name = format!("data-{v:04}-snap");
+                    let spec = json!({"name": name, "region": "toronto",
+                                      "volumeRef": {"name": format!("data-{v:04}")}});
+                    object("LunaVolumeSnapshot", &name, spec)
+                })
+                .collect();
+            (
+                vec![
+                    batch::<LunaMonitorContact>(contact_objects),
+                    batch::<LunaMonitorCheck>(check_objects),
+                    batch::<LunaVolume>(volume_objects),
+                    batch::<LunaVolumeSnapshot>(snapshot_objects),
+                ],
+                vec![
+                    ("contact adds", contacts),
+                    ("check adds", checks),
+                    ("alert adds", checks),
+                    ("volume creates", volumes),
+                    ("snapshot creates", volumes),
                 ],
             )
         }
