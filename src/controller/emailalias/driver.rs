@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::cloud::{self, ObservedAlias};
 use crate::api::email::{EmailAliasAtProvider, LunaEmailAlias};
-use crate::controller::{emaildomain::cloud::domain_id, list_cache::CacheTiming, prelude::*};
+use crate::controller::{
+    emaildomain::cloud::cached_domain_id, list_cache::CacheTiming, prelude::*,
+};
 
 impl Reconciler for LunaEmailAlias {
     const KIND: &'static str = "LunaEmailAlias";
@@ -31,19 +33,27 @@ impl External for LunaEmailAlias {
         self.spec.name.clone()
     }
 
+    /// The name, and the target (immutable): an alias of that name to another address is
+    /// someone else's.
     fn is_create_of(&self, name: &str, observed: &ObservedAlias) -> bool {
         observed.name.eq_ignore_ascii_case(name)
+            && observed
+                .target
+                .eq_ignore_ascii_case(self.spec.target.trim())
     }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
         let domain = &self.spec.domain;
-        Ok(domain_id(&cx.account.client, domain)
-            .await
-            .map_err(|source| cloud("list e-mail domains", &cx.object, source))?
-            .ok_or_else(|| {
-                let message = format!("the account hosts no e-mail domain {domain} yet");
-                Blocked::waiting(Reason::WaitingForDomain, message).retry(Duration::from_secs(30))
-            }))
+        Ok(
+            cached_domain_id(cx.account, domain, cx.ctx.accounts.timing().slow_interval)
+                .await
+                .map_err(|source| cloud("list e-mail domains", &cx.object, source))?
+                .ok_or_else(|| {
+                    let message = format!("the account hosts no e-mail domain {domain} yet");
+                    Blocked::waiting(Reason::WaitingForDomain, message)
+                        .retry(Duration::from_secs(30))
+                }),
+        )
     }
 
     async fn create(

@@ -36,6 +36,22 @@ pub async fn domain_id(client: &Client, name: &str) -> Result<Option<String>, lu
         .map(|domain| domain.id))
 }
 
+/// The ID of the domain named `name` from the account's shared domain list, at most `max_age`
+/// old: what a mailbox or alias waiting for its domain reads, so that any number of them cost
+/// one list per `max_age`.
+pub async fn cached_domain_id(
+    account: &Account,
+    name: &str,
+    max_age: std::time::Duration,
+) -> Result<Option<String>, lunanode::Error> {
+    let snapshot = domains(account).get(max_age).await?;
+    Ok(snapshot
+        .entries
+        .values()
+        .find(|domain| same_domain(&domain.name, name))
+        .map(|domain| domain.id.clone()))
+}
+
 /// Whether two domain names are the same name.
 pub fn same_domain(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')

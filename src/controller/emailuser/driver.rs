@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::cloud::{self, ObservedUser};
 use crate::api::email::{EmailUserAtProvider, LunaEmailUser};
 use crate::controller::{
-    emaildomain::cloud::domain_id, list_cache::CacheTiming, prelude::*, secret::read_key,
+    emaildomain::cloud::cached_domain_id, list_cache::CacheTiming, prelude::*, secret::read_key,
 };
 
 /// How soon a mailbox waiting for its domain or its Secret looks again.
@@ -63,9 +63,10 @@ impl External for LunaEmailUser {
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<UserPlan, Blocked>, Error> {
         let domain = &self.spec.domain;
-        let Some(domain_id) = domain_id(&cx.account.client, domain)
-            .await
-            .map_err(|source| cloud("list e-mail domains", &cx.object, source))?
+        let Some(domain_id) =
+            cached_domain_id(cx.account, domain, cx.ctx.accounts.timing().slow_interval)
+                .await
+                .map_err(|source| cloud("list e-mail domains", &cx.object, source))?
         else {
             let message = format!("the account hosts no e-mail domain {domain} yet");
             return Ok(Err(

@@ -8,6 +8,9 @@ use crate::api::image::LunaImageSpec;
 pub enum Step {
     /// Luna Node reports it `killed` or in `error`: the failure policy decides.
     Failed,
+    /// Being deleted (`pending_delete`, `deleted`: the operator's own replace of a failed
+    /// image, or a delete from outside): wait for it to go, and send nothing.
+    Going,
     /// Its name is not the manifest's: `image rename`.
     Rename {
         /// The manifest's name.
@@ -22,6 +25,9 @@ pub enum Step {
 /// The step `observed` needs to match `spec`. A failed image is never renamed (it is
 /// reported or replaced); an image being made is renamed without waiting for it.
 pub fn decide(spec: &LunaImageSpec, observed: &ObservedImage) -> Step {
+    if is_going(&observed.status) {
+        return Step::Going;
+    }
     let state = image_state(&observed.status);
     if state == ImageState::Failed {
         return Step::Failed;
@@ -36,6 +42,14 @@ pub fn decide(spec: &LunaImageSpec, observed: &ObservedImage) -> Step {
     } else {
         Step::Converged
     }
+}
+
+/// Whether an image's status says it is being deleted.
+pub fn is_going(status: &str) -> bool {
+    matches!(
+        status.trim().to_ascii_lowercase().as_str(),
+        "pending_delete" | "deleted"
+    )
 }
 
 #[cfg(test)]
@@ -63,6 +77,11 @@ mod tests {
         assert_eq!(decide(&spec(), &image("base", "active")), Step::Converged);
         assert_eq!(decide(&spec(), &image("base", "killed")), Step::Failed);
         assert_eq!(decide(&spec(), &image("base", "error")), Step::Failed);
+        assert_eq!(
+            decide(&spec(), &image("base", "pending_delete")),
+            Step::Going
+        );
+        assert_eq!(decide(&spec(), &image("base", "deleted")), Step::Going);
     }
 
     #[test]

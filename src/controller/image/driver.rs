@@ -162,6 +162,11 @@ impl External for LunaImage {
                 };
                 managed::updated(self, status, cx, result, update).await
             }
+            Step::Going => {
+                let message = format!("image {id} is being deleted at Luna Node");
+                mark(status, self).not_ready(Reason::Deleting, &message);
+                Ok(Action::await_change())
+            }
             Step::Building => {
                 let message = format!("image {id} is {} at Luna Node", observed.status);
                 mark(status, self).not_ready(Reason::Provisioning, &message);
@@ -174,6 +179,10 @@ impl External for LunaImage {
                 Ok(Action::await_change())
             }
         }
+    }
+
+    fn is_being_deleted(&self, observed: &ObservedImage) -> bool {
+        decide::is_going(&observed.status)
     }
 
     async fn delete(&self, observed: &ObservedImage, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

@@ -61,22 +61,24 @@ pub fn validate(
     Ok(())
 }
 
-/// The parameters of a listed check (`data` is a JSON object as a string).
-pub fn listed_params(check: &MonitorCheck) -> BTreeMap<String, String> {
-    let parsed: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(&check.data).unwrap_or_default();
-    parsed
+/// The parameters of a listed check (`data` is a JSON object as a string); `None` when `data`
+/// cannot be read.
+pub fn listed_params(check: &MonitorCheck) -> Option<BTreeMap<String, String>> {
+    let parsed: BTreeMap<String, serde_json::Value> = serde_json::from_str(&check.data).ok()?;
+    let params = parsed
         .into_iter()
         .filter_map(|(name, value)| {
             let text = crate::lunanode::decode::scalar_text(&value)?;
             (!text.trim().is_empty()).then(|| (name, text.trim().to_owned()))
         })
-        .collect()
+        .collect();
+    Some(params)
 }
 
 /// What differs between the listed check and the spec with `params`, if anything: Luna Node
-/// cannot change a check, so any difference replaces it. Interval and failure count are
-/// compared only when the spec sets them.
+/// cannot change a check, so any difference replaces it. Only what the spec sets is compared:
+/// a parameter the API fills in by default, an interval it does not report, or `data` it words
+/// so that it cannot be read never replaces a check (a replace on every look would be a loop).
 pub fn difference(
     spec: &LunaMonitorCheckSpec,
     params: &BTreeMap<String, String>,
@@ -88,8 +90,13 @@ pub fn difference(
     if !listed.check_type.eq_ignore_ascii_case(&spec.check_type) {
         return Some(format!("its type is {}", listed.check_type));
     }
-    if listed_params(listed) != *params {
-        return Some(format!("its parameters are {}", listed.data_summary));
+    if let Some(listed_params) = listed_params(listed) {
+        let differs = params
+            .iter()
+            .any(|(name, value)| listed_params.get(name) != Some(value));
+        if differs {
+            return Some(format!("its parameters are {}", listed.data_summary));
+        }
     }
     if spec
         .check_interval_seconds
@@ -185,6 +192,17 @@ mod tests {
         assert_eq!(difference(&spec, &params, &listed), None);
         let moved = params_with(&params, "target", "192.0.2.2");
         assert!(difference(&spec, &moved, &listed).is_some());
+        // A parameter the API adds by default, or data it words otherwise, replaces nothing.
+        let defaulted = MonitorCheck {
+            data: r#"{"target":"192.0.2.1","port":"443","timeout":"10"}"#.into(),
+            ..listed.clone()
+        };
+        assert_eq!(difference(&spec, &params, &defaulted), None);
+        let unreadable = MonitorCheck {
+            data: "target=192.0.2.1".into(),
+            ..listed.clone()
+        };
+        assert_eq!(difference(&spec, &params, &unreadable), None);
         let mut slower = spec.clone();
         slower.check_interval_seconds = Some(300);
         assert!(difference(&slower, &params, &listed).is_some());

@@ -30,6 +30,7 @@ impl LunaMonitorContact {
     /// what the create intent records instead of the address.
     fn digest(&self, contact_type: &str, address: &str) -> String {
         let uid = self.uid().unwrap_or_default();
+        let contact_type = contact_type.trim().to_ascii_lowercase();
         let digest = Sha256::digest(format!("{uid}\n{contact_type}\n{}", address.trim()));
         format!("contact:{}", hex::encode(&digest[..16]))
     }
