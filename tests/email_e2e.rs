@@ -169,13 +169,20 @@ async fn a_domain_its_mailboxes_and_aliases_by_difference_with_no_secret_shown()
         )
         .await;
     dkim_shows(&world, true).await;
-    assert_eq!(world.sim.calls("email/domain-dkim-set").await, 1);
+    // One set; a reconcile that ran on a copy from before the status write recording the key's
+    // version may send the same key once more (the memo lives in the status), never more.
+    let sets = world.sim.calls("email/domain-dkim-set").await;
+    assert!((1..=2).contains(&sets), "{sets} DKIM sets");
     world
         .patch_spec::<LunaEmailDomain>("example-com", json!({"dkim": null}))
         .await;
     dkim_shows(&world, false).await;
     assert_eq!(world.sim.calls("email/domain-dkim-unset").await, 1);
-    assert_eq!(world.sim.calls("email/domain-dkim-set").await, 1);
+    assert_eq!(
+        world.sim.calls("email/domain-dkim-set").await,
+        sets,
+        "no set after the unset"
+    );
 
     // A lost add answer and a crash: one mailbox.
     secret(&world, "bob-mailbox", json!({"password": PASSWORD})).await;
