@@ -20,7 +20,8 @@ use kube::{
 use lunanode_operator::api::{
     LunaDnsZone, LunaDynamicRecord, LunaEmailAlias, LunaEmailDomain, LunaEmailUser, LunaFloatingIP,
     LunaImage, LunaLoadBalancer, LunaMonitorCheck, LunaMonitorContact, LunaNetwork, LunaSSHKey,
-    LunaSecurityGroup, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume, LunaVolumeSnapshot,
+    LunaSecurityGroup, LunaSnapshotSchedule, LunaStartupScript, LunaVM, LunaVMStatus, LunaVolume,
+    LunaVolumeSnapshot,
     common::{
         Condition, FIELD_MANAGER, ManagedStatusFields, PendingCreate, READY, SYNCED, set_condition,
     },
@@ -387,6 +388,14 @@ fn examples_fit_the_types() {
                 assert!(
                     !check.spec.contact_refs.is_empty(),
                     "examples/{name}: contacts"
+                );
+            }
+            "LunaSnapshotSchedule" => {
+                let schedule: LunaSnapshotSchedule = serde_json::from_value(document.clone())
+                    .unwrap_or_else(|error| panic!("examples/{name}: {error}"));
+                assert!(
+                    schedule.spec.volume_ref.is_some() != schedule.spec.vm_ref.is_some(),
+                    "examples/{name}: a volume or a VM"
                 );
             }
             "Secret" => {

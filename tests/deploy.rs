@@ -41,7 +41,7 @@ const RELEASE: &str = "lunanode-operator";
 const RELEASE_NAMESPACE: &str = "lunanode-system";
 
 /// The operator's kinds (plural resource names), present and to come.
-const KINDS: [&str; 17] = [
+const KINDS: [&str; 18] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -59,6 +59,7 @@ const KINDS: [&str; 17] = [
     "lunaemailaliases",
     "lunamonitorcontacts",
     "lunamonitorchecks",
+    "lunasnapshotschedules",
 ];
 
 /// One RBAC permission: (API group, resource, verb).
@@ -239,6 +240,12 @@ fn namespaced_permissions() -> BTreeSet<Permission> {
     }
     // A startup script's ConfigMap is read by name, never listed or watched.
     expected.insert(permission("", "configmaps", "get"));
+    // A snapshot schedule makes and prunes its runs' snapshot objects, nothing else.
+    for kind in ["lunavolumesnapshots", "lunaimages"] {
+        for verb in ["create", "delete"] {
+            expected.insert(permission("lunanode.com", kind, verb));
+        }
+    }
     // Events through events.k8s.io only: the operator never writes core Events.
     for verb in ["create", "patch"] {
         expected.insert(permission("events.k8s.io", "events", verb));

@@ -275,15 +275,7 @@ async fn a_failed_image_is_reported_then_made_again_and_a_lost_answer_makes_one(
 
 /// The labels of the volume snapshots the simulator holds, sorted.
 async fn snapshot_names(world: &World) -> Vec<String> {
-    let mut names: Vec<String> = world
-        .sim
-        .objects("volume_snapshots")
-        .await
-        .iter()
-        .map(|snapshot| snapshot["name"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    names.sort();
-    names
+    world.sim.names("volume_snapshots").await
 }
 
 #[tokio::test]

@@ -36,9 +36,9 @@ operator_pid=$!
 echo "== applying examples/"
 kubectl apply -f examples/
 echo "== waiting until every object is Ready"
-kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,lunasecuritygroup,lunastartupscript,lunaimage,lunavolumesnapshot,lunadynamicrecord,lunaemaildomain,lunaemailuser,lunaemailalias,lunamonitorcontact,lunamonitorcheck \
+kubectl wait --for=condition=Ready lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,lunasecuritygroup,lunastartupscript,lunaimage,lunavolumesnapshot,lunadynamicrecord,lunaemaildomain,lunaemailuser,lunaemailalias,lunamonitorcontact,lunamonitorcheck,lunasnapshotschedule \
   --all --timeout=300s
-kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks,lunaloadbalancers,lunadnszones,lunasshkeys,lunasecuritygroups,lunastartupscripts,lunaimages,lunavolumesnapshots,lunadynamicrecords,lunaemaildomains,lunaemailusers,lunaemailaliases,lunamonitorcontacts,lunamonitorchecks -o wide
+kubectl get lunavms,lunavolumes,lunafloatingips,lunanetworks,lunaloadbalancers,lunadnszones,lunasshkeys,lunasecuritygroups,lunastartupscripts,lunaimages,lunavolumesnapshots,lunadynamicrecords,lunaemaildomains,lunaemailusers,lunaemailaliases,lunamonitorcontacts,lunamonitorchecks,lunasnapshotschedules -o wide
 
 cat <<MSG
 

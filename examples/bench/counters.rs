@@ -175,7 +175,7 @@ pub struct Apiserver {
 }
 
 /// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 20] = [
+const RESOURCES: [&str; 21] = [
     "lunavms",
     "lunavolumes",
     "lunafloatingips",
@@ -193,6 +193,7 @@ const RESOURCES: [&str; 20] = [
     "lunaemailaliases",
     "lunamonitorcontacts",
     "lunamonitorchecks",
+    "lunasnapshotschedules",
     "secrets",
     "events",
     "leases",

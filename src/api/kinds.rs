@@ -26,6 +26,7 @@ macro_rules! for_each_kind {
             $crate::api::email::LunaEmailAlias,
             $crate::api::monitor::LunaMonitorContact,
             $crate::api::monitor::LunaMonitorCheck,
+            $crate::api::schedule::LunaSnapshotSchedule,
         )
     };
 }

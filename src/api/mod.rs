@@ -3,7 +3,7 @@
 //! - [`common`] holds what every kind shares: policies, references, conditions, and the
 //!   [`ManagedResource`] trait the generic controller is written against.
 //! - [`vm`] holds `LunaVM`; [`volume`], [`floating`], [`network`] and [`loadbalancer`] the kinds
-//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`; [`email`] `LunaEmailDomain`, `LunaEmailUser` and `LunaEmailAlias`; [`monitor`] `LunaMonitorContact` and `LunaMonitorCheck`.
+//!   around it; [`dnszone`] holds `LunaDnsZone`, [`dynamicrecord`] `LunaDynamicRecord`; [`sshkey`] holds `LunaSSHKey`, [`securitygroup`] `LunaSecurityGroup`, [`startupscript`] `LunaStartupScript`; [`image`] holds `LunaImage`; [`volumesnapshot`] `LunaVolumeSnapshot`; [`email`] `LunaEmailDomain`, `LunaEmailUser` and `LunaEmailAlias`; [`monitor`] `LunaMonitorContact` and `LunaMonitorCheck`; [`schedule`] `LunaSnapshotSchedule`.
 //! - [`crdgen`] renders the CRD YAML written to `crds/`.
 
 pub mod common;
@@ -17,6 +17,7 @@ pub mod kinds;
 pub mod loadbalancer;
 pub mod monitor;
 pub mod network;
+pub mod schedule;
 pub mod securitygroup;
 pub mod sshkey;
 pub mod startupscript;
@@ -33,6 +34,7 @@ pub use image::{LunaImage, LunaImageSpec, LunaImageStatus};
 pub use loadbalancer::{LunaLoadBalancer, LunaLoadBalancerSpec, LunaLoadBalancerStatus};
 pub use monitor::{LunaMonitorCheck, LunaMonitorContact};
 pub use network::{LunaNetwork, LunaNetworkSpec, LunaNetworkStatus};
+pub use schedule::{LunaSnapshotSchedule, LunaSnapshotScheduleSpec, LunaSnapshotScheduleStatus};
 pub use securitygroup::{LunaSecurityGroup, LunaSecurityGroupSpec, LunaSecurityGroupStatus};
 pub use sshkey::{LunaSSHKey, LunaSSHKeySpec, LunaSSHKeyStatus};
 pub use startupscript::{LunaStartupScript, LunaStartupScriptSpec, LunaStartupScriptStatus};

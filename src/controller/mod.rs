@@ -24,6 +24,7 @@ pub mod prelude;
 pub mod reason;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod secret;
 pub mod securitygroup;
 pub mod sshkey;

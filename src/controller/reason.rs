@@ -60,6 +60,8 @@ reasons! {
     Available,
     /// `ObserveOnly`: the cloud object is reported, never written.
     Observed,
+    /// A schedule runs: its last snapshot is usable or being made.
+    Scheduled,
     /// `ObserveOnly` with nothing named to observe.
     NothingToObserve,
     // Synced=True.
@@ -185,6 +187,8 @@ reasons! {
     ReplacingFailedImage,
     /// Luna Node reports the volume snapshot in `error`.
     SnapshotFailed,
+    /// A schedule's last snapshot failed; the next run takes another.
+    LastSnapshotFailed,
     /// A check's type is not one of `monitor check-types`, or its parameters do not fit it.
     InvalidCheck,
     /// An extend was refused.
@@ -274,6 +278,7 @@ impl Reason {
         match self {
             Self::Available
             | Self::Observed
+            | Self::Scheduled
             | Self::NothingToObserve
             | Self::ReconcileSuccess
             | Self::ReconcilePaused
@@ -301,6 +306,7 @@ impl Reason {
             | Self::Replacing
             | Self::SecretNotFound
             | Self::WaitingForVolume
+            | Self::LastSnapshotFailed
             | Self::VolumeNotFound
             | Self::LunaImageNotFound
             | Self::ReplacingFailedImage

@@ -380,6 +380,9 @@ pub fn dynamic(
         "LunaMonitorCheck" => {
             kube::api::ApiResource::erase::<lunanode_operator::api::monitor::LunaMonitorCheck>(&())
         }
+        "LunaSnapshotSchedule" => kube::api::ApiResource::erase::<
+            lunanode_operator::api::schedule::LunaSnapshotSchedule,
+        >(&()),
         "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
         other => panic!("no API for kind {other}"),
     };

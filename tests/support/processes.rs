@@ -128,6 +128,18 @@ impl Simulator {
         found
     }
 
+    /// The `name` of every object of collection `key` (see [`Self::objects`]), sorted.
+    pub async fn names(&self, key: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .objects(key)
+            .await
+            .iter()
+            .map(|object| object["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// How many calls of `category/action` the simulator answered.
     pub async fn calls(&self, action: &str) -> u64 {
         let stats = self.admin_get("stats").await;

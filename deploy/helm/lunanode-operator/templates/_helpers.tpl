@@ -95,6 +95,7 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaemailaliases
     - lunamonitorcontacts
     - lunamonitorchecks
+    - lunasnapshotschedules
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["lunanode.com"]
   resources:
@@ -115,7 +116,12 @@ served namespace, or by the ClusterRole with clusterWide. docs/install.md explai
     - lunaemailaliases/status
     - lunamonitorcontacts/status
     - lunamonitorchecks/status
+    - lunasnapshotschedules/status
   verbs: ["update"]
+# A LunaSnapshotSchedule makes and prunes its snapshots as objects of these kinds.
+- apiGroups: ["lunanode.com"]
+  resources: ["lunavolumesnapshots", "lunaimages"]
+  verbs: ["create", "delete"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
