@@ -706,3 +706,113 @@ async fn health_and_metrics_endpoints() {
         "no key material in metrics"
     );
 }
+
+/// The addresses `vm/iplist` gives the VM `id`, sorted.
+async fn addresses(world: &World, id: &str) -> Vec<String> {
+    let mut listed: Vec<String> = world
+        .cloud()
+        .vm_iplist(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|address| !address.is_floating())
+        .map(|address| address.ip)
+        .collect();
+    listed.sort();
+    listed
+}
+
+#[tokio::test]
+async fn additional_private_addresses_are_added_and_removed_by_difference() {
+    let world = World::start("vm", 'p').await;
+    world
+        .create(&vm("web", LunaVMSpec::new("web", "m.1", IMAGE)))
+        .await;
+    let web = world.ready::<LunaVM>("web").await;
+    let id = web.status.as_ref().unwrap().managed.id.clone().unwrap();
+    let primary = web
+        .status
+        .as_ref()
+        .and_then(|status| status.at_provider.as_ref())
+        .and_then(|at| at.networking.private_ip.clone())
+        .unwrap();
+    let (network, _) = primary.rsplit_once('.').unwrap();
+    let [a, b, c] = [50, 51, 52].map(|last| format!("{network}.{last}"));
+
+    // Two more addresses: one `vm ip-add` each.
+    let spec = world
+        .patch_spec::<LunaVM>("web", json!({"additionalPrivateIPs": [a, b]}))
+        .await;
+    world
+        .until::<LunaVM>("web", "both addresses added", |vm| {
+            vm.status
+                .as_ref()
+                .and_then(|status| status.applied_additional_private_ips.clone())
+                .is_some_and(|added| added.len() == 2)
+                && support::wait::is_ready(vm)
+                && vm.metadata.generation == spec.metadata.generation
+        })
+        .await;
+    assert_eq!(world.sim.calls("vm/ip-add").await, 2);
+    let mut expected = vec![primary.clone(), a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(addresses(&world, &id).await, expected);
+
+    // One added in the panel is not the operator's: taking `b` out of the spec removes `b` only.
+    world.cloud().vm_ip_add(&id, Some(&c)).await.unwrap();
+    world
+        .patch_spec::<LunaVM>("web", json!({"additionalPrivateIPs": [a]}))
+        .await;
+    world
+        .until::<LunaVM>("web", "b removed", |vm| {
+            vm.status
+                .as_ref()
+                .and_then(|status| status.applied_additional_private_ips.clone())
+                == Some(vec![a.clone()])
+        })
+        .await;
+    assert_eq!(world.sim.calls("vm/ip-delete").await, 1);
+    let mut expected = vec![primary.clone(), a.clone(), c.clone()];
+    expected.sort();
+    assert_eq!(addresses(&world, &id).await, expected);
+
+    // A lost answer: the add took effect, its repeat is refused (the address is the VM's), and
+    // the VM's addresses show it done. One address, never two.
+    let adds = world.sim.calls("vm/ip-add").await;
+    let lookups = world.sim.calls("vm/iplist").await;
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"drop_after_commit_rate": 1.0, "actions": ["vm/ip-add"]}),
+        )
+        .await;
+    world
+        .patch_spec::<LunaVM>("web", json!({"additionalPrivateIPs": [a, b]}))
+        .await;
+    support::eventually(WAIT, "an add attempt", || async {
+        (world.sim.calls("vm/ip-add").await > adds).then_some(())
+    })
+    .await;
+    world.sim.admin_post("faults", json!({})).await;
+    world
+        .until::<LunaVM>("web", "b added again", |vm| {
+            vm.status
+                .as_ref()
+                .and_then(|status| status.applied_additional_private_ips.clone())
+                .is_some_and(|added| added.len() == 2)
+        })
+        .await;
+    let mut expected = vec![primary, a, b, c];
+    expected.sort();
+    assert_eq!(addresses(&world, &id).await, expected);
+    assert!(
+        world.sim.calls("vm/iplist").await > lookups + 1,
+        "the lost answer was looked up (the test reads the list once itself)"
+    );
+    let reasons = world.event_reasons("web").await;
+    assert!(
+        !reasons.iter().any(|reason| reason == "UpdateFailed"),
+        "the refused repeat is recognised as done: {reasons:?}"
+    );
+}

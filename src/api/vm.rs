@@ -109,6 +109,19 @@ crate::managed_crd! {
         #[schemars(length(max = 16))]
         pub security_group_refs: Vec<LocalObjectReference>,
 
+        /// More private addresses of the VM's network besides the one it gets at create: each is
+        /// added to the running VM (`vm ip-add`), and one taken out of the list is removed (`vm
+        /// ip-delete`), one address per reconcile. Addresses the operator did not add are left
+        /// alone.
+        #[serde(
+            rename = "additionalPrivateIPs",
+            default,
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        #[schemars(length(max = 16), inner(ipv4, length(max = 15)))]
+        #[x_kube(merge_strategy = ListMerge::Set)]
+        pub additional_private_ips: Vec<String>,
+
         /// Luna Node's affinity group for the VM (`affinity_group` of `vm create`): VMs of one
         /// group are placed together or apart as the group says. Create-only: immutable.
         #[schemars(length(min = 1, max = 64), regex(pattern = LIST_ID_PATTERN))]
@@ -178,6 +191,7 @@ impl LunaVMSpec {
             ssh_key_id: None,
             ssh_key_ref: None,
             security_groups: Vec::new(),
+            additional_private_ips: Vec::new(),
             security_group_refs: Vec::new(),
             startup_script_refs: Vec::new(),
             affinity_group: None,
@@ -259,6 +273,11 @@ crate::status_types! {
         /// group the spec adds is added, one this list has and the spec lacks is removed. Left
         /// out by VMs created before the operator followed groups: their spec's IDs are taken.
         pub applied_security_groups: Option<Vec<String>>,
+
+        /// The private addresses the operator added with `vm ip-add` (and has not removed):
+        /// only these are ever removed.
+        #[serde(rename = "appliedAdditionalPrivateIPs")]
+        pub applied_additional_private_ips: Option<Vec<String>>,
 
         /// The LunaVolumes of the namespace that are attached to this VM, by name.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -140,6 +140,46 @@ pub(super) async fn act(
             };
             (result, "change security groups", reason, note)
         }
+        Step::AddPrivateIp { ip } | Step::RemovePrivateIp { ip } => {
+            let adding = matches!(step, Step::AddPrivateIp { .. });
+            let mut result = if adding {
+                client.vm_ip_add(id, Some(ip)).await.map(drop)
+            } else {
+                client.vm_ip_delete(id, ip).await
+            };
+            if let Err(error) = &result {
+                // A lost answer, or the repeat of a call that took effect before a crash (the
+                // address is then taken, or no longer there): the VM's addresses tell.
+                let listed = client.vm_iplist(id).await;
+                let holds = |listed: &[lunanode::types::VmIp]| {
+                    listed.iter().any(|address| address.ip.trim() == ip)
+                };
+                if let Ok(listed) = &listed
+                    && holds(listed) == adding
+                {
+                    result = Ok(());
+                } else if error.is_refused() {
+                    // Not sent again until the spec's addresses change: recorded as applied.
+                    let message = format!("private address {ip} of vm {id}: {error}");
+                    mark(status, vm).not_synced(Reason::UpdateFailed, &message);
+                    apply_address(status, ip, adding);
+                    event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                    return Ok(());
+                }
+            }
+            let (reason, note) = if adding {
+                (
+                    "PrivateIPAdded",
+                    format!("added private address {ip} to vm {id}"),
+                )
+            } else {
+                (
+                    "PrivateIPRemoved",
+                    format!("removed private address {ip} from vm {id}"),
+                )
+            };
+            (result, "change private addresses", reason, note)
+        }
     };
     result.map_err(|source| cloud(action, &object, source))?;
     match step {
@@ -158,6 +198,8 @@ pub(super) async fn act(
         Step::DetachFloatingIp { .. } => status.applied_floating_ip = None,
         Step::AddSecurityGroup { id } => apply_group(status, id, true),
         Step::RemoveSecurityGroup { id } => apply_group(status, id, false),
+        Step::AddPrivateIp { ip } => apply_address(status, ip, true),
+        Step::RemovePrivateIp { ip } => apply_address(status, ip, false),
         _ => {}
     }
     tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
@@ -299,4 +341,16 @@ async fn connection_secret_conflict(
         }
     }
     Ok(())
+}
+
+/// Records that the operator added (`added`) or removed address `ip`.
+fn apply_address(status: &mut LunaVMStatus, ip: &str, added: bool) {
+    let addresses = status
+        .applied_additional_private_ips
+        .get_or_insert_with(Vec::new);
+    addresses.retain(|address| address != ip);
+    if added {
+        addresses.push(ip.to_owned());
+        addresses.sort();
+    }
 }

@@ -101,6 +101,16 @@ pub enum Step {
         /// The group's ID.
         id: String,
     },
+    /// Give the VM this private address too (`vm ip-add`).
+    AddPrivateIp {
+        /// The address.
+        ip: String,
+    },
+    /// Take this private address, one the operator added, off the VM (`vm ip-delete`).
+    RemovePrivateIp {
+        /// The address.
+        ip: String,
+    },
     /// The VM is in transition: wait for the list cache to report the next state.
     Wait,
     /// Nothing to do: the VM matches the manifest.
@@ -168,6 +178,18 @@ pub fn next_step(spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
     }
     if let Some(id) = applied.iter().find(|id| !spec.security_groups.contains(id)) {
         return Step::RemoveSecurityGroup { id: id.clone() };
+    }
+    // Additional private addresses: the same, against those the operator added.
+    let added = status
+        .applied_additional_private_ips
+        .as_deref()
+        .unwrap_or_default();
+    let wanted = &spec.additional_private_ips;
+    if let Some(ip) = wanted.iter().find(|ip| !added.contains(ip)) {
+        return Step::AddPrivateIp { ip: ip.clone() };
+    }
+    if let Some(ip) = added.iter().find(|ip| !wanted.contains(ip)) {
+        return Step::RemovePrivateIp { ip: ip.clone() };
     }
     match (spec.power_state, current) {
         (PowerState::Running, PowerState::Stopped) => Step::Start,
@@ -335,6 +357,37 @@ mod tests {
             status: "active".into(),
             ..ObservedVm::default()
         }
+    }
+
+    #[test]
+    fn additional_private_addresses_follow_the_spec_and_only_added_ones_go() {
+        let observed = online();
+        let mut spec = spec();
+        spec.additional_private_ips = vec!["10.10.0.50".into(), "10.10.0.51".into()];
+        let mut status = LunaVMStatus {
+            applied_additional_private_ips: Some(vec!["10.10.0.50".into(), "10.10.0.60".into()]),
+            ..applied()
+        };
+        assert_eq!(
+            next_step(&spec, &status, &observed),
+            Step::AddPrivateIp {
+                ip: "10.10.0.51".into()
+            }
+        );
+        status.applied_additional_private_ips = Some(vec![
+            "10.10.0.50".into(),
+            "10.10.0.51".into(),
+            "10.10.0.60".into(),
+        ]);
+        assert_eq!(
+            next_step(&spec, &status, &observed),
+            Step::RemovePrivateIp {
+                ip: "10.10.0.60".into()
+            }
+        );
+        status.applied_additional_private_ips =
+            Some(vec!["10.10.0.50".into(), "10.10.0.51".into()]);
+        assert_eq!(next_step(&spec, &status, &observed), Step::Converged);
     }
 
     #[test]

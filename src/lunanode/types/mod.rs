@@ -289,7 +289,7 @@ pub use lb::{LbCreate, LbInfo, LbMember, LoadBalancer};
 pub use monitor::{CheckAdd, CheckType, MonitorAlert, MonitorContact};
 pub use network::Network;
 pub use securitygroup::{RuleInsert, SecurityGroup, SecurityGroupRule};
-pub use vm::{VmAddress, VmCreate, VmDetails, VmInfo, VmListEntry, VmVolume};
+pub use vm::{VmAddress, VmCreate, VmDetails, VmInfo, VmIp, VmListEntry, VmVolume};
 pub use volume::{Volume, VolumeCreate, VolumeSnapshot};
 pub use zones::{DnsRecord, DnsRecordAdd, DnsZone, records_from_response, zones_from_response};
 

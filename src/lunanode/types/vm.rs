@@ -157,6 +157,27 @@ wire_struct! {
     }
 }
 
+wire_struct! {
+    /// One address of a VM, as `vm/iplist` lists it. The answer's shape is not documented:
+    /// only `ip` is relied on; the flags are read loosely (`"1"`, `1` or `true`).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct VmIp {
+        /// The address.
+        ip: String,
+        /// Set for a private address of the VM's network.
+        private: String,
+        /// Set for a floating IP.
+        floating: String,
+    }
+}
+
+impl VmIp {
+    /// Whether this is a floating (public) address.
+    pub fn is_floating(&self) -> bool {
+        matches!(self.floating.trim(), "1" | "true" | "yes")
+    }
+}
+
 impl Client {
     /// `vm/create`: returns the new VM's ID. Not retried after the request may have reached the
     /// server; on [`Error::may_have_taken_effect`] look the VM up by hostname before retrying.
@@ -219,6 +240,13 @@ read_actions! {
     vm_floatingip_add = "vm"/"floatingip-add"(vm_id, ip: Option<&str>, private_ip: Option<&str>)
         -> Option<String> = create_maybe_id["ip", "floating_ip"];
 
+    /// `vm/iplist`: the VM's addresses, private and floating.
+    vm_iplist = "vm"/"iplist"(vm_id) -> Vec<VmIp> = decode_list["ips"];
+
+    /// `vm/ip-add`: gives the VM another private address of its network (`ip`, or any free
+    /// one); returns the address when the server names it.
+    vm_ip_add = "vm"/"ip-add"(vm_id, ip: Option<&str>) -> Option<String> = create_maybe_id["ip"];
+
     /// `vm/snapshot`: returns the new image's ID (it goes `queued`, `saving`, `active`).
     vm_snapshot = "vm"/"snapshot"(vm_id, name) -> String = create_with_id["image_id"];
 }
@@ -233,6 +261,9 @@ plain_actions! {
     /// `vm/floatingip-delete`: detaches the VM's floating IP (`ip`, or its only one); with `keep`
     /// the address stays on the account for reuse.
     vm_floatingip_delete = "vm"/"floatingip-delete"(vm_id, ip: Option<&str>, keep: bool);
+
+    /// `vm/ip-delete`: takes a private address added by `vm/ip-add` off the VM.
+    vm_ip_delete = "vm"/"ip-delete"(vm_id, ip);
 
     /// `vm/start`.
     vm_start = "vm"/"start"(vm_id);
