@@ -119,6 +119,26 @@ async fn checks_and_contacts_by_difference_with_alerts_and_no_address_shown() {
     world.looked_again::<LunaMonitorCheck>("web", "2").await;
     assert_eq!(world.sim.calls("monitor/alert-list").await, 1);
 
+    // The check follows what it probes: the VM stopped, Luna Node reports it `offline`; started
+    // again, `online`. Nothing is written to the cloud for it.
+    let adds = world.sim.calls("monitor/check-add").await;
+    for (power, state) in [("Stopped", "offline"), ("Running", "online")] {
+        world
+            .patch_spec::<LunaVM>("web", json!({"powerState": power}))
+            .await;
+        world
+            .until::<LunaMonitorCheck>("web", state, |check| {
+                check
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.at_provider.as_ref())
+                    .and_then(|at| at.status.as_deref())
+                    == Some(state)
+            })
+            .await;
+    }
+    assert_eq!(world.sim.calls("monitor/check-add").await, adds);
+
     // One contact fewer: one alert removed.
     world
         .patch_spec::<LunaMonitorCheck>("web", json!({"contactRefs": [{"name": "ops"}]}))

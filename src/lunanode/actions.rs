@@ -348,8 +348,11 @@ pub const ACTIONS: &[ActionSpec] = &[
     a("email", "alias-remove", &["domain_id", "alias_id"], &[]),
 ];
 
-/// Parameters whose values are secrets: never logged, never echoed back in errors.
-pub const SECRET_PARAMETERS: &[&str] = &["password", "private_key", "set_password"];
+/// Parameters whose values are secrets: never logged, never echoed back in errors (the
+/// transport redacts their values from every error, as it does the API key). `rel` is a
+/// monitoring contact's address, which may come from a Secret (a phone number, a webhook URL
+/// with a token).
+pub const SECRET_PARAMETERS: &[&str] = &["password", "private_key", "set_password", "rel"];
 
 /// Looks an action up by category and action label.
 pub fn find(category: &str, action: &str) -> Option<&'static ActionSpec> {

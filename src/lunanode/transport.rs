@@ -90,10 +90,19 @@ impl Transport {
         };
         let result = self.exchange(request).await;
         result.map_err(|error| {
-            error.redact(&[
+            let mut secrets = vec![
                 self.credentials.api_key.expose_secret(),
                 self.credentials.partial_key(),
-            ])
+            ];
+            // A server that echoes the request back (an HTML error page, a proxy) would put a
+            // password or a private key into the error text.
+            secrets.extend(
+                parameters
+                    .iter()
+                    .filter(|(name, _)| crate::lunanode::actions::SECRET_PARAMETERS.contains(name))
+                    .map(|(_, value)| *value),
+            );
+            error.redact(&secrets)
         })
     }
 

@@ -188,6 +188,29 @@ async fn secrets_never_reach_error_messages() {
     let (legacy, _) = new_client(&endpoint, |config| config.legacy = true);
     let error = legacy.vm_list().await.unwrap_err();
     assert!(!format!("{error} {error:?}").contains("K9xK9x"));
+
+    // A secret parameter's value (a mailbox password) is redacted as the key is.
+    let (_, endpoint) = start_with(Server {
+        echo: true,
+        ..Server::default()
+    })
+    .await;
+    let (client, _) = new_client(&endpoint, |_| {});
+    let error = client
+        .request(
+            "email",
+            "user-set-password",
+            &[
+                ("domain_id", "1"),
+                ("user_id", "2"),
+                ("password", "Hunter2Hunter2"),
+            ],
+        )
+        .await
+        .unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(text.contains("bad request"), "{text}");
+    assert!(!text.contains("Hunter2"), "{text}");
 }
 
 #[tokio::test]

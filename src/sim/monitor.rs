@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::{
     call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply, valid_text},
-    state::IdKind,
+    state::{Account, IdKind},
+    vm_status::Phase,
 };
 
 /// A monitoring check.
@@ -190,8 +191,30 @@ pub(crate) fn alert_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     deleted(&mut ctx.account.alerts, params, "alert_id", "alert")
 }
 
+/// What a check finds now. A check aimed at one of the account's VMs (its public or private
+/// address, or its hostname) follows that VM: `online` while it runs, `offline` while it is
+/// stopped, shelved, rebooting, building or failed. Anything else answers (`online`).
+fn check_status(account: &Account, check: &Check) -> &'static str {
+    let target = check
+        .data
+        .get("target")
+        .map(|target| target.trim())
+        .unwrap_or_default();
+    let aimed = account.vms.values().find(|vm| {
+        !target.is_empty()
+            && (vm.visible_ip() == target
+                || vm.private_ip == target
+                || vm.hostname.eq_ignore_ascii_case(target))
+    });
+    match aimed {
+        Some(vm) if !matches!(vm.phase, Phase::Active) => "offline",
+        _ => "online",
+    }
+}
+
 pub(crate) fn check_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
-    keyed("checks", &ctx.account.checks, |check| {
+    let account = &*ctx.account;
+    keyed("checks", &account.checks, |check| {
         let data_json = serde_json::to_string(&check.data).unwrap_or_default();
         let summary: Vec<String> = check.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
         json!({
@@ -201,7 +224,7 @@ pub(crate) fn check_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
                 "check_interval": check.check_interval,
                 "delay": check.delay,
                 "enabled": "1",
-                "status": "online",
+                "status": check_status(account, check),
                 "data": data_json,
                 "data_nice": check.data,
                 "data_summary": summary.join(", "),
