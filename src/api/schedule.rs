@@ -22,7 +22,7 @@ crate::managed_crd! {
         ("Every", "integer", ".spec.intervalSeconds"),
         ("Keep", "integer", ".spec.keep"),
         ("Last", "string", ".status.lastSnapshot"),
-        ("Next", "date", ".status.nextRun"),
+        ("Next", "string", ".status.nextRun"),
     ),
     /// Desired state of a LunaSnapshotSchedule.
     #[x_kube(

@@ -118,6 +118,76 @@ impl ListCaches {
     }
 }
 
+/// Declares a kind's polled list cache: the function that returns it (one cache per account,
+/// and per key for a keyed list), and the list call that fills it, keyed by `id` and made into
+/// the cached type by `into`. Account-wide:
+///
+/// ```ignore
+/// list_cache! {
+///     /// The account's `monitor contact-list` cache, polled.
+///     pub fn contacts(account) -> MonitorContact = "monitor contact-list",
+///         |client| client.monitor_contact_list(), |contact| &contact.id, |contact| contact
+/// }
+/// ```
+///
+/// Keyed (by region, say): `pub fn volumes(account, region) -> Volume = "volume list",
+/// |client, region| client.volume_list(region), ...`, where `region` is the key as `&str`.
+macro_rules! list_cache {
+    (
+        $(#[$doc:meta])*
+        $vis:vis fn $name:ident(account) -> $entry:ty = $label:literal,
+        |$client:ident| $call:expr, $id:expr, $into:expr $(,)?
+    ) => {
+        $(#[$doc])*
+        $vis fn $name(
+            account: &$crate::controller::accounts::Account,
+        ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<$entry>> {
+            fn fetch(
+                client: $crate::lunanode::Client,
+                _key: String,
+            ) -> ::futures::future::BoxFuture<
+                'static,
+                Result<Vec<(String, $entry)>, $crate::lunanode::Error>,
+            > {
+                ::futures::FutureExt::boxed(async move {
+                    let $client = &client;
+                    let listed = $call.await?;
+                    Ok($crate::controller::caches::by_id(listed, $id, $into))
+                })
+            }
+            account.caches.keyed($label, "", fetch)
+        }
+    };
+    (
+        $(#[$doc:meta])*
+        $vis:vis fn $name:ident(account, $key:ident) -> $entry:ty = $label:literal,
+        |$client:ident, $arg:ident| $call:expr, $id:expr, $into:expr $(,)?
+    ) => {
+        $(#[$doc])*
+        $vis fn $name(
+            account: &$crate::controller::accounts::Account,
+            $key: &str,
+        ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<$entry>> {
+            fn fetch(
+                client: $crate::lunanode::Client,
+                key: String,
+            ) -> ::futures::future::BoxFuture<
+                'static,
+                Result<Vec<(String, $entry)>, $crate::lunanode::Error>,
+            > {
+                ::futures::FutureExt::boxed(async move {
+                    let $client = &client;
+                    let $arg = key.as_str();
+                    let listed = $call.await?;
+                    Ok($crate::controller::caches::by_id(listed, $id, $into))
+                })
+            }
+            account.caches.keyed($label, $key, fetch)
+        }
+    };
+}
+pub(crate) use list_cache;
+
 /// The entries of a list answer keyed by their ID (`id`), each made into what the cache holds
 /// (`observe`); an entry without an ID is left out.
 pub fn by_id<T, O>(

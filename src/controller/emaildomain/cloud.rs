@@ -1,29 +1,15 @@
 //! The cloud reads of the e-mail kinds: the account's shared `email domain-list`, and a domain's
 //! ID by its name.
 
-use std::sync::Arc;
-
-use futures::{FutureExt, future::BoxFuture};
-
 use crate::{
-    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
+    controller::{accounts::Account, caches::list_cache},
     lunanode::{self, Client, types::EmailDomain},
 };
 
-/// The account's `email domain-list` cache, polled; shared by every LunaEmailDomain.
-pub fn domains(account: &Account) -> Arc<ListCache<EmailDomain>> {
-    account.caches.keyed("email domain-list", "", list)
-}
-
-fn list(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, EmailDomain)>, lunanode::Error>> {
-    async move {
-        let domains = client.email_domain_list().await?;
-        Ok(by_id(domains, |domain| &domain.id, |domain| domain))
-    }
-    .boxed()
+list_cache! {
+    /// The account's `email domain-list` cache, polled; shared by every LunaEmailDomain.
+    pub fn domains(account) -> EmailDomain = "email domain-list",
+        |client| client.email_domain_list(), |domain| &domain.id, |domain| domain
 }
 
 /// The ID of the domain named `name` (`example.com`, any case, with or without the final dot),

@@ -8,7 +8,7 @@ use futures::{FutureExt, future::BoxFuture};
 use crate::{
     controller::{
         accounts::Account,
-        caches::{Refresh, by_id},
+        caches::{Refresh, by_id, list_cache},
         list_cache::ListCache,
     },
     lunanode::{
@@ -17,9 +17,12 @@ use crate::{
     },
 };
 
-/// The account's `monitor check-list` cache, polled; shared by every LunaMonitorCheck.
-pub fn checks(account: &Account) -> Arc<ListCache<MonitorCheck>> {
-    account.caches.keyed("monitor check-list", "", list)
+list_cache! {
+    /// The account's `monitor check-list` cache, polled; shared by every LunaMonitorCheck.
+    pub fn checks(account) -> MonitorCheck = "monitor check-list",
+        |client| client.monitor_check_list(),
+        |check| &check.id,
+        |check| check
 }
 
 /// The account's `monitor check-types`, by key, read when asked only.
@@ -27,17 +30,6 @@ pub fn types(account: &Account) -> Arc<ListCache<CheckType>> {
     account
         .caches
         .list("monitor check-types", "", Refresh::OnDemand, list_types)
-}
-
-fn list(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, MonitorCheck)>, lunanode::Error>> {
-    async move {
-        let checks = client.monitor_check_list().await?;
-        Ok(by_id(checks, |check| &check.id, |check| check))
-    }
-    .boxed()
 }
 
 fn list_types(

@@ -1,22 +1,25 @@
 //! The cloud reads of the LunaSecurityGroup controller: the shared `securitygroup list`, and
 //! the rules of one group (`securitygroup rule-list`), in the wire form the plan compares.
 
-use std::sync::Arc;
-
-use futures::{FutureExt, future::BoxFuture};
-
 use crate::{
     api::securitygroup::WireRule,
-    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
+    controller::caches::list_cache,
     lunanode::{
         self, Client,
         types::{SecurityGroup, SecurityGroupRule},
     },
 };
 
-/// The account's `securitygroup list` cache (all regions), polled.
-pub fn groups(account: &Account) -> Arc<ListCache<ObservedGroup>> {
-    account.caches.keyed("securitygroup list", "", list)
+list_cache! {
+    /// The account's `securitygroup list` cache (all regions), polled.
+    pub fn groups(account) -> ObservedGroup = "securitygroup list",
+        |client| client.securitygroup_list(None),
+        SecurityGroup::group_id,
+        |group| ObservedGroup {
+            id: group.group_id().to_owned(),
+            name: group.name,
+            region: group.region,
+        }
 }
 
 /// A group as listed.
@@ -28,23 +31,6 @@ pub struct ObservedGroup {
     pub name: String,
     /// Its region.
     pub region: String,
-}
-
-fn list(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, ObservedGroup)>, lunanode::Error>> {
-    async move {
-        let groups = client.securitygroup_list(None).await?;
-        Ok(by_id(groups, SecurityGroup::group_id, |group| {
-            ObservedGroup {
-                id: group.group_id().to_owned(),
-                name: group.name,
-                region: group.region,
-            }
-        }))
-    }
-    .boxed()
 }
 
 /// The rules of group `id`, each with its ID, in wire form (lower case, ports as text).

@@ -1,17 +1,17 @@
 //! The cloud reads of the LunaSSHKey controller: the shared `sshkey list` and its conversion.
 
-use std::sync::Arc;
+use crate::controller::caches::list_cache;
 
-use futures::{FutureExt, future::BoxFuture};
-
-use crate::{
-    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
-    lunanode::{self, Client},
-};
-
-/// The account's `sshkey list` cache (keys are account-wide), polled.
-pub fn keys(account: &Account) -> Arc<ListCache<ObservedKey>> {
-    account.caches.keyed("sshkey list", "", list)
+list_cache! {
+    /// The account's `sshkey list` cache (keys are account-wide), polled.
+    pub fn keys(account) -> ObservedKey = "sshkey list",
+        |client| client.sshkey_list(),
+        |key| &key.id,
+        |key| ObservedKey {
+            id: key.id,
+            label: key.name,
+            public_key: key.value,
+        }
 }
 
 /// A key as listed.
@@ -23,23 +23,4 @@ pub struct ObservedKey {
     pub label: String,
     /// The public key line.
     pub public_key: String,
-}
-
-fn list(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, ObservedKey)>, lunanode::Error>> {
-    async move {
-        let keys = client.sshkey_list().await?;
-        Ok(by_id(
-            keys,
-            |key| &key.id,
-            |key| ObservedKey {
-                id: key.id,
-                label: key.name,
-                public_key: key.value,
-            },
-        ))
-    }
-    .boxed()
 }
