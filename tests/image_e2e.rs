@@ -366,3 +366,62 @@ async fn a_volume_snapshot_makes_a_volume_and_an_image_and_a_lost_answer_makes_o
     assert!(snapshot_names(&world).await.is_empty(), "nothing left");
     assert!(named(&world).await.is_empty(), "no image left");
 }
+
+#[tokio::test]
+async fn a_rename_luna_node_answers_but_never_makes_is_sent_three_times_then_reported() {
+    let world = World::start("image", 'n').await;
+    world
+        .create(&image(
+            "base",
+            LunaImageSpec::new("base", ImageSource::url(URL)),
+        ))
+        .await;
+    world.ready::<LunaImage>("base").await;
+
+    // Luna Node answers success to every rename and makes none.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"noop_rate": 1.0, "actions": ["image/rename"]}),
+        )
+        .await;
+    world
+        .patch_spec::<LunaImage>("base", json!({"name": "renamed"}))
+        .await;
+    let stalled = world
+        .until::<LunaImage>("base", "Ready=False UpdateNotApplied", |image| {
+            reason_is(image, "Ready", "UpdateNotApplied")
+        })
+        .await;
+    assert!(
+        reason_is(&stalled, "Stalled", "UpdateNotApplied"),
+        "{stalled:?}"
+    );
+    assert_eq!(world.sim.calls("image/rename").await, 3);
+    // More looks send nothing more, and tell it once.
+    world.looked_again::<LunaImage>("base", "1").await;
+    world.looked_again::<LunaImage>("base", "2").await;
+    assert_eq!(world.sim.calls("image/rename").await, 3);
+    let reasons = world.event_reasons("base").await;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|reason| *reason == "UpdateNotApplied")
+            .count(),
+        1,
+        "{reasons:?}"
+    );
+
+    // A new spec is a new try: the cloud behaves again and the rename is made once.
+    world.sim.admin_post("faults", json!({})).await;
+    world
+        .patch_spec::<LunaImage>("base", json!({"name": "renamed-again"}))
+        .await;
+    world.ready::<LunaImage>("base").await;
+    assert_eq!(world.sim.calls("image/rename").await, 4);
+    assert_eq!(
+        named(&world).await,
+        [("renamed-again".to_owned(), "toronto".to_owned())]
+    );
+}

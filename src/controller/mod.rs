@@ -66,6 +66,8 @@ pub struct Context {
     pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// The running controllers' object caches and wake-ups, by kind.
     pub registry: managed::Registry,
+    /// Updates repeated while the cloud does not show them (see [`managed::update`]).
+    pub repeats: managed::Repeats,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             config,
             metrics,
             registry: managed::Registry::default(),
+            repeats: managed::Repeats::default(),
         }
     }
 }

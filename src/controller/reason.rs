@@ -187,6 +187,8 @@ reasons! {
     ReplacingFailedImage,
     /// Luna Node reports the volume snapshot in `error`.
     SnapshotFailed,
+    /// An update Luna Node answered success for was repeated and still does not show.
+    UpdateNotApplied,
     /// A schedule's last snapshot failed; the next run takes another.
     LastSnapshotFailed,
     /// A check's type is not one of `monitor check-types`, or its parameters do not fit it.
@@ -349,6 +351,7 @@ impl Reason {
             | Self::NetworkInOtherRegion
             | Self::CreateFailed
             | Self::UpdateFailed
+            | Self::UpdateNotApplied
             | Self::ResizeFailed
             | Self::ResizeNotApplied
             | Self::VMError

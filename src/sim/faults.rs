@@ -44,6 +44,10 @@ pub struct Faults {
     /// Share of calls whose action IS performed but whose connection is then closed without
     /// any response (the client sees a transport error).
     pub drop_after_commit_rate: f64,
+    /// Share of calls answered `success` without being performed: what Luna Node does with
+    /// some changes it cannot make (a resize, by its own docs). Meant for updates, with
+    /// `actions`; a create answered so names no ID.
+    pub noop_rate: f64,
     /// Share of the entries of a list answer left out, each rolled on its own (an eventually
     /// consistent or truncated list); the objects still exist.
     pub list_omit_rate: f64,
@@ -101,6 +105,7 @@ impl Default for Faults {
             retry_after: "1".to_owned(),
             throttle_burst: None,
             drop_after_commit_rate: 0.0,
+            noop_rate: 0.0,
             list_omit_rate: 0.0,
             list_empty_rate: 0.0,
             vm_build_error_rate: 0.0,
@@ -163,6 +168,7 @@ impl Faults {
             ("timeout_rate", self.timeout_rate),
             ("throttle_rate", self.throttle_rate),
             ("drop_after_commit_rate", self.drop_after_commit_rate),
+            ("noop_rate", self.noop_rate),
             ("list_omit_rate", self.list_omit_rate),
             ("list_empty_rate", self.list_empty_rate),
             ("vm_build_error_rate", self.vm_build_error_rate),
@@ -409,6 +415,11 @@ impl FaultEngine {
     /// Rolls `api_error_rate`.
     pub(crate) fn api_error(&mut self, path: &str) -> bool {
         self.faults.applies_to(path) && self.roll(self.faults.api_error_rate)
+    }
+
+    /// Rolls `noop_rate`.
+    pub(crate) fn noop(&mut self, path: &str) -> bool {
+        self.faults.applies_to(path) && self.roll(self.faults.noop_rate)
     }
 
     /// Rolls `drop_after_commit_rate`.

@@ -258,6 +258,15 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
         let response = php_error("internal error, please try again");
         return finish(state, &path, api_id, Outcome::Fault("api_error"), response);
     }
+    if sim.fault_engine().noop(&path) {
+        return finish(
+            state,
+            &path,
+            api_id,
+            Outcome::Fault("noop"),
+            php_ok(Map::new()),
+        );
+    }
     let result = caller
         .params
         .and_then(|params| sim.perform(&caller.api_id, spec, &params));

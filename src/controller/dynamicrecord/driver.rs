@@ -145,7 +145,6 @@ impl External for LunaDynamicRecord {
         if managed::refused_at_generation(status, self, Reason::UpdateFailed) {
             return Ok(Action::await_change());
         }
-        let result = cx.account.client.dns_dyn_update(id, name, &wanted).await;
         let note = if observed.name.eq_ignore_ascii_case(name) {
             format!(
                 "entry {id}: {name} now points at {wanted} (was {})",
@@ -162,7 +161,8 @@ impl External for LunaDynamicRecord {
             note,
             action: "update dynamic DNS entry",
         };
-        managed::updated(self, status, cx, result, update).await
+        let call = cx.account.client.dns_dyn_update(id, name, &wanted);
+        managed::update(self, status, cx, update, call).await
     }
 
     async fn delete(&self, observed: &DynEntry, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

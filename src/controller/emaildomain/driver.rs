@@ -67,13 +67,13 @@ impl External for LunaEmailDomain {
                 mark(status, self).ready(Reason::Available, &message);
                 return Ok(Action::await_change());
             }
-            let result = cx.account.client.email_domain_dkim_unset(id).await;
             let update = managed::Update {
                 reason: "Updated",
                 note: format!("DKIM unset on domain {id}"),
                 action: "unset DKIM",
             };
-            return managed::updated(self, status, cx, result, update).await;
+            let call = cx.account.client.email_domain_dkim_unset(id);
+            return managed::update(self, status, cx, update, call).await;
         };
         // The key is read on every look (after a change, and every slow poll): a rotated
         // Secret is set again.

@@ -154,13 +154,13 @@ impl External for LunaImage {
         match decide::decide(&self.spec, observed) {
             Step::Failed => failed(self, status, observed, cx).await,
             Step::Rename { to } => {
-                let result = cx.account.client.image_rename(id, &to).await;
                 let update = managed::Update {
                     reason: "Renamed",
                     note: format!("renamed image {id} to {to}"),
                     action: "rename image",
                 };
-                managed::updated(self, status, cx, result, update).await
+                let call = cx.account.client.image_rename(id, &to);
+                managed::update(self, status, cx, update, call).await
             }
             Step::Going => {
                 let message = format!("image {id} is being deleted at Luna Node");

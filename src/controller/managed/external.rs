@@ -371,6 +371,10 @@ pub async fn apply_external<K: External>(
     // Fast polls follow an object in transition; a stalled one waits for a change that the
     // slow poll shows as well.
     let ready = is_condition_true(status.conditions(), READY);
+    if ready {
+        // Whatever was updated shows: a later update starts its count afresh.
+        cx.ctx.repeats.clear(&uid);
+    }
     cache.track(&uid, !ready && !is_stalled(status.conditions()));
     Ok(action)
 }
@@ -384,6 +388,7 @@ fn standing_failure<K: External>(status: &K::Status, object: &K) -> Option<(Reas
     }
     let reason = K::STANDING_FAILURES
         .iter()
+        .chain([&Reason::UpdateNotApplied])
         .find(|reason| synced.reason == **reason)?;
     Some((*reason, synced.message.clone()))
 }
@@ -474,6 +479,85 @@ pub struct Update {
     pub note: String,
     /// The action named in a cloud error (`rename image`, ...).
     pub action: &'static str,
+}
+
+/// How many times one update (the same call, with the same effect, for the same generation) is
+/// made in a row while the list does not show it made, before the operator stops making it.
+/// Luna Node answers success for some changes it does not make (a resize, by its own docs): a
+/// controller that took every answer at its word would repeat such a call every second for ever.
+pub const UPDATE_REPEATS: u32 = 3;
+
+/// Consecutive repeats of an update per object, in memory (a restart allows
+/// [`UPDATE_REPEATS`] more, no more): see [`update`].
+#[derive(Default)]
+pub struct Repeats {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (String, u32)>>,
+}
+
+impl Repeats {
+    /// Counts one more attempt of `update` by object `uid`, and returns how many in a row.
+    fn count(&self, uid: &str, update: &str) -> u32 {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: objects deleted while counting leave an entry each.
+        if seen.len() > 10_000 {
+            seen.clear();
+        }
+        let entry = seen
+            .entry(uid.to_owned())
+            .or_insert_with(|| (update.to_owned(), 0));
+        if entry.0 != update {
+            *entry = (update.to_owned(), 0);
+        }
+        entry.1 += 1;
+        entry.1
+    }
+
+    /// Forgets `uid`'s count: its cloud object is as the spec asks.
+    pub fn clear(&self, uid: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(uid);
+    }
+}
+
+/// Makes one in-place update (`call`, not started until it is allowed) and ends it as
+/// [`updated`] does, unless the very same update was made [`UPDATE_REPEATS`] times in a row for
+/// this generation and the list still does not show it: then no call is made, and Ready and
+/// Synced say `UpdateNotApplied` (Stalled, one Warning Event) until the spec changes.
+pub async fn update<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    cx: &CloudCx<'_, K>,
+    update: Update,
+    call: impl std::future::Future<Output = Result<(), lunanode::Error>>,
+) -> Result<Action, Error> {
+    let uid = object.uid().unwrap_or_default();
+    let generation = object.meta().generation.unwrap_or_default();
+    let signature = format!("{generation}\n{}\n{}", update.action, update.note);
+    let attempt = cx.ctx.repeats.count(&uid, &signature);
+    if attempt > UPDATE_REPEATS {
+        let message = format!(
+            "{} was answered success {UPDATE_REPEATS} times and Luna Node still does not show it ({}); not sent again until the spec changes",
+            update.action, update.note
+        );
+        super::driver::stuck(status, object, Reason::UpdateNotApplied, &message);
+        if attempt == UPDATE_REPEATS + 1 {
+            cx.event(
+                object,
+                true,
+                Reason::UpdateNotApplied.as_str(),
+                "Update",
+                message,
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
+    updated(object, status, cx, call.await, update).await
 }
 
 /// The end of an update call. Success: the next look waits for a list made after the write,

@@ -28,7 +28,9 @@ pub use driver::{
     run, set, stuck, stuck_anew, watches,
 };
 pub(crate) use driver::{external_apply, external_steps, no_plan};
-pub use external::{Blocked, External, Update, apply_external, updated};
+pub use external::{
+    Blocked, External, Repeats, UPDATE_REPEATS, Update, apply_external, update, updated,
+};
 pub use references::{
     Follow, Reference, holders, is_ready, named, referenced, referrers, resolve, wait_for_holders,
 };
