@@ -308,7 +308,7 @@ async fn take(
             create(LunaImage::new(&name, spec), schedule, cx).await
         }
     }?;
-    if result.is_ok() {
+    if result == Ok(true) {
         cx.event(
             schedule,
             false,
@@ -318,17 +318,18 @@ async fn take(
         )
         .await;
     }
-    Ok(result.map(|()| name))
+    Ok(result.map(|_| name))
 }
 
-/// Creates `object` as one of `schedule`'s (its owner reference and label); an object of that
-/// name that `schedule` controls already is success (the slot's run was made before, by this or
-/// an earlier reconcile), one it does not is `Ok(Err)`.
+/// Creates `object` as one of `schedule`'s (its owner reference and label): `Ok(Ok(true))`. An
+/// object of that name that `schedule` controls already is `Ok(Ok(false))` (the slot's run was
+/// made before, by this or an earlier reconcile whose copy the cache does not show yet), one it
+/// does not is `Ok(Err)`.
 async fn create<R>(
     mut object: R,
     schedule: &LunaSnapshotSchedule,
     cx: &CloudCx<'_, LunaSnapshotSchedule>,
-) -> Result<Result<(), String>, Error>
+) -> Result<Result<bool, String>, Error>
 where
     R: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -349,7 +350,7 @@ where
     let object = &object;
     let name = object.name_any();
     match api.create(&PostParams::default(), object).await {
-        Ok(_) => Ok(Ok(())),
+        Ok(_) => Ok(Ok(true)),
         Err(kube::Error::Api(response)) if response.code == 409 => {
             let existing = api
                 .get(&name)
@@ -363,7 +364,7 @@ where
                 .flatten()
                 .any(|owner| owner.uid == uid && owner.controller == Some(true));
             // Not new: no Event, the caller records nothing it did not do.
-            if ours { Ok(Ok(())) } else { Ok(Err(name)) }
+            if ours { Ok(Ok(false)) } else { Ok(Err(name)) }
         }
         Err(error) => Err(Error::kube("make the slot's snapshot", name)(error)),
     }
