@@ -166,14 +166,9 @@ impl External for LunaDynamicRecord {
     }
 
     async fn delete(&self, observed: &DynEntry, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.dns_dyn_remove(&observed.id).await;
-        cx.deleted(
-            self,
-            "remove dynamic DNS entry",
-            result,
-            format!("removed dynamic DNS entry {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.dns_dyn_remove(&observed.id);
+        cx.remove(self, "remove dynamic DNS entry", &observed.id, call)
+            .await
     }
 }
 

@@ -97,17 +97,10 @@ impl External for LunaEmailAlias {
     }
 
     async fn delete(&self, observed: &ObservedAlias, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx
+        let call = cx
             .account
             .client
-            .email_alias_remove(&observed.domain_id, &observed.id)
-            .await;
-        cx.deleted(
-            self,
-            "remove alias",
-            result,
-            format!("removed alias {}", observed.id),
-        )
-        .await
+            .email_alias_remove(&observed.domain_id, &observed.id);
+        cx.remove(self, "remove alias", &observed.id, call).await
     }
 }

@@ -137,13 +137,8 @@ impl External for LunaEmailDomain {
     }
 
     async fn delete(&self, observed: &EmailDomain, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.email_domain_remove(&observed.id).await;
-        cx.deleted(
-            self,
-            "remove e-mail domain",
-            result,
-            format!("removed e-mail domain {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.email_domain_remove(&observed.id);
+        cx.remove(self, "remove e-mail domain", &observed.id, call)
+            .await
     }
 }

@@ -161,17 +161,10 @@ impl External for LunaEmailUser {
     }
 
     async fn delete(&self, observed: &ObservedUser, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx
+        let call = cx
             .account
             .client
-            .email_user_remove(&observed.domain_id, &observed.id)
-            .await;
-        cx.deleted(
-            self,
-            "remove mailbox",
-            result,
-            format!("removed mailbox {}", observed.id),
-        )
-        .await
+            .email_user_remove(&observed.domain_id, &observed.id);
+        cx.remove(self, "remove mailbox", &observed.id, call).await
     }
 }

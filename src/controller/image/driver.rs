@@ -186,14 +186,8 @@ impl External for LunaImage {
     }
 
     async fn delete(&self, observed: &ObservedImage, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.image_delete(&observed.id).await;
-        cx.deleted(
-            self,
-            "delete image",
-            result,
-            format!("deleted image {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.image_delete(&observed.id);
+        cx.remove(self, "delete image", &observed.id, call).await
     }
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];

@@ -371,18 +371,9 @@ impl External for LunaLoadBalancer {
     }
 
     async fn delete(&self, observed: &ObservedLb, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx
-            .account
-            .client
-            .lb_delete(&self.spec.region, &observed.id)
-            .await;
-        cx.deleted(
-            self,
-            "delete the load balancer",
-            result,
-            format!("deleted load balancer {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.lb_delete(&self.spec.region, &observed.id);
+        cx.remove(self, "delete the load balancer", &observed.id, call)
+            .await
     }
 }
 

@@ -286,6 +286,22 @@ impl<K: ManagedResource> Cx<'_, K> {
         event(&self.ctx.recorder, object, warning, reason, action, note).await;
     }
 
+    /// Makes the delete call `call` of cloud object `id` and ends it as [`Cx::deleted`] does,
+    /// with the note `<action in the past> <id>` (`remove ssh key` → `removed ssh key 42`).
+    pub async fn remove(
+        &self,
+        object: &K,
+        action: &'static str,
+        id: &str,
+        call: impl std::future::Future<Output = Result<(), lunanode::Error>>,
+    ) -> Result<(), Error> {
+        let result = call.await;
+        let (verb, rest) = action.split_once(' ').unwrap_or((action, ""));
+        let past = if verb.ends_with('e') { "d" } else { "ed" };
+        let note = format!("{verb}{past} {rest} {id}");
+        self.deleted(object, action, result, note).await
+    }
+
     /// The end of a delete call: success publishes the `Deleted` Event with `note`, "not found"
     /// is success too (someone was faster), anything else is the cloud error of `action`.
     pub async fn deleted(

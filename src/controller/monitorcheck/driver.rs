@@ -227,14 +227,9 @@ impl External for LunaMonitorCheck {
     }
 
     async fn delete(&self, observed: &MonitorCheck, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.monitor_check_remove(&observed.id).await;
-        cx.deleted(
-            self,
-            "remove monitoring check",
-            result,
-            format!("removed monitoring check {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.monitor_check_remove(&observed.id);
+        cx.remove(self, "remove monitoring check", &observed.id, call)
+            .await
     }
 }
 

@@ -175,13 +175,8 @@ impl External for LunaMonitorContact {
     }
 
     async fn delete(&self, observed: &MonitorContact, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.monitor_contact_remove(&observed.id).await;
-        cx.deleted(
-            self,
-            "remove monitoring contact",
-            result,
-            format!("removed monitoring contact {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.monitor_contact_remove(&observed.id);
+        cx.remove(self, "remove monitoring contact", &observed.id, call)
+            .await
     }
 }

@@ -98,17 +98,10 @@ impl External for LunaNetwork {
         observed: &ObservedNetwork,
         cx: &CloudCx<'_, Self>,
     ) -> Result<(), Error> {
-        let result = cx
+        let call = cx
             .account
             .client
-            .network_delete(&self.spec.region, &observed.id)
-            .await;
-        cx.deleted(
-            self,
-            "delete network",
-            result,
-            format!("deleted network {}", observed.id),
-        )
-        .await
+            .network_delete(&self.spec.region, &observed.id);
+        cx.remove(self, "delete network", &observed.id, call).await
     }
 }

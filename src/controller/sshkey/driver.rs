@@ -65,13 +65,7 @@ impl External for LunaSSHKey {
     }
 
     async fn delete(&self, observed: &ObservedKey, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.sshkey_remove(&observed.id).await;
-        cx.deleted(
-            self,
-            "remove ssh key",
-            result,
-            format!("removed ssh key {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.sshkey_remove(&observed.id);
+        cx.remove(self, "remove ssh key", &observed.id, call).await
     }
 }

@@ -195,13 +195,7 @@ impl External for LunaStartupScript {
     }
 
     async fn delete(&self, observed: &ObservedScript, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx.account.client.script_delete(&observed.id).await;
-        cx.deleted(
-            self,
-            "delete script",
-            result,
-            format!("deleted script {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.script_delete(&observed.id);
+        cx.remove(self, "delete script", &observed.id, call).await
     }
 }

@@ -264,13 +264,7 @@ impl External for LunaVolume {
             // the driver looks again (the list poller runs fast while this is in transition).
             return Ok(());
         }
-        let result = cx.account.client.volume_delete(region, &observed.id).await;
-        cx.deleted(
-            self,
-            "delete volume",
-            result,
-            format!("deleted volume {}", observed.id),
-        )
-        .await
+        let call = cx.account.client.volume_delete(region, &observed.id);
+        cx.remove(self, "delete volume", &observed.id, call).await
     }
 }

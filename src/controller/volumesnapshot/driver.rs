@@ -158,18 +158,12 @@ impl External for LunaVolumeSnapshot {
     }
 
     async fn delete(&self, observed: &VolumeSnapshot, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let result = cx
+        let call = cx
             .account
             .client
-            .volume_snapshot_delete(&self.spec.region, &observed.id)
-            .await;
-        cx.deleted(
-            self,
-            "delete volume snapshot",
-            result,
-            format!("deleted volume snapshot {}", observed.id),
-        )
-        .await
+            .volume_snapshot_delete(&self.spec.region, &observed.id);
+        cx.remove(self, "delete volume snapshot", &observed.id, call)
+            .await
     }
 }
 
