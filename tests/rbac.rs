@@ -35,11 +35,13 @@ use lunanode_operator::api::{
     floating::{FloatingIPAttachment, LunaFloatingIP, LunaFloatingIPSpec},
     loadbalancer::{LbMemberSpec, LunaLoadBalancer, LunaLoadBalancerSpec},
     network::{LunaNetwork, LunaNetworkSpec},
+    schedule::{LunaSnapshotSchedule, LunaSnapshotScheduleSpec},
     securitygroup::{FirewallRule, LunaSecurityGroup, LunaSecurityGroupSpec, Protocol},
     sshkey::{LunaSSHKey, LunaSSHKeySpec},
     startupscript::{LunaStartupScript, LunaStartupScriptSpec, ScriptSource},
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec, VolumeAttachment},
+    volumesnapshot::LunaVolumeSnapshot,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -441,6 +443,12 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
     let mut volume = LunaVolumeSpec::new("rbac-data", 10);
     volume.attach_to = Some(VolumeAttachment::vm_ref("web"));
     world.create(&LunaVolume::new("data", volume)).await;
+    world
+        .create(&LunaSnapshotSchedule::new(
+            "daily",
+            LunaSnapshotScheduleSpec::volume("data", 86_400, 2),
+        ))
+        .await;
     let mut floating = LunaFloatingIPSpec::new();
     floating.attach_to = Some(FloatingIPAttachment {
         vm: AttachedVm::vm_ref("web"),
@@ -477,6 +485,7 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
     ready!(LunaNetwork, "net");
     ready!(LunaVM, "web");
     ready!(LunaVolume, "data");
+    ready!(LunaSnapshotSchedule, "daily");
     ready!(LunaFloatingIP, "public");
     ready!(LunaLoadBalancer, "front");
     ready!(LunaDnsZone, "zone");
@@ -508,7 +517,21 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
         })
         .await;
 
-    // Everything deleted, dependents first as `kubectl delete -f` of a folder would.
+    // Everything deleted, dependents first as `kubectl delete -f` of a folder would; the
+    // schedule's snapshots as the garbage collector would (this control plane runs none).
+    world.delete::<LunaSnapshotSchedule>("daily").await;
+    let snapshots = world
+        .api::<LunaVolumeSnapshot>()
+        .list(&ListParams::default())
+        .await
+        .expect("list the snapshots");
+    assert_eq!(snapshots.items.len(), 1, "the schedule's first snapshot");
+    for snapshot in &snapshots.items {
+        world
+            .delete::<LunaVolumeSnapshot>(&snapshot.name_any())
+            .await;
+        world.gone::<LunaVolumeSnapshot>(&snapshot.name_any()).await;
+    }
     world.delete::<LunaDnsZone>("zone").await;
     world.delete::<LunaLoadBalancer>("front").await;
     world.delete::<LunaFloatingIP>("public").await;
@@ -567,6 +590,10 @@ fn step_without(resource: &str) -> (&'static str, &'static str) {
             r#"resource "configmaps""#,
         ),
         "events" => ("publish an Event", "unable to publish an event"),
+        "lunavolumesnapshots" => (
+            "make a schedule's snapshot",
+            r#"cannot create resource "lunavolumesnapshots""#,
+        ),
         "leases" => ("hold the leader-election Lease", r#"resource "leases""#),
         other => panic!("the chart has a rule on {other} that this test does not know: add it"),
     }
@@ -589,7 +616,7 @@ async fn every_rule_of_the_chart_is_needed() {
         sample.leader.rules.as_ref().map_or(0, Vec::len),
     ];
     let mut removed = Vec::new();
-    let tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    let tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'];
     let mut tag = tags.iter();
     for (role, count) in counts.into_iter().enumerate() {
         for index in 0..count {
@@ -613,6 +640,18 @@ async fn every_rule_of_the_chart_is_needed() {
                 .await
                 .expect("create LunaVM");
             boot_script(&world, "boot").await;
+            world
+                .create(&LunaVolume::new(
+                    "data",
+                    LunaVolumeSpec::new("rbac-data", 10),
+                ))
+                .await;
+            world
+                .create(&LunaSnapshotSchedule::new(
+                    "daily",
+                    LunaSnapshotScheduleSpec::volume("data", 86_400, 1),
+                ))
+                .await;
             let operator = &world.operator;
             support::eventually(
                 WAIT,
