@@ -144,17 +144,20 @@ async fn a_volume_is_snapshotted_every_interval_and_only_its_own_oldest_are_dele
         let deleting = all
             .iter()
             .any(|object| object.meta().deletion_timestamp.is_some());
-        (!deleting).then_some(kept)
+        let all_ready = all.iter().all(support::wait::is_ready);
+        (!deleting && all_ready).then_some(kept)
     })
     .await;
-    assert_eq!(kept.len(), 2, "keep: 2 → {kept:?}");
+    // `keep` usable ones, and the one being made when the runs stopped, if any (a snapshot
+    // being made is never pruned, and an observing schedule prunes nothing).
+    assert!(kept.len() == 2 || kept.len() == 3, "keep: 2 → {kept:?}");
 
     // Every snapshot made is either kept or was deleted by a prune: none twice, none leaked.
     let made = world.sim.calls("volume/snapshot-create").await;
     let deleted = world.sim.calls("volume/snapshot-delete").await;
     assert_eq!(
         made - 1,
-        deleted + 2,
+        deleted + kept.len() as u64,
         "the lookalike's create, then the schedule's: {made} made, {deleted} deleted"
     );
     let mut expected: Vec<String> = kept.clone();

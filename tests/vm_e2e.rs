@@ -776,6 +776,29 @@ async fn additional_private_addresses_are_added_and_removed_by_difference() {
     expected.sort();
     assert_eq!(addresses(&world, &id).await, expected);
 
+    // The panel's address put in the spec is found there, not taken over: taken out of the
+    // spec again, it stays on the VM.
+    let unowned = |vm: &LunaVM| {
+        vm.status
+            .as_ref()
+            .and_then(|status| status.unowned_additional_private_ips.clone())
+            .unwrap_or_default()
+    };
+    world
+        .patch_spec::<LunaVM>("web", json!({"additionalPrivateIPs": [a, c]}))
+        .await;
+    world
+        .until::<LunaVM>("web", "c found", |vm| unowned(vm) == vec![c.clone()])
+        .await;
+    world
+        .patch_spec::<LunaVM>("web", json!({"additionalPrivateIPs": [a]}))
+        .await;
+    world
+        .until::<LunaVM>("web", "c forgotten", |vm| unowned(vm).is_empty())
+        .await;
+    assert_eq!(world.sim.calls("vm/ip-delete").await, 1, "c is not removed");
+    assert_eq!(addresses(&world, &id).await, expected);
+
     // A lost answer: the add took effect, its repeat is refused (the address is the VM's), and
     // the VM's addresses show it done. One address, never two.
     let adds = world.sim.calls("vm/ip-add").await;

@@ -279,6 +279,12 @@ crate::status_types! {
         #[serde(rename = "appliedAdditionalPrivateIPs")]
         pub applied_additional_private_ips: Option<Vec<String>>,
 
+        /// Addresses of `additionalPrivateIPs` the operator did not add: on the VM already when
+        /// it came to add them, or refused. They are not sent again, and never removed by the
+        /// operator; taken out of the spec, they are only forgotten.
+        #[serde(rename = "unownedAdditionalPrivateIPs")]
+        pub unowned_additional_private_ips: Option<Vec<String>>,
+
         /// The LunaVolumes of the namespace that are attached to this VM, by name.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub attached_volumes: Vec<String>,

@@ -142,19 +142,7 @@ macro_rules! list_cache {
         $vis fn $name(
             account: &$crate::controller::accounts::Account,
         ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<$entry>> {
-            fn fetch(
-                client: $crate::lunanode::Client,
-                _key: String,
-            ) -> ::futures::future::BoxFuture<
-                'static,
-                Result<Vec<(String, $entry)>, $crate::lunanode::Error>,
-            > {
-                ::futures::FutureExt::boxed(async move {
-                    let $client = &client;
-                    let listed = $call.await?;
-                    Ok($crate::controller::caches::by_id(listed, $id, $into))
-                })
-            }
+            $crate::controller::caches::list_cache!(@fetch $entry, |$client, _key| $call, $id, $into);
             account.caches.keyed($label, "", fetch)
         }
     };
@@ -168,21 +156,26 @@ macro_rules! list_cache {
             account: &$crate::controller::accounts::Account,
             $key: &str,
         ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<$entry>> {
-            fn fetch(
-                client: $crate::lunanode::Client,
-                key: String,
-            ) -> ::futures::future::BoxFuture<
-                'static,
-                Result<Vec<(String, $entry)>, $crate::lunanode::Error>,
-            > {
-                ::futures::FutureExt::boxed(async move {
-                    let $client = &client;
-                    let $arg = key.as_str();
-                    let listed = $call.await?;
-                    Ok($crate::controller::caches::by_id(listed, $id, $into))
-                })
-            }
+            $crate::controller::caches::list_cache!(@fetch $entry, |$client, $arg| $call, $id, $into);
             account.caches.keyed($label, $key, fetch)
+        }
+    };
+    // The refresh: the list call, keyed by ID and converted.
+    (@fetch $entry:ty, |$client:ident, $arg:ident| $call:expr, $id:expr, $into:expr) => {
+        fn fetch(
+            client: $crate::lunanode::Client,
+            key: String,
+        ) -> ::futures::future::BoxFuture<
+            'static,
+            Result<Vec<(String, $entry)>, $crate::lunanode::Error>,
+        > {
+            ::futures::FutureExt::boxed(async move {
+                let $client = &client;
+                #[allow(unused_variables)]
+                let $arg = key.as_str();
+                let listed = $call.await?;
+                Ok($crate::controller::caches::by_id(listed, $id, $into))
+            })
         }
     };
 }

@@ -90,18 +90,19 @@ impl Transport {
         };
         let result = self.exchange(request).await;
         result.map_err(|error| {
+            // A server that echoes the request back (an HTML error page, a proxy) would put a
+            // password or a private key into the error text: as sent (inside the JSON of `req`,
+            // form-encoded) or as given.
+            let sent: Vec<String> = parameters
+                .iter()
+                .filter(|(name, _)| crate::lunanode::actions::SECRET_PARAMETERS.contains(name))
+                .flat_map(|(_, value)| encodings(value))
+                .collect();
             let mut secrets = vec![
                 self.credentials.api_key.expose_secret(),
                 self.credentials.partial_key(),
             ];
-            // A server that echoes the request back (an HTML error page, a proxy) would put a
-            // password or a private key into the error text.
-            secrets.extend(
-                parameters
-                    .iter()
-                    .filter(|(name, _)| crate::lunanode::actions::SECRET_PARAMETERS.contains(name))
-                    .map(|(_, value)| *value),
-            );
+            secrets.extend(sent.iter().map(String::as_str));
             error.redact(&secrets)
         })
     }
@@ -222,6 +223,27 @@ fn http_error(error: &reqwest::Error) -> Error {
         status: None,
         request_sent,
     }
+}
+
+/// The forms a secret value can take in a request: as given, escaped inside the JSON of `req`,
+/// and both of those form-encoded.
+fn encodings(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned();
+    let form = |text: &str| {
+        serde_urlencoded::to_string([("", text)])
+            .unwrap_or_default()
+            .trim_start_matches('=')
+            .to_owned()
+    };
+    let mut forms = vec![value.to_owned(), form(value), form(&json), json];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]

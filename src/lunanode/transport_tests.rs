@@ -203,7 +203,7 @@ async fn secrets_never_reach_error_messages() {
             &[
                 ("domain_id", "1"),
                 ("user_id", "2"),
-                ("password", "Hunter2Hunter2"),
+                ("password", "Hunter2 &\"Zq9/word\n+%!"),
             ],
         )
         .await
@@ -211,6 +211,7 @@ async fn secrets_never_reach_error_messages() {
     let text = format!("{error} {error:?}");
     assert!(text.contains("bad request"), "{text}");
     assert!(!text.contains("Hunter2"), "{text}");
+    assert!(!text.contains("Zq9"), "{text}");
 }
 
 #[tokio::test]

@@ -364,9 +364,14 @@ pub async fn apply_external<K: External>(
         mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
     let action = object.sync(status, &observed, cx).await?;
-    // The cloud object is not what the spec asks while a refusal stands: never Ready then.
+    // The cloud object is not what the spec asks while a refusal stands: never Ready then. An
+    // update reported as never made that shows after all (Luna Node made it late) ends it.
     if let Some((reason, message)) = standing_failure(status, object) {
-        mark(status, object).not_ready(reason, &message);
+        if reason == Reason::UpdateNotApplied && is_condition_true(status.conditions(), READY) {
+            mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
+        } else {
+            mark(status, object).not_ready(reason, &message);
+        }
     }
     // Fast polls follow an object in transition; a stalled one waits for a change that the
     // slow poll shows as well.
@@ -495,8 +500,18 @@ pub struct Repeats {
 }
 
 impl Repeats {
-    /// Counts one more attempt of `update` by object `uid`, and returns how many in a row.
-    fn count(&self, uid: &str, update: &str) -> u32 {
+    /// How many times in a row object `uid` made `update` and was answered success.
+    fn made(&self, uid: &str, update: &str) -> u32 {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(uid)
+            .filter(|(last, _)| last == update)
+            .map_or(0, |(_, count)| *count)
+    }
+
+    /// Counts one more `update` by object `uid` answered success, and returns how many in a row.
+    fn answered(&self, uid: &str, update: &str) -> u32 {
         let mut seen = self
             .seen
             .lock()
@@ -538,14 +553,13 @@ pub async fn update<K: External>(
     let uid = object.uid().unwrap_or_default();
     let generation = object.meta().generation.unwrap_or_default();
     let signature = format!("{generation}\n{}\n{}", update.action, update.note);
-    let attempt = cx.ctx.repeats.count(&uid, &signature);
-    if attempt > UPDATE_REPEATS {
+    // Only answers of success count: a timeout or a refusal is the error path's business.
+    if cx.ctx.repeats.made(&uid, &signature) >= UPDATE_REPEATS {
         let message = format!(
             "{} was answered success {UPDATE_REPEATS} times and Luna Node still does not show it ({}); not sent again until the spec changes",
             update.action, update.note
         );
-        super::driver::stuck(status, object, Reason::UpdateNotApplied, &message);
-        if attempt == UPDATE_REPEATS + 1 {
+        if super::driver::stuck_anew(status, object, Reason::UpdateNotApplied, &message) {
             cx.event(
                 object,
                 true,
@@ -557,7 +571,11 @@ pub async fn update<K: External>(
         }
         return Ok(Action::await_change());
     }
-    updated(object, status, cx, call.await, update).await
+    let result = call.await;
+    if result.is_ok() {
+        cx.ctx.repeats.answered(&uid, &signature);
+    }
+    updated(object, status, cx, result, update).await
 }
 
 /// The end of an update call. Success: the next look waits for a list made after the write,

@@ -8,7 +8,7 @@ pub enum Taken {
     Usable,
     /// Luna Node reports it failed (`SnapshotFailed`, `ImageFailed`).
     Failed,
-    /// Still being made, or not looked at yet.
+    /// Still being made, waiting, or not looked at yet.
     Making,
 }
 
@@ -43,14 +43,19 @@ pub fn slot_of(now: u64, interval: u64) -> u64 {
     now - now % interval
 }
 
-/// The name of the object taken for `slot`: the schedule's name, cut so that the whole stays
-/// within 63 characters (a Kubernetes label value and a Luna Node snapshot name both fit), and
-/// the slot's Unix time.
+/// The name of the object taken for `slot`: [`prefix`] and the slot's Unix time, within 63
+/// characters (a Luna Node snapshot name fits).
 pub fn object_name(schedule: &str, slot: u64) -> String {
     let suffix = format!("-{slot}");
-    let room = 63usize.saturating_sub(suffix.len());
-    let prefix: String = schedule.chars().take(room).collect();
-    format!("{}{suffix}", prefix.trim_end_matches('-'))
+    format!("{}{suffix}", prefix(schedule, 63 - suffix.len().min(63)))
+}
+
+/// The schedule's name cut to at most `room` characters (and to 52 whatever the room, so that
+/// it fits the `lunanode.com/schedule` label too), without a trailing `-` or `.`: what its
+/// objects' names start with, and the label's value.
+pub fn prefix(schedule: &str, room: usize) -> String {
+    let cut: String = schedule.chars().take(room.min(52)).collect();
+    cut.trim_end_matches(['-', '.']).to_owned()
 }
 
 /// The slot an object's name says it was taken for, if it is one of `schedule`'s names.
@@ -62,7 +67,8 @@ pub fn slot_in_name(schedule: &str, name: &str) -> Option<u64> {
 
 /// Decides a schedule's steps at `now`. `can_take` is false while the volume or VM is not
 /// ready, or when the schedule only observes: no snapshot is taken then, and none is pruned
-/// either (pruning follows a run).
+/// either (pruning follows a run). A slot is not taken while one of the schedule's snapshots
+/// is still being made (or waits): runs never pile up behind a slow or stuck one.
 pub fn plan(now: u64, interval: u64, keep: usize, owned: &[Owned], can_take: bool) -> Plan {
     let slot = slot_of(now, interval);
     let next_run = slot + interval.max(1);
@@ -73,11 +79,12 @@ pub fn plan(now: u64, interval: u64, keep: usize, owned: &[Owned], can_take: boo
     if !can_take {
         return plan;
     }
-    if !owned.iter().any(|snapshot| snapshot.slot >= slot) {
-        plan.take = Some(slot);
-    }
     let mut live: Vec<&Owned> = owned.iter().filter(|snapshot| !snapshot.deleting).collect();
     live.sort_by_key(|snapshot| snapshot.slot);
+    let making = live.iter().any(|snapshot| snapshot.taken == Taken::Making);
+    if !making && !owned.iter().any(|snapshot| snapshot.slot >= slot) {
+        plan.take = Some(slot);
+    }
     let usable: Vec<&&Owned> = live
         .iter()
         .filter(|snapshot| snapshot.taken == Taken::Usable)
@@ -89,10 +96,19 @@ pub fn plan(now: u64, interval: u64, keep: usize, owned: &[Owned], can_take: boo
         .take(beyond)
         .map(|snapshot| **snapshot)
         .collect();
-    prune.extend(live.iter().copied().filter(|snapshot| {
-        snapshot.taken == Taken::Failed
-            && newest_usable.is_some_and(|newest| snapshot.slot < newest)
-    }));
+    // Failed ones: once a later one is usable, and beyond `keep` of them (the newest failures
+    // stay for a human to read).
+    let failed: Vec<&Owned> = live
+        .iter()
+        .copied()
+        .filter(|snapshot| snapshot.taken == Taken::Failed)
+        .collect();
+    let failed_beyond = failed.len().saturating_sub(keep);
+    for (index, snapshot) in failed.iter().enumerate() {
+        if index < failed_beyond || newest_usable.is_some_and(|newest| snapshot.slot < newest) {
+            prune.push(snapshot);
+        }
+    }
     prune.sort_by_key(|snapshot| snapshot.slot);
     plan.prune = prune
         .into_iter()
@@ -131,8 +147,11 @@ mod tests {
         assert_eq!(slot_in_name("nightly", "nightly-backup-1764720000"), None);
         let long = "a".repeat(80);
         let cut = object_name(&long, 1_764_720_000);
-        assert_eq!(cut.len(), 63);
+        assert_eq!(cut.len(), 52 + 11);
         assert_eq!(slot_in_name(&long, &cut), Some(1_764_720_000));
+        assert_eq!(prefix(&long, 63).len(), 52, "fits a label value");
+        let dotted = format!("{}.{}", "b".repeat(51), "c".repeat(10));
+        assert_eq!(object_name(&dotted, 7), format!("{}-7", "b".repeat(51)));
     }
 
     #[test]
@@ -144,6 +163,12 @@ mod tests {
         assert_eq!(taken.take, None);
         let next = plan(1_100, 100, 3, &[owned(1_000, Taken::Usable)], true);
         assert_eq!(next.take, Some(1_100));
+        // One still being made (or waiting) holds the next slot back.
+        let behind = plan(1_250, 100, 3, &[owned(1_000, Taken::Making)], true);
+        assert_eq!(behind.take, None);
+        // A failed one does not: the next slot tries again.
+        let retry = plan(1_150, 100, 3, &[owned(1_000, Taken::Failed)], true);
+        assert_eq!(retry.take, Some(1_100));
         let waiting = plan(1_005, 100, 3, &[], false);
         assert_eq!(waiting.take, None);
         assert_eq!(waiting.next_run, 1_100);
@@ -174,8 +199,12 @@ mod tests {
             owned(200, Taken::Failed),
             owned(300, Taken::Failed),
         ];
-        // No later usable snapshot: the failures stay for a human to read.
-        assert!(plan(350, 100, 1, &snapshots, true).prune.is_empty());
+        // No later usable snapshot: the newest `keep` failures stay for a human to read.
+        assert_eq!(
+            plan(350, 100, 1, &snapshots, true).prune,
+            vec![object_name("nightly", 200)]
+        );
+        assert!(plan(350, 100, 2, &snapshots, true).prune.is_empty());
         let mut later = snapshots.to_vec();
         later.push(owned(400, Taken::Usable));
         let decided = plan(450, 100, 1, &later, true);

@@ -14,8 +14,8 @@ use kube::{
 use super::decide::{self, Owned, Taken};
 use crate::api::{
     common::{
-        LocalObjectReference, ManagedSpec, ManagedStatus, ManagementPolicy, READY, Region,
-        find_condition,
+        LocalObjectReference, ManagedSpec, ManagedStatus, ManagementPolicy, READY, Region, STALLED,
+        find_condition, is_condition_true,
     },
     image::{ImageSource, LunaImage, LunaImageSpec},
     schedule::{LunaSnapshotSchedule, ScheduleAtProvider, ScheduledSnapshot},
@@ -197,10 +197,15 @@ fn hold<R: ManagedResource>(object: &R, schedule: &str, uid: &str) -> Option<Hel
     let ready = object
         .managed_status()
         .and_then(|status| find_condition(status.conditions(), READY).cloned());
+    // Stalled: it will not become usable without a human (a refused create, a failed snapshot).
+    let stalled = object
+        .managed_status()
+        .is_some_and(|status| is_condition_true(status.conditions(), STALLED));
     let taken = match &ready {
         Some(ready) if ready.is_true() => Taken::Usable,
         Some(ready)
-            if ready.reason == Reason::SnapshotFailed.as_str()
+            if stalled
+                || ready.reason == Reason::SnapshotFailed.as_str()
                 || ready.reason == Reason::ImageFailed.as_str() =>
         {
             Taken::Failed
@@ -246,7 +251,13 @@ fn target(
         .map(|vm| vm.name.clone())
         .unwrap_or_default();
     match managed::resolve::<LunaVM>(ctx, &namespace, &name) {
-        Reference::Ready { object, .. } => Ok(Target::Vm(object.spec.region.clone())),
+        Reference::Ready { object, .. } if managed::is_ready(object.as_ref()) => {
+            Ok(Target::Vm(object.spec.region.clone()))
+        }
+        Reference::Ready { .. } => Err(Some((
+            Reason::WaitingForVM,
+            format!("LunaVM {namespace}/{name} is not Ready yet"),
+        ))),
         Reference::Waiting(message) => Err(Some((Reason::WaitingForVM, message))),
         Reference::Missing(message) => Err(Some((Reason::VMNotFound, message))),
     }
@@ -343,9 +354,12 @@ where
     );
     object.meta_mut().owner_references = Some(vec![owner(schedule)]);
     object.meta_mut().labels = Some(
-        [("lunanode.com/schedule".to_owned(), schedule.name_any())]
-            .into_iter()
-            .collect(),
+        [(
+            "lunanode.com/schedule".to_owned(),
+            decide::prefix(&schedule.name_any(), 52),
+        )]
+        .into_iter()
+        .collect(),
     );
     let object = &object;
     let name = object.name_any();

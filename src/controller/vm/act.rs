@@ -40,6 +40,10 @@ pub(super) async fn act(
     // Each step: its call's result, then the action, Event reason and note of a success.
     let (result, action, reason, note): (_, &'static str, &str, String) = match step {
         Step::Converged | Step::Wait => return Ok(()),
+        Step::ForgetPrivateIp { ip } => {
+            unowned_address(status, ip, false);
+            return Ok(());
+        }
         Step::ReimageNotAllowed => {
             mark(status, vm).not_synced(Reason::ReimageNotAllowed, "spec.image differs from the installed image; set spec.allowReimage: true to reinstall the VM (its disk is erased)");
             return Ok(());
@@ -148,23 +152,43 @@ pub(super) async fn act(
                 client.vm_ip_delete(id, ip).await
             };
             if let Err(error) = &result {
-                // A lost answer, or the repeat of a call that took effect before a crash (the
-                // address is then taken, or no longer there): the VM's addresses tell.
-                let listed = client.vm_iplist(id).await;
-                let holds = |listed: &[lunanode::types::VmIp]| {
-                    listed.iter().any(|address| address.ip.trim() == ip)
-                };
-                if let Ok(listed) = &listed
-                    && holds(listed) == adding
-                {
-                    result = Ok(());
-                } else if error.is_refused() {
-                    // Not sent again until the spec's addresses change: recorded as applied.
-                    let message = format!("private address {ip} of vm {id}: {error}");
-                    mark(status, vm).not_synced(Reason::UpdateFailed, &message);
-                    apply_address(status, ip, adding);
-                    event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
-                    return Ok(());
+                // The VM's addresses tell what happened: a lost answer (the call may have been
+                // made), or a refusal because the address is there already, or gone already.
+                let present = client
+                    .vm_iplist(id)
+                    .await
+                    .ok()
+                    .map(|listed| listed.iter().any(|address| address.ip.trim() == ip));
+                match (adding, present, error.is_refused()) {
+                    // Our own add, whose answer was lost; or a removal done already.
+                    (true, Some(true), false) | (false, Some(false), _) => result = Ok(()),
+                    // On the VM already, and not by a call of ours that we know of (one whose
+                    // answer a crash lost looks the same): not the operator's, never removed.
+                    (true, Some(true), true) => {
+                        unowned_address(status, ip, true);
+                        let note = format!(
+                            "private address {ip} is on vm {id} already; the operator did not add it and will not remove it"
+                        );
+                        event(&ctx.recorder, vm, false, "PrivateIPFound", "Update", note).await;
+                        return Ok(());
+                    }
+                    (true, _, true) => {
+                        // Not sent again until it leaves the spec.
+                        let message = format!("private address {ip} of vm {id}: {error}");
+                        mark(status, vm).not_synced(Reason::UpdateFailed, &message);
+                        unowned_address(status, ip, true);
+                        event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                        return Ok(());
+                    }
+                    (false, Some(true), true) => {
+                        // Not sent again: forgotten, left on the VM.
+                        let message = format!("private address {ip} of vm {id}: {error}");
+                        mark(status, vm).not_synced(Reason::UpdateFailed, &message);
+                        apply_address(status, ip, false);
+                        event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                        return Ok(());
+                    }
+                    _ => {}
                 }
             }
             let (reason, note) = if adding {
@@ -350,6 +374,19 @@ fn apply_address(status: &mut LunaVMStatus, ip: &str, added: bool) {
         .get_or_insert_with(Vec::new);
     addresses.retain(|address| address != ip);
     if added {
+        addresses.push(ip.to_owned());
+        addresses.sort();
+    }
+}
+
+/// Records that address `ip` of the spec is (`held`) or no longer is one the operator did not
+/// add.
+fn unowned_address(status: &mut LunaVMStatus, ip: &str, held: bool) {
+    let addresses = status
+        .unowned_additional_private_ips
+        .get_or_insert_with(Vec::new);
+    addresses.retain(|address| address != ip);
+    if held {
         addresses.push(ip.to_owned());
         addresses.sort();
     }

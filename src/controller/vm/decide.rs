@@ -111,6 +111,11 @@ pub enum Step {
         /// The address.
         ip: String,
     },
+    /// Forget this address the operator did not add, taken out of the spec (no call).
+    ForgetPrivateIp {
+        /// The address.
+        ip: String,
+    },
     /// The VM is in transition: wait for the list cache to report the next state.
     Wait,
     /// Nothing to do: the VM matches the manifest.
@@ -184,12 +189,22 @@ pub fn next_step(spec: &LunaVMSpec, status: &LunaVMStatus, observed: &ObservedVm
         .applied_additional_private_ips
         .as_deref()
         .unwrap_or_default();
+    let unowned = status
+        .unowned_additional_private_ips
+        .as_deref()
+        .unwrap_or_default();
     let wanted = &spec.additional_private_ips;
-    if let Some(ip) = wanted.iter().find(|ip| !added.contains(ip)) {
+    if let Some(ip) = wanted
+        .iter()
+        .find(|ip| !added.contains(ip) && !unowned.contains(ip))
+    {
         return Step::AddPrivateIp { ip: ip.clone() };
     }
     if let Some(ip) = added.iter().find(|ip| !wanted.contains(ip)) {
         return Step::RemovePrivateIp { ip: ip.clone() };
+    }
+    if let Some(ip) = unowned.iter().find(|ip| !wanted.contains(ip)) {
+        return Step::ForgetPrivateIp { ip: ip.clone() };
     }
     match (spec.power_state, current) {
         (PowerState::Running, PowerState::Stopped) => Step::Start,
@@ -388,6 +403,18 @@ mod tests {
         status.applied_additional_private_ips =
             Some(vec!["10.10.0.50".into(), "10.10.0.51".into()]);
         assert_eq!(next_step(&spec, &status, &observed), Step::Converged);
+        // One the VM had already counts as there, and is only forgotten when it goes from the
+        // spec: never removed.
+        spec.additional_private_ips.push("10.10.0.9".into());
+        status.unowned_additional_private_ips = Some(vec!["10.10.0.9".into()]);
+        assert_eq!(next_step(&spec, &status, &observed), Step::Converged);
+        spec.additional_private_ips.pop();
+        assert_eq!(
+            next_step(&spec, &status, &observed),
+            Step::ForgetPrivateIp {
+                ip: "10.10.0.9".into()
+            }
+        );
     }
 
     #[test]
