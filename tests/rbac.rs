@@ -518,18 +518,15 @@ async fn the_charts_rbac_is_enough_for_every_kind() {
         .await;
 
     // Everything deleted, dependents first as `kubectl delete -f` of a folder would; the
-    // schedule's snapshots as the garbage collector would (this control plane runs none).
-    world.delete::<LunaSnapshotSchedule>("daily").await;
+    // schedule's snapshot goes with it (the garbage collector, by its owner reference).
     let snapshots = world
         .api::<LunaVolumeSnapshot>()
         .list(&ListParams::default())
         .await
         .expect("list the snapshots");
     assert_eq!(snapshots.items.len(), 1, "the schedule's first snapshot");
+    world.delete::<LunaSnapshotSchedule>("daily").await;
     for snapshot in &snapshots.items {
-        world
-            .delete::<LunaVolumeSnapshot>(&snapshot.name_any())
-            .await;
         world.gone::<LunaVolumeSnapshot>(&snapshot.name_any()).await;
     }
     world.delete::<LunaDnsZone>("zone").await;

@@ -199,6 +199,19 @@ async fn a_volume_is_snapshotted_every_interval_and_only_its_own_oldest_are_dele
             .await,
         "immutable",
     );
+
+    // Deleting the schedule deletes its snapshots (the garbage collector, by the owner
+    // reference; each snapshot's finalizer deletes it at Luna Node), and never the lookalike.
+    world.delete::<LunaSnapshotSchedule>("nightly").await;
+    for name in &kept {
+        world.gone::<LunaVolumeSnapshot>(name).await;
+    }
+    assert_eq!(world.sim.names("volume_snapshots").await, [lookalike]);
+    assert_eq!(
+        world.sim.calls("volume/snapshot-delete").await,
+        deleted + kept.len() as u64
+    );
+    world.ready::<LunaVolumeSnapshot>(lookalike).await;
 }
 
 #[tokio::test]
