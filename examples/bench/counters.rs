@@ -174,30 +174,13 @@ pub struct Apiserver {
     http: reqwest::Client,
 }
 
-/// The resources whose writes count as "Kubernetes writes".
-const RESOURCES: [&str; 21] = [
-    "lunavms",
-    "lunavolumes",
-    "lunafloatingips",
-    "lunanetworks",
-    "lunaloadbalancers",
-    "lunadnszones",
-    "lunasshkeys",
-    "lunasecuritygroups",
-    "lunastartupscripts",
-    "lunaimages",
-    "lunavolumesnapshots",
-    "lunadynamicrecords",
-    "lunaemaildomains",
-    "lunaemailusers",
-    "lunaemailaliases",
-    "lunamonitorcontacts",
-    "lunamonitorchecks",
-    "lunasnapshotschedules",
-    "secrets",
-    "events",
-    "leases",
-];
+/// The resources whose writes count as "Kubernetes writes": every kind (from the registry),
+/// Secrets, Events and Leases.
+fn resources() -> Vec<String> {
+    let mut resources = lunanode_operator::api::kinds::plurals();
+    resources.extend(["secrets", "events", "leases"].map(str::to_owned));
+    resources
+}
 
 /// The operator's `lunanode_reconciles_total` for `kind`, all outcomes, from its `/metrics` on
 /// loopback port `port`.
@@ -270,6 +253,7 @@ impl Apiserver {
 
 fn parse_writes(text: &str) -> Counts {
     let mut counts = Counts::new();
+    let resources = resources();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
             continue;
@@ -281,7 +265,7 @@ fn parse_writes(text: &str) -> Counts {
         let label = |name: &str| labels.get(name).map(String::as_str).unwrap_or("");
         let (resource, subresource, verb) =
             (label("resource"), label("subresource"), label("verb"));
-        if !RESOURCES.contains(&resource) || !WRITE_VERBS.contains(&verb) {
+        if !resources.iter().any(|known| known == resource) || !WRITE_VERBS.contains(&verb) {
             continue;
         }
         let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;

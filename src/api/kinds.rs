@@ -30,3 +30,25 @@ macro_rules! for_each_kind {
         )
     };
 }
+
+/// The plural resource name of every kind (`lunavms`, ...), in the registry's order: what RBAC
+/// rules, API paths and the apiserver's metrics name the kinds by.
+pub fn plurals() -> Vec<String> {
+    macro_rules! plurals {
+        ($($kind:ty),* $(,)?) => {
+            vec![$(<$kind as kube::Resource>::plural(&()).into_owned()),*]
+        };
+    }
+    crate::for_each_kind!(plurals)
+}
+
+/// The API resource of every kind (group, version, kind, plural), for untyped access through
+/// `kube::Api<DynamicObject>`.
+pub fn api_resources() -> Vec<kube::api::ApiResource> {
+    macro_rules! resources {
+        ($($kind:ty),* $(,)?) => {
+            vec![$(kube::api::ApiResource::erase::<$kind>(&())),*]
+        };
+    }
+    crate::for_each_kind!(resources)
+}

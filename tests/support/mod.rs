@@ -330,61 +330,13 @@ pub fn dynamic(
     namespace: &str,
     kind: &str,
 ) -> kube::Api<kube::api::DynamicObject> {
-    let resource = match kind {
-        "LunaVM" => kube::api::ApiResource::erase::<lunanode_operator::api::vm::LunaVM>(&()),
-        "LunaVolume" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::volume::LunaVolume>(&())
-        }
-        "LunaFloatingIP" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::floating::LunaFloatingIP>(&())
-        }
-        "LunaNetwork" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::network::LunaNetwork>(&())
-        }
-        "LunaLoadBalancer" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::loadbalancer::LunaLoadBalancer,
-        >(&()),
-        "LunaDnsZone" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::dnszone::LunaDnsZone>(&())
-        }
-        "LunaSecurityGroup" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::securitygroup::LunaSecurityGroup,
-        >(&()),
-        "LunaStartupScript" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::startupscript::LunaStartupScript,
-        >(&()),
-        "LunaSSHKey" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::sshkey::LunaSSHKey>(&())
-        }
-        "LunaImage" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::image::LunaImage>(&())
-        }
-        "LunaVolumeSnapshot" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::volumesnapshot::LunaVolumeSnapshot,
-        >(&()),
-        "LunaDynamicRecord" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::dynamicrecord::LunaDynamicRecord,
-        >(&()),
-        "LunaEmailDomain" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailDomain>(&())
-        }
-        "LunaEmailUser" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailUser>(&())
-        }
-        "LunaEmailAlias" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::email::LunaEmailAlias>(&())
-        }
-        "LunaMonitorContact" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::monitor::LunaMonitorContact>(&())
-        }
-        "LunaMonitorCheck" => {
-            kube::api::ApiResource::erase::<lunanode_operator::api::monitor::LunaMonitorCheck>(&())
-        }
-        "LunaSnapshotSchedule" => kube::api::ApiResource::erase::<
-            lunanode_operator::api::schedule::LunaSnapshotSchedule,
-        >(&()),
-        "Secret" => kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
-        other => panic!("no API for kind {other}"),
+    let resource = if kind == "Secret" {
+        kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&())
+    } else {
+        lunanode_operator::api::kinds::api_resources()
+            .into_iter()
+            .find(|resource| resource.kind == kind)
+            .unwrap_or_else(|| panic!("no API for kind {kind}"))
     };
     kube::Api::namespaced_with(client.clone(), namespace, &resource)
 }
