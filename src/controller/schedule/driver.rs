@@ -392,28 +392,18 @@ async fn prune(
 ) -> Result<(), Error> {
     let namespace = schedule.namespace().unwrap_or_default();
     let name = &snapshot.owned.name;
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: Some(snapshot.uid.clone()),
-            resource_version: None,
-        }),
-        ..DeleteParams::default()
-    };
+    let kube = cx.ctx.kube.clone();
     let result = if schedule.spec.volume_ref.is_some() {
-        Api::<LunaVolumeSnapshot>::namespaced(cx.ctx.kube.clone(), &namespace)
-            .delete(name, &params)
-            .await
-            .map(drop)
+        let api = Api::<LunaVolumeSnapshot>::namespaced(kube, &namespace);
+        delete_now(&api, name, &snapshot.uid).await
     } else {
-        Api::<LunaImage>::namespaced(cx.ctx.kube.clone(), &namespace)
-            .delete(name, &params)
-            .await
-            .map(drop)
+        let api = Api::<LunaImage>::namespaced(kube, &namespace);
+        delete_now(&api, name, &snapshot.uid).await
     };
     match result {
-        Ok(()) => {
+        Ok(true) => {
             let why = if snapshot.owned.taken == Taken::Failed {
-                "it failed and a later one is usable"
+                "it failed, and a later one is usable or more than spec.keep failed"
             } else {
                 "more usable snapshots than spec.keep"
             };
@@ -427,10 +417,34 @@ async fn prune(
             .await;
             Ok(())
         }
+        Ok(false) => Ok(()),
         // Gone already, or another object of that name since.
         Err(kube::Error::Api(response)) if response.code == 404 || response.code == 409 => Ok(()),
         Err(error) => Err(Error::kube("delete an old snapshot", name.clone())(error)),
     }
+}
+
+/// Deletes object `name` of `api` if it is still the one with `uid` and its deletion has not
+/// begun (the cache's copy may be behind: no second delete, and no second Event); `true` when
+/// this call began it. The delete is conditional on the UID as well.
+async fn delete_now<R>(api: &Api<R>, name: &str, uid: &str) -> Result<bool, kube::Error>
+where
+    R: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get_opt(name).await? {
+        Some(current)
+            if current.meta().deletion_timestamp.is_none()
+                && current.meta().uid.as_deref() == Some(uid) => {}
+        _ => return Ok(false),
+    }
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    api.delete(name, &params).await.map(|_| true)
 }
 
 fn rfc3339(unix: u64) -> String {
