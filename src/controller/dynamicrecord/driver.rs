@@ -2,7 +2,7 @@
 //! and address as the spec says (one `dns dyn-update` per change, the address of a LunaVM or
 //! LunaFloatingIP followed as it moves), and remove it.
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
 use super::cloud;
 use crate::api::{
@@ -12,7 +12,6 @@ use crate::api::{
 };
 use crate::controller::{
     dnszone::references::floating_address,
-    list_cache::CacheTiming,
     prelude::*,
     vm::{VmIp, vm_ip},
 };
@@ -92,9 +91,7 @@ impl External for LunaDynamicRecord {
     }
 
     /// The list is polled: a reconcile acts on the last one, however many names there are.
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()

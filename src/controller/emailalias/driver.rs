@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use super::cloud::{self, ObservedAlias};
 use crate::api::email::{EmailAliasAtProvider, LunaEmailAlias};
-use crate::controller::{
-    emaildomain::cloud::cached_domain_id, list_cache::CacheTiming, prelude::*,
-};
+use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*};
 
 impl Reconciler for LunaEmailAlias {
     const KIND: &'static str = "LunaEmailAlias";
@@ -25,9 +23,7 @@ impl External for LunaEmailAlias {
         cloud::aliases(account, &self.spec.domain)
     }
 
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()

@@ -1,13 +1,11 @@
 //! The LunaEmailDomain controller: add a hosted e-mail domain, keep DKIM signing as the spec
 //! says (the private key read from its Secret when it is set, never kept), remove the domain.
 
-use std::time::Duration;
-
 use secrecy::ExposeSecret;
 
 use super::cloud::{self, same_domain};
 use crate::api::email::{EmailDomainAtProvider, LunaEmailAlias, LunaEmailDomain, LunaEmailUser};
-use crate::controller::{list_cache::CacheTiming, prelude::*, secret::read_key};
+use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::EmailDomain;
 
 impl Reconciler for LunaEmailDomain {
@@ -26,9 +24,7 @@ impl External for LunaEmailDomain {
         cloud::domains(account)
     }
 
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()

@@ -8,9 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::cloud::{self, ObservedUser};
 use crate::api::email::{EmailUserAtProvider, LunaEmailUser};
-use crate::controller::{
-    emaildomain::cloud::cached_domain_id, list_cache::CacheTiming, prelude::*, secret::read_key,
-};
+use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*, secret::read_key};
 
 /// How soon a mailbox waiting for its domain or its Secret looks again.
 const WAIT_RETRY: Duration = Duration::from_secs(30);
@@ -49,9 +47,7 @@ impl External for LunaEmailUser {
         cloud::users(account, &self.spec.domain)
     }
 
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.username.clone()

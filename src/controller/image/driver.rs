@@ -2,8 +2,6 @@
 //! LunaImage into another region), follow it through `queued` and `saving` to `active`, rename
 //! it by difference, report or replace it when it fails, and delete it.
 
-use std::time::Duration;
-
 use super::{
     cloud::{self, ObservedImage},
     decide::{self, Step},
@@ -14,7 +12,6 @@ use crate::api::{
     volumesnapshot::LunaVolumeSnapshot,
 };
 use crate::controller::{
-    list_cache::CacheTiming,
     managed::external::Read,
     prelude::*,
     vm::decide::{FailureStep, MAX_RECREATIONS, on_failure},
@@ -76,9 +73,7 @@ impl External for LunaImage {
 
     /// The list is polled (fast while any image is being made): a reconcile acts on the last
     /// one, however many images there are.
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()

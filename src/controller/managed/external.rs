@@ -52,10 +52,19 @@ pub trait External: Reconciler {
     /// The list cache this object is observed through (per region or account-wide).
     fn cache(&self, account: &Account) -> Arc<ListCache<Self::Observed>>;
 
+    /// Whether a reconcile acts on the kind's polled list as it is (`true`: however many
+    /// objects there are, they cost one list per poll), or wants one at most a fast poll old
+    /// (`false`, the default).
+    const ACTS_ON_THE_POLL: bool = false;
+
     /// How old a list may be for a reconcile to act on it (after the object's own write, the
-    /// cache insists on a list made after it anyway).
+    /// cache insists on a list made after it anyway): see [`External::ACTS_ON_THE_POLL`].
     fn max_age(timing: &CacheTiming) -> Duration {
-        timing.fast_interval
+        if Self::ACTS_ON_THE_POLL {
+            timing.slow_interval
+        } else {
+            timing.fast_interval
+        }
     }
 
     /// How soon to look at a new object after its create.

@@ -10,7 +10,6 @@ use crate::api::{
     vm::LunaVM,
 };
 use crate::controller::{
-    list_cache::CacheTiming,
     prelude::*,
     vm::{VmIp, vm_ip},
 };
@@ -98,9 +97,7 @@ impl External for LunaMonitorCheck {
         cloud::checks(account)
     }
 
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()

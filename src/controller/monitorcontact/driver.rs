@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::cloud;
 use crate::api::monitor::{ContactAtProvider, LunaMonitorContact};
-use crate::controller::{list_cache::CacheTiming, prelude::*, secret::read_key};
+use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::MonitorContact;
 
 impl Reconciler for LunaMonitorContact {
@@ -61,9 +61,7 @@ impl External for LunaMonitorContact {
         cloud::contacts(account)
     }
 
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     /// Contacts have no name: the key is known once the address is read (see
     /// [`External::create_name_for`]).

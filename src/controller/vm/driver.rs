@@ -158,9 +158,7 @@ impl External for LunaVM {
 
     /// The list is polled (fast while any VM is in transition): a reconcile acts on the last
     /// one, however many VMs there are.
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     /// A new VM shows in the list polled for VMs in transition; looking sooner would cost a
     /// `vm info` per create.

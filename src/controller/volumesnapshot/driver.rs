@@ -1,14 +1,12 @@
 //! The LunaVolumeSnapshot controller: take a snapshot of a LunaVolume once the volume is Ready,
 //! follow it from `creating` to `available`, report one in `error`, and delete it.
 
-use std::time::Duration;
-
 use super::cloud;
 use crate::api::{
     volume::LunaVolume,
     volumesnapshot::{LunaVolumeSnapshot, VolumeSnapshotAtProvider},
 };
-use crate::controller::{list_cache::CacheTiming, prelude::*};
+use crate::controller::prelude::*;
 use crate::lunanode::types::VolumeSnapshot;
 
 /// The LunaVolume a snapshot is taken of.
@@ -58,9 +56,7 @@ impl External for LunaVolumeSnapshot {
 
     /// The list is polled (fast while any snapshot is being made): a reconcile acts on the
     /// last one, however many snapshots there are.
-    fn max_age(timing: &CacheTiming) -> Duration {
-        timing.slow_interval
-    }
+    const ACTS_ON_THE_POLL: bool = true;
 
     fn create_name(&self) -> String {
         self.spec.name.clone()
