@@ -662,6 +662,9 @@ pub trait ManagedResource:
     + Sync
     + 'static
 {
+    /// The kind (`LunaVM`, ...), for logs, metrics and messages: the type's name, which is the
+    /// kind's name in the API.
+    const KIND: &'static str;
     /// The kind's status type.
     type Status: ManagedStatus;
 
@@ -756,6 +759,7 @@ macro_rules! managed_kind {
         }
 
         impl $crate::api::common::ManagedResource for $kind {
+            const KIND: &'static str = stringify!($kind);
             type Status = $status;
             fn managed_spec(&self) -> &$crate::api::common::ManagedSpec {
                 &self.spec.managed

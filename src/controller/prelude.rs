@@ -18,4 +18,7 @@ pub use super::{
     managed::{self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, mark},
     reason::Reason,
 };
-pub use crate::{api::common::ManagedResource, lunanode};
+pub use crate::{
+    api::common::ManagedResource,
+    lunanode::{self, Client},
+};

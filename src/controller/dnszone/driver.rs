@@ -51,47 +51,6 @@ use super::{
 
 // --- The controller ----------------------------------------------------------------------------
 
-impl Reconciler for LunaDnsZone {
-    const KIND: &'static str = "LunaDnsZone";
-
-    async fn apply(
-        object: &Self,
-        status: &mut Self::Status,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
-        let result = managed::apply_external(object, status, cx).await;
-        // A zone has no transition the zone list could follow (it exists once created), and
-        // records wait on references, not on the list: never poll the zone list fast for it.
-        object
-            .cache(cx.account)
-            .track(&object.uid().unwrap_or_default(), false);
-        result
-    }
-
-    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        let namespace = object.namespace().unwrap_or_default();
-        if let Some(account) = cx
-            .ctx
-            .accounts
-            .existing(&namespace, object.credentials_secret_name())
-        {
-            forget(&account, &object.uid().unwrap_or_default());
-        }
-        if let Some(action) = keep_shared_zone(object, cx).await? {
-            return Ok(action);
-        }
-        managed::cleanup_external(object, cx).await
-    }
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // A referenced VM or floating IP whose address changes re-reconciles the zones that
-        // name it.
-        controller
-            .follows::<LunaVM>(ctx, vm_refs)
-            .follows::<LunaFloatingIP>(ctx, floating_refs)
-    }
-}
-
 /// With `Delete`, `prune: false` and records in the zone the operator does not own, the zone is
 /// not the operator's to delete: it removes its own records and keeps the zone.
 async fn keep_shared_zone(
@@ -186,23 +145,22 @@ impl External for LunaDnsZone {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
         let origin = self.spec.canonical_origin();
         let ttl = Some(self.spec.ttl);
         let created = match self.spec.api {
             DnsApi::Dns2 => {
-                account
-                    .client
+                client
                     .dns2_zone_add(origin.trim_end_matches('.'), ttl)
                     .await?
             }
-            DnsApi::Dns => account.client.dns_zone_add(&origin, ttl).await?,
+            DnsApi::Dns => client.dns_zone_add(&origin, ttl).await?,
         };
         // An answer without an ID: the zone is the listed one of that origin.
         let list = || async {
             match self.spec.api {
-                DnsApi::Dns2 => account.client.dns2_zone_list().await,
-                DnsApi::Dns => account.client.dns_zone_list().await,
+                DnsApi::Dns2 => client.dns2_zone_list().await,
+                DnsApi::Dns => client.dns_zone_list().await,
             }
         };
         managed::create::answered_or_listed(created, "zone-add", list, |zone| {
@@ -245,5 +203,25 @@ impl External for LunaDnsZone {
         };
         let note = format!("deleted zone {} ({})", observed.id, observed.origin);
         cx.deleted(self, "delete zone", removed, note).await
+    }
+
+    /// A zone has no transition the zone list could follow (it exists once created), and
+    /// records wait on references, not on the list: never poll the zone list fast for it.
+    const POLLS_TRANSITIONS: bool = false;
+
+    fn forget(&self, account: &Account) {
+        forget(account, &self.uid().unwrap_or_default());
+    }
+
+    async fn cleanup_instead(&self, cx: &Cx<'_, Self>) -> Result<Option<Action>, Error> {
+        keep_shared_zone(self, cx).await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // A referenced VM or floating IP whose address changes re-reconciles the zones that
+        // name it.
+        controller
+            .follows::<LunaVM>(ctx, vm_refs)
+            .follows::<LunaFloatingIP>(ctx, floating_refs)
     }
 }

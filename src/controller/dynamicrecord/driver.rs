@@ -17,23 +17,6 @@ use crate::controller::{
 };
 use crate::lunanode::types::DynEntry;
 
-impl Reconciler for LunaDynamicRecord {
-    const KIND: &'static str = "LunaDynamicRecord";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // The VM or floating IP whose address the name follows changed.
-        controller
-            .follows::<LunaVM>(ctx, |record: &LunaDynamicRecord| {
-                managed::named(record.spec.vm_ref.as_ref())
-            })
-            .follows::<LunaFloatingIP>(ctx, |record: &LunaDynamicRecord| {
-                managed::named(record.spec.floating_ip_ref.as_ref())
-            })
-    }
-}
-
 /// The address the spec asks for, or why there is none yet (the reason and message to wait
 /// with).
 async fn address(
@@ -105,8 +88,8 @@ impl External for LunaDynamicRecord {
         address(self, cx.ctx).await
     }
 
-    async fn create(&self, ip: &String, account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        account.client.dns_dyn_add(&self.spec.name, ip).await
+    async fn create(&self, ip: &String, client: &Client) -> Result<String, lunanode::Error> {
+        client.dns_dyn_add(&self.spec.name, ip).await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &DynEntry) {
@@ -166,6 +149,17 @@ impl External for LunaDynamicRecord {
         let call = cx.account.client.dns_dyn_remove(&observed.id);
         cx.remove(self, "remove dynamic DNS entry", &observed.id, call)
             .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The VM or floating IP whose address the name follows changed.
+        controller
+            .follows::<LunaVM>(ctx, |record: &LunaDynamicRecord| {
+                managed::named(record.spec.vm_ref.as_ref())
+            })
+            .follows::<LunaFloatingIP>(ctx, |record: &LunaDynamicRecord| {
+                managed::named(record.spec.floating_ip_ref.as_ref())
+            })
     }
 }
 

@@ -8,12 +8,6 @@ use super::cloud::{self, ObservedAlias};
 use crate::api::email::{EmailAliasAtProvider, LunaEmailAlias};
 use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*};
 
-impl Reconciler for LunaEmailAlias {
-    const KIND: &'static str = "LunaEmailAlias";
-
-    managed::external_steps!();
-}
-
 impl External for LunaEmailAlias {
     type Observed = ObservedAlias;
     /// The domain's ID.
@@ -52,13 +46,8 @@ impl External for LunaEmailAlias {
         )
     }
 
-    async fn create(
-        &self,
-        domain_id: &String,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, domain_id: &String, client: &Client) -> Result<String, lunanode::Error> {
+        client
             .email_alias_add(domain_id, &self.spec.name, &self.spec.target)
             .await
     }

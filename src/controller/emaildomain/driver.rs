@@ -8,12 +8,6 @@ use crate::api::email::{EmailDomainAtProvider, LunaEmailAlias, LunaEmailDomain, 
 use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::EmailDomain;
 
-impl Reconciler for LunaEmailDomain {
-    const KIND: &'static str = "LunaEmailDomain";
-
-    managed::external_steps!();
-}
-
 impl External for LunaEmailDomain {
     type Observed = EmailDomain;
     type Plan = ();
@@ -36,8 +30,8 @@ impl External for LunaEmailDomain {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        account.client.email_domain_add(&self.spec.name).await
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
+        client.email_domain_add(&self.spec.name).await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &EmailDomain) {

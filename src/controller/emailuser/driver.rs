@@ -13,12 +13,6 @@ use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*, secret
 /// How soon a mailbox waiting for its domain or its Secret looks again.
 const WAIT_RETRY: Duration = Duration::from_secs(30);
 
-impl Reconciler for LunaEmailUser {
-    const KIND: &'static str = "LunaEmailUser";
-
-    managed::external_steps!();
-}
-
 /// What a mailbox's add needs: the domain's ID and the password, with the Secret's version.
 pub struct UserPlan {
     domain_id: String,
@@ -83,13 +77,8 @@ impl External for LunaEmailUser {
         }
     }
 
-    async fn create(
-        &self,
-        plan: &UserPlan,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, plan: &UserPlan, client: &Client) -> Result<String, lunanode::Error> {
+        client
             .email_user_add(
                 &plan.domain_id,
                 &self.spec.username,

@@ -33,24 +33,6 @@ fn vm_floating_refs(vm: &LunaVM) -> Vec<String> {
     managed::named(vm.spec.placement.floating_ip_ref.as_ref())
 }
 
-impl Reconciler for LunaFloatingIP {
-    const KIND: &'static str = "LunaFloatingIP";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // The VM to attach to became ready (or changed), or a LunaVM that used the address by
-        // reference let go of it.
-        let attaching = managed::referrers::<LunaFloatingIP, LunaVM>(ctx, attached_vm);
-        let using = managed::referenced::<LunaFloatingIP, LunaVM>(vm_floating_refs);
-        managed::watches(controller, ctx, move |vm: LunaVM| {
-            let mut objects = using(vm.clone());
-            objects.extend(attaching(vm));
-            objects
-        })
-    }
-}
-
 impl LunaFloatingIP {
     /// The ID of the LunaVM `name` to attach to, or why not yet: a condition reason, its
     /// message, and when to look again (`None`: when the LunaVM changes).
@@ -100,8 +82,8 @@ impl External for LunaFloatingIP {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        floating_cloud::allocate(&account.client, &self.spec.region).await
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
+        floating_cloud::allocate(client, &self.spec.region).await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &FloatingIp) {
@@ -183,5 +165,17 @@ impl External for LunaFloatingIP {
             format!("released {}", observed.ip),
         )
         .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The VM to attach to became ready (or changed), or a LunaVM that used the address by
+        // reference let go of it.
+        let attaching = managed::referrers::<LunaFloatingIP, LunaVM>(ctx, attached_vm);
+        let using = managed::referenced::<LunaFloatingIP, LunaVM>(vm_floating_refs);
+        managed::watches(controller, ctx, move |vm: LunaVM| {
+            let mut objects = using(vm.clone());
+            objects.extend(attaching(vm));
+            objects
+        })
     }
 }

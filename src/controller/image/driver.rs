@@ -32,20 +32,6 @@ pub(crate) fn source_image(image: &LunaImage) -> Vec<String> {
     managed::named(image.spec.source.image_ref.as_ref())
 }
 
-impl Reconciler for LunaImage {
-    const KIND: &'static str = "LunaImage";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // The VM or volume snapshot to make it from, or the image to replicate, became ready.
-        controller
-            .follows::<LunaVM>(ctx, source_vm)
-            .follows::<LunaVolumeSnapshot>(ctx, source_snapshot)
-            .follows::<LunaImage>(ctx, source_image)
-    }
-}
-
 /// What an image create does, its source resolved.
 pub enum ImagePlan {
     /// `image fetch` of `source.url`.
@@ -87,12 +73,7 @@ impl External for LunaImage {
         Ok(plan(self, cx.ctx))
     }
 
-    async fn create(
-        &self,
-        plan: &ImagePlan,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        let client = &account.client;
+    async fn create(&self, plan: &ImagePlan, client: &Client) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
         match plan {
             ImagePlan::Fetch => {
@@ -117,9 +98,9 @@ impl External for LunaImage {
     async fn read(
         &self,
         id: &str,
-        account: &Arc<Account>,
+        client: &Client,
     ) -> Result<Read<ObservedImage>, lunanode::Error> {
-        match account.client.image_details(id).await {
+        match client.image_details(id).await {
             Ok(details) => Ok(Read::Found(ObservedImage {
                 id: id.to_owned(),
                 name: details.name,
@@ -186,6 +167,14 @@ impl External for LunaImage {
     }
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The VM or volume snapshot to make it from, or the image to replicate, became ready.
+        controller
+            .follows::<LunaVM>(ctx, source_vm)
+            .follows::<LunaVolumeSnapshot>(ctx, source_snapshot)
+            .follows::<LunaImage>(ctx, source_image)
+    }
 }
 
 /// What the create of `image` needs from its source, or why it cannot start yet.

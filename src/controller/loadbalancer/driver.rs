@@ -166,35 +166,6 @@ impl LunaLoadBalancer {
     }
 }
 
-impl Reconciler for LunaLoadBalancer {
-    const KIND: &'static str = "LunaLoadBalancer";
-
-    managed::external_apply!();
-
-    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
-        let action = managed::cleanup_external(object, cx).await?;
-        let namespace = object.namespace().unwrap_or_default();
-        if let Some(account) = cx
-            .ctx
-            .accounts
-            .existing(&namespace, object.credentials_secret_name())
-        {
-            let uid = object.uid().unwrap_or_default();
-            pool_reads(&account, |reads| reads.remove(&uid));
-        }
-        Ok(action)
-    }
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // Members follow their LunaVMs; a network or floating IP that gets its ID or address
-        // unblocks the load balancers waiting for it.
-        controller
-            .follows::<LunaVM>(ctx, member_vms)
-            .follows::<LunaNetwork>(ctx, lb_networks)
-            .follows::<LunaFloatingIP>(ctx, floating_refs)
-    }
-}
-
 impl External for LunaLoadBalancer {
     type Observed = ObservedLb;
     /// The network ID.
@@ -241,11 +212,7 @@ impl External for LunaLoadBalancer {
         )
     }
 
-    async fn create(
-        &self,
-        net_id: &String,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
+    async fn create(&self, net_id: &String, client: &Client) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
         let name = self.lb_name();
         let request = LbCreate {
@@ -257,8 +224,8 @@ impl External for LunaLoadBalancer {
             connection_limit: spec.connection_limit,
             port: spec.port,
         };
-        let created = account.client.lb_create(&request).await?;
-        let list = || account.client.lb_list(&spec.region, None);
+        let created = client.lb_create(&request).await?;
+        let list = || client.lb_list(&spec.region, None);
         managed::create::answered_or_listed(created, "lb/create", list, |lb| {
             (lb.name == name).then(|| lb.id.clone())
         })
@@ -374,6 +341,20 @@ impl External for LunaLoadBalancer {
         let call = cx.account.client.lb_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete the load balancer", &observed.id, call)
             .await
+    }
+
+    fn forget(&self, account: &Account) {
+        let uid = self.uid().unwrap_or_default();
+        pool_reads(account, |reads| reads.remove(&uid));
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // Members follow their LunaVMs; a network or floating IP that gets its ID or address
+        // unblocks the load balancers waiting for it.
+        controller
+            .follows::<LunaVM>(ctx, member_vms)
+            .follows::<LunaNetwork>(ctx, lb_networks)
+            .follows::<LunaFloatingIP>(ctx, floating_refs)
     }
 }
 

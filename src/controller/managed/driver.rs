@@ -45,11 +45,10 @@ use crate::{
     lunanode,
 };
 
-/// One kind's reconcile steps.
+/// One kind's reconcile steps. Every [`External`](super::External) kind has them from the
+/// standard steps; a kind with other steps (one that holds nothing in the cloud) implements
+/// this trait itself.
 pub trait Reconciler: ManagedResource {
-    /// The kind, for logs, metrics and messages.
-    const KIND: &'static str;
-
     /// Brings the cloud toward the spec. Called with the account resolved and the object not
     /// paused; sets conditions on `status` (the driver writes it afterwards).
     fn apply(
@@ -69,37 +68,6 @@ pub trait Reconciler: ManagedResource {
         controller
     }
 }
-
-/// The `apply` of a [`Reconciler`] whose apply is the standard one of [`External`]: write
-/// `external_apply!();` in its `impl Reconciler` block (a kind with its own cleanup).
-macro_rules! external_apply {
-    () => {
-        async fn apply(
-            object: &Self,
-            status: &mut <Self as $crate::api::common::ManagedResource>::Status,
-            cx: &$crate::controller::managed::CloudCx<'_, Self>,
-        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
-            $crate::controller::managed::apply_external(object, status, cx).await
-        }
-    };
-}
-pub(crate) use external_apply;
-
-/// The `apply` and `cleanup` of a [`Reconciler`] whose steps are all the standard ones of
-/// [`External`]: write `external_steps!();` in its `impl Reconciler` block.
-macro_rules! external_steps {
-    () => {
-        $crate::controller::managed::external_apply!();
-
-        async fn cleanup(
-            object: &Self,
-            cx: &$crate::controller::managed::Cx<'_, Self>,
-        ) -> Result<kube::runtime::controller::Action, $crate::controller::error::Error> {
-            $crate::controller::managed::cleanup_external(object, cx).await
-        }
-    };
-}
-pub(crate) use external_steps;
 
 /// The `plan` of an [`External`](super::External) kind whose create needs nothing resolved
 /// (`type Plan = ();`): write `no_plan!();` in its `impl External` block.
@@ -141,6 +109,15 @@ pub struct Cx<'a, K: Resource> {
 }
 
 impl<K: ManagedResource> Cx<'_, K> {
+    /// The account of the object's credentials if the operator holds it already, without a
+    /// read: what a cleanup needs to forget the object's per-account memos.
+    pub fn existing_account(&self, object: &K) -> Option<Arc<Account>> {
+        let namespace = object.namespace().unwrap_or_default();
+        self.ctx
+            .accounts
+            .existing(&namespace, object.credentials_secret_name())
+    }
+
     /// Writes `status` now (before a cloud call whose outcome must survive a crash, such as the
     /// intent to create). Later writes in the same reconcile start from the written object.
     pub async fn save(&self, object: &K, status: &K::Status) -> Result<(), Error> {

@@ -9,11 +9,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::{ResourceExt, runtime::controller::Action};
+use kube::{
+    ResourceExt,
+    runtime::{Controller, controller::Action},
+};
 
 use super::{
+    cleanup::cleanup_external,
     create::find_or_create,
-    driver::{CloudCx, Reconciler, cloud, mark, stuck},
+    driver::{CloudCx, Cx, Reconciler, cloud, mark, stuck},
     ownership::{self, AccountCheck, Identity, Presence},
 };
 use crate::controller::reason::{Reason, is_stalled};
@@ -27,7 +31,7 @@ use crate::{
         error::Error,
         list_cache::{CacheTiming, ListCache, Snapshot},
     },
-    lunanode,
+    lunanode::{self, Client},
 };
 
 /// What a read of one cloud object found.
@@ -42,8 +46,9 @@ pub enum Read<T> {
 }
 
 /// A kind whose cloud object is observed through a list cache and created, updated and deleted
-/// by the standard steps of [`apply_external`] and [`super::cleanup_external`].
-pub trait External: Reconciler {
+/// by the standard steps of [`apply_external`] and [`cleanup_external`]: implementing this trait
+/// is all a kind's controller is (it is then a [`Reconciler`]).
+pub trait External: ManagedResource {
     /// The cloud object as listed.
     type Observed: Clone + PartialEq + Send + Sync + 'static;
     /// What a create needs once resolved (IDs of references, image IDs, ...).
@@ -105,7 +110,7 @@ pub trait External: Reconciler {
     fn create(
         &self,
         plan: &Self::Plan,
-        account: &Arc<Account>,
+        client: &Client,
     ) -> impl Future<Output = Result<String, lunanode::Error>> + Send;
 
     /// After a create (with its plan) or an adoption (without): records what was applied.
@@ -116,7 +121,7 @@ pub trait External: Reconciler {
     fn read(
         &self,
         _id: &str,
-        _account: &Arc<Account>,
+        _client: &Client,
     ) -> impl Future<Output = Result<Read<Self::Observed>, lunanode::Error>> + Send {
         async { Ok(Read::NoRead) }
     }
@@ -167,6 +172,59 @@ pub trait External: Reconciler {
         observed: &Self::Observed,
         cx: &CloudCx<'_, Self>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Adds watches of related kinds (references) to the controller: see
+    /// [`Reconciler::configure`].
+    fn configure(controller: Controller<Self>, _ctx: &Arc<Context>) -> Controller<Self> {
+        controller
+    }
+
+    /// Whether the kind's list shows transitions worth a fast poll after a create or while the
+    /// object is not Ready (a DNS zone exists once created, and waits on references, not on
+    /// the list: no).
+    const POLLS_TRANSITIONS: bool = true;
+
+    /// The object is being deleted: forget what the kind remembers of it per account.
+    fn forget(&self, _account: &Account) {}
+
+    /// A cleanup of the kind's own that replaces the standard one when it returns an action (a
+    /// zone shared with records the operator does not own is kept, only its records removed).
+    fn cleanup_instead(
+        &self,
+        _cx: &Cx<'_, Self>,
+    ) -> impl Future<Output = Result<Option<Action>, Error>> + Send {
+        async { Ok(None) }
+    }
+}
+
+/// The standard steps are an [`External`] kind's whole controller.
+impl<K: External> Reconciler for K {
+    async fn apply(
+        object: &Self,
+        status: &mut Self::Status,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<Action, Error> {
+        let result = apply_external(object, status, cx).await;
+        if !K::POLLS_TRANSITIONS {
+            let uid = object.uid().unwrap_or_default();
+            object.cache(cx.account).track(&uid, false);
+        }
+        result
+    }
+
+    async fn cleanup(object: &Self, cx: &Cx<'_, Self>) -> Result<Action, Error> {
+        if let Some(account) = cx.existing_account(object) {
+            object.forget(&account);
+        }
+        match object.cleanup_instead(cx).await? {
+            Some(action) => Ok(action),
+            None => cleanup_external(object, cx).await,
+        }
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        <K as External>::configure(controller, ctx)
+    }
 }
 
 /// How soon an object waiting for another one looks again if no change of that object woke it
@@ -424,7 +482,7 @@ pub async fn find<K: External>(
         return Ok(Some(found));
     }
     let read_at = Instant::now();
-    let presence = match object.read(id, account).await? {
+    let presence = match object.read(id, &account.client).await? {
         Read::Found(found) => {
             cache.record(id, found.clone(), read_at);
             return Ok(Some(found));

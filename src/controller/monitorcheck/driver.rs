@@ -15,21 +15,6 @@ use crate::controller::{
 };
 use crate::lunanode::types::{CheckAdd, MonitorCheck};
 
-impl Reconciler for LunaMonitorCheck {
-    const KIND: &'static str = "LunaMonitorCheck";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // The VM whose address is the target, or a contact to alert, changed.
-        controller
-            .follows::<LunaVM>(ctx, |check: &LunaMonitorCheck| {
-                managed::named(check.spec.vm_ref.as_ref())
-            })
-            .follows::<LunaMonitorContact>(ctx, contact_refs)
-    }
-}
-
 /// The LunaMonitorContacts a check alerts.
 fn contact_refs(check: &LunaMonitorCheck) -> Vec<String> {
     check
@@ -124,12 +109,8 @@ impl External for LunaMonitorCheck {
         }))
     }
 
-    async fn create(
-        &self,
-        plan: &CheckAdd,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account.client.monitor_check_add(plan).await
+    async fn create(&self, plan: &CheckAdd, client: &Client) -> Result<String, lunanode::Error> {
+        client.monitor_check_add(plan).await
     }
 
     /// A new check has no alerts yet.
@@ -227,6 +208,15 @@ impl External for LunaMonitorCheck {
         let call = cx.account.client.monitor_check_remove(&observed.id);
         cx.remove(self, "remove monitoring check", &observed.id, call)
             .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The VM whose address is the target, or a contact to alert, changed.
+        controller
+            .follows::<LunaVM>(ctx, |check: &LunaMonitorCheck| {
+                managed::named(check.spec.vm_ref.as_ref())
+            })
+            .follows::<LunaMonitorContact>(ctx, contact_refs)
     }
 }
 

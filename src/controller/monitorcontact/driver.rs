@@ -13,12 +13,6 @@ use crate::api::monitor::{ContactAtProvider, LunaMonitorContact};
 use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::MonitorContact;
 
-impl Reconciler for LunaMonitorContact {
-    const KIND: &'static str = "LunaMonitorContact";
-
-    managed::external_steps!();
-}
-
 /// What a contact's add needs: its address, and the digest it is found again by.
 pub struct ContactPlan {
     address: SecretString,
@@ -96,13 +90,8 @@ impl External for LunaMonitorContact {
         })
     }
 
-    async fn create(
-        &self,
-        plan: &ContactPlan,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, plan: &ContactPlan, client: &Client) -> Result<String, lunanode::Error> {
+        client
             .monitor_contact_add(self.spec.contact_type.wire(), plan.address.expose_secret())
             .await
     }

@@ -15,19 +15,6 @@ fn vm_networks(vm: &LunaVM) -> Vec<String> {
     managed::named(vm.spec.placement.network_ref.as_ref())
 }
 
-impl Reconciler for LunaNetwork {
-    const KIND: &'static str = "LunaNetwork";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // A referrer that goes away (or changes) may release a network waiting to be deleted.
-        controller
-            .named_by::<LunaVM>(ctx, vm_networks)
-            .named_by::<LunaLoadBalancer>(ctx, lb_networks)
-    }
-}
-
 impl External for LunaNetwork {
     type Observed = ObservedNetwork;
     type Plan = ();
@@ -46,10 +33,9 @@ impl External for LunaNetwork {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
-        let created = account
-            .client
+        let created = client
             .network_create(
                 &spec.region,
                 &spec.name,
@@ -57,7 +43,7 @@ impl External for LunaNetwork {
                 &spec.dns.join(","),
             )
             .await?;
-        let list = || account.client.network_list(Some(&spec.region));
+        let list = || client.network_list(Some(&spec.region));
         managed::create::answered_or_listed(created, "network/create", list, |network| {
             (network.name == spec.name).then(|| network.net_id.clone())
         })
@@ -103,5 +89,12 @@ impl External for LunaNetwork {
             .client
             .network_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete network", &observed.id, call).await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // A referrer that goes away (or changes) may release a network waiting to be deleted.
+        controller
+            .named_by::<LunaVM>(ctx, vm_networks)
+            .named_by::<LunaLoadBalancer>(ctx, lb_networks)
     }
 }

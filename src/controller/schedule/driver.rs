@@ -50,8 +50,6 @@ fn schedule_of<R: Resource>(snapshot: &R) -> Vec<String> {
 }
 
 impl Reconciler for LunaSnapshotSchedule {
-    const KIND: &'static str = KIND;
-
     async fn apply(
         object: &Self,
         status: &mut Self::Status,

@@ -32,21 +32,6 @@ fn rule_group_refs(group: &LunaSecurityGroup) -> Vec<String> {
         .collect()
 }
 
-impl Reconciler for LunaSecurityGroup {
-    const KIND: &'static str = "LunaSecurityGroup";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // A LunaVM that lets go may release a group waiting to be deleted.
-        controller
-            .named_by::<LunaVM>(ctx, security_group_refs)
-            // A group a rule names got its ID, or one whose rules named this one let go.
-            .follows::<LunaSecurityGroup>(ctx, rule_group_refs)
-            .named_by::<LunaSecurityGroup>(ctx, rule_group_refs)
-    }
-}
-
 impl External for LunaSecurityGroup {
     type Observed = ObservedGroup;
     type Plan = ();
@@ -67,9 +52,8 @@ impl External for LunaSecurityGroup {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
+        client
             .securitygroup_create(&self.spec.region, &self.spec.name)
             .await
     }
@@ -240,5 +224,14 @@ impl External for LunaSecurityGroup {
             format!("deleted security group {}", observed.id),
         )
         .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // A LunaVM that lets go may release a group waiting to be deleted.
+        controller
+            .named_by::<LunaVM>(ctx, security_group_refs)
+            // A group a rule names got its ID, or one whose rules named this one let go.
+            .follows::<LunaSecurityGroup>(ctx, rule_group_refs)
+            .named_by::<LunaSecurityGroup>(ctx, rule_group_refs)
     }
 }

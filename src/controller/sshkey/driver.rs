@@ -6,12 +6,6 @@ use super::cloud::{self, ObservedKey};
 use crate::api::sshkey::{LunaSSHKey, SshKeyAtProvider, key_material};
 use crate::controller::prelude::*;
 
-impl Reconciler for LunaSSHKey {
-    const KIND: &'static str = "LunaSSHKey";
-
-    managed::external_steps!();
-}
-
 impl External for LunaSSHKey {
     type Observed = ObservedKey;
     type Plan = ();
@@ -30,9 +24,8 @@ impl External for LunaSSHKey {
 
     managed::no_plan!();
 
-    async fn create(&self, _plan: &(), account: &Arc<Account>) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, _plan: &(), client: &Client) -> Result<String, lunanode::Error> {
+        client
             .sshkey_add(&self.spec.label, self.spec.public_key.trim())
             .await
     }

@@ -15,12 +15,6 @@ use crate::controller::prelude::*;
 /// How soon a script whose Secret is missing looks again.
 const SOURCE_RETRY: Duration = Duration::from_secs(30);
 
-impl Reconciler for LunaStartupScript {
-    const KIND: &'static str = "LunaStartupScript";
-
-    managed::external_steps!();
-}
-
 impl LunaStartupScript {
     /// The script's content, or why it cannot be read (a Secret, ConfigMap or key missing, not
     /// text).
@@ -130,12 +124,8 @@ impl External for LunaStartupScript {
             .map_err(|why| Blocked::waiting(Reason::ScriptSourceNotFound, why).retry(SOURCE_RETRY)))
     }
 
-    async fn create(
-        &self,
-        content: &String,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account.client.script_create(&self.spec.name, content).await
+    async fn create(&self, content: &String, client: &Client) -> Result<String, lunanode::Error> {
+        client.script_create(&self.spec.name, content).await
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedScript) {

@@ -35,41 +35,6 @@ use crate::controller::{list_cache::CacheTiming, managed::external::Read};
 /// The finalizer that guards the cloud VM.
 pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
 
-impl Reconciler for LunaVM {
-    const KIND: &'static str = "LunaVM";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        controller
-            // A referenced network or floating IP became ready.
-            .follows::<LunaNetwork>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.placement.network_ref.as_ref())
-            })
-            .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.placement.floating_ip_ref.as_ref())
-            })
-            .follows::<LunaImage>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.image_ref.as_ref())
-            })
-            .follows::<LunaSSHKey>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.ssh_key_ref.as_ref())
-            })
-            .follows::<LunaSecurityGroup>(ctx, security_group_refs)
-            .follows::<LunaStartupScript>(ctx, |vm: &LunaVM| {
-                vm.spec
-                    .startup_script_refs
-                    .iter()
-                    .map(|reference| reference.name.clone())
-                    .collect()
-            })
-            // A volume or floating IP attached by reference changed (status.attachedVolumes),
-            // or one that held a VM waiting to be deleted let go.
-            .named_by::<LunaVolume>(ctx, crate::controller::volume::attached_vm)
-            .named_by::<LunaFloatingIP>(ctx, crate::controller::floating::attached_vm)
-    }
-}
-
 /// Security group IDs as the VM's groups are compared: sorted, each once.
 fn group_set(mut groups: Vec<String>) -> Vec<String> {
     groups.sort();
@@ -203,12 +168,8 @@ impl External for LunaVM {
         }))
     }
 
-    async fn create(
-        &self,
-        plan: &VmPlan,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        cloud::create(&account.client, &plan.spec, plan.image_id.as_deref()).await
+    async fn create(&self, plan: &VmPlan, client: &Client) -> Result<String, lunanode::Error> {
+        cloud::create(client, &plan.spec, plan.image_id.as_deref()).await
     }
 
     /// Adoption (no plan) takes the VM's current plan and image as what the manifest asks for;
@@ -229,12 +190,8 @@ impl External for LunaVM {
         status.applied_security_groups = Some(group_set(groups.clone()));
     }
 
-    async fn read(
-        &self,
-        id: &str,
-        account: &Arc<Account>,
-    ) -> Result<Read<ObservedVm>, lunanode::Error> {
-        match cloud::info(&account.client, id).await {
+    async fn read(&self, id: &str, client: &Client) -> Result<Read<ObservedVm>, lunanode::Error> {
+        match cloud::info(client, id).await {
             Ok(found) => Ok(Read::Found(found)),
             Err(error) if error.is_not_found() => Ok(Read::Gone),
             Err(error) => Err(error),
@@ -384,6 +341,35 @@ impl External for LunaVM {
         }
         cx.deleted(self, "delete vm", result, format!("deleted vm {id}"))
             .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        controller
+            // A referenced network or floating IP became ready.
+            .follows::<LunaNetwork>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.placement.network_ref.as_ref())
+            })
+            .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.placement.floating_ip_ref.as_ref())
+            })
+            .follows::<LunaImage>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.image_ref.as_ref())
+            })
+            .follows::<LunaSSHKey>(ctx, |vm: &LunaVM| {
+                managed::named(vm.spec.ssh_key_ref.as_ref())
+            })
+            .follows::<LunaSecurityGroup>(ctx, security_group_refs)
+            .follows::<LunaStartupScript>(ctx, |vm: &LunaVM| {
+                vm.spec
+                    .startup_script_refs
+                    .iter()
+                    .map(|reference| reference.name.clone())
+                    .collect()
+            })
+            // A volume or floating IP attached by reference changed (status.attachedVolumes),
+            // or one that held a VM waiting to be deleted let go.
+            .named_by::<LunaVolume>(ctx, crate::controller::volume::attached_vm)
+            .named_by::<LunaFloatingIP>(ctx, crate::controller::floating::attached_vm)
     }
 }
 

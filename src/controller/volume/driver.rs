@@ -88,21 +88,6 @@ fn vm_cannot_attach(account: &Account, vm_id: &str) -> Option<String> {
     }
 }
 
-impl Reconciler for LunaVolume {
-    const KIND: &'static str = "LunaVolume";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        controller
-            .follows::<LunaVM>(ctx, attached_vm)
-            // The snapshot of `snapshotRef` got its ID or became available.
-            .follows::<LunaVolumeSnapshot>(ctx, |volume: &LunaVolume| {
-                managed::named(volume.spec.snapshot_ref.as_ref())
-            })
-    }
-}
-
 /// What a volume create needs resolved: the image ID, the snapshot ID.
 pub struct VolumePlan {
     image: Option<String>,
@@ -154,12 +139,8 @@ impl External for LunaVolume {
         observed.name == label
     }
 
-    async fn read(
-        &self,
-        id: &str,
-        account: &Arc<Account>,
-    ) -> Result<Read<Volume>, lunanode::Error> {
-        match account.client.volume_info(&self.spec.region, id).await {
+    async fn read(&self, id: &str, client: &Client) -> Result<Read<Volume>, lunanode::Error> {
+        match client.volume_info(&self.spec.region, id).await {
             Ok(mut volume) => {
                 if volume.id.is_empty() {
                     id.clone_into(&mut volume.id);
@@ -192,14 +173,9 @@ impl External for LunaVolume {
         }))
     }
 
-    async fn create(
-        &self,
-        plan: &VolumePlan,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
+    async fn create(&self, plan: &VolumePlan, client: &Client) -> Result<String, lunanode::Error> {
         let spec = &self.spec;
-        account
-            .client
+        client
             .volume_create(&VolumeCreate {
                 region: spec.region.to_string(),
                 label: spec.label.clone(),
@@ -266,5 +242,14 @@ impl External for LunaVolume {
         }
         let call = cx.account.client.volume_delete(region, &observed.id);
         cx.remove(self, "delete volume", &observed.id, call).await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        controller
+            .follows::<LunaVM>(ctx, attached_vm)
+            // The snapshot of `snapshotRef` got its ID or became available.
+            .follows::<LunaVolumeSnapshot>(ctx, |volume: &LunaVolume| {
+                managed::named(volume.spec.snapshot_ref.as_ref())
+            })
     }
 }

@@ -14,17 +14,6 @@ fn source_volume(snapshot: &LunaVolumeSnapshot) -> Vec<String> {
     vec![snapshot.spec.volume_ref.name.clone()]
 }
 
-impl Reconciler for LunaVolumeSnapshot {
-    const KIND: &'static str = "LunaVolumeSnapshot";
-
-    managed::external_steps!();
-
-    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
-        // The volume got its ID or became Ready.
-        controller.follows::<LunaVolume>(ctx, source_volume)
-    }
-}
-
 /// Where a snapshot's state stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotState {
@@ -96,13 +85,8 @@ impl External for LunaVolumeSnapshot {
         Ok(Ok(id))
     }
 
-    async fn create(
-        &self,
-        volume_id: &String,
-        account: &Arc<Account>,
-    ) -> Result<String, lunanode::Error> {
-        account
-            .client
+    async fn create(&self, volume_id: &String, client: &Client) -> Result<String, lunanode::Error> {
+        client
             .volume_snapshot_create(&self.spec.region, volume_id, &self.spec.name)
             .await
     }
@@ -160,6 +144,11 @@ impl External for LunaVolumeSnapshot {
             .volume_snapshot_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete volume snapshot", &observed.id, call)
             .await
+    }
+
+    fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
+        // The volume got its ID or became Ready.
+        controller.follows::<LunaVolume>(ctx, source_volume)
     }
 }
 
