@@ -15,7 +15,9 @@ pub use super::{
     caches::{by_id, non_empty},
     error::Error,
     list_cache::ListCache,
-    managed::{self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, cloud, mark},
+    managed::{
+        self, Blocked, CloudCx, Cx, External, Follow, Reconciler, Reference, SyncCx, cloud, mark,
+    },
     reason::Reason,
 };
 pub use crate::{

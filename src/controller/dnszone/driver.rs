@@ -187,12 +187,7 @@ impl External for LunaDnsZone {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut LunaDnsZoneStatus,
-        observed: &ObservedZone,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         sync_records(self, status, observed, cx).await
     }
 

@@ -99,12 +99,7 @@ impl External for LunaDynamicRecord {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &DynEntry,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         let wanted = match address(self, cx.ctx).await? {
             Ok(ip) => ip,

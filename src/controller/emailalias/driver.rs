@@ -59,12 +59,7 @@ impl External for LunaEmailAlias {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedAlias,
-        _cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, _): SyncCx<'_, Self>) -> Result<Action, Error> {
         if !observed
             .target
             .eq_ignore_ascii_case(self.spec.target.trim())

@@ -42,12 +42,7 @@ impl External for LunaEmailDomain {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &EmailDomain,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         let poll = cx.ctx.accounts.timing().slow_interval;
         let Some(dkim) = &self.spec.dkim else {

@@ -99,12 +99,7 @@ impl External for LunaEmailUser {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedUser,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         let poll = cx.ctx.accounts.timing().slow_interval;
         // The Secret is read on every look (after a change, and every slow poll).

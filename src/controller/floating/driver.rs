@@ -102,12 +102,7 @@ impl External for LunaFloatingIP {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &FloatingIp,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         // The VM to attach to: only when the spec asks for one; a reference must be ready.
         let wanted = match &self.spec.attach_to {
             None => None,

@@ -120,12 +120,7 @@ impl External for LunaImage {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedImage,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         match decide::decide(&self.spec, observed) {
             Step::Failed => failed(self, status, observed, cx).await,

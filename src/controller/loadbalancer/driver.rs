@@ -249,12 +249,7 @@ impl External for LunaLoadBalancer {
         }
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedLb,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let uid = self.uid().unwrap_or_default();
         let namespace = self.namespace().unwrap_or_default();
         let lb_id = observed.id.as_str();

@@ -153,12 +153,7 @@ pub trait External: ManagedResource {
     /// The driver has set Synced true before the call; a step may set it false. After a cloud
     /// write, call [`ListCache::wrote`] so that the next reconcile observes a list made after
     /// it.
-    fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &Self::Observed,
-        cx: &CloudCx<'_, Self>,
-    ) -> impl Future<Output = Result<Action, Error>> + Send;
+    fn sync(&self, cx: SyncCx<'_, Self>) -> impl Future<Output = Result<Action, Error>> + Send;
 
     /// Other managed objects that use this one: its deletion waits for them.
     fn holders(&self, _ctx: &Context) -> impl Future<Output = Result<Vec<String>, Error>> + Send {
@@ -196,6 +191,15 @@ pub trait External: ManagedResource {
         async { Ok(None) }
     }
 }
+
+/// What [`External::sync`] works with: the status it sets (written at the reconcile's end), the
+/// cloud object as listed (and refined), and the reconcile's context. A kind takes it apart in
+/// the signature: `SyncCx(status, observed, cx): SyncCx<'_, Self>`.
+pub struct SyncCx<'a, K: External>(
+    pub &'a mut K::Status,
+    pub &'a K::Observed,
+    pub &'a CloudCx<'a, K>,
+);
 
 /// The standard steps are an [`External`] kind's whole controller.
 impl<K: External> Reconciler for K {
@@ -430,7 +434,7 @@ pub async fn apply_external<K: External>(
     if standing_failure(status, object).is_none() {
         mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
     }
-    let action = object.sync(status, &observed, cx).await?;
+    let action = object.sync(SyncCx(&mut *status, &observed, cx)).await?;
     // The cloud object is not what the spec asks while a refusal stands: never Ready then. An
     // update reported as never made that shows after all (Luna Node made it late) ends it.
     if let Some((reason, message)) = standing_failure(status, object) {

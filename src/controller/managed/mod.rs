@@ -29,7 +29,7 @@ pub use driver::{
     run, set, stuck, stuck_anew, watches,
 };
 pub use external::{
-    Blocked, External, Repeats, UPDATE_REPEATS, Update, apply_external, update, updated,
+    Blocked, External, Repeats, SyncCx, UPDATE_REPEATS, Update, apply_external, update, updated,
 };
 pub use references::{
     Follow, Reference, holders, is_ready, named, referenced, referrers, resolve, wait_for_holders,

@@ -131,12 +131,7 @@ impl External for LunaMonitorCheck {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &MonitorCheck,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         let params = match self.wanted(cx.ctx) {
             Ok(params) => params,

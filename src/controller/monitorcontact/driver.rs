@@ -108,12 +108,7 @@ impl External for LunaMonitorContact {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &MonitorContact,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = observed.id.as_str();
         let poll = cx.ctx.accounts.timing().slow_interval;
         let address = match self.address(cx.ctx).await? {

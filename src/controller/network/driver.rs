@@ -58,12 +58,7 @@ impl External for LunaNetwork {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedNetwork,
-        _cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, _): SyncCx<'_, Self>) -> Result<Action, Error> {
         let message = format!("network {} exists", observed.id);
         mark(status, self).ready(Reason::Available, &message);
         Ok(Action::await_change())

@@ -67,12 +67,7 @@ impl External for LunaSecurityGroup {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedGroup,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let uid = self.uid().unwrap_or_default();
         let region: &str = &self.spec.region;
         let id = observed.id.as_str();

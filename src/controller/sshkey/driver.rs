@@ -37,12 +37,7 @@ impl External for LunaSSHKey {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedKey,
-        _cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, _): SyncCx<'_, Self>) -> Result<Action, Error> {
         if key_material(&observed.public_key) != key_material(&self.spec.public_key) {
             // Adopted by its label (or imported) with another key: Luna Node cannot change it.
             let message = format!(

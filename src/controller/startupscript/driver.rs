@@ -135,12 +135,7 @@ impl External for LunaStartupScript {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &ObservedScript,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let content = match self.content(cx.ctx, &cx.object).await? {
             Ok(content) => content,
             Err(why) => {

@@ -235,12 +235,7 @@ impl External for LunaVM {
         report_at_provider(self, status, observed);
     }
 
-    async fn sync(
-        &self,
-        status: &mut LunaVMStatus,
-        observed: &ObservedVm,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let ctx = cx.ctx;
         let resolved = match with_references(self, status, ctx) {
             Ok(resolved) => resolved,

@@ -195,12 +195,7 @@ impl External for LunaVolume {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &Volume,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         // While a referenced VM is not ready the attachment is left as it is.
         let (wanted, blocked) = match wanted_vm(self, status, cx) {
             Ok(wanted) => (Some(wanted), Action::await_change()),

@@ -101,12 +101,7 @@ impl External for LunaVolumeSnapshot {
         });
     }
 
-    async fn sync(
-        &self,
-        status: &mut Self::Status,
-        observed: &VolumeSnapshot,
-        cx: &CloudCx<'_, Self>,
-    ) -> Result<Action, Error> {
+    async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {
         let id = &observed.id;
         match snapshot_state(&observed.status) {
             SnapshotState::Available => {
