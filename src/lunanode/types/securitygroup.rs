@@ -52,7 +52,7 @@ impl Client {
                 parameters.push((name, value));
             }
         }
-        self.create_with_id(
+        self.create(
             "securitygroup",
             "rule-insert",
             &parameters,

@@ -91,7 +91,7 @@ impl Client {
     ) -> Result<Option<String>, Error> {
         let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
         let parameters = [name, ("ttl", ttl.as_str())];
-        self.create_maybe_id(category, "zone-add", &parameters, &["zone_id", "id"])
+        self.create(category, "zone-add", &parameters, &["zone_id", "id"])
             .await
     }
 
@@ -131,7 +131,7 @@ impl Client {
                     .map(|(name, value)| (name.as_str(), value.as_str())),
             );
         }
-        self.create_maybe_id(category, "record-add", &parameters, &["record_id", "id"])
+        self.create(category, "record-add", &parameters, &["record_id", "id"])
             .await
     }
 
