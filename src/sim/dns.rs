@@ -245,7 +245,7 @@ pub(crate) fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    find_zone(ctx.account, params)?;
+    let zone = find_zone(ctx.account, params)?;
     let name = params.require("name")?.trim().to_owned();
     let data = params.require("data")?.trim().to_owned();
     let ttl = ttl(params, "ttl", None)?;
@@ -278,8 +278,7 @@ pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         .iter()
         .filter_map(|key| params.get(key).map(|v| ((*key).to_owned(), v.to_owned())))
         .collect();
-    let id = ctx.id(IdKind::Record);
-    let zone = find_zone(ctx.account, params)?;
+    let id = ctx.shared.issue(IdKind::Record);
     created(&mut zone.records, "record_id", id, |id| Record {
         id,
         name,
@@ -324,10 +323,14 @@ mod tests {
 
     #[test]
     fn domains_need_a_dot_and_clean_labels() {
-        assert!(valid_domain("example.com."));
-        assert!(valid_domain("a-b.example.com"));
-        assert!(!valid_domain("localhost"));
-        assert!(!valid_domain("exa mple.com"));
-        assert!(!valid_domain("a..b"));
+        for (domain, valid) in [
+            ("example.com.", true),
+            ("a-b.example.com", true),
+            ("localhost", false),
+            ("exa mple.com", false),
+            ("a..b", false),
+        ] {
+            assert_eq!(valid_domain(domain), valid, "{domain}");
+        }
     }
 }

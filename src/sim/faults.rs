@@ -153,6 +153,14 @@ pub struct ThrottleBurst {
 #[error("invalid faults: {0}")]
 pub struct FaultsError(pub String);
 
+/// `[("field", owner.field), ...]`: fields of `owner` paired with their names, each name
+/// written once.
+macro_rules! named_fields {
+    ($owner:ident: $($field:ident),+ $(,)?) => {
+        [$((stringify!($field), $owner.$field)),+]
+    };
+}
+
 /// Upper bound for the millisecond settings (ten minutes).
 const MAX_MS: u64 = 600_000;
 
@@ -162,39 +170,24 @@ pub(crate) const MAX_LIST_LAG_MS: i64 = 600_000;
 impl Faults {
     /// Checks ranges: rates in `0..=1`, durations at most ten minutes, known actions.
     pub fn validate(&self) -> Result<(), FaultsError> {
-        let rates = [
-            ("http_5xx_rate", self.http_5xx_rate),
-            ("api_error_rate", self.api_error_rate),
-            ("timeout_rate", self.timeout_rate),
-            ("throttle_rate", self.throttle_rate),
-            ("drop_after_commit_rate", self.drop_after_commit_rate),
-            ("noop_rate", self.noop_rate),
-            ("list_omit_rate", self.list_omit_rate),
-            ("list_empty_rate", self.list_empty_rate),
-            ("vm_build_error_rate", self.vm_build_error_rate),
-            ("vm_build_stuck_rate", self.vm_build_stuck_rate),
-            ("image_error_rate", self.image_error_rate),
-            ("volume_error_rate", self.volume_error_rate),
-        ];
+        let rates = named_fields!(self:
+            http_5xx_rate, api_error_rate, timeout_rate, throttle_rate, drop_after_commit_rate,
+            noop_rate, list_omit_rate, list_empty_rate, vm_build_error_rate, vm_build_stuck_rate,
+            image_error_rate, volume_error_rate,
+        );
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(FaultsError(format!("{name} must be between 0 and 1")));
             }
         }
-        for (name, ms) in [
-            ("latency_ms", self.latency_ms),
-            ("latency_jitter_ms", self.latency_jitter_ms),
-            ("timeout_ms", self.timeout_ms),
-        ] {
+        for (name, ms) in named_fields!(self: latency_ms, latency_jitter_ms, timeout_ms) {
             if ms > MAX_MS {
                 return Err(FaultsError(format!("{name} must be at most {MAX_MS}")));
             }
         }
-        for (name, seconds) in [
-            ("vm_delete_seconds", self.vm_delete_seconds),
-            ("volume_attach_seconds", self.volume_attach_seconds),
-            ("list_lag_seconds", self.list_lag_seconds),
-        ] {
+        let seconds =
+            named_fields!(self: vm_delete_seconds, volume_attach_seconds, list_lag_seconds);
+        for (name, seconds) in seconds {
             if seconds > MAX_MS / 1000 {
                 return Err(FaultsError(format!(
                     "{name} must be at most {}",

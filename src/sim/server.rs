@@ -184,6 +184,10 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
     let sim = &state.sim;
     let spec = actions::find(category, action);
     let path = spec.map_or_else(|| INVALID_ACTION_KEY.to_owned(), |spec| spec.path());
+    // Every answer below is counted and logged against this action.
+    let done = |api_id: Option<&str>, outcome: Outcome, response: Response| {
+        finish(state, &path, api_id, outcome, response)
+    };
     let (latency, early) = {
         let mut engine = sim.fault_engine();
         (engine.latency(), engine.early(&path))
@@ -193,13 +197,7 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
     }
     match early {
         Some(EarlyFault::Http(status)) => {
-            return finish(
-                state,
-                &path,
-                None,
-                Outcome::Fault("http_5xx"),
-                html_error(status),
-            );
+            return done(None, Outcome::Fault("http_5xx"), html_error(status));
         }
         Some(EarlyFault::Timeout(hold)) => {
             sim.record(&path, Outcome::Fault("timeout"));
@@ -208,18 +206,12 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
         }
         Some(EarlyFault::Throttle) => {
             let response = throttled(&sim.fault_engine().retry_after());
-            return finish(state, &path, None, Outcome::Fault("throttle"), response);
+            return done(None, Outcome::Fault("throttle"), response);
         }
         None => {}
     }
     let Some(spec) = spec else {
-        return finish(
-            state,
-            &path,
-            None,
-            Outcome::ApiError,
-            php_error("invalid action"),
-        );
+        return done(None, Outcome::ApiError, php_error("invalid action"));
     };
     let caller = match caller {
         Caller::Signed(body) => auth::signed(sim, category, action, &body),
@@ -228,16 +220,10 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
     let caller = match caller {
         Ok(caller) => caller,
         Err(Rejected::Auth) => {
-            return finish(
-                state,
-                &path,
-                None,
-                Outcome::AuthError,
-                php_error(AUTH_FAILURE),
-            );
+            return done(None, Outcome::AuthError, php_error(AUTH_FAILURE));
         }
         Err(Rejected::Malformed(message)) => {
-            return finish(state, &path, None, Outcome::AuthError, php_error(message));
+            return done(None, Outcome::AuthError, php_error(message));
         }
     };
     let api_id = Some(caller.api_id.as_str());
@@ -246,51 +232,27 @@ async fn api_call(state: &AppState, category: &str, action: &str, caller: Caller
         .take_token(&caller.api_id, &path, Instant::now())
     {
         let response = throttled(&sim.fault_engine().retry_after());
-        return finish(
-            state,
-            &path,
-            api_id,
-            Outcome::Fault("throttle_burst"),
-            response,
-        );
+        return done(api_id, Outcome::Fault("throttle_burst"), response);
     }
     if sim.fault_engine().api_error(&path) {
         let response = php_error("internal error, please try again");
-        return finish(state, &path, api_id, Outcome::Fault("api_error"), response);
+        return done(api_id, Outcome::Fault("api_error"), response);
     }
     if sim.fault_engine().noop(&path) {
-        return finish(
-            state,
-            &path,
-            api_id,
-            Outcome::Fault("noop"),
-            php_ok(Map::new()),
-        );
+        return done(api_id, Outcome::Fault("noop"), php_ok(Map::new()));
     }
     let result = caller
         .params
         .and_then(|params| sim.perform(&caller.api_id, spec, &params));
     if sim.fault_engine().drop_after_commit(&path) {
-        return finish(
-            state,
-            &path,
-            api_id,
-            Outcome::Fault("drop_after_commit"),
-            dropped(),
-        );
+        return done(api_id, Outcome::Fault("drop_after_commit"), dropped());
     }
     match result {
         Ok(mut data) => {
             sim.thin_list(&path, &mut data);
-            finish(state, &path, api_id, Outcome::Ok, php_ok(data))
+            done(api_id, Outcome::Ok, php_ok(data))
         }
-        Err(error) => finish(
-            state,
-            &path,
-            api_id,
-            Outcome::ApiError,
-            php_error(error.message()),
-        ),
+        Err(error) => done(api_id, Outcome::ApiError, php_error(error.message())),
     }
 }
 

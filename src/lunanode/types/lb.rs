@@ -136,7 +136,7 @@ impl Client {
             ("connection_limit", limit.as_str()),
             ("port", port.as_str()),
         ];
-        self.create_maybe_id("lb", "create", &parameters, &["lb_id", "id"])
+        self.create("lb", "create", &parameters, &["lb_id", "id"])
             .await
     }
 
@@ -168,7 +168,7 @@ impl Client {
             ("ip", ip),
             ("port", port.as_str()),
         ];
-        self.create_maybe_id("lb", "member_add", &parameters, &["member_id", "id"])
+        self.create("lb", "member_add", &parameters, &["member_id", "id"])
             .await
     }
 }

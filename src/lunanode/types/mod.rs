@@ -214,8 +214,8 @@ macro_rules! plain_actions {
 
 /// Declares [`Client`] methods for actions whose answer is read: by a function of the response
 /// and, in brackets when it takes them, the keys its data may be under; or, for a create, by
-/// [`Client::create_with_id`] (the new ID must be in the answer) or [`Client::create_maybe_id`]
-/// (it may be), with the keys the ID may be under.
+/// [`Client::create`] with the keys the ID may be under: `create_with_id` when the new ID must
+/// be in the answer (`-> String`), `create_maybe_id` when it may be (`-> Option<String>`).
 ///
 /// ```ignore
 /// read_actions! {
@@ -254,11 +254,11 @@ macro_rules! read_actions {
 macro_rules! action_answer {
     ($client:ident, $category:literal, $action:literal, $parameters:ident,
         create_with_id[$($key:literal),+]) => {
-        $client.create_with_id($category, $action, &$parameters, &[$($key),+]).await
+        $client.create::<String>($category, $action, &$parameters, &[$($key),+]).await
     };
     ($client:ident, $category:literal, $action:literal, $parameters:ident,
         create_maybe_id[$($key:literal),+]) => {
-        $client.create_maybe_id($category, $action, &$parameters, &[$($key),+]).await
+        $client.create::<Option<String>>($category, $action, &$parameters, &[$($key),+]).await
     };
     ($client:ident, $category:literal, $action:literal, $parameters:ident,
         $($read:ident)::+ $([$($key:literal),+])?) => {{
@@ -423,36 +423,41 @@ impl Client {
         self.request(category, action, parameters).await.map(drop)
     }
 
-    /// Calls a create and reads the new ID from the first of `keys`; a missing ID is a decode
-    /// error (the create may have happened).
-    pub(crate) async fn create_with_id(
+    /// Calls a create and reads the new ID from the first of `keys` that holds one; what a
+    /// missing ID is depends on the answer asked for (see [`CreatedId`]).
+    pub(crate) async fn create<T: CreatedId>(
         &self,
         category: &str,
         action: &str,
         parameters: &[(&str, &str)],
         keys: &[&str],
-    ) -> Result<String, Error> {
-        let id = self
-            .create_maybe_id(category, action, parameters, keys)
-            .await?;
-        id.ok_or_else(|| {
-            Error::decode(format!(
+    ) -> Result<T, Error> {
+        let response = self.request(category, action, parameters).await?;
+        T::from_created(created_id(&response, keys), || {
+            format!(
                 "{category}/{action} succeeded without {}",
                 keys.first().copied().unwrap_or("an id")
-            ))
+            )
         })
     }
+}
 
-    /// Calls a create whose answer shape is unknown and returns the new ID if it has one.
-    pub(crate) async fn create_maybe_id(
-        &self,
-        category: &str,
-        action: &str,
-        parameters: &[(&str, &str)],
-        keys: &[&str],
-    ) -> Result<Option<String>, Error> {
-        let response = self.request(category, action, parameters).await?;
-        Ok(created_id(&response, keys))
+/// The answer of a create: `String` when the new ID must be in it (a missing one is a decode
+/// error, though the create may have happened), `Option<String>` when it may not be.
+pub(crate) trait CreatedId: Sized {
+    /// From the ID the answer held, if any; `missing` describes the answer that held none.
+    fn from_created(id: Option<String>, missing: impl FnOnce() -> String) -> Result<Self, Error>;
+}
+
+impl CreatedId for String {
+    fn from_created(id: Option<String>, missing: impl FnOnce() -> String) -> Result<Self, Error> {
+        id.ok_or_else(|| Error::decode(missing()))
+    }
+}
+
+impl CreatedId for Option<String> {
+    fn from_created(id: Option<String>, _: impl FnOnce() -> String) -> Result<Self, Error> {
+        Ok(id)
     }
 }
 

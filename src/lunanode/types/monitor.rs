@@ -113,7 +113,7 @@ impl Client {
         rel: &str,
     ) -> Result<String, Error> {
         let parameters = [("type", contact_type), ("rel", rel)];
-        self.create_with_id("monitor", "contact-add", &parameters, &["contact_id", "id"])
+        self.create("monitor", "contact-add", &parameters, &["contact_id", "id"])
             .await
     }
 
@@ -137,7 +137,7 @@ impl Client {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str())),
         );
-        self.create_with_id("monitor", "check-add", &parameters, &["check_id", "id"])
+        self.create("monitor", "check-add", &parameters, &["check_id", "id"])
             .await
     }
 }

@@ -52,7 +52,7 @@ impl Client {
                 parameters.push((name, value));
             }
         }
-        self.create_with_id(
+        self.create(
             "securitygroup",
             "rule-insert",
             &parameters,
@@ -108,23 +108,20 @@ wire_struct! {
 impl SecurityGroup {
     /// The group's ID, under whichever key the answer carried it.
     pub fn group_id(&self) -> &str {
-        if self.securitygroup_id.is_empty() {
-            &self.id
-        } else {
-            &self.securitygroup_id
-        }
+        either_id(&self.securitygroup_id, &self.id)
     }
 }
 
 impl SecurityGroupRule {
     /// The rule's ID, under whichever key the answer carried it.
     pub fn rule_id(&self) -> &str {
-        if self.id.is_empty() {
-            &self.rule_id
-        } else {
-            &self.id
-        }
+        either_id(&self.id, &self.rule_id)
     }
+}
+
+/// An ID an answer may carry under either of two keys: `first` unless it is empty, else `second`.
+fn either_id<'a>(first: &'a str, second: &'a str) -> &'a str {
+    if first.is_empty() { second } else { first }
 }
 
 read_actions! {

@@ -212,8 +212,7 @@ impl Client {
                 request.affinity_group.as_deref().unwrap_or_default(),
             ),
         ];
-        self.create_with_id("vm", "create", &parameters, &["vm_id"])
-            .await
+        self.create("vm", "create", &parameters, &["vm_id"]).await
     }
 
     /// `vm/info`.
@@ -223,8 +222,8 @@ impl Client {
 
     /// `vm/vnc`: returns the console URL (it holds a one-time token: treat it as a secret).
     pub async fn vm_vnc(&self, vm_id: &str) -> Result<SecretString, Error> {
-        let url = self
-            .create_with_id("vm", "vnc", &[("vm_id", vm_id)], &["vnc_url"])
+        let url: String = self
+            .create("vm", "vnc", &[("vm_id", vm_id)], &["vnc_url"])
             .await?;
         Ok(SecretString::from(url))
     }

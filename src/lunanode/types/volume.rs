@@ -84,7 +84,7 @@ impl Client {
                 request.snapshot_id.as_deref().unwrap_or_default(),
             ),
         ];
-        self.create_with_id("volume", "create", &parameters, &["volume_id", "id"])
+        self.create("volume", "create", &parameters, &["volume_id", "id"])
             .await
     }
 

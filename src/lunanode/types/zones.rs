@@ -91,7 +91,7 @@ impl Client {
     ) -> Result<Option<String>, Error> {
         let ttl = ttl.map(|ttl| ttl.to_string()).unwrap_or_default();
         let parameters = [name, ("ttl", ttl.as_str())];
-        self.create_maybe_id(category, "zone-add", &parameters, &["zone_id", "id"])
+        self.create(category, "zone-add", &parameters, &["zone_id", "id"])
             .await
     }
 
@@ -131,58 +131,56 @@ impl Client {
                     .map(|(name, value)| (name.as_str(), value.as_str())),
             );
         }
-        self.create_maybe_id(category, "record-add", &parameters, &["record_id", "id"])
+        self.create(category, "record-add", &parameters, &["record_id", "id"])
             .await
     }
+}
 
+/// Declares [`Client`] methods that pass their arguments on to another method of the client,
+/// one a line: `method(arguments) -> answer = other(arguments passed)`.
+macro_rules! forwarding_methods {
+    ($(
+        $(#[$attr:meta])*
+        $method:ident($($argument:ident: $ty:ty),*) -> $answer:ty = $target:ident($($pass:expr),*);
+    )*) => {
+        impl Client {
+            $(
+                $(#[$attr])*
+                pub async fn $method(&self, $($argument: $ty),*) -> Result<$answer, Error> {
+                    self.$target($($pass),*).await
+                }
+            )*
+        }
+    };
+}
+
+forwarding_methods! {
     /// `dns/zone-list` (older form; an object keyed by zone ID on the wire).
-    pub async fn dns_zone_list(&self) -> Result<Vec<DnsZone>, Error> {
-        self.zone_list_in("dns").await
-    }
+    dns_zone_list() -> Vec<DnsZone> = zone_list_in("dns");
 
     /// `dns/zone-add`: `origin` such as `example.com.`; returns `zone_id` when the answer has one
     /// (otherwise find the zone by name in the zone list).
-    pub async fn dns_zone_add(
-        &self,
-        origin: &str,
-        ttl: Option<u32>,
-    ) -> Result<Option<String>, Error> {
-        self.zone_add_in("dns", ("origin", origin), ttl).await
-    }
+    dns_zone_add(origin: &str, ttl: Option<u32>) -> Option<String>
+        = zone_add_in("dns", ("origin", origin), ttl);
 
     /// `dns/record-list`.
-    pub async fn dns_record_list(&self, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
-        self.record_list_in("dns", zone_id).await
-    }
+    dns_record_list(zone_id: &str) -> Vec<DnsRecord> = record_list_in("dns", zone_id);
 
     /// `dns/record-add` (the `extra` parameters are not sent in this form).
-    pub async fn dns_record_add(&self, record: &DnsRecordAdd) -> Result<Option<String>, Error> {
-        self.record_add_in("dns", record, false).await
-    }
+    dns_record_add(record: &DnsRecordAdd) -> Option<String> = record_add_in("dns", record, false);
 
     /// `dns2/zone-list`.
-    pub async fn dns2_zone_list(&self) -> Result<Vec<DnsZone>, Error> {
-        self.zone_list_in("dns2").await
-    }
+    dns2_zone_list() -> Vec<DnsZone> = zone_list_in("dns2");
 
     /// `dns2/zone-add`: `name` such as `example.com`; returns `zone_id` when the answer has one.
-    pub async fn dns2_zone_add(
-        &self,
-        name: &str,
-        ttl: Option<u32>,
-    ) -> Result<Option<String>, Error> {
-        self.zone_add_in("dns2", ("name", name), ttl).await
-    }
+    dns2_zone_add(name: &str, ttl: Option<u32>) -> Option<String>
+        = zone_add_in("dns2", ("name", name), ttl);
 
     /// `dns2/record-list`.
-    pub async fn dns2_record_list(&self, zone_id: &str) -> Result<Vec<DnsRecord>, Error> {
-        self.record_list_in("dns2", zone_id).await
-    }
+    dns2_record_list(zone_id: &str) -> Vec<DnsRecord> = record_list_in("dns2", zone_id);
 
     /// `dns2/record-add`, with the `extra` parameters.
-    pub async fn dns2_record_add(&self, record: &DnsRecordAdd) -> Result<Option<String>, Error> {
-        self.record_add_in("dns2", record, true).await
-    }
+    dns2_record_add(record: &DnsRecordAdd) -> Option<String> = record_add_in("dns2", record, true);
 }
 
 plain_actions! {
