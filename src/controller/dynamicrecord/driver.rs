@@ -69,20 +69,10 @@ impl External for LunaDynamicRecord {
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<DynEntry>> {
-        cloud::entries(account)
-    }
+    managed::found_by!(cloud::entries, name, name, ignore_case);
 
     /// The list is polled: a reconcile acts on the last one, however many names there are.
     const ACTS_ON_THE_POLL: bool = true;
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &DynEntry) -> bool {
-        observed.name.eq_ignore_ascii_case(name)
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
         address(self, cx.ctx).await

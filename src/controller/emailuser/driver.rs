@@ -37,19 +37,9 @@ impl External for LunaEmailUser {
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedUser>> {
-        cloud::users(account, &self.spec.domain)
-    }
+    managed::found_by!(cloud::users[domain], username, username, ignore_case);
 
     const ACTS_ON_THE_POLL: bool = true;
-
-    fn create_name(&self) -> String {
-        self.spec.username.clone()
-    }
-
-    fn is_create_of(&self, username: &str, observed: &ObservedUser) -> bool {
-        observed.username.eq_ignore_ascii_case(username)
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<UserPlan, Blocked>, Error> {
         let domain = &self.spec.domain;

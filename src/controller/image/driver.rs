@@ -53,21 +53,11 @@ impl External for LunaImage {
     type Observed = ObservedImage;
     type Plan = ImagePlan;
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedImage>> {
-        cloud::images(account)
-    }
+    managed::found_by!(cloud::images, name, name, in_region);
 
     /// The list is polled (fast while any image is being made): a reconcile acts on the last
     /// one, however many images there are.
     const ACTS_ON_THE_POLL: bool = true;
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &ObservedImage) -> bool {
-        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<ImagePlan, Blocked>, Error> {
         Ok(plan(self, cx.ctx))

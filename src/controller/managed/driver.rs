@@ -86,6 +86,42 @@ macro_rules! no_plan {
 }
 pub(crate) use no_plan;
 
+/// The list cache and natural key of an [`External`](super::External) kind whose objects are
+/// found by one name: write `found_by!(cache, key, field)` in its `impl External` block. The
+/// cache is `cache(account)` (`cache[spec_field]`: `cache(account, &spec.spec_field)`, a list per
+/// region or domain); the natural key is `spec.key`; a listed object is what a create made
+/// when its `field` is the key. After them, `ignore_case`: the API treats names without case;
+/// `in_region`: the list spans regions, and an object of another region is not this one's.
+macro_rules! found_by {
+    ($cache:path $([$arg:ident])?, $key:ident, $field:ident $(, $option:ident)?) => {
+        fn cache(
+            &self,
+            account: &$crate::controller::accounts::Account,
+        ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<Self::Observed>> {
+            $cache(account $(, &self.spec.$arg)?)
+        }
+
+        fn create_name(&self) -> String {
+            self.spec.$key.clone()
+        }
+
+        fn is_create_of(&self, name: &str, observed: &Self::Observed) -> bool {
+            $crate::controller::managed::found_by!(@is self, observed, $field, name $(, $option)?)
+        }
+    };
+    (@is $object:ident, $observed:ident, $field:ident, $name:ident) => {
+        $observed.$field == $name
+    };
+    (@is $object:ident, $observed:ident, $field:ident, $name:ident, ignore_case) => {
+        $observed.$field.eq_ignore_ascii_case($name)
+    };
+    (@is $object:ident, $observed:ident, $field:ident, $name:ident, in_region) => {
+        $observed.$field == $name
+            && ($observed.region.is_empty() || $observed.region == $object.spec.region)
+    };
+}
+pub(crate) use found_by;
+
 /// When a reconcile that found its copy behind the API server's looks again, unless the watch
 /// brings the newer copy first (which it normally does: the copy was behind a write).
 pub const STALE_RETRY: Duration = Duration::from_secs(1);

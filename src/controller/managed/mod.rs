@@ -23,11 +23,11 @@ pub mod references;
 pub mod scope;
 
 pub use cleanup::cleanup_external;
-pub(crate) use driver::no_plan;
 pub use driver::{
     CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, refused_at_generation,
     run, set, stuck, stuck_anew, watches,
 };
+pub(crate) use driver::{found_by, no_plan};
 pub use external::{
     Blocked, External, Repeats, SyncCx, UPDATE_REPEATS, Update, apply_external, update, updated,
 };

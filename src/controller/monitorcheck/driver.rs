@@ -78,19 +78,9 @@ impl External for LunaMonitorCheck {
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::InvalidCheck];
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<MonitorCheck>> {
-        cloud::checks(account)
-    }
+    managed::found_by!(cloud::checks, name, name);
 
     const ACTS_ON_THE_POLL: bool = true;
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &MonitorCheck) -> bool {
-        observed.name == name
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<CheckAdd, Blocked>, Error> {
         let params = match self.wanted(cx.ctx) {

@@ -19,17 +19,7 @@ impl External for LunaNetwork {
     type Observed = ObservedNetwork;
     type Plan = ();
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedNetwork>> {
-        cloud::networks(account)
-    }
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &ObservedNetwork) -> bool {
-        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
-    }
+    managed::found_by!(cloud::networks, name, name, in_region);
 
     managed::no_plan!();
 

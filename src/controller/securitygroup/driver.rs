@@ -38,17 +38,7 @@ impl External for LunaSecurityGroup {
 
     const STANDING_FAILURES: &'static [Reason] = &[Reason::UpdateFailed];
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedGroup>> {
-        cloud::groups(account)
-    }
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &ObservedGroup) -> bool {
-        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
-    }
+    managed::found_by!(cloud::groups, name, name, in_region);
 
     managed::no_plan!();
 

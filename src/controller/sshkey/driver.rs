@@ -10,17 +10,7 @@ impl External for LunaSSHKey {
     type Observed = ObservedKey;
     type Plan = ();
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedKey>> {
-        cloud::keys(account)
-    }
-
-    fn create_name(&self) -> String {
-        self.spec.label.clone()
-    }
-
-    fn is_create_of(&self, label: &str, observed: &ObservedKey) -> bool {
-        observed.label == label
-    }
+    managed::found_by!(cloud::keys, label, label);
 
     managed::no_plan!();
 

@@ -105,17 +105,7 @@ impl External for LunaStartupScript {
     type Observed = ObservedScript;
     type Plan = String;
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedScript>> {
-        cloud::scripts(account)
-    }
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &ObservedScript) -> bool {
-        observed.name == name
-    }
+    managed::found_by!(cloud::scripts, name, name);
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
         Ok(self

@@ -117,9 +117,7 @@ impl External for LunaVM {
     type Observed = ObservedVm;
     type Plan = VmPlan;
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<ObservedVm>> {
-        cloud::vms(account)
-    }
+    managed::found_by!(cloud::vms, hostname, hostname, ignore_case);
 
     /// The list is polled (fast while any VM is in transition): a reconcile acts on the last
     /// one, however many VMs there are.
@@ -132,14 +130,6 @@ impl External for LunaVM {
     }
 
     const STANDING_FAILURES: &'static [Reason] = &STANDING_FAILURES;
-
-    fn create_name(&self) -> String {
-        self.spec.hostname.clone()
-    }
-
-    fn is_create_of(&self, hostname: &str, observed: &ObservedVm) -> bool {
-        observed.hostname.eq_ignore_ascii_case(hostname)
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<VmPlan, Blocked>, Error> {
         let resolved = match with_references(self, &LunaVMStatus::default(), cx.ctx) {

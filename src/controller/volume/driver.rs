@@ -127,17 +127,7 @@ impl External for LunaVolume {
     type Observed = Volume;
     type Plan = VolumePlan;
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<Volume>> {
-        cloud::volumes(account, &self.spec.region)
-    }
-
-    fn create_name(&self) -> String {
-        self.spec.label.clone()
-    }
-
-    fn is_create_of(&self, label: &str, observed: &Volume) -> bool {
-        observed.name == label
-    }
+    managed::found_by!(cloud::volumes[region], label, name);
 
     async fn read(&self, id: &str, client: &Client) -> Result<Read<Volume>, lunanode::Error> {
         match client.volume_info(&self.spec.region, id).await {

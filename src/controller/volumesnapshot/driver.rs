@@ -39,21 +39,11 @@ impl External for LunaVolumeSnapshot {
     /// The ID of the volume to snapshot.
     type Plan = String;
 
-    fn cache(&self, account: &Account) -> Arc<ListCache<VolumeSnapshot>> {
-        cloud::snapshots(account, &self.spec.region)
-    }
+    managed::found_by!(cloud::snapshots[region], name, name, in_region);
 
     /// The list is polled (fast while any snapshot is being made): a reconcile acts on the
     /// last one, however many snapshots there are.
     const ACTS_ON_THE_POLL: bool = true;
-
-    fn create_name(&self) -> String {
-        self.spec.name.clone()
-    }
-
-    fn is_create_of(&self, name: &str, observed: &VolumeSnapshot) -> bool {
-        observed.name == name && (observed.region.is_empty() || observed.region == self.spec.region)
-    }
 
     async fn plan(&self, cx: &CloudCx<'_, Self>) -> Result<Result<String, Blocked>, Error> {
         let namespace = self.namespace().unwrap_or_default();
