@@ -280,14 +280,8 @@ async fn failed(
             };
             let message = format!("{what}: {advice}");
             if managed::stuck_anew(status, image, Reason::ImageFailed, &message) {
-                cx.event(
-                    image,
-                    true,
-                    Reason::ImageFailed.as_str(),
-                    "Observe",
-                    message,
-                )
-                .await;
+                cx.warn(image, Reason::ImageFailed, "Observe", message)
+                    .await;
             }
             Ok(Action::await_change())
         }
@@ -295,29 +289,14 @@ async fn failed(
             let message = format!(
                 "{what}: deleting it to make it again (onError: Recreate, {attempt} of {MAX_RECREATIONS})"
             );
-            cx.event(
-                image,
-                true,
-                Reason::ReplacingFailedImage.as_str(),
-                "Delete",
-                message.clone(),
-            )
-            .await;
-            External::delete(image, observed, cx).await?;
+            let reason = Reason::ReplacingFailedImage;
+            let action =
+                managed::replace(image, status, observed, cx, reason, true, message).await?;
             status.recreations = Some(Recreations {
                 generation,
                 count: attempt,
             });
-            mark(status, image)
-                .not_ready(Reason::ReplacingFailedImage, &message)
-                .synced(Reason::ReplacingFailedImage, &message);
-            // The next look waits for a list made after the delete; the skeleton confirms the
-            // image gone (a fresh read) before it makes the new one.
-            let uid = image.uid().unwrap_or_default();
-            let images = image.cache(cx.account);
-            images.wrote(&uid);
-            images.track(&uid, true);
-            Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+            Ok(action)
         }
     }
 }

@@ -299,6 +299,12 @@ impl<K: ManagedResource> Cx<'_, K> {
         event(&self.ctx.recorder, object, warning, reason, action, note).await;
     }
 
+    /// Publishes a Warning Event whose reason is the condition reason `reason`.
+    pub async fn warn(&self, object: &K, reason: Reason, action: &str, note: String) {
+        self.event(object, true, reason.as_str(), action, note)
+            .await;
+    }
+
     /// Makes the delete call `call` of cloud object `id` and ends it as [`Cx::deleted`] does,
     /// with the note `<action in the past> <id>` (`remove ssh key` → `removed ssh key 42`).
     pub async fn remove(

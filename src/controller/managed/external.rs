@@ -192,6 +192,34 @@ pub trait External: ManagedResource {
     }
 }
 
+/// Deletes the cloud object so that the standard steps make it again: a failed one
+/// (`onError: Recreate`: a Warning Event, action `Delete`) or one Luna Node cannot change into
+/// the spec (a Normal Event, action `Update`). Ready and Synced say why (`reason`); the next
+/// look waits for a list made after the delete, and the standard steps confirm the object gone
+/// (a fresh read) before they create the new one.
+pub async fn replace<K: External>(
+    object: &K,
+    status: &mut K::Status,
+    observed: &K::Observed,
+    cx: &CloudCx<'_, K>,
+    reason: Reason,
+    failed: bool,
+    message: String,
+) -> Result<Action, Error> {
+    let action = if failed { "Delete" } else { "Update" };
+    cx.event(object, failed, reason.as_str(), action, message.clone())
+        .await;
+    object.delete(observed, cx).await?;
+    mark(status, object)
+        .not_ready(reason, &message)
+        .synced(reason, &message);
+    let uid = object.uid().unwrap_or_default();
+    let cache = object.cache(cx.account);
+    cache.wrote(&uid);
+    cache.track(&uid, true);
+    Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+}
+
 /// What [`External::sync`] works with: the status it sets (written at the reconcile's end), the
 /// cloud object as listed (and refined), and the reconcile's context. A kind takes it apart in
 /// the signature: `SyncCx(status, observed, cx): SyncCx<'_, Self>`.
@@ -631,14 +659,8 @@ pub async fn update<K: External>(
             update.action, update.note
         );
         if super::driver::stuck_anew(status, object, Reason::UpdateNotApplied, &message) {
-            cx.event(
-                object,
-                true,
-                Reason::UpdateNotApplied.as_str(),
-                "Update",
-                message,
-            )
-            .await;
+            cx.warn(object, Reason::UpdateNotApplied, "Update", message)
+                .await;
         }
         return Ok(Action::await_change());
     }
@@ -675,14 +697,8 @@ pub async fn updated<K: External>(
             mark(status, object)
                 .not_ready(Reason::UpdateFailed, &message)
                 .not_synced(Reason::UpdateFailed, &message);
-            cx.event(
-                object,
-                true,
-                Reason::UpdateFailed.as_str(),
-                "Update",
-                message,
-            )
-            .await;
+            cx.warn(object, Reason::UpdateFailed, "Update", message)
+                .await;
             Ok(Action::await_change())
         }
         Err(error) => Err(cloud(update.action, &cx.object, error)),

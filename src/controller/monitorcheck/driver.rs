@@ -218,22 +218,8 @@ async fn replace(
         "check {} differs from the spec ({what}); Luna Node cannot change a check: deleting it to add the spec's",
         observed.id
     );
-    cx.event(
-        check,
-        false,
-        Reason::Replacing.as_str(),
-        "Update",
-        message.clone(),
-    )
-    .await;
-    External::delete(check, observed, cx).await?;
+    let reason = Reason::Replacing;
+    let action = managed::replace(check, status, observed, cx, reason, false, message).await?;
     status.alerted_contacts = None;
-    mark(status, check)
-        .not_ready(Reason::Replacing, &message)
-        .synced(Reason::Replacing, &message);
-    let uid = check.uid().unwrap_or_default();
-    let checks = check.cache(cx.account);
-    checks.wrote(&uid);
-    checks.track(&uid, true);
-    Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+    Ok(action)
 }

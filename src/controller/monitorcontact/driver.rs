@@ -137,23 +137,16 @@ impl External for LunaMonitorContact {
         let message = format!(
             "contact {id} has another type or address than the spec; Luna Node cannot change a contact: deleting it to add the spec's"
         );
-        cx.event(
+        managed::replace(
             self,
+            status,
+            observed,
+            cx,
+            Reason::Replacing,
             false,
-            Reason::Replacing.as_str(),
-            "Update",
-            message.clone(),
+            message,
         )
-        .await;
-        External::delete(self, observed, cx).await?;
-        mark(status, self)
-            .not_ready(Reason::Replacing, &message)
-            .synced(Reason::Replacing, &message);
-        let uid = self.uid().unwrap_or_default();
-        let contacts = self.cache(cx.account);
-        contacts.wrote(&uid);
-        contacts.track(&uid, true);
-        Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+        .await
     }
 
     async fn delete(&self, observed: &MonitorContact, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

@@ -394,8 +394,7 @@ async fn failed(
             };
             let message = format!("vm {} {what}: {advice}", observed.id);
             if managed::stuck_anew(status, vm, reason, &message) {
-                cx.event(vm, true, reason.as_str(), "Observe", message)
-                    .await;
+                cx.warn(vm, reason, "Observe", message).await;
             }
             Ok(Action::await_change())
         }
@@ -405,28 +404,14 @@ async fn failed(
                 observed.id,
                 decide::MAX_RECREATIONS
             );
-            cx.event(
-                vm,
-                true,
-                Reason::ReplacingFailedVM.as_str(),
-                "Delete",
-                message.clone(),
-            )
-            .await;
-            External::delete(vm, observed, cx).await?;
+            let reason = Reason::ReplacingFailedVM;
+            let action = managed::replace(vm, status, observed, cx, reason, true, message).await?;
             status.recreations = Some(Recreations {
                 generation,
                 count: attempt,
             });
             status.build_started_at = None;
-            mark(status, vm)
-                .not_ready(Reason::ReplacingFailedVM, &message)
-                .synced(Reason::ReplacingFailedVM, &message);
-            // The next look waits for a list made after the delete; the skeleton confirms the
-            // VM gone (a fresh read) before it creates the new one.
-            vms.wrote(&uid);
-            vms.track(&uid, true);
-            Ok(Action::requeue(cx.ctx.accounts.timing().fast_interval))
+            Ok(action)
         }
     }
 }

@@ -108,14 +108,8 @@ impl External for LunaVolumeSnapshot {
                     observed.status
                 );
                 if managed::stuck_anew(status, self, Reason::SnapshotFailed, &message) {
-                    cx.event(
-                        self,
-                        true,
-                        Reason::SnapshotFailed.as_str(),
-                        "Observe",
-                        message,
-                    )
-                    .await;
+                    cx.warn(self, Reason::SnapshotFailed, "Observe", message)
+                        .await;
                 }
             }
         }
