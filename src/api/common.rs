@@ -272,20 +272,73 @@ pub fn exactly_one(a: &str, b: &str) -> Rule {
 /// A CEL rule for the object it is set on: exactly one of its fields `fields` (two or more) is
 /// set, with the message `set exactly one of a, b and c`.
 pub fn exactly_one_of(fields: &[&str]) -> Rule {
-    let set: Vec<String> = fields
-        .iter()
-        .map(|field| format!("has(self.{field})"))
-        .collect();
-    let (last, first) = fields.split_last().unwrap_or((&"", &[]));
-    Rule::new(format!("[{}].filter(x, x).size() == 1", set.join(", "))).message(Message::Message(
-        format!("set exactly one of {} and {last}", first.join(", ")),
-    ))
+    let set = joined(fields, ", ", |field| format!("has(self.{field})"));
+    Rule::new(format!("[{set}].filter(x, x).size() == 1")).message(Message::Message(format!(
+        "set exactly one of {}",
+        and_list(fields)
+    )))
+}
+
+/// `a`, `a and b`, `a, b and c`: the fields a message names.
+fn and_list(fields: &[&str]) -> String {
+    match fields.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, first)) => format!("{} and {last}", first.join(", ")),
+    }
+}
+
+/// The CEL term `term` makes of each of `fields`, joined by `separator`.
+fn joined(fields: &[&str], separator: &str, term: impl Fn(&str) -> String) -> String {
+    let terms: Vec<String> = fields.iter().map(|field| term(field)).collect();
+    terms.join(separator)
+}
+
+/// A CEL rule for the object it is set on: at most one of its fields `fields` (two or more) is
+/// set, counted as `(has(self.a) ? 1 : 0) + ... <= 1`, with the message `set at most one of a, b
+/// and c`.
+pub fn at_most_one_of(fields: &[&str]) -> Rule {
+    let count = joined(fields, " + ", |field| {
+        format!("(has(self.{field}) ? 1 : 0)")
+    });
+    Rule::new(format!("{count} <= 1")).message(Message::Message(format!(
+        "set at most one of {}",
+        and_list(fields)
+    )))
 }
 
 /// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
 pub fn at_most_one(a: &str, b: &str) -> Rule {
     Rule::new(format!("!(has(self.{a}) && has(self.{b}))"))
         .message(Message::Message(format!("set at most one of {a} and {b}")))
+}
+
+/// A CEL transition rule for the object it is set on: its fields `fields` never change. The
+/// message is `a, b and c are immutable: <why>`; for a single field, `a is immutable: <why>`,
+/// reported at `.a`.
+pub fn immutable_fields(fields: &[&str], why: &str) -> Rule {
+    let rule = Rule::new(joined(fields, " && ", |field| {
+        format!("self.{field} == oldSelf.{field}")
+    }));
+    match fields {
+        [field] => rule
+            .message(Message::Message(format!("{field} is immutable: {why}")))
+            .field_path(format!(".{field}")),
+        _ => rule.message(Message::Message(format!(
+            "{} are immutable: {why}",
+            and_list(fields)
+        ))),
+    }
+}
+
+/// A CEL transition rule for the object it is set on: its optional field `field`, once set, is
+/// never removed nor changed (it may be set later), with the message `<field> is immutable:
+/// <why>`.
+pub fn immutable_once_set(field: &str, why: &str) -> Rule {
+    Rule::new(format!(
+        "!has(oldSelf.{field}) || (has(self.{field}) && self.{field} == oldSelf.{field})"
+    ))
+    .message(Message::Message(format!("{field} is immutable: {why}")))
 }
 
 /// A CEL transition rule for the object it is set on: its optional field `field` is neither set
