@@ -884,7 +884,8 @@ macro_rules! status_types {
 
 /// Declares the spec struct of a kind with its `CustomResource` derive, and what every kind has
 /// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
-/// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
+/// wire names, [`not_nullable`], the fields every kind has ([`ManagedSpec`], flattened as the
+/// first field, `managed`), and the printer columns `Ready` and `Synced` first and `Age`
 /// last around the kind's own `columns`, each written `(name, type, JSON path)` with an optional
 /// priority after (1: shown by `-o wide` only), or as one of the columns several kinds show: `id`
 /// (the cloud ID), `status` (the API's word for the object's state) and `region` (wide only). The
@@ -924,7 +925,7 @@ macro_rules! managed_crd {
         kube($($kube:tt)*),
         status = $status:literal,
         $(#[$attr:meta])*
-        $vis:vis struct $name:ident $body:tt
+        $vis:vis struct $name:ident { $($field:tt)* }
     ) => {
         #[::serde_with::skip_serializing_none]
         // The lint mistakes the repeated `type_ = "string"` of the printer columns for
@@ -968,7 +969,12 @@ macro_rules! managed_crd {
         $(#[$attr])*
         #[serde(rename_all = "camelCase")]
         #[schemars(transform = $crate::api::common::not_nullable)]
-        $vis struct $name $body
+        $vis struct $name {
+            /// The fields every kind has: policies, import and credentials.
+            #[serde(flatten)]
+            pub managed: $crate::api::common::ManagedSpec,
+            $($field)*
+        }
     };
 }
 

@@ -148,10 +148,6 @@ crate::managed_crd! {
         #[serde(default)]
         #[schemars(length(max = MAX_RECORDS))]
         pub records: Vec<DnsRecordSpec>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

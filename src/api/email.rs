@@ -33,10 +33,6 @@ crate::managed_crd! {
         /// DKIM signing: on with this selector and private key, off when left out. A new
         /// selector, or a change of the Secret, sets it again.
         pub dkim: Option<Dkim>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -104,10 +100,6 @@ crate::managed_crd! {
         /// A key of a Secret of the namespace holding the password (8 characters at least). A
         /// change of the Secret, or another reference, sets the new password.
         pub password_secret_ref: KeyRef,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -166,10 +158,6 @@ crate::managed_crd! {
         /// The address its mail goes to. Immutable.
         #[schemars(length(min = 3, max = 254), regex(pattern = r"^[^@\s]+@[^@\s]+$"))]
         pub target: String,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

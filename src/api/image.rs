@@ -53,10 +53,6 @@ crate::managed_crd! {
         /// generation of the spec; then it reports).
         #[serde(default, skip_serializing_if = "OnError::is_report")]
         pub on_error: OnError,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

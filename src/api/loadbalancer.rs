@@ -83,10 +83,6 @@ crate::managed_crd! {
         /// deleting the load balancer.
         #[serde(flatten)]
         pub placement: Placement,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

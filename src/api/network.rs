@@ -38,10 +38,6 @@ crate::managed_crd! {
         #[serde(default = "default_dns")]
         #[schemars(length(min = 1, max = 4), inner(ipv4, length(max = 15)))]
         pub dns: Vec<String>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

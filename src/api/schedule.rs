@@ -11,6 +11,10 @@
 //! The slot is the interval's multiple of Unix time the run falls in, so a run is a fact of the
 //! clock, not of memory: an operator that restarts, or a reconcile from a stale copy, finds the
 //! slot's object by name and never takes a second snapshot for it.
+//!
+//! Of the fields every kind has, `deletionPolicy` and the credentials are given to each snapshot
+//! the schedule makes; `ObserveOnly` makes none (the schedule only reports its snapshots);
+//! `import` is refused.
 
 use super::common::{LocalObjectReference, ManagedSpec, exactly_one, immutable_once_set};
 
@@ -54,12 +58,6 @@ crate::managed_crd! {
         /// one is deleted once a later one is usable.
         #[schemars(range(min = 1, max = 100))]
         pub keep: u32,
-
-        /// The fields every kind has. `deletionPolicy` and the credentials are given to each
-        /// snapshot the schedule makes; `ObserveOnly` makes none (the schedule only reports its
-        /// snapshots); `import` is refused.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -32,10 +32,6 @@ crate::managed_crd! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 200))]
         pub rules: Vec<FirewallRule>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -30,10 +30,6 @@ crate::managed_crd! {
         /// key is not a secret; the private key never goes anywhere near the operator.
         #[schemars(length(min = 16, max = 16384), regex(pattern = PUBLIC_KEY_PATTERN))]
         pub public_key: String,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -30,10 +30,6 @@ crate::managed_crd! {
 
         /// The LunaVolume of the namespace to take the snapshot of, once it is Ready. Immutable.
         pub volume_ref: LocalObjectReference,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
