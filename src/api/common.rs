@@ -1007,37 +1007,40 @@ mod tests {
         assert_eq!(types, [READY, SYNCED]);
     }
 
+    /// Sets `new` on the conditions `[old]`: whether that changed anything, and the result.
+    fn set_on(old: Condition, new: Condition) -> (bool, Condition) {
+        let mut conditions = vec![old];
+        let changed = set_condition(&mut conditions, new);
+        assert_eq!(conditions.len(), 1, "one condition of each type");
+        (changed, conditions.remove(0))
+    }
+
     #[test]
     fn set_condition_is_a_no_op_when_only_the_time_differs() {
-        let mut conditions = vec![ready(true, "Available", "up", 10)];
-        assert!(!set_condition(
-            &mut conditions,
-            ready(true, "Available", "up", 99)
-        ));
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+        let up = ready(true, "Available", "up", 10);
+        assert_eq!(
+            set_on(up.clone(), ready(true, "Available", "up", 99)),
+            (false, up)
+        );
     }
 
     #[test]
     fn set_condition_keeps_the_transition_time_when_the_status_is_unchanged() {
-        let mut conditions = vec![ready(false, "Creating", "building", 10)];
-        assert!(set_condition(
-            &mut conditions,
-            ready(false, "Starting", "booting", 20)
-        ));
-        assert_eq!(conditions[0].reason, "Starting");
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+        let (changed, condition) = set_on(
+            ready(false, "Creating", "building", 10),
+            ready(false, "Starting", "booting", 20),
+        );
+        assert!(changed);
+        assert_eq!(condition, ready(false, "Starting", "booting", 10));
     }
 
     #[test]
     fn set_condition_moves_the_transition_time_when_the_status_changes() {
-        let mut conditions = vec![ready(false, "Creating", "building", 10)];
-        assert!(set_condition(
-            &mut conditions,
-            ready(true, "Available", "", 20)
-        ));
-        assert_eq!(conditions.len(), 1);
-        assert!(conditions[0].is_true());
-        assert_eq!(conditions[0].last_transition_time, Time(at(20)));
+        let available = ready(true, "Available", "", 20);
+        let (changed, condition) =
+            set_on(ready(false, "Creating", "building", 10), available.clone());
+        assert!(changed && condition.is_true());
+        assert_eq!(condition, available);
     }
 
     #[test]
