@@ -272,20 +272,73 @@ pub fn exactly_one(a: &str, b: &str) -> Rule {
 /// A CEL rule for the object it is set on: exactly one of its fields `fields` (two or more) is
 /// set, with the message `set exactly one of a, b and c`.
 pub fn exactly_one_of(fields: &[&str]) -> Rule {
-    let set: Vec<String> = fields
-        .iter()
-        .map(|field| format!("has(self.{field})"))
-        .collect();
-    let (last, first) = fields.split_last().unwrap_or((&"", &[]));
-    Rule::new(format!("[{}].filter(x, x).size() == 1", set.join(", "))).message(Message::Message(
-        format!("set exactly one of {} and {last}", first.join(", ")),
-    ))
+    let set = joined(fields, ", ", |field| format!("has(self.{field})"));
+    Rule::new(format!("[{set}].filter(x, x).size() == 1")).message(Message::Message(format!(
+        "set exactly one of {}",
+        and_list(fields)
+    )))
+}
+
+/// `a`, `a and b`, `a, b and c`: the fields a message names.
+fn and_list(fields: &[&str]) -> String {
+    match fields.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, first)) => format!("{} and {last}", first.join(", ")),
+    }
+}
+
+/// The CEL term `term` makes of each of `fields`, joined by `separator`.
+fn joined(fields: &[&str], separator: &str, term: impl Fn(&str) -> String) -> String {
+    let terms: Vec<String> = fields.iter().map(|field| term(field)).collect();
+    terms.join(separator)
+}
+
+/// A CEL rule for the object it is set on: at most one of its fields `fields` (two or more) is
+/// set, counted as `(has(self.a) ? 1 : 0) + ... <= 1`, with the message `set at most one of a, b
+/// and c`.
+pub fn at_most_one_of(fields: &[&str]) -> Rule {
+    let count = joined(fields, " + ", |field| {
+        format!("(has(self.{field}) ? 1 : 0)")
+    });
+    Rule::new(format!("{count} <= 1")).message(Message::Message(format!(
+        "set at most one of {}",
+        and_list(fields)
+    )))
 }
 
 /// A CEL rule for the object it is set on: at most one of its fields `a` and `b` is set.
 pub fn at_most_one(a: &str, b: &str) -> Rule {
     Rule::new(format!("!(has(self.{a}) && has(self.{b}))"))
         .message(Message::Message(format!("set at most one of {a} and {b}")))
+}
+
+/// A CEL transition rule for the object it is set on: its fields `fields` never change. The
+/// message is `a, b and c are immutable: <why>`; for a single field, `a is immutable: <why>`,
+/// reported at `.a`.
+pub fn immutable_fields(fields: &[&str], why: &str) -> Rule {
+    let rule = Rule::new(joined(fields, " && ", |field| {
+        format!("self.{field} == oldSelf.{field}")
+    }));
+    match fields {
+        [field] => rule
+            .message(Message::Message(format!("{field} is immutable: {why}")))
+            .field_path(format!(".{field}")),
+        _ => rule.message(Message::Message(format!(
+            "{} are immutable: {why}",
+            and_list(fields)
+        ))),
+    }
+}
+
+/// A CEL transition rule for the object it is set on: its optional field `field`, once set, is
+/// never removed nor changed (it may be set later), with the message `<field> is immutable:
+/// <why>`.
+pub fn immutable_once_set(field: &str, why: &str) -> Rule {
+    Rule::new(format!(
+        "!has(oldSelf.{field}) || (has(self.{field}) && self.{field} == oldSelf.{field})"
+    ))
+    .message(Message::Message(format!("{field} is immutable: {why}")))
 }
 
 /// A CEL transition rule for the object it is set on: its optional field `field` is neither set
@@ -835,7 +888,8 @@ macro_rules! status_types {
 
 /// Declares the spec struct of a kind with its `CustomResource` derive, and what every kind has
 /// in common there: group, version, scope, category, `PartialEq` on the generated kind, camelCase
-/// wire names, [`not_nullable`], and the printer columns `Ready` and `Synced` first and `Age`
+/// wire names, [`not_nullable`], the fields every kind has ([`ManagedSpec`], flattened as the
+/// first field, `managed`), and the printer columns `Ready` and `Synced` first and `Age`
 /// last around the kind's own `columns`, each written `(name, type, JSON path)` with an optional
 /// priority after (1: shown by `-o wide` only), or as one of the columns several kinds show: `id`
 /// (the cloud ID), `status` (the API's word for the object's state) and `region` (wide only). The
@@ -875,7 +929,7 @@ macro_rules! managed_crd {
         kube($($kube:tt)*),
         status = $status:literal,
         $(#[$attr:meta])*
-        $vis:vis struct $name:ident $body:tt
+        $vis:vis struct $name:ident { $($field:tt)* }
     ) => {
         #[::serde_with::skip_serializing_none]
         // The lint mistakes the repeated `type_ = "string"` of the printer columns for
@@ -919,7 +973,12 @@ macro_rules! managed_crd {
         $(#[$attr])*
         #[serde(rename_all = "camelCase")]
         #[schemars(transform = $crate::api::common::not_nullable)]
-        $vis struct $name $body
+        $vis struct $name {
+            /// The fields every kind has: policies, import and credentials.
+            #[serde(flatten)]
+            pub managed: $crate::api::common::ManagedSpec,
+            $($field)*
+        }
     };
 }
 
@@ -952,37 +1011,40 @@ mod tests {
         assert_eq!(types, [READY, SYNCED]);
     }
 
+    /// Sets `new` on the conditions `[old]`: whether that changed anything, and the result.
+    fn set_on(old: Condition, new: Condition) -> (bool, Condition) {
+        let mut conditions = vec![old];
+        let changed = set_condition(&mut conditions, new);
+        assert_eq!(conditions.len(), 1, "one condition of each type");
+        (changed, conditions.remove(0))
+    }
+
     #[test]
     fn set_condition_is_a_no_op_when_only_the_time_differs() {
-        let mut conditions = vec![ready(true, "Available", "up", 10)];
-        assert!(!set_condition(
-            &mut conditions,
-            ready(true, "Available", "up", 99)
-        ));
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+        let up = ready(true, "Available", "up", 10);
+        assert_eq!(
+            set_on(up.clone(), ready(true, "Available", "up", 99)),
+            (false, up)
+        );
     }
 
     #[test]
     fn set_condition_keeps_the_transition_time_when_the_status_is_unchanged() {
-        let mut conditions = vec![ready(false, "Creating", "building", 10)];
-        assert!(set_condition(
-            &mut conditions,
-            ready(false, "Starting", "booting", 20)
-        ));
-        assert_eq!(conditions[0].reason, "Starting");
-        assert_eq!(conditions[0].last_transition_time, Time(at(10)));
+        let (changed, condition) = set_on(
+            ready(false, "Creating", "building", 10),
+            ready(false, "Starting", "booting", 20),
+        );
+        assert!(changed);
+        assert_eq!(condition, ready(false, "Starting", "booting", 10));
     }
 
     #[test]
     fn set_condition_moves_the_transition_time_when_the_status_changes() {
-        let mut conditions = vec![ready(false, "Creating", "building", 10)];
-        assert!(set_condition(
-            &mut conditions,
-            ready(true, "Available", "", 20)
-        ));
-        assert_eq!(conditions.len(), 1);
-        assert!(conditions[0].is_true());
-        assert_eq!(conditions[0].last_transition_time, Time(at(20)));
+        let available = ready(true, "Available", "", 20);
+        let (changed, condition) =
+            set_on(ready(false, "Creating", "building", 10), available.clone());
+        assert!(changed && condition.is_true());
+        assert_eq!(condition, available);
     }
 
     #[test]

@@ -14,11 +14,11 @@
 //! them verbatim), unless `prune: true` hands it the whole zone; `status.records` lists those
 //! records with their IDs.
 
-use kube::KubeSchema;
+use kube::{KubeSchema, core::Rule};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectReference, ManagedSpec, not_nullable};
+use super::common::{LocalObjectReference, ManagedSpec, immutable_fields, not_nullable};
 
 /// Most records one LunaDnsZone holds (keeps the CEL cost and the status bounded).
 pub const MAX_RECORDS: usize = 500;
@@ -117,12 +117,8 @@ crate::managed_crd! {
         id, ("External", "integer", ".status.counts.external", 1), ("API", "string", ".spec.api", 1)),
     /// Desired state of a LunaDnsZone.
     #[x_kube(
-        validation = Rule::new("self.origin == oldSelf.origin")
-            .message("origin is immutable: create a new LunaDnsZone for another domain")
-            .field_path(".origin"),
-        validation = Rule::new("self.api == oldSelf.api")
-            .message("api is immutable: a zone ID of one API form means nothing to the other")
-            .field_path(".api"),
+        validation = immutable_fields(&["origin"], "create a new LunaDnsZone for another domain"),
+        validation = immutable_fields(&["api"], "a zone ID of one API form means nothing to the other"),
     )]
     pub struct LunaDnsZoneSpec {
         /// The domain of the zone, e.g. `example.com.` (the final dot is optional). Also how a zone
@@ -152,10 +148,6 @@ crate::managed_crd! {
         #[serde(default)]
         #[schemars(length(max = MAX_RECORDS))]
         pub records: Vec<DnsRecordSpec>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -174,30 +166,14 @@ fn default_ttl() -> u32 {
     validation = Rule::new("self.type != 'CNAME' || self.name != '@'")
         .message("a CNAME cannot be at the apex (@), which holds the zone's SOA and NS records")
         .field_path(".name"),
-    validation = Rule::new(r"!has(self.data) || self.type != 'A' || self.data.matches('^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$')")
-        .message("an A record's data is an IPv4 address, e.g. 192.0.2.10")
-        .field_path(".data"),
-    validation = Rule::new(r"!has(self.data) || self.type != 'AAAA' || self.data.matches('^(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?::(([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?)$')")
-        .message("an AAAA record's data is an IPv6 address, e.g. 2001:db8::10")
-        .field_path(".data"),
-    validation = Rule::new(r"!has(self.data) || !(self.type in ['CNAME', 'NS', 'PTR']) || self.data.matches('^[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?([.][A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?)*[.]?$')")
-        .message("a CNAME, NS or PTR record's data is a host name, e.g. www.example.com. (with the final dot; without it, the name is relative to the origin)")
-        .field_path(".data"),
-    validation = Rule::new(r"!has(self.data) || self.type != 'MX' || self.data.matches('^[0-9]{1,5} +[-A-Za-z0-9_.]+$')")
-        .message("an MX record's data is '<priority> <host>', e.g. '10 mail.example.com.'")
-        .field_path(".data"),
-    validation = Rule::new(r"!has(self.data) || self.type != 'SRV' || self.data.matches('^[0-9]{1,5} +[0-9]{1,5} +[0-9]{1,5} +[-A-Za-z0-9_.]+$')")
-        .message("an SRV record's data is '<priority> <weight> <port> <target>', e.g. '10 5 5060 sip.example.com.'")
-        .field_path(".data"),
-    validation = Rule::new(r#"!has(self.data) || self.type != 'HINFO' || self.data.matches('^("[^"]*"|[^ "]+) +("[^"]*"|[^ "]+)$')"#)
-        .message("an HINFO record's data is '<cpu> <os>', each a word or a quoted string, e.g. '\"x86_64\" \"Linux\"'")
-        .field_path(".data"),
-    validation = Rule::new(r"!has(self.data) || self.type != 'RP' || self.data.matches('^[-A-Za-z0-9_.]+ +[-A-Za-z0-9_.]+$')")
-        .message("an RP record's data is '<mailbox-name> <txt-name>', e.g. 'admin.example.com. info.example.com.'")
-        .field_path(".data"),
-    validation = Rule::new(r#"!has(self.data) || self.type != 'NAPTR' || self.data.matches('^[0-9]{1,5} +[0-9]{1,5} +"[^"]*" +"[^"]*" +"[^"]*" +[-A-Za-z0-9_.]+$')"#)
-        .message("an NAPTR record's data is '<order> <preference> \"<flags>\" \"<service>\" \"<regexp>\" <replacement>', e.g. '100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .'")
-        .field_path(".data"),
+    validation = data_matches(&["A"], "^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$", "an A record's data is an IPv4 address, e.g. 192.0.2.10"),
+    validation = data_matches(&["AAAA"], "^(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?::(([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?)$", "an AAAA record's data is an IPv6 address, e.g. 2001:db8::10"),
+    validation = data_matches(&["CNAME", "NS", "PTR"], "^[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?([.][A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?)*[.]?$", "a CNAME, NS or PTR record's data is a host name, e.g. www.example.com. (with the final dot; without it, the name is relative to the origin)"),
+    validation = data_matches(&["MX"], "^[0-9]{1,5} +[-A-Za-z0-9_.]+$", "an MX record's data is '<priority> <host>', e.g. '10 mail.example.com.'"),
+    validation = data_matches(&["SRV"], "^[0-9]{1,5} +[0-9]{1,5} +[0-9]{1,5} +[-A-Za-z0-9_.]+$", "an SRV record's data is '<priority> <weight> <port> <target>', e.g. '10 5 5060 sip.example.com.'"),
+    validation = data_matches(&["HINFO"], r#"^("[^"]*"|[^ "]+) +("[^"]*"|[^ "]+)$"#, "an HINFO record's data is '<cpu> <os>', each a word or a quoted string, e.g. '\"x86_64\" \"Linux\"'"),
+    validation = data_matches(&["RP"], "^[-A-Za-z0-9_.]+ +[-A-Za-z0-9_.]+$", "an RP record's data is '<mailbox-name> <txt-name>', e.g. 'admin.example.com. info.example.com.'"),
+    validation = data_matches(&["NAPTR"], r#"^[0-9]{1,5} +[0-9]{1,5} +"[^"]*" +"[^"]*" +"[^"]*" +[-A-Za-z0-9_.]+$"#, "an NAPTR record's data is '<order> <preference> \"<flags>\" \"<service>\" \"<regexp>\" <replacement>', e.g. '100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .'"),
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = not_nullable)]
@@ -231,6 +207,23 @@ pub struct DnsRecordSpec {
     /// TTL in seconds (60 to 604800). Default: the zone's `ttl`.
     #[schemars(range(min = MIN_TTL, max = MAX_TTL))]
     pub ttl: Option<u32>,
+}
+
+/// A CEL rule for a record: unless it has no `data` or is of none of `types`, its `data`
+/// matches `pattern` (a regular expression without `'`), or `message` is reported at `.data`.
+fn data_matches(types: &[&str], pattern: &str, message: &str) -> Rule {
+    let other_type = match types {
+        [only] => format!("self.type != '{only}'"),
+        _ => {
+            let quoted: Vec<String> = types.iter().map(|t| format!("'{t}'")).collect();
+            format!("!(self.type in [{}])", quoted.join(", "))
+        }
+    };
+    Rule::new(format!(
+        "!has(self.data) || {other_type} || self.data.matches('{pattern}')"
+    ))
+    .message(message)
+    .field_path(".data")
 }
 
 impl DnsRecordSpec {

@@ -34,10 +34,6 @@ crate::managed_crd! {
         /// A LunaFloatingIP of the namespace: the name follows its address (`status.address`).
         #[serde(rename = "floatingIPRef")]
         pub floating_ip_ref: Option<LocalObjectReference>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -8,7 +8,7 @@
 //! written anywhere else: not to the status (which holds only the Secret's version last
 //! applied), an Event or a log.
 
-use super::common::{MAX_NAME_LENGTH, ManagedSpec};
+use super::common::{MAX_NAME_LENGTH, ManagedSpec, immutable_fields};
 use super::startupscript::KeyRef;
 
 /// Pattern of a domain name: dot-separated labels, at least two, lowercase.
@@ -23,7 +23,7 @@ crate::managed_crd! {
     status = "LunaEmailDomainStatus",
     columns(id, ("Domain", "string", ".spec.name"), ("DKIM", "boolean", ".status.atProvider.dkim")),
     /// Desired state of a LunaEmailDomain.
-    #[x_kube(validation = Rule::new("self.name == oldSelf.name").message("name is immutable: create a new LunaEmailDomain").field_path(".name"))]
+    #[x_kube(validation = immutable_fields(&["name"], "create a new LunaEmailDomain"))]
     pub struct LunaEmailDomainSpec {
         /// The domain name, e.g. `example.com`. Immutable; also how a domain whose add answer
         /// was lost is found again.
@@ -33,10 +33,6 @@ crate::managed_crd! {
         /// DKIM signing: on with this selector and private key, off when left out. A new
         /// selector, or a change of the Secret, sets it again.
         pub dkim: Option<Dkim>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -89,7 +85,7 @@ crate::managed_crd! {
     status = "LunaEmailUserStatus",
     columns(id, ("Address", "string", ".status.atProvider.email")),
     /// Desired state of a LunaEmailUser.
-    #[x_kube(validation = Rule::new("self.domain == oldSelf.domain && self.username == oldSelf.username").message("domain and username are immutable: create a new LunaEmailUser"))]
+    #[x_kube(validation = immutable_fields(&["domain", "username"], "create a new LunaEmailUser"))]
     pub struct LunaEmailUserSpec {
         /// The domain's name, e.g. `example.com` (hosted on the account, by a LunaEmailDomain or
         /// not). Immutable.
@@ -104,10 +100,6 @@ crate::managed_crd! {
         /// A key of a Secret of the namespace holding the password (8 characters at least). A
         /// change of the Secret, or another reference, sets the new password.
         pub password_secret_ref: KeyRef,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -149,7 +141,10 @@ crate::managed_crd! {
     status = "LunaEmailAliasStatus",
     columns(id, ("Alias", "string", ".spec.name"), ("Target", "string", ".spec.target")),
     /// Desired state of a LunaEmailAlias.
-    #[x_kube(validation = Rule::new("self.domain == oldSelf.domain && self.name == oldSelf.name && self.target == oldSelf.target").message("domain, name and target are immutable: Luna Node cannot change an alias; create a new LunaEmailAlias"))]
+    #[x_kube(validation = immutable_fields(
+        &["domain", "name", "target"],
+        "Luna Node cannot change an alias; create a new LunaEmailAlias",
+    ))]
     pub struct LunaEmailAliasSpec {
         /// The domain's name, e.g. `example.com`. Immutable.
         #[schemars(length(min = 3, max = MAX_NAME_LENGTH), regex(pattern = DOMAIN_PATTERN))]
@@ -163,10 +158,6 @@ crate::managed_crd! {
         /// The address its mail goes to. Immutable.
         #[schemars(length(min = 3, max = 254), regex(pattern = r"^[^@\s]+@[^@\s]+$"))]
         pub target: String,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

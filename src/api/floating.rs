@@ -37,10 +37,6 @@ crate::managed_crd! {
             )
         )]
         pub reverse_dns: Option<String>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -16,7 +16,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, exactly_one_of, not_nullable,
+    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, exactly_one_of,
+    immutable_fields, not_nullable,
 };
 use super::vm::{OnError, Recreations};
 
@@ -26,10 +27,10 @@ crate::managed_crd! {
     status = "LunaImageStatus",
     columns(id, ("Name", "string", ".status.atProvider.name"), status, region),
     /// Desired state of a LunaImage.
-    #[x_kube(
-        validation = Rule::new("self.region == oldSelf.region && self.source == oldSelf.source")
-            .message("region and source are immutable: an image cannot move or be made again from elsewhere; create a new LunaImage"),
-    )]
+    #[x_kube(validation = immutable_fields(
+        &["region", "source"],
+        "an image cannot move or be made again from elsewhere; create a new LunaImage",
+    ))]
     pub struct LunaImageSpec {
         /// The image's name on Luna Node; changing it renames the image. Also how an image whose
         /// create answer was lost is found again, so keep it unique in its region. A replica's
@@ -52,10 +53,6 @@ crate::managed_crd! {
         /// generation of the spec; then it reports).
         #[serde(default, skip_serializing_if = "OnError::is_report")]
         pub on_error: OnError,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

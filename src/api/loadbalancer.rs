@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{
     CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Placement, Region, at_most_one,
-    exactly_one, immutable_optional,
+    exactly_one, immutable_fields, immutable_optional,
 };
 
 crate::managed_crd! {
@@ -33,10 +33,10 @@ crate::managed_crd! {
         validation = Rule::new("has(self.networkRef) || has(self.netId) || has(self.import)")
             .message("set networkRef or netId: a load balancer lives in a network (only an import may leave both out)"),
         validation = at_most_one("floatingIP", "floatingIPRef"),
-        validation = Rule::new(
-            "self.region == oldSelf.region && self.method == oldSelf.method && self.protocol == oldSelf.protocol && self.port == oldSelf.port && self.connectionLimit == oldSelf.connectionLimit"
-        )
-        .message("region, method, protocol, port and connectionLimit are immutable: Luna Node cannot change a load balancer; create a new LunaLoadBalancer"),
+        validation = immutable_fields(
+            &["region", "method", "protocol", "port", "connectionLimit"],
+            "Luna Node cannot change a load balancer; create a new LunaLoadBalancer",
+        ),
         validation = immutable_optional("name", ""),
         validation = immutable_optional("networkRef", ".name"),
         validation = immutable_optional("netId", ""),
@@ -83,10 +83,6 @@ crate::managed_crd! {
         /// deleting the load balancer.
         #[serde(flatten)]
         pub placement: Placement,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -33,10 +33,6 @@ crate::managed_crd! {
         /// A key of a Secret of the namespace holding the address (a phone number or a webhook
         /// URL with a token): read when it is sent, shown nowhere else.
         pub address_from: Option<KeyRef>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -152,10 +148,6 @@ crate::managed_crd! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 16))]
         pub contact_refs: Vec<LocalObjectReference>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

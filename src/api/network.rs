@@ -4,7 +4,7 @@
 //! `kubectl apply` time). Deleting a LunaNetwork waits while a LunaVM or LunaLoadBalancer of the
 //! namespace still references it, and says so in its Ready condition.
 
-use super::common::{CLOUD_NAME_PATTERN, ManagedSpec, Region};
+use super::common::{CLOUD_NAME_PATTERN, ManagedSpec, Region, immutable_fields};
 
 /// Pattern of a private /24 subnet: `10.x.y.0/24`, `172.16-31.x.0/24` or `192.168.x.0/24`.
 const SUBNET_PATTERN: &str = r"^(10\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.0/24$";
@@ -15,10 +15,10 @@ crate::managed_crd! {
     status = "LunaNetworkStatus",
     columns(id, ("Subnet", "string", ".spec.subnet"), region),
     /// Desired state of a LunaNetwork.
-    #[x_kube(
-        validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.subnet == oldSelf.subnet && self.dns == oldSelf.dns")
-            .message("region, name, subnet and dns are immutable: Luna Node cannot change a network; create a new LunaNetwork"),
-    )]
+    #[x_kube(validation = immutable_fields(
+        &["region", "name", "subnet", "dns"],
+        "Luna Node cannot change a network; create a new LunaNetwork",
+    ))]
     pub struct LunaNetworkSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
         #[serde(default)]
@@ -38,10 +38,6 @@ crate::managed_crd! {
         #[serde(default = "default_dns")]
         #[schemars(length(min = 1, max = 4), inner(ipv4, length(max = 15)))]
         pub dns: Vec<String>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -11,8 +11,12 @@
 //! The slot is the interval's multiple of Unix time the run falls in, so a run is a fact of the
 //! clock, not of memory: an operator that restarts, or a reconcile from a stale copy, finds the
 //! slot's object by name and never takes a second snapshot for it.
+//!
+//! Of the fields every kind has, `deletionPolicy` and the credentials are given to each snapshot
+//! the schedule makes; `ObserveOnly` makes none (the schedule only reports its snapshots);
+//! `import` is refused.
 
-use super::common::{LocalObjectReference, ManagedSpec, exactly_one};
+use super::common::{LocalObjectReference, ManagedSpec, exactly_one, immutable_once_set};
 
 crate::managed_crd! {
     /// A snapshot of a LunaVolume or a LunaVM taken every interval, of which the last few are kept.
@@ -29,10 +33,8 @@ crate::managed_crd! {
         validation = exactly_one("volumeRef", "vmRef"),
         validation = Rule::new("!has(self.import)")
             .message("a schedule takes no import: it owns only the snapshots it makes; import an existing snapshot as a LunaVolumeSnapshot or a LunaImage"),
-        validation = Rule::new("!has(oldSelf.volumeRef) || (has(self.volumeRef) && self.volumeRef == oldSelf.volumeRef)")
-            .message("volumeRef is immutable: make a new LunaSnapshotSchedule for another volume"),
-        validation = Rule::new("!has(oldSelf.vmRef) || (has(self.vmRef) && self.vmRef == oldSelf.vmRef)")
-            .message("vmRef is immutable: make a new LunaSnapshotSchedule for another VM"),
+        validation = immutable_once_set("volumeRef", "make a new LunaSnapshotSchedule for another volume"),
+        validation = immutable_once_set("vmRef", "make a new LunaSnapshotSchedule for another VM"),
     )]
     pub struct LunaSnapshotScheduleSpec {
         /// The LunaVolume of the namespace to snapshot (each run makes a LunaVolumeSnapshot).
@@ -56,12 +58,6 @@ crate::managed_crd! {
         /// one is deleted once a later one is usable.
         #[schemars(range(min = 1, max = 100))]
         pub keep: u32,
-
-        /// The fields every kind has. `deletionPolicy` and the credentials are given to each
-        /// snapshot the schedule makes; `ObserveOnly` makes none (the schedule only reports its
-        /// snapshots); `import` is refused.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

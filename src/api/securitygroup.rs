@@ -5,7 +5,9 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable};
+use super::common::{
+    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, at_most_one_of, immutable,
+};
 
 crate::managed_crd! {
     /// A Luna Node security group (firewall) with its rules, kept exactly as the spec says.
@@ -30,10 +32,6 @@ crate::managed_crd! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 200))]
         pub rules: Vec<FirewallRule>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
@@ -53,8 +51,7 @@ impl LunaSecurityGroupSpec {
 #[serde_with::skip_serializing_none]
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[x_kube(
-    validation = Rule::new("(has(self.cidr) ? 1 : 0) + (has(self.groupId) ? 1 : 0) + (has(self.groupRef) ? 1 : 0) <= 1")
-        .message("set at most one of cidr, groupId and groupRef"),
+    validation = at_most_one_of(&["cidr", "groupId", "groupRef"]),
     validation = Rule::new("!has(self.portMin) && !has(self.portMax) || (has(self.protocol) && (self.protocol == 'TCP' || self.protocol == 'UDP'))")
         .message("ports are for protocol TCP or UDP"),
     validation = Rule::new("!has(self.portMin) || !has(self.portMax) || self.portMin <= self.portMax")

@@ -3,7 +3,7 @@
 //! Luna Node can add and remove a key, not change one, so the label and the key are immutable
 //! (CEL rules say so at `kubectl apply` time). Keys belong to the account, not to a region.
 
-use super::common::{CLOUD_NAME_PATTERN, ManagedSpec};
+use super::common::{CLOUD_NAME_PATTERN, ManagedSpec, immutable_fields};
 
 /// Pattern of an OpenSSH public key line: the type (`ssh-ed25519`, `ssh-rsa`,
 /// `ecdsa-sha2-nistp256`, ...), the base64 key, and an optional comment.
@@ -16,10 +16,10 @@ crate::managed_crd! {
     status = "LunaSSHKeyStatus",
     columns(id, ("Label", "string", ".spec.label")),
     /// Desired state of a LunaSSHKey.
-    #[x_kube(
-        validation = Rule::new("self.label == oldSelf.label && self.publicKey == oldSelf.publicKey")
-            .message("label and publicKey are immutable: Luna Node cannot change a key; create a new LunaSSHKey"),
-    )]
+    #[x_kube(validation = immutable_fields(
+        &["label", "publicKey"],
+        "Luna Node cannot change a key; create a new LunaSSHKey",
+    ))]
     pub struct LunaSSHKeySpec {
         /// The key's label on Luna Node; also how a key whose add answer was lost is found
         /// again, so keep it unique on the account. Immutable.
@@ -30,10 +30,6 @@ crate::managed_crd! {
         /// key is not a secret; the private key never goes anywhere near the operator.
         #[schemars(length(min = 16, max = 16384), regex(pattern = PUBLIC_KEY_PATTERN))]
         pub public_key: String,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

@@ -28,10 +28,6 @@ crate::managed_crd! {
         /// Where the script is kept instead: a key of a Secret or ConfigMap of the namespace.
         /// Its content is never written to the status, an Event or a log; only its SHA-256 is.
         pub content_from: Option<ScriptSource>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

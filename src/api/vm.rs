@@ -168,10 +168,6 @@ crate::managed_crd! {
         #[schemars(range(min = 30, max = 86400))]
         pub build_timeout_seconds: Option<i64>,
 
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
-
         /// A Secret (same namespace) to write the VM's connection details to: `vm_id`, `ip`,
         /// `private_ip`, `hostname` and, when Luna Node reports them, `username` and `password`.
         pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,

@@ -59,10 +59,6 @@ crate::managed_crd! {
         /// The VM to attach the volume to. Changing it detaches and attaches again; removing it
         /// detaches.
         pub attach_to: Option<VolumeAttachment>,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 

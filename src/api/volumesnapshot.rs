@@ -4,7 +4,9 @@
 //! Luna Node cannot change a snapshot, so every field is immutable (CEL rules say so at `kubectl
 //! apply` time). A snapshot goes `creating` → `available`; Ready follows it.
 
-use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region};
+use super::common::{
+    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable_fields,
+};
 
 crate::managed_crd! {
     /// A snapshot of a Luna Node volume, taken once and deleted with the object.
@@ -12,10 +14,10 @@ crate::managed_crd! {
     status = "LunaVolumeSnapshotStatus",
     columns(id, ("Volume", "string", ".spec.volumeRef.name"), status, region),
     /// Desired state of a LunaVolumeSnapshot.
-    #[x_kube(
-        validation = Rule::new("self.region == oldSelf.region && self.name == oldSelf.name && self.volumeRef == oldSelf.volumeRef")
-            .message("region, name and volumeRef are immutable: Luna Node cannot change a snapshot; create a new LunaVolumeSnapshot"),
-    )]
+    #[x_kube(validation = immutable_fields(
+        &["region", "name", "volumeRef"],
+        "Luna Node cannot change a snapshot; create a new LunaVolumeSnapshot",
+    ))]
     pub struct LunaVolumeSnapshotSpec {
         /// The snapshot's label on Luna Node; also how a snapshot whose create answer was lost
         /// is found again, so keep it unique in its region. Immutable.
@@ -28,10 +30,6 @@ crate::managed_crd! {
 
         /// The LunaVolume of the namespace to take the snapshot of, once it is Ready. Immutable.
         pub volume_ref: LocalObjectReference,
-
-        /// The fields every kind has: policies, import and credentials.
-        #[serde(flatten)]
-        pub managed: ManagedSpec,
     }
 }
 
