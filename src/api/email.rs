@@ -105,12 +105,7 @@ crate::managed_crd! {
 
 impl LunaEmailUserSpec {
     /// The mailbox `username@domain` with the password at `key` of Secret `secret`.
-    pub fn new(
-        domain: impl Into<String>,
-        username: impl Into<String>,
-        secret: impl Into<String>,
-        key: impl Into<String>,
-    ) -> Self {
+    pub fn new(domain: &str, username: &str, secret: &str, key: &str) -> Self {
         Self {
             domain: domain.into(),
             username: username.into(),
@@ -163,11 +158,7 @@ crate::managed_crd! {
 
 impl LunaEmailAliasSpec {
     /// The alias `name@domain` forwarding to `target`.
-    pub fn new(
-        domain: impl Into<String>,
-        name: impl Into<String>,
-        target: impl Into<String>,
-    ) -> Self {
+    pub fn new(domain: &str, name: &str, target: &str) -> Self {
         Self {
             domain: domain.into(),
             name: name.into(),

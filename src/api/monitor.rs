@@ -153,11 +153,7 @@ crate::managed_crd! {
 
 impl LunaMonitorCheckSpec {
     /// A check `name` of type `check_type` on `target`, alerting no one.
-    pub fn new(
-        name: impl Into<String>,
-        check_type: impl Into<String>,
-        target: impl Into<String>,
-    ) -> Self {
+    pub fn new(name: &str, check_type: &str, target: &str) -> Self {
         Self {
             name: name.into(),
             check_type: check_type.into(),

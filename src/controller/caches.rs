@@ -131,11 +131,13 @@ impl ListCaches {
 /// ```
 ///
 /// Keyed (by region, say): `pub fn volumes(account, region) -> Volume = "volume list",
-/// |client, region| client.volume_list(region), ...`, where `region` is the key as `&str`.
+/// |client, region| client.volume_list(region), ...`, where `region` is the key as `&str`. A
+/// list read only when a reconcile asks for it (plans, check types: they change rarely) is
+/// declared `= "plan list" on demand, ...`.
 macro_rules! list_cache {
     (
         $(#[$doc:meta])*
-        $vis:vis fn $name:ident(account) -> $entry:ty = $label:literal,
+        $vis:vis fn $name:ident(account) -> $entry:ty = $label:literal $(on $demand:ident)?,
         |$client:ident| $call:expr, $id:expr, $into:expr $(,)?
     ) => {
         $(#[$doc])*
@@ -143,8 +145,15 @@ macro_rules! list_cache {
             account: &$crate::controller::accounts::Account,
         ) -> ::std::sync::Arc<$crate::controller::list_cache::ListCache<$entry>> {
             $crate::controller::caches::list_cache!(@fetch $entry, |$client, _key| $call, $id, $into);
-            account.caches.keyed($label, "", fetch)
+            let refresh = $crate::controller::caches::list_cache!(@refresh $($demand)?);
+            account.caches.list($label, "", refresh, fetch)
         }
+    };
+    (@refresh) => {
+        $crate::controller::caches::Refresh::Polled
+    };
+    (@refresh demand) => {
+        $crate::controller::caches::Refresh::OnDemand
     };
     (
         $(#[$doc:meta])*

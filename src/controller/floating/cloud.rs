@@ -1,25 +1,16 @@
 //! The cloud reads and calls of the LunaFloatingIP controller: the shared `floating list` and
 //! the allocation.
 
-use std::sync::Arc;
+use crate::controller::caches::list_cache;
 
-use futures::{FutureExt, future::BoxFuture};
+use crate::lunanode::{self, Client, types::FloatingIp};
 
-use crate::{
-    controller::{accounts::Account, caches::by_id, list_cache::ListCache},
-    lunanode::{self, Client, types::FloatingIp},
-};
-
-/// The account's `floating list` cache (all regions), polled.
-pub fn addresses(account: &Account) -> Arc<ListCache<FloatingIp>> {
-    account.caches.keyed("floating list", "", list)
-}
-
-fn list(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, FloatingIp)>, lunanode::Error>> {
-    async move { Ok(by_id(client.floating_list().await?, |ip| &ip.id, |ip| ip)) }.boxed()
+list_cache! {
+    /// The account's `floating list` cache (all regions), polled.
+    pub fn addresses(account) -> FloatingIp = "floating list",
+        |client| client.floating_list(),
+        |ip| &ip.id,
+        |ip| ip
 }
 
 /// `floating add` in `region`; returns the new address's ID.

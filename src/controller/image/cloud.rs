@@ -2,14 +2,10 @@
 //! that resolve an image: the account's `image list` and its conversion, and what an image's
 //! status means for a create.
 
-use std::sync::Arc;
+use crate::controller::caches::list_cache;
 
-use futures::{FutureExt, future::BoxFuture};
-
-use crate::controller::{
-    accounts::Account, caches::by_id, list_cache::ListCache, managed::Blocked, reason::Reason,
-};
-use crate::lunanode::{self, Client};
+use crate::controller::{accounts::Account, managed::Blocked, reason::Reason};
+use crate::lunanode::{self};
 
 /// An image as the controllers need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,32 +43,19 @@ pub fn image_state(status: &str) -> ImageState {
 /// How soon a create waiting for an image in progress looks at the image list again.
 pub const IMAGE_RETRY: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The account's `image list` cache (all regions). Polled while a LunaImage follows it (a
-/// cache nobody tracks is never polled), so resolving an image name for a VM or volume create
-/// costs a list on demand only.
-pub fn images(account: &Account) -> Arc<ListCache<ObservedImage>> {
-    account.caches.keyed("image list", "", list_images)
-}
-
-/// `image list` (all regions), keyed by image ID.
-fn list_images(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, ObservedImage)>, lunanode::Error>> {
-    async move {
-        let images = client.image_list(None).await?;
-        Ok(by_id(
-            images,
-            |image| &image.image_id,
-            |image| ObservedImage {
-                id: image.image_id,
-                name: image.name,
-                region: image.region,
-                status: image.status,
-            },
-        ))
-    }
-    .boxed()
+list_cache! {
+    /// The account's `image list` cache (all regions). Polled while a LunaImage follows it (a
+    /// cache nobody tracks is never polled), so resolving an image name for a VM or volume create
+    /// costs a list on demand only.
+    pub fn images(account) -> ObservedImage = "image list",
+        |client| client.image_list(None),
+        |image| &image.image_id,
+        |image| ObservedImage {
+            id: image.image_id,
+            name: image.name,
+            region: image.region,
+            status: image.status,
+        }
 }
 
 /// The image `image` names (an ID, or an exact name in `region`) as a create can use it: its

@@ -1,20 +1,9 @@
 //! The cloud reads of the LunaMonitorCheck controller: the account's shared
 //! `monitor check-list`, and its `monitor check-types` (read on demand: types change rarely).
 
-use std::sync::Arc;
-
-use futures::{FutureExt, future::BoxFuture};
-
 use crate::{
-    controller::{
-        accounts::Account,
-        caches::{Refresh, by_id, list_cache},
-        list_cache::ListCache,
-    },
-    lunanode::{
-        self, Client,
-        types::{CheckType, MonitorCheck},
-    },
+    controller::caches::list_cache,
+    lunanode::types::{CheckType, MonitorCheck},
 };
 
 list_cache! {
@@ -25,24 +14,10 @@ list_cache! {
         |check| check
 }
 
-/// The account's `monitor check-types`, by key, read when asked only.
-pub fn types(account: &Account) -> Arc<ListCache<CheckType>> {
-    account
-        .caches
-        .list("monitor check-types", "", Refresh::OnDemand, list_types)
-}
-
-fn list_types(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, CheckType)>, lunanode::Error>> {
-    async move {
-        let types = client.monitor_check_types().await?;
-        Ok(by_id(
-            types,
-            |check_type| &check_type.key,
-            |check_type| check_type,
-        ))
-    }
-    .boxed()
+list_cache! {
+    /// The account's `monitor check-types`, by key, read when asked only.
+    pub fn types(account) -> CheckType = "monitor check-types" on demand,
+        |client| client.monitor_check_types(),
+        |check_type| &check_type.key,
+        |check_type| check_type
 }

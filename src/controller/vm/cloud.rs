@@ -1,17 +1,13 @@
 //! The cloud calls of the LunaVM controller, on the typed client, and the conversion of their
 //! answers into the small observed model the controller keeps (see [`ObservedVm`]).
 
-use std::{collections::BTreeMap, sync::Arc};
+use crate::controller::caches::list_cache;
+use std::collections::BTreeMap;
 
-use futures::{FutureExt, future::BoxFuture};
 use secrecy::ExposeSecret;
 
 use super::decide::ObservedVm;
-use crate::controller::{
-    accounts::Account,
-    caches::{Refresh, by_id},
-    list_cache::ListCache,
-};
+use crate::controller::{accounts::Account, list_cache::ListCache};
 use crate::{
     api::vm::LunaVMSpec,
     lunanode::{
@@ -20,9 +16,12 @@ use crate::{
     },
 };
 
-/// The account's `vm list` cache (all regions), polled.
-pub fn vms(account: &Account) -> Arc<ListCache<ObservedVm>> {
-    account.caches.keyed("vm list", "", list_vms)
+list_cache! {
+    /// The account's `vm list` cache (all regions), polled.
+    pub fn vms(account) -> ObservedVm = "vm list",
+        |client| client.vm_list(),
+        |entry| &entry.vm_id,
+        observed
 }
 
 /// One plan of `plan list`: its ID and the code it is named by (`m.2`).
@@ -34,32 +33,16 @@ pub struct ObservedPlan {
     pub name: String,
 }
 
-/// The account's `plan list` cache, read on demand: plans change rarely and are read only to
-/// tell which plan ID a resize asks for.
-pub fn plans(account: &Account) -> Arc<ListCache<ObservedPlan>> {
-    account
-        .caches
-        .list("plan list", "", Refresh::OnDemand, list_plans)
-}
-
-fn list_plans(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, ObservedPlan)>, lunanode::Error>> {
-    async move {
-        let plans = client.plan_list().await?;
-        Ok(plans
-            .into_iter()
-            .map(|plan| {
-                let entry = ObservedPlan {
-                    id: plan.plan_id.clone(),
-                    name: plan.name,
-                };
-                (plan.plan_id, entry)
-            })
-            .collect())
-    }
-    .boxed()
+list_cache! {
+    /// The account's `plan list` cache, read on demand: plans change rarely and are read only
+    /// to tell which plan ID a resize asks for.
+    pub fn plans(account) -> ObservedPlan = "plan list" on demand,
+        |client| client.plan_list(),
+        |plan| &plan.plan_id,
+        |plan| ObservedPlan {
+            id: plan.plan_id,
+            name: plan.name,
+        }
 }
 
 /// The numeric ID of `plan`, a plan ID or a plan code (`m.2`, matched without regard to case);
@@ -141,20 +124,6 @@ pub fn status_word(status: &str) -> String {
 }
 
 /// `vm list`, keyed by VM ID.
-fn list_vms(
-    client: Client,
-    _key: String,
-) -> BoxFuture<'static, Result<Vec<(String, ObservedVm)>, lunanode::Error>> {
-    async move {
-        Ok(by_id(
-            client.vm_list().await?,
-            |entry| &entry.vm_id,
-            observed,
-        ))
-    }
-    .boxed()
-}
-
 /// `vm info` of one VM, as an observation: the list's fields plus the friendly status and the
 /// task in progress, which the list lacks. Used only for VMs in transition.
 pub async fn info(client: &Client, id: &str) -> Result<ObservedVm, lunanode::Error> {
