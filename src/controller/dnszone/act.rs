@@ -238,7 +238,7 @@ pub(super) async fn sync_records(
             || !memo.missing_since.is_empty()
     });
     let calls = ZoneCalls {
-        client: &cx.account.client,
+        client: cx.client(),
         api: zone.spec.api,
         zone: &observed.id,
     };

@@ -193,8 +193,8 @@ impl External for LunaDnsZone {
 
     async fn delete(&self, observed: &ObservedZone, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let removed = match self.spec.api {
-            DnsApi::Dns2 => cx.account.client.dns2_zone_remove(&observed.id).await,
-            DnsApi::Dns => cx.account.client.dns_zone_remove(&observed.id).await,
+            DnsApi::Dns2 => cx.client().dns2_zone_remove(&observed.id).await,
+            DnsApi::Dns => cx.client().dns_zone_remove(&observed.id).await,
         };
         let note = format!("deleted zone {} ({})", observed.id, observed.origin);
         cx.deleted(self, "delete zone", removed, note).await

@@ -126,12 +126,12 @@ impl External for LunaDynamicRecord {
             note,
             action: "update dynamic DNS entry",
         };
-        let call = cx.account.client.dns_dyn_update(id, name, &wanted);
+        let call = cx.client().dns_dyn_update(id, name, &wanted);
         managed::update(self, status, cx, update, call).await
     }
 
     async fn delete(&self, observed: &DynEntry, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.dns_dyn_remove(&observed.id);
+        let call = cx.client().dns_dyn_remove(&observed.id);
         cx.remove(self, "remove dynamic DNS entry", &observed.id, call)
             .await
     }

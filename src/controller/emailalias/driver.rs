@@ -78,8 +78,7 @@ impl External for LunaEmailAlias {
 
     async fn delete(&self, observed: &ObservedAlias, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let call = cx
-            .account
-            .client
+            .client()
             .email_alias_remove(&observed.domain_id, &observed.id);
         cx.remove(self, "remove alias", &observed.id, call).await
     }

@@ -57,7 +57,7 @@ impl External for LunaEmailDomain {
                 note: format!("DKIM unset on domain {id}"),
                 action: "unset DKIM",
             };
-            let call = cx.account.client.email_domain_dkim_unset(id);
+            let call = cx.client().email_domain_dkim_unset(id);
             return managed::update(self, status, cx, update, call).await;
         };
         // The key is read on every look (after a change, and every slow poll): a rotated
@@ -92,8 +92,7 @@ impl External for LunaEmailDomain {
             return Ok(Action::requeue(poll));
         }
         let result = cx
-            .account
-            .client
+            .client()
             .email_domain_dkim_set(id, &dkim.selector, key.value.expose_secret())
             .await;
         if result.is_ok() {
@@ -122,7 +121,7 @@ impl External for LunaEmailDomain {
     }
 
     async fn delete(&self, observed: &EmailDomain, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.email_domain_remove(&observed.id);
+        let call = cx.client().email_domain_remove(&observed.id);
         cx.remove(self, "remove e-mail domain", &observed.id, call)
             .await
     }

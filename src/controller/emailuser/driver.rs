@@ -112,8 +112,7 @@ impl External for LunaEmailUser {
             return Ok(Action::requeue(poll));
         }
         let result = cx
-            .account
-            .client
+            .client()
             .email_user_set_password(&observed.domain_id, id, password.value.expose_secret())
             .await;
         if result.is_ok() {
@@ -132,8 +131,7 @@ impl External for LunaEmailUser {
 
     async fn delete(&self, observed: &ObservedUser, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let call = cx
-            .account
-            .client
+            .client()
             .email_user_remove(&observed.domain_id, &observed.id);
         cx.remove(self, "remove mailbox", &observed.id, call).await
     }

@@ -32,8 +32,7 @@ pub(super) async fn act(
     };
     match step {
         Step::Detach { from } => {
-            cx.account
-                .client
+            cx.client()
                 .vm_floatingip_delete(&from, Some(&observed.ip), true)
                 .await
                 .map_err(|source| cloud("detach floating ip", &cx.object, source))?;
@@ -45,8 +44,7 @@ pub(super) async fn act(
         }
         Step::Attach { to } => {
             let attached = cx
-                .account
-                .client
+                .client()
                 .vm_floatingip_add(
                     &to,
                     Some(&observed.ip),
@@ -78,8 +76,7 @@ pub(super) async fn act(
         }
         Step::SetReverseDns { name } => {
             let attached = super::decide::attached(observed);
-            cx.account
-                .client
+            cx.client()
                 .dns_set(&observed.ip, &name, attached.as_deref())
                 .await
                 .map_err(|source| cloud("set reverse dns", &cx.object, source))?;

@@ -135,8 +135,7 @@ impl External for LunaFloatingIP {
         if observed.is_attached() {
             if let Some(vm) = &observed.attached_id {
                 match cx
-                    .account
-                    .client
+                    .client()
                     .vm_floatingip_delete(vm, Some(&observed.ip), true)
                     .await
                 {
@@ -149,8 +148,7 @@ impl External for LunaFloatingIP {
             }
         }
         let result = cx
-            .account
-            .client
+            .client()
             .floating_delete(&observed.region, &observed.ip)
             .await;
         cx.deleted(

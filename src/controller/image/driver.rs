@@ -120,7 +120,7 @@ impl External for LunaImage {
                     note: format!("renamed image {id} to {to}"),
                     action: "rename image",
                 };
-                let call = cx.account.client.image_rename(id, &to);
+                let call = cx.client().image_rename(id, &to);
                 managed::update(self, status, cx, update, call).await
             }
             Step::Going => {
@@ -147,7 +147,7 @@ impl External for LunaImage {
     }
 
     async fn delete(&self, observed: &ObservedImage, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.image_delete(&observed.id);
+        let call = cx.client().image_delete(&observed.id);
         cx.remove(self, "delete image", &observed.id, call).await
     }
 

@@ -24,7 +24,7 @@ impl LunaLoadBalancer {
         cx: &CloudCx<'_, Self>,
     ) -> Result<Action, Error> {
         let region: &str = &self.spec.region;
-        let client = &cx.account.client;
+        let client = cx.client();
         let mut done = Vec::new();
         let mut failure = None;
         // Adds first: a member that moves to a new address keeps serving meanwhile.

@@ -276,7 +276,7 @@ impl External for LunaLoadBalancer {
             self.spec.port,
             stale,
         ) {
-            let info = match cx.account.client.lb_info(&self.spec.region, lb_id).await {
+            let info = match cx.client().lb_info(&self.spec.region, lb_id).await {
                 Ok(info) => info,
                 Err(error) if error.is_not_found() => {
                     // Deleted since the list: the next reconcile observes a newer list.
@@ -333,7 +333,7 @@ impl External for LunaLoadBalancer {
     }
 
     async fn delete(&self, observed: &ObservedLb, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.lb_delete(&self.spec.region, &observed.id);
+        let call = cx.client().lb_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete the load balancer", &observed.id, call)
             .await
     }

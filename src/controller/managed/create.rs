@@ -163,7 +163,7 @@ pub async fn find_or_create<K: External>(
     }
 
     tracing::info!(natural_key = %name, "creating {}", K::KIND);
-    match object.create(&plan, &cx.account.client).await {
+    match object.create(&plan, cx.client()).await {
         Ok(id) => {
             status.set_pending_create(None);
             status.set_id(Some(id.clone()));

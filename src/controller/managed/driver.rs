@@ -351,6 +351,13 @@ pub struct CloudCx<'a, K: Resource> {
     pub account: &'a Arc<Account>,
 }
 
+impl<K: Resource> CloudCx<'_, K> {
+    /// The API client of the object's account.
+    pub fn client(&self) -> &lunanode::Client {
+        &self.account.client
+    }
+}
+
 impl<'a, K: Resource> std::ops::Deref for CloudCx<'a, K> {
     type Target = Cx<'a, K>;
 

@@ -150,7 +150,7 @@ impl External for LunaMonitorCheck {
         // The alerts are listed only when the contacts asked for differ from those last made
         // to match: steady state costs nothing per check.
         if status.alerted_contacts.as_ref() != Some(&wanted) {
-            let client = &cx.account.client;
+            let client = cx.client();
             let listed = client
                 .monitor_alert_list(id)
                 .await
@@ -190,7 +190,7 @@ impl External for LunaMonitorCheck {
     }
 
     async fn delete(&self, observed: &MonitorCheck, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.monitor_check_remove(&observed.id);
+        let call = cx.client().monitor_check_remove(&observed.id);
         cx.remove(self, "remove monitoring check", &observed.id, call)
             .await
     }

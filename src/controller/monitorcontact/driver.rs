@@ -150,7 +150,7 @@ impl External for LunaMonitorContact {
     }
 
     async fn delete(&self, observed: &MonitorContact, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.monitor_contact_remove(&observed.id);
+        let call = cx.client().monitor_contact_remove(&observed.id);
         cx.remove(self, "remove monitoring contact", &observed.id, call)
             .await
     }

@@ -69,10 +69,7 @@ impl External for LunaNetwork {
         observed: &ObservedNetwork,
         cx: &CloudCx<'_, Self>,
     ) -> Result<(), Error> {
-        let call = cx
-            .account
-            .client
-            .network_delete(&self.spec.region, &observed.id);
+        let call = cx.client().network_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete network", &observed.id, call).await
     }
 

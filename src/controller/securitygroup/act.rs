@@ -129,7 +129,7 @@ pub(super) async fn apply(
     plan: &RulePlan,
     cx: &CloudCx<'_, LunaSecurityGroup>,
 ) -> Result<Outcome, Error> {
-    let client = &cx.account.client;
+    let client = cx.client();
     let region: &str = &group.spec.region;
     for (rule_id, rule) in &plan.delete {
         match client.securitygroup_rule_delete(region, id, rule_id).await {

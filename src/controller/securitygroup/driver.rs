@@ -70,8 +70,7 @@ impl External for LunaSecurityGroup {
         };
         if observed.name != self.spec.name {
             match cx
-                .account
-                .client
+                .client()
                 .securitygroup_rename(region, id, &self.spec.name)
                 .await
             {
@@ -94,7 +93,7 @@ impl External for LunaSecurityGroup {
         if let Some(left) = act::not_due(cx.account, &uid, generation, poll) {
             return Ok(Action::requeue(left));
         }
-        let listed = cloud::rules(&cx.account.client, region, id)
+        let listed = cloud::rules(cx.client(), region, id)
             .await
             .map_err(|source| cloud("list rules", &cx.object, source))?;
         // A rule naming a LunaSecurityGroup waits for that group's ID (its own is known).
@@ -197,8 +196,7 @@ impl External for LunaSecurityGroup {
 
     async fn delete(&self, observed: &ObservedGroup, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let result = cx
-            .account
-            .client
+            .client()
             .securitygroup_delete(&self.spec.region, &observed.id)
             .await;
         act::forget(cx.account, &self.uid().unwrap_or_default());

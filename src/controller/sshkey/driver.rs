@@ -43,7 +43,7 @@ impl External for LunaSSHKey {
     }
 
     async fn delete(&self, observed: &ObservedKey, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.sshkey_remove(&observed.id);
+        let call = cx.client().sshkey_remove(&observed.id);
         cx.remove(self, "remove ssh key", &observed.id, call).await
     }
 }

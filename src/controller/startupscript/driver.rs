@@ -142,8 +142,7 @@ impl External for LunaStartupScript {
             return Ok(Action::requeue(cx.ctx.accounts.timing().slow_interval));
         }
         let result = cx
-            .account
-            .client
+            .client()
             .script_update(&observed.id, &self.spec.name, &content)
             .await;
         match result {
@@ -170,7 +169,7 @@ impl External for LunaStartupScript {
     }
 
     async fn delete(&self, observed: &ObservedScript, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
-        let call = cx.account.client.script_delete(&observed.id);
+        let call = cx.client().script_delete(&observed.id);
         cx.remove(self, "delete script", &observed.id, call).await
     }
 }

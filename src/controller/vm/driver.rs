@@ -206,7 +206,7 @@ impl External for LunaVM {
             return Ok(observed);
         }
         let read_at = Instant::now();
-        let fresh = cloud::info(&cx.account.client, &observed.id)
+        let fresh = cloud::info(cx.client(), &observed.id)
             .await
             .map_err(|source| cloud("read vm", &cx.object, source))?;
         vms.record(&fresh.id, fresh.clone(), read_at);
@@ -304,12 +304,7 @@ impl External for LunaVM {
             .as_ref()
             .and_then(|status| status.applied_floating_ip.as_ref());
         if let Some(ip) = applied {
-            match cx
-                .account
-                .client
-                .vm_floatingip_delete(id, Some(ip), true)
-                .await
-            {
+            match cx.client().vm_floatingip_delete(id, Some(ip), true).await {
                 Ok(()) => {}
                 // Refused: not attached (any more); the delete goes ahead.
                 Err(error) if error.is_refused() => {
@@ -318,7 +313,7 @@ impl External for LunaVM {
                 Err(error) => return Err(cloud("detach floating ip", &cx.object, error)),
             }
         }
-        let result = cx.account.client.vm_delete(id).await;
+        let result = cx.client().vm_delete(id).await;
         if result.is_ok() {
             // The list shows a VM being deleted as `active`: follow it with `vm info`, which
             // shows the task, so that the delete is not sent again while it runs.

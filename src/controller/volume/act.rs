@@ -51,11 +51,7 @@ pub(super) async fn act(
             Ok(Action::await_change())
         }
         Step::Rename { to } => {
-            let result = cx
-                .account
-                .client
-                .volume_rename(region, &observed.id, &to)
-                .await;
+            let result = cx.client().volume_rename(region, &observed.id, &to).await;
             cache.wrote(&uid);
             match result {
                 Ok(()) => {
@@ -75,11 +71,7 @@ pub(super) async fn act(
             }
         }
         Step::Extend { size } => {
-            let result = cx
-                .account
-                .client
-                .volume_extend(region, &observed.id, size)
-                .await;
+            let result = cx.client().volume_extend(region, &observed.id, size).await;
             cache.wrote(&uid);
             match result {
                 Ok(()) => {
@@ -97,8 +89,7 @@ pub(super) async fn act(
             }
         }
         Step::Detach { from } => {
-            cx.account
-                .client
+            cx.client()
                 .volume_detach(region, &observed.id)
                 .await
                 .map_err(|source| cloud("detach volume", &cx.object, source))?;
@@ -115,8 +106,7 @@ pub(super) async fn act(
                 .as_ref()
                 .map_or("auto", |attach| attach.target.as_str());
             let result = cx
-                .account
-                .client
+                .client()
                 .volume_attach(region, &observed.id, &to, target)
                 .await;
             cache.wrote(&uid);

@@ -213,7 +213,7 @@ impl External for LunaVolume {
             return Ok(());
         }
         if observed.attached.is_some() {
-            match cx.account.client.volume_detach(region, &observed.id).await {
+            match cx.client().volume_detach(region, &observed.id).await {
                 Ok(()) => {}
                 Err(error) if error.is_not_found() => {}
                 Err(error) => return Err(cloud("detach volume", &cx.object, error)),
@@ -225,7 +225,7 @@ impl External for LunaVolume {
             // the driver looks again (the list poller runs fast while this is in transition).
             return Ok(());
         }
-        let call = cx.account.client.volume_delete(region, &observed.id);
+        let call = cx.client().volume_delete(region, &observed.id);
         cx.remove(self, "delete volume", &observed.id, call).await
     }
 

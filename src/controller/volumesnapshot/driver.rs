@@ -118,8 +118,7 @@ impl External for LunaVolumeSnapshot {
 
     async fn delete(&self, observed: &VolumeSnapshot, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
         let call = cx
-            .account
-            .client
+            .client()
             .volume_snapshot_delete(&self.spec.region, &observed.id);
         cx.remove(self, "delete volume snapshot", &observed.id, call)
             .await
