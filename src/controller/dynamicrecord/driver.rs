@@ -139,12 +139,8 @@ impl External for LunaDynamicRecord {
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // The VM or floating IP whose address the name follows changed.
         controller
-            .follows::<LunaVM>(ctx, |record: &LunaDynamicRecord| {
-                managed::named(record.spec.vm_ref.as_ref())
-            })
-            .follows::<LunaFloatingIP>(ctx, |record: &LunaDynamicRecord| {
-                managed::named(record.spec.floating_ip_ref.as_ref())
-            })
+            .follows_ref::<LunaVM>(ctx, |record| record.spec.vm_ref.as_ref())
+            .follows_ref::<LunaFloatingIP>(ctx, |record| record.spec.floating_ip_ref.as_ref())
     }
 }
 

@@ -143,11 +143,17 @@ pub fn referrers<K: Reconciler, T: ManagedResource>(
     }
 }
 
+/// An optional reference field of a kind's spec.
+pub type Field<K> = fn(&K) -> Option<&LocalObjectReference>;
+
 /// The watches a kind's controller adds for its references (in [`Reconciler::configure`]).
 pub trait Follow<K: Reconciler>: Sized {
     /// Wakes the objects of `K` that name, by `refers`, an object of `T` that changed: a
     /// referenced network, VM or floating IP that got its ID or address.
     fn follows<T: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&K) -> Vec<String>) -> Self;
+
+    /// [`Follow::follows`] for one optional reference field (`|vm| vm.spec.image_ref.as_ref()`).
+    fn follows_ref<T: Reconciler>(self, ctx: &Arc<Context>, field: Field<K>) -> Self;
 
     /// Wakes the objects of `K` that an object of `R` names, by `refers`, when that object
     /// changes: a holder that lets go of what it held.
@@ -157,6 +163,14 @@ pub trait Follow<K: Reconciler>: Sized {
 impl<K: Reconciler> Follow<K> for Controller<K> {
     fn follows<T: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&K) -> Vec<String>) -> Self {
         watches(self, ctx, referrers::<K, T>(ctx, refers))
+    }
+
+    fn follows_ref<T: Reconciler>(self, ctx: &Arc<Context>, field: Field<K>) -> Self {
+        watches(
+            self,
+            ctx,
+            referrers::<K, T>(ctx, move |object| named(field(object))),
+        )
     }
 
     fn named_by<R: Reconciler>(self, ctx: &Arc<Context>, refers: fn(&R) -> Vec<String>) -> Self {

@@ -198,9 +198,7 @@ impl External for LunaMonitorCheck {
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         // The VM whose address is the target, or a contact to alert, changed.
         controller
-            .follows::<LunaVM>(ctx, |check: &LunaMonitorCheck| {
-                managed::named(check.spec.vm_ref.as_ref())
-            })
+            .follows_ref::<LunaVM>(ctx, |check| check.spec.vm_ref.as_ref())
             .follows::<LunaMonitorContact>(ctx, contact_refs)
     }
 }

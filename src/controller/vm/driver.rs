@@ -326,18 +326,10 @@ impl External for LunaVM {
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         controller
             // A referenced network or floating IP became ready.
-            .follows::<LunaNetwork>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.placement.network_ref.as_ref())
-            })
-            .follows::<LunaFloatingIP>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.placement.floating_ip_ref.as_ref())
-            })
-            .follows::<LunaImage>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.image_ref.as_ref())
-            })
-            .follows::<LunaSSHKey>(ctx, |vm: &LunaVM| {
-                managed::named(vm.spec.ssh_key_ref.as_ref())
-            })
+            .follows_ref::<LunaNetwork>(ctx, |vm| vm.spec.placement.network_ref.as_ref())
+            .follows_ref::<LunaFloatingIP>(ctx, |vm| vm.spec.placement.floating_ip_ref.as_ref())
+            .follows_ref::<LunaImage>(ctx, |vm| vm.spec.image_ref.as_ref())
+            .follows_ref::<LunaSSHKey>(ctx, |vm| vm.spec.ssh_key_ref.as_ref())
             .follows::<LunaSecurityGroup>(ctx, security_group_refs)
             .follows::<LunaStartupScript>(ctx, |vm: &LunaVM| {
                 vm.spec

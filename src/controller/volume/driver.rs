@@ -233,8 +233,6 @@ impl External for LunaVolume {
         controller
             .follows::<LunaVM>(ctx, attached_vm)
             // The snapshot of `snapshotRef` got its ID or became available.
-            .follows::<LunaVolumeSnapshot>(ctx, |volume: &LunaVolume| {
-                managed::named(volume.spec.snapshot_ref.as_ref())
-            })
+            .follows_ref::<LunaVolumeSnapshot>(ctx, |volume| volume.spec.snapshot_ref.as_ref())
     }
 }
