@@ -14,8 +14,8 @@ use kube::{
 use super::decide::{self, Owned, Taken};
 use crate::api::{
     common::{
-        LocalObjectReference, ManagedSpec, ManagedStatus, ManagementPolicy, READY, Region, STALLED,
-        find_condition, is_condition_true,
+        ManagedSpec, ManagedStatus, ManagementPolicy, READY, Region, STALLED, find_condition,
+        is_condition_true,
     },
     image::{ImageSource, LunaImage, LunaImageSpec},
     schedule::{LunaSnapshotSchedule, ScheduleAtProvider, ScheduledSnapshot},
@@ -76,10 +76,10 @@ impl Reconciler for LunaSnapshotSchedule {
 
 /// What a schedule snapshots, resolved.
 enum Target {
-    /// A LunaVolume, Ready: its region.
-    Volume(Region),
-    /// A LunaVM with its ID: its region.
-    Vm(Region),
+    /// A LunaVolume, Ready: its name and region.
+    Volume(String, Region),
+    /// A LunaVM, Ready: its name and region.
+    Vm(String, Region),
 }
 
 /// One snapshot object the schedule owns, as its kind's cache holds it.
@@ -231,9 +231,9 @@ fn target(
     let namespace = schedule.namespace().unwrap_or_default();
     if let Some(volume) = &schedule.spec.volume_ref {
         return match managed::resolve::<LunaVolume>(ctx, &namespace, &volume.name) {
-            Reference::Ready { object, .. } if managed::is_ready(object.as_ref()) => {
-                Ok(Target::Volume(object.spec.region.clone()))
-            }
+            Reference::Ready { object, .. } if managed::is_ready(object.as_ref()) => Ok(
+                Target::Volume(volume.name.clone(), object.spec.region.clone()),
+            ),
             Reference::Ready { .. } => Err(Some((
                 Reason::WaitingForVolume,
                 format!("LunaVolume {namespace}/{} is not Ready yet", volume.name),
@@ -250,7 +250,7 @@ fn target(
         .unwrap_or_default();
     match managed::resolve::<LunaVM>(ctx, &namespace, &name) {
         Reference::Ready { object, .. } if managed::is_ready(object.as_ref()) => {
-            Ok(Target::Vm(object.spec.region.clone()))
+            Ok(Target::Vm(name, object.spec.region.clone()))
         }
         Reference::Ready { .. } => Err(Some((
             Reason::WaitingForVM,
@@ -293,25 +293,14 @@ async fn take(
 ) -> Result<Result<String, String>, Error> {
     let name = decide::object_name(&schedule.name_any(), slot);
     let result = match target {
-        Target::Volume(region) => {
-            let volume = schedule
-                .spec
-                .volume_ref
-                .clone()
-                .unwrap_or_else(|| LocalObjectReference::new(String::new()));
-            let mut spec = LunaVolumeSnapshotSpec::new(&name, volume.name);
+        Target::Volume(volume, region) => {
+            let mut spec = LunaVolumeSnapshotSpec::new(&name, volume.clone());
             spec.region = region.clone();
             spec.managed = managed_of(schedule);
             create(LunaVolumeSnapshot::new(&name, spec), schedule, cx).await
         }
-        Target::Vm(region) => {
-            let vm = schedule
-                .spec
-                .vm_ref
-                .as_ref()
-                .map(|vm| vm.name.clone())
-                .unwrap_or_default();
-            let mut spec = LunaImageSpec::new(&name, ImageSource::vm(vm));
+        Target::Vm(vm, region) => {
+            let mut spec = LunaImageSpec::new(&name, ImageSource::vm(vm.clone()));
             spec.region = region.clone();
             spec.managed = managed_of(schedule);
             create(LunaImage::new(&name, spec), schedule, cx).await
