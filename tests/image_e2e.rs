@@ -309,7 +309,7 @@ async fn a_volume_snapshot_makes_a_volume_and_an_image_and_a_lost_answer_makes_o
         .clone()
         .unwrap();
     assert_eq!(at.volume_id.as_deref(), data.status_id());
-    assert_eq!(at.status.as_deref(), Some("available"));
+    assert_eq!(at.listed.status.as_deref(), Some("available"));
     assert_eq!(world.sim.calls("volume/snapshot-create").await, 1);
 
     let restored = world.ready::<LunaVolume>("restored").await;

@@ -796,6 +796,20 @@ pub trait ManagedResource:
     }
 }
 
+crate::status_types! {
+    /// What a region's list says of a cloud object with a name and a state (an image, a volume
+    /// snapshot): the part of their `atProvider` they share.
+    pub struct ListedObject {
+        /// Its name (a snapshot's label).
+        pub name: Option<String>,
+        /// Its region.
+        pub region: Option<String>,
+        /// Its state as the API words it: `queued`, `saving`, `active`, `killed`, `error` for an
+        /// image, `creating`, `available`, `error` for a snapshot.
+        pub status: Option<String>,
+    }
+}
+
 /// Implements [`ManagedStatus`] and [`ManagedResource`] for a kind whose spec embeds a
 /// [`ManagedSpec`] and whose status embeds a [`ManagedStatusFields`], both as the field
 /// `managed`.

@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, exactly_one_of,
+    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, ManagedSpec, Region, exactly_one_of,
     immutable_fields, not_nullable,
 };
 use super::vm::{OnError, Recreations};
@@ -167,14 +167,7 @@ crate::status_types! {
         /// How many failed images `onError: Recreate` replaced for a generation of the spec.
         pub recreations: Option<Recreations>,
     }
-
-    /// An image as the API reports it.
-    pub struct ImageAtProvider {
-        /// Its name.
-        pub name: Option<String>,
-        /// Its region.
-        pub region: Option<String>,
-        /// Its state as the API words it: `queued`, `saving`, `active`, `killed`, `error`.
-        pub status: Option<String>,
-    }
 }
+
+/// An image as the API reports it: its name, region and state.
+pub type ImageAtProvider = ListedObject;

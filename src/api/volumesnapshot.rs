@@ -5,7 +5,7 @@
 //! apply` time). A snapshot goes `creating` → `available`; Ready follows it.
 
 use super::common::{
-    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, immutable_fields,
+    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, ManagedSpec, Region, immutable_fields,
 };
 
 crate::managed_crd! {
@@ -48,12 +48,9 @@ impl LunaVolumeSnapshotSpec {
 crate::status_types! {
     /// A snapshot as the API reports it.
     pub struct VolumeSnapshotAtProvider in LunaVolumeSnapshotStatus for LunaVolumeSnapshot {
-        /// Its label.
-        pub name: Option<String>,
-        /// Its region.
-        pub region: Option<String>,
-        /// Its state as the API words it: `creating`, `available`, `error`.
-        pub status: Option<String>,
+        /// Its label, region and state.
+        #[serde(flatten)]
+        pub listed: ListedObject,
         /// Its size in GB.
         pub size: Option<i64>,
         /// The ID of the volume it was taken from.

@@ -12,6 +12,7 @@ use std::{
 use futures::future::BoxFuture;
 
 use super::list_cache::{CacheTiming, ListCache, lock};
+use crate::api::common::ListedObject;
 use crate::lunanode::{self, Client};
 
 /// The caches of one account.
@@ -209,6 +210,15 @@ pub fn by_id<T, O>(
 /// A text field of an answer for the status: `None` when the API left it empty.
 pub fn non_empty(value: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// The name, region and state a list reports of an object, for its status.
+pub fn listed(name: &str, region: &str, status: &str) -> ListedObject {
+    ListedObject {
+        name: non_empty(name),
+        region: non_empty(region),
+        status: non_empty(status),
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub use kube::{
 pub use super::{
     Context,
     accounts::Account,
-    caches::{by_id, non_empty},
+    caches::{by_id, listed, non_empty},
     error::Error,
     list_cache::ListCache,
     managed::{

@@ -7,7 +7,7 @@ use super::{
     decide::{self, Step},
 };
 use crate::api::{
-    image::{ImageAtProvider, LunaImage},
+    image::LunaImage,
     vm::{LunaVM, Recreations},
     volumesnapshot::LunaVolumeSnapshot,
 };
@@ -103,11 +103,8 @@ impl External for LunaImage {
     }
 
     fn report(&self, status: &mut Self::Status, observed: &ObservedImage) {
-        status.at_provider = Some(ImageAtProvider {
-            name: non_empty(&observed.name),
-            region: non_empty(&observed.region),
-            status: non_empty(&observed.status),
-        });
+        let listed = listed(&observed.name, &observed.region, &observed.status);
+        status.at_provider = Some(listed);
     }
 
     async fn sync(&self, SyncCx(status, observed, cx): SyncCx<'_, Self>) -> Result<Action, Error> {

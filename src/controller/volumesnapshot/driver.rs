@@ -83,9 +83,7 @@ impl External for LunaVolumeSnapshot {
 
     fn report(&self, status: &mut Self::Status, observed: &VolumeSnapshot) {
         status.at_provider = Some(VolumeSnapshotAtProvider {
-            name: non_empty(&observed.name),
-            region: non_empty(&observed.region),
-            status: non_empty(&observed.status),
+            listed: listed(&observed.name, &observed.region, &observed.status),
             size: observed.size.and_then(|size| i64::try_from(size).ok()),
             volume_id: non_empty(&observed.volume_id),
         });
