@@ -311,16 +311,67 @@ pub(crate) fn keyed<'a, T: 'a>(
     reply([(key, Value::Object(objects.collect()))])
 }
 
-/// Stores the new object `make(id)` under `id` and answers `{"<key>": id}`, as every create
-/// does.
-pub(crate) fn created<T>(
+/// An object the simulator stores under a numeric ID it issues, made by a create that answers
+/// that ID (see [`Shared::create`]).
+pub(crate) trait Stored: Sized {
+    /// The kind of its ID.
+    const ID: IdKind;
+    /// The key its create answers the new ID under.
+    const KEY: &'static str;
+    /// Where `account` keeps it: for one kept inside another object, in the object `params`
+    /// name (the error when there is none).
+    fn objects<'a>(
+        account: &'a mut Account,
+        params: &Params,
+    ) -> Result<&'a mut BTreeMap<String, Self>, ApiError>;
+}
+
+/// Implements [`Stored`] for a type: its [`IdKind`], its key, and where an account keeps it,
+/// either a field of the account or a field of the object a finder (`fn(&mut Account,
+/// &Params) -> Result<&mut Parent, ApiError>`) takes from the parameters.
+///
+/// ```ignore
+/// stored!(Zone, Zone, "zone_id", zones);
+/// stored!(Record, Record, "record_id", find_zone, records);
+/// ```
+macro_rules! stored {
+    (@objects $name:ty, $kind:ident, $key:literal, |$account:ident, $params:ident| $objects:expr) => {
+        impl $crate::sim::call::Stored for $name {
+            const ID: $crate::sim::state::IdKind = $crate::sim::state::IdKind::$kind;
+            const KEY: &'static str = $key;
+            fn objects<'a>(
+                $account: &'a mut $crate::sim::state::Account,
+                $params: &$crate::sim::call::Params,
+            ) -> Result<
+                &'a mut std::collections::BTreeMap<String, Self>,
+                $crate::sim::call::ApiError,
+            > {
+                $objects
+            }
+        }
+    };
+    ($name:ty, $kind:ident, $key:literal, $field:ident) => {
+        $crate::sim::call::stored!(@objects $name, $kind, $key, |account, _params| {
+            Ok(&mut account.$field)
+        });
+    };
+    ($name:ty, $kind:ident, $key:literal, $parent:path, $field:ident) => {
+        $crate::sim::call::stored!(@objects $name, $kind, $key, |account, params| {
+            Ok(&mut $parent(account, params)?.$field)
+        });
+    };
+}
+pub(crate) use stored;
+
+/// Stores the new object `make(id)` under `id` and answers `{"<key>": id}` with `T`'s key, as
+/// every create does.
+pub(crate) fn created<T: Stored>(
     objects: &mut BTreeMap<String, T>,
-    key: &str,
     id: String,
     make: impl FnOnce(String) -> T,
 ) -> Reply {
     objects.insert(id.clone(), make(id.clone()));
-    reply([(key, Value::String(id))])
+    reply([(T::KEY, Value::String(id))])
 }
 
 /// Replaces the object found as by [`Params::find_mut`] with `make(id)`, `id` being the ID it is
@@ -338,15 +389,10 @@ pub(crate) fn updated<T>(
     done()
 }
 
-/// Removes the object found as by [`Params::find`] from `objects` and answers success, as
-/// every delete does.
-pub(crate) fn deleted<T>(
-    objects: &mut BTreeMap<String, T>,
-    params: &Params,
-    name: &str,
-    thing: &str,
-) -> Reply {
-    params.remove(objects, name, thing)?;
+/// Removes the `T` the parameters name (its key being the parameter, `invalid <thing>` when
+/// there is none) from where `account` keeps it and answers success, as every delete does.
+pub(crate) fn deleted<T: Stored>(account: &mut Account, params: &Params, thing: &str) -> Reply {
+    params.remove(T::objects(account, params)?, T::KEY, thing)?;
     done()
 }
 

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply, updated},
+    call::{ApiError, Ctx, Params, Reply, deleted, done, keyed, reply, stored, updated},
     floating::{self, Attachment},
-    state::{Account, IdKind},
+    state::Account,
 };
 
 /// Record types the service accepts.
@@ -98,7 +98,7 @@ pub(crate) fn dyn_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
 
 /// `dns/dyn-remove`.
 pub(crate) fn dyn_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(&mut ctx.account.dyns, params, "dyn_id", "dyn")
+    deleted::<DynRecord>(ctx.account, params, "dyn")
 }
 
 /// `dns2/zone-list`.
@@ -113,8 +113,7 @@ pub(crate) fn dns2_zone_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
 
 /// `dns2/record-remove`.
 pub(crate) fn dns2_record_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let zone = find_zone(ctx.account, params)?;
-    deleted(&mut zone.records, params, "record_id", "record")
+    deleted::<Record>(ctx.account, params, "record")
 }
 
 pub(crate) fn rdns_list(ctx: &mut Ctx<'_>, _: &Params) -> Reply {
@@ -210,8 +209,7 @@ fn zone_add_named(ctx: &mut Ctx<'_>, params: &Params, name_parameter: &str) -> R
     if ctx.account.zones.values().any(|z| z.name == name) {
         return Err(ApiError::new("the zone already exists"));
     }
-    let id = ctx.id(IdKind::Zone);
-    created(&mut ctx.account.zones, "zone_id", id, |id| Zone {
+    ctx.shared.create(ctx.account, params, |id| Zone {
         id,
         name,
         ttl,
@@ -223,8 +221,12 @@ fn find_zone<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Zo
     params.find_mut(&mut account.zones, "zone_id", "zone")
 }
 
+stored!(Zone, Zone, "zone_id", zones);
+stored!(Record, Record, "record_id", find_zone, records);
+stored!(DynRecord, Dyn, "dyn_id", dyns);
+
 pub(crate) fn zone_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(&mut ctx.account.zones, params, "zone_id", "zone")
+    deleted::<Zone>(ctx.account, params, "zone")
 }
 
 pub(crate) fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -245,7 +247,8 @@ pub(crate) fn record_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 }
 
 pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let zone = find_zone(ctx.account, params)?;
+    // An unknown zone is the answer before anything about the record.
+    find_zone(ctx.account, params)?;
     let name = params.require("name")?.trim().to_owned();
     let data = params.require("data")?.trim().to_owned();
     let ttl = ttl(params, "ttl", None)?;
@@ -278,8 +281,7 @@ pub(crate) fn record_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         .iter()
         .filter_map(|key| params.get(key).map(|v| ((*key).to_owned(), v.to_owned())))
         .collect();
-    let id = ctx.shared.issue(IdKind::Record);
-    created(&mut zone.records, "record_id", id, |id| Record {
+    ctx.shared.create(ctx.account, params, |id| Record {
         id,
         name,
         kind,
@@ -308,8 +310,7 @@ fn dyn_from(params: &Params) -> Result<impl FnOnce(String) -> DynRecord, ApiErro
 
 pub(crate) fn dyn_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let entry = dyn_from(params)?;
-    let id = ctx.id(IdKind::Dyn);
-    created(&mut ctx.account.dyns, "dyn_id", id, entry)
+    ctx.shared.create(ctx.account, params, entry)
 }
 
 pub(crate) fn dyn_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, reply},
-    state::{Account, IdKind},
+    call::{ApiError, Ctx, Params, Reply, Stored, created, deleted, done, reply, stored},
+    state::Account,
 };
 
 /// A hosted e-mail domain.
@@ -49,6 +49,10 @@ pub(crate) struct EmailAlias {
 fn domain<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut EmailDomain, ApiError> {
     params.find_mut(&mut account.email_domains, "domain_id", "domain")
 }
+
+stored!(EmailDomain, Domain, "domain_id", email_domains);
+stored!(EmailUser, User, "user_id", domain, users);
+stored!(EmailAlias, Alias, "alias_id", domain, aliases);
 
 fn local_part(params: &Params, name: &str) -> Result<String, ApiError> {
     let value = params.require(name)?.trim().to_ascii_lowercase();
@@ -111,26 +115,18 @@ pub(crate) fn domain_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if ctx.account.email_domains.values().any(|d| d.name == name) {
         return Err(ApiError::new("the domain already exists"));
     }
-    let id = ctx.id(IdKind::Domain);
-    created(&mut ctx.account.email_domains, "domain_id", id, |id| {
-        EmailDomain {
-            id,
-            name,
-            dkim_selector: None,
-            users: BTreeMap::new(),
-            aliases: BTreeMap::new(),
-        }
+    ctx.shared.create(ctx.account, params, |id| EmailDomain {
+        id,
+        name,
+        dkim_selector: None,
+        users: BTreeMap::new(),
+        aliases: BTreeMap::new(),
     })
 }
 
 /// `email/domain-remove`.
 pub(crate) fn domain_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(
-        &mut ctx.account.email_domains,
-        params,
-        "domain_id",
-        "domain",
-    )
+    deleted::<EmailDomain>(ctx.account, params, "domain")
 }
 
 /// `email/domain-dkim-set`.
@@ -163,12 +159,12 @@ pub(crate) fn user_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 pub(crate) fn user_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let username = local_part(params, "username")?;
     password(params)?;
-    let id = ctx.id(IdKind::User);
+    let id = ctx.id(EmailUser::ID);
     let d = domain(ctx.account, params)?;
     if d.users.values().any(|u| u.username == username) {
         return Err(ApiError::new("the user already exists"));
     }
-    created(&mut d.users, "user_id", id, |id| EmailUser { id, username })
+    created(&mut d.users, id, |id| EmailUser { id, username })
 }
 
 /// `email/user-set-password`.
@@ -180,8 +176,7 @@ pub(crate) fn user_set_password(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `email/user-remove`.
 pub(crate) fn user_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let d = domain(ctx.account, params)?;
-    deleted(&mut d.users, params, "user_id", "user")
+    deleted::<EmailUser>(ctx.account, params, "user")
 }
 
 /// `email/alias-list`.
@@ -198,17 +193,11 @@ pub(crate) fn alias_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if !target.contains('@') || target.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::invalid("target"));
     }
-    let id = ctx.id(IdKind::Alias);
-    let aliases = &mut domain(ctx.account, params)?.aliases;
-    created(aliases, "alias_id", id, |id| EmailAlias {
-        id,
-        name,
-        target,
-    })
+    ctx.shared
+        .create(ctx.account, params, |id| EmailAlias { id, name, target })
 }
 
 /// `email/alias-remove`.
 pub(crate) fn alias_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let d = domain(ctx.account, params)?;
-    deleted(&mut d.aliases, params, "alias_id", "alias")
+    deleted::<EmailAlias>(ctx.account, params, "alias")
 }

@@ -7,12 +7,11 @@ use serde_json::{Value, json};
 
 use super::{
     call::{
-        ApiError, Ctx, Params, Reply, created, deleted, done, in_region, regional, reply,
-        valid_text,
+        ApiError, Ctx, Params, Reply, deleted, done, in_region, regional, reply, stored, valid_text,
     },
     clock::{Millis, after},
     floating::{self, Attachment},
-    state::{Account, IdKind},
+    state::Account,
 };
 
 /// A load balancer member.
@@ -65,6 +64,9 @@ fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut LoadBal
     )
 }
 
+stored!(LoadBalancer, LoadBalancer, "lb_id", load_balancers);
+stored!(Member, Member, "member_id", find, members);
+
 pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let net_id = params.get("net_id");
@@ -114,22 +116,19 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if connection_limit < -1 {
         return Err(ApiError::invalid("connection_limit"));
     }
-    let id = ctx.id(IdKind::LoadBalancer);
     let seq = ctx.seq();
-    created(&mut ctx.account.load_balancers, "lb_id", id, |id| {
-        LoadBalancer {
-            id,
-            name: name.trim().to_owned(),
-            region: region.to_owned(),
-            net_id: net_id.to_owned(),
-            method,
-            protocol,
-            port,
-            connection_limit,
-            active_at: after(ctx.now, ctx.timing.lb_create),
-            members: BTreeMap::new(),
-            seq,
-        }
+    ctx.shared.create(ctx.account, params, |id| LoadBalancer {
+        id,
+        name: name.trim().to_owned(),
+        region: region.to_owned(),
+        net_id: net_id.to_owned(),
+        method,
+        protocol,
+        port,
+        connection_limit,
+        active_at: after(ctx.now, ctx.timing.lb_create),
+        members: BTreeMap::new(),
+        seq,
     })
 }
 
@@ -178,18 +177,12 @@ pub(crate) fn member_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if ip.parse::<Ipv4Addr>().is_err() {
         return Err(ApiError::invalid("ip"));
     }
-    let member_id = ctx.id(IdKind::Member);
-    let lb = find(ctx.account, params)?;
-    created(&mut lb.members, "member_id", member_id, |id| Member {
-        id,
-        ip,
-        port,
-    })
+    ctx.shared
+        .create(ctx.account, params, |id| Member { id, ip, port })
 }
 
 pub(crate) fn member_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let lb = find(ctx.account, params)?;
-    deleted(&mut lb.members, params, "member_id", "member")
+    deleted::<Member>(ctx.account, params, "member")
 }
 
 pub(crate) fn associate(ctx: &mut Ctx<'_>, params: &Params) -> Reply {

@@ -5,9 +5,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, reply, updated, valid_text},
+    call::{ApiError, Ctx, Params, Reply, deleted, reply, stored, updated, valid_text},
     catalog,
-    state::IdKind,
 };
 
 /// A startup script.
@@ -34,6 +33,9 @@ pub(crate) struct SshKey {
 
 /// The credit every account shows (USD).
 const CREDIT: &str = "100.00000000";
+
+stored!(Script, Script, "script_id", scripts);
+stored!(SshKey, SshKey, "key_id", ssh_keys);
 
 /// `plan/list`.
 pub(crate) fn plan_list(_: &mut Ctx<'_>, _: &Params) -> Reply {
@@ -95,8 +97,7 @@ pub(crate) fn script_get(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 /// `script/create`.
 pub(crate) fn script_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let script = script_from(params)?;
-    let id = ctx.id(IdKind::Script);
-    created(&mut ctx.account.scripts, "script_id", id, script)
+    ctx.shared.create(ctx.account, params, script)
 }
 
 /// `script/update`.
@@ -113,7 +114,7 @@ pub(crate) fn script_update(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `script/delete`.
 pub(crate) fn script_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(&mut ctx.account.scripts, params, "script_id", "script")
+    deleted::<Script>(ctx.account, params, "script")
 }
 
 /// `sshkey/list`.
@@ -146,8 +147,7 @@ pub(crate) fn sshkey_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if !kind_ok || parts.next().is_none() || value.chars().any(char::is_control) {
         return Err(ApiError::invalid("sshkey"));
     }
-    let id = ctx.id(IdKind::SshKey);
-    created(&mut ctx.account.ssh_keys, "key_id", id, |id| SshKey {
+    ctx.shared.create(ctx.account, params, |id| SshKey {
         id,
         name: label.trim().to_owned(),
         value: value.to_owned(),
@@ -156,7 +156,7 @@ pub(crate) fn sshkey_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `sshkey/remove`.
 pub(crate) fn sshkey_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(&mut ctx.account.ssh_keys, params, "key_id", "key")
+    deleted::<SshKey>(ctx.account, params, "key")
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, keyed, reply, valid_text},
-    state::{Account, IdKind},
+    call::{ApiError, Ctx, Params, Reply, deleted, done, keyed, reply, stored, valid_text},
+    state::Account,
     vm_status::Phase,
 };
 
@@ -128,6 +128,10 @@ fn type_details(key: &str) -> Option<Value> {
     Some(json!({"name": name, "short_name": key, "params": params}))
 }
 
+stored!(Check, Check, "check_id", checks);
+stored!(Contact, Contact, "contact_id", contacts);
+stored!(Alert, Alert, "alert_id", alerts);
+
 /// `monitor/check-types`.
 pub(crate) fn check_types(_: &mut Ctx<'_>, _: &Params) -> Reply {
     let types: Map<String, Value> = CHECK_TYPES
@@ -188,7 +192,7 @@ pub(crate) fn alert_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `monitor/alert-remove`.
 pub(crate) fn alert_remove(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    deleted(&mut ctx.account.alerts, params, "alert_id", "alert")
+    deleted::<Alert>(ctx.account, params, "alert")
 }
 
 /// What a check finds now. A check aimed at one of the account's VMs (its public or private
@@ -265,8 +269,7 @@ pub(crate) fn check_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if check_interval == 0 {
         return Err(ApiError::invalid("check_interval"));
     }
-    let id = ctx.id(IdKind::Check);
-    created(&mut ctx.account.checks, "check_id", id, |id| Check {
+    ctx.shared.create(ctx.account, params, |id| Check {
         id,
         name: name.trim().to_owned(),
         kind,
@@ -290,12 +293,8 @@ pub(crate) fn contact_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if !rel_ok || !valid_text(&rel, 255) {
         return Err(ApiError::invalid("rel"));
     }
-    let id = ctx.id(IdKind::Contact);
-    created(&mut ctx.account.contacts, "contact_id", id, |id| Contact {
-        id,
-        kind,
-        rel,
-    })
+    ctx.shared
+        .create(ctx.account, params, |id| Contact { id, kind, rel })
 }
 
 pub(crate) fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
@@ -307,8 +306,7 @@ pub(crate) fn alert_add(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     if !ctx.account.contacts.contains_key(&contact_id) {
         return Err(ApiError::invalid("contact"));
     }
-    let id = ctx.id(IdKind::Alert);
-    created(&mut ctx.account.alerts, "alert_id", id, |id| Alert {
+    ctx.shared.create(ctx.account, params, |id| Alert {
         id,
         check_id,
         contact_id,

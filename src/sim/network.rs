@@ -6,9 +6,8 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{
-    call::{ApiError, Ctx, Params, Reply, created, done, regional, regional_list, valid_text},
-    state::IdKind,
+use super::call::{
+    ApiError, Ctx, Params, Reply, done, regional, regional_list, stored, valid_text,
 };
 
 /// A virtual network.
@@ -29,6 +28,7 @@ pub(crate) struct Network {
 }
 
 regional!(Network);
+stored!(Network, Network, "net_id", networks);
 
 pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     regional_list(params, "networks", &ctx.account.networks, |n| {
@@ -75,9 +75,8 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
             "the subnet is already used by another network",
         ));
     }
-    let id = ctx.id(IdKind::Network);
     let seq = ctx.seq();
-    created(&mut ctx.account.networks, "net_id", id, |id| Network {
+    ctx.shared.create(ctx.account, params, |id| Network {
         id,
         name: name.trim().to_owned(),
         region: region.to_owned(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    call::{ApiError, Ctx, Params, Reply, created, deleted, done, regional, regional_list, reply},
+    call::{ApiError, Ctx, Params, Reply, deleted, done, regional, regional_list, reply, stored},
     catalog,
     state::{Account, IdKind, Shared},
 };
@@ -110,8 +110,7 @@ pub(crate) fn rename(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 
 /// `securitygroup/rule-delete`.
 pub(crate) fn rule_delete(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
-    let group = find(ctx.account, params)?;
-    deleted(&mut group.rules, params, "rule_id", "rule")
+    deleted::<Rule>(ctx.account, params, "rule")
 }
 
 regional!(SecurityGroup);
@@ -121,6 +120,9 @@ fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Securit
     let groups = &mut account.security_groups;
     params.find_in(groups, "group_id", "security group", Some(region))
 }
+
+stored!(SecurityGroup, SecurityGroup, "group_id", security_groups);
+stored!(Rule, Rule, "rule_id", find, rules);
 
 fn valid_name(params: &Params) -> Result<String, ApiError> {
     let name = params.text("name")?;
@@ -140,16 +142,13 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
 pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
     let region = params.require_region()?;
     let name = valid_name(params)?;
-    let id = ctx.id(IdKind::SecurityGroup);
     let seq = ctx.seq();
-    created(&mut ctx.account.security_groups, "group_id", id, |id| {
-        SecurityGroup {
-            id,
-            name,
-            region: region.to_owned(),
-            rules: BTreeMap::new(),
-            seq,
-        }
+    ctx.shared.create(ctx.account, params, |id| SecurityGroup {
+        id,
+        name,
+        region: region.to_owned(),
+        rules: BTreeMap::new(),
+        seq,
     })
 }
 
@@ -226,7 +225,6 @@ pub(crate) fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         return Err(ApiError::invalid("remote_value"));
     }
     let label = params.get("label").unwrap_or("").trim().to_owned();
-    let rule_id = ctx.id(IdKind::Rule);
     let rule = |id| Rule {
         id,
         direction,
@@ -238,6 +236,5 @@ pub(crate) fn rule_insert(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         remote_value,
         label,
     };
-    let group = find(ctx.account, params)?;
-    created(&mut group.rules, "rule_id", rule_id, rule)
+    ctx.shared.create(ctx.account, params, rule)
 }

@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use super::{
+    call::{Params, Reply, Stored, created},
     clock::Millis,
     dns::{DynRecord, Zone},
     email::EmailDomain,
@@ -315,6 +316,19 @@ impl Shared {
         let id = self.ids.next(kind);
         self.note_born(&id);
         id
+    }
+
+    /// Issues a new ID of `T`'s kind, then stores `make(id)` where `account` keeps the `T`s
+    /// `params` name and answers `{"<key>": id}`: the step every create ends with. When there
+    /// is no such place, that error is the answer, the ID being spent all the same.
+    pub(crate) fn create<T: Stored>(
+        &mut self,
+        account: &mut Account,
+        params: &Params,
+        make: impl FnOnce(String) -> T,
+    ) -> Reply {
+        let id = self.issue(T::ID);
+        created(T::objects(account, params)?, id, make)
     }
 
     /// Notes that the object `id` was made now (see [`Self::is_young`]).

@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use super::{
     call::{
-        ApiError, Ctx, Params, Reply, created, done, regional, regional_list, reply, valid_text,
+        ApiError, Ctx, Params, Reply, done, regional, regional_list, reply, stored, valid_text,
     },
     catalog,
     clock::{Millis, after, rfc3339, sql_time},
     image,
-    state::{Account, IdKind},
+    state::Account,
     vm, vm_status,
 };
 
@@ -163,6 +163,13 @@ pub(crate) fn attached_to<'a>(account: &'a Account, vm_id: &str) -> Vec<&'a Volu
 }
 
 regional!(Volume, VolumeSnapshot);
+stored!(Volume, Volume, "volume_id", volumes);
+stored!(
+    VolumeSnapshot,
+    VolumeSnapshot,
+    "snapshot_id",
+    volume_snapshots
+);
 
 /// One of the caller's volumes; a given `region` must match it.
 fn find<'a>(account: &'a mut Account, params: &Params) -> Result<&'a mut Volume, ApiError> {
@@ -221,12 +228,12 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
             .ok_or_else(|| ApiError::invalid("snapshot"))?;
         size = size.max(snapshot.size);
     }
-    let id = ctx.id(IdKind::Volume);
     let seq = ctx.seq();
     let fails = ctx.volume_fails();
-    created(&mut ctx.account.volumes, "volume_id", id, |id| Volume {
+    let identification = ctx.shared.uuid();
+    ctx.shared.create(ctx.account, params, |id| Volume {
         id,
-        identification: ctx.shared.uuid(),
+        identification,
         name: label.trim().to_owned(),
         region: region.to_owned(),
         size,
@@ -364,7 +371,6 @@ pub(crate) fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         }
         (volume.id.clone(), volume.region.clone(), volume.size)
     };
-    let id = ctx.id(IdKind::VolumeSnapshot);
     let seq = ctx.seq();
     let snapshot = |id| VolumeSnapshot {
         id,
@@ -376,8 +382,7 @@ pub(crate) fn snapshot_create(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
         ready_at: after(ctx.now, ctx.timing.volume_create),
         seq,
     };
-    let snapshots = &mut ctx.account.volume_snapshots;
-    created(snapshots, "snapshot_id", id, snapshot)
+    ctx.shared.create(ctx.account, params, snapshot)
 }
 
 pub(crate) fn snapshot_list(ctx: &mut Ctx<'_>, params: &Params) -> Reply {
