@@ -848,10 +848,9 @@ async fn report_waiting_deletion<K: Reconciler>(object: &K, cx: &Cx<'_, K>, erro
         tracing::debug!(%error, "unable to report why the deletion waits");
     }
     if warning && new_reason {
-        cx.event(
+        cx.warn(
             object,
-            true,
-            reason.as_str(),
+            reason,
             "Delete",
             format!("deletion waits: {message}"),
         )

@@ -41,7 +41,7 @@ pub(super) async fn act(
     let (result, action, reason, note): (_, &'static str, &str, String) = match step {
         Step::Converged | Step::Wait => return Ok(()),
         Step::ForgetPrivateIp { ip } => {
-            unowned_address(status, ip, false);
+            record_address(&mut status.unowned_additional_private_ips, ip, false);
             return Ok(());
         }
         Step::ReimageNotAllowed => {
@@ -165,7 +165,7 @@ pub(super) async fn act(
                     // On the VM already, and not by a call of ours that we know of (one whose
                     // answer a crash lost looks the same): not the operator's, never removed.
                     (true, Some(true), true) => {
-                        unowned_address(status, ip, true);
+                        record_address(&mut status.unowned_additional_private_ips, ip, true);
                         let note = format!(
                             "private address {ip} is on vm {id} already; the operator did not add it and will not remove it"
                         );
@@ -176,7 +176,7 @@ pub(super) async fn act(
                         // Not sent again until it leaves the spec.
                         let message = format!("private address {ip} of vm {id}: {error}");
                         mark(status, vm).not_synced(Reason::UpdateFailed, &message);
-                        unowned_address(status, ip, true);
+                        record_address(&mut status.unowned_additional_private_ips, ip, true);
                         event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
                         return Ok(());
                     }
@@ -184,7 +184,7 @@ pub(super) async fn act(
                         // Not sent again: forgotten, left on the VM.
                         let message = format!("private address {ip} of vm {id}: {error}");
                         mark(status, vm).not_synced(Reason::UpdateFailed, &message);
-                        apply_address(status, ip, false);
+                        record_address(&mut status.applied_additional_private_ips, ip, false);
                         event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
                         return Ok(());
                     }
@@ -222,8 +222,12 @@ pub(super) async fn act(
         Step::DetachFloatingIp { .. } => status.applied_floating_ip = None,
         Step::AddSecurityGroup { id } => apply_group(status, id, true),
         Step::RemoveSecurityGroup { id } => apply_group(status, id, false),
-        Step::AddPrivateIp { ip } => apply_address(status, ip, true),
-        Step::RemovePrivateIp { ip } => apply_address(status, ip, false),
+        Step::AddPrivateIp { ip } => {
+            record_address(&mut status.applied_additional_private_ips, ip, true)
+        }
+        Step::RemovePrivateIp { ip } => {
+            record_address(&mut status.applied_additional_private_ips, ip, false)
+        }
         _ => {}
     }
     tracing::info!(action, ?step, observed = %observed.status, task = %observed.task, "cloud write");
@@ -367,26 +371,13 @@ async fn connection_secret_conflict(
     Ok(())
 }
 
-/// Records that the operator added (`added`) or removed address `ip`.
-fn apply_address(status: &mut LunaVMStatus, ip: &str, added: bool) {
-    let addresses = status
-        .applied_additional_private_ips
-        .get_or_insert_with(Vec::new);
+/// Puts address `ip` in the sorted list `addresses` (`present`) or takes it out: the addresses
+/// the operator added (`appliedAdditionalPrivateIPs`), or those of the spec it found the VM
+/// holding already (`unownedAdditionalPrivateIPs`).
+fn record_address(addresses: &mut Option<Vec<String>>, ip: &str, present: bool) {
+    let addresses = addresses.get_or_insert_with(Vec::new);
     addresses.retain(|address| address != ip);
-    if added {
-        addresses.push(ip.to_owned());
-        addresses.sort();
-    }
-}
-
-/// Records that address `ip` of the spec is (`held`) or no longer is one the operator did not
-/// add.
-fn unowned_address(status: &mut LunaVMStatus, ip: &str, held: bool) {
-    let addresses = status
-        .unowned_additional_private_ips
-        .get_or_insert_with(Vec::new);
-    addresses.retain(|address| address != ip);
-    if held {
+    if present {
         addresses.push(ip.to_owned());
         addresses.sort();
     }
