@@ -369,6 +369,60 @@ async fn two_interrupted_creates_never_take_the_same_address() {
 }
 
 #[tokio::test]
+async fn lost_answers_of_address_creates_made_at_once_leave_each_its_own() {
+    let world = world('i').await;
+    let ips: Api<LunaFloatingIP> = world.api();
+    // Every `floating add` is carried out, then its answer is lost. Addresses have no name: had
+    // both creates run at once, each lost answer would leave two new unattached addresses that
+    // either could have made, and both objects would stop as ambiguous.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({"drop_after_commit_rate": 1.0, "actions": ["floating/add"]}),
+        )
+        .await;
+    let names = ["east", "west"];
+    let [east, west] = names.map(|name| LunaFloatingIP::new(name, LunaFloatingIPSpec::new()));
+    let params = PostParams::default();
+    let (a, b) = tokio::join!(ips.create(&params, &east), ips.create(&params, &west));
+    a.unwrap();
+    b.unwrap();
+    // One goes first; the other says whose create it waits for.
+    let sim = &world.sim;
+    let turn = support::eventually(WAIT, "a create waiting for the other's", || async {
+        for name in names {
+            let ip = ips.get(name).await.ok()?;
+            let message = wait::condition(&ip, "Ready")?.message;
+            if message.contains("waiting for the create of") {
+                return Some(message);
+            }
+        }
+        None
+    })
+    .await;
+    assert!(turn.contains("toronto"), "{turn}");
+    let mut held = Vec::new();
+    for name in names {
+        let ip = ready(&ips, name).await;
+        held.push(ip.status.unwrap().managed.id.unwrap());
+    }
+    assert_ne!(held[0], held[1], "two objects hold one address");
+    assert_eq!(sim.calls("floating/add").await, 2, "one create each");
+    let client = cloud_client(&world.sim.endpoint(), &world.account);
+    let mut listed: Vec<String> = client
+        .floating_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|ip| ip.id)
+        .collect();
+    listed.sort();
+    held.sort();
+    assert_eq!(listed, held, "exactly the two held addresses exist");
+}
+
+#[tokio::test]
 async fn cleanup_of_an_interrupted_create_leaves_other_objects_vms() {
     let world = world('d').await;
     let vms: Api<LunaVM> = world.api();

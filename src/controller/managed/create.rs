@@ -24,6 +24,10 @@ use crate::{
 /// How soon an object waiting for a holder being deleted looks again.
 const RELEASE_RETRY: Duration = Duration::from_secs(5);
 
+/// How soon a create waiting for another's to settle (see [`ownership::Claim::unsettled_create_of`])
+/// looks again: one read of the kind's objects from the API server, no cloud call.
+const CREATE_TURN_RETRY: Duration = Duration::from_secs(2);
+
 /// How often an object refused as `AlreadyManaged` looks at the claims again (one read of the
 /// kind's objects from the API server; no cloud call).
 const CLAIM_RECHECK: Duration = Duration::from_secs(300);
@@ -138,6 +142,28 @@ pub async fn find_or_create<K: External>(
         }
     }
 
+    // Without a name, another object's unsettled create of the same region would be a
+    // candidate for this one's lost answer, and this one for its: one at a time. The claims are
+    // held until the intent is recorded, so the next create of the region sees it.
+    let turn = if object.has_natural_key() {
+        None
+    } else {
+        let claims = cx.fresh_claims().await?;
+        let account = &cx.account.api_id;
+        let unsettled = claims
+            .iter()
+            .find(|claim| claim.is_other(&uid, account) && claim.unsettled_create_of(&name));
+        if let Some(other) = unsettled {
+            let message = format!(
+                "waiting for the create of {} in {name} to settle: creates that name no object go one at a time",
+                other.object
+            );
+            mark(status, object).not_ready(Reason::Creating, &message);
+            return Ok(Action::requeue(CREATE_TURN_RETRY));
+        }
+        Some(claims)
+    };
+
     // Record the intent first, in the metadata and conditional on the copy this reconcile
     // started from: if the answer is lost, the next reconcile looks the object up instead of
     // creating a second one, and a reconcile from a stale copy stops here.
@@ -161,6 +187,7 @@ pub async fn find_or_create<K: External>(
     if !cx.ctx.registry.status_writable::<K>(&namespace) {
         cx.save(object, status).await?;
     }
+    drop(turn);
 
     tracing::info!(natural_key = %name, "creating {}", K::KIND);
     match object.create(&plan, cx.client()).await {
@@ -273,7 +300,14 @@ async fn recover<K: External>(
                 mark(status, object).not_ready(Reason::Creating, &message);
                 return Ok(Some(Action::requeue(ownership::CREATE_SETTLE - age)));
             }
+            // The intent is void: recorded so, or another object's create of the same name
+            // would wait on it (see `Claim::unsettled_create_of`).
             status.set_pending_create(None);
+            let void = Identity {
+                pending: None,
+                ..identity
+            };
+            cx.save_identity(object, &void, false).await?;
             Ok(None)
         }
     }

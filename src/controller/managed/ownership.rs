@@ -10,7 +10,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::api::common::{
     ACCOUNT_ANNOTATION, AdoptionPolicy, CREATE_PENDING_ANNOTATION, EXTERNAL_ID_ANNOTATION,
-    ManagedResource, ManagedStatus, PendingCreate,
+    ManagedResource, ManagedStatus, PendingCreate, READY,
 };
 use crate::controller::reason::Reason;
 
@@ -82,6 +82,8 @@ pub struct Claim {
     pub pending_name: Option<String>,
     /// It is being deleted: it lets go of its cloud object soon (deleted, or orphaned).
     pub releasing: bool,
+    /// Its interrupted create stopped as ambiguous: it waits for a person, not for the cloud.
+    pub ambiguous: bool,
 }
 
 impl Claim {
@@ -107,13 +109,26 @@ impl Claim {
                 .or(identity.pending)
                 .map(|pending| pending.name),
             releasing: object.meta().deletion_timestamp.is_some(),
+            ambiguous: status.is_some_and(|status| {
+                status.conditions().iter().any(|condition| {
+                    condition.type_ == READY && condition.reason == Reason::AmbiguousCreate.as_str()
+                })
+            }),
         }
     }
 
     /// Whether this claim is another object's on the same account (an unrecorded account
     /// counts as the same: when in doubt, the object is someone's).
-    fn is_other(&self, uid: &str, account: &str) -> bool {
+    pub fn is_other(&self, uid: &str, account: &str) -> bool {
         self.uid != uid && self.account.as_deref().is_none_or(|other| other == account)
+    }
+
+    /// Whether this is a create of `name` that has not settled: no ID recorded yet, and not
+    /// stopped as ambiguous. For kinds whose objects have no name (floating IPs), every create
+    /// of a region makes a candidate for every other's lost answer: two unsettled at once and a
+    /// lost answer leaves neither able to tell its own, so such creates go one at a time.
+    pub fn unsettled_create_of(&self, name: &str) -> bool {
+        self.id.is_none() && !self.ambiguous && self.pending_name.as_deref() == Some(name)
     }
 }
 
@@ -356,6 +371,7 @@ mod tests {
             account: account.map(Into::into),
             pending_name: None,
             releasing: false,
+            ambiguous: false,
         }
     }
 
@@ -375,6 +391,36 @@ mod tests {
             name: name.into(),
             preexisting: ids(preexisting),
         }
+    }
+
+    #[test]
+    fn an_unsettled_create_of_the_same_name_and_account_is_found() {
+        let creating = |uid: &str, name: &str, account: &str| {
+            let mut claim = claim(uid, None, Some(account));
+            claim.pending_name = Some(name.into());
+            claim
+        };
+        let mut settled = creating("settled", "toronto", "acct");
+        settled.id = Some("7".into());
+        let mut ambiguous = creating("stopped", "toronto", "acct");
+        ambiguous.ambiguous = true;
+        let quiet = vec![
+            creating("me", "toronto", "acct"),
+            creating("other-region", "roubaix", "acct"),
+            creating("other-account", "toronto", "acct2"),
+            settled,
+            ambiguous,
+        ];
+        let unsettled = |claims: &[Claim]| {
+            claims
+                .iter()
+                .find(|c| c.is_other("me", "acct") && c.unsettled_create_of("toronto"))
+                .map(|c| c.object.clone())
+        };
+        assert_eq!(unsettled(&quiet), None);
+        let mut busy = quiet.clone();
+        busy.push(creating("other", "toronto", "acct"));
+        assert_eq!(unsettled(&busy).as_deref(), Some("ns/other"));
     }
 
     #[test]
@@ -433,6 +479,7 @@ mod tests {
             account: Some("acct".into()),
             pending_name: Some("web".into()),
             releasing: false,
+            ambiguous: false,
         };
         for policy in [
             AdoptionPolicy::Refuse,
