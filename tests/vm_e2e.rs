@@ -839,3 +839,98 @@ async fn additional_private_addresses_are_added_and_removed_by_difference() {
         "the refused repeat is recognised as done: {reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn vms_show_their_price_and_a_budget_holds_creates_and_upsizes() {
+    // A budget of $10 a month; m.1 costs $3.50, m.2 $7.00, m.4 $14.00.
+    let world = World::setup("vm", 'q')
+        .operator_args(&["--max-monthly-cost", "10"])
+        .start()
+        .await;
+    world
+        .create(&vm("small", LunaVMSpec::new("small", "m.1", IMAGE)))
+        .await;
+    let small = world
+        .until::<LunaVM>("small", "Ready with its price", |vm| {
+            condition(vm, "Ready").is_some_and(|c| c.status == "True")
+                && vm
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.at_provider.as_ref())
+                    .and_then(|a| a.monthly_cost)
+                    == Some(3.5)
+        })
+        .await;
+    let at = small.status.unwrap().at_provider.unwrap();
+    assert_eq!(at.plan_name.as_deref(), Some("m.1"));
+    support::eventually(WAIT, "the monthly total in the metrics", || async {
+        let total = world
+            .operator()
+            .metric_value(r#"lunanode_monthly_cost_usd{kind="LunaVM"}"#)
+            .await?;
+        ((total - 3.5).abs() < 1e-9).then_some(())
+    })
+    .await;
+
+    // $3.50 + $7.00 is over $10: the second VM waits, and nothing is created for it.
+    world
+        .create(&vm("big", LunaVMSpec::new("big", "m.2", IMAGE)))
+        .await;
+    let refused = world
+        .until::<LunaVM>("big", "BudgetExceeded", |vm| {
+            condition(vm, "Ready").is_some_and(|c| c.reason == "BudgetExceeded")
+        })
+        .await;
+    let message = condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.contains("$10.50/month") && message.contains("$10.00/month"),
+        "{message}"
+    );
+    assert!(condition(&refused, "Stalled").is_some_and(|c| c.status == "True"));
+    assert_eq!(
+        world.sim.calls("vm/create").await,
+        1,
+        "nothing created over the budget"
+    );
+
+    // An upsize over the budget is held too; one within it goes ahead.
+    world
+        .patch_spec::<LunaVM>("small", json!({"plan": "m.4"}))
+        .await;
+    let held = world
+        .until::<LunaVM>("small", "the upsize held", |vm| {
+            condition(vm, "Synced").is_some_and(|c| c.reason == "BudgetExceeded")
+        })
+        .await;
+    assert!(
+        condition(&held, "Synced")
+            .unwrap()
+            .message
+            .contains("$14.00/month")
+    );
+    assert_eq!(
+        world.sim.calls("vm/resize").await,
+        0,
+        "no resize over the budget"
+    );
+    world
+        .patch_spec::<LunaVM>("small", json!({"plan": "m.2"}))
+        .await;
+    world
+        .until::<LunaVM>("small", "resized to m.2 and priced", |vm| {
+            vm.status
+                .as_ref()
+                .and_then(|s| s.at_provider.as_ref())
+                .and_then(|a| a.monthly_cost)
+                == Some(7.0)
+        })
+        .await;
+    assert_eq!(world.sim.calls("vm/resize").await, 1);
+
+    // Once `small` is gone, `big` fits and is created by itself.
+    world.delete::<LunaVM>("small").await;
+    world.gone::<LunaVM>("small").await;
+    let big = world.ready::<LunaVM>("big").await;
+    assert!(big.status.unwrap().managed.id.is_some());
+    assert_eq!(world.sim.calls("vm/create").await, 2);
+}

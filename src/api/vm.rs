@@ -26,6 +26,7 @@ crate::managed_crd! {
     kube(kind = "LunaVM", plural = "lunavms", singular = "lunavm", shortname = "lvm"),
     status = "LunaVMStatus",
     columns(id, ("IP", "string", ".status.atProvider.ip"), status,
+        ("Cost", "number", ".status.atProvider.monthlyCost"),
         ("Plan", "string", ".spec.plan", 1), region),
     /// Desired state of a LunaVM: the VM the operator creates and keeps matched. Without
     /// `networkRef` and `netId` the VM joins the account's default network; without `floatingIP`
@@ -319,6 +320,9 @@ crate::status_types! {
         pub plan: Option<String>,
         /// Name of the current plan, when known.
         pub plan_name: Option<String>,
+        /// What the current plan costs, in USD a month (`plan list`): what the VM costs while
+        /// it exists (bandwidth overage and snapshots aside).
+        pub monthly_cost: Option<f64>,
     }
 
     /// How many failed VMs `onError: Recreate` replaced for a generation of the spec.

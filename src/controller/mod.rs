@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod caches;
+pub mod cost;
 pub mod credentials;
 pub mod dnszone;
 pub mod dynamicrecord;
@@ -48,6 +49,8 @@ pub struct OperatorConfig {
     pub scope: managed::scope::Scope,
     /// The longest a throttled object waits, whatever the API's `Retry-After` says.
     pub max_retry_after: std::time::Duration,
+    /// The most the managed VMs may cost together, in USD a month (see [`cost`]).
+    pub max_monthly_cost: Option<f64>,
 }
 
 /// What every reconcile shares.
@@ -68,6 +71,8 @@ pub struct Context {
     pub registry: managed::Registry,
     /// Updates repeated while the cloud does not show them (see [`managed::update`]).
     pub repeats: managed::Repeats,
+    /// The monthly budget of the VMs, and what it let each have.
+    pub budget: cost::Budget,
 }
 
 impl Context {
@@ -84,6 +89,7 @@ impl Context {
             kube,
             accounts,
             backoff: Backoff::new(config.max_retry_after),
+            budget: cost::Budget::new(config.max_monthly_cost),
             config,
             metrics,
             registry: managed::Registry::default(),

@@ -149,6 +149,9 @@ reasons! {
     NetworkInOtherRegion,
     /// The image does not exist.
     ImageNotFound,
+    /// A create or resize would bring the managed VMs over the monthly budget
+    /// (`--max-monthly-cost`); looked at again every minute.
+    BudgetExceeded,
     /// The image is still being made (`queued`, `saving`): the create waits for it.
     ImageNotReady,
     /// The image is `killed` or in `error` at Luna Node: it cannot be used.
@@ -337,6 +340,7 @@ impl Reason {
             | Self::CredentialsUnavailable
             | Self::ReconcileError => Progress::Working,
             Self::ImageNotFound
+            | Self::BudgetExceeded
             | Self::ImageFailed
             | Self::ImageInOtherRegion
             | Self::SnapshotFailed
@@ -555,6 +559,7 @@ mod tests {
             R::VMError,
             R::BuildTimedOut,
             R::ImageNotFound,
+            R::BudgetExceeded,
             R::ImageFailed,
             R::VolumeError,
             R::ImportNotFound,

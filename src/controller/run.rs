@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// `Retry-After` says (a longer one is cut and counted in `lunanode_retry_after_capped`).
     #[arg(long, default_value_t = 300)]
     pub max_retry_after_seconds: u64,
+    /// The most the managed VMs may cost together, in USD a month (their plans' prices): a
+    /// create or a resize that would go over it waits with `BudgetExceeded`. Default: no limit.
+    #[arg(long, env = "LUNANODE_MAX_MONTHLY_COST", value_parser = positive_amount)]
+    pub max_monthly_cost: Option<f64>,
     /// How many objects of one kind are reconciled at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
@@ -88,6 +92,14 @@ pub struct RunArgs {
     /// Name of this replica, for Events (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+}
+
+/// An amount of money: a finite number above zero.
+fn positive_amount(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(amount) if amount.is_finite() && amount > 0.0 => Ok(amount),
+        _ => Err(format!("{text:?} is not an amount above zero")),
+    }
 }
 
 /// The demo account of the in-process simulator (it matches `examples/credentials-secret.yaml`).
@@ -165,6 +177,7 @@ impl RunArgs {
                 concurrency: self.concurrency,
                 scope: Scope::new(&self.namespace),
                 max_retry_after: Duration::from_secs(self.max_retry_after_seconds.max(1)),
+                max_monthly_cost: self.max_monthly_cost,
             },
             metrics,
         ));

@@ -2,7 +2,7 @@
 //! static strings (catalogued category/action names, error categories, kind names), so the
 //! number of series is bounded whatever the objects are called.
 
-use std::time::Duration;
+use std::{sync::atomic::AtomicU64, time::Duration};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
@@ -100,6 +100,7 @@ pub struct Metrics {
     capped_retry_after: Family<KindLabels, Counter>,
     credential_watches: Gauge,
     accounts: Gauge,
+    monthly_cost: Family<KindLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,6 +129,12 @@ impl Default for Metrics {
         let capped_retry_after = Family::<KindLabels, Counter>::default();
         let credential_watches = Gauge::default();
         let accounts = Gauge::default();
+        let monthly_cost = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "monthly_cost_usd",
+            "What the managed cloud objects cost together, in USD a month (their plans' prices), by kind",
+            monthly_cost.clone(),
+        );
         registry.register(
             "credential_watches",
             "Credentials Secrets watched: the ones objects name, until the sweep drops the unused",
@@ -196,6 +203,7 @@ impl Default for Metrics {
             capped_retry_after,
             credential_watches,
             accounts,
+            monthly_cost,
         }
     }
 }
@@ -229,6 +237,13 @@ impl Metrics {
     pub fn credential_watches(&self, watches: usize) {
         self.credential_watches
             .set(i64::try_from(watches).unwrap_or(i64::MAX));
+    }
+
+    /// Sets what the managed objects of `kind` cost together, in USD a month.
+    pub fn monthly_cost(&self, kind: &'static str, usd: f64) {
+        self.monthly_cost
+            .get_or_create(&KindLabels { kind })
+            .set(usd);
     }
 
     /// Sets how many accounts are held.

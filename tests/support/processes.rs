@@ -330,6 +330,16 @@ impl Operator {
     /// while it is not exported or the server does not answer.
     #[allow(dead_code)]
     pub async fn metric(&self, series: &str) -> Option<u64> {
+        self.metric_value(series)
+            .await
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0)
+            .map(|value| value as u64)
+    }
+
+    /// The value of one series of its `/metrics`, as a number with a fraction (a gauge in
+    /// dollars, say); see [`Self::metric`].
+    #[allow(dead_code)]
+    pub async fn metric_value(&self, series: &str) -> Option<f64> {
         let address = self.metrics_address().await;
         let text = reqwest::get(format!("http://{address}/metrics"))
             .await

@@ -67,6 +67,12 @@ pub trait Reconciler: ManagedResource {
     fn configure(controller: Controller<Self>, _ctx: &Arc<Context>) -> Controller<Self> {
         controller
     }
+
+    /// What the object's cloud object costs, in USD a month, as its status shows it (`None`:
+    /// unknown, or a kind without a price); summed by kind in `lunanode_monthly_cost_usd`.
+    fn monthly_cost(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// The `plan` of an [`External`](super::External) kind whose create needs nothing resolved
@@ -664,6 +670,10 @@ pub async fn run<K: Reconciler>(
                     .filter(|object| is_condition_true(object.conditions(), READY))
                     .count();
                 metrics.managed(K::KIND, ready, objects.len() - ready);
+                let costs: Vec<f64> = objects.iter().filter_map(|o| o.monthly_cost()).collect();
+                if !costs.is_empty() {
+                    metrics.monthly_cost(K::KIND, costs.iter().sum());
+                }
                 tokio::time::sleep(Duration::from_secs(15)).await;
             }
         });

@@ -182,6 +182,11 @@ pub trait External: ManagedResource {
     /// The object is being deleted: forget what the kind remembers of it per account.
     fn forget(&self, _account: &Account) {}
 
+    /// What the object's cloud object costs, in USD a month, as its status shows it.
+    fn monthly_cost(&self) -> Option<f64> {
+        None
+    }
+
     /// A cleanup of the kind's own that replaces the standard one when it returns an action (a
     /// zone shared with records the operator does not own is kept, only its records removed).
     fn cleanup_instead(
@@ -256,6 +261,10 @@ impl<K: External> Reconciler for K {
 
     fn configure(controller: Controller<Self>, ctx: &Arc<Context>) -> Controller<Self> {
         <K as External>::configure(controller, ctx)
+    }
+
+    fn monthly_cost(&self) -> Option<f64> {
+        <K as External>::monthly_cost(self)
     }
 }
 

@@ -7,14 +7,17 @@ use std::collections::BTreeMap;
 use secrecy::ExposeSecret;
 
 use super::decide::ObservedVm;
-use crate::controller::{accounts::Account, list_cache::ListCache};
+use crate::controller::{
+    Context, accounts::Account, cost::Exceeded, list_cache::ListCache, managed::Reconciler,
+};
 use crate::{
-    api::vm::LunaVMSpec,
+    api::vm::{LunaVM, LunaVMSpec},
     lunanode::{
         self, Client,
         types::{VmCreate, VmListEntry},
     },
 };
+use kube::ResourceExt;
 
 list_cache! {
     /// The account's `vm list` cache (all regions), polled.
@@ -24,25 +27,86 @@ list_cache! {
         observed
 }
 
-/// One plan of `plan list`: its ID and the code it is named by (`m.2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One plan of `plan list`: its ID, the code it is named by (`m.2`) and its price.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObservedPlan {
     /// Numeric plan ID.
     pub id: String,
     /// Its code.
     pub name: String,
+    /// Its price in USD a month: `price_monthly`, else the hourly `price` for 730 hours (Luna
+    /// Node bills by the hour; a month is 730 hours on average).
+    pub monthly: Option<f64>,
 }
+
+/// Hours in a month, on average: what an hourly price is multiplied by for a monthly one.
+pub const HOURS_PER_MONTH: f64 = 730.0;
 
 list_cache! {
     /// The account's `plan list` cache, read on demand: plans change rarely and are read only
-    /// to tell which plan ID a resize asks for.
+    /// to tell which plan ID a resize asks for and what a plan costs.
     pub fn plans(account) -> ObservedPlan = "plan list" on demand,
         |client| client.plan_list(),
         |plan| &plan.plan_id,
         |plan| ObservedPlan {
+            monthly: plan
+                .price_monthly
+                .or(plan.price.map(|hourly| hourly * HOURS_PER_MONTH)),
             id: plan.plan_id,
             name: plan.name,
         }
+}
+
+/// The plan `plan` names (a plan ID, or a code matched without regard to case), from the
+/// account's plan cache (refreshed at most hourly); `None` when the list has no such plan.
+pub async fn plan(account: &Account, plan: &str) -> Result<Option<ObservedPlan>, lunanode::Error> {
+    let snapshot = plans(account)
+        .get(std::time::Duration::from_secs(3600))
+        .await?;
+    let found = snapshot.entries.get(plan).cloned().or_else(|| {
+        let mut named: Vec<&ObservedPlan> = snapshot
+            .entries
+            .values()
+            .filter(|candidate| candidate.name.eq_ignore_ascii_case(plan))
+            .collect();
+        named.sort_by(|a, b| a.id.cmp(&b.id));
+        named.first().map(|found| (*found).clone())
+    });
+    Ok(found)
+}
+
+/// Whether VM `vm` may have plan `plan` under the budget (see [`crate::controller::cost`]):
+/// `Some((price, refusal))` when it would go over. No budget, or a plan without a known price
+/// (the API's own answer then tells), passes; a pass is remembered as the VM's share.
+pub async fn over_budget(
+    vm: &LunaVM,
+    plan: &str,
+    account: &Account,
+    ctx: &Context,
+) -> Result<Option<(f64, Exceeded)>, lunanode::Error> {
+    if !ctx.budget.is_set() {
+        return Ok(None);
+    }
+    let Some(price) = self::plan(account, plan)
+        .await?
+        .and_then(|found| found.monthly)
+    else {
+        return Ok(None);
+    };
+    let others: Vec<(String, Option<f64>)> = ctx
+        .registry
+        .waker::<LunaVM>()
+        .map(|waker| waker.store.state())
+        .unwrap_or_default()
+        .iter()
+        .map(|other| (other.uid().unwrap_or_default(), other.monthly_cost()))
+        .collect();
+    let uid = vm.uid().unwrap_or_default();
+    Ok(ctx
+        .budget
+        .allow(&uid, price, &others)
+        .err()
+        .map(|exceeded| (price, exceeded)))
 }
 
 /// The numeric ID of `plan`, a plan ID or a plan code (`m.2`, matched without regard to case);

@@ -30,7 +30,7 @@ use crate::api::{
     volume::LunaVolume,
 };
 use crate::controller::prelude::*;
-use crate::controller::{list_cache::CacheTiming, managed::external::Read};
+use crate::controller::{cost::BUDGET_RETRY, list_cache::CacheTiming, managed::external::Read};
 
 /// The finalizer that guards the cloud VM.
 pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
@@ -136,6 +136,15 @@ impl External for LunaVM {
             Ok(resolved) => resolved,
             Err(blocked) => return Ok(Err(blocked)),
         };
+        let over = cloud::over_budget(self, &resolved.spec.plan, cx.account, cx.ctx)
+            .await
+            .map_err(|source| cloud("list plans", &cx.object, source))?;
+        if let Some((price, exceeded)) = over {
+            return Ok(Err(Blocked {
+                retry: Some(BUDGET_RETRY),
+                ..Blocked::new(Reason::BudgetExceeded, exceeded.message(price))
+            }));
+        }
         let image_id = match &resolved.spec.image {
             Some(image) => {
                 match crate::controller::image::cloud::usable_image(
@@ -280,6 +289,7 @@ impl External for LunaVM {
             not_applied(vm, status, observed);
         }
         status.attached_volumes = attached_volumes(ctx, cx.account, vm, &observed.id);
+        price(status, observed, cx).await;
         if ready {
             act::write_connection_secret(vm, status, cx.account, ctx, observed).await?;
             Ok(Action::await_change())
@@ -293,6 +303,10 @@ impl External for LunaVM {
 
     async fn holders(&self, ctx: &Context) -> Result<Vec<String>, Error> {
         holders(self, ctx).await
+    }
+
+    fn monthly_cost(&self) -> Option<f64> {
+        self.status.as_ref()?.at_provider.as_ref()?.monthly_cost
     }
 
     async fn delete(&self, observed: &ObservedVm, cx: &CloudCx<'_, Self>) -> Result<(), Error> {
@@ -580,8 +594,34 @@ fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> 
     names
 }
 
+/// Fills in the name and monthly price of the VM's current plan (the account's plan cache, read
+/// at most hourly). A failed read leaves them unknown for now: a price is never worth a failed
+/// reconcile.
+async fn price(status: &mut LunaVMStatus, observed: &ObservedVm, cx: &CloudCx<'_, LunaVM>) {
+    let Some(at) = status.at_provider.as_mut() else {
+        return;
+    };
+    if at.monthly_cost.is_some() || observed.plan_id.is_empty() {
+        return;
+    }
+    match cloud::plan(cx.account, &observed.plan_id).await {
+        Ok(Some(plan)) => {
+            at.plan_name = Some(plan.name);
+            at.monthly_cost = plan.monthly;
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "plan prices unknown for now"),
+    }
+}
+
 fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &ObservedVm) {
     let previous_image = status.at_provider.as_ref().and_then(|at| at.image.clone());
+    // The plan's name and price, looked up by the sync: kept while the VM keeps its plan.
+    let (plan_name, monthly_cost) = status
+        .at_provider
+        .as_ref()
+        .filter(|at| at.plan.as_deref() == Some(observed.plan_id.as_str()))
+        .map_or((None, None), |at| (at.plan_name.clone(), at.monthly_cost));
     status.at_provider = Some(AtProvider {
         networking: VmNetworking {
             ip: non_empty(&observed.ip),
@@ -593,7 +633,8 @@ fn report_at_provider(vm: &LunaVM, status: &mut LunaVMStatus, observed: &Observe
         region: non_empty(&observed.region),
         image: previous_image.or_else(|| vm.spec.image.clone()),
         plan: non_empty(&observed.plan_id),
-        plan_name: None,
+        plan_name,
+        monthly_cost,
         resources: VmResources {
             ram: observed.ram.and_then(|value| i64::try_from(value).ok()),
             vcpu: observed.vcpu.and_then(|value| i64::try_from(value).ok()),

@@ -32,6 +32,8 @@ wire_struct! {
         price: Option<f64>,
         /// Hourly price for display, e.g. `$0.005`.
         price_nice: String,
+        /// Monthly price in USD, when sent.
+        price_monthly: Option<f64>,
         /// Monthly price for display, when sent.
         price_monthly_nice: String,
         /// Regions offering the plan, for display, when sent.

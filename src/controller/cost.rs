@@ -1,0 +1,154 @@
+//! What the managed VMs cost, and the opt-in budget that keeps them under a monthly amount
+//! (`--max-monthly-cost`): a create or a resize that would bring the VMs' total over it is
+//! refused with `BudgetExceeded` and looked at again every minute, so that it goes ahead by
+//! itself once other VMs are deleted or made smaller. Prices are the plans' (`plan list`), in
+//! USD a month; what a VM costs is in its `status.atProvider.monthlyCost`.
+//!
+//! The total is that of every LunaVM the operator serves, whatever its account or namespace:
+//! each VM counts at the price of the plan this process last let it have (a create or a resize
+//! checked here), else at the price its status shows. A VM whose create is under way when the
+//! operator restarts counts once its status shows its price.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+/// How soon a refused create or resize is looked at again (no cloud call: the plan prices are
+/// cached for an hour).
+pub const BUDGET_RETRY: Duration = Duration::from_secs(60);
+
+/// The budget and what it has let each VM cost.
+#[derive(Debug, Default)]
+pub struct Budget {
+    /// The most the VMs may cost together, in USD a month; `None`: no budget.
+    limit: Option<f64>,
+    /// The monthly price of the plan each VM (by UID) was last let have.
+    allowed: Mutex<HashMap<String, f64>>,
+}
+
+/// A refusal: what the VMs would cost together, and the budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exceeded {
+    /// The VMs' monthly total with the change.
+    pub total: f64,
+    /// The budget.
+    pub limit: f64,
+}
+
+impl Exceeded {
+    /// The condition message for a VM that asked for a plan of `price` a month.
+    pub fn message(&self, price: f64) -> String {
+        format!(
+            "this plan costs ${price:.2}/month and would bring the managed VMs to ${:.2}/month, over the budget of ${:.2}/month (--max-monthly-cost); looked at again every minute",
+            self.total, self.limit
+        )
+    }
+}
+
+impl Budget {
+    /// A budget of `limit` USD a month (`None`: none).
+    pub fn new(limit: Option<f64>) -> Self {
+        Self {
+            limit,
+            allowed: Mutex::default(),
+        }
+    }
+
+    /// Whether a budget is set.
+    pub fn is_set(&self) -> bool {
+        self.limit.is_some()
+    }
+
+    /// Lets VM `uid` have a plan of `price` a month, or refuses: `others` are every other VM
+    /// (UID, the price its status shows). What is let is remembered until the VM is gone from
+    /// `others`' successors, so that two creates checked one after the other each count the
+    /// first before its status shows a price. One lock covers the check and the record.
+    pub fn allow(
+        &self,
+        uid: &str,
+        price: f64,
+        others: &[(String, Option<f64>)],
+    ) -> Result<(), Exceeded> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let mut allowed = self
+            .allowed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        allowed.retain(|key, _| key == uid || others.iter().any(|(other, _)| other == key));
+        let others_total: f64 = others
+            .iter()
+            .filter(|(other, _)| other != uid)
+            .map(|(other, shown)| allowed.get(other).copied().or(*shown).unwrap_or(0.0))
+            .sum();
+        let total = others_total + price;
+        // A cent of slack: prices are rounded to the cent, their sums are not.
+        if total > limit + 0.005 {
+            return Err(Exceeded { total, limit });
+        }
+        allowed.insert(uid.to_owned(), price);
+        Ok(())
+    }
+
+    /// Records that VM `uid` now has a plan of `price` a month without asking (a smaller
+    /// plan, a resize the API did not carry out).
+    pub fn set(&self, uid: &str, price: f64) {
+        if self.limit.is_some() {
+            self.allowed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(uid.to_owned(), price);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn others(list: &[(&str, Option<f64>)]) -> Vec<(String, Option<f64>)> {
+        list.iter()
+            .map(|(uid, price)| ((*uid).to_owned(), *price))
+            .collect()
+    }
+
+    #[test]
+    fn no_budget_allows_anything() {
+        let budget = Budget::new(None);
+        assert!(!budget.is_set());
+        assert_eq!(budget.allow("a", 1e9, &others(&[("b", Some(1e9))])), Ok(()));
+    }
+
+    #[test]
+    fn the_total_with_the_new_plan_must_fit() {
+        let budget = Budget::new(Some(20.0));
+        let listed = others(&[("b", Some(7.0)), ("c", None)]);
+        assert_eq!(budget.allow("a", 13.0, &listed), Ok(()));
+        let refused = budget.allow("d", 0.01, &others(&[("a", None), ("b", Some(7.0))]));
+        assert_eq!(
+            refused,
+            Err(Exceeded {
+                total: 20.01,
+                limit: 20.0
+            })
+        );
+        let message = refused.err().map(|e| e.message(0.01)).unwrap_or_default();
+        assert!(message.contains("$20.01/month") && message.contains("$20.00/month"));
+    }
+
+    #[test]
+    fn a_vm_counts_at_what_it_was_let_have_until_it_is_gone() {
+        let budget = Budget::new(Some(10.0));
+        assert_eq!(budget.allow("a", 6.0, &[]), Ok(()));
+        // `a` shows no price yet: it still counts at 6.
+        assert!(budget.allow("b", 6.0, &others(&[("a", None)])).is_err());
+        // A resize of `a` itself replaces its own share.
+        assert_eq!(budget.allow("a", 9.0, &others(&[("b", None)])), Ok(()));
+        // `a` gone: its share goes with it.
+        assert_eq!(budget.allow("b", 10.0, &[]), Ok(()));
+        budget.set("b", 2.0);
+        assert_eq!(
+            budget.allow("c", 8.0, &others(&[("b", Some(10.0))])),
+            Ok(())
+        );
+    }
+}
