@@ -198,7 +198,7 @@ struct Quiet {
 
 impl Quiet {
     /// Every action a LunaVM reconcile may call.
-    const ACTIONS: [&str; 8] = [
+    const ACTIONS: [&str; 9] = [
         "vm/create",
         "vm/list",
         "vm/info",
@@ -207,6 +207,7 @@ impl Quiet {
         "vm/start",
         "image/list",
         "plan/list",
+        "billing/credit",
     ];
 
     async fn minute(world: &World, name: &str) -> Self {
@@ -844,7 +845,7 @@ async fn additional_private_addresses_are_added_and_removed_by_difference() {
 async fn vms_show_their_price_and_a_budget_holds_creates_and_upsizes() {
     // A budget of $10 a month; m.1 costs $3.50, m.2 $7.00, m.4 $14.00.
     let world = World::setup("vm", 'q')
-        .operator_args(&["--max-monthly-cost", "10"])
+        .operator_args(&["--max-monthly-cost", "10", "--min-credit-days", "1000"])
         .start()
         .await;
     world
@@ -863,6 +864,27 @@ async fn vms_show_their_price_and_a_budget_holds_creates_and_upsizes() {
         .await;
     let at = small.status.unwrap().at_provider.unwrap();
     assert_eq!(at.plan_name.as_deref(), Some("m.1"));
+    // The simulator's $100 covers about 870 days of $3.50 a month: under the 1000 asked for.
+    let note = support::eventually(WAIT, "a LowCredit Event", || async {
+        support::wait::events_about(&world.api(), "small")
+            .await
+            .into_iter()
+            .find(|event| event.reason.as_deref() == Some("LowCredit"))
+            .and_then(|event| event.note)
+    })
+    .await;
+    assert!(
+        note.contains("$100.00") && note.contains("$3.50/month"),
+        "{note}"
+    );
+    let credit = world
+        .operator()
+        .metric_value(&format!(
+            "lunanode_account_credit_usd{{account=\"{}\"}}",
+            account_hash(&world.account.0)
+        ))
+        .await;
+    assert_eq!(credit, Some(100.0));
     support::eventually(WAIT, "the monthly total in the metrics", || async {
         let total = world
             .operator()
@@ -933,4 +955,10 @@ async fn vms_show_their_price_and_a_budget_holds_creates_and_upsizes() {
     let big = world.ready::<LunaVM>("big").await;
     assert!(big.status.unwrap().managed.id.is_some());
     assert_eq!(world.sim.calls("vm/create").await, 2);
+}
+
+/// How logs and metrics name an account: the first 8 hex digits of the SHA-256 of its API ID.
+fn account_hash(api_id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(api_id.as_bytes())[..4])
 }

@@ -9,7 +9,60 @@
 //! checked here), else at the price its status shows. A VM whose create is under way when the
 //! operator restarts counts once its status shows its price.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crate::{controller::accounts::Account, telemetry::metrics::Metrics};
+
+/// How often an account's credit is read (`billing credit`): one call an hour per account in
+/// use, whatever the number of objects.
+pub const CREDIT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Days in a month, on average: what a monthly cost is divided by for a daily one.
+const DAYS_PER_MONTH: f64 = 30.44;
+
+/// When an account's credit was last read (per-account state).
+#[derive(Debug, Default)]
+pub struct CreditRead(tokio::sync::Mutex<Option<Instant>>);
+
+/// The account's credit, read when the last read is older than [`CREDIT_INTERVAL`] (else
+/// `None`): sets `lunanode_account_credit_usd` and, with `monthly` (what the account's managed
+/// VMs cost a month), `lunanode_account_credit_days`. Returns the credit and the days it covers
+/// when that is under `min_days`, for a warning. A failed read is logged and tried again at the
+/// next interval: the credit is never worth a failed reconcile.
+pub async fn read_credit(
+    account: &Account,
+    metrics: &Metrics,
+    monthly: f64,
+    min_days: f64,
+) -> Option<(f64, f64)> {
+    let memo = account.state::<CreditRead>();
+    let mut last = memo.0.lock().await;
+    if last.is_some_and(|at| at.elapsed() < CREDIT_INTERVAL) {
+        return None;
+    }
+    *last = Some(Instant::now());
+    let credit = match account.client.billing_credit().await {
+        Ok(credit) => credit,
+        Err(error) => {
+            tracing::warn!(%error, account = %account.log_id(), "reading the account's credit failed");
+            return None;
+        }
+    };
+    let account_label = account.log_id();
+    metrics.credit(&account_label, credit);
+    let days = credit_days(credit, monthly)?;
+    metrics.credit_days(&account_label, days);
+    (days < min_days).then_some((credit, days))
+}
+
+/// How many days `credit` covers at `monthly` a month (`None` when nothing costs).
+pub fn credit_days(credit: f64, monthly: f64) -> Option<f64> {
+    (monthly > 0.0).then(|| credit / (monthly / DAYS_PER_MONTH))
+}
 
 /// How soon a refused create or resize is looked at again (no cloud call: the plan prices are
 /// cached for an hour).
@@ -109,6 +162,15 @@ mod tests {
         list.iter()
             .map(|(uid, price)| ((*uid).to_owned(), *price))
             .collect()
+    }
+
+    #[test]
+    fn the_credit_covers_days_at_the_monthly_cost() {
+        assert_eq!(credit_days(100.0, 0.0), None);
+        let days = credit_days(30.44, 30.44).unwrap_or_default();
+        assert!((days - 30.44).abs() < 1e-9, "{days}");
+        let days = credit_days(7.0, 30.44 * 2.0).unwrap_or_default();
+        assert!((days - 3.5).abs() < 1e-9, "{days}");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct OperatorConfig {
     pub max_retry_after: std::time::Duration,
     /// The most the managed VMs may cost together, in USD a month (see [`cost`]).
     pub max_monthly_cost: Option<f64>,
+    /// A Warning Event when an account's credit covers fewer days than this (0: never).
+    pub min_credit_days: f64,
 }
 
 /// What every reconcile shares.

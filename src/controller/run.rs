@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// create or a resize that would go over it waits with `BudgetExceeded`. Default: no limit.
     #[arg(long, env = "LUNANODE_MAX_MONTHLY_COST", value_parser = positive_amount)]
     pub max_monthly_cost: Option<f64>,
+    /// Warn (a `LowCredit` Warning Event on a LunaVM of the account, at most hourly) when an
+    /// account's credit covers fewer days than this at what its managed VMs cost; 0: never.
+    #[arg(long, env = "LUNANODE_MIN_CREDIT_DAYS", default_value_t = 7.0)]
+    pub min_credit_days: f64,
     /// How many objects of one kind are reconciled at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
@@ -178,6 +182,7 @@ impl RunArgs {
                 scope: Scope::new(&self.namespace),
                 max_retry_after: Duration::from_secs(self.max_retry_after_seconds.max(1)),
                 max_monthly_cost: self.max_monthly_cost,
+                min_credit_days: self.min_credit_days,
             },
             metrics,
         ));

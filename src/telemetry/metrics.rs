@@ -101,6 +101,15 @@ pub struct Metrics {
     credential_watches: Gauge,
     accounts: Gauge,
     monthly_cost: Family<KindLabels, Gauge<f64, AtomicU64>>,
+    credit: Family<AccountLabels, Gauge<f64, AtomicU64>>,
+    credit_days: Family<AccountLabels, Gauge<f64, AtomicU64>>,
+}
+
+/// Labels of an account: the short hash logs name it by (one series per account in use).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabels {
+    /// The first 8 hex digits of the SHA-256 of the API ID.
+    pub account: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -130,6 +139,18 @@ impl Default for Metrics {
         let credential_watches = Gauge::default();
         let accounts = Gauge::default();
         let monthly_cost = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        let credit = Family::<AccountLabels, Gauge<f64, AtomicU64>>::default();
+        let credit_days = Family::<AccountLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "account_credit_usd",
+            "The account's credit in USD (billing credit, read hourly), by account hash",
+            credit.clone(),
+        );
+        registry.register(
+            "account_credit_days",
+            "How many days the account's credit covers at what its managed VMs cost, by account hash",
+            credit_days.clone(),
+        );
         registry.register(
             "monthly_cost_usd",
             "What the managed cloud objects cost together, in USD a month (their plans' prices), by kind",
@@ -204,6 +225,8 @@ impl Default for Metrics {
             credential_watches,
             accounts,
             monthly_cost,
+            credit,
+            credit_days,
         }
     }
 }
@@ -244,6 +267,22 @@ impl Metrics {
         self.monthly_cost
             .get_or_create(&KindLabels { kind })
             .set(usd);
+    }
+
+    /// Sets the credit of the account `account` (its log hash), in USD.
+    pub fn credit(&self, account: &str, usd: f64) {
+        let labels = AccountLabels {
+            account: account.to_owned(),
+        };
+        self.credit.get_or_create(&labels).set(usd);
+    }
+
+    /// Sets how many days the credit of the account `account` covers.
+    pub fn credit_days(&self, account: &str, days: f64) {
+        let labels = AccountLabels {
+            account: account.to_owned(),
+        };
+        self.credit_days.get_or_create(&labels).set(days);
     }
 
     /// Sets how many accounts are held.

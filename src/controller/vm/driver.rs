@@ -30,7 +30,12 @@ use crate::api::{
     volume::LunaVolume,
 };
 use crate::controller::prelude::*;
-use crate::controller::{cost::BUDGET_RETRY, list_cache::CacheTiming, managed::external::Read};
+use crate::controller::{
+    cost::{BUDGET_RETRY, read_credit},
+    list_cache::CacheTiming,
+    managed::external::Read,
+    managed::ownership::Identity,
+};
 
 /// The finalizer that guards the cloud VM.
 pub const FINALIZER: &str = "lunavms.lunanode.com/cleanup";
@@ -290,6 +295,8 @@ impl External for LunaVM {
         }
         status.attached_volumes = attached_volumes(ctx, cx.account, vm, &observed.id);
         price(status, observed, cx).await;
+        let own = status.at_provider.as_ref().and_then(|at| at.monthly_cost);
+        low_credit(self, own, cx).await;
         if ready {
             act::write_connection_secret(vm, status, cx.account, ctx, observed).await?;
             Ok(Action::await_change())
@@ -611,6 +618,34 @@ async fn price(status: &mut LunaVMStatus, observed: &ObservedVm, cx: &CloudCx<'_
         }
         Ok(None) => {}
         Err(error) => tracing::debug!(%error, "plan prices unknown for now"),
+    }
+}
+
+/// Reads the account's credit at most hourly (see [`crate::controller::cost::read_credit`]) and
+/// warns on this VM when it covers fewer than `--min-credit-days` days.
+/// `own` is what this VM costs as the reconcile has it (the cache may not show it yet).
+async fn low_credit(vm: &LunaVM, own: Option<f64>, cx: &CloudCx<'_, LunaVM>) {
+    let ctx = cx.ctx;
+    let api_id = &cx.account.api_id;
+    let uid = vm.uid();
+    let others: f64 = ctx
+        .registry
+        .waker::<LunaVM>()
+        .map(|waker| waker.store.state())
+        .unwrap_or_default()
+        .iter()
+        .filter(|other| other.uid() != uid)
+        .filter(|other| Identity::of(&***other).account.as_ref() == Some(api_id))
+        .filter_map(|other| Reconciler::monthly_cost(&**other))
+        .sum();
+    let monthly = others + own.unwrap_or(0.0);
+    let min_days = ctx.config.min_credit_days;
+    let low = read_credit(cx.account, &ctx.metrics, monthly, min_days).await;
+    if let Some((credit, days)) = low {
+        let note = format!(
+            "the account's credit (${credit:.2}) covers about {days:.1} days of its managed VMs (${monthly:.2}/month), under {min_days} days"
+        );
+        cx.event(vm, true, "LowCredit", "CheckCredit", note).await;
     }
 }
 
