@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod export;
 pub mod lunanode;
 pub mod sim;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! The `lunanode-operator` command: a thin CLI over the library.
 
 use clap::{Parser, Subcommand};
-use lunanode_operator::{api, controller, lunanode, sim, telemetry};
+use lunanode_operator::{api, controller, export, lunanode, sim, telemetry};
 
 /// Kubernetes operator, API client and simulator for the Luna Node cloud.
 #[derive(Debug, Parser)]
@@ -23,6 +23,8 @@ enum Command {
     Sim(sim::cli::SimArgs),
     /// Print the CustomResourceDefinitions as YAML, or write one file per kind.
     Crds(api::crdgen::CrdsArgs),
+    /// Write manifests for the objects an account holds, so that applying them adopts them.
+    Export(export::ExportArgs),
 }
 
 #[tokio::main]
@@ -34,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => args.run().await?,
         Command::Sim(args) => args.run().await?,
         Command::Crds(args) => args.run()?,
+        Command::Export(args) => args.run().await?,
     };
     std::process::exit(code);
 }

@@ -16,6 +16,8 @@ use lunanode_operator::api::{
     common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION},
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
+    sshkey::LunaSSHKey,
+    startupscript::LunaStartupScript,
     vm::{LunaVM, LunaVMSpec},
     volume::{LunaVolume, LunaVolumeSpec},
 };
@@ -624,4 +626,283 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
             "{name}: {reasons:?}"
         );
     }
+}
+
+/// Runs the project's binary with the simulator account of `world` in its environment;
+/// returns its standard output, failing the test when it fails.
+fn run_cli(world: &World, args: &[&str]) -> String {
+    let output = std::process::Command::new(support::processes::binary())
+        .args(args)
+        .env("LUNANODE_ENDPOINT", world.sim.endpoint())
+        .env("LUNANODE_API_ID", &world.account.0)
+        .env("LUNANODE_API_KEY", &world.account.1)
+        .env("LUNANODE_ALLOW_INSECURE_ENDPOINT", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `api CATEGORY ACTION key=value...` through the CLI: the answer's JSON.
+fn api(world: &World, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["api"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&run_cli(world, &all)).unwrap()
+}
+
+/// The simulator's write calls so far, by action (everything but lists and reads).
+async fn writes(world: &World) -> std::collections::BTreeMap<String, u64> {
+    let stats = world.sim.admin_get("stats").await;
+    stats["actions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(action, _)| {
+            let verb = action.rsplit('/').next().unwrap_or(action);
+            !matches!(verb, "list" | "info" | "details" | "credit") && !verb.ends_with("-list")
+        })
+        .map(|(action, counts)| (action.clone(), counts["calls"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
+    let world = world('k').await;
+    // An account set up by hand with the CLI: a network, a key, a script, a VM (with the
+    // address Luna Node gives it) and a volume attached to the VM.
+    api(
+        &world,
+        &[
+            "network",
+            "create",
+            "region=toronto",
+            "name=exp-net",
+            "subnet=10.66.0.0/24",
+            "dns=8.8.8.8",
+        ],
+    );
+    api(
+        &world,
+        &[
+            "sshkey",
+            "add",
+            "label=exp-key",
+            &format!(
+                "sshkey={}",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExportTestKey00000000000000 me@example.com"
+            ),
+        ],
+    );
+    api(
+        &world,
+        &[
+            "script",
+            "create",
+            "name=exp-script",
+            "content=#!/bin/sh\necho exported\n",
+        ],
+    );
+    let images = api(&world, &["image", "list", "region=toronto"]);
+    let image = images["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["name"] == IMAGE)
+        .unwrap()["image_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vm = api(
+        &world,
+        &[
+            "vm",
+            "create",
+            "hostname=exp-web",
+            "plan_id=m.1",
+            &format!("image_id={image}"),
+            "region=toronto",
+        ],
+    );
+    let vm_id = vm["vm_id"].as_str().unwrap().to_owned();
+    let volume = api(
+        &world,
+        &[
+            "volume",
+            "create",
+            "region=toronto",
+            "label=exp-data",
+            "size=5",
+        ],
+    );
+    let volume_id = volume["volume_id"].as_str().unwrap().to_owned();
+    support::eventually(WAIT, "the VM built", || async {
+        let listed = api(&world, &["vm", "list"]);
+        let vms = listed["vms"].as_array()?.clone();
+        vms.iter()
+            .any(|vm| vm["os_status"] == "active")
+            .then_some(())
+    })
+    .await;
+
+    support::eventually(WAIT, "the volume available", || async {
+        let listed = api(&world, &["volume", "list", "region=toronto"]);
+        let volumes = listed["volumes"].as_array()?.clone();
+        volumes
+            .iter()
+            .any(|volume| volume["status"] == "available")
+            .then_some(())
+    })
+    .await;
+    api(
+        &world,
+        &[
+            "volume",
+            "attach",
+            "region=toronto",
+            &format!("volume_id={volume_id}"),
+            &format!("vm_id={vm_id}"),
+            "target=auto",
+        ],
+    );
+
+    // Export, then apply the manifests in the test's namespace.
+    let exported = run_cli(&world, &["export", "--namespace", &world.ns]);
+    let documents: Vec<serde_json::Value> = exported
+        .split("\n---")
+        .map(|document| document.trim_start_matches("---").trim())
+        .filter(|document| !document.is_empty())
+        .map(|document| serde_norway::from_str(document).unwrap())
+        .collect();
+    let kinds: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    for kind in [
+        "LunaVM",
+        "LunaVolume",
+        "LunaFloatingIP",
+        "LunaNetwork",
+        "LunaSSHKey",
+        "LunaStartupScript",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            1,
+            "{kind} in {exported}"
+        );
+    }
+    let volume_manifest = documents
+        .iter()
+        .find(|d| d["kind"] == "LunaVolume")
+        .unwrap();
+    assert_eq!(
+        volume_manifest["spec"]["attachTo"]["vmRef"]["name"], "exp-web",
+        "{exported}"
+    );
+    assert_eq!(volume_manifest["spec"]["deletionPolicy"], "Orphan");
+    assert_eq!(volume_manifest["spec"]["import"]["id"], volume_id.as_str());
+    let before = writes(&world).await;
+    for document in &documents {
+        let name = document["metadata"]["name"].as_str().unwrap().to_owned();
+        match document["kind"].as_str().unwrap() {
+            "LunaVM" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaVM>(document.clone()).unwrap())
+                    .await,
+            ),
+            "LunaVolume" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaVolume>(document.clone()).unwrap())
+                    .await,
+            ),
+            "LunaFloatingIP" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaFloatingIP>(document.clone()).unwrap())
+                    .await,
+            ),
+            "LunaNetwork" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaNetwork>(document.clone()).unwrap())
+                    .await,
+            ),
+            "LunaSSHKey" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaSSHKey>(document.clone()).unwrap())
+                    .await,
+            ),
+            "LunaStartupScript" => drop(
+                world
+                    .create(&serde_json::from_value::<LunaStartupScript>(document.clone()).unwrap())
+                    .await,
+            ),
+            other => panic!("unexpected kind {other} ({name})"),
+        }
+    }
+    // Every object adopts its own and is Ready, without a single write to the cloud.
+    for document in &documents {
+        let name = document["metadata"]["name"].as_str().unwrap();
+        let id = match document["kind"].as_str().unwrap() {
+            "LunaVM" => world.ready::<LunaVM>(name).await.status.unwrap().managed.id,
+            "LunaVolume" => {
+                world
+                    .ready::<LunaVolume>(name)
+                    .await
+                    .status
+                    .unwrap()
+                    .managed
+                    .id
+            }
+            "LunaFloatingIP" => {
+                world
+                    .ready::<LunaFloatingIP>(name)
+                    .await
+                    .status
+                    .unwrap()
+                    .managed
+                    .id
+            }
+            "LunaNetwork" => {
+                world
+                    .ready::<LunaNetwork>(name)
+                    .await
+                    .status
+                    .unwrap()
+                    .managed
+                    .id
+            }
+            "LunaSSHKey" => {
+                world
+                    .ready::<LunaSSHKey>(name)
+                    .await
+                    .status
+                    .unwrap()
+                    .managed
+                    .id
+            }
+            _ => {
+                world
+                    .ready::<LunaStartupScript>(name)
+                    .await
+                    .status
+                    .unwrap()
+                    .managed
+                    .id
+            }
+        };
+        assert_eq!(
+            id.as_deref(),
+            document["spec"]["import"]["id"].as_str(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        writes(&world).await,
+        before,
+        "no create, no change: the exported specs are the cloud's"
+    );
 }

@@ -13,9 +13,10 @@ use secrecy::SecretString;
 
 use super::{Client, ClientConfig, Credentials, DEFAULT_ENDPOINT, actions, check_parameters};
 
-/// Arguments of `lunanode-operator api`.
+/// How a command reaches the API: the endpoint, the credentials and the transport settings
+/// (shared by `api` and `export`).
 #[derive(Args)]
-pub struct ApiArgs {
+pub struct Connection {
     /// Base URL of the API, e.g. a simulator's `http://127.0.0.1:8080/api/`.
     #[arg(long, env = "LUNANODE_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
     pub endpoint: String,
@@ -37,6 +38,41 @@ pub struct ApiArgs {
     /// Time limit of one HTTP attempt, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_seconds: u64,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        super::debug_fields!(f, self, "Connection" {
+            endpoint, api_id, api_key, legacy, allow_insecure_endpoint, timeout_seconds,
+        })
+    }
+}
+
+impl Connection {
+    /// The client these settings describe; an error names what is missing.
+    pub fn client(self) -> anyhow::Result<Client> {
+        let api_id = self
+            .api_id
+            .context("no API ID: set LUNANODE_API_ID (or pass --api-id)")?;
+        let api_key = self.api_key.context("no API key: set LUNANODE_API_KEY")?;
+        let credentials = Credentials::new(api_id, api_key)?;
+        let config = ClientConfig {
+            endpoint: self.endpoint,
+            timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+            legacy: self.legacy,
+            allow_insecure: self.allow_insecure_endpoint,
+            ..ClientConfig::default()
+        };
+        Ok(Client::new(credentials, config)?)
+    }
+}
+
+/// Arguments of `lunanode-operator api`.
+#[derive(Args)]
+pub struct ApiArgs {
+    /// Where and how to call.
+    #[command(flatten)]
+    pub connection: Connection,
     /// Print every known action as `category/action` and exit.
     #[arg(long)]
     pub list: bool,
@@ -60,8 +96,7 @@ impl fmt::Debug for ApiArgs {
             .map(|(name, _)| name.as_str())
             .collect();
         super::debug_fields!(f, self, "ApiArgs" {
-            endpoint, api_id, api_key, legacy, allow_insecure_endpoint, list, category, action,
-            parameters: names,
+            connection, list, category, action, parameters: names,
         })
     }
 }
@@ -91,12 +126,7 @@ impl ApiArgs {
     /// Runs the command writing to the given streams (for tests).
     pub async fn run_with(self, out: &mut impl Write, err: &mut impl Write) -> anyhow::Result<i32> {
         let Self {
-            endpoint,
-            api_id,
-            api_key,
-            legacy,
-            allow_insecure_endpoint,
-            timeout_seconds,
+            connection,
             list,
             category,
             action,
@@ -133,17 +163,7 @@ impl ApiArgs {
             writeln!(err, "{error}")?;
             return Ok(1);
         }
-        let api_id = api_id.context("no API ID: set LUNANODE_API_ID (or pass --api-id)")?;
-        let api_key = api_key.context("no API key: set LUNANODE_API_KEY")?;
-        let credentials = Credentials::new(api_id, api_key)?;
-        let config = ClientConfig {
-            endpoint,
-            timeout: Duration::from_secs(timeout_seconds.max(1)),
-            legacy,
-            allow_insecure: allow_insecure_endpoint,
-            ..ClientConfig::default()
-        };
-        let client = Client::new(credentials, config)?;
+        let client = connection.client()?;
         match client.request(&category, &action, &pairs).await {
             Ok(response) => {
                 writeln!(out, "{}", serde_json::to_string_pretty(&response)?)?;

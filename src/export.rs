@@ -1,0 +1,442 @@
+//! `lunanode-operator export`: manifests for the objects an account holds, written so that
+//! applying them adopts instead of creating.
+//!
+//! Each manifest names its cloud object in `spec.import.id`, takes its spec from what the API
+//! reports (so that the adopted object is in sync, nothing to change), points at the
+//! credentials Secret `--credentials-secret`, and has `deletionPolicy: Orphan` unless
+//! `--deletion-policy Delete` is asked: deleting an exported manifest then leaves the cloud
+//! object. IDs of other exported objects become references: a volume attached to an exported
+//! VM gets `attachTo.vmRef`, and so does a floating IP attached to one. Object names are the
+//! cloud names in Kubernetes form (lowercase, `-` for anything else), with the ID appended when
+//! two objects of a kind would share one.
+//!
+//! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSSHKey and
+//! LunaStartupScript (with its content inline: keep the output as private as the scripts).
+//! Every manifest is checked against the kind's Rust type before it is written.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    io::Write,
+};
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::{
+    api::{
+        floating::LunaFloatingIP,
+        network::LunaNetwork,
+        sshkey::LunaSSHKey,
+        startupscript::LunaStartupScript,
+        vm::{LunaVM, PowerState},
+        volume::LunaVolume,
+    },
+    controller::vm::decide::power_state,
+    lunanode::{Client, cli::Connection},
+};
+
+/// The kinds `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum Kind {
+    /// Virtual machines.
+    LunaVM,
+    /// Volumes.
+    LunaVolume,
+    /// Floating IPs.
+    LunaFloatingIP,
+    /// Private networks.
+    LunaNetwork,
+    /// SSH keys.
+    LunaSSHKey,
+    /// Startup scripts.
+    LunaStartupScript,
+}
+
+/// What deleting an exported manifest does to its cloud object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "verbatim")]
+pub enum Deletion {
+    /// Leave it (the default: exporting must not arm a deletion).
+    Orphan,
+    /// Delete it with the manifest.
+    Delete,
+}
+
+/// Arguments of `lunanode-operator export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where and how to call the API.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Only these kinds (repeat the flag; default: every kind export knows).
+    #[arg(long = "kind", value_enum)]
+    pub kinds: Vec<Kind>,
+    /// Only objects of this region (objects without a region, keys and scripts, are kept).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only objects whose cloud name contains this text (without regard to case).
+    #[arg(long)]
+    pub name_contains: Option<String>,
+    /// The namespace written in the manifests (default: none, `kubectl apply -n` decides).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The credentials Secret the manifests name.
+    #[arg(long, default_value = "lunanode-credentials")]
+    pub credentials_secret: String,
+    /// What deleting a manifest does to its cloud object.
+    #[arg(long, value_enum, default_value = "Orphan")]
+    pub deletion_policy: Deletion,
+}
+
+/// A cloud object to write: its kind, its cloud ID and name, its region (if any), and its spec
+/// without the fields every manifest shares.
+struct Found {
+    kind: Kind,
+    id: String,
+    name: String,
+    region: Option<String>,
+    spec: Value,
+}
+
+impl ExportArgs {
+    /// Runs the command, writing the manifests to standard output; returns the exit code.
+    pub async fn run(self) -> anyhow::Result<i32> {
+        let mut out = std::io::stdout().lock();
+        self.run_with(&mut out).await
+    }
+
+    /// Runs the command writing to `out` (for tests).
+    pub async fn run_with(self, out: &mut impl Write) -> anyhow::Result<i32> {
+        let Self {
+            connection,
+            kinds,
+            region,
+            name_contains,
+            namespace,
+            credentials_secret,
+            deletion_policy,
+        } = self;
+        let client = connection.client()?;
+        let wanted = |kind| kinds.is_empty() || kinds.contains(&kind);
+        let found = read(&client, &wanted).await?;
+        let kept: Vec<&Found> = found
+            .iter()
+            .filter(|found| wanted(found.kind))
+            .filter(|found| {
+                region
+                    .as_deref()
+                    .is_none_or(|region| found.region.as_deref().is_none_or(|have| have == region))
+            })
+            .filter(|found| {
+                name_contains.as_deref().is_none_or(|part| {
+                    found
+                        .name
+                        .to_ascii_lowercase()
+                        .contains(&part.to_ascii_lowercase())
+                })
+            })
+            .collect();
+        let names = object_names(&kept);
+        let vm_names: HashMap<&str, &str> = kept
+            .iter()
+            .filter(|found| found.kind == Kind::LunaVM)
+            .filter_map(|found| Some((found.id.as_str(), names.get(&key(found))?.as_str())))
+            .collect();
+        let policy = match deletion_policy {
+            Deletion::Orphan => "Orphan",
+            Deletion::Delete => "Delete",
+        };
+        for found in &kept {
+            let name = names.get(&key(found)).cloned().unwrap_or_default();
+            let mut spec = found.spec.clone();
+            resolve_references(&mut spec, &vm_names);
+            spec["import"] = json!({"id": found.id});
+            spec["deletionPolicy"] = json!(policy);
+            spec["credentialsSecretRef"] = json!({"name": credentials_secret});
+            let mut metadata = json!({"name": name});
+            if let Some(namespace) = &namespace {
+                metadata["namespace"] = json!(namespace);
+            }
+            let manifest = json!({
+                "apiVersion": "lunanode.com/v1alpha1",
+                "kind": format!("{:?}", found.kind),
+                "metadata": metadata,
+                "spec": spec,
+            });
+            check(found.kind, &manifest)
+                .with_context(|| format!("{:?} {} does not fit its kind", found.kind, found.id))?;
+            writeln!(out, "---")?;
+            write!(out, "{}", serde_norway::to_string(&manifest)?)?;
+        }
+        Ok(0)
+    }
+}
+
+/// The manifest deserialises as its kind: a field misnamed here fails the export, not the
+/// apply.
+fn check(kind: Kind, manifest: &Value) -> anyhow::Result<()> {
+    let value = manifest.clone();
+    match kind {
+        Kind::LunaVM => drop(serde_json::from_value::<LunaVM>(value)?),
+        Kind::LunaVolume => drop(serde_json::from_value::<LunaVolume>(value)?),
+        Kind::LunaFloatingIP => drop(serde_json::from_value::<LunaFloatingIP>(value)?),
+        Kind::LunaNetwork => drop(serde_json::from_value::<LunaNetwork>(value)?),
+        Kind::LunaSSHKey => drop(serde_json::from_value::<LunaSSHKey>(value)?),
+        Kind::LunaStartupScript => drop(serde_json::from_value::<LunaStartupScript>(value)?),
+    }
+    Ok(())
+}
+
+fn key(found: &Found) -> (Kind, String) {
+    (found.kind, found.id.clone())
+}
+
+/// Turns `attachTo.vmId` into `attachTo.vmRef` when that VM is exported too.
+fn resolve_references(spec: &mut Value, vm_names: &HashMap<&str, &str>) {
+    let Some(attach) = spec.get_mut("attachTo").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(name) = attach
+        .get("vmId")
+        .and_then(Value::as_str)
+        .and_then(|id| vm_names.get(id))
+    else {
+        return;
+    };
+    let reference = json!({"name": name});
+    attach.remove("vmId");
+    attach.insert("vmRef".into(), reference);
+}
+
+/// Every object of the wanted kinds the account holds, as manifests' specs.
+async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    if wanted(Kind::LunaVM) {
+        let plans: HashMap<String, String> = client
+            .plan_list()
+            .await?
+            .into_iter()
+            .map(|plan| (plan.plan_id, plan.name))
+            .collect();
+        for vm in client.vm_list().await? {
+            let info = client.vm_info(&vm.vm_id).await?;
+            let mut spec = json!({
+                "hostname": vm.hostname.to_ascii_lowercase(),
+                "plan": plans.get(&vm.plan_id).unwrap_or(&vm.plan_id),
+                "region": vm.region,
+            });
+            if !info.info.image.is_empty() {
+                spec["image"] = json!(info.info.image);
+            }
+            match power_state(&vm.os_status) {
+                Some(PowerState::Stopped) => spec["powerState"] = json!("Stopped"),
+                Some(PowerState::Shelved) => spec["powerState"] = json!("Shelved"),
+                _ => {}
+            }
+            found.push(Found {
+                kind: Kind::LunaVM,
+                id: vm.vm_id,
+                name: vm.hostname,
+                region: Some(vm.region),
+                spec,
+            });
+        }
+    }
+    if wanted(Kind::LunaVolume) {
+        for region in client.region_list().await? {
+            for volume in client.volume_list(&region.slug).await? {
+                let mut spec = json!({
+                    "label": volume.name,
+                    "size": volume.size.unwrap_or_default(),
+                    "region": region.slug,
+                });
+                if let Some(vm) = volume.attached.filter(|vm| !vm.is_empty()) {
+                    spec["attachTo"] = json!({"vmId": vm});
+                }
+                found.push(Found {
+                    kind: Kind::LunaVolume,
+                    id: volume.id,
+                    name: volume.name,
+                    region: Some(region.slug.clone()),
+                    spec,
+                });
+            }
+        }
+    }
+    if wanted(Kind::LunaFloatingIP) {
+        for ip in client.floating_list().await? {
+            let mut spec = json!({"region": ip.region});
+            if let Some(vm) = ip.attached_id.filter(|vm| !vm.is_empty()) {
+                spec["attachTo"] = json!({"vmId": vm});
+            }
+            if !ip.hostname.is_empty() {
+                spec["reverseDns"] = json!(ip.hostname);
+            }
+            found.push(Found {
+                kind: Kind::LunaFloatingIP,
+                id: ip.id,
+                name: format!("ip-{}", ip.ip),
+                region: Some(ip.region),
+                spec,
+            });
+        }
+    }
+    if wanted(Kind::LunaNetwork) {
+        for network in client.network_list(None).await? {
+            found.push(Found {
+                kind: Kind::LunaNetwork,
+                spec: json!({
+                    "name": network.name,
+                    "subnet": network.subnet,
+                    "region": network.region,
+                }),
+                id: network.net_id,
+                name: network.name,
+                region: Some(network.region),
+            });
+        }
+    }
+    if wanted(Kind::LunaSSHKey) {
+        for key in client.sshkey_list().await? {
+            found.push(Found {
+                kind: Kind::LunaSSHKey,
+                spec: json!({"label": key.name, "publicKey": key.value}),
+                id: key.id,
+                name: key.name,
+                region: None,
+            });
+        }
+    }
+    if wanted(Kind::LunaStartupScript) {
+        for script in client.script_list().await? {
+            found.push(Found {
+                kind: Kind::LunaStartupScript,
+                spec: json!({
+                    "name": script.name,
+                    "content": script.content.replace("\r\n", "\n"),
+                }),
+                id: script.id,
+                name: script.name,
+                region: None,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A Kubernetes object name for each object: its cloud name in DNS-1123 form, with `-<id>`
+/// appended when two objects of a kind would share one (or the name has nothing usable).
+fn object_names(found: &[&Found]) -> BTreeMap<(Kind, String), String> {
+    let mut counts: HashMap<(Kind, String), usize> = HashMap::new();
+    for object in found {
+        *counts
+            .entry((object.kind, dns_name(&object.name)))
+            .or_default() += 1;
+    }
+    let mut taken: HashSet<(Kind, String)> = HashSet::new();
+    let mut names = BTreeMap::new();
+    for object in found {
+        let base = dns_name(&object.name);
+        let shared = counts
+            .get(&(object.kind, base.clone()))
+            .is_some_and(|count| *count > 1);
+        let mut name = if base.is_empty() || shared {
+            let id = dns_name(&object.id);
+            let prefix = if base.is_empty() { "object" } else { &base };
+            let cut: String = prefix.chars().take(62 - id.len().min(40)).collect();
+            format!("{}-{id}", cut.trim_end_matches('-'))
+        } else {
+            base
+        };
+        while !taken.insert((object.kind, name.clone())) {
+            name.push('x');
+        }
+        names.insert(key(object), name);
+    }
+    names
+}
+
+/// `text` as a DNS-1123 label: lowercase letters, digits and `-`, starting and ending with a
+/// letter or digit, at most 63 characters.
+fn dns_name(text: &str) -> String {
+    let mapped: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut collapsed = String::new();
+    for c in mapped.chars() {
+        if !(c == '-' && collapsed.ends_with('-')) {
+            collapsed.push(c);
+        }
+    }
+    let cut: String = collapsed.trim_matches('-').chars().take(63).collect();
+    cut.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(kind: Kind, id: &str, name: &str) -> Found {
+        Found {
+            kind,
+            id: id.into(),
+            name: name.into(),
+            region: None,
+            spec: json!({}),
+        }
+    }
+
+    #[test]
+    fn cloud_names_become_object_names() {
+        assert_eq!(dns_name("Web_1.Example.com"), "web-1-example-com");
+        assert_eq!(dns_name("--a  b--"), "a-b");
+        assert_eq!(dns_name("___"), "");
+        assert_eq!(dns_name(&"x".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn shared_or_empty_names_take_the_id() {
+        let objects = [
+            found(Kind::LunaVolume, "11", "data"),
+            found(Kind::LunaVolume, "12", "Data"),
+            found(Kind::LunaVolume, "13", "logs"),
+            found(Kind::LunaVM, "14", "data"),
+            found(Kind::LunaSSHKey, "15", "!!!"),
+        ];
+        let refs: Vec<&Found> = objects.iter().collect();
+        let names = object_names(&refs);
+        let name = |kind, id: &str| names[&(kind, id.to_owned())].clone();
+        assert_eq!(name(Kind::LunaVolume, "11"), "data-11");
+        assert_eq!(name(Kind::LunaVolume, "12"), "data-12");
+        assert_eq!(name(Kind::LunaVolume, "13"), "logs");
+        assert_eq!(name(Kind::LunaVM, "14"), "data");
+        assert_eq!(name(Kind::LunaSSHKey, "15"), "object-15");
+    }
+
+    #[test]
+    fn an_exported_vm_becomes_a_reference() {
+        let vms = HashMap::from([("7", "web")]);
+        let mut attached = json!({"attachTo": {"vmId": "7"}});
+        resolve_references(&mut attached, &vms);
+        assert_eq!(attached, json!({"attachTo": {"vmRef": {"name": "web"}}}));
+        let mut elsewhere = json!({"attachTo": {"vmId": "8"}});
+        resolve_references(&mut elsewhere, &vms);
+        assert_eq!(elsewhere, json!({"attachTo": {"vmId": "8"}}));
+    }
+
+    #[test]
+    fn a_manifest_that_does_not_fit_its_kind_is_refused() {
+        let good = json!({
+            "apiVersion": "lunanode.com/v1alpha1", "kind": "LunaSSHKey",
+            "metadata": {"name": "k"}, "spec": {"label": "k", "publicKey": "ssh-ed25519 AAAA"}
+        });
+        assert!(check(Kind::LunaSSHKey, &good).is_ok());
+        let mut bad = good.clone();
+        bad["spec"]["label"] = json!(7);
+        assert!(check(Kind::LunaSSHKey, &bad).is_err());
+    }
+}
