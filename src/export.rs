@@ -6,12 +6,15 @@
 //! credentials Secret `--credentials-secret`, and has `deletionPolicy: Orphan` unless
 //! `--deletion-policy Delete` is asked: deleting an exported manifest then leaves the cloud
 //! object. IDs of other exported objects become references: a volume attached to an exported
-//! VM gets `attachTo.vmRef`, and so does a floating IP attached to one. Object names are the
+//! VM gets `attachTo.vmRef`, and so does a floating IP attached to one; a dynamic DNS name
+//! pointing at an exported VM's public address gets `vmRef`. Object names are the
 //! cloud names in Kubernetes form (lowercase, `-` for anything else), with the ID appended when
 //! two objects of a kind would share one.
 //!
-//! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSSHKey and
-//! LunaStartupScript (with its content inline: keep the output as private as the scripts).
+//! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSSHKey,
+//! LunaStartupScript (with its content inline: keep the output as private as the scripts) and
+//! LunaDynamicRecord. Not yet: hosted DNS zones, security groups, load balancers, images,
+//! e-mail and monitoring objects.
 //! Every manifest is checked against the kind's Rust type before it is written.
 
 use std::{
@@ -25,6 +28,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{
+        dynamicrecord::LunaDynamicRecord,
         floating::LunaFloatingIP,
         network::LunaNetwork,
         sshkey::LunaSSHKey,
@@ -52,6 +56,8 @@ pub enum Kind {
     LunaSSHKey,
     /// Startup scripts.
     LunaStartupScript,
+    /// Dynamic DNS names.
+    LunaDynamicRecord,
 }
 
 /// What deleting an exported manifest does to its cloud object.
@@ -97,6 +103,8 @@ struct Found {
     id: String,
     name: String,
     region: Option<String>,
+    /// A VM's public address.
+    address: Option<String>,
     spec: Value,
 }
 
@@ -144,6 +152,14 @@ impl ExportArgs {
             .filter(|found| found.kind == Kind::LunaVM)
             .filter_map(|found| Some((found.id.as_str(), names.get(&key(found))?.as_str())))
             .collect();
+        let vm_addresses: HashMap<&str, &str> = kept
+            .iter()
+            .filter(|found| found.kind == Kind::LunaVM)
+            .filter_map(|found| {
+                let ip = found.address.as_deref().filter(|ip| !ip.is_empty())?;
+                Some((ip, names.get(&key(found))?.as_str()))
+            })
+            .collect();
         let policy = match deletion_policy {
             Deletion::Orphan => "Orphan",
             Deletion::Delete => "Delete",
@@ -152,6 +168,9 @@ impl ExportArgs {
             let name = names.get(&key(found)).cloned().unwrap_or_default();
             let mut spec = found.spec.clone();
             resolve_references(&mut spec, &vm_names);
+            if found.kind == Kind::LunaDynamicRecord {
+                resolve_address(&mut spec, &vm_addresses);
+            }
             spec["import"] = json!({"id": found.id});
             spec["deletionPolicy"] = json!(policy);
             spec["credentialsSecretRef"] = json!({"name": credentials_secret});
@@ -185,12 +204,30 @@ fn check(kind: Kind, manifest: &Value) -> anyhow::Result<()> {
         Kind::LunaNetwork => drop(serde_json::from_value::<LunaNetwork>(value)?),
         Kind::LunaSSHKey => drop(serde_json::from_value::<LunaSSHKey>(value)?),
         Kind::LunaStartupScript => drop(serde_json::from_value::<LunaStartupScript>(value)?),
+        Kind::LunaDynamicRecord => drop(serde_json::from_value::<LunaDynamicRecord>(value)?),
     }
     Ok(())
 }
 
 fn key(found: &Found) -> (Kind, String) {
     (found.kind, found.id.clone())
+}
+
+/// Turns `ip` into `vmRef` when it is the public address of an exported VM: the name then
+/// follows the VM, as a manifest would write it.
+fn resolve_address(spec: &mut Value, vm_addresses: &HashMap<&str, &str>) {
+    let Some(name) = spec
+        .get("ip")
+        .and_then(Value::as_str)
+        .and_then(|ip| vm_addresses.get(ip))
+    else {
+        return;
+    };
+    let reference = json!({"name": name});
+    if let Some(spec) = spec.as_object_mut() {
+        spec.remove("ip");
+        spec.insert("vmRef".into(), reference);
+    }
 }
 
 /// Turns `attachTo.vmId` into `attachTo.vmRef` when that VM is exported too.
@@ -240,6 +277,7 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 id: vm.vm_id,
                 name: vm.hostname,
                 region: Some(vm.region),
+                address: Some(vm.primaryip),
                 spec,
             });
         }
@@ -260,6 +298,7 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                     id: volume.id,
                     name: volume.name,
                     region: Some(region.slug.clone()),
+                    address: None,
                     spec,
                 });
             }
@@ -279,6 +318,7 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 id: ip.id,
                 name: format!("ip-{}", ip.ip),
                 region: Some(ip.region),
+                address: None,
                 spec,
             });
         }
@@ -295,6 +335,7 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 id: network.net_id,
                 name: network.name,
                 region: Some(network.region),
+                address: None,
             });
         }
     }
@@ -306,6 +347,7 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 id: key.id,
                 name: key.name,
                 region: None,
+                address: None,
             });
         }
     }
@@ -320,6 +362,19 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 id: script.id,
                 name: script.name,
                 region: None,
+                address: None,
+            });
+        }
+    }
+    if wanted(Kind::LunaDynamicRecord) {
+        for record in client.dns_dyn_list().await? {
+            found.push(Found {
+                kind: Kind::LunaDynamicRecord,
+                spec: json!({"name": record.name, "ip": record.ip}),
+                id: record.id,
+                name: record.name,
+                region: None,
+                address: None,
             });
         }
     }
@@ -386,6 +441,7 @@ mod tests {
             id: id.into(),
             name: name.into(),
             region: None,
+            address: None,
             spec: json!({}),
         }
     }

@@ -14,6 +14,7 @@ use kube::{
 };
 use lunanode_operator::api::{
     common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION},
+    dynamicrecord::LunaDynamicRecord,
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
     sshkey::LunaSSHKey,
@@ -670,6 +671,20 @@ async fn writes(world: &World) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
+/// Creates the exported manifest `document` as a `K`, waits until it is Ready, and returns
+/// the cloud ID it holds.
+async fn adopt<K>(world: &World, document: &serde_json::Value) -> Option<String>
+where
+    K: Object
+        + Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + lunanode_operator::api::common::ManagedResource,
+{
+    let object: K = serde_json::from_value(document.clone()).unwrap();
+    world.create(&object).await;
+    let ready: K = world.ready(&object.name_any()).await;
+    ready.status_id().map(str::to_owned)
+}
+
 #[tokio::test]
 async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
     let world = world('k').await;
@@ -740,14 +755,22 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
         ],
     );
     let volume_id = volume["volume_id"].as_str().unwrap().to_owned();
-    support::eventually(WAIT, "the VM built", || async {
+    let vm_ip = support::eventually(WAIT, "the VM built", || async {
         let listed = api(&world, &["vm", "list"]);
         let vms = listed["vms"].as_array()?.clone();
         vms.iter()
-            .any(|vm| vm["os_status"] == "active")
-            .then_some(())
+            .find(|vm| vm["os_status"] == "active")
+            .and_then(|vm| vm["primaryip"].as_str().filter(|ip| !ip.is_empty()))
+            .map(str::to_owned)
     })
     .await;
+    // Two dynamic DNS names: one at the VM's address, one at another.
+    let at_vm = format!("ip={vm_ip}");
+    api(&world, &["dns", "dyn-add", "name=exp-home", &at_vm]);
+    api(
+        &world,
+        &["dns", "dyn-add", "name=exp-other", "ip=192.0.2.7"],
+    );
 
     support::eventually(WAIT, "the volume available", || async {
         let listed = api(&world, &["volume", "list", "region=toronto"]);
@@ -796,6 +819,18 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "{kind} in {exported}"
         );
     }
+    let records: Vec<&serde_json::Value> = documents
+        .iter()
+        .filter(|d| d["kind"] == "LunaDynamicRecord")
+        .map(|d| &d["spec"])
+        .collect();
+    assert_eq!(records.len(), 2, "{exported}");
+    let at = |name: &str| records.iter().find(|r| r["name"] == name).copied();
+    assert_eq!(
+        at("exp-home").map(|r| &r["vmRef"]["name"]),
+        Some(&json!("exp-web"))
+    );
+    assert_eq!(at("exp-other").map(|r| &r["ip"]), Some(&json!("192.0.2.7")));
     let volume_manifest = documents
         .iter()
         .find(|d| d["kind"] == "LunaVolume")
@@ -807,99 +842,26 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
     assert_eq!(volume_manifest["spec"]["deletionPolicy"], "Orphan");
     assert_eq!(volume_manifest["spec"]["import"]["id"], volume_id.as_str());
     let before = writes(&world).await;
+    // Applied in the order written (VMs first, so that references find them): every object
+    // adopts its own and is Ready.
     for document in &documents {
-        let name = document["metadata"]["name"].as_str().unwrap().to_owned();
-        match document["kind"].as_str().unwrap() {
-            "LunaVM" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaVM>(document.clone()).unwrap())
-                    .await,
-            ),
-            "LunaVolume" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaVolume>(document.clone()).unwrap())
-                    .await,
-            ),
-            "LunaFloatingIP" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaFloatingIP>(document.clone()).unwrap())
-                    .await,
-            ),
-            "LunaNetwork" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaNetwork>(document.clone()).unwrap())
-                    .await,
-            ),
-            "LunaSSHKey" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaSSHKey>(document.clone()).unwrap())
-                    .await,
-            ),
-            "LunaStartupScript" => drop(
-                world
-                    .create(&serde_json::from_value::<LunaStartupScript>(document.clone()).unwrap())
-                    .await,
-            ),
-            other => panic!("unexpected kind {other} ({name})"),
-        }
-    }
-    // Every object adopts its own and is Ready, without a single write to the cloud.
-    for document in &documents {
-        let name = document["metadata"]["name"].as_str().unwrap();
         let id = match document["kind"].as_str().unwrap() {
-            "LunaVM" => world.ready::<LunaVM>(name).await.status.unwrap().managed.id,
-            "LunaVolume" => {
-                world
-                    .ready::<LunaVolume>(name)
-                    .await
-                    .status
-                    .unwrap()
-                    .managed
-                    .id
-            }
-            "LunaFloatingIP" => {
-                world
-                    .ready::<LunaFloatingIP>(name)
-                    .await
-                    .status
-                    .unwrap()
-                    .managed
-                    .id
-            }
-            "LunaNetwork" => {
-                world
-                    .ready::<LunaNetwork>(name)
-                    .await
-                    .status
-                    .unwrap()
-                    .managed
-                    .id
-            }
-            "LunaSSHKey" => {
-                world
-                    .ready::<LunaSSHKey>(name)
-                    .await
-                    .status
-                    .unwrap()
-                    .managed
-                    .id
-            }
-            _ => {
-                world
-                    .ready::<LunaStartupScript>(name)
-                    .await
-                    .status
-                    .unwrap()
-                    .managed
-                    .id
-            }
+            "LunaVM" => adopt::<LunaVM>(&world, document).await,
+            "LunaVolume" => adopt::<LunaVolume>(&world, document).await,
+            "LunaFloatingIP" => adopt::<LunaFloatingIP>(&world, document).await,
+            "LunaNetwork" => adopt::<LunaNetwork>(&world, document).await,
+            "LunaSSHKey" => adopt::<LunaSSHKey>(&world, document).await,
+            "LunaStartupScript" => adopt::<LunaStartupScript>(&world, document).await,
+            "LunaDynamicRecord" => adopt::<LunaDynamicRecord>(&world, document).await,
+            other => panic!("unexpected kind {other}"),
         };
         assert_eq!(
             id.as_deref(),
             document["spec"]["import"]["id"].as_str(),
-            "{name}"
+            "{document}"
         );
     }
+    // ... without a single write to the cloud.
     assert_eq!(
         writes(&world).await,
         before,
