@@ -24,7 +24,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::{
     api::{
@@ -108,6 +108,36 @@ struct Found {
     spec: Value,
 }
 
+impl Found {
+    /// Object `id` of `kind` named `name` in the cloud, with its `spec`.
+    fn new(kind: Kind, id: String, name: String, spec: Value) -> Self {
+        Self {
+            kind,
+            id,
+            name,
+            region: None,
+            address: None,
+            spec,
+        }
+    }
+
+    /// In `region`.
+    fn in_region(self, region: String) -> Self {
+        Self {
+            region: Some(region),
+            ..self
+        }
+    }
+
+    /// At public address `address` (a VM).
+    fn at(self, address: String) -> Self {
+        Self {
+            address: Some(address),
+            ..self
+        }
+    }
+}
+
 impl ExportArgs {
     /// Runs the command, writing the manifests to standard output; returns the exit code.
     pub async fn run(self) -> anyhow::Result<i32> {
@@ -167,9 +197,10 @@ impl ExportArgs {
         for found in &kept {
             let name = names.get(&key(found)).cloned().unwrap_or_default();
             let mut spec = found.spec.clone();
-            resolve_references(&mut spec, &vm_names);
+            let attach = spec.get_mut("attachTo").and_then(Value::as_object_mut);
+            to_vm_ref(attach, "vmId", &vm_names);
             if found.kind == Kind::LunaDynamicRecord {
-                resolve_address(&mut spec, &vm_addresses);
+                to_vm_ref(spec.as_object_mut(), "ip", &vm_addresses);
             }
             spec["import"] = json!({"id": found.id});
             spec["deletionPolicy"] = json!(policy);
@@ -213,38 +244,22 @@ fn key(found: &Found) -> (Kind, String) {
     (found.kind, found.id.clone())
 }
 
-/// Turns `ip` into `vmRef` when it is the public address of an exported VM: the name then
-/// follows the VM, as a manifest would write it.
-fn resolve_address(spec: &mut Value, vm_addresses: &HashMap<&str, &str>) {
-    let Some(name) = spec
-        .get("ip")
+/// Replaces `object[field]` by `vmRef` when its value names an exported VM in `vms` (by ID,
+/// or by public address): the manifest then follows the VM, as one written by hand would.
+fn to_vm_ref(object: Option<&mut Map<String, Value>>, field: &str, vms: &HashMap<&str, &str>) {
+    let Some(object) = object else {
+        return;
+    };
+    let Some(name) = object
+        .get(field)
         .and_then(Value::as_str)
-        .and_then(|ip| vm_addresses.get(ip))
+        .and_then(|value| vms.get(value))
     else {
         return;
     };
     let reference = json!({"name": name});
-    if let Some(spec) = spec.as_object_mut() {
-        spec.remove("ip");
-        spec.insert("vmRef".into(), reference);
-    }
-}
-
-/// Turns `attachTo.vmId` into `attachTo.vmRef` when that VM is exported too.
-fn resolve_references(spec: &mut Value, vm_names: &HashMap<&str, &str>) {
-    let Some(attach) = spec.get_mut("attachTo").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let Some(name) = attach
-        .get("vmId")
-        .and_then(Value::as_str)
-        .and_then(|id| vm_names.get(id))
-    else {
-        return;
-    };
-    let reference = json!({"name": name});
-    attach.remove("vmId");
-    attach.insert("vmRef".into(), reference);
+    object.remove(field);
+    object.insert("vmRef".into(), reference);
 }
 
 /// Every object of the wanted kinds the account holds, as manifests' specs.
@@ -272,14 +287,8 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 Some(PowerState::Shelved) => spec["powerState"] = json!("Shelved"),
                 _ => {}
             }
-            found.push(Found {
-                kind: Kind::LunaVM,
-                id: vm.vm_id,
-                name: vm.hostname,
-                region: Some(vm.region),
-                address: Some(vm.primaryip),
-                spec,
-            });
+            let object = Found::new(Kind::LunaVM, vm.vm_id, vm.hostname, spec);
+            found.push(object.in_region(vm.region).at(vm.primaryip));
         }
     }
     if wanted(Kind::LunaVolume) {
@@ -290,95 +299,71 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                     "size": volume.size.unwrap_or_default(),
                     "region": region.slug,
                 });
-                if let Some(vm) = volume.attached.filter(|vm| !vm.is_empty()) {
-                    spec["attachTo"] = json!({"vmId": vm});
-                }
-                found.push(Found {
-                    kind: Kind::LunaVolume,
-                    id: volume.id,
-                    name: volume.name,
-                    region: Some(region.slug.clone()),
-                    address: None,
-                    spec,
-                });
+                attached(&mut spec, volume.attached);
+                let object = Found::new(Kind::LunaVolume, volume.id, volume.name, spec);
+                found.push(object.in_region(region.slug.clone()));
             }
         }
     }
     if wanted(Kind::LunaFloatingIP) {
         for ip in client.floating_list().await? {
             let mut spec = json!({"region": ip.region});
-            if let Some(vm) = ip.attached_id.filter(|vm| !vm.is_empty()) {
-                spec["attachTo"] = json!({"vmId": vm});
-            }
+            attached(&mut spec, ip.attached_id);
             if !ip.hostname.is_empty() {
                 spec["reverseDns"] = json!(ip.hostname);
             }
-            found.push(Found {
-                kind: Kind::LunaFloatingIP,
-                id: ip.id,
-                name: format!("ip-{}", ip.ip),
-                region: Some(ip.region),
-                address: None,
-                spec,
-            });
+            let name = format!("ip-{}", ip.ip);
+            found.push(Found::new(Kind::LunaFloatingIP, ip.id, name, spec).in_region(ip.region));
         }
     }
     if wanted(Kind::LunaNetwork) {
         for network in client.network_list(None).await? {
-            found.push(Found {
-                kind: Kind::LunaNetwork,
-                spec: json!({
-                    "name": network.name,
-                    "subnet": network.subnet,
-                    "region": network.region,
-                }),
-                id: network.net_id,
-                name: network.name,
-                region: Some(network.region),
-                address: None,
+            let spec = json!({
+                "name": network.name,
+                "subnet": network.subnet,
+                "region": network.region,
             });
+            let object = Found::new(Kind::LunaNetwork, network.net_id, network.name, spec);
+            found.push(object.in_region(network.region));
         }
     }
     if wanted(Kind::LunaSSHKey) {
         for key in client.sshkey_list().await? {
-            found.push(Found {
-                kind: Kind::LunaSSHKey,
-                spec: json!({"label": key.name, "publicKey": key.value}),
-                id: key.id,
-                name: key.name,
-                region: None,
-                address: None,
-            });
+            let spec = json!({"label": key.name, "publicKey": key.value});
+            found.push(Found::new(Kind::LunaSSHKey, key.id, key.name, spec));
         }
     }
     if wanted(Kind::LunaStartupScript) {
         for script in client.script_list().await? {
-            found.push(Found {
-                kind: Kind::LunaStartupScript,
-                spec: json!({
-                    "name": script.name,
-                    "content": script.content.replace("\r\n", "\n"),
-                }),
-                id: script.id,
-                name: script.name,
-                region: None,
-                address: None,
-            });
+            let content = script.content.replace("\r\n", "\n");
+            let spec = json!({"name": script.name, "content": content});
+            found.push(Found::new(
+                Kind::LunaStartupScript,
+                script.id,
+                script.name,
+                spec,
+            ));
         }
     }
     if wanted(Kind::LunaDynamicRecord) {
         for record in client.dns_dyn_list().await? {
-            found.push(Found {
-                kind: Kind::LunaDynamicRecord,
-                spec: json!({"name": record.name, "ip": record.ip}),
-                id: record.id,
-                name: record.name,
-                region: None,
-                address: None,
-            });
+            let spec = json!({"name": record.name, "ip": record.ip});
+            found.push(Found::new(
+                Kind::LunaDynamicRecord,
+                record.id,
+                record.name,
+                spec,
+            ));
         }
     }
     Ok(found)
+}
+
+/// Writes `attachTo.vmId` when the object is attached to a VM.
+fn attached(spec: &mut Value, vm: Option<String>) {
+    if let Some(vm) = vm.filter(|vm| !vm.is_empty()) {
+        spec["attachTo"] = json!({"vmId": vm});
+    }
 }
 
 /// A Kubernetes object name for each object: its cloud name in DNS-1123 form, with `-<id>`
@@ -436,14 +421,7 @@ mod tests {
     use super::*;
 
     fn found(kind: Kind, id: &str, name: &str) -> Found {
-        Found {
-            kind,
-            id: id.into(),
-            name: name.into(),
-            region: None,
-            address: None,
-            spec: json!({}),
-        }
+        Found::new(kind, id.into(), name.into(), json!({}))
     }
 
     #[test]
@@ -476,12 +454,15 @@ mod tests {
     #[test]
     fn an_exported_vm_becomes_a_reference() {
         let vms = HashMap::from([("7", "web")]);
-        let mut attached = json!({"attachTo": {"vmId": "7"}});
-        resolve_references(&mut attached, &vms);
-        assert_eq!(attached, json!({"attachTo": {"vmRef": {"name": "web"}}}));
-        let mut elsewhere = json!({"attachTo": {"vmId": "8"}});
-        resolve_references(&mut elsewhere, &vms);
-        assert_eq!(elsewhere, json!({"attachTo": {"vmId": "8"}}));
+        let mut attached = json!({"vmId": "7", "target": "auto"});
+        to_vm_ref(attached.as_object_mut(), "vmId", &vms);
+        assert_eq!(
+            attached,
+            json!({"vmRef": {"name": "web"}, "target": "auto"})
+        );
+        let mut elsewhere = json!({"vmId": "8"});
+        to_vm_ref(elsewhere.as_object_mut(), "vmId", &vms);
+        assert_eq!(elsewhere, json!({"vmId": "8"}));
     }
 
     #[test]
