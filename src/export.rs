@@ -15,7 +15,9 @@
 //! LunaStartupScript (with its content inline: keep the output as private as the scripts) and
 //! LunaDynamicRecord. Not yet: hosted DNS zones, security groups, load balancers, images,
 //! e-mail and monitoring objects.
-//! Every manifest is checked against the kind's Rust type before it is written.
+//! Every manifest is checked against the kind's Rust type before it is written. An object a
+//! manifest cannot describe faithfully (a VM whose image is unknown, a name the kind's schema
+//! refuses) is left out, and standard error says which and why.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -139,14 +141,16 @@ impl Found {
 }
 
 impl ExportArgs {
-    /// Runs the command, writing the manifests to standard output; returns the exit code.
+    /// Runs the command, writing the manifests to standard output and what it left out to
+    /// standard error; returns the exit code.
     pub async fn run(self) -> anyhow::Result<i32> {
         let mut out = std::io::stdout().lock();
-        self.run_with(&mut out).await
+        let mut err = std::io::stderr().lock();
+        self.run_with(&mut out, &mut err).await
     }
 
-    /// Runs the command writing to `out` (for tests).
-    pub async fn run_with(self, out: &mut impl Write) -> anyhow::Result<i32> {
+    /// Runs the command writing to `out` and `err` (for tests).
+    pub async fn run_with(self, out: &mut impl Write, err: &mut impl Write) -> anyhow::Result<i32> {
         let Self {
             connection,
             kinds,
@@ -158,7 +162,10 @@ impl ExportArgs {
         } = self;
         let client = connection.client()?;
         let wanted = |kind| kinds.is_empty() || kinds.contains(&kind);
-        let found = read(&client, &wanted).await?;
+        let Read { found, skipped } = read(&client, &wanted).await?;
+        for note in &skipped {
+            writeln!(err, "not exported: {note}")?;
+        }
         let kept: Vec<&Found> = found
             .iter()
             .filter(|found| wanted(found.kind))
@@ -263,8 +270,9 @@ fn to_vm_ref(object: Option<&mut Map<String, Value>>, field: &str, vms: &HashMap
 }
 
 /// Every object of the wanted kinds the account holds, as manifests' specs.
-async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<Vec<Found>> {
+async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<Read> {
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     if wanted(Kind::LunaVM) {
         let plans: HashMap<String, String> = client
             .plan_list()
@@ -273,15 +281,33 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
             .map(|plan| (plan.plan_id, plan.name))
             .collect();
         for vm in client.vm_list().await? {
-            let info = client.vm_info(&vm.vm_id).await?;
-            let mut spec = json!({
-                "hostname": vm.hostname.to_ascii_lowercase(),
-                "plan": plans.get(&vm.plan_id).unwrap_or(&vm.plan_id),
-                "region": vm.region,
-            });
-            if !info.info.image.is_empty() {
-                spec["image"] = json!(info.info.image);
+            let hostname = vm.hostname.to_ascii_lowercase();
+            if !is_dns_name(&hostname) {
+                skipped.push(format!(
+                    "VM {}: its hostname {:?} is not one a LunaVM takes",
+                    vm.vm_id, vm.hostname
+                ));
+                continue;
             }
+            let info = client.vm_info(&vm.vm_id).await?;
+            if info.info.image.is_empty() {
+                skipped.push(format!(
+                    "VM {}: the image it was installed from is unknown",
+                    vm.vm_id
+                ));
+                continue;
+            }
+            // The plan's code (`m.2`) when it is one, else its ID.
+            let plan = plans
+                .get(&vm.plan_id)
+                .filter(|code| !code.is_empty() && !code.contains(char::is_whitespace))
+                .unwrap_or(&vm.plan_id);
+            let mut spec = json!({
+                "hostname": hostname,
+                "plan": plan,
+                "region": vm.region,
+                "image": info.info.image,
+            });
             match power_state(&vm.os_status) {
                 Some(PowerState::Stopped) => spec["powerState"] = json!("Stopped"),
                 Some(PowerState::Shelved) => spec["powerState"] = json!("Shelved"),
@@ -294,9 +320,13 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
     if wanted(Kind::LunaVolume) {
         for region in client.region_list().await? {
             for volume in client.volume_list(&region.slug).await? {
+                let Some(size) = volume.size.filter(|size| *size > 0) else {
+                    skipped.push(format!("volume {}: its size is unknown", volume.id));
+                    continue;
+                };
                 let mut spec = json!({
                     "label": volume.name,
-                    "size": volume.size.unwrap_or_default(),
+                    "size": size,
                     "region": region.slug,
                 });
                 attached(&mut spec, volume.attached);
@@ -308,7 +338,10 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
     if wanted(Kind::LunaFloatingIP) {
         for ip in client.floating_list().await? {
             let mut spec = json!({"region": ip.region});
-            attached(&mut spec, ip.attached_id);
+            // An address on a load balancer is left as it is (no `attachTo`).
+            if ip.attached_type == "vm" {
+                attached(&mut spec, ip.attached_id);
+            }
             if !ip.hostname.is_empty() {
                 spec["reverseDns"] = json!(ip.hostname);
             }
@@ -347,6 +380,13 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
     }
     if wanted(Kind::LunaDynamicRecord) {
         for record in client.dns_dyn_list().await? {
+            if !is_dns_name(&record.name) {
+                skipped.push(format!(
+                    "dynamic name {}: {:?} is not one a LunaDynamicRecord takes",
+                    record.id, record.name
+                ));
+                continue;
+            }
             let spec = json!({"name": record.name, "ip": record.ip});
             found.push(Found::new(
                 Kind::LunaDynamicRecord,
@@ -356,7 +396,26 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
             ));
         }
     }
-    Ok(found)
+    Ok(Read { found, skipped })
+}
+
+/// What `read` found, and what it left out and why.
+struct Read {
+    found: Vec<Found>,
+    skipped: Vec<String>,
+}
+
+/// Whether `text` is lowercase DNS labels joined by dots, as the kinds' name fields take.
+fn is_dns_name(text: &str) -> bool {
+    let label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    !text.is_empty() && text.len() <= 253 && text.split('.').all(label)
 }
 
 /// Writes `attachTo.vmId` when the object is attached to a VM.
@@ -422,6 +481,17 @@ mod tests {
 
     fn found(kind: Kind, id: &str, name: &str) -> Found {
         Found::new(kind, id.into(), name.into(), json!({}))
+    }
+
+    #[test]
+    fn only_names_the_kinds_take_are_exported() {
+        assert!(is_dns_name("web-1.example.com"));
+        assert!(is_dns_name("home"));
+        assert!(!is_dns_name("Web"));
+        assert!(!is_dns_name("web_1"));
+        assert!(!is_dns_name("-web"));
+        assert!(!is_dns_name("a..b"));
+        assert!(!is_dns_name(""));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! itself once other VMs are deleted or made smaller. Prices are the plans' (`plan list`), in
 //! USD a month; what a VM costs is in its `status.atProvider.monthlyCost`.
 //!
-//! The total is that of every LunaVM the operator serves, whatever its account or namespace:
-//! each VM counts at the price of the plan this process last let it have (a create or a resize
-//! checked here), else at the price its status shows. A VM whose create is under way when the
+//! The total is that of every LunaVM the operator serves, whatever its account or namespace,
+//! each at the price its status shows — and, for five minutes after this process let it have a
+//! plan (a create or an upsize checked here), at least at that plan's price: long enough for
+//! the new VM or plan to show in its status, short enough that a create refused by the API or
+//! a resize that did not happen stops counting. A VM whose create is under way when the
 //! operator restarts counts once its status shows its price.
 
 use std::{
@@ -30,17 +32,20 @@ pub struct CreditRead(tokio::sync::Mutex<Option<Instant>>);
 
 /// The account's credit, read when the last read is older than [`CREDIT_INTERVAL`] (else
 /// `None`): sets `lunanode_account_credit_usd` and, with `monthly` (what the account's managed
-/// VMs cost a month), `lunanode_account_credit_days`. Returns the credit and the days it covers
+/// VMs cost a month, worked out only then), `lunanode_account_credit_days`. Returns the credit and the days it covers
 /// when that is under `min_days`, for a warning. A failed read is logged and tried again at the
 /// next interval: the credit is never worth a failed reconcile.
 pub async fn read_credit(
     account: &Account,
     metrics: &Metrics,
-    monthly: f64,
+    monthly: impl FnOnce() -> f64,
     min_days: f64,
 ) -> Option<(f64, f64)> {
     let memo = account.state::<CreditRead>();
-    let mut last = memo.0.lock().await;
+    // Another reconcile reading it now: nothing to wait for.
+    let Ok(mut last) = memo.0.try_lock() else {
+        return None;
+    };
     if last.is_some_and(|at| at.elapsed() < CREDIT_INTERVAL) {
         return None;
     }
@@ -54,7 +59,8 @@ pub async fn read_credit(
     };
     let account_label = account.log_id();
     metrics.credit(&account_label, credit);
-    let days = credit_days(credit, monthly)?;
+    // Nothing that costs: the credit lasts for ever.
+    let days = credit_days(credit, monthly()).unwrap_or(f64::INFINITY);
     metrics.credit_days(&account_label, days);
     (days < min_days).then_some((credit, days))
 }
@@ -68,13 +74,16 @@ pub fn credit_days(credit: f64, monthly: f64) -> Option<f64> {
 /// cached for an hour).
 pub const BUDGET_RETRY: Duration = Duration::from_secs(60);
 
+/// How long a VM counts at least at the price of a plan it was let have.
+pub const SHARE_HOLD: Duration = Duration::from_secs(300);
+
 /// The budget and what it has let each VM cost.
 #[derive(Debug, Default)]
 pub struct Budget {
     /// The most the VMs may cost together, in USD a month; `None`: no budget.
     limit: Option<f64>,
-    /// The monthly price of the plan each VM (by UID) was last let have.
-    allowed: Mutex<HashMap<String, f64>>,
+    /// The monthly price of the plan each VM (by UID) was last let have, and when.
+    allowed: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 /// A refusal: what the VMs would cost together, and the budget.
@@ -111,14 +120,24 @@ impl Budget {
     }
 
     /// Lets VM `uid` have a plan of `price` a month, or refuses: `others` are every other VM
-    /// (UID, the price its status shows). What is let is remembered until the VM is gone from
-    /// `others`' successors, so that two creates checked one after the other each count the
-    /// first before its status shows a price. One lock covers the check and the record.
+    /// (UID, the price its status shows). What is let is remembered for [`SHARE_HOLD`], so that
+    /// two creates checked one after the other each count the first before its status shows a
+    /// price. One lock covers the check and the record.
     pub fn allow(
         &self,
         uid: &str,
         price: f64,
         others: &[(String, Option<f64>)],
+    ) -> Result<(), Exceeded> {
+        self.allow_at(uid, price, others, Instant::now())
+    }
+
+    fn allow_at(
+        &self,
+        uid: &str,
+        price: f64,
+        others: &[(String, Option<f64>)],
+        now: Instant,
     ) -> Result<(), Exceeded> {
         let Some(limit) = self.limit else {
             return Ok(());
@@ -127,30 +146,22 @@ impl Budget {
             .allowed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        allowed.retain(|key, _| key == uid || others.iter().any(|(other, _)| other == key));
+        allowed.retain(|_, (_, at)| now.saturating_duration_since(*at) < SHARE_HOLD);
         let others_total: f64 = others
             .iter()
             .filter(|(other, _)| other != uid)
-            .map(|(other, shown)| allowed.get(other).copied().or(*shown).unwrap_or(0.0))
+            .map(|(other, shown)| {
+                let share = allowed.get(other).map(|(share, _)| *share);
+                shown.unwrap_or(0.0).max(share.unwrap_or(0.0))
+            })
             .sum();
         let total = others_total + price;
         // A cent of slack: prices are rounded to the cent, their sums are not.
         if total > limit + 0.005 {
             return Err(Exceeded { total, limit });
         }
-        allowed.insert(uid.to_owned(), price);
+        allowed.insert(uid.to_owned(), (price, now));
         Ok(())
-    }
-
-    /// Records that VM `uid` now has a plan of `price` a month without asking (a smaller
-    /// plan, a resize the API did not carry out).
-    pub fn set(&self, uid: &str, price: f64) {
-        if self.limit.is_some() {
-            self.allowed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(uid.to_owned(), price);
-        }
     }
 }
 
@@ -198,19 +209,26 @@ mod tests {
     }
 
     #[test]
-    fn a_vm_counts_at_what_it_was_let_have_until_it_is_gone() {
+    fn a_vm_counts_at_least_at_what_it_was_let_have_for_a_while() {
         let budget = Budget::new(Some(10.0));
-        assert_eq!(budget.allow("a", 6.0, &[]), Ok(()));
+        let start = Instant::now();
+        assert_eq!(budget.allow_at("a", 6.0, &[], start), Ok(()));
         // `a` shows no price yet: it still counts at 6.
-        assert!(budget.allow("b", 6.0, &others(&[("a", None)])).is_err());
+        let a_unpriced = others(&[("a", None)]);
+        assert!(budget.allow_at("b", 6.0, &a_unpriced, start).is_err());
         // A resize of `a` itself replaces its own share.
-        assert_eq!(budget.allow("a", 9.0, &others(&[("b", None)])), Ok(()));
-        // `a` gone: its share goes with it.
-        assert_eq!(budget.allow("b", 10.0, &[]), Ok(()));
-        budget.set("b", 2.0);
         assert_eq!(
-            budget.allow("c", 8.0, &others(&[("b", Some(10.0))])),
+            budget.allow_at("a", 9.0, &others(&[("b", None)]), start),
             Ok(())
         );
+        // Its status shows more than its share: the status counts.
+        assert!(
+            budget
+                .allow_at("c", 2.0, &others(&[("a", Some(9.5))]), start)
+                .is_err()
+        );
+        // Five minutes on, a share no status confirms (a refused create) no longer counts.
+        let later = start + SHARE_HOLD;
+        assert_eq!(budget.allow_at("b", 6.0, &a_unpriced, later), Ok(()));
     }
 }

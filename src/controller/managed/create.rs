@@ -25,7 +25,7 @@ use crate::{
 const RELEASE_RETRY: Duration = Duration::from_secs(5);
 
 /// How soon a create waiting for another's to settle (see [`ownership::Claim::unsettled_create_of`])
-/// looks again: one read of the kind's objects from the API server, no cloud call.
+/// looks again (in the watch cache: no call at all).
 const CREATE_TURN_RETRY: Duration = Duration::from_secs(2);
 
 /// How often an object refused as `AlreadyManaged` looks at the claims again (one read of the
@@ -148,20 +148,34 @@ pub async fn find_or_create<K: External>(
     let turn = if object.has_natural_key() {
         None
     } else {
-        let claims = cx.fresh_claims().await?;
+        // The watch cache first (no call): a waiting create costs nothing until it may go.
+        // Then the API server's claims, held until the intent is recorded.
         let account = &cx.account.api_id;
-        let unsettled = claims
-            .iter()
-            .find(|claim| claim.is_other(&uid, account) && claim.unsettled_create_of(&name));
-        if let Some(other) = unsettled {
+        let now = Timestamp::now();
+        let unsettled = |claims: &[ownership::Claim]| {
+            claims
+                .iter()
+                .find(|claim| {
+                    claim.is_other(&uid, account) && claim.unsettled_create_of(&name, now)
+                })
+                .map(|claim| claim.object.clone())
+        };
+        let mut other = unsettled(&cx.claims());
+        let held = if other.is_none() {
+            let claims = cx.fresh_claims().await?;
+            other = unsettled(&claims);
+            Some(claims)
+        } else {
+            None
+        };
+        if let Some(other) = other {
             let message = format!(
-                "waiting for the create of {} in {name} to settle: creates that name no object go one at a time",
-                other.object
+                "waiting for the create of {other} in {name} to settle: creates that name no object go one at a time"
             );
             mark(status, object).not_ready(Reason::Creating, &message);
             return Ok(Action::requeue(CREATE_TURN_RETRY));
         }
-        Some(claims)
+        held
     };
 
     // Record the intent first, in the metadata and conditional on the copy this reconcile

@@ -663,6 +663,7 @@ pub async fn run<K: Reconciler>(
             tracing::info!(kind = K::KIND, "object cache synced");
             ctx.registry.mark_synced::<K>();
             readiness.synced();
+            let mut priced = false;
             loop {
                 let objects = store.state();
                 let ready = objects
@@ -670,8 +671,10 @@ pub async fn run<K: Reconciler>(
                     .filter(|object| is_condition_true(object.conditions(), READY))
                     .count();
                 metrics.managed(K::KIND, ready, objects.len() - ready);
+                // Once a kind has shown a price, its total stays exported (down to 0).
                 let costs: Vec<f64> = objects.iter().filter_map(|o| o.monthly_cost()).collect();
-                if !costs.is_empty() {
+                priced |= !costs.is_empty();
+                if priced {
                     metrics.monthly_cost(K::KIND, costs.iter().sum());
                 }
                 tokio::time::sleep(Duration::from_secs(15)).await;

@@ -80,6 +80,8 @@ pub struct Claim {
     pub account: Option<String>,
     /// The name of a create it has pending.
     pub pending_name: Option<String>,
+    /// When that create started.
+    pub pending_since: Option<k8s_openapi::jiff::Timestamp>,
     /// It is being deleted: it lets go of its cloud object soon (deleted, or orphaned).
     pub releasing: bool,
     /// Its interrupted create stopped as ambiguous: it waits for a person, not for the cloud.
@@ -91,6 +93,10 @@ impl Claim {
     pub fn of<K: ManagedResource>(object: &K) -> Self {
         let identity = Identity::of(object);
         let status = object.managed_status();
+        let pending = status
+            .and_then(ManagedStatus::pending_create)
+            .cloned()
+            .or(identity.pending);
         Self {
             uid: object.uid().unwrap_or_default(),
             object: format!(
@@ -103,11 +109,8 @@ impl Claim {
                 .map(str::to_owned)
                 .or(identity.external_id),
             account: identity.account,
-            pending_name: status
-                .and_then(ManagedStatus::pending_create)
-                .cloned()
-                .or(identity.pending)
-                .map(|pending| pending.name),
+            pending_name: pending.as_ref().map(|pending| pending.name.clone()),
+            pending_since: pending.map(|pending| pending.started_at.0),
             releasing: object.meta().deletion_timestamp.is_some(),
             ambiguous: status.is_some_and(|status| {
                 status.conditions().iter().any(|condition| {
@@ -123,12 +126,19 @@ impl Claim {
         self.uid != uid && self.account.as_deref().is_none_or(|other| other == account)
     }
 
-    /// Whether this is a create of `name` that has not settled: no ID recorded yet, and not
-    /// stopped as ambiguous. For kinds whose objects have no name (floating IPs), every create
-    /// of a region makes a candidate for every other's lost answer: two unsettled at once and a
-    /// lost answer leaves neither able to tell its own, so such creates go one at a time.
-    pub fn unsettled_create_of(&self, name: &str) -> bool {
-        self.id.is_none() && !self.ambiguous && self.pending_name.as_deref() == Some(name)
+    /// Whether this is a create of `name` that has not settled at `now`: no ID recorded yet,
+    /// not stopped as ambiguous, and started less than [`CREATE_TURN`] ago. For kinds whose
+    /// objects have no name (floating IPs), every create of a region makes a candidate for
+    /// every other's lost answer: two unsettled at once and a lost answer leaves neither able
+    /// to tell its own, so such creates go one at a time. An older mark is not waited for: its
+    /// object is stuck elsewhere (paused, a wrong import, an account switch), and whatever its
+    /// create made shows in the lists by then, so a new create counts it as already there.
+    pub fn unsettled_create_of(&self, name: &str, now: k8s_openapi::jiff::Timestamp) -> bool {
+        let recent = self.pending_since.is_some_and(|since| {
+            let age = now.duration_since(since);
+            Duration::try_from(age).is_ok_and(|age| age < CREATE_TURN)
+        });
+        self.id.is_none() && !self.ambiguous && recent && self.pending_name.as_deref() == Some(name)
     }
 }
 
@@ -344,6 +354,10 @@ pub const RECORD_LISTS_TO_CONFIRM_ABSENCE: u32 = 8;
 /// listed yet (a list behind its writes) is not one deleted outside the operator.
 pub const CREATE_SETTLE: Duration = Duration::from_secs(15);
 
+/// How long another object's unsettled create of the same name makes a nameless create wait
+/// (see [`Claim::unsettled_create_of`]): four times [`CREATE_SETTLE`].
+pub const CREATE_TURN: Duration = Duration::from_secs(60);
+
 /// Whether an object missing from a list answer is gone: a per-object read decides when the kind
 /// has one; otherwise [`LISTS_TO_CONFIRM_ABSENCE`] list answers in a row must lack it, over a
 /// span long enough for the need (`spanned`: see [`CREATE_SETTLE`]).
@@ -370,6 +384,7 @@ mod tests {
             id: id.map(Into::into),
             account: account.map(Into::into),
             pending_name: None,
+            pending_since: None,
             releasing: false,
             ambiguous: false,
         }
@@ -395,26 +410,33 @@ mod tests {
 
     #[test]
     fn an_unsettled_create_of_the_same_name_and_account_is_found() {
+        let now = Timestamp::now();
         let creating = |uid: &str, name: &str, account: &str| {
             let mut claim = claim(uid, None, Some(account));
             claim.pending_name = Some(name.into());
+            claim.pending_since = Some(now);
             claim
         };
         let mut settled = creating("settled", "toronto", "acct");
         settled.id = Some("7".into());
         let mut ambiguous = creating("stopped", "toronto", "acct");
         ambiguous.ambiguous = true;
+        let mut old = creating("old", "toronto", "acct");
+        old.pending_since = now
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(61))
+            .ok();
         let quiet = vec![
             creating("me", "toronto", "acct"),
             creating("other-region", "roubaix", "acct"),
             creating("other-account", "toronto", "acct2"),
             settled,
             ambiguous,
+            old,
         ];
         let unsettled = |claims: &[Claim]| {
             claims
                 .iter()
-                .find(|c| c.is_other("me", "acct") && c.unsettled_create_of("toronto"))
+                .find(|c| c.is_other("me", "acct") && c.unsettled_create_of("toronto", now))
                 .map(|c| c.object.clone())
         };
         assert_eq!(unsettled(&quiet), None);
@@ -478,6 +500,7 @@ mod tests {
             id: None,
             account: Some("acct".into()),
             pending_name: Some("web".into()),
+            pending_since: None,
             releasing: false,
             ambiguous: false,
         };

@@ -60,18 +60,6 @@ pub(super) async fn act(
                 status.resize = None;
                 return Ok(());
             }
-            // A bigger plan must fit the budget; a smaller one is recorded as the VM's share.
-            let current = status.at_provider.as_ref().and_then(|at| at.monthly_cost);
-            let over = vm_cloud::over_budget(vm, plan, account, ctx)
-                .await
-                .map_err(|source| cloud("list plans", &object, source))?;
-            if let Some((price, exceeded)) = over {
-                if current.is_none_or(|current| price > current) {
-                    mark(status, vm).not_synced(Reason::BudgetExceeded, &exceeded.message(price));
-                    return Ok(());
-                }
-                ctx.budget.set(&vm.uid().unwrap_or_default(), price);
-            }
             resize_to = target;
             let result = client.vm_resize(id, plan).await;
             if let Err(error) = &result

@@ -263,8 +263,18 @@ impl External for LunaVM {
         if let Some(failure) = decide::failure(observed, status.build_started_at, now, timeout) {
             return failed(vm, status, observed, failure, cx).await;
         }
-        let step = decide::next_step(&vm.spec, status, observed);
-        let steady = decide::is_ready(&step);
+        // An upsize over the budget is held: the other steps go on as if the plan were the one
+        // applied, and the VM says why it is not on the plan asked for.
+        let held = upsize_held(vm, status, cx).await?;
+        let step = match &held {
+            None => decide::next_step(&vm.spec, status, observed),
+            Some(_) => {
+                let mut on_applied_plan = vm.spec.clone();
+                on_applied_plan.plan = status.applied_plan.clone().unwrap_or_default();
+                decide::next_step(&on_applied_plan, status, observed)
+            }
+        };
+        let steady = decide::is_ready(&step) && held.is_none();
         // A resize sent earlier is judged by the plan the VM shows: the API answers success
         // for resizes it does not do.
         let grace = ctx.accounts.timing().fast_interval * 3;
@@ -293,6 +303,11 @@ impl External for LunaVM {
         if resize == ResizeOutcome::NotApplied {
             not_applied(vm, status, observed);
         }
+        if let Some(message) = &held {
+            mark(status, vm)
+                .not_ready(Reason::BudgetExceeded, message)
+                .not_synced(Reason::BudgetExceeded, message);
+        }
         status.attached_volumes = attached_volumes(ctx, cx.account, vm, &observed.id);
         price(status, observed, cx).await;
         let own = status.at_provider.as_ref().and_then(|at| at.monthly_cost);
@@ -303,6 +318,8 @@ impl External for LunaVM {
         } else if resize == ResizeOutcome::NotApplied {
             // Not sent again until spec.plan changes (or the VM's plan does).
             Ok(Action::await_change())
+        } else if held.is_some() && decide::is_ready(&step) {
+            Ok(Action::requeue(BUDGET_RETRY))
         } else {
             Ok(Action::requeue(grace))
         }
@@ -601,6 +618,35 @@ fn attached_volumes(ctx: &Context, account: &Account, vm: &LunaVM, id: &str) -> 
     names
 }
 
+/// Why the resize `spec.plan` asks for is held back, when it is an upsize that the budget
+/// refuses (see [`crate::controller::cost`]); `None` when there is no resize to hold. A plan
+/// whose price, or the VM's current price, is unknown counts as an upsize.
+async fn upsize_held(
+    vm: &LunaVM,
+    status: &LunaVMStatus,
+    cx: &CloudCx<'_, LunaVM>,
+) -> Result<Option<String>, Error> {
+    let applied = status.applied_plan.as_deref();
+    if !cx.ctx.budget.is_set() || applied.is_none_or(|applied| applied == vm.spec.plan) {
+        return Ok(None);
+    }
+    let list_error = |source| cloud("list plans", &cx.object, source);
+    let current = status.at_provider.as_ref().and_then(|at| at.monthly_cost);
+    let wanted = cloud::plan(cx.account, &vm.spec.plan)
+        .await
+        .map_err(list_error)?
+        .and_then(|plan| plan.monthly);
+    if let (Some(current), Some(wanted)) = (current, wanted)
+        && wanted <= current
+    {
+        return Ok(None);
+    }
+    let over = cloud::over_budget(vm, &vm.spec.plan, cx.account, cx.ctx)
+        .await
+        .map_err(list_error)?;
+    Ok(over.map(|(price, exceeded)| exceeded.message(price)))
+}
+
 /// Fills in the name and monthly price of the VM's current plan (the account's plan cache, read
 /// at most hourly). A failed read leaves them unknown for now: a price is never worth a failed
 /// reconcile.
@@ -628,22 +674,24 @@ async fn low_credit(vm: &LunaVM, own: Option<f64>, cx: &CloudCx<'_, LunaVM>) {
     let ctx = cx.ctx;
     let api_id = &cx.account.api_id;
     let uid = vm.uid();
-    let others: f64 = ctx
-        .registry
-        .waker::<LunaVM>()
-        .map(|waker| waker.store.state())
-        .unwrap_or_default()
-        .iter()
-        .filter(|other| other.uid() != uid)
-        .filter(|other| Identity::of(&***other).account.as_ref() == Some(api_id))
-        .filter_map(|other| Reconciler::monthly_cost(&**other))
-        .sum();
-    let monthly = others + own.unwrap_or(0.0);
+    let monthly = || {
+        let others: f64 = ctx
+            .registry
+            .waker::<LunaVM>()
+            .map(|waker| waker.store.state())
+            .unwrap_or_default()
+            .iter()
+            .filter(|other| other.uid() != uid)
+            .filter(|other| Identity::of(&***other).account.as_ref() == Some(api_id))
+            .filter_map(|other| Reconciler::monthly_cost(&**other))
+            .sum();
+        others + own.unwrap_or(0.0)
+    };
     let min_days = ctx.config.min_credit_days;
     let low = read_credit(cx.account, &ctx.metrics, monthly, min_days).await;
     if let Some((credit, days)) = low {
         let note = format!(
-            "the account's credit (${credit:.2}) covers about {days:.1} days of its managed VMs (${monthly:.2}/month), under {min_days} days"
+            "the account's credit (${credit:.2}) covers about {days:.1} days of its managed VMs, under {min_days} days"
         );
         cx.event(vm, true, "LowCredit", "CheckCredit", note).await;
     }
