@@ -144,13 +144,7 @@ impl ExportArgs {
     /// Runs the command, writing the manifests to standard output and what it left out to
     /// standard error; returns the exit code.
     pub async fn run(self) -> anyhow::Result<i32> {
-        let mut out = std::io::stdout().lock();
-        let mut err = std::io::stderr().lock();
-        self.run_with(&mut out, &mut err).await
-    }
-
-    /// Runs the command writing to `out` and `err` (for tests).
-    pub async fn run_with(self, out: &mut impl Write, err: &mut impl Write) -> anyhow::Result<i32> {
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
         let Self {
             connection,
             kinds,
@@ -485,13 +479,18 @@ mod tests {
 
     #[test]
     fn only_names_the_kinds_take_are_exported() {
-        assert!(is_dns_name("web-1.example.com"));
-        assert!(is_dns_name("home"));
-        assert!(!is_dns_name("Web"));
-        assert!(!is_dns_name("web_1"));
-        assert!(!is_dns_name("-web"));
-        assert!(!is_dns_name("a..b"));
-        assert!(!is_dns_name(""));
+        let cases = [
+            ("web-1.example.com", true),
+            ("home", true),
+            ("Web", false),
+            ("web_1", false),
+            ("-web", false),
+            ("a..b", false),
+            ("", false),
+        ];
+        for (name, taken) in cases {
+            assert_eq!(is_dns_name(name), taken, "{name:?}");
+        }
     }
 
     #[test]
