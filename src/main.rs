@@ -25,6 +25,8 @@ enum Command {
     Crds(api::crdgen::CrdsArgs),
     /// Write manifests for the objects an account holds, so that applying them adopts them.
     Export(export::ExportArgs),
+    /// Print what applying manifests would do to the cloud, making no change.
+    Plan(controller::plan::PlanArgs),
 }
 
 #[tokio::main]
@@ -37,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Sim(args) => args.run().await?,
         Command::Crds(args) => args.run()?,
         Command::Export(args) => args.run().await?,
+        Command::Plan(args) => args.run().await?,
     };
     std::process::exit(code);
 }

@@ -632,8 +632,14 @@ async fn vms_missing_from_list_answers_are_confirmed_not_recreated() {
 /// Runs the project's binary with the simulator account of `world` in its environment;
 /// returns its standard output, failing the test when it fails.
 fn run_cli(world: &World, args: &[&str]) -> String {
+    run_cli_with(world, args, &[])
+}
+
+/// [`run_cli`] with more environment variables.
+fn run_cli_with(world: &World, args: &[&str], env: &[(&str, &str)]) -> String {
     let output = std::process::Command::new(support::processes::binary())
         .args(args)
+        .envs(env.iter().copied())
         .env("LUNANODE_ENDPOINT", world.sim.endpoint())
         .env("LUNANODE_API_ID", &world.account.0)
         .env("LUNANODE_API_KEY", &world.account.1)
@@ -654,21 +660,6 @@ fn api(world: &World, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["api"];
     all.extend_from_slice(args);
     serde_json::from_str(&run_cli(world, &all)).unwrap()
-}
-
-/// The simulator's write calls so far, by action (everything but lists and reads).
-async fn writes(world: &World) -> std::collections::BTreeMap<String, u64> {
-    let stats = world.sim.admin_get("stats").await;
-    stats["actions"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(action, _)| {
-            let verb = action.rsplit('/').next().unwrap_or(action);
-            !matches!(verb, "list" | "info" | "details" | "credit") && !verb.ends_with("-list")
-        })
-        .map(|(action, counts)| (action.clone(), counts["calls"].as_u64().unwrap_or(0)))
-        .collect()
 }
 
 /// Creates the exported manifest `document` as a `K`, waits until it is Ready, and returns
@@ -841,7 +832,32 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
     );
     assert_eq!(volume_manifest["spec"]["deletionPolicy"], "Orphan");
     assert_eq!(volume_manifest["spec"]["import"]["id"], volume_id.as_str());
-    let before = writes(&world).await;
+    let before = world.sim.writes().await;
+    // Planned without a cluster, the exported folder adopts every object by its ID and has
+    // nothing to change: exit 0 with --detailed-exitcode (2 would mean a create or an update).
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("exported.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    let file = file.to_str().unwrap();
+    let planned = run_cli(
+        &world,
+        &["plan", "--offline", "--detailed-exitcode", "-f", file],
+    );
+    let lines: Vec<&str> = planned
+        .lines()
+        .filter(|line| !line.starts_with("Plan: "))
+        .collect();
+    assert_eq!(lines.len(), documents.len(), "{planned}");
+    for line in &lines {
+        assert!(
+            line.contains(": in sync (adopts ") && line.contains(" by spec.import.id"),
+            "{line}\n{planned}"
+        );
+    }
+    assert!(
+        planned.contains("Plan: 0 to create, 0 to update,") && planned.contains("adopted"),
+        "{planned}"
+    );
     // Applied in the order written (VMs first, so that references find them): every object
     // adopts its own and is Ready.
     for document in &documents {
@@ -863,8 +879,26 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
     }
     // ... without a single write to the cloud.
     assert_eq!(
-        writes(&world).await,
+        world.sim.writes().await,
         before,
         "no create, no change: the exported specs are the cloud's"
+    );
+    // Against the cluster now: the objects hold their IDs, nothing to adopt or change.
+    let planned = run_cli_with(
+        &world,
+        &["plan", "--detailed-exitcode", "-f", file],
+        &[(
+            "KUBECONFIG",
+            support::control_plane().kubeconfig.to_str().unwrap(),
+        )],
+    );
+    assert!(!planned.contains("adopts"), "{planned}");
+    assert_eq!(
+        planned
+            .lines()
+            .filter(|line| line.contains(": in sync ("))
+            .count(),
+        documents.len(),
+        "{planned}"
     );
 }

@@ -21,6 +21,7 @@ pub mod managed;
 pub mod monitorcheck;
 pub mod monitorcontact;
 pub mod network;
+pub mod plan;
 pub mod prelude;
 pub mod reason;
 pub mod report;

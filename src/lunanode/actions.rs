@@ -50,6 +50,16 @@ impl ActionSpec {
         !(creates || toggles)
     }
 
+    /// Whether the action only reads: lists, per-object reads, the account's credit and usage.
+    /// Everything else changes the account (or, like `vm/vnc`, opens a session), and a
+    /// [planning](super::Client::planning) client records it instead of sending it.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self.action,
+            "list" | "info" | "details" | "get" | "credit" | "usage" | "iplist" | "check-types"
+        ) || self.action.ends_with("-list")
+    }
+
     /// The same action, accepting these optional parameters as well (for the table).
     const fn with_optional(self, optional: &'static [&'static str]) -> Self {
         Self { optional, ..self }
@@ -365,5 +375,52 @@ mod tests {
     fn load_balancer_members_use_underscores() {
         assert!(find("lb", "member_add").is_some());
         assert!(find("lb", "member-add").is_none());
+    }
+
+    #[test]
+    fn reads_are_told_from_writes() {
+        let reads: Vec<String> = ACTIONS
+            .iter()
+            .filter(|spec| spec.is_read())
+            .map(ActionSpec::path)
+            .collect();
+        for read in [
+            "vm/list",
+            "vm/info",
+            "vm/iplist",
+            "image/details",
+            "script/get",
+            "billing/credit",
+            "dns/record-list",
+            "monitor/check-types",
+        ] {
+            assert!(reads.iter().any(|path| path == read), "{read} reads");
+        }
+        // Every read is a list or a lookup; nothing that makes, changes, removes or opens.
+        for path in &reads {
+            for verb in [
+                "create", "add", "delete", "remove", "set", "update", "attach", "detach", "extend",
+                "resize", "rename", "vnc", "start", "stop", "retrieve", "fetch",
+            ] {
+                assert!(
+                    !path
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .starts_with(verb),
+                    "{path} is not a read"
+                );
+            }
+        }
+        assert!(
+            reads
+                .iter()
+                .all(|path| find_path(path).is_some_and(ActionSpec::is_idempotent))
+        );
+    }
+
+    fn find_path(path: &str) -> Option<&'static ActionSpec> {
+        let (category, action) = path.split_once('/')?;
+        find(category, action)
     }
 }

@@ -51,6 +51,12 @@ impl fmt::Debug for Connection {
 impl Connection {
     /// The client these settings describe; an error names what is missing.
     pub fn client(self) -> anyhow::Result<Client> {
+        let (credentials, config) = self.parts()?;
+        Ok(Client::new(credentials, config)?)
+    }
+
+    /// The credentials and the client configuration these settings describe.
+    pub fn parts(self) -> anyhow::Result<(Credentials, ClientConfig)> {
         let api_id = self
             .api_id
             .context("no API ID: set LUNANODE_API_ID (or pass --api-id)")?;
@@ -63,7 +69,7 @@ impl Connection {
             allow_insecure: self.allow_insecure_endpoint,
             ..ClientConfig::default()
         };
-        Ok(Client::new(credentials, config)?)
+        Ok((credentials, config))
     }
 }
 

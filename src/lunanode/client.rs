@@ -43,6 +43,8 @@ struct Inner {
     retry: RetryPolicy,
     observer: Option<Arc<dyn Observer>>,
     legacy: bool,
+    /// A planning client's record of the writes it did not send.
+    planned: Option<Arc<Planned>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -59,6 +61,26 @@ impl Client {
     /// A client for `credentials` with `config`. Fails only on an unusable configuration
     /// (endpoint URL, rate).
     pub fn new(credentials: Credentials, config: ClientConfig) -> Result<Self, Error> {
+        Self::build(credentials, config, None)
+    }
+
+    /// A client that sends reads (see [`ActionSpec::is_read`]) and sends no write: each write is
+    /// recorded in the returned [`Planned`] and answered [`Error::InvalidRequest`] (refused,
+    /// nothing happened). What `lunanode-operator plan` calls the cloud with.
+    pub fn planning(
+        credentials: Credentials,
+        config: ClientConfig,
+    ) -> Result<(Self, Arc<Planned>), Error> {
+        let planned = Arc::new(Planned::default());
+        let client = Self::build(credentials, config, Some(planned.clone()))?;
+        Ok((client, planned))
+    }
+
+    fn build(
+        credentials: Credentials,
+        config: ClientConfig,
+        planned: Option<Arc<Planned>>,
+    ) -> Result<Self, Error> {
         let ClientConfig {
             endpoint,
             timeout,
@@ -93,6 +115,7 @@ impl Client {
                 retry,
                 observer,
                 legacy,
+                planned,
             }),
         })
     }
@@ -123,6 +146,15 @@ impl Client {
         let spec = actions::find(category, action)
             .ok_or_else(|| Error::invalid_request(format!("unknown action {category}/{action}")))?;
         let parameters = check_parameters(spec, parameters)?;
+        if let Some(planned) = &self.inner.planned {
+            if !spec.is_read() {
+                planned.record(spec, &parameters);
+                return Err(Error::invalid_request(format!(
+                    "{} not sent: a plan makes no change",
+                    spec.path()
+                )));
+            }
+        }
         let span = tracing::debug_span!("lunanode", category = spec.category, action = spec.action);
         self.send_with_retries(spec, &parameters)
             .instrument(span)
@@ -192,6 +224,76 @@ impl Client {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+}
+
+/// The writes a [planning](Client::planning) client was asked to make, in order.
+#[derive(Debug, Default)]
+pub struct Planned {
+    calls: std::sync::Mutex<Vec<PlannedCall>>,
+}
+
+impl Planned {
+    fn record(&self, spec: &ActionSpec, parameters: &[(&str, &str)]) {
+        let call = PlannedCall {
+            category: spec.category,
+            action: spec.action,
+            parameters: parameters
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), shown(name, value)))
+                .collect(),
+        };
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(call);
+    }
+
+    /// The calls recorded since the last take.
+    pub fn take(&self) -> Vec<PlannedCall> {
+        std::mem::take(
+            &mut *self
+                .calls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// How a parameter value is shown in a plan: secrets never (their length neither), long or
+/// multi-line values (a script, a key) by their size.
+fn shown(name: &str, value: &str) -> String {
+    if actions::SECRET_PARAMETERS.contains(&name) {
+        "[redacted]".to_owned()
+    } else if value.len() > 64 || value.contains('\n') {
+        format!("<{} bytes>", value.len())
+    } else {
+        value.to_owned()
+    }
+}
+
+/// One write a plan would make: `vm resize vm_id=… plan_id=m.4`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCall {
+    /// The category label (`vm`).
+    pub category: &'static str,
+    /// The action label (`resize`).
+    pub action: &'static str,
+    /// The parameters as sent (empty ones dropped), values shown as [`shown`] says.
+    pub parameters: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for PlannedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.category, self.action)?;
+        for (name, value) in &self.parameters {
+            if value.contains(char::is_whitespace) {
+                write!(f, " {name}={value:?}")?;
+            } else {
+                write!(f, " {name}={value}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -269,6 +371,47 @@ fn rate_limiter(per_second: f64, burst: u32) -> Result<Option<DefaultDirectRateL
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_planning_client_records_writes_and_sends_none() {
+        let credentials = Credentials::new(
+            "abcdefghijklmnop".to_owned(),
+            secrecy::SecretString::from("k".repeat(128)),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        // Nothing listens there: a write that went out would fail as transient.
+        let config = ClientConfig {
+            endpoint: "http://127.0.0.1:9/api/".into(),
+            allow_insecure: true,
+            ..ClientConfig::default()
+        };
+        let (client, planned) =
+            Client::planning(credentials, config).unwrap_or_else(|error| panic!("{error}"));
+        let written = client
+            .request(
+                "email",
+                "user-add",
+                &[
+                    ("domain_id", "3"),
+                    ("username", "ann"),
+                    ("password", "hunter2"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            written.map_err(|error| error.category()),
+            Err("invalid_request")
+        );
+        let read = client.request("vm", "list", &[]).await;
+        assert_eq!(read.map_err(|error| error.category()), Err("transient"));
+        let calls = planned.take();
+        assert_eq!(calls.len(), 1, "the read is sent, not recorded");
+        assert_eq!(
+            calls[0].to_string(),
+            "email user-add domain_id=3 username=ann password=[redacted]"
+        );
+        assert!(planned.take().is_empty());
+    }
 
     #[test]
     fn empty_values_are_dropped_and_required_ones_checked() {

@@ -30,7 +30,7 @@ mod test_server;
 #[cfg(test)]
 mod transport_tests;
 
-pub use client::{Client, check_parameters, decode_response, should_retry};
+pub use client::{Client, Planned, PlannedCall, check_parameters, decode_response, should_retry};
 pub use config::{
     Attempt, ClientConfig, DEFAULT_ENDPOINT, MAX_RESPONSE_BYTES, Observer, RetryPolicy,
 };

@@ -140,6 +140,25 @@ impl Simulator {
         names
     }
 
+    /// The write calls the simulator answered so far, by action (everything but lists and
+    /// reads).
+    pub async fn writes(&self) -> std::collections::BTreeMap<String, u64> {
+        let stats = self.admin_get("stats").await;
+        stats["actions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(action, _)| {
+                let verb = action.rsplit('/').next().unwrap_or(action);
+                !matches!(
+                    verb,
+                    "list" | "info" | "details" | "get" | "credit" | "usage" | "iplist"
+                ) && !verb.ends_with("-list")
+            })
+            .map(|(action, counts)| (action.clone(), counts["calls"].as_u64().unwrap_or(0)))
+            .collect()
+    }
+
     /// How many calls of `category/action` the simulator answered.
     pub async fn calls(&self, action: &str) -> u64 {
         let stats = self.admin_get("stats").await;

@@ -206,8 +206,8 @@ impl External for LunaLoadBalancer {
                     ))
                 }
                 Reference::Ready { id, .. } => Ok(id),
-                Reference::Waiting(why) => Err(Blocked::new(Reason::NetworkNotReady, why)),
-                Reference::Missing(why) => Err(Blocked::new(Reason::NetworkNotFound, why)),
+                Reference::Waiting(why) => Err(Blocked::waiting(Reason::NetworkNotReady, why)),
+                Reference::Missing(why) => Err(Blocked::waiting(Reason::NetworkNotFound, why)),
             },
         )
     }

@@ -73,6 +73,17 @@ pub trait Reconciler: ManagedResource {
     fn monthly_cost(&self) -> Option<f64> {
         None
     }
+
+    /// What `lunanode-operator plan` shows of the next reconciles, run with a client that sends
+    /// no write (see [`crate::controller::plan`]). A kind that holds no cloud object of its own
+    /// makes no call.
+    fn preview(
+        _object: &Self,
+        _status: &mut Self::Status,
+        _cx: &CloudCx<'_, Self>,
+    ) -> impl Future<Output = Result<crate::controller::plan::Preview, Error>> + Send {
+        async { Ok(crate::controller::plan::Preview::NoCloudObject) }
+    }
 }
 
 /// The `plan` of an [`External`](super::External) kind whose create needs nothing resolved
@@ -150,7 +161,19 @@ pub struct Cx<'a, K: Resource> {
     stale: AtomicBool,
 }
 
-impl<K: ManagedResource> Cx<'_, K> {
+impl<'a, K: ManagedResource> Cx<'a, K> {
+    /// A context for looking at `object` outside a controller (`lunanode-operator plan`): no
+    /// finalizer to add, nothing written yet.
+    pub fn detached(ctx: &'a Context, api: &'a Api<K>, object: &K) -> Self {
+        Cx {
+            ctx,
+            api,
+            object: key(object),
+            written: Mutex::default(),
+            add_finalizer: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
+        }
+    }
     /// The account of the object's credentials if the operator holds it already, without a
     /// read: what a cleanup needs to forget the object's per-account memos.
     pub fn existing_account(&self, object: &K) -> Option<Arc<Account>> {
@@ -517,6 +540,21 @@ impl Registry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(TypeId::of::<K>(), Box::new(waker));
+    }
+
+    /// Loads kind `K`'s object cache with `objects`, as synced, in place of a controller's
+    /// watch (`lunanode-operator plan`: the manifests over the cluster's objects). Wake-ups go
+    /// nowhere.
+    pub fn load<K: ManagedResource>(&self, objects: impl IntoIterator<Item = K>) {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let (wake, _) = mpsc::unbounded_channel();
+        self.insert(Waker { store, wake });
+        self.mark_synced::<K>();
     }
 
     /// Records that `kinds` controllers start now.

@@ -266,6 +266,14 @@ impl<K: External> Reconciler for K {
     fn monthly_cost(&self) -> Option<f64> {
         <K as External>::monthly_cost(self)
     }
+
+    async fn preview(
+        object: &Self,
+        status: &mut Self::Status,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<crate::controller::plan::Preview, Error> {
+        crate::controller::plan::preview_external(object, status, cx).await
+    }
 }
 
 /// How soon an object waiting for another one looks again if no change of that object woke it
