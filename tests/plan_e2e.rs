@@ -164,7 +164,26 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
         output.contains("Plan: 0 to create, 1 to update,"),
         "{output}"
     );
-    // Two plans made reads only.
+    // A bigger plan for the VM: its resize, and what it adds to the monthly bill.
+    let upsized = examples(|name, text| {
+        if name == "vm.yaml" {
+            text.replacen("plan: m.2", "plan: m.4", 1)
+        } else {
+            text
+        }
+    });
+    let (output, code) = plan(&world, upsized.path());
+    assert_eq!(code, 2, "{output}");
+    let listed = objects(&output);
+    let (verdict, calls) = &listed[&format!("LunaVM {}/web-1", world.ns)];
+    assert!(verdict.starts_with("update"), "{output}");
+    assert!(calls[0].starts_with("vm resize ") && calls[0].contains("m.4"), "{output}");
+    assert!(
+        calls.iter().any(|line| line.starts_with("cost: +$")),
+        "{output}"
+    );
+    assert!(output.contains("\nCost: +$"), "{output}");
+    // Three plans made reads only.
     assert_eq!(world.sim.writes().await, before, "a plan writes nothing");
 
     // Applied: the operator makes exactly the planned call, and no other write.

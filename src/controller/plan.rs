@@ -337,6 +337,10 @@ struct Line {
     adopted: bool,
     calls: Vec<PlannedCall>,
     cluster: Vec<String>,
+    /// What the object's cloud object costs now, in USD a month, as its status shows it.
+    cost_before: Option<f64>,
+    /// How much more (or less) it would cost a month after the calls, when they change a price.
+    cost_change: Option<f64>,
 }
 
 impl std::fmt::Display for Line {
@@ -350,6 +354,9 @@ impl std::fmt::Display for Line {
         }
         for write in &self.cluster {
             write!(f, "\n    (cluster) {write}")?;
+        }
+        if let Some(change) = self.cost_change {
+            write!(f, "\n    cost: {} a month", dollars(change))?;
         }
         Ok(())
     }
@@ -446,6 +453,8 @@ impl<K: Reconciler> Set for KindSet<K> {
                     adopted,
                     calls,
                     cluster,
+                    cost_before: object.monthly_cost(),
+                    cost_change: None,
                 });
             }
             lines
@@ -669,6 +678,9 @@ impl PlanArgs {
             lines.extend(set.plan(&run).await);
         }
         lines.sort_by_key(|line| line.order);
+        for line in &mut lines {
+            line.cost_change = cost_change(line, &run.account).await;
+        }
         for line in &lines {
             println!("{line}");
         }
@@ -688,8 +700,42 @@ impl PlanArgs {
                 String::new()
             }
         );
+        let changes: Vec<f64> = lines.iter().filter_map(|line| line.cost_change).collect();
+        if !changes.is_empty() {
+            println!(
+                "Cost: {} a month (VM plans at list price; volumes, addresses and traffic not counted).",
+                dollars(changes.iter().sum())
+            );
+        }
         Ok(exit_code(&lines, self.detailed_exitcode))
     }
+}
+
+/// What the calls of `line` change in its monthly price: a VM created or resized to a plan of
+/// known price (from the account's `plan list`, the one the budget uses).
+async fn cost_change(line: &Line, account: &Account) -> Option<f64> {
+    let mut change = None;
+    for call in &line.calls {
+        let before = match (call.category, call.action) {
+            ("vm", "create") => 0.0,
+            ("vm", "resize") => line.cost_before?,
+            _ => continue,
+        };
+        let plan = call
+            .parameters
+            .iter()
+            .find(|(name, _)| name == "plan_id")
+            .map(|(_, plan)| plan)?;
+        let price = super::vm::cloud::plan(account, plan).await.ok()??.monthly?;
+        *change.get_or_insert(0.0) += price - before;
+    }
+    change
+}
+
+/// `+$12.50`, `-$3.00`.
+fn dollars(amount: f64) -> String {
+    let sign = if amount < 0.0 { '-' } else { '+' };
+    format!("{sign}${:.2}", amount.abs())
 }
 
 /// 1 when an object would be refused or could not be planned; with `detailed`, 2 when a create
@@ -928,7 +974,16 @@ mod tests {
             adopted: false,
             calls: Vec::new(),
             cluster: Vec::new(),
+            cost_before: None,
+            cost_change: None,
         }
+    }
+
+    #[test]
+    fn dollars_carry_their_sign() {
+        assert_eq!(dollars(12.5), "+$12.50");
+        assert_eq!(dollars(-3.0), "-$3.00");
+        assert_eq!(dollars(0.0), "+$0.00");
     }
 
     #[test]
