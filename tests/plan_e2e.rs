@@ -177,7 +177,10 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
     let listed = objects(&output);
     let (verdict, calls) = &listed[&format!("LunaVM {}/web-1", world.ns)];
     assert!(verdict.starts_with("update"), "{output}");
-    assert!(calls[0].starts_with("vm resize ") && calls[0].contains("m.4"), "{output}");
+    assert!(
+        calls[0].starts_with("vm resize ") && calls[0].contains("m.4"),
+        "{output}"
+    );
     assert!(
         calls.iter().any(|line| line.starts_with("cost: +$")),
         "{output}"

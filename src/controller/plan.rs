@@ -962,6 +962,7 @@ fn read_only_kube(live: Option<kube::Client>, writes: ClusterWrites) -> kube::Cl
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::api::volume::LunaVolume;
 
