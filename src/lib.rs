@@ -10,6 +10,7 @@
 pub mod api;
 pub mod controller;
 pub mod export;
+pub mod kubectl;
 pub mod lunanode;
 pub mod sim;
 pub mod telemetry;

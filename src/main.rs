@@ -1,7 +1,7 @@
 //! The `lunanode-operator` command: a thin CLI over the library.
 
-use clap::{Parser, Subcommand};
-use lunanode_operator::{api, controller, export, lunanode, sim, telemetry};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use lunanode_operator::{api, controller, export, kubectl, lunanode, sim, telemetry};
 
 /// Kubernetes operator, API client and simulator for the Luna Node cloud.
 #[derive(Debug, Parser)]
@@ -27,11 +27,28 @@ enum Command {
     Export(export::ExportArgs),
     /// Print what applying manifests would do to the cloud, making no change.
     Plan(controller::plan::PlanArgs),
+    /// Print an object, what it uses and what uses it, with their readiness.
+    Tree(kubectl::TreeArgs),
+    /// Print why an object is as it is: its conditions, identity and Events.
+    Why(kubectl::WhyArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Installed as `kubectl-lunanode`, the binary is the kubectl plugin: `kubectl lunanode ...`.
+    let plugin = std::env::args_os()
+        .next()
+        .and_then(|program| {
+            std::path::Path::new(&program)
+                .file_stem()
+                .map(|stem| stem == "kubectl-lunanode")
+        })
+        .unwrap_or(false);
+    let mut command = Cli::command();
+    if plugin {
+        command = command.bin_name("kubectl lunanode");
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches())?;
     telemetry::init_logging(&cli.log)?;
     let code = match cli.command {
         Command::Run(args) => args.run().await?,
@@ -40,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Crds(args) => args.run()?,
         Command::Export(args) => args.run().await?,
         Command::Plan(args) => args.run().await?,
+        Command::Tree(args) => args.run().await?,
+        Command::Why(args) => args.run().await?,
     };
     std::process::exit(code);
 }

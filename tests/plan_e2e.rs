@@ -173,6 +173,7 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
         }
     });
     let (output, code) = plan(&world, upsized.path());
+    println!("{output}");
     assert_eq!(code, 2, "{output}");
     let listed = objects(&output);
     let (verdict, calls) = &listed[&format!("LunaVM {}/web-1", world.ns)];
@@ -227,4 +228,61 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
     // And once made, the plan has nothing left to do.
     let (output, code) = plan(&world, edited.path());
     assert_eq!(code, 0, "{output}");
+
+    // The same binary as a kubectl plugin: the VM's tree, and why the volume is as it is.
+    let plugins = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(binary(), plugins.path().join("kubectl-lunanode")).unwrap();
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let plugin = |args: &[&str]| {
+        let output = Command::new("kubectl")
+            .arg("lunanode")
+            .args(args)
+            .args(["-n", &world.ns])
+            .env("PATH", &path)
+            .env("KUBECONFIG", &support::control_plane().kubeconfig)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "kubectl lunanode {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let tree = plugin(&["tree", "lvm/web-1"]);
+    println!("{tree}");
+    for expected in [
+        &format!("LunaVM {}/web-1: Ready (id ", world.ns),
+        "  uses LunaSSHKey deploy (spec.sshKeyRef): Ready (id ",
+        "  uses LunaSecurityGroup web (spec.securityGroupRefs): Ready",
+        "  uses LunaStartupScript web-boot (spec.startupScriptRefs): Ready",
+        "    uses Secret web-boot (spec.contentFrom.secretKeyRef): exists",
+        "  uses Secret lunanode-credentials (spec.credentialsSecretRef",
+        "  used by LunaVolume web-1-data (spec.attachTo.vmRef): Ready",
+        "  used by LunaFloatingIP web-1-public (spec.attachTo.vmRef): Ready",
+        "    used by LunaVolumeSnapshot web-1-data-snap (spec.volumeRef): Ready",
+    ] {
+        assert!(tree.contains(expected), "{expected:?} in\n{tree}");
+    }
+    // Each user once, with every field that names the VM; the shared credentials once.
+    assert_eq!(
+        tree.matches("used by LunaDnsZone example-com (").count(),
+        1,
+        "{tree}"
+    );
+    assert_eq!(
+        tree.matches("uses Secret lunanode-credentials").count(),
+        1,
+        "{tree}"
+    );
+    let why = plugin(&["why", "lunavolume/web-1-data"]);
+    println!("{why}");
+    assert!(why.contains("Ready        True"), "{why}");
+    assert!(why.contains("Update Extended: extended volume "), "{why}");
+    assert!(why.contains(" to 30 GB"), "{why}");
 }
