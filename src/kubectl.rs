@@ -319,8 +319,8 @@ impl TreeArgs {
             space.describe(&root.0, &root.1).await
         );
         let mut lines = Vec::new();
-        uses(&space, &root, 1, &mut seen, &mut lines).await;
-        used_by(&space, &root, 1, &mut seen, &mut lines).await;
+        walk(&space, &root, Direction::Uses, 1, &mut seen, &mut lines).await;
+        walk(&space, &root, Direction::UsedBy, 1, &mut seen, &mut lines).await;
         for line in lines {
             println!("{line}");
         }
@@ -328,83 +328,84 @@ impl TreeArgs {
     }
 }
 
-/// What `object` names, and what those name, depth first; each object once.
-fn uses<'a>(
-    space: &'a Namespace,
-    object: &'a (String, String),
+/// Which edges a walk of the tree follows.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// What an object's spec names.
+    Uses,
+    /// What names the object, or is owned by it.
+    UsedBy,
+}
+
+/// The edges of `object` in `direction`, as (text, kind, name), sorted (uses by field). Below the first level
+/// (`depth` > 1), a credentials Secret the first level shows already is left out.
+fn edges(
+    space: &Namespace,
+    object: &(String, String),
+    direction: Direction,
     depth: usize,
-    seen: &'a mut BTreeSet<(String, String)>,
-    lines: &'a mut Vec<String>,
-) -> futures::future::BoxFuture<'a, ()> {
-    Box::pin(async move {
-        let Some(found) = space.get(&object.0, &object.1) else {
-            return;
-        };
-        let mut named = references(&found.data["spec"]);
-        // Below the first level, a credentials Secret is shown only where it differs from
-        // the ones of the first level.
-        if depth > 1 {
-            let first: Vec<&String> = lines
-                .iter()
-                .filter(|line| line.starts_with("  uses Secret "))
-                .collect();
-            named.retain(|reference| {
+    lines: &[String],
+) -> Vec<(String, String, String)> {
+    let mut edges = Vec::new();
+    match direction {
+        Direction::Uses => {
+            let Some(found) = space.get(&object.0, &object.1) else {
+                return edges;
+            };
+            let mut named = references(&found.data["spec"]);
+            // By field: the credentials come first, and the ones below leave them out.
+            named.sort();
+            for reference in named {
                 let shown = format!(
                     "  uses Secret {} (spec.credentialsSecretRef",
                     reference.name
                 );
-                !reference.path.starts_with("spec.credentialsSecretRef")
-                    || !first.iter().any(|line| line.starts_with(&shown))
-            });
-        }
-        named.sort();
-        for reference in named {
-            let key = (reference.kind.to_owned(), reference.name.clone());
-            let line = format!(
-                "{}uses {} {} ({}): {}",
-                "  ".repeat(depth),
-                key.0,
-                key.1,
-                reference.path,
-                space.describe(&key.0, &key.1).await
-            );
-            lines.push(line);
-            if seen.insert(key.clone()) {
-                uses(space, &key, depth + 1, seen, lines).await;
+                if depth > 1
+                    && reference.path.starts_with("spec.credentialsSecretRef")
+                    && lines.iter().any(|line| line.starts_with(&shown))
+                {
+                    continue;
+                }
+                let (kind, name) = (reference.kind, reference.name);
+                edges.push((
+                    format!("uses {kind} {name} ({})", reference.path),
+                    kind.to_owned(),
+                    name,
+                ));
             }
         }
-    })
+        Direction::UsedBy => {
+            for (paths, kind, name) in space.users(&object.0, &object.1) {
+                edges.push((format!("used by {kind} {name} ({paths})"), kind, name));
+            }
+            if let Some(uid) = space.get(&object.0, &object.1).and_then(|o| o.uid()) {
+                for (kind, name) in space.owned(&uid) {
+                    edges.push((format!("owns {kind} {name}"), kind, name));
+                }
+            }
+            edges.sort();
+        }
+    }
+    edges
 }
 
-/// What names `object`, and what it owns, and what names or is owned by those; each object once.
-fn used_by<'a>(
+/// The edges of `object` in `direction`, one line each, and in turn theirs, depth first; each
+/// object's own edges once.
+fn walk<'a>(
     space: &'a Namespace,
     object: &'a (String, String),
+    direction: Direction,
     depth: usize,
     seen: &'a mut BTreeSet<(String, String)>,
     lines: &'a mut Vec<String>,
 ) -> futures::future::BoxFuture<'a, ()> {
     Box::pin(async move {
-        let mut holders: Vec<(String, String, String)> = space
-            .users(&object.0, &object.1)
-            .into_iter()
-            .map(|(paths, kind, name)| (format!("used by {kind} {name} ({paths})"), kind, name))
-            .collect();
-        if let Some(uid) = space.get(&object.0, &object.1).and_then(|o| o.uid()) {
-            for (kind, name) in space.owned(&uid) {
-                holders.push((format!("owns {kind} {name}"), kind, name));
-            }
-        }
-        holders.sort();
-        for (text, kind, name) in holders {
+        for (text, kind, name) in edges(space, object, direction, depth, lines) {
+            let state = space.describe(&kind, &name).await;
+            lines.push(format!("{}{text}: {state}", "  ".repeat(depth)));
             let key = (kind, name);
-            lines.push(format!(
-                "{}{text}: {}",
-                "  ".repeat(depth),
-                space.describe(&key.0, &key.1).await
-            ));
             if seen.insert(key.clone()) {
-                used_by(space, &key, depth + 1, seen, lines).await;
+                walk(space, &key, direction, depth + 1, seen, lines).await;
             }
         }
     })
