@@ -11,10 +11,11 @@
 //! cloud names in Kubernetes form (lowercase, `-` for anything else), with the ID appended when
 //! two objects of a kind would share one.
 //!
-//! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSSHKey,
-//! LunaStartupScript (with its content inline: keep the output as private as the scripts) and
-//! LunaDynamicRecord. Not yet: hosted DNS zones, security groups, load balancers, images,
-//! e-mail and monitoring objects.
+//! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSecurityGroup (with
+//! its rules, each written so that its wire form is the listed one; a group with a rule no
+//! manifest can hold is left out), LunaSSHKey, LunaStartupScript (with its content inline: keep
+//! the output as private as the scripts) and LunaDynamicRecord. Not yet: hosted DNS zones,
+//! load balancers, images, e-mail and monitoring objects.
 //! Every manifest is checked against the kind's Rust type before it is written. An object a
 //! manifest cannot describe faithfully (a VM whose image is unknown, a name the kind's schema
 //! refuses) is left out, and standard error says which and why.
@@ -33,12 +34,15 @@ use crate::{
         dynamicrecord::LunaDynamicRecord,
         floating::LunaFloatingIP,
         network::LunaNetwork,
+        securitygroup::{
+            Direction, FirewallRule, IpVersion, LunaSecurityGroup, Protocol, WireRule,
+        },
         sshkey::LunaSSHKey,
         startupscript::LunaStartupScript,
         vm::{LunaVM, PowerState},
         volume::LunaVolume,
     },
-    controller::vm::decide::power_state,
+    controller::{securitygroup::cloud::rules, vm::decide::power_state},
     lunanode::{Client, cli::Connection},
 };
 
@@ -54,6 +58,8 @@ pub enum Kind {
     LunaFloatingIP,
     /// Private networks.
     LunaNetwork,
+    /// Security groups, with their rules.
+    LunaSecurityGroup,
     /// SSH keys.
     LunaSSHKey,
     /// Startup scripts.
@@ -234,6 +240,7 @@ fn check(kind: Kind, manifest: &Value) -> anyhow::Result<()> {
         Kind::LunaVolume => drop(serde_json::from_value::<LunaVolume>(value)?),
         Kind::LunaFloatingIP => drop(serde_json::from_value::<LunaFloatingIP>(value)?),
         Kind::LunaNetwork => drop(serde_json::from_value::<LunaNetwork>(value)?),
+        Kind::LunaSecurityGroup => drop(serde_json::from_value::<LunaSecurityGroup>(value)?),
         Kind::LunaSSHKey => drop(serde_json::from_value::<LunaSSHKey>(value)?),
         Kind::LunaStartupScript => drop(serde_json::from_value::<LunaStartupScript>(value)?),
         Kind::LunaDynamicRecord => drop(serde_json::from_value::<LunaDynamicRecord>(value)?),
@@ -354,6 +361,30 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
             found.push(object.in_region(network.region));
         }
     }
+    if wanted(Kind::LunaSecurityGroup) {
+        for group in client.securitygroup_list(None).await? {
+            let id = group.group_id().to_owned();
+            let listed = rules(client, &group.region, &id).await?;
+            let mut written = Vec::new();
+            for (rule_id, rule) in &listed {
+                match firewall_rule(rule) {
+                    Some(rule) => written.push(serde_json::to_value(rule)?),
+                    None => {
+                        skipped.push(format!(
+                            "security group {id}: its rule {rule_id} ({rule:?}) is not one a LunaSecurityGroup writes"
+                        ));
+                        break;
+                    }
+                }
+            }
+            if written.len() < listed.len() {
+                continue;
+            }
+            let spec = json!({"name": group.name, "region": group.region, "rules": written});
+            let object = Found::new(Kind::LunaSecurityGroup, id, group.name, spec);
+            found.push(object.in_region(group.region));
+        }
+    }
     if wanted(Kind::LunaSSHKey) {
         for key in client.sshkey_list().await? {
             let spec = json!({"label": key.name, "publicKey": key.value});
@@ -397,6 +428,56 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
 struct Read {
     found: Vec<Found>,
     skipped: Vec<String>,
+}
+
+/// The manifest's form of a rule as listed: the one whose wire form is exactly `wire` (so that
+/// the adopted group has nothing to change), or `None` when no rule a manifest can hold has it.
+fn firewall_rule(wire: &WireRule) -> Option<FirewallRule> {
+    let port = |text: &str| match text {
+        "" => Some(None),
+        text => text.parse::<u16>().ok().map(Some),
+    };
+    let (cidr, group_id) = match wire.remote_type.as_str() {
+        "cidr" => (Some(wire.remote_value.clone()), None),
+        "group" => (None, Some(wire.remote_value.clone())),
+        _ => return None,
+    };
+    let rule = FirewallRule {
+        direction: match wire.direction.as_str() {
+            "ingress" => Direction::Ingress,
+            "egress" => Direction::Egress,
+            _ => return None,
+        },
+        ip_version: match wire.ip_version.as_str() {
+            "ipv4" => IpVersion::IPv4,
+            "ipv6" => IpVersion::IPv6,
+            _ => return None,
+        },
+        protocol: match wire.protocol.as_str() {
+            "any" => Protocol::Any,
+            "tcp" => Protocol::TCP,
+            "udp" => Protocol::UDP,
+            "icmp" => Protocol::ICMP,
+            _ => return None,
+        },
+        port_min: port(&wire.port_min)?,
+        port_max: port(&wire.port_max)?,
+        cidr,
+        group_id,
+        group_ref: None,
+        label: Some(wire.label.clone()).filter(|label| !label.is_empty()),
+    };
+    // The schema's rules: ports for TCP and UDP only, the first not after the last.
+    let ports = rule.port_min.is_some() || rule.port_max.is_some();
+    if ports && !matches!(rule.protocol, Protocol::TCP | Protocol::UDP)
+        || rule
+            .port_min
+            .zip(rule.port_max)
+            .is_some_and(|(min, max)| min > max)
+    {
+        return None;
+    }
+    (rule.wire(None) == *wire).then_some(rule)
 }
 
 /// Whether `text` is lowercase DNS labels joined by dots, as the kinds' name fields take.
@@ -544,5 +625,44 @@ mod tests {
         let mut bad = good.clone();
         bad["spec"]["label"] = json!(7);
         assert!(check(Kind::LunaSSHKey, &bad).is_err());
+    }
+
+    #[test]
+    fn listed_rules_are_written_back_to_the_same_wire_form() {
+        let wire =
+            |direction: &str, protocol: &str, ports: (&str, &str), remote: (&str, &str)| WireRule {
+                direction: direction.into(),
+                ip_version: "ipv4".into(),
+                protocol: protocol.into(),
+                port_min: ports.0.into(),
+                port_max: ports.1.into(),
+                remote_type: remote.0.into(),
+                remote_value: remote.1.into(),
+                label: String::new(),
+            };
+        let web = wire("ingress", "tcp", ("80", "443"), ("cidr", "0.0.0.0/0"));
+        let rule = firewall_rule(&web).unwrap_or_default();
+        assert_eq!((rule.port_min, rule.port_max), (Some(80), Some(443)));
+        let peers = wire("egress", "any", ("", ""), ("group", "12"));
+        assert_eq!(
+            firewall_rule(&peers).and_then(|rule| rule.group_id),
+            Some("12".into())
+        );
+        // A port on a rule of any protocol, or a port that is not one: no manifest holds it.
+        assert!(
+            firewall_rule(&wire(
+                "ingress",
+                "any",
+                ("22", "22"),
+                ("cidr", "10.0.0.0/8")
+            ))
+            .is_none()
+        );
+        assert!(
+            firewall_rule(&wire("ingress", "tcp", ("ssh", ""), ("cidr", "10.0.0.0/8"))).is_none()
+        );
+        assert!(
+            firewall_rule(&wire("sideways", "tcp", ("", ""), ("cidr", "10.0.0.0/8"))).is_none()
+        );
     }
 }

@@ -17,6 +17,7 @@ use lunanode_operator::api::{
     dynamicrecord::LunaDynamicRecord,
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
+    securitygroup::LunaSecurityGroup,
     sshkey::LunaSSHKey,
     startupscript::LunaStartupScript,
     vm::{LunaVM, LunaVMSpec},
@@ -713,6 +714,28 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "content=#!/bin/sh\necho exported\n",
         ],
     );
+    let group = api(
+        &world,
+        &["securitygroup", "create", "region=toronto", "name=exp-fw"],
+    );
+    let group_id = group["group_id"].as_str().unwrap().to_owned();
+    api(
+        &world,
+        &[
+            "securitygroup",
+            "rule-insert",
+            "region=toronto",
+            &format!("group_id={group_id}"),
+            "direction=ingress",
+            "type=ipv4",
+            "protocol=tcp",
+            "remote_type=cidr",
+            "remote_value=10.0.0.0/8",
+            "port_min=22",
+            "port_max=22",
+            "label=ssh",
+        ],
+    );
     let images = api(&world, &["image", "list", "region=toronto"]);
     let image = images["images"]
         .as_array()
@@ -822,6 +845,16 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
         Some(&json!("exp-web"))
     );
     assert_eq!(at("exp-other").map(|r| &r["ip"]), Some(&json!("192.0.2.7")));
+    let firewall = documents
+        .iter()
+        .find(|d| d["kind"] == "LunaSecurityGroup" && d["spec"]["name"] == "exp-fw")
+        .unwrap_or_else(|| panic!("exp-fw in {exported}"));
+    assert_eq!(firewall["spec"]["import"]["id"], group_id.as_str());
+    assert_eq!(
+        firewall["spec"]["rules"],
+        json!([{"protocol": "TCP", "portMin": 22, "portMax": 22, "cidr": "10.0.0.0/8", "label": "ssh"}]),
+        "{exported}"
+    );
     let volume_manifest = documents
         .iter()
         .find(|d| d["kind"] == "LunaVolume")
@@ -866,6 +899,7 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "LunaVolume" => adopt::<LunaVolume>(&world, document).await,
             "LunaFloatingIP" => adopt::<LunaFloatingIP>(&world, document).await,
             "LunaNetwork" => adopt::<LunaNetwork>(&world, document).await,
+            "LunaSecurityGroup" => adopt::<LunaSecurityGroup>(&world, document).await,
             "LunaSSHKey" => adopt::<LunaSSHKey>(&world, document).await,
             "LunaStartupScript" => adopt::<LunaStartupScript>(&world, document).await,
             "LunaDynamicRecord" => adopt::<LunaDynamicRecord>(&world, document).await,
