@@ -364,7 +364,27 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
     if wanted(Kind::LunaSecurityGroup) {
         for group in client.securitygroup_list(None).await? {
             let id = group.group_id().to_owned();
-            let listed = rules(client, &group.region, &id).await?;
+            if !is_cloud_name(&group.name) {
+                skipped.push(format!(
+                    "security group {id}: its name {:?} is not one a LunaSecurityGroup takes",
+                    group.name
+                ));
+                continue;
+            }
+            let listed = match rules(client, &group.region, &id).await {
+                Ok(listed) if listed.len() <= 200 => listed,
+                Ok(listed) => {
+                    skipped.push(format!(
+                        "security group {id}: {} rules, more than a LunaSecurityGroup holds (200)",
+                        listed.len()
+                    ));
+                    continue;
+                }
+                Err(error) => {
+                    skipped.push(format!("security group {id}: its rules: {error}"));
+                    continue;
+                }
+            };
             let mut written = Vec::new();
             for (rule_id, rule) in &listed {
                 match firewall_rule(rule) {
@@ -435,8 +455,11 @@ struct Read {
 fn firewall_rule(wire: &WireRule) -> Option<FirewallRule> {
     let port = |text: &str| match text {
         "" => Some(None),
-        text => text.parse::<u16>().ok().map(Some),
+        text => text.parse::<u16>().ok().filter(|port| *port > 0).map(Some),
     };
+    if wire.label.chars().count() > 128 {
+        return None;
+    }
     let (cidr, group_id) = match wire.remote_type.as_str() {
         "cidr" => (Some(wire.remote_value.clone()), None),
         "group" => (None, Some(wire.remote_value.clone())),
@@ -478,6 +501,15 @@ fn firewall_rule(wire: &WireRule) -> Option<FirewallRule> {
         return None;
     }
     (rule.wire(None) == *wire).then_some(rule)
+}
+
+/// Whether `text` is a name the kinds' cloud name fields take (`CLOUD_NAME_PATTERN`, at most
+/// 64 characters).
+fn is_cloud_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    text.chars().count() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'))
 }
 
 /// Whether `text` is lowercase DNS labels joined by dots, as the kinds' name fields take.
@@ -664,5 +696,11 @@ mod tests {
         assert!(
             firewall_rule(&wire("sideways", "tcp", ("", ""), ("cidr", "10.0.0.0/8"))).is_none()
         );
+        assert!(
+            firewall_rule(&wire("ingress", "tcp", ("0", "0"), ("cidr", "10.0.0.0/8"))).is_none()
+        );
+        assert!(is_cloud_name("web servers_1.a-b"));
+        assert!(!is_cloud_name(" web") && !is_cloud_name("") && !is_cloud_name("a/b"));
+        assert!(!is_cloud_name(&"a".repeat(65)));
     }
 }

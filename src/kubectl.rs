@@ -69,6 +69,7 @@ const REFERENCES: &[(&str, &str)] = &[
     ("passwordSecretRef", "Secret"),
     ("privateKeySecretRef", "Secret"),
     ("secretKeyRef", "Secret"),
+    ("addressFrom", "Secret"),
     ("configMapKeyRef", "ConfigMap"),
 ];
 
@@ -194,10 +195,16 @@ impl Namespace {
         let mut objects = BTreeMap::new();
         for kind in crate::api::kinds::api_resources() {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &kind);
-            let listed = api
-                .list(&ListParams::default())
-                .await
-                .with_context(|| format!("unable to list the {} of {namespace}", kind.plural))?;
+            let listed = match api.list(&ListParams::default()).await {
+                Ok(listed) => listed,
+                // A kind newer than the cluster's CRDs: none of its objects there.
+                Err(kube::Error::Api(status)) if status.code == 404 => continue,
+                Err(error) => {
+                    return Err(error).with_context(|| {
+                        format!("unable to list the {} of {namespace}", kind.plural)
+                    });
+                }
+            };
             for object in listed.items {
                 objects.insert((kind.kind.clone(), object.name_any()), object);
             }
@@ -367,8 +374,14 @@ fn edges(
                     continue;
                 }
                 let (kind, name) = (reference.kind, reference.name);
+                // The operator writes the connection Secret; the others it reads.
+                let verb = if reference.path.ends_with("writeConnectionSecretToRef") {
+                    "writes"
+                } else {
+                    "uses"
+                };
                 edges.push((
-                    format!("uses {kind} {name} ({})", reference.path),
+                    format!("{verb} {kind} {name} ({})", reference.path),
                     kind.to_owned(),
                     name,
                 ));
@@ -467,11 +480,17 @@ impl WhyArgs {
             .items
             .into_iter()
             .filter(|event| {
-                event.regarding.as_ref().is_some_and(|regarding| {
-                    regarding.uid.as_deref() == Some(uid.as_str())
-                        || (regarding.kind.as_deref() == Some(resource.kind.as_str())
-                            && regarding.name.as_deref() == Some(name.as_str()))
-                })
+                // This object's, not those of an earlier object of the same name.
+                event
+                    .regarding
+                    .as_ref()
+                    .is_some_and(|regarding| match &regarding.uid {
+                        Some(regarding) => *regarding == uid,
+                        None => {
+                            regarding.kind.as_deref() == Some(resource.kind.as_str())
+                                && regarding.name.as_deref() == Some(name.as_str())
+                        }
+                    })
             })
             .map(|event| {
                 let when = event

@@ -34,9 +34,15 @@ fn kubectl(world: &World, args: &[&str]) -> String {
 
 /// `plan -f folder -n NS --detailed-exitcode` against the cluster: its output and exit code.
 fn plan(world: &World, folder: &Path) -> (String, i32) {
+    plan_with(world, folder, &[])
+}
+
+/// [`plan`] with more arguments.
+fn plan_with(world: &World, folder: &Path, args: &[&str]) -> (String, i32) {
     let output = Command::new(binary())
         .args(["plan", "--detailed-exitcode", "-n", &world.ns, "-f"])
         .arg(folder)
+        .args(args)
         .env("KUBECONFIG", &support::control_plane().kubeconfig)
         .env("LUNANODE_ENDPOINT", world.sim.endpoint())
         .env("LUNANODE_API_ID", &world.account.0)
@@ -187,7 +193,27 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
         "{output}"
     );
     assert!(output.contains("\nCost: +$"), "{output}");
-    // Three plans made reads only.
+    // Two files left out, with --prune: their objects' deletions, as the operator would make
+    // them (the floating IP is detached first, and released on a later pass).
+    let fewer = examples(|_, text| text);
+    for file in ["monitor.yaml", "floatingip.yaml"] {
+        std::fs::remove_file(fewer.path().join(file)).unwrap();
+    }
+    let (output, code) = plan_with(&world, fewer.path(), &["--prune"]);
+    println!("{output}");
+    assert_eq!(code, 2, "{output}");
+    let listed = objects(&output);
+    let (verdict, calls) = &listed[&format!("LunaMonitorCheck {}/web-1-ssh", world.ns)];
+    assert!(verdict.starts_with("delete"), "{output}");
+    assert_eq!(calls.len(), 1, "{output}");
+    assert!(calls[0].starts_with("monitor check-remove "), "{output}");
+    let (verdict, calls) = &listed[&format!("LunaFloatingIP {}/web-1-public", world.ns)];
+    assert!(verdict.starts_with("delete"), "{output}");
+    assert!(calls[0].starts_with("vm floatingip-delete "), "{output}");
+    // A schedule's snapshot was made by the schedule, not applied: never pruned.
+    assert!(!output.contains("web-1-data-daily-"), "{output}");
+    assert!(output.contains(" 3 to delete, "), "{output}");
+    // Four plans made reads only.
     assert_eq!(world.sim.writes().await, before, "a plan writes nothing");
 
     // Applied: the operator makes exactly the planned call, and no other write.
@@ -263,6 +289,7 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
         "  uses LunaStartupScript web-boot (spec.startupScriptRefs): Ready",
         "    uses Secret web-boot (spec.contentFrom.secretKeyRef): exists",
         "  uses Secret lunanode-credentials (spec.credentialsSecretRef",
+        "  writes Secret web-1-connection (spec.writeConnectionSecretToRef): exists",
         "  used by LunaVolume web-1-data (spec.attachTo.vmRef): Ready",
         "  used by LunaFloatingIP web-1-public (spec.attachTo.vmRef): Ready",
         "    used by LunaVolumeSnapshot web-1-data-snap (spec.volumeRef): Ready",

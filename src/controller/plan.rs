@@ -22,7 +22,7 @@
 //! into the kinds' Rust types; the schema's CEL rules are the API server's to check.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     io::Read as _,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -44,9 +44,10 @@ use super::{
     list_cache::CacheTiming,
     managed::{
         CloudCx, Cx, External, Reconciler, SyncCx, cloud,
-        external::{find, matching},
+        external::{find, matching, standing_failure},
         mark,
-        ownership::{self, Fresh, Identity},
+        ownership::{self, AccountCheck, Fresh, Identity},
+        refused_at_generation,
         scope::Scope,
     },
     reason::{Progress, Reason},
@@ -54,6 +55,7 @@ use super::{
 use crate::{
     api::common::{
         ManagedResource, ManagedStatus, ManagementPolicy, READY, SYNCED, find_condition,
+        is_condition_true,
     },
     lunanode::{Client, ClientConfig, Planned, PlannedCall, cli::Connection},
     telemetry::metrics::Metrics,
@@ -75,10 +77,23 @@ pub struct PlanArgs {
     /// Plan from the manifests and the cloud alone, without reading the cluster's objects.
     #[arg(long)]
     pub offline: bool,
-    /// Exit 0 when nothing would change, 2 when a create or an update would be made, 1 when an
-    /// object would be refused or could not be planned (without it: 0 unless refused or failed).
+    /// Exit 0 when nothing would change, 2 when a create, an update or a delete would be made,
+    /// 1 when an object would be refused or could not be planned (without it: 0 unless refused
+    /// or failed).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also plan the deletion of the cluster's lunanode.com objects in the manifests'
+    /// namespaces that the manifests leave out, as `kubectl apply --prune` would delete them:
+    /// those an apply made (`last-applied-configuration`), not controlled by another object,
+    /// with the labels of `--selector` if given.
+    #[arg(long, conflicts_with = "offline")]
+    pub prune: bool,
+    /// With `--prune`: only objects with these labels (`key=value,key2=value2`).
+    #[arg(short = 'l', long, requires = "prune")]
+    pub selector: Option<String>,
+    /// The operator's `--max-monthly-cost`, to see its budget refusals (`BudgetExceeded`).
+    #[arg(long, env = "LUNANODE_MAX_MONTHLY_COST")]
+    pub max_monthly_cost: Option<f64>,
 }
 
 /// What the next reconciles of an object would do, besides the calls recorded meanwhile.
@@ -107,6 +122,60 @@ pub enum Preview {
     Waits(Reason, String),
     /// Nothing is done until the manifest changes.
     Refused(Reason, String),
+    /// The object is deleted (a prune): its cloud object `id` with the recorded call, kept
+    /// (`deletionPolicy: Orphan`), already gone, or none held.
+    Delete {
+        /// The cloud object it holds.
+        id: Option<String>,
+        /// What happens to it, when no call is made.
+        without_call: Option<&'static str>,
+    },
+}
+
+/// The steps of [`super::managed::cleanup_external`] that decide, with the plan's account
+/// instead of the credentials Secret's: the deletion policy, the holders a deletion waits
+/// for, and the kind's delete call (recorded, not sent).
+pub async fn preview_delete<K: External>(
+    object: &K,
+    cx: &CloudCx<'_, K>,
+) -> Result<Preview, Error> {
+    let id = object
+        .status_id()
+        .map(str::to_owned)
+        .or(Identity::of(object).external_id);
+    let delete = |id, without_call| Ok(Preview::Delete { id, without_call });
+    if object.deletion_policy() == crate::api::common::DeletionPolicy::Orphan
+        || object.management_policy() == ManagementPolicy::ObserveOnly
+    {
+        return delete(
+            id,
+            Some("kept in the account: deletionPolicy Orphan or ObserveOnly"),
+        );
+    }
+    let Some(id) = id else {
+        return delete(None, Some("it holds no cloud object"));
+    };
+    let holders = object.holders(cx.ctx).await?;
+    if !holders.is_empty() {
+        return Ok(Preview::Waits(
+            Reason::InUse,
+            format!("deletion waits: in use by {}", holders.join(", ")),
+        ));
+    }
+    let cache = object.cache(cx.account);
+    let snapshot = cache
+        .get(cx.ctx.accounts.timing().fast_interval)
+        .await
+        .map_err(|source| cloud("list", &cx.object, source))?;
+    let found = find(object, &cache, &snapshot, &id, cx.account, Duration::ZERO)
+        .await
+        .map_err(|source| cloud("read", &cx.object, source))?;
+    let Some(observed) = found else {
+        return delete(Some(id), Some("already gone from the account"));
+    };
+    // The call is recorded; its refusal is the planning client's.
+    let _ = object.delete(&observed, cx).await;
+    delete(Some(id), None)
 }
 
 /// The steps of [`super::managed::apply_external`] and [`super::managed::create::find_or_create`]
@@ -119,15 +188,26 @@ pub async fn preview_external<K: External>(
     let cache = object.cache(cx.account);
     let identity = Identity::of(object);
     let api_id = &cx.account.api_id;
-    let held = status.id().map(str::to_owned).or(identity.external_id);
-    if let Some(recorded) = identity.account.filter(|recorded| recorded != api_id) {
-        if object.import_id().is_none() {
+    let mut held = status.id().map(str::to_owned).or(identity.external_id);
+    match ownership::check_account(
+        identity.account.as_deref(),
+        api_id,
+        object.import_id(),
+        held.as_deref(),
+    ) {
+        AccountCheck::Fits => {}
+        AccountCheck::Changed { recorded } => {
             return Ok(Preview::Refused(
                 Reason::AccountChanged,
                 format!(
                     "the object's cloud object is in account {recorded}, the plan's credentials are for {api_id}"
                 ),
             ));
+        }
+        // The user adopts an object of the new account: the old identity goes.
+        AccountCheck::Reimport => {
+            held = None;
+            status.set_id(None);
         }
     }
     let list_error = |source| cloud("list", &cx.object, source);
@@ -174,13 +254,39 @@ pub async fn preview_external<K: External>(
             error: None,
         });
     }
-    mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
+    // A first pass only finds identities, for the references of the second: no sync.
+    if IDENTIFYING
+        .try_with(|identifying| *identifying)
+        .unwrap_or(false)
+    {
+        mark(status, object).ready(Reason::Available, "found by the plan");
+        return Ok(Preview::Observed {
+            id,
+            adopted,
+            error: None,
+        });
+    }
+    // As the standard steps: a refusal that stands for this generation stays, and the sync
+    // makes no call for it.
+    if standing_failure(status, object).is_none() {
+        mark(status, object).synced(Reason::ReconcileSuccess, "the last reconcile succeeded");
+    }
     let error = object
         .sync(SyncCx(&mut *status, &observed, cx))
         .await
         .err()
         .map(|error| error.to_string());
+    if let Some((reason, message)) = standing_failure(status, object) {
+        if reason != Reason::UpdateNotApplied || !is_condition_true(status.conditions(), READY) {
+            mark(status, object).not_ready(reason, &message);
+        }
+    }
     Ok(Preview::Observed { id, adopted, error })
+}
+
+tokio::task_local! {
+    /// Set in the first pass, which looks for identities only.
+    static IDENTIFYING: bool;
 }
 
 enum Identified {
@@ -204,6 +310,19 @@ async fn identify<K: External>(
                 other => Identified::Not(other),
             });
     };
+    // One cloud object has one manager.
+    let uid = object.uid().unwrap_or_default();
+    let claims = cx.claims();
+    if let Some(other) = ownership::claimed_by(&claims, import_id, &cx.account.api_id, &uid) {
+        return Ok(Identified::Not(Preview::Refused(
+            Reason::AlreadyManaged,
+            format!(
+                "{import_id} is already managed by {} {}: one cloud object has one manager",
+                K::KIND,
+                other.object
+            ),
+        )));
+    }
     let cache = object.cache(cx.account);
     let snapshot = cache
         .get(cx.ctx.accounts.timing().fast_interval)
@@ -241,6 +360,13 @@ async fn create<K: External>(
             Reason::NothingToObserve,
             "ObserveOnly needs spec.import.id: the operator never creates in this mode".into(),
         ));
+    }
+    // The API refused a create for this very spec: the operator waits for a change.
+    if refused_at_generation(status, object, Reason::CreateFailed) {
+        let message = find_condition(status.conditions(), SYNCED)
+            .map(|synced| synced.message.clone())
+            .unwrap_or_default();
+        return Ok(Preview::Refused(Reason::CreateFailed, message));
     }
     let plan = match object.plan(cx).await? {
         Ok(plan) => plan,
@@ -307,6 +433,7 @@ struct Run {
 enum Verdict {
     Create,
     Update,
+    Delete,
     InSync,
     Waits,
     Refused,
@@ -319,6 +446,7 @@ impl Verdict {
         match self {
             Self::Create => "create",
             Self::Update => "update",
+            Self::Delete => "delete",
             Self::InSync => "in sync",
             Self::Waits => "waits",
             Self::Refused => "refused",
@@ -378,6 +506,8 @@ struct KindSet<K> {
     planned: Vec<Entry<K>>,
     /// The cluster's other objects of the kind (in the manifests' namespaces).
     others: Vec<K>,
+    /// The objects a prune deletes: those of `others` the selector takes.
+    pruned: Vec<K>,
 }
 
 /// A [`KindSet`] of any kind.
@@ -405,7 +535,7 @@ impl<K: Reconciler> Set for KindSet<K> {
                 if entry.object.status_id().is_some() {
                     continue;
                 }
-                let (preview, status) = look(&entry.object, run).await;
+                let (preview, status) = IDENTIFYING.scope(true, look(&entry.object, run)).await;
                 run.planned.take();
                 lock(&run.cluster_writes).clear();
                 if let Ok(Preview::Observed { adopted, .. }) = preview {
@@ -439,7 +569,8 @@ impl<K: Reconciler> Set for KindSet<K> {
                 }
                 let calls = run.planned.take();
                 let cluster = std::mem::take(&mut *lock(&run.cluster_writes));
-                let (verdict, detail, adopted) = judge::<K>(preview, &status, &calls);
+                let (verdict, detail, adopted) =
+                    judge::<K>(preview, &status, &calls, !cluster.is_empty());
                 lines.push(Line {
                     order: *order,
                     object: format!(
@@ -455,6 +586,36 @@ impl<K: Reconciler> Set for KindSet<K> {
                     cluster,
                     cost_before: object.monthly_cost(),
                     cost_change: None,
+                });
+            }
+            for object in &self.pruned {
+                run.planned.take();
+                lock(&run.cluster_writes).clear();
+                let namespace = object.namespace().unwrap_or_default();
+                let api: Api<K> = Api::namespaced(run.ctx.kube.clone(), &namespace);
+                let cx = Cx::detached(&run.ctx, &api, object);
+                let cloud = CloudCx {
+                    cx: &cx,
+                    account: &run.account,
+                };
+                let preview = K::preview_delete(object, &cloud).await;
+                let calls = run.planned.take();
+                let cluster = std::mem::take(&mut *lock(&run.cluster_writes));
+                let status = object.managed_status().cloned().unwrap_or_default();
+                let (verdict, detail, _) =
+                    judge::<K>(preview, &status, &calls, !cluster.is_empty());
+                // A VM deleted stops costing; one kept goes on.
+                let saved = object.monthly_cost().filter(|_| !calls.is_empty());
+                lines.push(Line {
+                    order: usize::MAX,
+                    object: format!("{} {namespace}/{}", K::KIND, object.name_any()),
+                    verdict,
+                    detail,
+                    adopted: false,
+                    calls,
+                    cluster,
+                    cost_before: object.monthly_cost(),
+                    cost_change: saved.map(|cost| -cost),
                 });
             }
             lines
@@ -480,12 +641,14 @@ async fn look<K: Reconciler>(object: &K, run: &Run) -> (Result<Preview, Error>, 
     (preview, status)
 }
 
-/// The verdict on an object from its preview, the status it left and the calls it recorded:
-/// the verdict, what to add, and whether it adopts.
+/// The verdict on an object from its preview, the status it left, the calls it recorded and
+/// whether it asked for a cluster write (a connection Secret: the write, refused, is the
+/// change, not a failure): the verdict, what to add, and whether it adopts.
 fn judge<K: ManagedResource>(
     preview: Result<Preview, Error>,
     status: &K::Status,
     calls: &[PlannedCall],
+    cluster_writes: bool,
 ) -> (Verdict, Option<String>, bool) {
     let condition = |type_: &str| {
         find_condition(status.conditions(), type_)
@@ -494,6 +657,15 @@ fn judge<K: ManagedResource>(
     match preview {
         Err(error) => (Verdict::Failed, Some(error.to_string()), false),
         Ok(Preview::NoCloudObject) => (Verdict::NoCloudObject, None, false),
+        Ok(Preview::Delete { id, without_call }) => {
+            let detail = match (id, without_call) {
+                (Some(id), Some(what)) => format!("{id}: {what}"),
+                (None, Some(what)) => what.to_owned(),
+                (Some(id), None) if calls.is_empty() => format!("{id}: no delete call was made"),
+                (id, None) => id.unwrap_or_default(),
+            };
+            (Verdict::Delete, Some(detail), false)
+        }
         Ok(Preview::Waits(reason, message)) => {
             (Verdict::Waits, Some(format!("{reason}: {message}")), false)
         }
@@ -526,7 +698,7 @@ fn judge<K: ManagedResource>(
                 (None, text) => text,
             };
             let adopting = adopted.is_some();
-            if !calls.is_empty() {
+            if !calls.is_empty() || cluster_writes {
                 return (Verdict::Update, with(Some(id)), adopting);
             }
             if let Some(error) = error {
@@ -554,6 +726,13 @@ fn with_status<K: ManagedResource>(object: &K, status: &K::Status) -> Option<K> 
     let mut value = serde_json::to_value(object).ok()?;
     let status = serde_json::to_value(status).ok()?;
     value.as_object_mut()?.insert("status".into(), status);
+    serde_json::from_value(value).ok()
+}
+
+/// `object` without a status: what the API server keeps of a manifest's on a create.
+fn without_status<K: ManagedResource>(object: &K) -> Option<K> {
+    let mut value = serde_json::to_value(object).ok()?;
+    value.as_object_mut()?.remove("status");
     serde_json::from_value(value).ok()
 }
 
@@ -622,12 +801,19 @@ impl PlanArgs {
                 concurrency: 1,
                 scope: Scope::new(&namespaces),
                 max_retry_after: Duration::from_secs(300),
-                max_monthly_cost: None,
+                max_monthly_cost: self.max_monthly_cost,
                 min_credit_days: 0.0,
             },
             metrics,
         ));
 
+        let prune = if self.prune {
+            Some(parse_selector(
+                self.selector.as_deref().unwrap_or_default(),
+            )?)
+        } else {
+            None
+        };
         let mut sets: Vec<Box<dyn Set>> = Vec::new();
         let mut kinds = BTreeSet::new();
         macro_rules! load {
@@ -635,7 +821,8 @@ impl PlanArgs {
                 $(
                     kinds.insert(<$kind as ManagedResource>::KIND);
                     sets.push(Box::new(
-                        kind_set::<$kind>(&manifests, live.as_ref(), &namespaces).await?,
+                        kind_set::<$kind>(&manifests, live.as_ref(), &namespaces, prune.as_ref())
+                            .await?,
                     ));
                 )*
             };
@@ -679,15 +866,22 @@ impl PlanArgs {
         }
         lines.sort_by_key(|line| line.order);
         for line in &mut lines {
-            line.cost_change = cost_change(line, &run.account).await;
+            if let Some(change) = cost_change(line, &run.account).await {
+                line.cost_change = Some(change);
+            }
         }
         for line in &lines {
             println!("{line}");
         }
         let count = |verdict: Verdict| lines.iter().filter(|line| line.verdict == verdict).count();
         let adopted = lines.iter().filter(|line| line.adopted).count();
+        let deleted = if self.prune {
+            format!("{} to delete, ", count(Verdict::Delete))
+        } else {
+            String::new()
+        };
         println!(
-            "Plan: {} to create, {} to update, {} in sync, {} waiting, {} refused, {} failed{}.",
+            "Plan: {} to create, {} to update, {deleted}{} in sync, {} waiting, {} refused, {} failed{}.",
             count(Verdict::Create),
             count(Verdict::Update),
             count(Verdict::InSync),
@@ -744,7 +938,7 @@ fn exit_code(lines: &[Line], detailed: bool) -> i32 {
     let any = |verdicts: &[Verdict]| lines.iter().any(|line| verdicts.contains(&line.verdict));
     if any(&[Verdict::Refused, Verdict::Failed]) {
         1
-    } else if detailed && any(&[Verdict::Create, Verdict::Update]) {
+    } else if detailed && any(&[Verdict::Create, Verdict::Update, Verdict::Delete]) {
         2
     } else {
         0
@@ -756,6 +950,7 @@ async fn kind_set<K: Reconciler>(
     manifests: &[(usize, Value)],
     live: Option<&kube::Client>,
     namespaces: &[String],
+    prune: Option<&BTreeMap<String, String>>,
 ) -> anyhow::Result<KindSet<K>> {
     let mut cluster: Vec<K> = Vec::new();
     if let Some(live) = live {
@@ -794,10 +989,47 @@ async fn kind_set<K: Reconciler>(
             adopted: None,
         });
     }
+    // As `kubectl apply --prune` takes them: objects an apply made (they carry its
+    // last-applied annotation), not those another object made and controls (a schedule's
+    // snapshots), with the selector's labels.
+    let pruned = prune.map_or_else(Vec::new, |selector| {
+        cluster
+            .iter()
+            .filter(|object| {
+                object.annotations().contains_key(LAST_APPLIED)
+                    && !object
+                        .owner_references()
+                        .iter()
+                        .any(|owner| owner.controller == Some(true))
+                    && selector
+                        .iter()
+                        .all(|(key, value)| object.labels().get(key) == Some(value))
+            })
+            .cloned()
+            .collect()
+    });
     Ok(KindSet {
         planned,
         others: cluster,
+        pruned,
     })
+}
+
+/// The annotation `kubectl apply` writes on what it applies, which its prune looks for.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// `key=value,key2=value2` as labels to match (empty: every object).
+fn parse_selector(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    text.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (key, value) = part
+                .split_once('=')
+                .with_context(|| format!("{part:?}: a selector here is key=value pairs"))?;
+            let key = key.trim().trim_end_matches('=');
+            Ok((key.to_owned(), value.trim().to_owned()))
+        })
+        .collect()
 }
 
 /// The cluster's `object` once `manifest` is applied over it: the manifest's spec, labels
@@ -833,6 +1065,9 @@ fn fresh<K: ManagedResource>(mut manifest: K) -> K {
         manifest.namespace().unwrap_or_default(),
         manifest.name_any()
     );
+    if let Some(without) = without_status(&manifest) {
+        manifest = without;
+    }
     let meta = manifest.meta_mut();
     meta.uid = Some(uid);
     meta.generation = Some(1);
@@ -939,7 +1174,7 @@ fn read_only_kube(live: Option<kube::Client>, writes: ClusterWrites) -> kube::Cl
                     )),
                 };
             }
-            if path.ends_with("/events") {
+            if path.contains("/events") {
                 return Ok(answer(
                     StatusCode::CREATED,
                     serde_json::json!({
@@ -1071,25 +1306,35 @@ mod tests {
         };
         let mut status = <LunaVolume as ManagedResource>::Status::default();
         let object = volume(20);
-        let (verdict, ..) = judge::<LunaVolume>(observed(), &status, std::slice::from_ref(&call));
+        let (verdict, ..) =
+            judge::<LunaVolume>(observed(), &status, std::slice::from_ref(&call), false);
         assert_eq!(verdict, Verdict::Update);
         mark(&mut status, &object).ready(Reason::Available, "available");
         assert_eq!(
-            judge::<LunaVolume>(observed(), &status, &[]).0,
+            judge::<LunaVolume>(observed(), &status, &[], false).0,
             Verdict::InSync
         );
         mark(&mut status, &object).not_ready(Reason::Updating, "extending");
         assert_eq!(
-            judge::<LunaVolume>(observed(), &status, &[]).0,
+            judge::<LunaVolume>(observed(), &status, &[], false).0,
             Verdict::Waits
         );
         let create = Preview::Create {
             gone: None,
             error: Some("image not found".into()),
         };
-        let (verdict, detail, _) = judge::<LunaVolume>(Ok(create), &status, &[]);
+        let (verdict, detail, _) = judge::<LunaVolume>(Ok(create), &status, &[], false);
         assert_eq!(verdict, Verdict::Failed);
         assert!(detail.unwrap_or_default().contains("image not found"));
         assert_eq!(call.to_string(), "volume extend size=20");
+        let kept = Preview::Delete {
+            id: Some("42".into()),
+            without_call: Some("kept"),
+        };
+        let (verdict, detail, _) = judge::<LunaVolume>(Ok(kept), &status, &[], false);
+        assert_eq!(
+            (verdict, detail.as_deref()),
+            (Verdict::Delete, Some("42: kept"))
+        );
     }
 }

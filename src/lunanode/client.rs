@@ -260,12 +260,12 @@ impl Planned {
     }
 }
 
-/// How a parameter value is shown in a plan: secrets never (their length neither), long or
-/// multi-line values (a script, a key) by their size.
+/// How a parameter value is shown in a plan: secrets never (their length neither); a script's
+/// content (it may come from a Secret), long or multi-line values (a key) by their size.
 fn shown(name: &str, value: &str) -> String {
     if actions::SECRET_PARAMETERS.contains(&name) {
         "[redacted]".to_owned()
-    } else if value.len() > 64 || value.contains('\n') {
+    } else if name == "content" || value.len() > 64 || value.contains('\n') {
         format!("<{} bytes>", value.len())
     } else {
         value.to_owned()

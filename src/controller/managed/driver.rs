@@ -84,6 +84,15 @@ pub trait Reconciler: ManagedResource {
     ) -> impl Future<Output = Result<crate::controller::plan::Preview, Error>> + Send {
         async { Ok(crate::controller::plan::Preview::NoCloudObject) }
     }
+
+    /// What `lunanode-operator plan --prune` shows of the deletion of the object, run with a
+    /// client that sends no write. A kind that holds no cloud object of its own makes no call.
+    fn preview_delete(
+        _object: &Self,
+        _cx: &CloudCx<'_, Self>,
+    ) -> impl Future<Output = Result<crate::controller::plan::Preview, Error>> + Send {
+        async { Ok(crate::controller::plan::Preview::NoCloudObject) }
+    }
 }
 
 /// The `plan` of an [`External`](super::External) kind whose create needs nothing resolved

@@ -274,6 +274,13 @@ impl<K: External> Reconciler for K {
     ) -> Result<crate::controller::plan::Preview, Error> {
         crate::controller::plan::preview_external(object, status, cx).await
     }
+
+    async fn preview_delete(
+        object: &Self,
+        cx: &CloudCx<'_, Self>,
+    ) -> Result<crate::controller::plan::Preview, Error> {
+        crate::controller::plan::preview_delete(object, cx).await
+    }
 }
 
 /// How soon an object waiting for another one looks again if no change of that object woke it
@@ -502,7 +509,10 @@ pub async fn apply_external<K: External>(
 
 /// The Synced failure that stands for the object's current generation (one of
 /// [`External::STANDING_FAILURES`]): its reason and message.
-fn standing_failure<K: External>(status: &K::Status, object: &K) -> Option<(Reason, String)> {
+pub(crate) fn standing_failure<K: External>(
+    status: &K::Status,
+    object: &K,
+) -> Option<(Reason, String)> {
     let synced = crate::api::common::find_condition(status.conditions(), SYNCED)?;
     if synced.is_true() || synced.observed_generation != object.meta().generation {
         return None;
