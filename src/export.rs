@@ -14,8 +14,10 @@
 //! Kinds exported: LunaVM, LunaVolume, LunaFloatingIP, LunaNetwork, LunaSecurityGroup (with
 //! its rules, each written so that its wire form is the listed one; a group with a rule no
 //! manifest can hold is left out), LunaSSHKey, LunaStartupScript (with its content inline: keep
-//! the output as private as the scripts) and LunaDynamicRecord. Not yet: hosted DNS zones,
-//! load balancers, images, e-mail and monitoring objects.
+//! the output as private as the scripts), LunaDynamicRecord and LunaDnsZone (zones of the
+//! `dns2` API with their A, AAAA, CNAME and TXT records, an A record at an exported VM's
+//! address as a `vmRef`; records of other types are left in the zone, which the operator
+//! leaves alone without `prune`). Not yet: load balancers, images, e-mail and monitoring.
 //! Every manifest is checked against the kind's Rust type before it is written. An object a
 //! manifest cannot describe faithfully (a VM whose image is unknown, a name the kind's schema
 //! refuses) is left out, and standard error says which and why.
@@ -31,6 +33,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     api::{
+        dnszone::{LunaDnsZone, MAX_TTL, MIN_TTL},
         dynamicrecord::LunaDynamicRecord,
         floating::LunaFloatingIP,
         network::LunaNetwork,
@@ -42,7 +45,9 @@ use crate::{
         vm::{LunaVM, PowerState},
         volume::LunaVolume,
     },
-    controller::{securitygroup::cloud::rules, vm::decide::power_state},
+    controller::{
+        dnszone::decide::relative_name, securitygroup::cloud::rules, vm::decide::power_state,
+    },
     lunanode::{Client, cli::Connection},
 };
 
@@ -66,6 +71,8 @@ pub enum Kind {
     LunaStartupScript,
     /// Dynamic DNS names.
     LunaDynamicRecord,
+    /// Hosted DNS zones (the `dns2` API), with their address, alias and text records.
+    LunaDnsZone,
 }
 
 /// What deleting an exported manifest does to its cloud object.
@@ -209,6 +216,17 @@ impl ExportArgs {
             if found.kind == Kind::LunaDynamicRecord {
                 to_vm_ref(spec.as_object_mut(), "ip", &vm_addresses);
             }
+            // An address record at an exported VM's address follows the VM.
+            for record in spec
+                .get_mut("records")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if record["type"] == "A" {
+                    to_vm_ref(record.as_object_mut(), "data", &vm_addresses);
+                }
+            }
             spec["import"] = json!({"id": found.id});
             spec["deletionPolicy"] = json!(policy);
             spec["credentialsSecretRef"] = json!({"name": credentials_secret});
@@ -244,6 +262,7 @@ fn check(kind: Kind, manifest: &Value) -> anyhow::Result<()> {
         Kind::LunaSSHKey => drop(serde_json::from_value::<LunaSSHKey>(value)?),
         Kind::LunaStartupScript => drop(serde_json::from_value::<LunaStartupScript>(value)?),
         Kind::LunaDynamicRecord => drop(serde_json::from_value::<LunaDynamicRecord>(value)?),
+        Kind::LunaDnsZone => drop(serde_json::from_value::<LunaDnsZone>(value)?),
     }
     Ok(())
 }
@@ -403,6 +422,49 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
             let spec = json!({"name": group.name, "region": group.region, "rules": written});
             let object = Found::new(Kind::LunaSecurityGroup, id, group.name, spec);
             found.push(object.in_region(group.region));
+        }
+    }
+    if wanted(Kind::LunaDnsZone) {
+        for zone in client.dns2_zone_list().await? {
+            let origin = zone.name.trim_end_matches('.').to_ascii_lowercase();
+            if !is_dns_name(&origin) || !origin.contains('.') {
+                skipped.push(format!(
+                    "zone {}: {:?} is not an origin a LunaDnsZone takes",
+                    zone.id, zone.name
+                ));
+                continue;
+            }
+            let ttl = zone.ttl.filter(|ttl| (MIN_TTL..=MAX_TTL).contains(ttl));
+            let mut records = Vec::new();
+            for record in client.dns2_record_list(&zone.id).await? {
+                let record_type = record.record_type.trim().to_ascii_uppercase();
+                let name = relative_name(&record.name, &origin);
+                // The zone's own records are the zone's; records of other types stay in the
+                // zone untouched (without prune, the operator leaves what it does not own).
+                if record_type == "SOA" || (record_type == "NS" && name == "@") {
+                    continue;
+                }
+                let simple = matches!(record_type.as_str(), "A" | "AAAA" | "CNAME" | "TXT");
+                if !simple || record.data.is_empty() || record.data.contains('\n') {
+                    skipped.push(format!(
+                        "zone {origin}: record {} ({record_type} {name}) is left in the zone, out of the manifest",
+                        record.id
+                    ));
+                    continue;
+                }
+                let mut spec = json!({"name": name, "type": record_type, "data": record.data});
+                if let Some(own) = record.ttl.filter(|own| Some(*own) != ttl) {
+                    if (MIN_TTL..=MAX_TTL).contains(&own) {
+                        spec["ttl"] = json!(own);
+                    }
+                }
+                records.push(spec);
+            }
+            let mut spec = json!({"origin": origin, "records": records});
+            if let Some(ttl) = ttl {
+                spec["ttl"] = json!(ttl);
+            }
+            found.push(Found::new(Kind::LunaDnsZone, zone.id, origin, spec));
         }
     }
     if wanted(Kind::LunaSSHKey) {

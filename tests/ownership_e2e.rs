@@ -14,6 +14,7 @@ use kube::{
 };
 use lunanode_operator::api::{
     common::{Condition, EXTERNAL_ID_ANNOTATION, ImportSpec, PAUSED_ANNOTATION},
+    dnszone::LunaDnsZone,
     dynamicrecord::LunaDynamicRecord,
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     network::{LunaNetwork, LunaNetworkSpec},
@@ -778,6 +779,38 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             .map(str::to_owned)
     })
     .await;
+    // A hosted zone: an address record at the VM, an alias, a text and a mail record.
+    let zone = api(
+        &world,
+        &["dns2", "zone-add", "name=exp-zone.example", "ttl=3600"],
+    );
+    let zone_id = zone["zone_id"]
+        .as_str()
+        .or(zone["id"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("zone id in {zone}"));
+    let zone_arg = format!("zone_id={zone_id}");
+    let vm_data = format!("data={vm_ip}");
+    for record in [
+        ["name=www", "type=A", vm_data.as_str(), "ttl=3600"],
+        [
+            "name=docs",
+            "type=CNAME",
+            "data=www.exp-zone.example.",
+            "ttl=3600",
+        ],
+        ["name=@", "type=TXT", "data=v=spf1 -all", "ttl=300"],
+        [
+            "name=@",
+            "type=MX",
+            "data=mail.exp-zone.example.",
+            "ttl=3600",
+        ],
+    ] {
+        let mut args = vec!["dns2", "record-add", zone_arg.as_str()];
+        args.extend(record);
+        api(&world, &args);
+    }
     // Two dynamic DNS names: one at the VM's address, one at another.
     let at_vm = format!("ip={vm_ip}");
     api(&world, &["dns", "dyn-add", "name=exp-home", &at_vm]);
@@ -845,6 +878,28 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
         Some(&json!("exp-web"))
     );
     assert_eq!(at("exp-other").map(|r| &r["ip"]), Some(&json!("192.0.2.7")));
+    let zone_manifest = documents
+        .iter()
+        .find(|d| d["kind"] == "LunaDnsZone" && d["spec"]["origin"] == "exp-zone.example")
+        .unwrap_or_else(|| panic!("exp-zone.example in {exported}"));
+    let records = zone_manifest["spec"]["records"].as_array().unwrap();
+    let record = |name: &str, kind: &str| {
+        records
+            .iter()
+            .find(|r| r["name"] == name && r["type"] == kind)
+            .unwrap_or_else(|| panic!("{name} {kind} in {exported}"))
+    };
+    assert_eq!(record("www", "A")["vmRef"]["name"], "exp-web", "{exported}");
+    assert_eq!(
+        record("docs", "CNAME")["data"],
+        "www.exp-zone.example.",
+        "{exported}"
+    );
+    assert_eq!(record("@", "TXT")["ttl"], 300, "{exported}");
+    assert!(
+        records.iter().all(|r| r["type"] != "MX"),
+        "a record of another type stays in the zone, out of the manifest: {exported}"
+    );
     let firewall = documents
         .iter()
         .find(|d| d["kind"] == "LunaSecurityGroup" && d["spec"]["name"] == "exp-fw")
@@ -900,6 +955,7 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "LunaFloatingIP" => adopt::<LunaFloatingIP>(&world, document).await,
             "LunaNetwork" => adopt::<LunaNetwork>(&world, document).await,
             "LunaSecurityGroup" => adopt::<LunaSecurityGroup>(&world, document).await,
+            "LunaDnsZone" => adopt::<LunaDnsZone>(&world, document).await,
             "LunaSSHKey" => adopt::<LunaSSHKey>(&world, document).await,
             "LunaStartupScript" => adopt::<LunaStartupScript>(&world, document).await,
             "LunaDynamicRecord" => adopt::<LunaDynamicRecord>(&world, document).await,
