@@ -17,7 +17,9 @@
 //! the output as private as the scripts), LunaDynamicRecord and LunaDnsZone (zones of the
 //! `dns2` API with their A, AAAA, CNAME and TXT records, an A record at an exported VM's
 //! address as a `vmRef`; records of other types are left in the zone, which the operator
-//! leaves alone without `prune`). Not yet: load balancers, images, e-mail and monitoring.
+//! leaves alone without `prune`) and LunaLoadBalancer (its network as a `networkRef` and a
+//! member at an exported VM's private address as a `vmRef` when those are exported). Not yet:
+//! images, e-mail and monitoring objects.
 //! Every manifest is checked against the kind's Rust type before it is written. An object a
 //! manifest cannot describe faithfully (a VM whose image is unknown, a name the kind's schema
 //! refuses) is left out, and standard error says which and why.
@@ -36,6 +38,7 @@ use crate::{
         dnszone::{LunaDnsZone, MAX_TTL, MIN_TTL},
         dynamicrecord::LunaDynamicRecord,
         floating::LunaFloatingIP,
+        loadbalancer::LunaLoadBalancer,
         network::LunaNetwork,
         securitygroup::{
             Direction, FirewallRule, IpVersion, LunaSecurityGroup, Protocol, WireRule,
@@ -73,6 +76,8 @@ pub enum Kind {
     LunaDynamicRecord,
     /// Hosted DNS zones (the `dns2` API), with their address, alias and text records.
     LunaDnsZone,
+    /// Load balancers, with their members.
+    LunaLoadBalancer,
 }
 
 /// What deleting an exported manifest does to its cloud object.
@@ -120,6 +125,8 @@ struct Found {
     region: Option<String>,
     /// A VM's public address.
     address: Option<String>,
+    /// A VM's private address.
+    private_address: Option<String>,
     spec: Value,
 }
 
@@ -132,6 +139,7 @@ impl Found {
             name,
             region: None,
             address: None,
+            private_address: None,
             spec,
         }
     }
@@ -191,19 +199,20 @@ impl ExportArgs {
             })
             .collect();
         let names = object_names(&kept);
-        let vm_names: HashMap<&str, &str> = kept
-            .iter()
-            .filter(|found| found.kind == Kind::LunaVM)
-            .filter_map(|found| Some((found.id.as_str(), names.get(&key(found))?.as_str())))
-            .collect();
-        let vm_addresses: HashMap<&str, &str> = kept
-            .iter()
-            .filter(|found| found.kind == Kind::LunaVM)
-            .filter_map(|found| {
-                let ip = found.address.as_deref().filter(|ip| !ip.is_empty())?;
-                Some((ip, names.get(&key(found))?.as_str()))
-            })
-            .collect();
+        // Exported objects by what other objects name them by: IDs and addresses.
+        let by = |kind: Kind, field: fn(&Found) -> Option<&str>| -> HashMap<&str, &str> {
+            kept.iter()
+                .filter(|found| found.kind == kind)
+                .filter_map(|found| {
+                    let value = field(found).filter(|value| !value.is_empty())?;
+                    Some((value, names.get(&key(found))?.as_str()))
+                })
+                .collect()
+        };
+        let vm_names = by(Kind::LunaVM, |found| Some(&found.id));
+        let vm_addresses = by(Kind::LunaVM, |found| found.address.as_deref());
+        let vm_private = by(Kind::LunaVM, |found| found.private_address.as_deref());
+        let network_names = by(Kind::LunaNetwork, |found| Some(&found.id));
         let policy = match deletion_policy {
             Deletion::Orphan => "Orphan",
             Deletion::Delete => "Delete",
@@ -216,13 +225,15 @@ impl ExportArgs {
             if found.kind == Kind::LunaDynamicRecord {
                 to_vm_ref(spec.as_object_mut(), "ip", &vm_addresses);
             }
+            // A load balancer's network and members follow the exported network and VMs.
+            if found.kind == Kind::LunaLoadBalancer {
+                to_ref(spec.as_object_mut(), "netId", "networkRef", &network_names);
+                for member in items(&mut spec, "members") {
+                    to_ref(member.as_object_mut(), "ip", "vmRef", &vm_private);
+                }
+            }
             // An address record at an exported VM's address follows the VM.
-            for record in spec
-                .get_mut("records")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
+            for record in items(&mut spec, "records") {
                 if record["type"] == "A" {
                     to_vm_ref(record.as_object_mut(), "data", &vm_addresses);
                 }
@@ -263,6 +274,7 @@ fn check(kind: Kind, manifest: &Value) -> anyhow::Result<()> {
         Kind::LunaStartupScript => drop(serde_json::from_value::<LunaStartupScript>(value)?),
         Kind::LunaDynamicRecord => drop(serde_json::from_value::<LunaDynamicRecord>(value)?),
         Kind::LunaDnsZone => drop(serde_json::from_value::<LunaDnsZone>(value)?),
+        Kind::LunaLoadBalancer => drop(serde_json::from_value::<LunaLoadBalancer>(value)?),
     }
     Ok(())
 }
@@ -271,22 +283,41 @@ fn key(found: &Found) -> (Kind, String) {
     (found.kind, found.id.clone())
 }
 
+/// The items of the list `spec[field]` (none when it is not a list).
+fn items<'a>(spec: &'a mut Value, field: &str) -> impl Iterator<Item = &'a mut Value> {
+    spec.get_mut(field)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
 /// Replaces `object[field]` by `vmRef` when its value names an exported VM in `vms` (by ID,
 /// or by public address): the manifest then follows the VM, as one written by hand would.
 fn to_vm_ref(object: Option<&mut Map<String, Value>>, field: &str, vms: &HashMap<&str, &str>) {
+    to_ref(object, field, "vmRef", vms);
+}
+
+/// Replaces `object[field]` by the reference `reference` when its value is a key of `names`
+/// (an exported object's ID or address).
+fn to_ref(
+    object: Option<&mut Map<String, Value>>,
+    field: &str,
+    reference: &str,
+    names: &HashMap<&str, &str>,
+) {
     let Some(object) = object else {
         return;
     };
     let Some(name) = object
         .get(field)
         .and_then(Value::as_str)
-        .and_then(|value| vms.get(value))
+        .and_then(|value| names.get(value))
     else {
         return;
     };
-    let reference = json!({"name": name});
+    let named = json!({"name": name});
     object.remove(field);
-    object.insert("vmRef".into(), reference);
+    object.insert(reference.into(), named);
 }
 
 /// Every object of the wanted kinds the account holds, as manifests' specs.
@@ -334,7 +365,9 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
                 _ => {}
             }
             let object = Found::new(Kind::LunaVM, vm.vm_id, vm.hostname, spec);
-            found.push(object.in_region(vm.region).at(vm.primaryip));
+            let mut object = object.in_region(vm.region).at(vm.primaryip);
+            object.private_address = Some(vm.privateip).filter(|ip| !ip.is_empty());
+            found.push(object);
         }
     }
     if wanted(Kind::LunaVolume) {
@@ -467,6 +500,52 @@ async fn read(client: &Client, wanted: &dyn Fn(Kind) -> bool) -> anyhow::Result<
             found.push(Found::new(Kind::LunaDnsZone, zone.id, origin, spec));
         }
     }
+    if wanted(Kind::LunaLoadBalancer) {
+        for region in client.region_list().await? {
+            for lb in client.lb_list(&region.slug, None).await? {
+                if !is_cloud_name(&lb.name) || lb.net_id.is_empty() {
+                    skipped.push(format!(
+                        "load balancer {}: its name {:?} or its network is not one a LunaLoadBalancer takes",
+                        lb.id, lb.name
+                    ));
+                    continue;
+                }
+                let info = client.lb_info(&region.slug, &lb.id).await?;
+                let (Some(port), method, protocol) = (
+                    lb.port.or(info.lb.port),
+                    first(&lb.method, &info.lb.method).to_ascii_uppercase(),
+                    first(&lb.protocol, &info.lb.protocol).to_ascii_uppercase(),
+                ) else {
+                    skipped.push(format!("load balancer {}: its port is unknown", lb.id));
+                    continue;
+                };
+                let members: Vec<Value> = info
+                    .members
+                    .iter()
+                    .filter(|member| !member.ip.is_empty())
+                    .map(|member| {
+                        let mut written = json!({"ip": member.ip});
+                        if let Some(port) = member.port.filter(|p| *p != port) {
+                            written["port"] = json!(port);
+                        }
+                        written
+                    })
+                    .collect();
+                let spec = json!({
+                    "name": lb.name,
+                    "region": region.slug,
+                    "netId": lb.net_id,
+                    "method": method,
+                    "protocol": protocol,
+                    "port": port,
+                    "connectionLimit": lb.connection_limit.or(info.lb.connection_limit).unwrap_or(-1),
+                    "members": members,
+                });
+                let object = Found::new(Kind::LunaLoadBalancer, lb.id, lb.name, spec);
+                found.push(object.in_region(region.slug.clone()));
+            }
+        }
+    }
     if wanted(Kind::LunaSSHKey) {
         for key in client.sshkey_list().await? {
             let spec = json!({"label": key.name, "publicKey": key.value});
@@ -563,6 +642,11 @@ fn firewall_rule(wire: &WireRule) -> Option<FirewallRule> {
         return None;
     }
     (rule.wire(None) == *wire).then_some(rule)
+}
+
+/// `a` unless it is empty, else `b`.
+fn first<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a.trim().is_empty() { b } else { a }
 }
 
 /// Whether `text` is a name the kinds' cloud name fields take (`CLOUD_NAME_PATTERN`, at most

@@ -17,6 +17,7 @@ use lunanode_operator::api::{
     dnszone::LunaDnsZone,
     dynamicrecord::LunaDynamicRecord,
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
+    loadbalancer::LunaLoadBalancer,
     network::{LunaNetwork, LunaNetworkSpec},
     securitygroup::LunaSecurityGroup,
     sshkey::LunaSSHKey,
@@ -683,7 +684,7 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
     let world = world('k').await;
     // An account set up by hand with the CLI: a network, a key, a script, a VM (with the
     // address Luna Node gives it) and a volume attached to the VM.
-    api(
+    let network = api(
         &world,
         &[
             "network",
@@ -694,6 +695,10 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "dns=8.8.8.8",
         ],
     );
+    let net_id = network["net_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("net_id in {network}"))
+        .to_owned();
     api(
         &world,
         &[
@@ -779,6 +784,46 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             .map(str::to_owned)
     })
     .await;
+    // A load balancer on the network, with the VM's private address and another as members.
+    let private_ip = api(&world, &["vm", "list"])["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|vm| vm["privateip"].as_str().filter(|ip| !ip.is_empty()))
+        .unwrap()
+        .to_owned();
+    let lb = api(
+        &world,
+        &[
+            "lb",
+            "create",
+            "region=toronto",
+            &format!("net_id={net_id}"),
+            "name=exp-lb",
+            "method=ROUND_ROBIN",
+            "protocol=TCP",
+            "connection_limit=-1",
+            "port=80",
+        ],
+    );
+    let lb_id = lb["lb_id"]
+        .as_str()
+        .or(lb["id"].as_str())
+        .unwrap_or_else(|| panic!("lb id in {lb}"))
+        .to_owned();
+    for (ip, port) in [(private_ip.as_str(), "80"), ("10.66.0.200", "8080")] {
+        api(
+            &world,
+            &[
+                "lb",
+                "member_add",
+                "region=toronto",
+                &format!("lb_id={lb_id}"),
+                &format!("ip={ip}"),
+                &format!("port={port}"),
+            ],
+        );
+    }
     // A hosted zone: an address record at the VM, an alias, a text and a mail record.
     let zone = api(
         &world,
@@ -900,6 +945,19 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
         records.iter().all(|r| r["type"] != "MX"),
         "a record of another type stays in the zone, out of the manifest: {exported}"
     );
+    let balancer = documents
+        .iter()
+        .find(|d| d["kind"] == "LunaLoadBalancer")
+        .unwrap_or_else(|| panic!("a load balancer in {exported}"));
+    assert_eq!(
+        balancer["spec"]["networkRef"]["name"], "exp-net",
+        "{exported}"
+    );
+    assert_eq!(
+        balancer["spec"]["members"],
+        json!([{"vmRef": {"name": "exp-web"}}, {"ip": "10.66.0.200", "port": 8080}]),
+        "{exported}"
+    );
     let firewall = documents
         .iter()
         .find(|d| d["kind"] == "LunaSecurityGroup" && d["spec"]["name"] == "exp-fw")
@@ -956,6 +1014,7 @@ async fn an_exported_account_is_adopted_with_no_create_and_no_change() {
             "LunaNetwork" => adopt::<LunaNetwork>(&world, document).await,
             "LunaSecurityGroup" => adopt::<LunaSecurityGroup>(&world, document).await,
             "LunaDnsZone" => adopt::<LunaDnsZone>(&world, document).await,
+            "LunaLoadBalancer" => adopt::<LunaLoadBalancer>(&world, document).await,
             "LunaSSHKey" => adopt::<LunaSSHKey>(&world, document).await,
             "LunaStartupScript" => adopt::<LunaStartupScript>(&world, document).await,
             "LunaDynamicRecord" => adopt::<LunaDynamicRecord>(&world, document).await,

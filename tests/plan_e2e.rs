@@ -115,6 +115,18 @@ async fn a_one_line_edit_plans_the_one_call_the_operator_then_makes() {
         ],
     );
 
+    // The schedule's first snapshot, made by the schedule after the wait began, too.
+    kubectl(
+        &world,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "lunavolumesnapshot,lunaimage",
+            "--all",
+            "--timeout=300s",
+        ],
+    );
+
     // Unedited: every object in sync, nothing to do, exit 0, and not one write made.
     let before = world.sim.writes().await;
     let (output, code) = plan(&world, unedited.path());
