@@ -524,6 +524,59 @@ async fn lost_add_answers_and_a_crash_make_no_duplicate_records() {
 }
 
 #[tokio::test]
+async fn a_lost_add_answer_behind_a_lagging_list_is_not_added_again() {
+    let world = World::start("dns", 'l').await;
+    let mut spec = LunaDnsZoneSpec::new("lagging.example.");
+    spec.records = vec![record("a", DnsRecordType::A, "192.0.2.1")];
+    world.create(&zone("lagging", spec.clone())).await;
+    let id = world
+        .ready::<LunaDnsZone>("lagging")
+        .await
+        .status
+        .unwrap()
+        .managed
+        .id
+        .unwrap();
+    // Every add is made but its answer lost, and the lists fall twelve seconds (less than the
+    // settle span) behind new records: for a while no list shows the record the operator
+    // does not know it made, however many it reads.
+    world
+        .sim
+        .admin_post(
+            "faults",
+            json!({
+                "drop_after_commit_rate": 1.0,
+                "actions": ["dns2/record-add"],
+                "list_lag_seconds": 12,
+            }),
+        )
+        .await;
+    let adds = world.sim.calls("dns2/record-add").await;
+    spec.records
+        .push(record("b", DnsRecordType::A, "192.0.2.2"));
+    world
+        .patch_spec::<LunaDnsZone>("lagging", json!({"records": spec.records}))
+        .await;
+    world
+        .until::<LunaDnsZone>("lagging", "both records held", |zone| {
+            zone.status
+                .as_ref()
+                .is_some_and(|status| status.records.len() == 2)
+        })
+        .await;
+    let records = sim_records(&world.sim, &id).await;
+    let named_b = records
+        .iter()
+        .filter(|record| record["name"] == "b")
+        .count();
+    assert_eq!(
+        named_b, 1,
+        "one record b, not a second behind the lagging lists: {records:?}"
+    );
+    assert_eq!(world.sim.calls("dns2/record-add").await, adds + 1);
+}
+
+#[tokio::test]
 async fn the_older_dns_form_works_the_same_way() {
     let world = World::start("dns", 'f').await;
     let mut spec = LunaDnsZoneSpec::new("legacy.example.");

@@ -324,8 +324,17 @@ impl FaultEngine {
     }
 
     /// How long a new object of the list `path` stays out of its answers, in milliseconds.
+    /// `actions` limits it when it names list actions; `actions` naming writes alone (a lost
+    /// answer of `dns2/record-add`) leaves every list lagging, so that a write fault and a
+    /// lagging list can be set together.
     pub(crate) fn list_lag_ms(&self, path: &str) -> i64 {
-        if self.faults.list_lag_seconds == 0 || !self.faults.applies_to(path) {
+        let names_lists = self.faults.actions.as_ref().is_some_and(|actions| {
+            actions
+                .iter()
+                .any(|action| super::list_faults::shape(action).is_some())
+        });
+        let applies = !names_lists || self.faults.applies_to(path);
+        if self.faults.list_lag_seconds == 0 || !applies {
             return 0;
         }
         i64::try_from(self.faults.list_lag_seconds.saturating_mul(1000)).unwrap_or(MAX_LIST_LAG_MS)

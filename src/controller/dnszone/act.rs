@@ -42,6 +42,11 @@ pub(super) struct Memo {
     /// A write may have taken effect without its answer (an error part way, an add answered
     /// without an ID): the next adds are planned on confirmed lists.
     uncertain: bool,
+    /// Since when a record may have been added without this process seeing it: the last
+    /// uncertain write, or the start of this process (its predecessor may have added one just
+    /// before it stopped). A list can lag behind an add ([`ADD_SETTLE`]), so adds wait until a
+    /// list started that long after it, however many lists in a row lack the record.
+    doubt_since: Option<Instant>,
     /// The IDs of the records this process held after its last adds, until a copy of the
     /// object whose status lists them all is seen. A reconcile from an older copy (the status
     /// write after the adds failed, or the cache has not caught up) plans its adds on confirmed
@@ -79,6 +84,9 @@ impl Memo {
             .any(|id| !records.iter().any(|record| record.id == *id));
         if !behind {
             self.unsaved.clear();
+        }
+        if self.listed_at.is_none() && !self.fresh {
+            self.doubt_since = Some(*STARTED);
         }
         let seen = (
             self.fresh && !behind,
@@ -142,6 +150,10 @@ impl Memo {
 /// How long a record this process added is taken as present though no list shows it: the
 /// span the other kinds wait before they take a new object as gone.
 const ADD_SETTLE: Duration = ownership::CREATE_SETTLE;
+
+/// When this process first looked at a zone's records: a record its predecessor added just
+/// before it stopped may be missing from the lists until [`ADD_SETTLE`] after.
+static STARTED: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
 /// How long an owned record must be left out of the lists before it is taken as removed
 /// outside the operator and added again.
@@ -246,6 +258,7 @@ pub(super) async fn sync_records(
     let mut owned: Vec<AppliedRecord> = status.records.clone();
     let mut applied = Applied::default();
     let mut holding = false;
+    let mut deferred = 0;
     if dry.writes() || due || requested_again {
         let started = Instant::now();
         let mut listed = list(&calls, &observed.origin, &cx.object).await?;
@@ -261,6 +274,24 @@ pub(super) async fn sync_records(
             Some(&listed),
             zone.spec.prune,
         );
+        // A list may lag behind an add made without this process seeing its answer (an
+        // uncertain write, or its predecessor's just before a restart): adds wait until a list
+        // can no longer lag behind it.
+        let settling = memo(cx.account, &uid, |memo| {
+            memo.doubt_since
+                .map(|since| ADD_SETTLE.saturating_sub(since.elapsed()))
+                .filter(|left| !left.is_zero())
+        });
+        if let Some(left) = settling.filter(|_| !plan.add.is_empty() && !fresh) {
+            tracing::debug!(
+                ?left,
+                adds = plan.add.len(),
+                "adds wait for the lists to settle"
+            );
+            deferred = plan.add.len();
+            plan.add.clear();
+            holding = true;
+        }
         // A list may leave records out: before adding what may already be there (a record of
         // the operator's that vanished, or anything after an uncertain write or a restart),
         // read again and take every record any answer showed.
@@ -302,6 +333,9 @@ pub(super) async fn sync_records(
         let result = write(&calls, &plan, &mut owned, &mut applied).await;
         memo(cx.account, &uid, |memo| {
             memo.uncertain = result.is_err() || !applied.unidentified.is_empty();
+            if memo.uncertain {
+                memo.doubt_since = Some(Instant::now());
+            }
             memo.note_added(&status.records, &owned);
             if applied.added > 0 {
                 memo.unsaved = owned.iter().map(|record| record.id.clone()).collect();
@@ -355,6 +389,11 @@ pub(super) async fn sync_records(
         mark(status, zone)
             .not_ready(Reason::RecordRejected, &message)
             .not_synced(Reason::RecordRejected, &message);
+    } else if deferred > 0 {
+        let message = format!(
+            "{deferred} record(s) to add once the lists cannot lag behind an earlier add whose answer was not seen"
+        );
+        mark(status, zone).not_ready(Reason::Updating, &message);
     } else if !waiting.is_empty() {
         let mut reasons: Vec<String> = waiting.iter().map(|w| w.why.clone()).collect();
         reasons.sort();
@@ -517,6 +556,21 @@ mod tests {
         let mut memo = Memo::default();
         memo.listing(&[], Instant::now(), Some(1));
         memo
+    }
+
+    #[test]
+    fn a_restart_doubts_what_its_predecessor_added_but_a_new_zone_does_not() {
+        // A zone this process did not make: its predecessor may have added a record the lists
+        // do not show yet.
+        let restarted = listed_once();
+        assert_eq!(restarted.doubt_since, Some(*STARTED));
+        // A zone this process made: nothing can be in it unseen.
+        let mut made = Memo {
+            fresh: true,
+            ..Memo::default()
+        };
+        made.listing(&[], Instant::now(), Some(1));
+        assert_eq!(made.doubt_since, None);
     }
 
     #[test]
