@@ -535,9 +535,11 @@ impl<K: Reconciler> Set for KindSet<K> {
                 if entry.object.status_id().is_some() {
                     continue;
                 }
-                let (preview, status) = IDENTIFYING.scope(true, look(&entry.object, run)).await;
-                run.planned.take();
-                lock(&run.cluster_writes).clear();
+                let Looked {
+                    preview, status, ..
+                } = IDENTIFYING
+                    .scope(true, look(&entry.object, run, Look::Apply))
+                    .await;
                 if let Ok(Preview::Observed { adopted, .. }) = preview {
                     if let Some(updated) = with_status(&entry.object, &status) {
                         entry.object = updated;
@@ -559,16 +561,17 @@ impl<K: Reconciler> Set for KindSet<K> {
                 adopted,
             } in &self.planned
             {
-                run.planned.take();
-                lock(&run.cluster_writes).clear();
-                let (mut preview, status) = look(object, run).await;
+                let Looked {
+                    mut preview,
+                    status,
+                    calls,
+                    cluster,
+                } = look(object, run, Look::Apply).await;
                 if let (Ok(Preview::Observed { adopted: now, .. }), Some(first)) =
                     (&mut preview, adopted)
                 {
                     now.get_or_insert(first);
                 }
-                let calls = run.planned.take();
-                let cluster = std::mem::take(&mut *lock(&run.cluster_writes));
                 let (verdict, detail, adopted) =
                     judge::<K>(preview, &status, &calls, !cluster.is_empty());
                 lines.push(Line {
@@ -589,19 +592,13 @@ impl<K: Reconciler> Set for KindSet<K> {
                 });
             }
             for object in &self.pruned {
-                run.planned.take();
-                lock(&run.cluster_writes).clear();
+                let Looked {
+                    preview,
+                    status,
+                    calls,
+                    cluster,
+                } = look(object, run, Look::Delete).await;
                 let namespace = object.namespace().unwrap_or_default();
-                let api: Api<K> = Api::namespaced(run.ctx.kube.clone(), &namespace);
-                let cx = Cx::detached(&run.ctx, &api, object);
-                let cloud = CloudCx {
-                    cx: &cx,
-                    account: &run.account,
-                };
-                let preview = K::preview_delete(object, &cloud).await;
-                let calls = run.planned.take();
-                let cluster = std::mem::take(&mut *lock(&run.cluster_writes));
-                let status = object.managed_status().cloned().unwrap_or_default();
                 let (verdict, detail, _) =
                     judge::<K>(preview, &status, &calls, !cluster.is_empty());
                 // A VM deleted stops costing; one kept goes on.
@@ -623,8 +620,45 @@ impl<K: Reconciler> Set for KindSet<K> {
     }
 }
 
-/// Runs the kind's preview of `object`: what it decided, and the status it left.
-async fn look<K: Reconciler>(object: &K, run: &Run) -> (Result<Preview, Error>, K::Status) {
+/// Which of the kind's previews [`look`] runs.
+#[derive(Debug, Clone, Copy)]
+enum Look {
+    /// What applying the object does.
+    Apply,
+    /// What deleting it does (a prune).
+    Delete,
+}
+
+/// What [`look`] found: the preview, the status it left, and the cloud calls and cluster
+/// writes recorded meanwhile.
+struct Looked<S> {
+    preview: Result<Preview, Error>,
+    status: S,
+    calls: Vec<PlannedCall>,
+    cluster: Vec<String>,
+}
+
+/// Runs the kind's preview of `object` (`look`), with the records of calls and cluster writes
+/// started afresh for it.
+async fn look<K: Reconciler>(object: &K, run: &Run, look: Look) -> Looked<K::Status> {
+    run.planned.take();
+    lock(&run.cluster_writes).clear();
+    let (preview, status) = preview(object, run, look).await;
+    Looked {
+        preview,
+        status,
+        calls: run.planned.take(),
+        cluster: std::mem::take(&mut *lock(&run.cluster_writes)),
+    }
+}
+
+/// The kind's preview of `object`: what it decided, and the status it left. A paused object
+/// gets nothing done, a deletion included (its finalizer waits for the pause to end).
+async fn preview<K: Reconciler>(
+    object: &K,
+    run: &Run,
+    look: Look,
+) -> (Result<Preview, Error>, K::Status) {
     let namespace = object.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(run.ctx.kube.clone(), &namespace);
     let cx = Cx::detached(&run.ctx, &api, object);
@@ -637,7 +671,10 @@ async fn look<K: Reconciler>(object: &K, run: &Run) -> (Result<Preview, Error>, 
         let message = "paused: the operator does nothing until the annotation goes".to_owned();
         return (Ok(Preview::Waits(Reason::ReconcilePaused, message)), status);
     }
-    let preview = K::preview(object, &mut status, &cloud).await;
+    let preview = match look {
+        Look::Apply => K::preview(object, &mut status, &cloud).await,
+        Look::Delete => K::preview_delete(object, &cloud).await,
+    };
     (preview, status)
 }
 
