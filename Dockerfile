@@ -2,6 +2,8 @@
 # The operator image: a static-enough Rust binary on distroless, running as a non-root user.
 #   docker build -t REGISTRY/lunanode-operator:0.1.0 .
 # The build stage caches the cargo registry and target folder between builds (BuildKit).
+# Without Docker, tools/image/build.sh writes the same contents as an OCI archive (tests/incluster.rs
+# compares the two).
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src

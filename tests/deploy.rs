@@ -632,6 +632,12 @@ fn values_reach_the_deployment() {
         pod["tolerations"],
         json!([{"key": "dedicated", "operator": "Exists"}])
     );
+    // The Pod network by default; the node's when asked for.
+    assert!(pod.get("hostNetwork").is_none(), "{pod}");
+    let host = render(&["hostNetwork=true"]);
+    let host_pod = &one(&host, "Deployment", None)["spec"]["template"]["spec"];
+    assert_eq!(host_pod["hostNetwork"], true);
+    assert_eq!(host_pod["dnsPolicy"], "ClusterFirstWithHostNet");
 
     // Without leader election: no Lease rights, and never two operators at once.
     let single = render(&["leaderElection.enabled=false"]);

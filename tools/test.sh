@@ -14,11 +14,8 @@ fi
 echo "== tools"
 # helm, for the deployment tests (tests/deploy.rs, tests/rbac.rs): built once from the Go module
 # proxy and cached outside the repository.
-helm_bin="$HOME/.cache/lunanode-operator/bin"
-if ! command -v helm >/dev/null 2>&1 && [ ! -x "$helm_bin/helm" ]; then
-  GOBIN="$helm_bin" go install helm.sh/helm/v3/cmd/helm@v3.22.0
-fi
-export PATH="$helm_bin:$PATH"
+PATH="$(./tools/ensure-helm.sh):$PATH"
+export PATH
 command -v kubectl >/dev/null || { echo "the tests need kubectl on PATH" >&2; exit 1; }
 # cargo-deny, for the dependency policy (deny.toml): built once from crates.io into the same
 # cache (a few minutes, the first time only).
@@ -26,8 +23,9 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-deny@0.20.2 --root "$HOME/.cache/lunanode-operator"
 fi
 
-echo "== control plane binaries"
-./tools/testenv/build.sh | tail -n 3
+echo "== control plane and node binaries"
+# --node: also the kubelet, kube-scheduler, containerd and runc of tests/incluster.rs.
+./tools/testenv/build.sh --node | tail -n 3
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -73,11 +73,19 @@ pub fn control_plane() -> &'static ControlPlane {
                 dir: None,
             };
         }
-        start_control_plane()
+        start_control_plane(false)
     })
 }
 
-fn start_control_plane() -> ControlPlane {
+/// Starts, on first use, this test binary's control plane with a node (`up.sh --node`: a
+/// kubelet with containerd and runc, the scheduler, and the controllers a Deployment needs; see
+/// `tools/testenv/node.sh`). A binary uses either this or [`control_plane`], not both.
+pub fn node_control_plane() -> &'static ControlPlane {
+    static PLANE: OnceLock<ControlPlane> = OnceLock::new();
+    PLANE.get_or_init(|| start_control_plane(true))
+}
+
+fn start_control_plane(node: bool) -> ControlPlane {
     let dir = tempfile::Builder::new()
         .prefix("lunanode-testenv-")
         .tempdir()
@@ -92,12 +100,13 @@ fn start_control_plane() -> ControlPlane {
     // The watchdog: start, then wait until this process is gone, then stop and clean up.
     let script = format!(
         r#"parent={parent}
-"{up}" "{dir}" > "{dir}/up.log" 2>&1 || {{ echo failed > "{dir}/up.status.new"; mv "{dir}/up.status.new" "{dir}/up.status"; exit 1; }}
+"{up}" {node} "{dir}" > "{dir}/up.log" 2>&1 || {{ echo failed > "{dir}/up.status.new"; mv "{dir}/up.status.new" "{dir}/up.status"; exit 1; }}
 echo ok > "{dir}/up.status.new" && mv "{dir}/up.status.new" "{dir}/up.status"
 while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
 "{down}" "{dir}""#,
         parent = std::process::id(),
         up = testenv.join("up.sh").display(),
+        node = if node { "--node" } else { "" },
         down = testenv.join("down.sh").display(),
         dir = dir.display(),
     );

@@ -19,6 +19,31 @@ stop() {
   fi
   rm -f "$pidfile"
 }
+# The node first, when up.sh --node started one: the kubelet (so it restarts nothing), then every
+# container of containerd's (killed, then their shims), then containerd and the scheduler, and
+# the mounts the kubelet and containerd made under DIR.
+if [ -f "$dir/kubelet.pid" ] || [ -f "$dir/containerd.pid" ]; then
+  stop "$dir/kubelet.pid"
+  socket=$dir/node/containerd.sock
+  ctr=$(sed -n 's/^CTR=//p' "$dir/node.env" 2>/dev/null)
+  if [ -n "$ctr" ] && [ -S "$socket" ]; then
+    for task in $("$ctr" --address "$socket" -n k8s.io tasks ls -q 2>/dev/null); do
+      "$ctr" --address "$socket" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1
+    done
+    for _ in $(seq 1 50); do
+      [ -z "$("$ctr" --address "$socket" -n k8s.io tasks ls -q 2>/dev/null | head -n 1)" ] && break
+      running=$("$ctr" --address "$socket" -n k8s.io tasks ls 2>/dev/null | awk '$3 == "RUNNING"' | head -n 1)
+      [ -z "$running" ] && break
+      sleep 0.1
+    done
+  fi
+  # The shims were started by containerd with `-address <its socket>`.
+  pkill -KILL -f -- "-address $socket" 2>/dev/null
+  stop "$dir/containerd.pid"
+  stop "$dir/kube-scheduler.pid"
+  awk -v prefix="$dir/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r mount; do umount -l "$mount" 2>/dev/null; done
+fi
 # The controller manager first (it only talks to the apiserver), then the apiserver, so that it
 # does not log a storm of etcd errors while shutting down, then etcd.
 stop "$dir/kube-controller-manager.pid"

@@ -11,9 +11,17 @@
 # Exits 0 when ready; otherwise prints the tail of the logs, stops what it started and exits 1.
 # Binaries: $KUBE_APISERVER, $KUBE_CONTROLLER_MANAGER and $ETCD where set; the others come from
 # build.sh (which builds them, or finds them cached).
+#
+# With --node (up.sh --node DIR), the control plane is the one a node needs, and node.sh then
+# starts the node itself (kube-scheduler, containerd, kubelet): the ServiceAccount admission
+# plugin is on (Pods get projected tokens), and the controller manager also runs the
+# Deployment, ReplicaSet, ServiceAccount, root-CA publisher, node lifecycle and EndpointSlice
+# controllers.
 set -euo pipefail
 
-dir=${1:?usage: up.sh DIR}
+node=""
+if [ "${1:-}" = "--node" ]; then node=1; shift; fi
+dir=${1:?usage: up.sh [--node] DIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -71,14 +79,20 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$etcd_port/health" >/dev/null 2>&1 || fail "etcd did not become healthy"
 
+# Without a node, no Pod runs and no token controller mints ServiceAccount tokens, so the
+# ServiceAccount admission plugin is off.
+if [ -n "$node" ]; then
+  admission=(--enable-admission-plugins=OwnerReferencesPermissionEnforcement,ServiceAccount)
+else
+  admission=(--enable-admission-plugins=OwnerReferencesPermissionEnforcement --disable-admission-plugins=ServiceAccount)
+fi
 "$KUBE_APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --cert-dir="$dir/certs" \
   --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
   --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
   --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
-  --disable-admission-plugins=ServiceAccount \
-  --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
+  "${admission[@]}" \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! > "$dir/kube-apiserver.pid"
 
@@ -115,13 +129,16 @@ current-context: testenv
 KUBECONFIG
 chmod 600 "$dir/kubeconfig"
 
+node_controllers=deployment-controller,replicaset-controller,serviceaccount-controller
+node_controllers=$node_controllers,root-ca-certificate-publisher-controller,node-lifecycle-controller
+node_controllers=$node_controllers,endpointslice-controller
 # The controller manager, with only what the tests need: the garbage collector (owner references)
 # and the namespace controller (deleting a namespace deletes its content, then the namespace).
 # It acts as the admin (no per-controller service accounts, so no token controller) and serves
 # no HTTPS (--secure-port=0), so it opens no port at all.
 "$KUBE_CONTROLLER_MANAGER" --kubeconfig="$dir/kubeconfig" \
-  --controllers=garbagecollector,namespace --leader-elect=false \
-  --secure-port=0 --use-service-account-credentials=false \
+  --controllers="garbagecollector,namespace${node:+,$node_controllers}" --leader-elect=false \
+  --secure-port=0 --use-service-account-credentials=false --root-ca-file="$dir/certs/apiserver.crt" \
   >"$dir/kube-controller-manager.log" 2>&1 &
 echo $! > "$dir/kube-controller-manager.pid"
 
@@ -129,14 +146,18 @@ echo $! > "$dir/kube-controller-manager.pid"
 # the API's resources).
 started=""
 for _ in $(seq 1 600); do
-  if grep -q "Proceeding to collect garbage" "$dir/kube-controller-manager.log" &&
-    grep -q "Starting namespace controller" "$dir/kube-controller-manager.log"; then
+  if grep -qs "Proceeding to collect garbage" "$dir/kube-controller-manager.log" &&
+    grep -qs "Starting namespace controller" "$dir/kube-controller-manager.log"; then
     started=1; break
   fi
   kill -0 "$(cat "$dir/kube-controller-manager.pid")" 2>/dev/null || fail "kube-controller-manager exited"
   sleep 0.1
 done
 [ -n "$started" ] || fail "kube-controller-manager's controllers did not start within 60 s"
+
+if [ -n "$node" ]; then
+  "$here/node.sh" "$dir" || fail "the node did not start"
+fi
 
 printf 'KUBECONFIG=%s\nAPISERVER_URL=%s\nETCD_URL=%s\n' "$dir/kubeconfig" "$url" "http://127.0.0.1:$etcd_port" > "$dir/env"
 echo "control plane ready at $url; KUBECONFIG=$dir/kubeconfig"
