@@ -76,6 +76,8 @@ pub struct Context {
     pub repeats: managed::Repeats,
     /// The monthly budget of the VMs, and what it let each have.
     pub budget: cost::Budget,
+    /// The object versions this process's writes replaced (see [`managed::Superseded`]).
+    pub superseded: managed::Superseded,
 }
 
 impl Context {
@@ -97,6 +99,7 @@ impl Context {
             metrics,
             registry: managed::Registry::default(),
             repeats: managed::Repeats::default(),
+            superseded: managed::Superseded::default(),
         }
     }
 }

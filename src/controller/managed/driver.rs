@@ -152,6 +152,64 @@ pub(crate) use found_by;
 /// brings the newer copy first (which it normally does: the copy was behind a write).
 pub const STALE_RETRY: Duration = Duration::from_secs(1);
 
+/// The `resourceVersion`s this process's own writes replaced, per object (UID). A copy still at
+/// one of them is behind a write already made: a reconcile from it would act on what that write
+/// superseded (a memo in the status it wrote, such as the alerts a check already matched) and
+/// then be refused at its status write. The watch brings the newer copy within moments, so such
+/// a reconcile does nothing and looks again.
+#[derive(Default)]
+pub struct Superseded {
+    versions: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// Versions remembered per object: one reconcile writes a few times at most.
+const SUPERSEDED_PER_OBJECT: usize = 8;
+
+impl Superseded {
+    /// A write of ours replaced `object` as it was.
+    fn replaced<K: Resource>(&self, object: &K) {
+        let (Some(uid), Some(version)) = (object.meta().uid.clone(), object.resource_version())
+        else {
+            return;
+        };
+        let mut versions = self
+            .versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: objects deleted right after a write leave an entry each.
+        if versions.len() > 10_000 {
+            versions.clear();
+        }
+        let replaced = versions.entry(uid).or_default();
+        if replaced.len() == SUPERSEDED_PER_OBJECT {
+            replaced.remove(0);
+        }
+        replaced.push(version);
+    }
+
+    /// Whether `object` is a copy that a write of ours replaced. A copy that is not is newer than
+    /// every one of them (each guarded write was conditional on the version it replaced), so they
+    /// are forgotten.
+    pub fn behind<K: Resource>(&self, object: &K) -> bool {
+        let Some(uid) = object.meta().uid.as_deref() else {
+            return false;
+        };
+        let mut versions = self
+            .versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(replaced) = versions.get(uid) else {
+            return false;
+        };
+        let version = object.resource_version().unwrap_or_default();
+        if replaced.contains(&version) {
+            return true;
+        }
+        versions.remove(uid);
+        false
+    }
+}
+
 /// What a reconcile step gets besides the object.
 pub struct Cx<'a, K: Resource> {
     /// The shared context.
@@ -200,6 +258,7 @@ impl<'a, K: ManagedResource> Cx<'a, K> {
         settle(&mut status, &base);
         let written = write_status(self.api, &base, base.managed_status(), &status).await?;
         if let Some(written) = written {
+            self.ctx.superseded.replaced(&base);
             self.ctx
                 .registry
                 .status_written::<K>(&written.namespace().unwrap_or_default());
@@ -250,6 +309,7 @@ impl<'a, K: ManagedResource> Cx<'a, K> {
                 "record the cloud identity",
                 self.object.clone(),
             ))?;
+        self.ctx.superseded.replaced(&base);
         self.add_finalizer.store(false, Ordering::SeqCst);
         *self
             .written
@@ -778,6 +838,13 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     if !ctx.registry.caches_loaded() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    if ctx.superseded.behind(&*object) {
+        tracing::debug!(
+            object = %key(&*object),
+            "the copy is behind a write of this process; waiting for the newer one"
+        );
+        return Ok(Action::requeue(STALE_RETRY));
+    }
     let span = tracing::info_span!(
         "reconcile",
         kind = K::KIND,
@@ -974,6 +1041,7 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
                 .await?
                 .is_some()
             {
+                cx.ctx.superseded.replaced(&base);
                 cx.ctx
                     .registry
                     .status_written::<K>(&object.namespace().unwrap_or_default());
@@ -982,10 +1050,12 @@ async fn apply<K: Reconciler>(object: Arc<K>, cx: &Cx<'_, K>) -> Result<Action, 
         }
         Err(error) => {
             // Best effort: from a stale copy this write conflicts, and the retry reports.
-            if let Err(write_error) =
-                write_status(cx.api, &base, base.managed_status(), &status).await
-            {
-                tracing::debug!(error = %write_error, "unable to report the failure");
+            match write_status(cx.api, &base, base.managed_status(), &status).await {
+                Ok(Some(_)) => cx.ctx.superseded.replaced(&base),
+                Ok(None) => {}
+                Err(write_error) => {
+                    tracing::debug!(error = %write_error, "unable to report the failure");
+                }
             }
             Err(error)
         }
@@ -1211,6 +1281,32 @@ mod tests {
         vm::{LunaVM, LunaVMSpec, LunaVMStatus},
         volume::LunaVolume,
     };
+
+    #[test]
+    fn a_copy_a_write_replaced_is_behind_until_a_newer_one_is_seen() {
+        let superseded = super::Superseded::default();
+        let copy = |uid: &str, version: &str| {
+            let mut vm = LunaVM::new("web", LunaVMSpec::new("web", "m.1", "img"));
+            vm.meta_mut().uid = Some(uid.into());
+            vm.meta_mut().resource_version = Some(version.into());
+            vm
+        };
+        assert!(!superseded.behind(&copy("a", "10")), "nothing written yet");
+        // Two writes in one reconcile: 10 -> 11 (identity), 11 -> 12 (status).
+        superseded.replaced(&copy("a", "10"));
+        superseded.replaced(&copy("a", "11"));
+        assert!(superseded.behind(&copy("a", "10")));
+        assert!(superseded.behind(&copy("a", "11")));
+        assert!(!superseded.behind(&copy("b", "11")), "another object");
+        // The written copy arrives: it is not behind, and the older ones are forgotten.
+        assert!(!superseded.behind(&copy("a", "12")));
+        assert!(!superseded.behind(&copy("a", "11")));
+        // No version, no judgement.
+        let mut unversioned = copy("a", "12");
+        unversioned.meta_mut().resource_version = None;
+        superseded.replaced(&unversioned);
+        assert!(!superseded.behind(&unversioned));
+    }
 
     #[test]
     fn a_status_that_passed_through_another_keeps_its_transition_time() {

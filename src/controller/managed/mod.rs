@@ -24,8 +24,8 @@ pub mod scope;
 
 pub use cleanup::cleanup_external;
 pub use driver::{
-    CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Waker, cloud, mark, refused_at_generation,
-    run, set, stuck, stuck_anew, watches,
+    CloudCx, Cx, Mark, Readiness, Reconciler, Registry, Superseded, Waker, cloud, mark,
+    refused_at_generation, run, set, stuck, stuck_anew, watches,
 };
 pub(crate) use driver::{found_by, no_plan};
 pub use external::{
