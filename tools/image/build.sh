@@ -12,10 +12,10 @@
 #                                      build stops if one is not from a Debian package
 #   /etc/ssl/certs/ca-certificates.crt the CA bundle of the ca-certificates package
 #   /etc/passwd, /etc/group            root and nonroot (65532), no login shell
-#   /tmp (1777), /home/nonroot         and nothing else: no shell, no package manager
+#   /tmp (1777), /home/nonroot (65532) and nothing else: no shell, no package manager
 # and the same config: user 65532:65532, entrypoint /lunanode-operator, command
 # `run --metrics-addr 0.0.0.0:8081`, port 8081, the Dockerfile's labels, distroless's PATH and
-# SSL_CERT_FILE. tests/image.rs checks the two against each other.
+# SSL_CERT_FILE. tests/incluster.rs checks the two against each other.
 # The image is named docker.io/library/lunanode-operator:TAG (TAG defaults to the crate's
 # version), which is what the chart's default `image.repository` resolves to. It prints the
 # archive's path and the manifest digest.
@@ -52,7 +52,7 @@ printf 'root:x:0:\nnonroot:x:65532:\n' > "$work/group"
 files=(--file "$work/lunanode-operator:/lunanode-operator:0755"
   --file "/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:0644"
   --file "$work/passwd:/etc/passwd:0644" --file "$work/group:/etc/group:0644"
-  --dir "/tmp:1777" --dir "/home/nonroot:0755")
+  --dir "/tmp:1777" --dir "/home/nonroot:0700:65532")
 # Each library the binary loads, at the path the loader looks for it, as a regular file.
 while read -r path; do
   package=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1) || true

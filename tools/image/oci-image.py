@@ -4,11 +4,12 @@
 container engine and no registry.
 
     oci-image.py --out IMAGE.tar --name NAME:TAG --config CONFIG.json \
-        --file SRC:DEST[:MODE] ... [--dir DEST[:MODE]] ... [--symlink DEST:TARGET] ...
+        --file SRC:DEST[:MODE] ... [--dir DEST[:MODE[:UID]]] ... [--symlink DEST:TARGET] ...
 
 CONFIG.json holds the image config's `config` object (User, Entrypoint, Cmd, Env, Labels,
-ExposedPorts). Every entry of the layer is owned by root with a modification time of 0, in
-name order, and the gzip header carries no name or time, so the same inputs give the same
+ExposedPorts). The image is for this machine's architecture (the files come from it). Every
+entry of the layer is owned by root (a folder by UID when given) with a modification time of 0,
+in name order, and the gzip header carries no name or time, so the same inputs give the same
 digests. The image's name goes in the index both as `io.containerd.image.name` (the full name
 containerd imports) and as `org.opencontainers.image.ref.name` (the tag, for other tools).
 """
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import sys
 import tarfile
 
@@ -29,7 +31,7 @@ def parse_args():
     parser.add_argument("--name", required=True, help="the full name, e.g. docker.io/library/x:1")
     parser.add_argument("--config", required=True, help="a JSON file: the config object")
     parser.add_argument("--file", action="append", default=[], help="SRC:DEST[:MODE (octal)]")
-    parser.add_argument("--dir", action="append", default=[], help="DEST[:MODE (octal)]")
+    parser.add_argument("--dir", action="append", default=[], help="DEST[:MODE (octal)[:UID]]")
     parser.add_argument("--symlink", action="append", default=[], help="DEST:TARGET")
     return parser.parse_args()
 
@@ -40,6 +42,11 @@ def split_mode(spec, default):
     return path, int(mode, 8) if mode else default
 
 
+# Go's names (the OCI platform's) for this machine's architecture.
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
+                 "s390x": "s390x", "riscv64": "riscv64"}
+
+
 def layer_tar(files, dirs, symlinks):
     """The layer as an uncompressed tar: parent folders first, then every entry by name."""
     entries = {}
@@ -48,7 +55,7 @@ def layer_tar(files, dirs, symlinks):
         parts = dest.strip("/").split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             folder = "/".join(parts[:depth])
-            entries.setdefault(folder, ("dir", None, 0o755))
+            entries.setdefault(folder, ("dir", None, 0o755, 0))
 
     for spec in files:
         src, _, rest = spec.partition(":")
@@ -60,24 +67,25 @@ def layer_tar(files, dirs, symlinks):
         if mode is None:
             mode = os.stat(src).st_mode & 0o7777
         add_parents(dest)
-        entries[dest.strip("/")] = ("file", src, mode)
+        entries[dest.strip("/")] = ("file", src, mode, 0)
     for spec in dirs:
-        dest, mode = split_mode(spec, 0o755)
+        dest, _, owner = spec.partition(":")
+        mode, _, uid = owner.partition(":")
         add_parents(dest)
-        entries[dest.strip("/")] = ("dir", None, mode)
+        entries[dest.strip("/")] = ("dir", None, int(mode, 8) if mode else 0o755, int(uid or 0))
     for spec in symlinks:
         dest, _, target = spec.partition(":")
         if not dest or not target:
             sys.exit(f"oci-image.py: --symlink wants DEST:TARGET, got {spec!r}")
         add_parents(dest)
-        entries[dest.strip("/")] = ("symlink", target, 0o777)
+        entries[dest.strip("/")] = ("symlink", target, 0o777, 0)
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(entries):
-            kind, source, mode = entries[name]
+            kind, source, mode, uid = entries[name]
             info = tarfile.TarInfo(name)
-            info.mode, info.mtime, info.uid, info.gid = mode, 0, 0, 0
+            info.mode, info.mtime, info.uid, info.gid = mode, 0, uid, uid
             info.uname = info.gname = ""
             if kind == "dir":
                 info.type = tarfile.DIRTYPE
@@ -98,6 +106,10 @@ def blob(data):
 
 def main():
     args = parse_args()
+    machine = platform.machine()
+    architecture = ARCHITECTURES.get(machine)
+    if architecture is None:
+        sys.exit(f"oci-image.py: no OCI name known for this machine's architecture {machine!r}")
     with open(args.config, encoding="utf-8") as handle:
         config = json.load(handle)
 
@@ -105,7 +117,7 @@ def main():
     diff_id, _ = blob(layer)
     layer_digest, layer_gz = blob(gzip.compress(layer, compresslevel=6, mtime=0))
     image_config = {
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": config,
@@ -139,7 +151,7 @@ def main():
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": manifest_digest,
                 "size": len(manifest_bytes),
-                "platform": {"architecture": "amd64", "os": "linux"},
+                "platform": {"architecture": architecture, "os": "linux"},
                 "annotations": {
                     "io.containerd.image.name": args.name,
                     "org.opencontainers.image.ref.name": tag,
@@ -157,16 +169,20 @@ def main():
         members.append(("blobs/sha256/" + digest.split(":", 1)[1], data))
 
     temporary = args.out + ".tmp"
-    with tarfile.open(temporary, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for folder in ("blobs", "blobs/sha256"):
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-            archive.addfile(info)
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            archive.addfile(info, io.BytesIO(data))
-    os.replace(temporary, args.out)
+    try:
+        with tarfile.open(temporary, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for folder in ("blobs", "blobs/sha256"):
+                info = tarfile.TarInfo(folder)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                archive.addfile(info)
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, 0
+                archive.addfile(info, io.BytesIO(data))
+        os.replace(temporary, args.out)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
     print(manifest_digest)
 
 

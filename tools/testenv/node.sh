@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Starts the opt-in node of the local control plane that `up.sh --node DIR` started: the
 # kube-scheduler, containerd (running containers with runc) and a kubelet registered as the node
-# `testenv-node` at 127.0.0.1. up.sh runs it last; down.sh stops what it started.
+# `testenv-node`. up.sh runs it last; down.sh stops what it started.
 #
+# The node's address is the machine's own (the kubelet picks the address of the default route;
+# it refuses a loopback one). The kubelet's API listens there and on loopback, and accepts only
+# the API server's client certificate (up.sh makes both), so `kubectl logs` and `exec` work.
 # The node is for Pods on the host network only: no CNI plugin is installed (the CNI config
 # exists so that the runtime reports its network ready and the node turns Ready), and no
 # kube-proxy runs, so a Service's cluster IP leads nowhere. A Pod reaches the API server at
@@ -83,6 +86,14 @@ state = "$node/containerd-state"
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = false
   BinaryName = "$RUNC"
+  Root = "$node/runc"
+
+# Nothing outside DIR: no NRI socket in /var/run/nri, no /opt/containerd.
+[plugins.'io.containerd.nri.v1.nri']
+  disable = true
+
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$node/opt"
 
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
@@ -100,6 +111,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 ctr_ version >/dev/null 2>&1 || fail "containerd did not answer within 30 s"
+# Written now, so that down.sh finds the containers to stop even if the node never turns Ready.
+printf 'CONTAINERD_ADDRESS=%s\nCTR=%s\nNODE_NAME=%s\n' "$socket" "$CTR" "$name" > "$dir/node.env"
 
 # The sandbox image, from the pause binary.
 echo '{"Entrypoint": ["/pause"], "User": "65535:65535"}' > "$node/pause-config.json"
@@ -108,6 +121,7 @@ python3 "$here/../image/oci-image.py" --out "$node/pause.tar" --name localhost/l
 ctr_ images import "$node/pause.tar" >"$node/import.log" 2>&1 || { cat "$node/import.log" >&2; fail "importing the pause image failed"; }
 
 kubelet_port=$(free_port); healthz_port=$(free_port)
+while [ "$healthz_port" = "$kubelet_port" ]; do healthz_port=$(free_port); done
 cat > "$node/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -119,7 +133,7 @@ containerRuntimeEndpoint: unix://$socket
 staticPodPath: $node/manifests
 podLogsDir: $node/pod-logs
 failSwapOn: false
-address: 127.0.0.1
+address: 0.0.0.0
 port: $kubelet_port
 healthzBindAddress: 127.0.0.1
 healthzPort: $healthz_port
@@ -132,12 +146,15 @@ evictionHard:
   nodefs.available: "1%"
   imagefs.available: "1%"
 imageGCHighThresholdPercent: 100
-# A test-only node: the API server reaches it with no credentials.
+# Only the holder of a client certificate of up.sh's CA (the API server) gets in, and may do
+# everything.
 authentication:
   anonymous:
-    enabled: true
+    enabled: false
   webhook:
     enabled: false
+  x509:
+    clientCAFile: $dir/kubelet-pki/ca.crt
 authorization:
   mode: AlwaysAllow
 YAML
@@ -158,5 +175,4 @@ for _ in $(seq 1 1200); do
 done
 [ -n "$ready" ] || fail "node $name was not Ready within 120 s"
 
-printf 'CONTAINERD_ADDRESS=%s\nCTR=%s\nNODE_NAME=%s\n' "$socket" "$CTR" "$name" > "$dir/node.env"
 echo "node $name ready"

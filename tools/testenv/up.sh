@@ -49,6 +49,22 @@ mkdir -p "$dir/etcd" "$dir/certs"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
   openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
 }
+# For a node: a CA that the kubelet trusts for client certificates, and the API server's client
+# certificate from it (for logs, exec and port-forward through the kubelet).
+kubelet_flags=()
+if [ -n "$node" ]; then
+  pki=$dir/kubelet-pki
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 7 \
+    -subj "/CN=testenv-kubelet-client-ca" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$pki/apiserver-client.key" -out "$pki/apiserver-client.csr" \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' > "$pki/client.ext"
+  openssl x509 -req -in "$pki/apiserver-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -CAcreateserial -out "$pki/apiserver-client.crt" -days 7 -extfile "$pki/client.ext" 2>/dev/null
+  kubelet_flags=(--kubelet-client-certificate="$pki/apiserver-client.crt"
+    --kubelet-client-key="$pki/apiserver-client.key" --kubelet-preferred-address-types=InternalIP)
+fi
 token=${TESTENV_ADMIN_TOKEN:-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 if [ ! -f "$dir/tokens.csv" ] || ! grep -q ',admin,admin,' "$dir/tokens.csv"; then
   echo "$token,admin,admin,\"system:masters\"" >> "$dir/tokens.csv"
@@ -92,7 +108,7 @@ fi
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
   --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
-  "${admission[@]}" \
+  "${admission[@]}" ${kubelet_flags[@]+"${kubelet_flags[@]}"} \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! > "$dir/kube-apiserver.pid"
 

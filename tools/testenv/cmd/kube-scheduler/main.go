@@ -1,5 +1,5 @@
 // Command kube-scheduler is the upstream kube-scheduler, built from the same pinned modules as
-// kube-apiserver, for the opt-in node of the local control plane (node-up.sh).
+// kube-apiserver, for the opt-in node of the local control plane (node.sh).
 package main
 
 import (

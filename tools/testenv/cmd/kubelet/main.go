@@ -1,5 +1,5 @@
 // Command kubelet is the upstream kubelet, built from the same pinned modules as kube-apiserver.
-// The opt-in node of the local control plane (node-up.sh) runs it against containerd.
+// The opt-in node of the local control plane (node.sh) runs it against containerd.
 package main
 
 import (
