@@ -604,6 +604,36 @@ extraEnv:
     );
     assert_eq!(sim.calls("vm/create").await, 5);
 
+    // Every example converges through the Pod too (their credentials Secret aside: the
+    // namespace has its own, for this simulator's account).
+    let examples = work.path().join("examples");
+    std::fs::create_dir(&examples).unwrap();
+    for entry in std::fs::read_dir(support::repo_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".yaml") && name != "credentials-secret.yaml" {
+            std::fs::copy(&path, examples.join(&name)).unwrap();
+        }
+    }
+    let kubectl = |args: &[&str]| {
+        run(Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&plane.kubeconfig)
+            .args(["--namespace", &namespace])
+            .args(args))
+    };
+    kubectl(&["apply", "-f", examples.to_str().unwrap()]);
+    kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "lunavm,lunavolume,lunafloatingip,lunanetwork,lunaloadbalancer,lunadnszone,lunasshkey,\
+         lunasecuritygroup,lunastartupscript,lunaimage,lunavolumesnapshot,lunadynamicrecord,\
+         lunaemaildomain,lunaemailuser,lunaemailalias,lunamonitorcontact,lunamonitorcheck,\
+         lunasnapshotschedule",
+        "--all",
+        "--timeout=300s",
+    ]);
+
     helm(
         &plane.kubeconfig,
         &["uninstall", RELEASE, "--namespace", &namespace, "--wait"],
