@@ -7,12 +7,10 @@ mod support;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use lunanode_operator::api::{
-    common::ManagedResource,
-    email::{
-        Dkim, LunaEmailAlias, LunaEmailAliasSpec, LunaEmailDomain, LunaEmailDomainSpec,
-        LunaEmailUser, LunaEmailUserSpec,
-    },
-    startupscript::KeyRef,
+    LunaEmailAlias, LunaEmailAliasSpec, LunaEmailDomain, LunaEmailDomainSpec, LunaEmailUser,
+    LunaEmailUserSpec,
+    common::{KeyRef, ManagedResource},
+    emaildomain::Dkim,
 };
 use serde_json::{Value, json};
 use support::{World, wait::condition};

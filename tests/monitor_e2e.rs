@@ -7,12 +7,9 @@ mod support;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use lunanode_operator::api::{
-    common::{LocalObjectReference, ManagedResource},
-    monitor::{
-        ContactType, LunaMonitorCheck, LunaMonitorCheckSpec, LunaMonitorContact,
-        LunaMonitorContactSpec,
-    },
-    startupscript::KeyRef,
+    LunaMonitorCheck, LunaMonitorCheckSpec, LunaMonitorContact, LunaMonitorContactSpec,
+    common::{KeyRef, LocalObjectReference, ManagedResource},
+    monitorcontact::ContactType,
     vm::{LunaVM, LunaVMSpec},
 };
 use serde_json::{Value, json};

@@ -190,6 +190,27 @@ fn default_credentials_secret() -> String {
     DEFAULT_CREDENTIALS_SECRET.to_owned()
 }
 
+/// A key of a Secret or ConfigMap in the same namespace.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    /// The Secret's or ConfigMap's name.
+    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+    /// The key whose value is meant.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+impl KeyRef {
+    /// Key `key` of the object `name`.
+    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            key: key.into(),
+        }
+    }
+}
+
 /// A reference by name to another object of this group in the same namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -21,11 +21,11 @@ macro_rules! for_each_kind {
             $crate::api::image::LunaImage,
             $crate::api::volumesnapshot::LunaVolumeSnapshot,
             $crate::api::dynamicrecord::LunaDynamicRecord,
-            $crate::api::email::LunaEmailDomain,
-            $crate::api::email::LunaEmailUser,
-            $crate::api::email::LunaEmailAlias,
-            $crate::api::monitor::LunaMonitorContact,
-            $crate::api::monitor::LunaMonitorCheck,
+            $crate::api::emaildomain::LunaEmailDomain,
+            $crate::api::emailuser::LunaEmailUser,
+            $crate::api::emailalias::LunaEmailAlias,
+            $crate::api::monitorcontact::LunaMonitorContact,
+            $crate::api::monitorcheck::LunaMonitorCheck,
             $crate::api::schedule::LunaSnapshotSchedule,
         )
     };

@@ -3,9 +3,8 @@
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::common::{CLOUD_NAME_PATTERN, MAX_NAME_LENGTH, ManagedSpec, NAME_PATTERN, exactly_one};
+use super::common::{CLOUD_NAME_PATTERN, KeyRef, ManagedSpec, exactly_one};
 
 crate::managed_crd! {
     /// A Luna Node startup script, created, updated and deleted to match its spec.
@@ -75,33 +74,6 @@ impl ScriptSource {
     }
 }
 
-/// A key of a Secret or ConfigMap in the same namespace.
-#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRef {
-    /// The Secret's or ConfigMap's name.
-    #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
-    pub name: String,
-    /// The key whose value is the script.
-    #[schemars(length(min = 1, max = 253))]
-    pub key: String,
-}
-
-impl KeyRef {
-    /// Key `key` of the object `name`.
-    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            key: key.into(),
-        }
-    }
-}
-
-/// The SHA-256 (hex) of a script as Luna Node keeps it: line endings count as `\n` (the
-/// service stores them as `\r\n`).
-pub fn content_sha256(content: &str) -> String {
-    hex::encode(Sha256::digest(content.replace("\r\n", "\n").as_bytes()))
-}
-
 crate::status_types! {
     /// A script as the API reports it.
     pub struct ScriptAtProvider in LunaStartupScriptStatus for LunaStartupScript {
@@ -109,19 +81,5 @@ crate::status_types! {
         pub name: Option<String>,
         /// The SHA-256 of its content (line endings as `\n`), never the content itself.
         pub content_sha256: Option<String>,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_endings_do_not_change_the_digest() {
-        assert_eq!(
-            content_sha256("#!/bin/sh\r\necho hi\r\n"),
-            content_sha256("#!/bin/sh\necho hi\n")
-        );
-        assert_ne!(content_sha256("a"), content_sha256("b"));
     }
 }

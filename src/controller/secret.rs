@@ -203,7 +203,7 @@ pub struct SecretValue {
 pub async fn read_key(
     kube: &kube::Client,
     namespace: &str,
-    reference: &crate::api::startupscript::KeyRef,
+    reference: &crate::api::common::KeyRef,
     object: &str,
 ) -> Result<Result<SecretValue, String>, crate::controller::error::Error> {
     let api: Api<Secret> = Api::namespaced(kube.clone(), namespace);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::cloud::{self, ObservedAlias};
-use crate::api::email::{EmailAliasAtProvider, LunaEmailAlias};
+use crate::api::emailalias::{EmailAliasAtProvider, LunaEmailAlias};
 use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*};
 
 impl External for LunaEmailAlias {

@@ -4,7 +4,10 @@
 use secrecy::ExposeSecret;
 
 use super::cloud::{self, same_domain};
-use crate::api::email::{EmailDomainAtProvider, LunaEmailAlias, LunaEmailDomain, LunaEmailUser};
+use crate::api::{
+    LunaEmailAlias, LunaEmailUser,
+    emaildomain::{EmailDomainAtProvider, LunaEmailDomain},
+};
 use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::EmailDomain;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::cloud::{self, ObservedUser};
-use crate::api::email::{EmailUserAtProvider, LunaEmailUser};
+use crate::api::emailuser::{EmailUserAtProvider, LunaEmailUser};
 use crate::controller::{emaildomain::cloud::cached_domain_id, prelude::*, secret::read_key};
 
 /// How soon a mailbox waiting for its domain or its Secret looks again.

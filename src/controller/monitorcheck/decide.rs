@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::monitor::LunaMonitorCheckSpec;
+use crate::api::monitorcheck::LunaMonitorCheckSpec;
 use crate::lunanode::types::{CheckType, MonitorAlert, MonitorCheck};
 
 /// The type parameters the spec gives, by their API names; `target` is the resolved one.

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{cloud, decide};
 use crate::api::{
-    monitor::{CheckAtProvider, LunaMonitorCheck, LunaMonitorContact},
+    LunaMonitorContact,
+    monitorcheck::{CheckAtProvider, LunaMonitorCheck},
     vm::LunaVM,
 };
 use crate::controller::{

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::cloud;
-use crate::api::monitor::{ContactAtProvider, LunaMonitorContact};
+use crate::api::monitorcontact::{ContactAtProvider, LunaMonitorContact};
 use crate::controller::{prelude::*, secret::read_key};
 use crate::lunanode::types::MonitorContact;
 

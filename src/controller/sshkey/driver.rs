@@ -2,8 +2,8 @@
 //! once it exists there is nothing to update; a key adopted by its label whose key differs from
 //! the manifest's is reported, never replaced.
 
-use super::cloud::{self, ObservedKey};
-use crate::api::sshkey::{LunaSSHKey, SshKeyAtProvider, key_material};
+use super::cloud::{self, ObservedKey, key_material};
+use crate::api::sshkey::{LunaSSHKey, SshKeyAtProvider};
 use crate::controller::prelude::*;
 
 impl External for LunaSSHKey {

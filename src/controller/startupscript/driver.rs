@@ -8,8 +8,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 
-use super::cloud::{self, ObservedScript};
-use crate::api::startupscript::{KeyRef, LunaStartupScript, ScriptAtProvider, content_sha256};
+use super::cloud::{self, ObservedScript, content_sha256};
+use crate::api::{
+    common::KeyRef,
+    startupscript::{LunaStartupScript, ScriptAtProvider},
+};
 use crate::controller::prelude::*;
 
 /// How soon a script whose Secret is missing looks again.
