@@ -955,7 +955,7 @@ async fn dynamic_names_follow_their_address_by_difference_and_a_lost_add_makes_o
     world
         .create(&dynamic(
             "home",
-            LunaDynamicRecordSpec::ip("home", "192.0.2.7"),
+            LunaDynamicRecordSpec::ip("home", [192, 0, 2, 7]),
         ))
         .await;
     // Its VM does not exist yet: it waits, and nothing is added for it.
@@ -1025,7 +1025,7 @@ async fn dynamic_names_follow_their_address_by_difference_and_a_lost_add_makes_o
     // A lost add answer and a crash: one entry.
     world
         .create_losing_answers(
-            &dynamic("once", LunaDynamicRecordSpec::ip("once", "192.0.2.9")),
+            &dynamic("once", LunaDynamicRecordSpec::ip("once", [192, 0, 2, 9])),
             "dns/dyn-add",
             3,
         )

@@ -55,8 +55,7 @@ async fn checks_and_contacts_by_difference_with_alerts_and_no_address_shown() {
     world.create(&LunaMonitorContact::new("pager", pager)).await;
     // A check of a VM that does not exist yet waits; one whose parameters do not fit its type
     // stops. Neither is sent.
-    let mut web = LunaMonitorCheckSpec::new("web", "tcp", "");
-    web.target = None;
+    let mut web = LunaMonitorCheckSpec::new("web", "tcp");
     web.vm_ref = Some(LocalObjectReference::new("web"));
     web.port = Some(22);
     web.contact_refs = vec![
@@ -67,7 +66,10 @@ async fn checks_and_contacts_by_difference_with_alerts_and_no_address_shown() {
     world
         .create(&LunaMonitorCheck::new(
             "bad",
-            LunaMonitorCheckSpec::new("bad", "tcp", "192.0.2.1"),
+            LunaMonitorCheckSpec {
+                target: Some("192.0.2.1".into()),
+                ..LunaMonitorCheckSpec::new("bad", "tcp")
+            },
         ))
         .await;
     let bad = world
@@ -191,7 +193,10 @@ async fn checks_and_contacts_by_difference_with_alerts_and_no_address_shown() {
         .create_losing_answers(
             &LunaMonitorCheck::new(
                 "once",
-                LunaMonitorCheckSpec::new("once", "icmp", "192.0.2.9"),
+                LunaMonitorCheckSpec {
+                    target: Some("192.0.2.9".into()),
+                    ..LunaMonitorCheckSpec::new("once", "icmp")
+                },
             ),
             "monitor/check-add",
             3,

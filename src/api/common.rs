@@ -191,12 +191,12 @@ fn default_credentials_secret() -> String {
 }
 
 /// A key of a Secret or ConfigMap in the same namespace.
-#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRef {
     /// The Secret's or ConfigMap's name.
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]
     pub name: String,
-    /// The key whose value is meant.
+    /// The key holding the value.
     #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
@@ -212,7 +212,7 @@ impl KeyRef {
 }
 
 /// A reference by name to another object of this group in the same namespace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalObjectReference {
     /// Name of the referenced object, in the same namespace.

@@ -5,7 +5,9 @@
 //! from hosted zones (under its own dynamic domain, with their own calls), and one object per
 //! name gives each its own crash-safe create, conditions and deletion policy.
 
-use super::common::{LocalObjectReference, ManagedSpec, exactly_one_of};
+use std::net::IpAddr;
+
+use super::common::{LocalObjectReference, exactly_one_of};
 
 /// Pattern of a dynamic name: one DNS label.
 const LABEL_PATTERN: &str = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
@@ -17,6 +19,7 @@ crate::managed_crd! {
     columns(id, ("Name", "string", ".spec.name"), ("IP", "string", ".status.atProvider.ip")),
     /// Desired state of a LunaDynamicRecord.
     #[x_kube(validation = exactly_one_of(&["ip", "vmRef", "floatingIPRef"]))]
+    #[derive(Default)]
     pub struct LunaDynamicRecordSpec {
         /// The name (one DNS label) under the account's dynamic domain; changing it renames the
         /// entry (`dns dyn-update`). Also how an entry whose create answer was lost is found
@@ -38,23 +41,21 @@ crate::managed_crd! {
 }
 
 impl LunaDynamicRecordSpec {
-    /// The name `name` pointing at the literal address `ip`.
-    pub fn ip(name: impl Into<String>, ip: impl Into<String>) -> Self {
+    /// The name `name` pointing at the literal address `ip` (IPv4 or IPv6).
+    pub fn ip(name: impl Into<String>, ip: impl Into<IpAddr>) -> Self {
         Self {
             name: name.into(),
-            ip: Some(ip.into()),
-            vm_ref: None,
-            floating_ip_ref: None,
-            managed: ManagedSpec::default(),
+            ip: Some(ip.into().to_string()),
+            ..Self::default()
         }
     }
 
     /// The name `name` following the public IP of LunaVM `vm`.
     pub fn vm(name: impl Into<String>, vm: impl Into<String>) -> Self {
         Self {
-            ip: None,
+            name: name.into(),
             vm_ref: Some(LocalObjectReference::new(vm)),
-            ..Self::ip(name, "")
+            ..Self::default()
         }
     }
 }

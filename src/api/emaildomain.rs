@@ -6,7 +6,7 @@
 //! sent and never written anywhere else: not to the status (which holds only the Secret's
 //! version last applied), an Event or a log.
 
-use super::common::{KeyRef, MAX_NAME_LENGTH, ManagedSpec, immutable_fields};
+use super::common::{KeyRef, MAX_NAME_LENGTH, immutable_fields};
 
 /// Pattern of a domain name: dot-separated labels, at least two, lowercase.
 pub(super) const DOMAIN_PATTERN: &str =
@@ -22,6 +22,7 @@ crate::managed_crd! {
     columns(id, ("Domain", "string", ".spec.name"), ("DKIM", "boolean", ".status.atProvider.dkim")),
     /// Desired state of a LunaEmailDomain.
     #[x_kube(validation = immutable_fields(&["name"], "create a new LunaEmailDomain"))]
+    #[derive(Default)]
     pub struct LunaEmailDomainSpec {
         /// The domain name, e.g. `example.com`. Immutable; also how a domain whose add answer
         /// was lost is found again.
@@ -52,8 +53,7 @@ impl LunaEmailDomainSpec {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            dkim: None,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

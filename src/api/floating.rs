@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AttachedVm, ManagedSpec, Region, immutable};
+use super::common::{AttachedVm, Region, immutable};
 
 crate::managed_crd! {
     /// A Luna Node floating IP, kept on the account and attached to a VM as its spec says.
@@ -19,6 +19,7 @@ crate::managed_crd! {
     #[x_kube(
         validation = immutable("region"),
     )]
+    #[derive(Default)]
     pub struct LunaFloatingIPSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
         #[serde(default)]
@@ -56,18 +57,7 @@ pub struct FloatingIPAttachment {
 impl LunaFloatingIPSpec {
     /// An unattached address in the default region.
     pub fn new() -> Self {
-        Self {
-            region: Region::default(),
-            attach_to: None,
-            reverse_dns: None,
-            managed: ManagedSpec::default(),
-        }
-    }
-}
-
-impl Default for LunaFloatingIPSpec {
-    fn default() -> Self {
-        Self::new()
+        Self::default()
     }
 }
 

@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, ManagedSpec, Region, exactly_one_of,
+    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, Region, exactly_one_of,
     immutable_fields, not_nullable,
 };
 use super::vm::{OnError, Recreations};
@@ -31,6 +31,7 @@ crate::managed_crd! {
         &["region", "source"],
         "an image cannot move or be made again from elsewhere; create a new LunaImage",
     ))]
+    #[derive(Default)]
     pub struct LunaImageSpec {
         /// The image's name on Luna Node; changing it renames the image. Also how an image whose
         /// create answer was lost is found again, so keep it unique in its region. A replica's
@@ -153,10 +154,8 @@ impl LunaImageSpec {
     pub fn new(name: impl Into<String>, source: ImageSource) -> Self {
         Self {
             name: name.into(),
-            region: Region::default(),
             source,
-            on_error: OnError::default(),
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

@@ -5,7 +5,7 @@
 //! (deleted, then made again). The alerts that tie a check to its contacts are kept by
 //! difference (`monitor alert-add` / `alert-remove`).
 
-use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, at_most_one};
+use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, at_most_one};
 
 crate::managed_crd! {
     /// A monitoring check of the Luna Node account and the contacts it alerts.
@@ -14,6 +14,7 @@ crate::managed_crd! {
     columns(id, ("Type", "string", ".spec.type"), status),
     /// Desired state of a LunaMonitorCheck.
     #[x_kube(validation = at_most_one("target", "vmRef"))]
+    #[derive(Default)]
     pub struct LunaMonitorCheckSpec {
         /// The check's name on Luna Node; also how a check whose add answer was lost is found
         /// again, so keep it unique on the account. A new name replaces the check.
@@ -73,22 +74,13 @@ crate::managed_crd! {
 }
 
 impl LunaMonitorCheckSpec {
-    /// A check `name` of type `check_type` on `target`, alerting no one.
-    pub fn new(name: &str, check_type: &str, target: &str) -> Self {
+    /// A check `name` of type `check_type`, alerting no one and aimed at nothing yet: set
+    /// `target` or `vm_ref`.
+    pub fn new(name: &str, check_type: &str) -> Self {
         Self {
             name: name.into(),
             check_type: check_type.into(),
-            target: Some(target.into()),
-            vm_ref: None,
-            port: None,
-            path: None,
-            hostname: None,
-            record_type: None,
-            expected: None,
-            check_interval_seconds: None,
-            failures_before_alert: None,
-            contact_refs: Vec::new(),
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{KeyRef, ManagedSpec};
+use super::common::KeyRef;
 
 crate::managed_crd! {
     /// A monitoring contact of the Luna Node account: where alerts about checks go.
@@ -16,6 +16,7 @@ crate::managed_crd! {
     columns(id, ("Type", "string", ".spec.type")),
     /// Desired state of a LunaMonitorContact.
     #[x_kube(validation = super::common::exactly_one("address", "addressFrom"))]
+    #[derive(Default)]
     pub struct LunaMonitorContactSpec {
         /// How the contact is reached: `Email`, `SMS`, `SMSTwilio` or `Webhook` (an HTTP URL
         /// called with the alert).
@@ -67,8 +68,7 @@ impl LunaMonitorContactSpec {
         Self {
             contact_type,
             address: Some(address.into()),
-            address_from: None,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

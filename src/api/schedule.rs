@@ -16,7 +16,7 @@
 //! the schedule makes; `ObserveOnly` makes none (the schedule only reports its snapshots);
 //! `import` is refused.
 
-use super::common::{LocalObjectReference, ManagedSpec, exactly_one, immutable_once_set};
+use super::common::{LocalObjectReference, exactly_one, immutable_once_set};
 
 crate::managed_crd! {
     /// A snapshot of a LunaVolume or a LunaVM taken every interval, of which the last few are kept.
@@ -36,6 +36,7 @@ crate::managed_crd! {
         validation = immutable_once_set("volumeRef", "make a new LunaSnapshotSchedule for another volume"),
         validation = immutable_once_set("vmRef", "make a new LunaSnapshotSchedule for another VM"),
     )]
+    #[derive(Default)]
     pub struct LunaSnapshotScheduleSpec {
         /// The LunaVolume of the namespace to snapshot (each run makes a LunaVolumeSnapshot).
         /// Exactly one of `volumeRef` and `vmRef`. Immutable.
@@ -66,10 +67,9 @@ impl LunaSnapshotScheduleSpec {
     pub fn volume(volume: impl Into<String>, interval_seconds: u32, keep: u32) -> Self {
         Self {
             volume_ref: Some(LocalObjectReference::new(volume)),
-            vm_ref: None,
             interval_seconds,
             keep,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 

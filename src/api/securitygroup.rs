@@ -5,9 +5,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, at_most_one_of, immutable,
-};
+use super::common::{CLOUD_NAME_PATTERN, LocalObjectReference, Region, at_most_one_of, immutable};
 
 crate::managed_crd! {
     /// A Luna Node security group (firewall) with its rules, kept exactly as the spec says.
@@ -16,6 +14,7 @@ crate::managed_crd! {
     columns(id, ("Rules", "integer", ".status.atProvider.rules"), region),
     /// Desired state of a LunaSecurityGroup.
     #[x_kube(validation = immutable("region"))]
+    #[derive(Default)]
     pub struct LunaSecurityGroupSpec {
         /// Region: `toronto` (default), `montreal` or `roubaix`. Immutable.
         #[serde(default)]
@@ -39,10 +38,9 @@ impl LunaSecurityGroupSpec {
     /// A group `name` with `rules` in the default region.
     pub fn new(name: impl Into<String>, rules: Vec<FirewallRule>) -> Self {
         Self {
-            region: Region::default(),
             name: name.into(),
             rules,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

@@ -34,11 +34,13 @@ crate::managed_crd! {
 }
 
 impl LunaSSHKeySpec {
-    /// A key labelled `label` with the public key line `public_key`.
-    pub fn new(label: impl Into<String>, public_key: impl Into<String>) -> Self {
+    /// A key labelled `label` with the public key line `public_key`, without the white space
+    /// around it: a line read from a `.pub` file ends with a newline, which the schema's
+    /// pattern refuses.
+    pub fn new(label: impl Into<String>, public_key: &str) -> Self {
         Self {
             label: label.into(),
-            public_key: public_key.into(),
+            public_key: public_key.trim().to_owned(),
             managed: ManagedSpec::default(),
         }
     }

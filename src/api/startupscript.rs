@@ -4,7 +4,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CLOUD_NAME_PATTERN, KeyRef, ManagedSpec, exactly_one};
+use super::common::{CLOUD_NAME_PATTERN, KeyRef, exactly_one};
 
 crate::managed_crd! {
     /// A Luna Node startup script, created, updated and deleted to match its spec.
@@ -13,6 +13,7 @@ crate::managed_crd! {
     columns(id, ("Script", "string", ".spec.name")),
     /// Desired state of a LunaStartupScript.
     #[x_kube(validation = exactly_one("content", "contentFrom"))]
+    #[derive(Default)]
     pub struct LunaStartupScriptSpec {
         /// Name of the script on Luna Node (renamed to follow the spec); also how a script whose
         /// create answer was lost is found again, so keep it unique on the account.
@@ -36,8 +37,7 @@ impl LunaStartupScriptSpec {
         Self {
             name: name.into(),
             content: Some(content.into()),
-            content_from: None,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

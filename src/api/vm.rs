@@ -10,8 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ConnectionSecretRef, LocalObjectReference, ManagedSpec, Placement, Region, at_most_one,
-    immutable_optional,
+    ConnectionSecretRef, LocalObjectReference, Placement, Region, at_most_one, immutable_optional,
 };
 
 /// Pattern of a hostname: lowercase RFC 1123 labels joined by dots. Lowercase only, because the
@@ -52,6 +51,7 @@ crate::managed_crd! {
         validation = immutable_optional("startupScriptRefs", ""),
         validation = immutable_optional("affinityGroup", ""),
     )]
+    #[derive(Default)]
     pub struct LunaVMSpec {
         /// Hostname of the VM: lowercase RFC 1123 labels joined by dots, at most 253 characters.
         /// Changing it renames the VM. The operator also uses it to find a VM whose create response
@@ -182,24 +182,7 @@ impl LunaVMSpec {
             hostname: hostname.to_owned(),
             plan: plan.to_owned(),
             image: Some(image.to_owned()),
-            image_ref: None,
-            boot_volume_id: None,
-            region: Region::default(),
-            ssh_key_id: None,
-            ssh_key_ref: None,
-            security_groups: Vec::new(),
-            additional_private_ips: Vec::new(),
-            security_group_refs: Vec::new(),
-            startup_script_refs: Vec::new(),
-            affinity_group: None,
-            startup_scripts: Vec::new(),
-            placement: Placement::default(),
-            power_state: PowerState::default(),
-            allow_reimage: false,
-            on_error: OnError::default(),
-            build_timeout_seconds: None,
-            managed: ManagedSpec::default(),
-            write_connection_secret_to_ref: None,
+            ..Self::default()
         }
     }
 }

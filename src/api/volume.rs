@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AttachedVm, CLOUD_NAME_PATTERN, LocalObjectReference, ManagedSpec, Region, at_most_one,
-    immutable, immutable_optional,
+    AttachedVm, CLOUD_NAME_PATTERN, LocalObjectReference, Region, at_most_one, immutable,
+    immutable_optional,
 };
 
 crate::managed_crd! {
@@ -29,6 +29,7 @@ crate::managed_crd! {
         validation = immutable_optional("snapshotId", ""),
         validation = immutable_optional("snapshotRef", ".name"),
     )]
+    #[derive(Default)]
     pub struct LunaVolumeSpec {
         /// Size in GB. Growing it extends the volume; it cannot shrink.
         #[schemars(range(min = 1, max = 16000))]
@@ -95,12 +96,7 @@ impl LunaVolumeSpec {
         Self {
             size,
             label: label.into(),
-            region: Region::default(),
-            image: None,
-            snapshot_id: None,
-            snapshot_ref: None,
-            attach_to: None,
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

@@ -5,7 +5,7 @@
 //! apply` time). A snapshot goes `creating` → `available`; Ready follows it.
 
 use super::common::{
-    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, ManagedSpec, Region, immutable_fields,
+    CLOUD_NAME_PATTERN, ListedObject, LocalObjectReference, Region, immutable_fields,
 };
 
 crate::managed_crd! {
@@ -18,6 +18,7 @@ crate::managed_crd! {
         &["region", "name", "volumeRef"],
         "Luna Node cannot change a snapshot; create a new LunaVolumeSnapshot",
     ))]
+    #[derive(Default)]
     pub struct LunaVolumeSnapshotSpec {
         /// The snapshot's label on Luna Node; also how a snapshot whose create answer was lost
         /// is found again, so keep it unique in its region. Immutable.
@@ -38,9 +39,8 @@ impl LunaVolumeSnapshotSpec {
     pub fn new(name: impl Into<String>, volume: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            region: Region::default(),
             volume_ref: LocalObjectReference::new(volume),
-            managed: ManagedSpec::default(),
+            ..Self::default()
         }
     }
 }

@@ -139,7 +139,8 @@ mod tests {
     use super::*;
 
     fn spec() -> LunaMonitorCheckSpec {
-        let mut spec = LunaMonitorCheckSpec::new("web", "tcp", "192.0.2.1");
+        let mut spec = LunaMonitorCheckSpec::new("web", "tcp");
+        spec.target = Some("192.0.2.1".into());
         spec.port = Some(443);
         spec
     }
@@ -155,7 +156,9 @@ mod tests {
     #[test]
     fn parameters_are_checked_against_the_type() {
         let spec = spec();
-        let without_port = params(&LunaMonitorCheckSpec::new("web", "tcp", "h"), Some("h"));
+        let mut without_port = LunaMonitorCheckSpec::new("web", "tcp");
+        without_port.target = Some("h".into());
+        let without_port = params(&without_port, Some("h"));
         let params = params(&spec, spec.target.as_deref());
         assert_eq!(validate("tcp", Some(&tcp()), &params), Ok(()));
         assert!(
