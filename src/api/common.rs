@@ -191,7 +191,7 @@ fn default_credentials_secret() -> String {
 }
 
 /// A key of a Secret or ConfigMap in the same namespace.
-#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRef {
     /// The Secret's or ConfigMap's name.
     #[schemars(length(min = 1, max = MAX_NAME_LENGTH), regex(pattern = NAME_PATTERN))]

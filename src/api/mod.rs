@@ -60,8 +60,8 @@ mod tests {
 
     use super::*;
 
-    /// `K`'s spec as a manifest that gives only the fields the CRD requires (their values taken
-    /// from `Default`) reads: what `kubectl apply` of such a manifest makes.
+    /// `K`'s spec as the operator reads a manifest that gives only the fields its CRD lists as
+    /// required (their values taken from `Default`).
     fn applied_with_required_fields_only<K>() -> K::Spec
     where
         K: CustomResourceExt + HasSpec,

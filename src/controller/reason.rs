@@ -1,6 +1,7 @@
-//! The reasons of the `Ready` and `Synced` conditions, and the status of a condition: one enum
-//! each, with the string form in one place. The strings are part of the contract (`kubectl
-//! wait`, alerts, the docs and the tests match them): never change one, add a variant instead.
+//! The reasons of the `Ready` and `Synced` conditions: one enum, with the string form in one
+//! place (the status of a condition is [`ConditionStatus`], beside the condition type it is part
+//! of). The strings are part of the contract (`kubectl wait`, alerts, the docs and the tests
+//! match them): never change one, add a variant instead.
 
 use std::fmt;
 
@@ -9,28 +10,6 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::common::{
     Condition, READY, RECONCILING, STALLED, SYNCED, find_condition, set_condition,
 };
-
-/// The status of a condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConditionStatus {
-    /// `"True"`.
-    True,
-    /// `"False"`.
-    False,
-}
-
-impl ConditionStatus {
-    /// Whether the condition holds.
-    pub fn holds(self) -> bool {
-        self == Self::True
-    }
-}
-
-impl From<bool> for ConditionStatus {
-    fn from(holds: bool) -> Self {
-        if holds { Self::True } else { Self::False }
-    }
-}
 
 macro_rules! reasons {
     ($($(#[$doc:meta])* $variant:ident,)*) => {

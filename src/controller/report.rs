@@ -7,7 +7,7 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::error::Error;
+use super::{error::Error, reason::Reason};
 
 /// Writes `status` unless it equals what the object already has; returns the updated object
 /// when a write happened (later writes in the same reconcile must start from it). The write replaces the whole status and is conditional on the object's
@@ -73,6 +73,14 @@ pub async fn event<K>(
     if let Err(error) = recorder.publish(&event, &object.object_ref(&())).await {
         tracing::warn!(%error, reason, "unable to publish an event");
     }
+}
+
+/// Publishes a Warning Event about `object` whose reason is the condition reason `reason`.
+pub async fn warn<K>(recorder: &Recorder, object: &K, reason: Reason, action: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    event(recorder, object, true, reason.as_str(), action, note).await;
 }
 
 /// `namespace/name` of an object, for logs and errors.

@@ -286,9 +286,8 @@ async fn failed(
             let message = format!(
                 "{what}: deleting it to make it again (onError: Recreate, {attempt} of {MAX_RECREATIONS})"
             );
-            let reason = Reason::ReplacingFailedImage;
-            let action =
-                managed::replace(image, status, observed, cx, reason, true, message).await?;
+            let why = managed::Replacement::Failed(Reason::ReplacingFailedImage);
+            let action = managed::replace(image, status, observed, cx, why, message).await?;
             status.recreations = Some(Recreations {
                 generation,
                 count: attempt,

@@ -90,8 +90,7 @@ impl LunaLoadBalancer {
                 mark(status, self)
                     .not_ready(Reason::UpdateFailed, &message)
                     .not_synced(Reason::UpdateFailed, &message);
-                cx.event(self, true, "UpdateFailed", "Update", message)
-                    .await;
+                cx.warn(self, Reason::UpdateFailed, "Update", message).await;
                 Ok(Action::await_change())
             }
             Some((action, error)) => Err(cloud(action, &cx.object, error)),

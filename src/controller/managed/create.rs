@@ -135,8 +135,7 @@ pub async fn find_or_create<K: External>(
             }
             Fresh::Stop(reason, message) => {
                 stuck(status, object, reason, &message);
-                cx.event(object, true, reason.as_str(), "Create", message)
-                    .await;
+                cx.warn(object, reason, "Create", message).await;
                 return Ok(Action::await_change());
             }
         }
@@ -232,7 +231,7 @@ pub async fn find_or_create<K: External>(
             cx.save_identity(object, &refused, false).await?;
             let message = error.to_string();
             stuck(status, object, Reason::CreateFailed, &message);
-            cx.event(object, true, "CreateFailed", "Create", message)
+            cx.warn(object, Reason::CreateFailed, "Create", message)
                 .await;
             Ok(Action::await_change())
         }
@@ -298,7 +297,7 @@ async fn recover<K: External>(
                 ids.join(", ")
             );
             stuck(status, object, Reason::AmbiguousCreate, &message);
-            cx.event(object, true, "AmbiguousCreate", "Create", message)
+            cx.warn(object, Reason::AmbiguousCreate, "Create", message)
                 .await;
             Ok(Some(Action::await_change()))
         }
@@ -363,7 +362,7 @@ async fn adopt<K: External>(
             other.object
         );
         if stuck_anew(status, object, Reason::AlreadyManaged, &message) {
-            cx.event(object, true, "AlreadyManaged", "Import", message)
+            cx.warn(object, Reason::AlreadyManaged, "Import", message)
                 .await;
         }
         // The holder's release wakes this object (see `Waker::wake_refused`); the slow look

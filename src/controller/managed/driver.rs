@@ -31,7 +31,8 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::ownership::{Claim, Identity};
-use crate::controller::reason::{ConditionStatus, Reason, set_progress};
+use crate::api::common::ConditionStatus;
+use crate::controller::reason::{Reason, set_progress};
 use crate::{
     api::common::{
         Condition, ManagedResource, ManagedStatus, READY, SYNCED, find_condition, is_condition_true,
@@ -838,13 +839,6 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     if !ctx.registry.caches_loaded() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
-    if ctx.superseded.behind(&*object) {
-        tracing::debug!(
-            object = %key(&*object),
-            "the copy is behind a write of this process; waiting for the newer one"
-        );
-        return Ok(Action::requeue(STALE_RETRY));
-    }
     let span = tracing::info_span!(
         "reconcile",
         kind = K::KIND,
@@ -853,6 +847,14 @@ async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
         generation = object.meta().generation,
         account = tracing::field::Empty,
     );
+    if ctx.superseded.behind(&*object) {
+        span.in_scope(|| {
+            tracing::debug!(
+                "the copy is behind a write of this process; waiting for the newer one"
+            );
+        });
+        return Ok(Action::requeue(STALE_RETRY));
+    }
     reconcile_object(object, ctx).instrument(span).await
 }
 
@@ -1127,7 +1129,7 @@ pub fn set<K: ManagedResource>(
         status.conditions_mut(),
         Condition::new(
             kind,
-            holds.holds(),
+            holds,
             reason.as_str(),
             message,
             object.meta().generation,

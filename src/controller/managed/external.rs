@@ -197,23 +197,39 @@ pub trait External: ManagedResource {
     }
 }
 
-/// Deletes the cloud object so that the standard steps make it again: a failed one
-/// (`onError: Recreate`: a Warning Event, action `Delete`) or one Luna Node cannot change into
-/// the spec (a Normal Event, action `Update`). Ready and Synced say why (`reason`); the next
-/// look waits for a list made after the delete, and the standard steps confirm the object gone
-/// (a fresh read) before they create the new one.
+/// Why [`replace`] deletes a cloud object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// It failed (`onError: Recreate`): a Warning Event with this reason, action `Delete`.
+    Failed(Reason),
+    /// Luna Node cannot change it into the spec: a Normal Event, `Replacing`, action `Update`.
+    Unchangeable,
+}
+
+/// Deletes the cloud object so that the standard steps make it again, for the reason `why`
+/// gives, which Ready and Synced say too. The next look waits for a list made after the
+/// delete, and the standard steps confirm the object gone (a fresh read) before they create
+/// the new one.
 pub async fn replace<K: External>(
     object: &K,
     status: &mut K::Status,
     observed: &K::Observed,
     cx: &CloudCx<'_, K>,
-    reason: Reason,
-    failed: bool,
+    why: Replacement,
     message: String,
 ) -> Result<Action, Error> {
-    let action = if failed { "Delete" } else { "Update" };
-    cx.event(object, failed, reason.as_str(), action, message.clone())
-        .await;
+    let reason = match why {
+        Replacement::Failed(reason) => {
+            cx.warn(object, reason, "Delete", message.clone()).await;
+            reason
+        }
+        Replacement::Unchangeable => {
+            let reason = Reason::Replacing;
+            cx.event(object, false, reason.as_str(), "Update", message.clone())
+                .await;
+            reason
+        }
+    };
     object.delete(observed, cx).await?;
     mark(status, object)
         .not_ready(reason, &message)

@@ -29,8 +29,8 @@ pub use driver::{
 };
 pub(crate) use driver::{found_by, no_plan};
 pub use external::{
-    Blocked, External, Repeats, SyncCx, UPDATE_REPEATS, Update, apply_external, replace, update,
-    updated,
+    Blocked, External, Repeats, Replacement, SyncCx, UPDATE_REPEATS, Update, apply_external,
+    replace, update, updated,
 };
 pub use references::{
     Follow, Reference, holders, is_ready, named, referenced, referrers, resolve, wait_for_holders,

@@ -217,8 +217,8 @@ async fn replace(
         "check {} differs from the spec ({what}); Luna Node cannot change a check: deleting it to add the spec's",
         observed.id
     );
-    let reason = Reason::Replacing;
-    let action = managed::replace(check, status, observed, cx, reason, false, message).await?;
+    let why = managed::Replacement::Unchangeable;
+    let action = managed::replace(check, status, observed, cx, why, message).await?;
     status.alerted_contacts = None;
     Ok(action)
 }

@@ -137,16 +137,8 @@ impl External for LunaMonitorContact {
         let message = format!(
             "contact {id} has another type or address than the spec; Luna Node cannot change a contact: deleting it to add the spec's"
         );
-        managed::replace(
-            self,
-            status,
-            observed,
-            cx,
-            Reason::Replacing,
-            false,
-            message,
-        )
-        .await
+        let why = managed::Replacement::Unchangeable;
+        managed::replace(self, status, observed, cx, why, message).await
     }
 
     async fn delete(&self, observed: &MonitorContact, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

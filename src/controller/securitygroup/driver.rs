@@ -170,8 +170,7 @@ impl External for LunaSecurityGroup {
             }
             Outcome::Refused(message) => {
                 refused_now(status, &message);
-                cx.event(self, true, "UpdateFailed", "Update", message)
-                    .await;
+                cx.warn(self, Reason::UpdateFailed, "Update", message).await;
                 Ok(Action::requeue(poll))
             }
         }

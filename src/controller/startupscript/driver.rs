@@ -144,31 +144,19 @@ impl External for LunaStartupScript {
             // Looked at again every slow poll: a change of the Secret is picked up then.
             return Ok(Action::requeue(cx.ctx.accounts.timing().slow_interval));
         }
-        let result = cx
+        let update = managed::Update {
+            reason: "ScriptUpdated",
+            note: format!(
+                "updated script {} (content sha256 {})",
+                observed.id,
+                &wanted[..12]
+            ),
+            action: "update script",
+        };
+        let call = cx
             .client()
-            .script_update(&observed.id, &self.spec.name, &content)
-            .await;
-        match result {
-            Ok(()) => {}
-            Err(error) if error.is_refused() => {
-                let message = format!("script update refused: {error}");
-                mark(status, self)
-                    .not_ready(Reason::UpdateFailed, &message)
-                    .not_synced(Reason::UpdateFailed, &message);
-                return Ok(Action::await_change());
-            }
-            Err(error) => return Err(cloud("update script", &cx.object, error)),
-        }
-        self.cache(cx.account)
-            .wrote(&self.uid().unwrap_or_default());
-        let note = format!(
-            "updated script {} (content sha256 {})",
-            observed.id,
-            &wanted[..12]
-        );
-        cx.event(self, false, "ScriptUpdated", "Update", note).await;
-        mark(status, self).not_ready(Reason::Updating, "script updated; confirming");
-        Ok(Action::requeue(Duration::from_secs(1)))
+            .script_update(&observed.id, &self.spec.name, &content);
+        managed::update(self, status, cx, update, call).await
     }
 
     async fn delete(&self, observed: &ObservedScript, cx: &CloudCx<'_, Self>) -> Result<(), Error> {

@@ -14,7 +14,7 @@ use crate::controller::{
     accounts::Account,
     error::Error,
     managed::{cloud, mark},
-    report::{event, key},
+    report::{event, key, warn},
     secret,
 };
 use crate::{
@@ -69,7 +69,7 @@ pub(super) async fn act(
                 mark(status, vm).not_synced(Reason::ResizeFailed, &message);
                 status.applied_plan = Some(plan.clone());
                 status.resize = None;
-                event(&ctx.recorder, vm, true, "ResizeFailed", "Resize", message).await;
+                warn(&ctx.recorder, vm, Reason::ResizeFailed, "Resize", message).await;
                 return Ok(());
             }
             let note = format!("resized vm {id} to plan {plan}");
@@ -128,7 +128,7 @@ pub(super) async fn act(
                 let message = format!("security group {group} of vm {id}: {error}");
                 mark(status, vm).not_synced(Reason::UpdateFailed, &message);
                 apply_group(status, group, adding);
-                event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                warn(&ctx.recorder, vm, Reason::UpdateFailed, "Update", message).await;
                 return Ok(());
             }
             let (reason, note) = if adding {
@@ -177,7 +177,7 @@ pub(super) async fn act(
                         let message = format!("private address {ip} of vm {id}: {error}");
                         mark(status, vm).not_synced(Reason::UpdateFailed, &message);
                         record_address(&mut status.unowned_additional_private_ips, ip, true);
-                        event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                        warn(&ctx.recorder, vm, Reason::UpdateFailed, "Update", message).await;
                         return Ok(());
                     }
                     (false, Some(true), true) => {
@@ -185,7 +185,7 @@ pub(super) async fn act(
                         let message = format!("private address {ip} of vm {id}: {error}");
                         mark(status, vm).not_synced(Reason::UpdateFailed, &message);
                         record_address(&mut status.applied_additional_private_ips, ip, false);
-                        event(&ctx.recorder, vm, true, "UpdateFailed", "Update", message).await;
+                        warn(&ctx.recorder, vm, Reason::UpdateFailed, "Update", message).await;
                         return Ok(());
                     }
                     _ => {}
@@ -357,15 +357,7 @@ async fn connection_secret_conflict(
         }
         _ => {
             tracing::info!(secret = %name, %foreign, "connection secret not owned; not written");
-            event(
-                &ctx.recorder,
-                vm,
-                true,
-                REASON.as_str(),
-                "WriteConnectionSecret",
-                message,
-            )
-            .await;
+            warn(&ctx.recorder, vm, REASON, "WriteConnectionSecret", message).await;
         }
     }
     Ok(())

@@ -429,8 +429,8 @@ async fn failed(
                 observed.id,
                 decide::MAX_RECREATIONS
             );
-            let reason = Reason::ReplacingFailedVM;
-            let action = managed::replace(vm, status, observed, cx, reason, true, message).await?;
+            let why = managed::Replacement::Failed(Reason::ReplacingFailedVM);
+            let action = managed::replace(vm, status, observed, cx, why, message).await?;
             status.recreations = Some(Recreations {
                 generation,
                 count: attempt,
