@@ -23,7 +23,7 @@ use kube::{
     api::{DeleteParams, ListParams, PostParams},
 };
 use lunanode_operator::api::{
-    common::{ConnectionSecretRef, ManagedResource, find_condition, is_condition_true},
+    common::{ConnectionSecretRef, ManagedResource},
     dnszone::{DnsRecordSpec, DnsRecordType, LunaDnsZone, LunaDnsZoneSpec},
     floating::{LunaFloatingIP, LunaFloatingIPSpec},
     vm::{LunaVM, LunaVMSpec, OnError},
@@ -36,6 +36,7 @@ use support::{
     World,
     processes::Simulator,
     secrets::{Shown, find_secrets, shown_by_operator},
+    wait,
 };
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
@@ -92,19 +93,16 @@ where
     api.list(&ListParams::default()).await.unwrap().items
 }
 
-fn ready<K: ManagedResource>(object: &K) -> bool {
-    is_condition_true(object.conditions(), "Ready")
-        && object.observed_generation() == object.meta().generation
-}
-
 /// `Kind/name: reason` for each object that is not Ready.
 fn not_ready<K: ManagedResource>(kind: &str, objects: &[K]) -> Vec<String> {
     objects
         .iter()
-        .filter(|object| !ready(*object))
+        .filter(|object| !wait::is_ready(*object))
         .map(|object| {
-            let reason = find_condition(object.conditions(), "Ready")
-                .map_or("no Ready condition", |condition| condition.reason.as_str());
+            let reason = wait::condition(object, "Ready")
+                .map_or("no Ready condition".to_owned(), |condition| {
+                    condition.reason
+                });
             format!(
                 "{kind}/{}: {reason}",
                 object.meta().name.as_deref().unwrap_or("?")
@@ -232,23 +230,28 @@ async fn converges_through_faults_and_crashes_with_no_duplicate_and_no_leak() {
 
     // Everything converges. On a timeout, say which objects are stuck and why, and what the
     // cloud holds.
-    let deadline = std::time::Instant::now() + Duration::from_secs(420);
-    loop {
-        let mut pending = not_ready("LunaVM", &all(&vms).await);
-        pending.extend(not_ready("LunaVolume", &all(&volumes).await));
-        pending.extend(not_ready("LunaFloatingIP", &all(&ips).await));
-        pending.extend(not_ready("LunaDnsZone", &all(&zones).await));
-        if pending.is_empty() {
-            break;
-        }
-        if std::time::Instant::now() >= deadline {
-            println!("chaos: {}", cloud_summary(&world.sim).await);
-            panic!(
-                "timed out waiting for every object Ready: {} not Ready: {pending:#?}",
-                pending.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let converged = wait::poll(
+        Duration::from_secs(420),
+        Duration::from_millis(500),
+        async || {
+            let mut pending = not_ready("LunaVM", &all(&vms).await);
+            pending.extend(not_ready("LunaVolume", &all(&volumes).await));
+            pending.extend(not_ready("LunaFloatingIP", &all(&ips).await));
+            pending.extend(not_ready("LunaDnsZone", &all(&zones).await));
+            if pending.is_empty() {
+                Ok(())
+            } else {
+                Err(pending)
+            }
+        },
+    )
+    .await;
+    if let Err(pending) = converged {
+        println!("chaos: {}", cloud_summary(&world.sim).await);
+        panic!(
+            "timed out waiting for every object Ready: {} not Ready: {pending:#?}",
+            pending.len()
+        );
     }
     println!("chaos: {}", cloud_summary(&world.sim).await);
 

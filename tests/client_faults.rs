@@ -2,6 +2,8 @@
 //! the right error class, creates are never retried blindly, and bad credentials are told apart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The simulator helpers alone: this file needs no control plane, so it leaves out the rest of
+// the support module.
 #[path = "support/sim_process.rs"]
 mod sim_process;
 
@@ -19,20 +21,6 @@ fn client(server: &InProcess, key: String, retry: RetryPolicy) -> Client {
     })
 }
 
-async fn faults(server: &InProcess, body: Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/_sim/faults", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
-}
-
 async fn vm_count(server: &InProcess) -> usize {
     let client = client(server, api_key(), RetryPolicy::none());
     client.vm_list().await.unwrap().len()
@@ -43,22 +31,24 @@ async fn each_fault_kind_is_classified() {
     let server = InProcess::start(config()).await;
     let once = client(&server, api_key(), RetryPolicy::none());
 
-    faults(&server, json!({"http_5xx_rate": 1.0})).await;
+    server.set_faults(json!({"http_5xx_rate": 1.0})).await;
     let error = once.vm_list().await.unwrap_err();
     assert!(matches!(error, Error::Transient { .. }), "5xx: {error:?}");
     assert!(error.is_retryable());
 
-    faults(&server, json!({"throttle_rate": 1.0})).await;
+    server.set_faults(json!({"throttle_rate": 1.0})).await;
     let error = once.vm_list().await.unwrap_err();
     assert!(matches!(error, Error::Throttled { .. }), "429: {error:?}");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
 
-    faults(&server, json!({"api_error_rate": 1.0})).await;
+    server.set_faults(json!({"api_error_rate": 1.0})).await;
     let error = once.vm_list().await.unwrap_err();
     assert!(matches!(error, Error::Api { .. }), "success:no: {error:?}");
     assert!(!error.is_retryable());
 
-    faults(&server, json!({"timeout_rate": 1.0, "timeout_ms": 5000})).await;
+    server
+        .set_faults(json!({"timeout_rate": 1.0, "timeout_ms": 5000}))
+        .await;
     let error = once.vm_list().await.unwrap_err();
     assert!(
         matches!(error, Error::Transient { .. }),
@@ -67,11 +57,9 @@ async fn each_fault_kind_is_classified() {
     assert!(error.may_have_taken_effect());
 
     // The create happens, the answer is lost: a transport error that may have taken effect.
-    faults(
-        &server,
-        json!({"drop_after_commit_rate": 1.0, "actions": ["vm/create"]}),
-    )
-    .await;
+    server
+        .set_faults(json!({"drop_after_commit_rate": 1.0, "actions": ["vm/create"]}))
+        .await;
     let before = vm_count(&server).await;
     let error = once
         .request(
@@ -92,7 +80,7 @@ async fn each_fault_kind_is_classified() {
     assert!(error.may_have_taken_effect());
     assert_eq!(vm_count(&server).await, before + 1, "the create did happen");
 
-    faults(&server, json!({})).await;
+    server.set_faults(json!({})).await;
     server.stop().await.unwrap();
 }
 
@@ -108,7 +96,7 @@ async fn transient_errors_are_retried_for_reads_but_never_for_creates() {
             max_delay: Duration::from_millis(50),
         },
     );
-    faults(&server, json!({"http_5xx_rate": 1.0})).await;
+    server.set_faults(json!({"http_5xx_rate": 1.0})).await;
     let stats_before = server.sim.stats();
     assert!(retrying.vm_list().await.is_err());
     assert!(
@@ -134,7 +122,7 @@ async fn transient_errors_are_retried_for_reads_but_never_for_creates() {
         1,
         "a create is not"
     );
-    faults(&server, json!({})).await;
+    server.set_faults(json!({})).await;
     server.stop().await.unwrap();
 }
 

@@ -15,9 +15,8 @@ use std::{path::PathBuf, time::Duration};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
-    Api, Client, Resource,
-    api::{DynamicObject, Patch, PatchParams, PostParams},
-    runtime::{conditions, wait::await_condition},
+    Api, Resource,
+    api::{DynamicObject, PostParams},
 };
 use lunanode_operator::api::{
     LunaDnsZone, LunaFloatingIP, LunaLoadBalancer, LunaNetwork, LunaVM, LunaVolume, crdgen,
@@ -283,27 +282,6 @@ fn old_schemas_are_kept() {
 
 // --- Against a real kube-apiserver -------------------------------------------------------------
 
-async fn apply_crds(client: &Client, crds: Vec<Value>) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crds {
-        let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
-        api.patch(
-            &name,
-            &PatchParams::apply("crd-compat").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("the apiserver refused CRD {name}: {error}"));
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("watch CRD");
-    }
-}
-
 /// Creates `object` (its spec) and writes its status through the status subresource.
 async fn store(api: &Api<DynamicObject>, kind: &str, object: &Value) {
     let mut body = object.clone();
@@ -341,12 +319,10 @@ async fn objects_stored_under_the_old_crds_survive_the_new_ones() {
     let client = support::client().await;
     let ns = support::namespace(&client, "crd-compat").await;
 
-    // Stored under the old CRDs.
-    apply_crds(
-        &client,
-        old_crds().into_iter().map(|(_, crd)| crd).collect(),
-    )
-    .await;
+    // Stored under the old CRDs, applied exactly as the files hold them.
+    for (_, crd) in old_crds() {
+        support::apply_crd(&client, &crd, "crd-compat").await;
+    }
     for (kind, object) in fixtures() {
         store(&support::dynamic(&client, &ns, &kind), &kind, &object).await;
         let name = object["metadata"]["name"].as_str().unwrap();
@@ -360,14 +336,9 @@ async fn objects_stored_under_the_old_crds_survive_the_new_ones() {
 
     // Read under the new ones. The apiserver rebuilds a kind's handler shortly after the CRD
     // changes; give it that moment.
-    apply_crds(
-        &client,
-        crdgen::all()
-            .iter()
-            .map(|crd| serde_json::to_value(crd).unwrap())
-            .collect(),
-    )
-    .await;
+    for crd in crdgen::all() {
+        support::apply_crd(&client, &crd, "crd-compat").await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (kind, object) in fixtures() {
         let api = support::dynamic(&client, &ns, &kind);

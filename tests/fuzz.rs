@@ -14,6 +14,8 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
@@ -23,7 +25,7 @@ use std::{
 use axum::body::{Body, Bytes};
 use lunanode_operator::{
     lunanode::{
-        Client, ClientConfig, Credentials, Error, RetryPolicy, actions, decode, decode_response,
+        Client, Credentials, Error, RetryPolicy, actions, decode, decode_response,
         response::{interpret, parse_retry_after},
         sign,
         types::{
@@ -42,6 +44,10 @@ use proptest::{
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
+use support::{
+    secrets::{Shown, find_secrets_with_window},
+    sim_process::api_client,
+};
 use tower::ServiceExt;
 
 // ------------------------------------------------------------------------------------------
@@ -436,7 +442,13 @@ fn fuzz_typed_decoding() {
 // The whole client against an HTTP server that answers anything.
 // ------------------------------------------------------------------------------------------
 
-/// A 128-character key without repeats, so that any 24 characters of it are unmistakable.
+/// How many consecutive characters of the key count as a leak in an error message: stricter
+/// than the operator-wide grep's [`support::secrets::WINDOW`], since this file probes the
+/// client's redaction itself, body excerpts cut short inside the key included.
+const KEY_WINDOW: usize = 24;
+
+/// A 128-character key without repeats, so that any [`KEY_WINDOW`] characters of it are
+/// unmistakable.
 fn fuzz_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -614,14 +626,6 @@ async fn fake_server(
     response
 }
 
-/// Any 24 consecutive characters of `secret` found in `text`.
-fn leaked_window<'a>(secret: &'a str, text: &str) -> Option<&'a str> {
-    const WINDOW: usize = 24;
-    (0..=secret.len().saturating_sub(WINDOW))
-        .map(|start| &secret[start..start + WINDOW])
-        .find(|window| text.contains(window))
-}
-
 /// (a) The real client (transport, envelope, typed decoding) against a server answering
 /// anything: never a panic, and no error message ever quotes the key, even when the server
 /// quotes the request (whose `req` holds the first 64 characters of the key).
@@ -640,20 +644,17 @@ fn fuzz_client_over_http() {
             .fallback(fake_server)
             .with_state(exchange.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let credentials = Credentials::new(FUZZ_API_ID, SecretString::from(key.clone())).unwrap();
-        Client::new(
-            credentials,
-            ClientConfig {
-                endpoint: format!("http://{address}/api/"),
-                timeout: Duration::from_secs(5),
-                requests_per_second: 0.0,
-                retry: RetryPolicy::none(),
-                allow_insecure: true,
-                ..ClientConfig::default()
+        api_client(
+            &format!("http://{address}/api/"),
+            FUZZ_API_ID,
+            &key,
+            |config| {
+                config.timeout = Duration::from_secs(5);
+                config.retry = RetryPolicy::none();
             },
         )
-        .unwrap()
     });
+    let secrets = [("the api key".to_owned(), key.clone())];
     fuzz(
         "client_over_http",
         128,
@@ -662,10 +663,13 @@ fn fuzz_client_over_http() {
             exchange.lock().unwrap().reply = Some(reply);
             let result = runtime.block_on(run_call(&client, &call));
             if let Err(error) = result {
-                let text = show_error(&error);
-                if let Some(window) = leaked_window(&key, &text) {
+                let shown = [Shown::new("the error message", show_error(&error))];
+                let leaks = find_secrets_with_window(&shown, &secrets, KEY_WINDOW);
+                if !leaks.is_empty() {
                     return Err(TestCaseError::fail(format!(
-                        "the error message quotes the api key ({window:?}): {text}"
+                        "{}: {}",
+                        leaks.join("; "),
+                        shown[0].text
                     )));
                 }
             }
@@ -1411,11 +1415,14 @@ fn the_fuzz_accounts_are_well_formed() {
     assert_eq!(sim_key().len(), 128);
     assert_eq!(fuzz_key().len(), 128);
     let key = fuzz_key();
-    let unique: BTreeSet<&str> = (0..=104).map(|start| &key[start..start + 24]).collect();
+    let windows = key.len() - KEY_WINDOW + 1;
+    let unique: BTreeSet<&str> = (0..windows)
+        .map(|start| &key[start..start + KEY_WINDOW])
+        .collect();
     assert_eq!(
         unique.len(),
-        105,
-        "every 24-character window of the key is unique"
+        windows,
+        "every {KEY_WINDOW}-character window of the key is unique"
     );
     assert!(Credentials::new(FUZZ_API_ID, SecretString::from(key.clone())).is_ok());
 }

@@ -26,10 +26,7 @@ use lunanode_operator::{
     lunanode::types::LbCreate,
 };
 use serde_json::{Value, json};
-use support::{
-    World,
-    wait::{self, Object},
-};
+use support::{World, wait};
 
 const IMAGE: &str = "Ubuntu 22.04 64-bit (template)";
 const WAIT: Duration = Duration::from_secs(120);
@@ -81,14 +78,6 @@ fn pool(entries: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
         .collect()
 }
 
-/// Waits until `name` is Ready for its current generation and `extra` holds.
-async fn wait_ready<K: Object>(api: &Api<K>, name: &str, extra: impl Fn(&K) -> bool) -> K {
-    wait::until(api, name, "Ready (and more)", WAIT, |object| {
-        wait::is_ready(object) && extra(object)
-    })
-    .await
-}
-
 fn member_count(lb: &LunaLoadBalancer) -> Option<u32> {
     lb.status.as_ref()?.at_provider.as_ref()?.member_count
 }
@@ -131,10 +120,11 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
     world.create(&LunaLoadBalancer::new("front", spec)).await;
 
     // Both VMs become members, by their private IPs.
-    let ready = wait_ready(&world.api::<LunaLoadBalancer>(), "front", |lb| {
-        member_count(lb) == Some(2)
-    })
-    .await;
+    let ready = world
+        .until::<LunaLoadBalancer>("front", "Ready with 2 members", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(2)
+        })
+        .await;
     let app1 = private_ip(&world.api::<LunaVM>().get("app-1").await.unwrap());
     let app2 = private_ip(&world.api::<LunaVM>().get("app-2").await.unwrap());
     let lb = cloud_lb(&world).await;
@@ -236,10 +226,11 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
         ],
     )
     .await;
-    wait_ready(&world.api::<LunaLoadBalancer>(), "front", |lb| {
-        member_count(lb) == Some(3)
-    })
-    .await;
+    world
+        .until::<LunaLoadBalancer>("front", "Ready with 3 members", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(3)
+        })
+        .await;
     let app3 = private_ip(&world.api::<LunaVM>().get("app-3").await.unwrap());
     assert_eq!(
         members(&cloud_lb(&world).await),
@@ -259,10 +250,11 @@ async fn members_follow_the_manifest_and_deleting_everything_leaves_nothing() {
     )
     .await;
     world.delete::<LunaVM>("app-2").await;
-    wait_ready(&world.api::<LunaLoadBalancer>(), "front", |lb| {
-        member_count(lb) == Some(2)
-    })
-    .await;
+    world
+        .until::<LunaLoadBalancer>("front", "Ready with 2 members", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(2)
+        })
+        .await;
     assert_eq!(
         members(&cloud_lb(&world).await),
         pool(&[(&app1, 8080), (&app3, 8080)])
@@ -326,10 +318,11 @@ async fn a_member_follows_its_vm_and_leaves_with_it() {
         ..LbMemberSpec::vm("app-1", 1)
     }];
     world.create(&LunaLoadBalancer::new("front", spec)).await;
-    wait_ready(&world.api::<LunaLoadBalancer>(), "front", |lb| {
-        member_count(lb) == Some(1)
-    })
-    .await;
+    world
+        .until::<LunaLoadBalancer>("front", "Ready with 1 member", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(1)
+        })
+        .await;
     let vm = world.api::<LunaVM>().get("app-1").await.unwrap();
     let first_ip = private_ip(&vm);
     assert_eq!(members(&cloud_lb(&world).await), pool(&[(&first_ip, 80)]));
@@ -337,14 +330,17 @@ async fn a_member_follows_its_vm_and_leaves_with_it() {
     // The VM is deleted behind the operator's back; the LunaVM makes a new one, with a new
     // private IP, and the member follows it.
     cloud.vm_delete(vm.status_id().unwrap()).await.unwrap();
-    let moved = wait_ready(&world.api::<LunaVM>(), "app-1", |vm| {
-        vm.status
-            .as_ref()
-            .and_then(|status| status.at_provider.as_ref())
-            .and_then(|at| at.networking.private_ip.as_deref())
-            .is_some_and(|ip| ip != first_ip)
-    })
-    .await;
+    let moved = world
+        .until::<LunaVM>("app-1", "Ready with a new private IP", |vm| {
+            wait::is_ready(vm)
+                && vm
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.at_provider.as_ref())
+                    .and_then(|at| at.networking.private_ip.as_deref())
+                    .is_some_and(|ip| ip != first_ip)
+        })
+        .await;
     let second_ip = private_ip(&moved);
     let sim = &world.sim;
     let account = &world.account.0;
@@ -362,10 +358,11 @@ async fn a_member_follows_its_vm_and_leaves_with_it() {
         }
     })
     .await;
-    wait_ready(&world.api::<LunaLoadBalancer>(), "front", |lb| {
-        member_count(lb) == Some(1)
-    })
-    .await;
+    world
+        .until::<LunaLoadBalancer>("front", "Ready with 1 member", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(1)
+        })
+        .await;
     assert_eq!(world.sim.calls("lb/member_add").await, 2);
     assert_eq!(world.sim.calls("lb/member_remove").await, 1);
 
@@ -485,7 +482,7 @@ async fn import_takes_over_the_pool_and_associates_the_floating_ip() {
     );
 
     // The LunaFloatingIP controller publishes the address; then the association follows.
-    let ready = wait_ready(&world.api::<LunaLoadBalancer>(), "adopted", |_| true).await;
+    let ready = world.ready::<LunaLoadBalancer>("adopted").await;
     let status = ready.status.unwrap();
     assert_eq!(status.managed.id.as_deref(), Some(lb_id.as_str()));
     assert_eq!(
@@ -551,10 +548,11 @@ async fn a_lost_create_answer_and_a_crash_still_make_one_load_balancer() {
     // Crash, and let the answers through again.
     world.operator_mut().restart();
     world.sim.admin_post("faults", json!({})).await;
-    let ready = wait_ready(&world.api::<LunaLoadBalancer>(), "once", |lb| {
-        member_count(lb) == Some(1)
-    })
-    .await;
+    let ready = world
+        .until::<LunaLoadBalancer>("once", "Ready with 1 member", |lb| {
+            wait::is_ready(lb) && member_count(lb) == Some(1)
+        })
+        .await;
     let lb = cloud_lb(&world).await;
     assert_eq!(
         ready.status.unwrap().managed.id.as_deref(),

@@ -16,6 +16,8 @@ pub mod wait;
 pub mod world;
 
 #[allow(unused_imports)]
+pub use wait::eventually;
+#[allow(unused_imports)]
 pub use world::World;
 
 use std::{
@@ -187,22 +189,6 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
     name
 }
 
-/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Installs (server-side apply) every CRD of the operator and waits until each is established.
 /// `LUNANODE_TEST_CRDS_DIR` installs the CRD files of that folder instead (those of an older
 /// build, with `LUNANODE_OPERATOR_BINARY`).
@@ -231,20 +217,23 @@ pub async fn install_crds(client: &Client) {
     }
 }
 
-/// Applies one CRD (server-side apply as `manager`) and waits until it is established.
+/// Applies one CRD (server-side apply as `manager`) and waits until it is established. The CRD
+/// is a typed one or, for a CRD file to apply exactly as written, its JSON.
 pub async fn apply_crd(
     client: &Client,
-    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    crd: &(impl serde::Serialize + std::fmt::Debug),
     manager: &str,
 ) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::{
-        ResourceExt,
         api::{Patch, PatchParams},
         runtime::{conditions, wait::await_condition},
     };
+    let name = serde_json::to_value(crd)
+        .ok()
+        .and_then(|crd| crd["metadata"]["name"].as_str().map(str::to_owned))
+        .expect("a CRD with metadata.name");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.name_any();
     crds.patch(
         &name,
         &PatchParams::apply(manager).force(),

@@ -1,6 +1,6 @@
 //! The secrets grep: everything the operator shows to the outside world (its logs, the Events
 //! of both APIs, its objects with their status, `/metrics`), and where any secret — or any 32
-//! characters of one — appears in it.
+//! characters of one, or as many as a test asks — appears in it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -76,15 +76,27 @@ pub async fn shown_by_operator(
     shown
 }
 
-/// Where any secret (labelled), or any 32 characters of one, shows; empty when nowhere.
+/// How many consecutive characters of a secret [`find_secrets`] counts as a leak of it.
+pub const WINDOW: usize = 32;
+
+/// Where any secret (labelled), or any [`WINDOW`] characters of one, shows; empty when nowhere.
 pub fn find_secrets(shown: &[Shown], secrets: &[(String, String)]) -> Vec<String> {
-    const WINDOW: usize = 32;
+    find_secrets_with_window(shown, secrets, WINDOW)
+}
+
+/// Where any secret (labelled), or any `window` characters of one, shows; empty when nowhere.
+pub fn find_secrets_with_window(
+    shown: &[Shown],
+    secrets: &[(String, String)],
+    window: usize,
+) -> Vec<String> {
+    assert!(window > 0, "a window of at least one character");
     let mut found = Vec::new();
     for (label, secret) in secrets {
         let chars: Vec<char> = secret.chars().collect();
-        let needles: BTreeSet<String> = if chars.len() > WINDOW {
-            (0..=chars.len() - WINDOW)
-                .map(|start| chars[start..start + WINDOW].iter().collect())
+        let needles: BTreeSet<String> = if chars.len() > window {
+            (0..=chars.len() - window)
+                .map(|start| chars[start..start + window].iter().collect())
                 .collect()
         } else {
             BTreeSet::from([secret.clone()])

@@ -134,7 +134,10 @@ impl InProcess {
     /// Sets the faults (panics when refused).
     pub async fn set_faults(&self, faults: Value) {
         let (status, answer) = self.admin_post("faults", &faults.to_string()).await;
-        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            status, 200,
+            "the simulator refused the faults {faults}: {answer}"
+        );
     }
 
     /// Moves the simulated clock forward.

@@ -1,6 +1,7 @@
 //! Waiting for an object: until a predicate holds on it, until it is Ready for its current
-//! generation, until it has a condition, until it is gone. A timeout panics with what was
-//! awaited and the object as last seen (its generation, observed generation and conditions).
+//! generation, until it has a condition, until it is gone; and for anything else to come true
+//! ([`eventually`]). A timeout panics with what was awaited and, for an object, how it was last
+//! seen (its generation, observed generation and conditions). All of them poll through [`poll`].
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -96,6 +97,37 @@ pub fn describe<K: Resource + Serialize>(object: &K) -> String {
     )
 }
 
+/// Calls `attempt` every `interval` until it gives `Ok`, and returns that value. Once `timeout`
+/// has passed, gives the last `Err` instead: what was seen, for the caller's failure message.
+/// Every wait helper polls through this.
+pub async fn poll<T, E>(
+    timeout: Duration,
+    interval: Duration,
+    mut attempt: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(last) if Instant::now() >= deadline => return Err(last),
+            Err(_) => tokio::time::sleep(interval).await,
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll(timeout, Duration::from_millis(100), async || {
+        check().await.ok_or(())
+    })
+    .await
+    .unwrap_or_else(|()| panic!("timed out waiting for {what}"))
+}
+
 /// Polls `name` every 100 ms until `check` holds on it, and returns it. After `timeout`,
 /// panics with `what` and the object as last seen.
 pub async fn until<K: Object>(
@@ -105,25 +137,26 @@ pub async fn until<K: Object>(
     timeout: Duration,
     mut check: impl FnMut(&K) -> bool,
 ) -> K {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match api.get_opt(name).await {
+    poll(timeout, Duration::from_millis(100), async || {
+        match api.get_opt(name).await {
             Ok(Some(object)) => {
                 if check(&object) {
-                    return object;
+                    Ok(object)
+                } else {
+                    Err(describe(&object))
                 }
-                describe(&object)
             }
-            Ok(None) => "not found".to_owned(),
-            Err(error) => format!("get failed: {error}"),
-        };
-        assert!(
-            Instant::now() < deadline,
+            Ok(None) => Err("not found".to_owned()),
+            Err(error) => Err(format!("get failed: {error}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|last| {
+        panic!(
             "timed out after {timeout:?} waiting for {} {name}: {what}\n  last seen: {last}",
             K::kind(&())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        )
+    })
 }
 
 /// Waits until `name` is Ready for its current generation.
@@ -148,25 +181,25 @@ pub async fn condition_where<K: Object>(
 
 /// Waits until `name` no longer exists.
 pub async fn gone<K: Object>(api: &Api<K>, name: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match api.get_opt(name).await {
-            Ok(None) => return,
-            Ok(Some(object)) => format!(
+    poll(timeout, Duration::from_millis(100), async || {
+        match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            Ok(Some(object)) => Err(format!(
                 "still there (deletionTimestamp {:?}, finalizers {:?}), {}",
                 object.meta().deletion_timestamp.as_ref().map(|t| &t.0),
                 object.meta().finalizers,
                 describe(&object)
-            ),
-            Err(error) => format!("get failed: {error}"),
-        };
-        assert!(
-            Instant::now() < deadline,
+            )),
+            Err(error) => Err(format!("get failed: {error}")),
+        }
+    })
+    .await
+    .unwrap_or_else(|last| {
+        panic!(
             "timed out after {timeout:?} waiting for {} {name} to be gone\n  last seen: {last}",
             K::kind(&())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        )
+    });
 }
 
 /// The Events (events.k8s.io) of `api` about the object `name`, oldest first.
@@ -192,11 +225,10 @@ pub async fn event(
     timeout: Duration,
     check: impl Fn(&Event) -> bool,
 ) -> Event {
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll(timeout, Duration::from_millis(200), async || {
         let events = events_about(api, name).await;
         if let Some(event) = events.iter().find(|event| check(event)) {
-            return event.clone();
+            return Ok(event.clone());
         }
         let seen: Vec<String> = events
             .iter()
@@ -210,10 +242,12 @@ pub async fn event(
                 )
             })
             .collect();
-        assert!(
-            Instant::now() < deadline,
+        Err(seen)
+    })
+    .await
+    .unwrap_or_else(|seen| {
+        panic!(
             "timed out after {timeout:?} waiting for an Event about {name}: {what}\n  its Events: {seen:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        )
+    })
 }
